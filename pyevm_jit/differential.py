@@ -395,7 +395,7 @@ def _header(vm_class: type[VirtualMachineAPI]) -> Any:
 
 # _PREV_HASHES[0] is the hash of block BLOCK_NUMBER - 1 (BLOCKHASH reads these)
 _PREV_HASHES: tuple[Hash32, ...] = tuple(
-    Hash32(bytes([0xB0 | (i % 16)])) + i.to_bytes(4, "big") * 7 + b"\xbb\xbb\xbb"
+    Hash32(bytes([0xB0 | (i % 16)]) + i.to_bytes(4, "big") * 7 + b"\xbb\xbb\xbb")
     for i in range(256)
 )
 
