@@ -43,4 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so that `UsageError` is the class subcommands raise.
+    from pyevm_jit.cli import main as package_main
+
+    sys.exit(package_main())

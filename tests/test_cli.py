@@ -1,0 +1,142 @@
+"""The `pyevm-jit` command: statetest output, exit statuses, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyevm_jit.cli import UsageError, main
+from pyevm_jit.fixtures import general_state_tests_dir
+
+ADD = "VMTests/vmArithmeticTest/add.json"
+
+
+@pytest.fixture(scope="module")
+def state_tests() -> Path:
+    try:
+        return general_state_tests_dir()
+    except UsageError as exc:
+        pytest.skip(str(exc))
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _summary(out: str) -> str:
+    return out.strip().splitlines()[-1]
+
+
+def test_statetest_passes(capsys: pytest.CaptureFixture[str], state_tests: Path) -> None:
+    folder = state_tests / "VMTests" / "vmArithmeticTest"
+    status, out, err = _run(
+        capsys, "statetest", str(folder), "-k", "add.json::add::", "--no-progress"
+    )
+    assert status == 0, out + err
+    assert _summary(out).startswith("5 passed, 0 failed in ")
+    assert "FAIL" not in err
+
+
+def test_statetest_failure_exit_1_and_json(
+    capsys: pytest.CaptureFixture[str], state_tests: Path, tmp_path: Path
+) -> None:
+    data = json.loads((state_tests / ADD).read_text())
+    tampered = copy.deepcopy(data)
+    for test in tampered.values():
+        test["post"]["Cancun"][1]["hash"] = "0x" + "00" * 32
+        test["post"]["Osaka"] = test["post"]["Cancun"][:1]
+    fixture = tmp_path / "tampered.json"
+    fixture.write_text(json.dumps(tampered))
+    report = tmp_path / "report.json"
+    status, out, err = _run(capsys, "statetest", str(fixture), "--json", str(report))
+    assert status == 1
+    assert _summary(out).startswith("4 passed, 1 failed, 1 unsupported in ")
+    fail_lines = [line for line in err.splitlines() if line.startswith("FAIL ")]
+    assert len(fail_lines) == 1
+    assert "tampered.json::add::Cancun::1" in fail_lines[0] and "state root" in fail_lines[0]
+    document = json.loads(report.read_text())
+    assert document["summary"]["passed"] == 4
+    assert document["summary"]["failed"] == 1
+    assert document["summary"]["unsupported"] == 1
+    assert [r["status"] for r in document["results"]].count("failed") == 1
+    assert {r["fork"] for r in document["results"]} == {"Cancun", "Osaka"}
+
+
+def test_statetest_jobs_match_serial(capsys: pytest.CaptureFixture[str], state_tests: Path) -> None:
+    folder = state_tests / "VMTests" / "vmBitwiseLogicOperation"
+    serial = _run(capsys, "statetest", str(folder), "-k", "::s", "--no-progress")
+    parallel = _run(capsys, "statetest", str(folder), "-k", "::s", "--jobs", "2", "--no-progress")
+    assert serial[0] == parallel[0] == 0
+    assert _summary(serial[1]).split(" in ")[0] == _summary(parallel[1]).split(" in ")[0]
+
+
+def _bad_inputs(tmp_path: Path, state_tests: Path) -> dict[str, tuple[list[str], str]]:
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text('{"a": ')
+    not_fixture = tmp_path / "not_fixture.json"
+    not_fixture.write_text(json.dumps({"a": {"blocks": [], "network": "Cancun"}}))
+    good = str(state_tests / ADD)
+    return {
+        "missing path": ([str(tmp_path / "missing")], "no such file or directory"),
+        "malformed json": ([str(malformed)], "not valid JSON"),
+        "non-fixture json": ([str(not_fixture)], "not a state test fixture"),
+        "unknown fork": ([good, "--fork", "Atlantis"], "unknown fork"),
+        "unknown mode": ([good, "--mode", "warp"], "unknown mode"),
+        "bad jobs": ([good, "--jobs", "0"], "--jobs"),
+        "store without aot": ([good, "--store", str(tmp_path)], "--store"),
+        "json folder missing": ([good, "--json", str(tmp_path / "no" / "r.json")], "--json"),
+    }
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "missing path",
+        "malformed json",
+        "non-fixture json",
+        "unknown fork",
+        "unknown mode",
+        "bad jobs",
+        "store without aot",
+        "json folder missing",
+    ],
+)
+def test_bad_input_one_line_exit_2(
+    label: str, capsys: pytest.CaptureFixture[str], state_tests: Path, tmp_path: Path
+) -> None:
+    argv, message = _bad_inputs(tmp_path, state_tests)[label]
+    status, out, err = _run(capsys, "statetest", *argv)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pyevm-jit statetest: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_console_entry_point_bad_input(tmp_path: Path) -> None:
+    """Through a real process: exit status 2, one line on stderr, no traceback."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pyevm_jit.cli", "statetest", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1
+    assert "no such file or directory" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main([])
+    assert excinfo.value.code == 2
+    assert "usage" in capsys.readouterr().err
