@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "statetest": ("pyevm_jit.statetest_cli", "run Ethereum state tests (interp, jit or aot mode)"),
+    "bench": ("pyevm_jit.bench_cli", "benchmark the JIT against the stock interpreter"),
 }
 
 
