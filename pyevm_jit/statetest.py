@@ -303,7 +303,11 @@ def vm_class_for_fork(fork: str) -> type[Any]:
 def _int(value: Any) -> int:
     if isinstance(value, int):
         return value
-    text = str(value)
+    text = str(value).strip()
+    if ":bigint" in text:
+        # The fillers' `:bigint 0x...` notation for values beyond 256 bits survives in some
+        # filled fixtures (e.g. `0x:bigint 0x1000...01`): the number is what follows.
+        text = text.split(":bigint", 1)[1].strip()
     return int(text, 16) if text.lower().startswith("0x") else int(text or "0")
 
 
@@ -516,6 +520,42 @@ def build_transaction(vm_class: type[Any], tx: dict[str, Any], indexes: dict[str
         raise TransactionRejected(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _validate_block_blob_gas(vm_class: type[Any], transaction: Any) -> None:
+    """The block rule a state test's one-transaction block must satisfy (EIP-4844): its blob gas
+    is at most the fork's MAX_BLOB_GAS_PER_BLOCK. py-evm checks this only when validating a
+    whole block, so it is applied here with py-evm's own constants (geth's state-test runner
+    does the same)."""
+    import importlib
+
+    from eth_utils import ValidationError
+
+    try:
+        count = len(transaction.blob_versioned_hashes)
+    except (AttributeError, NotImplementedError, TypeError):
+        count = 0
+    if not count:
+        return
+    for klass in vm_class.__mro__:
+        module_name = getattr(klass, "__module__", "")
+        if not module_name.startswith("eth.vm.forks.") or module_name.count(".") != 3:
+            continue
+        try:
+            constants = importlib.import_module(module_name + ".constants")
+        except ImportError:
+            continue
+        limit = getattr(constants, "MAX_BLOB_GAS_PER_BLOCK", None)
+        per_blob = getattr(constants, "GAS_PER_BLOB", None)
+        if limit is None:
+            continue
+        if per_blob is None:
+            from eth.vm.forks.cancun.constants import GAS_PER_BLOB as per_blob
+        if count * int(per_blob) > int(limit):
+            raise ValidationError(
+                f"blob gas {count * int(per_blob)} exceeds the block limit {limit}"
+            )
+        return
+
+
 def encode_transaction(transaction: Any) -> bytes:
     import rlp
 
@@ -597,15 +637,22 @@ def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
             except Exception:
                 tx_match = False
         try:
+            _validate_block_blob_gas(stock_class, transaction)
             receipt, computation = vm.apply_transaction(vm.get_header(), transaction)
         except ValidationError as exc:
             rejected = f"{type(exc).__name__}: {exc}"
         else:
             entries = computation.get_log_entries()
             gas_used = int(receipt.gas_used)
-    state.persist()
+    if rejected is None:
+        state.persist()
+        state_root = bytes(state.state_root)
+    else:
+        # An invalid transaction makes its block invalid: nothing of it is applied, whatever
+        # py-evm's state object may hold from before it raised.
+        state_root = pre_root
     return Outcome(
-        state_root=bytes(state.state_root),
+        state_root=state_root,
         logs_hash=logs_hash(entries),
         pre_state_root=pre_root,
         rejected=rejected,
@@ -623,8 +670,6 @@ def check_outcome(case: Case, outcome: Outcome) -> str | None:
     if expect_exception:
         if outcome.rejected is None:
             return f"expected exception {expect_exception}, but the transaction was accepted"
-        if outcome.state_root != outcome.pre_state_root:
-            return "transaction rejected but the state changed"
     elif outcome.rejected is not None:
         return f"transaction rejected: {outcome.rejected}"
     elif outcome.tx_bytes_match is False:
