@@ -135,6 +135,9 @@ class Ref:
         self.name = name
 
 
+AsmItem = int | str | bytes | Label | Ref
+
+
 def push(value: int, size: int | None = None) -> bytes:
     """The shortest PUSH of `value` (PUSH1 for 0: valid before Shanghai), or PUSH`size`."""
     value %= U256
@@ -145,7 +148,7 @@ def push(value: int, size: int | None = None) -> bytes:
     return bytes([0x5F + size]) + value.to_bytes(size, "big")
 
 
-def asm(*items: int | str | bytes | Label | Ref) -> bytes:
+def asm(*items: AsmItem) -> bytes:
     """Assemble: an int is pushed (shortest PUSH, values taken mod 2^256; negative ints are two's
     complement), a str is a mnemonic ("ADD", "PUSH0", "SHA3"), bytes are copied verbatim, a
     `Label` becomes a JUMPDEST and a `Ref` a PUSH2 of that label's offset."""
@@ -681,13 +684,63 @@ def differences(
     return diffs
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
 def describe(scenario: Scenario, diffs: Sequence[str]) -> str:
     """A readable failure message: fork, disassembly, differences."""
     lines = [
         f"fork={scenario.fork} gas={scenario.gas} create={scenario.create} "
         f"calldata=0x{scenario.calldata.hex()}",
-        f"code=0x{scenario.code.hex()}",
-        f"asm: {disasm(scenario.code)[:600]}",
+        f"code=0x{_clip(scenario.code.hex(), 400)}",
+        f"asm: {_clip(disasm(scenario.code), 600)}",
         *diffs,
     ]
     return "\n".join(lines)
+
+
+def check(
+    scenario: Scenario,
+    *,
+    expect: str | None = None,
+    backend: Any = None,
+    require_native: bool = True,
+) -> Outcome:
+    """Assert that the JIT reproduces the stock outcome of `scenario` (raising AssertionError
+    with a readable message otherwise) and return the stock outcome.
+
+    `expect` pins down what the stock interpreter must do, so that a test checks the program it
+    means to: "success", "revert", "error" or an error class name ("OutOfGas")."""
+    stock = run_stock(scenario)
+    if stock.status == "crash":
+        raise AssertionError(describe(scenario, [f"stock py-evm crashed: {stock.detail}"]))
+    if expect is not None and expect not in (stock.status, stock.error):
+        raise AssertionError(
+            describe(
+                scenario,
+                [f"test program: stock ended {stock.status}/{stock.error}, expected {expect}"],
+            )
+        )
+    jit = run_jit(scenario, backend)
+    diffs = compare(stock, jit)
+    if require_native and not jit.ran_native and jit.status != "crash":
+        diffs.append(f"native: no message ran native code (interpreted {jit.interpreted_messages})")
+    if diffs:
+        raise AssertionError(describe(scenario, diffs))
+    return stock
+
+
+def jit_missing() -> str | None:
+    """A reason to skip JIT tests when `pyevm_jit.vm` does not exist yet (any other import
+    problem is raised, so that a broken JIT fails the tests instead of skipping them)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyevm_jit.vm") is None:
+        return "pyevm_jit.vm (jit_vm) is not there yet"
+    return None
+
+
+def addr(address: bytes) -> int:
+    """An address as an int, for `asm` (bytes in `asm` are copied verbatim, not pushed)."""
+    return int.from_bytes(address, "big")
