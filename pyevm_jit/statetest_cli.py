@@ -225,6 +225,15 @@ def _prepare_aot(cases: Sequence[Case], store_dir: str, out: Any) -> int:
     )
     try:
         backend.prepare_aot_batch(requests)
+        # Preparation is asynchronous: wait until the backend has compiled and stored them all.
+        wait_idle = getattr(backend, "wait_idle", None)
+        if wait_idle is not None:
+            with Progress(len(requests), "aot compile", stream=sys.stderr) as progress:
+                while not wait_idle(0.5):
+                    stats = _stats_dict(backend) or {}
+                    finished = stats.get("compilations_succeeded", 0)
+                    finished += stats.get("compilations_failed", 0)
+                    progress.advance(max(0, finished - progress.done))
         stats = _stats_dict(backend) or {}
     finally:
         backend.close()
@@ -246,8 +255,9 @@ def _native_line(stats: dict[int, dict[str, Any]]) -> str:
         for reason, count in snapshot["misses_by_reason"].items():
             reasons[reason] += count
     text = f"native: {hits} messages ran native code, {misses} interpreted"
-    if reasons:
-        text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
+    shown = {reason: count for reason, count in reasons.items() if count}
+    if shown:
+        text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(shown.items())) + ")"
     return text
 
 
