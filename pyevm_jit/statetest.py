@@ -418,12 +418,32 @@ class TransactionRejected(Exception):
     """The transaction could not be built or is invalid for the fork."""
 
 
-def build_transaction(vm_class: type[Any], tx: dict[str, Any], indexes: dict[str, Any]) -> Any:
+def legacy_chain_id(tx_bytes: bytes | None) -> int | None:
+    """The EIP-155 chain id a fixture signed its legacy transaction with (None: unprotected,
+    v = 27/28, as in the older fixtures; the EEST-generated ones use chain id 1)."""
+    import rlp
+
+    if not tx_bytes or tx_bytes[0] < 0xC0:
+        return None
+    try:
+        fields = rlp.decode(tx_bytes)
+        v = int.from_bytes(fields[6], "big")
+    except Exception:
+        return None
+    return (v - 35) // 2 if v >= 35 else None
+
+
+def build_transaction(
+    vm_class: type[Any],
+    tx: dict[str, Any],
+    indexes: dict[str, Any],
+    chain_id_for_legacy: int | None = None,
+) -> Any:
     """The signed transaction a post entry selects, built with the fork's transaction builder.
 
-    Legacy transactions are signed without a chain id (as in the fixtures); typed ones carry
-    chain id 1. Raises TransactionRejected when the fork cannot express it or a value is out
-    of range.
+    Legacy transactions are signed with `chain_id_for_legacy` (None: unprotected); typed ones
+    carry chain id 1. Raises TransactionRejected when the fork cannot express it or a value is
+    out of range.
     """
     from eth_keys import keys
 
@@ -513,6 +533,7 @@ def build_transaction(vm_class: type[Any], tx: dict[str, Any], indexes: dict[str
             unsigned = vm_class.create_unsigned_transaction(
                 nonce=nonce, gas_price=_int(tx["gasPrice"]), gas=gas, to=to, value=value, data=data
             )
+            return unsigned.as_signed_transaction(private_key, chain_id=chain_id_for_legacy)
         return unsigned.as_signed_transaction(private_key)
     except TransactionRejected:
         raise
@@ -621,7 +642,10 @@ def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
     entries: Sequence[tuple[bytes, Sequence[int], bytes]] = ()
     gas_used: int | None = None
     try:
-        transaction = build_transaction(vm_class, test["transaction"], post["indexes"])
+        tx_bytes = _bytes(post["txbytes"]) if post.get("txbytes") else None
+        transaction = build_transaction(
+            vm_class, test["transaction"], post["indexes"], legacy_chain_id(tx_bytes)
+        )
     except TransactionRejected as exc:
         rejected = f"transaction not buildable: {exc}"
     else:
@@ -631,9 +655,9 @@ def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
                 f"signed sender 0x{bytes(transaction.sender).hex()} != fixture sender "
                 f"{expected_sender}"
             )
-        if post.get("txbytes"):
+        if tx_bytes is not None:
             try:
-                tx_match = encode_transaction(transaction) == _bytes(post["txbytes"])
+                tx_match = encode_transaction(transaction) == tx_bytes
             except Exception:
                 tx_match = False
         try:
