@@ -744,3 +744,13 @@ def jit_missing() -> str | None:
 def addr(address: bytes) -> int:
     """An address as an int, for `asm` (bytes in `asm` are copied verbatim, not pushed)."""
     return int.from_bytes(address, "big")
+
+
+def close_backend() -> None:
+    """Close the process-wide backend (if one was created)."""
+    global _backend
+    with _backend_lock:
+        if _backend is not None:
+            _backend.close()
+            _backend = None
+            _jit_vms.clear()
