@@ -14,7 +14,6 @@ from pyevm_jit.opcodes import (
     INVALID,
     JUMP,
     JUMPDEST,
-    JUMPI,
     OPCODES,
     PUSH1,
     PUSH32,

@@ -24,7 +24,7 @@ ABI_VERSION = 1
 RTLIB_LIBRARY = "pyevmjit_rt"
 DEFAULT_OPT_LEVEL = 2
 
-_init_lock = threading.Lock()
+_init_lock = threading.RLock()
 _initialised = False
 
 

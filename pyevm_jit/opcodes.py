@@ -175,12 +175,12 @@ def vm_classes() -> dict[str, type]:
     return {cls.fork: cls for cls in classes}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fork_spec(fork: str) -> ForkSpec:
     classes = vm_classes()
     if fork not in classes:
         raise KeyError(f"unknown fork {fork!r}; known: {', '.join(classes)}")
-    computation_class = classes[fork]._state_class.computation_class
+    computation_class = classes[fork]._state_class.computation_class  # type: ignore[attr-defined]
     return spec_from_opcodes(fork, computation_class.opcodes)
 
 

@@ -23,7 +23,6 @@ from pyevm_jit.codegen.types import (
     i1,
     i8,
     i8p,
-    i32,
     i64,
     i128,
     i256,
@@ -46,7 +45,6 @@ class MemoryOps:
         self.memmove = module.declare_intrinsic("llvm.memmove", [i8p, i8p, i64])
         self.memset = module.declare_intrinsic("llvm.memset", [i8p, i64])
         self.bswap = module.declare_intrinsic("llvm.bswap", [i256])
-        self.umax = module.declare_intrinsic("llvm.umax", [i256])
         self.grow_fn = self._define_grow()
         self.copy_fn = self._define_copy_padded()
 
@@ -257,7 +255,7 @@ class MemoryOps:
 
     def mcopy(self, dst: ir.Value, src: ir.Value, size: ir.Value, pc: int) -> None:
         b = self.b
-        self.expand(b.call(self.umax, [dst, src]), size, pc)
+        self.expand(b.select(b.icmp_unsigned(">", dst, src), dst, src), size, pc)
         self.charge_words(size, self.pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "mcopy")
         b.call(

@@ -19,7 +19,6 @@ from pyevm_jit.analysis import Block, Instruction, build_blocks, jump_destinatio
 from pyevm_jit.codegen import ops
 from pyevm_jit.codegen.memory import MemoryOps
 from pyevm_jit.codegen.types import (
-    CONTEXT_PTR,
     ENTRY_TYPE,
     c32,
     c64,
@@ -98,7 +97,7 @@ class ProgramBuilder:
 
     def call_rt_words(self, name: str, *args: ir.Value) -> ir.Value:
         """Call `name(&arg0, ..., &out)` on 256-bit words and return the result word."""
-        for slot, value in zip(self.scratch, args):
+        for slot, value in zip(self.scratch, args, strict=False):
             self.b.store(value, slot)
         out = self.scratch[len(args)]
         self.b.call(self.rt(name), [*self.scratch[: len(args)], out])

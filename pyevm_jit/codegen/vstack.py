@@ -65,7 +65,9 @@ class VirtualStack:
 
     def flush(self, stack_len_var: ir.Value) -> None:
         """Write the block's items back to memory and store the new length."""
-        new_base = self.b.sub(self.entry_len, c64(self.consumed)) if self.consumed else self.entry_len
+        new_base = self.entry_len
+        if self.consumed:
+            new_base = self.b.sub(self.entry_len, c64(self.consumed))
         for k, item in enumerate(self.items):
             if item.origin is not None and item.origin == self.consumed - 1 - k:
                 continue  # still in its own slot
