@@ -1,0 +1,153 @@
+"""The fuzzer itself: generators, minimisation, fixtures, the command, and a short seeded run
+against the JIT."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from pyevm_jit import differential as d
+from pyevm_jit import fuzz
+from pyevm_jit.cli import main
+
+_missing = d.jit_missing()
+
+
+def test_generation_is_deterministic_per_seed() -> None:
+    def programs(seed: int) -> list[bytes]:
+        src = fuzz.RandomSource(random.Random(seed))
+        return [fuzz.generate_program(src, "cancun") for _ in range(20)]
+
+    assert programs(3) == programs(3)
+    assert programs(3) != programs(4)
+
+
+def test_generated_programs_use_only_fork_opcodes_mostly() -> None:
+    src = fuzz.RandomSource(random.Random(11))
+    table = d.fork_opcodes("frontier")
+    foreign = total = 0
+    for _ in range(100):
+        code = fuzz.generate_program(src, "frontier", max_ops=50)
+        i = 0
+        while i < len(code):
+            op = code[i]
+            total += 1
+            foreign += op not in table
+            i += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
+    assert total > 1000
+    assert foreign / total < 0.05  # only the deliberate odd bytes
+
+
+def test_adversarial_and_mutations_run_on_stock() -> None:
+    rng = random.Random(7)
+    src = fuzz.RandomSource(rng)
+    statuses = set()
+    for i in range(60):
+        fork = d.MAIN_FORKS[i % len(d.MAIN_FORKS)]
+        scenario = fuzz.adversarial(src, fork)
+        out = d.run_stock(scenario)
+        assert out.status != "crash", (d.describe(scenario, []), out.detail)
+        statuses.add(out.status)
+    assert {"success", "error"} <= statuses
+    code = d.asm(1, 2, "ADD", 0, "SSTORE")
+    mutants = {fuzz.mutate(src, code, "cancun") for _ in range(30)}
+    assert len(mutants) > 10
+
+
+def test_seed_contracts_from_state_tests() -> None:
+    root = fuzz.ethereum_tests_root()
+    if root is None or not (root / "GeneralStateTests").is_dir():
+        pytest.skip("no Ethereum tests checkout")
+    seeds = fuzz.load_seed_contracts(random.Random(1), max_files=10)
+    assert seeds
+    assert all(s.code for s in seeds)
+
+
+def test_minimise_shrinks_to_the_culprit() -> None:
+    """A fake divergence: any program containing both EXP (0x0a) and a 0xAB byte "diverges"."""
+    code = d.asm(1, 2, "ADD", 3, 0xAB, "EXP", 5, "MUL", 0, "SSTORE", 7, 8, 9, "POP", "POP")
+
+    def check(s: d.Scenario) -> list[str]:
+        return ["gas_remaining: x"] if (0x0A in s.code and 0xAB in s.code) else []
+
+    small, diffs = fuzz.minimise(d.Scenario(code=code), check)
+    assert diffs == ["gas_remaining: x"]
+    assert 0x0A in small.code and 0xAB in small.code
+    assert len(small.code) == 2, small.code.hex()
+
+
+def test_regression_fixture_round_trip(tmp_path: Path) -> None:
+    scenario = d.Scenario(
+        code=d.asm(1, 0, "SSTORE"),
+        fork="berlin",
+        calldata=b"\x01\x02",
+        storage={3: 4},
+        accounts=d.standard_accounts(),
+        gas=50_000,
+    )
+    path = fuzz.save_regression(scenario, ["status: x"], tmp_path, found_by="test")
+    data = json.loads(path.read_text())
+    assert data["differences"] == ["status: x"]
+    [(name, loaded)] = list(fuzz.load_regressions(tmp_path))
+    assert name == path.stem
+    assert loaded == scenario
+    assert d.compare(d.run_stock(loaded), d.run_stock(scenario)) == []
+
+
+def test_fuzz_loop_saves_a_minimised_divergence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a JIT side that gets SSTORE of 0xAB wrong, the loop finds it, minimises it and saves
+    it (exercises the loop without needing the real JIT)."""
+
+    def fake_run_jit(scenario: d.Scenario, backend: object = None) -> d.Outcome:
+        out = d.run_stock(scenario)
+        out.native_messages = 1
+        if b"\x55" in scenario.code and b"\xab" in scenario.code:
+            out.gas_remaining += 1
+        return out
+
+    monkeypatch.setattr(d, "run_jit", fake_run_jit)
+    stream = io.StringIO()
+    report = fuzz.fuzz(60, 3, ["cancun"], tmp_path, stream=stream, max_programs=150)
+    assert report.programs == 150
+    assert report.divergences >= 1, report.summary()
+    assert report.fixtures and all(p.exists() for p in report.fixtures)
+    saved = json.loads(report.fixtures[0].read_text())
+    code = bytes.fromhex(saved["scenario"]["code"])
+    assert 0x55 in code and 0xAB in code and len(code) <= 8, saved
+    hit, total, _missing_ops = report.coverage()
+    assert 0 < hit <= total
+    assert "programs: 150" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    (
+        ["fuzz", "--fork", "nosuchfork", "--seconds", "1"],
+        ["fuzz", "--seconds", "0"],
+        ["fuzz", "--seconds", "1", "--max-programs", "0"],
+    ),
+)
+def test_cli_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "error" in err
+
+
+@pytest.mark.skipif(_missing is not None, reason=_missing or "")
+def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
+    """What CI runs: a short, seeded, bounded fuzz against the real JIT."""
+    report = fuzz.fuzz(
+        90, 1, d.MAIN_FORKS, tmp_path, stream=io.StringIO(), max_programs=60, minimise_budget=60
+    )
+    assert report.programs > 0
+    assert report.native_runs > 0, report.summary()
+    assert report.divergences == 0, (
+        report.summary() + "\n" + "\n".join(p.read_text() for p in report.fixtures)
+    )
