@@ -11,9 +11,10 @@ import os
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _ModeSpec:
     mode: str
     store_dir: str | None = None
+    # Fault injection for tests: a worker process dies when it reaches the case with this id.
+    crash_on: str | None = None
 
 
 @dataclass
@@ -157,13 +160,55 @@ def _stats_dict(backend: Any) -> dict[str, Any] | None:
     return stats
 
 
-def _worker_init(spec: _ModeSpec) -> None:
-    _setup_worker(spec)
-
-
 def _worker_run(batch: list[Case]) -> tuple[int, list[CaseResult], dict[str, Any] | None]:
     results = [run_case(case, _WORKER.factory) for case in batch]
     return os.getpid(), results, _stats_dict(_WORKER.backend)
+
+
+def _worker_main(conn: Connection, spec: _ModeSpec) -> None:
+    """A worker process: receives batches, sends one result per case as it finishes (so that a
+    crash can be pinned on the case that caused it), then the stats after each batch."""
+    _setup_worker(spec)
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            for case in batch:
+                if case.id == spec.crash_on:
+                    os._exit(70)
+                conn.send(("result", run_case(case, _WORKER.factory)))
+            conn.send(("done", _stats_dict(_WORKER.backend)))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        if _WORKER.backend is not None:
+            _WORKER.backend.close()
+
+
+class _Worker:
+    def __init__(self, context: Any, spec: _ModeSpec) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.process.start()
+        child.close()
+        self.remaining: list[Case] = []
+
+    def give(self, batch: list[Case]) -> None:
+        self.remaining = list(batch)
+        self.conn.send(batch)
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
 
 
 def _batches(cases: Sequence[Case], size: int = 8) -> list[list[Case]]:
@@ -203,12 +248,74 @@ def _execute(
                 _WORKER.backend.close()
                 _WORKER.backend = None
         return
+    yield from _execute_parallel(batches, spec, jobs, stats)
+
+
+def _execute_parallel(
+    batches: list[list[Case]], spec: _ModeSpec, jobs: int, stats: dict[int, dict[str, Any]]
+) -> Iterator[tuple[list[CaseResult], dict[int, dict[str, Any]]]]:
+    """Worker processes fed one batch at a time. A worker that dies (a crash in native code,
+    say) fails the case it was running; the rest of its batch goes to a fresh worker."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_worker_init, initargs=(spec,)) as pool:
-        for pid, results, snapshot in pool.imap_unordered(_worker_run, batches, chunksize=1):
-            if snapshot is not None:
-                stats[pid] = snapshot
-            yield results, stats
+    pending: deque[list[Case]] = deque(batches)
+    workers: list[_Worker] = []
+    try:
+        for _ in range(min(jobs, len(pending))):
+            worker = _Worker(context, spec)
+            worker.give(pending.popleft())
+            workers.append(worker)
+        while workers:
+            waitables: list[Any] = [w.conn for w in workers] + [w.process.sentinel for w in workers]
+            ready = set(wait(waitables))
+            for worker in list(workers):
+                if worker.conn in ready or worker.conn.poll():
+                    try:
+                        kind, payload = worker.conn.recv()
+                    except (EOFError, OSError):
+                        kind, payload = "died", None
+                    if kind == "result":
+                        worker.remaining.pop(0)
+                        yield [payload], stats
+                        continue
+                    if kind == "done":
+                        if payload is not None:
+                            stats[worker.process.pid] = payload
+                        if pending:
+                            worker.give(pending.popleft())
+                        else:
+                            worker.stop()
+                            worker.process.join(30)
+                            worker.kill()
+                            workers.remove(worker)
+                        continue
+                elif worker.process.sentinel not in ready:
+                    continue
+                # The process is gone (and nothing is left in its pipe).
+                worker.process.join(5)
+                code = worker.process.exitcode
+                worker.kill()
+                workers.remove(worker)
+                if worker.remaining:
+                    culprit, rest = worker.remaining[0], worker.remaining[1:]
+                    yield (
+                        [
+                            CaseResult(
+                                culprit,
+                                Status.FAILED,
+                                f"error: worker process died (exit code {code}) running this case",
+                            )
+                        ],
+                        stats,
+                    )
+                    if rest:
+                        pending.appendleft(rest)
+                if pending:
+                    replacement = _Worker(context, spec)
+                    replacement.give(pending.popleft())
+                    workers.append(replacement)
+    finally:
+        for worker in workers:
+            worker.kill()
 
 
 def _prepare_aot(cases: Sequence[Case], store_dir: str, out: Any) -> int:

@@ -140,3 +140,23 @@ def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
         main([])
     assert excinfo.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
+    from pyevm_jit import statetest_cli
+    from pyevm_jit.statetest import Status, discover_cases
+
+    cases = discover_cases([state_tests / "VMTests" / "vmArithmeticTest"], substring="::add")
+    assert len(cases) > 3
+    victim = cases[2]
+    spec = statetest_cli._ModeSpec("interp", crash_on=victim.id)
+    results = [
+        result
+        for batch, _ in statetest_cli._execute_parallel([list(cases)], spec, 2, {})
+        for result in batch
+    ]
+    assert sorted(r.case.id for r in results) == sorted(c.id for c in cases)
+    by_id = {r.case.id: r for r in results}
+    assert by_id[victim.id].status is Status.FAILED
+    assert "worker process died" in by_id[victim.id].reason
+    assert all(r.status is Status.PASSED for r in results if r.case.id != victim.id)
