@@ -1,0 +1,759 @@
+"""Native runtime library: 256-bit division and modular arithmetic, EXP, Keccak-256.
+
+The library is generated as LLVM IR with llvmlite, compiled once per process
+(`compile_rtlib_object`) and linked into the process-wide LLJIT by `pyevm_jit.engine`.
+Generated programs declare the exported functions with `declare_rtlib` and call them with
+pointers to 256-bit words (LLVM's in-memory `i256`); results go through the last pointer.
+
+Every exported function loads all of its inputs before it writes its output, so the output may
+alias any input.
+
+Division works on 64-bit limbs: a short division for one-limb divisors and Knuth's algorithm D
+(TAOCP vol. 2, 4.3.1) otherwise, with the 128-by-64-bit step done by the `div` instruction on
+x86-64 (LLVM would otherwise call `__udivti3`). Keccak-f[1600] keeps its 25 lanes in registers
+across a 24-round loop.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+i1 = ir.IntType(1)
+i8 = ir.IntType(8)
+i32 = ir.IntType(32)
+i64 = ir.IntType(64)
+i128 = ir.IntType(128)
+i256 = ir.IntType(256)
+i320 = ir.IntType(320)
+i512 = ir.IntType(512)
+VOID = ir.VoidType()
+I8P = i8.as_pointer()
+I64P = i64.as_pointer()
+I256P = i256.as_pointer()
+
+_WORD2 = ir.FunctionType(VOID, [I256P, I256P, I256P])
+_WORD3 = ir.FunctionType(VOID, [I256P, I256P, I256P, I256P])
+_KECCAK = ir.FunctionType(VOID, [I8P, i64, I8P])
+
+SIGNATURES: dict[str, ir.FunctionType] = {
+    "pyevmjit_udiv256": _WORD2,
+    "pyevmjit_umod256": _WORD2,
+    "pyevmjit_sdiv256": _WORD2,
+    "pyevmjit_smod256": _WORD2,
+    "pyevmjit_addmod256": _WORD3,
+    "pyevmjit_mulmod256": _WORD3,
+    "pyevmjit_exp256": _WORD2,
+    "pyevmjit_keccak256": _KECCAK,
+}
+EXPORTED_SYMBOLS: tuple[str, ...] = tuple(SIGNATURES)
+
+# In-memory words are loaded and stored with this alignment: callers' buffers need only be
+# 8-byte aligned (ctypes buffers, stack slots).
+_WORD_ALIGN = 8
+_MAX_U = 8  # dividend limbs (512-bit MULMOD product)
+_MAX_V = 4  # divisor limbs
+
+
+def _c(ty: ir.IntType, value: int) -> ir.Constant:
+    return ir.Constant(ty, value % (1 << ty.width))
+
+
+# --- Keccak constants (FIPS 202, computed rather than tabulated) --------------------------------
+
+def _keccak_round_constants() -> list[int]:
+    """Round constants from the degree-8 LFSR x^8 + x^6 + x^5 + x^4 + 1."""
+    state = 1
+
+    def rc_bit() -> int:
+        nonlocal state
+        bit = state & 1
+        state <<= 1
+        if state & 0x100:
+            state ^= 0x171
+        return bit
+
+    constants = []
+    for _ in range(24):
+        rc = 0
+        for j in range(7):
+            if rc_bit():
+                rc |= 1 << ((1 << j) - 1)
+        constants.append(rc)
+    return constants
+
+
+def _keccak_rotations() -> dict[tuple[int, int], int]:
+    """Rho offsets r[x, y]: walk (x, y) -> (y, 2x + 3y) from (1, 0)."""
+    offsets = {(0, 0): 0}
+    x, y = 1, 0
+    for t in range(24):
+        offsets[(x, y)] = ((t + 1) * (t + 2) // 2) % 64
+        x, y = y, (2 * x + 3 * y) % 5
+    return offsets
+
+
+KECCAK_ROUND_CONSTANTS = _keccak_round_constants()
+KECCAK_ROTATIONS = _keccak_rotations()
+KECCAK_RATE = 136
+
+
+# --- IR generation ------------------------------------------------------------------------------
+
+class _Gen:
+    def __init__(self, module: ir.Module, x86_64: bool):
+        self.m = module
+        self.x86_64 = x86_64
+        self.ctlz64 = ir.Function(module, ir.FunctionType(i64, [i64, i1]), "llvm.ctlz.i64")
+        self.ctlz256 = ir.Function(module, ir.FunctionType(i256, [i256, i1]), "llvm.ctlz.i256")
+        fsh = ir.FunctionType(i64, [i64, i64, i64])
+        self.fshl64 = ir.Function(module, fsh, "llvm.fshl.i64")
+        self.fshr64 = ir.Function(module, fsh, "llvm.fshr.i64")
+        self.divrem_fn = self._divrem()
+        self.keccak_f = self._keccak_f()
+
+    # -- helpers --------------------------------------------------------------------------------
+    def define(self, name: str, fnty: ir.FunctionType, internal: bool = False) -> ir.Function:
+        fn = ir.Function(self.m, fnty, name)
+        fn.attributes.add("nounwind")
+        if internal:
+            fn.linkage = "internal"
+        return fn
+
+    @staticmethod
+    def elt(b: ir.IRBuilder, arr: ir.Value, index: ir.Value | int) -> ir.Value:
+        idx = _c(i32, index) if isinstance(index, int) else index
+        return b.gep(arr, [idx], inbounds=True)
+
+    def div2by1(self, b: ir.IRBuilder, hi: ir.Value, lo: ir.Value, d: ir.Value
+                ) -> tuple[ir.Value, ir.Value]:
+        """(hi:lo) divided by d, requires hi < d: (quotient, remainder), both 64-bit."""
+        if self.x86_64:
+            fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
+            res = b.asm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}",
+                        [lo, hi, d], False)
+            return b.extract_value(res, 0), b.extract_value(res, 1)
+        num = b.or_(b.shl(b.zext(hi, i128), _c(i128, 64)), b.zext(lo, i128))
+        den = b.zext(d, i128)
+        return b.trunc(b.udiv(num, den), i64), b.trunc(b.urem(num, den), i64)
+
+    @staticmethod
+    def hi64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+        return b.trunc(b.lshr(x, _c(x.type, 64)), i64)
+
+    @staticmethod
+    def limbs(b: ir.IRBuilder, x: ir.Value) -> list[ir.Value]:
+        return [b.trunc(b.lshr(x, _c(x.type, 64 * k)), i64) if k else b.trunc(x, i64)
+                for k in range(x.type.width // 64)]
+
+    @staticmethod
+    def join(b: ir.IRBuilder, parts: list[ir.Value], ty: ir.IntType) -> ir.Value:
+        acc: ir.Value = b.zext(parts[0], ty)
+        for k, part in enumerate(parts[1:], start=1):
+            acc = b.or_(acc, b.shl(b.zext(part, ty), _c(ty, 64 * k)))
+        return acc
+
+    def store_limbs(self, b: ir.IRBuilder, arr: ir.Value, x: ir.Value, total: int) -> None:
+        parts = self.limbs(b, x)
+        for k in range(total):
+            b.store(parts[k] if k < len(parts) else _c(i64, 0), self.elt(b, arr, k))
+
+    def load_limbs(self, b: ir.IRBuilder, arr: ir.Value, count: int) -> list[ir.Value]:
+        return [b.load(self.elt(b, arr, k)) for k in range(count)]
+
+    def nlimbs(self, b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+        """Number of significant 64-bit limbs of x (as i32)."""
+        lz = b.call(self.ctlz256 if x.type == i256 else self._ctlz(x.type), [x, _c(i1, 0)])
+        used = b.sub(_c(x.type, x.type.width // 64), b.lshr(lz, _c(x.type, 6)))
+        return b.trunc(used, i32)
+
+    def _ctlz(self, ty: ir.IntType) -> ir.Function:
+        name = f"llvm.ctlz.i{ty.width}"
+        existing = self.m.globals.get(name)
+        if isinstance(existing, ir.Function):
+            return existing
+        return ir.Function(self.m, ir.FunctionType(ty, [ty, i1]), name)
+
+    # -- general division -----------------------------------------------------------------------
+    def _divrem(self) -> ir.Function:
+        """divrem(u[8], ulen, v[4], vlen, q[8], r[4]).
+
+        Requires 1 <= vlen <= ulen <= 8, v[vlen-1] != 0, u limbs at and above ulen zero and v
+        limbs at and above vlen zero. Writes all 8 quotient limbs and all 4 remainder limbs.
+        """
+        fnty = ir.FunctionType(VOID, [I64P, i32, I64P, i32, I64P, I64P])
+        fn = self.define("pyevmjit_divrem_internal", fnty, internal=True)
+        u, ulen, v, vlen, q, r = fn.args
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        un_arr = b.alloca(ir.ArrayType(i64, _MAX_U + 1), name="un")
+        vn_arr = b.alloca(ir.ArrayType(i64, _MAX_V), name="vn")
+        un = b.gep(un_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        vn = b.gep(vn_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        zero64 = _c(i64, 0)
+        for k in range(_MAX_U):
+            b.store(zero64, self.elt(b, q, k))
+        one_limb = b.icmp_unsigned("==", vlen, _c(i32, 1))
+        short_bb = fn.append_basic_block("short")
+        knuth_bb = fn.append_basic_block("knuth")
+        b.cbranch(one_limb, short_bb, knuth_bb)
+
+        # short division by a single limb: the remainder always stays below d
+        b.position_at_end(short_bb)
+        d = b.load(self.elt(b, v, 0))
+        top = b.sub(ulen, _c(i32, 1))
+        sloop = fn.append_basic_block("short_loop")
+        sdone = fn.append_basic_block("short_done")
+        b.branch(sloop)
+        b.position_at_end(sloop)
+        i = b.phi(i32, "i")
+        rem = b.phi(i64, "rem")
+        i.add_incoming(top, short_bb)
+        rem.add_incoming(zero64, short_bb)
+        qq, rem2 = self.div2by1(b, rem, b.load(self.elt(b, u, i)), d)
+        b.store(qq, self.elt(b, q, i))
+        i2 = b.sub(i, _c(i32, 1))
+        i.add_incoming(i2, sloop)
+        rem.add_incoming(rem2, sloop)
+        b.cbranch(b.icmp_signed(">=", i2, _c(i32, 0)), sloop, sdone)
+        b.position_at_end(sdone)
+        b.store(rem2, self.elt(b, r, 0))
+        for k in range(1, _MAX_V):
+            b.store(zero64, self.elt(b, r, k))
+        b.ret_void()
+
+        # Knuth D: normalise so that the divisor's top bit is set
+        b.position_at_end(knuth_bb)
+        vtop_raw = b.load(self.elt(b, v, b.sub(vlen, _c(i32, 1))))
+        s = b.call(self.ctlz64, [vtop_raw, _c(i1, 1)])
+        vl = self.load_limbs(b, v, _MAX_V)
+        b.store(b.shl(vl[0], s), self.elt(b, vn, 0))
+        for k in range(1, _MAX_V):
+            b.store(b.call(self.fshl64, [vl[k], vl[k - 1], s]), self.elt(b, vn, k))
+        ul = self.load_limbs(b, u, _MAX_U)
+        b.store(b.shl(ul[0], s), self.elt(b, un, 0))
+        for k in range(1, _MAX_U):
+            b.store(b.call(self.fshl64, [ul[k], ul[k - 1], s]), self.elt(b, un, k))
+        b.store(b.call(self.fshl64, [zero64, ul[_MAX_U - 1], s]), self.elt(b, un, _MAX_U))
+        vtop = b.load(self.elt(b, vn, b.sub(vlen, _c(i32, 1))))
+        vsec = b.load(self.elt(b, vn, b.sub(vlen, _c(i32, 2))))
+        jstart = b.sub(ulen, vlen)
+        outer = fn.append_basic_block("outer")
+        b.branch(outer)
+
+        b.position_at_end(outer)
+        j = b.phi(i32, "j")
+        j.add_incoming(jstart, knuth_bb)
+        top_idx = b.add(j, vlen)
+        hi = b.load(self.elt(b, un, top_idx))
+        lo = b.load(self.elt(b, un, b.sub(top_idx, _c(i32, 1))))
+        lo2 = b.load(self.elt(b, un, b.sub(top_idx, _c(i32, 2))))
+        qmax_bb = fn.append_basic_block("qhat_max")
+        qdiv_bb = fn.append_basic_block("qhat_div")
+        qest_bb = fn.append_basic_block("qhat_est")
+        b.cbranch(b.icmp_unsigned(">=", hi, vtop), qmax_bb, qdiv_bb)
+        b.position_at_end(qmax_bb)
+        rhat_max = b.add(b.zext(lo, i128), b.zext(vtop, i128))
+        b.branch(qest_bb)
+        b.position_at_end(qdiv_bb)
+        qd, rd = self.div2by1(b, hi, lo, vtop)
+        rd128 = b.zext(rd, i128)
+        qdiv_end = b.block
+        b.branch(qest_bb)
+        b.position_at_end(qest_bb)
+        qhat0 = b.phi(i64, "qhat0")
+        qhat0.add_incoming(_c(i64, -1), qmax_bb)
+        qhat0.add_incoming(qd, qdiv_end)
+        rhat0 = b.phi(i128, "rhat0")
+        rhat0.add_incoming(rhat_max, qmax_bb)
+        rhat0.add_incoming(rd128, qdiv_end)
+
+        two64 = _c(i128, 1 << 64)
+        vsec128 = b.zext(vsec, i128)
+        lo2_128 = b.zext(lo2, i128)
+
+        def too_big(qh: ir.Value, rh: ir.Value) -> ir.Value:
+            fits = b.icmp_unsigned("<", rh, two64)
+            lhs = b.mul(b.zext(qh, i128), vsec128)
+            rhs = b.or_(b.shl(rh, _c(i128, 64)), lo2_128)
+            return b.and_(fits, b.icmp_unsigned(">", lhs, rhs))
+
+        c1 = too_big(qhat0, rhat0)
+        qhat1 = b.sub(qhat0, b.zext(c1, i64))
+        rhat1 = b.select(c1, b.add(rhat0, b.zext(vtop, i128)), rhat0)
+        c2 = b.and_(c1, too_big(qhat1, rhat1))
+        qhat = b.sub(qhat1, b.zext(c2, i64))
+        qest_end = b.block
+
+        # multiply and subtract: un[j .. j+vlen] -= qhat * vn
+        msub = fn.append_basic_block("mulsub")
+        msub_done = fn.append_basic_block("mulsub_done")
+        b.branch(msub)
+        b.position_at_end(msub)
+        k = b.phi(i32, "k")
+        carry = b.phi(i64, "carry")
+        borrow = b.phi(i128, "borrow")
+        k.add_incoming(_c(i32, 0), qest_end)
+        carry.add_incoming(zero64, qest_end)
+        borrow.add_incoming(_c(i128, 0), qest_end)
+        p = b.add(b.mul(b.zext(qhat, i128), b.zext(b.load(self.elt(b, vn, k)), i128)),
+                  b.zext(carry, i128))
+        slot = self.elt(b, un, b.add(k, j))
+        t = b.sub(b.sub(b.zext(b.load(slot), i128), b.zext(b.trunc(p, i64), i128)), borrow)
+        b.store(b.trunc(t, i64), slot)
+        k2 = b.add(k, _c(i32, 1))
+        k.add_incoming(k2, msub)
+        carry.add_incoming(self.hi64(b, p), msub)
+        borrow.add_incoming(b.lshr(t, _c(i128, 127)), msub)
+        b.cbranch(b.icmp_unsigned("<", k2, vlen), msub, msub_done)
+
+        b.position_at_end(msub_done)
+        top_slot = self.elt(b, un, top_idx)
+        t_top = b.sub(b.sub(b.zext(b.load(top_slot), i128), b.zext(self.hi64(b, p), i128)),
+                      b.lshr(t, _c(i128, 127)))
+        b.store(b.trunc(t_top, i64), top_slot)
+        negative = b.icmp_signed("<", t_top, _c(i128, 0))
+        addback = fn.append_basic_block("addback")
+        addback_done = fn.append_basic_block("addback_done")
+        next_bb = fn.append_basic_block("next_digit")
+        b.cbranch(negative, addback, next_bb)
+
+        # qhat was one too large (rare): add the divisor back
+        b.position_at_end(addback)
+        ka = b.phi(i32, "ka")
+        ca = b.phi(i128, "ca")
+        ka.add_incoming(_c(i32, 0), msub_done)
+        ca.add_incoming(_c(i128, 0), msub_done)
+        aslot = self.elt(b, un, b.add(ka, j))
+        sm = b.add(b.add(b.zext(b.load(aslot), i128), b.zext(b.load(self.elt(b, vn, ka)), i128)),
+                   ca)
+        b.store(b.trunc(sm, i64), aslot)
+        ka2 = b.add(ka, _c(i32, 1))
+        ka.add_incoming(ka2, addback)
+        ca.add_incoming(b.lshr(sm, _c(i128, 64)), addback)
+        b.cbranch(b.icmp_unsigned("<", ka2, vlen), addback, addback_done)
+        b.position_at_end(addback_done)
+        b.store(b.add(b.load(top_slot), b.trunc(b.lshr(sm, _c(i128, 64)), i64)), top_slot)
+        q_less = b.sub(qhat, _c(i64, 1))
+        b.branch(next_bb)
+
+        b.position_at_end(next_bb)
+        qfinal = b.phi(i64, "qfinal")
+        qfinal.add_incoming(qhat, msub_done)
+        qfinal.add_incoming(q_less, addback_done)
+        b.store(qfinal, self.elt(b, q, j))
+        j2 = b.sub(j, _c(i32, 1))
+        j.add_incoming(j2, next_bb)
+        denorm = fn.append_basic_block("denormalise")
+        b.cbranch(b.icmp_signed(">=", j2, _c(i32, 0)), outer, denorm)
+
+        # the remainder is un[0 .. vlen-1] >> s; limbs above it are zero by now
+        b.position_at_end(denorm)
+        unl = self.load_limbs(b, un, _MAX_V + 1)
+        for k_ in range(_MAX_V):
+            b.store(b.call(self.fshr64, [unl[k_ + 1], unl[k_], s]), self.elt(b, r, k_))
+        b.ret_void()
+        return fn
+
+
+    # -- 256-bit division inside an exported function -------------------------------------------
+    def scratch(self, b: ir.IRBuilder) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+        """Limb arrays (u[8], v[4], q[8], r[4]) for `divrem`, allocated in the entry block."""
+        arrays = []
+        for name, size in (("u", _MAX_U), ("v", _MAX_V), ("q", _MAX_U), ("r", _MAX_V)):
+            arr = b.alloca(ir.ArrayType(i64, size), name=name)
+            arrays.append(b.gep(arr, [_c(i32, 0), _c(i32, 0)], inbounds=True))
+        return arrays[0], arrays[1], arrays[2], arrays[3]
+
+    def call_divrem(self, b: ir.IRBuilder, scratch: tuple[ir.Value, ...], dividend: ir.Value,
+                    divisor: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """Quotient (low 256 bits) and remainder of dividend (<= 512 bits) by a nonzero word."""
+        u, v, q, r = scratch
+        self.store_limbs(b, u, dividend, _MAX_U)
+        self.store_limbs(b, v, divisor, _MAX_V)
+        b.call(self.divrem_fn, [u, self.nlimbs(b, dividend), v, self.nlimbs(b, divisor), q, r])
+        quotient = self.join(b, self.load_limbs(b, q, 4), i256)
+        remainder = self.join(b, self.load_limbs(b, r, 4), i256)
+        return quotient, remainder
+
+    def udivrem256(self, b: ir.IRBuilder, scratch: tuple[ir.Value, ...], a: ir.Value,
+                   d: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """EVM DIV and MOD of two words: (0, 0) when d is zero."""
+        fn = b.function
+        start = b.block
+        small_bb = fn.append_basic_block("div_small")
+        word_bb = fn.append_basic_block("div_word")
+        general_bb = fn.append_basic_block("div_general")
+        done_bb = fn.append_basic_block("div_done")
+        d_zero = b.icmp_unsigned("==", d, _c(i256, 0))
+        trivial = b.or_(d_zero, b.icmp_unsigned("<", a, d))
+        r_trivial = b.select(d_zero, _c(i256, 0), a)
+        b.cbranch(trivial, done_bb, small_bb)
+
+        b.position_at_end(small_bb)  # here 0 < d <= a
+        b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, general_bb)
+
+        b.position_at_end(word_bb)
+        a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
+        q_word = b.zext(b.udiv(a64, d64), i256)
+        r_word = b.zext(b.urem(a64, d64), i256)
+        b.branch(done_bb)
+
+        b.position_at_end(general_bb)
+        q_gen, r_gen = self.call_divrem(b, scratch, a, d)
+        general_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        qphi = b.phi(i256, "q")
+        rphi = b.phi(i256, "r")
+        qphi.add_incoming(_c(i256, 0), start)
+        rphi.add_incoming(r_trivial, start)
+        qphi.add_incoming(q_word, word_bb)
+        rphi.add_incoming(r_word, word_bb)
+        qphi.add_incoming(q_gen, general_end)
+        rphi.add_incoming(r_gen, general_end)
+        return qphi, rphi
+
+    # -- exported arithmetic --------------------------------------------------------------------
+    def word_function(self, name: str) -> tuple[ir.IRBuilder, list[ir.Value], ir.Value]:
+        """Start an exported word function: its builder, loaded inputs and output pointer."""
+        fn = self.define(name, SIGNATURES[name])
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        *inputs, out = fn.args
+        return b, [b.load(p, align=_WORD_ALIGN) for p in inputs], out
+
+    def finish(self, b: ir.IRBuilder, value: ir.Value, out: ir.Value) -> None:
+        b.store(value, out, align=_WORD_ALIGN)
+        b.ret_void()
+
+    def udiv_umod(self) -> None:
+        for name, pick in (("pyevmjit_udiv256", 0), ("pyevmjit_umod256", 1)):
+            b, (a, d), out = self.word_function(name)
+            scratch = self.scratch(b)
+            self.finish(b, self.udivrem256(b, scratch, a, d)[pick], out)
+
+    def sdiv_smod(self) -> None:
+        zero = _c(i256, 0)
+        for name in ("pyevmjit_sdiv256", "pyevmjit_smod256"):
+            b, (a, d), out = self.word_function(name)
+            scratch = self.scratch(b)
+            neg_a = b.icmp_signed("<", a, zero)
+            neg_d = b.icmp_signed("<", d, zero)
+            abs_a = b.select(neg_a, b.sub(zero, a), a)
+            abs_d = b.select(neg_d, b.sub(zero, d), d)
+            q, r = self.udivrem256(b, scratch, abs_a, abs_d)
+            if name == "pyevmjit_sdiv256":
+                result = b.select(b.xor(neg_a, neg_d), b.sub(zero, q), q)
+            else:
+                result = b.select(neg_a, b.sub(zero, r), r)
+            self.finish(b, result, out)
+
+    def addmod(self) -> None:
+        b, (a, c, n), out = self.word_function("pyevmjit_addmod256")
+        scratch = self.scratch(b)
+        fn = b.function
+        zero = _c(i256, 0)
+        entry = b.block
+        reduced_bb = fn.append_basic_block("reduced")  # a < n and b < n: one subtraction
+        other_bb = fn.append_basic_block("other")
+        nocarry_bb = fn.append_basic_block("no_carry")
+        carry_bb = fn.append_basic_block("carry")
+        done_bb = fn.append_basic_block("done")
+        s = b.add(a, c)
+        carry = b.icmp_unsigned("<", s, a)
+        n_zero = b.icmp_unsigned("==", n, zero)
+        in_range = b.and_(b.icmp_unsigned("<", a, n), b.icmp_unsigned("<", c, n))
+        b.cbranch(n_zero, done_bb, other_bb)
+
+        b.position_at_end(other_bb)
+        b.cbranch(in_range, reduced_bb, nocarry_bb)
+
+        b.position_at_end(reduced_bb)
+        over = b.or_(carry, b.icmp_unsigned(">=", s, n))
+        r_reduced = b.select(over, b.sub(s, n), s)
+        b.branch(done_bb)
+
+        b.position_at_end(nocarry_bb)
+        word_bb = fn.append_basic_block("no_carry_div")
+        b.cbranch(carry, carry_bb, word_bb)
+        b.position_at_end(word_bb)
+        _, r_small = self.udivrem256(b, scratch, s, n)
+        small_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(carry_bb)
+        wide = b.or_(b.zext(s, i320), b.shl(_c(i320, 1), _c(i320, 256)))
+        _, r_wide = self.call_divrem(b, scratch, wide, n)
+        carry_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        phi = b.phi(i256)
+        phi.add_incoming(zero, entry)
+        phi.add_incoming(r_reduced, reduced_bb)
+        phi.add_incoming(r_small, small_end)
+        phi.add_incoming(r_wide, carry_end)
+        self.finish(b, phi, out)
+
+    def mulmod(self) -> None:
+        b, (a, c, n), out = self.word_function("pyevmjit_mulmod256")
+        scratch = self.scratch(b)
+        fn = b.function
+        zero = _c(i256, 0)
+        entry = b.block
+        nonzero_bb = fn.append_basic_block("nonzero")
+        narrow_bb = fn.append_basic_block("narrow")
+        wide_bb = fn.append_basic_block("wide")
+        done_bb = fn.append_basic_block("done")
+        b.cbranch(b.icmp_unsigned("==", n, zero), done_bb, nonzero_bb)
+
+        b.position_at_end(nonzero_bb)
+        product = b.mul(b.zext(a, i512), b.zext(c, i512))
+        high = b.trunc(b.lshr(product, _c(i512, 256)), i256)
+        b.cbranch(b.icmp_unsigned("==", high, zero), narrow_bb, wide_bb)
+
+        b.position_at_end(narrow_bb)
+        _, r_narrow = self.udivrem256(b, scratch, b.trunc(product, i256), n)
+        narrow_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(wide_bb)
+        _, r_wide = self.call_divrem(b, scratch, product, n)
+        wide_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        phi = b.phi(i256)
+        phi.add_incoming(zero, entry)
+        phi.add_incoming(r_narrow, narrow_end)
+        phi.add_incoming(r_wide, wide_end)
+        self.finish(b, phi, out)
+
+    def exp(self) -> None:
+        b, (base, exponent), out = self.word_function("pyevmjit_exp256")
+        fn = b.function
+        entry = b.block
+        loop = fn.append_basic_block("loop")
+        body = fn.append_basic_block("body")
+        done = fn.append_basic_block("done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        result = b.phi(i256, "result")
+        power = b.phi(i256, "power")
+        e = b.phi(i256, "e")
+        result.add_incoming(_c(i256, 1), entry)
+        power.add_incoming(base, entry)
+        e.add_incoming(exponent, entry)
+        b.cbranch(b.icmp_unsigned("==", e, _c(i256, 0)), done, body)
+        b.position_at_end(body)
+        odd = b.trunc(e, i1)
+        result.add_incoming(b.select(odd, b.mul(result, power), result), body)
+        power.add_incoming(b.mul(power, power), body)
+        e.add_incoming(b.lshr(e, _c(i256, 1)), body)
+        b.branch(loop)
+        b.position_at_end(done)
+        self.finish(b, result, out)
+
+    # -- Keccak ---------------------------------------------------------------------------------
+    def _keccak_f(self) -> ir.Function:
+        """keccak_f(i64* state): Keccak-f[1600] in place on 25 little-endian lanes."""
+        fn = self.define("pyevmjit_keccak_f", ir.FunctionType(VOID, [I64P]), internal=True)
+        (state,) = fn.args
+        rc_type = ir.ArrayType(i64, 24)
+        rc_table = ir.GlobalVariable(self.m, rc_type, "pyevmjit_keccak_rc")
+        rc_table.linkage = "internal"
+        rc_table.global_constant = True
+        rc_table.initializer = ir.Constant(rc_type, [_c(i64, v) for v in KECCAK_ROUND_CONSTANTS])
+        entry = fn.append_basic_block("entry")
+        loop = fn.append_basic_block("round")
+        done = fn.append_basic_block("done")
+        b = ir.IRBuilder(entry)
+        lanes0 = self.load_limbs(b, state, 25)
+        b.branch(loop)
+
+        b.position_at_end(loop)
+        rnd = b.phi(i32, "round")
+        rnd.add_incoming(_c(i32, 0), entry)
+        phis = []
+        for idx in range(25):
+            phi = b.phi(i64, f"a{idx}")
+            phi.add_incoming(lanes0[idx], entry)
+            phis.append(phi)
+
+        def rot(x: ir.Value, n: int) -> ir.Value:
+            return x if n == 0 else b.call(self.fshl64, [x, x, _c(i64, n)])
+
+        A = {(x, y): phis[x + 5 * y] for x in range(5) for y in range(5)}
+        # theta
+        C = []
+        for x in range(5):
+            acc = A[(x, 0)]
+            for y in range(1, 5):
+                acc = b.xor(acc, A[(x, y)])
+            C.append(acc)
+        D = [b.xor(C[(x - 1) % 5], rot(C[(x + 1) % 5], 1)) for x in range(5)]
+        A = {(x, y): b.xor(A[(x, y)], D[x]) for x in range(5) for y in range(5)}
+        # rho and pi
+        B: dict[tuple[int, int], ir.Value] = {}
+        for x in range(5):
+            for y in range(5):
+                B[(y, (2 * x + 3 * y) % 5)] = rot(A[(x, y)], KECCAK_ROTATIONS[(x, y)])
+        # chi
+        A = {(x, y): b.xor(B[(x, y)], b.and_(b.not_(B[((x + 1) % 5, y)]), B[((x + 2) % 5, y)]))
+             for x in range(5) for y in range(5)}
+        # iota
+        rc = b.load(b.gep(rc_table, [_c(i32, 0), rnd], inbounds=True))
+        A[(0, 0)] = b.xor(A[(0, 0)], rc)
+        rnd2 = b.add(rnd, _c(i32, 1))
+        rnd.add_incoming(rnd2, loop)
+        for idx in range(25):
+            phis[idx].add_incoming(A[(idx % 5, idx // 5)], loop)
+        b.cbranch(b.icmp_unsigned("<", rnd2, _c(i32, 24)), loop, done)
+
+        b.position_at_end(done)
+        for idx in range(25):
+            b.store(A[(idx % 5, idx // 5)], self.elt(b, state, idx))
+        b.ret_void()
+        return fn
+
+    def keccak256(self) -> None:
+        fn = self.define("pyevmjit_keccak256", _KECCAK)
+        data, length, out = fn.args
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        state_arr = b.alloca(ir.ArrayType(i64, 25), name="state")
+        state = b.gep(state_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        for idx in range(25):
+            b.store(_c(i64, 0), self.elt(b, state, idx))
+        lanes_per_block = KECCAK_RATE // 8
+
+        def lane_at(p: ir.Value) -> ir.Value:
+            return b.load(b.bitcast(p, I64P), align=1)
+
+        def xor_lane(index: ir.Value | int, value: ir.Value) -> None:
+            slot = self.elt(b, state, index)
+            b.store(b.xor(b.load(slot), value), slot)
+
+        # absorb full blocks
+        absorb_head = fn.append_basic_block("absorb_head")
+        absorb_body = fn.append_basic_block("absorb_body")
+        tail = fn.append_basic_block("tail")
+        b.branch(absorb_head)
+        b.position_at_end(absorb_head)
+        ptr = b.phi(I8P, "p")
+        left = b.phi(i64, "left")
+        ptr.add_incoming(data, entry)
+        left.add_incoming(length, entry)
+        b.cbranch(b.icmp_unsigned(">=", left, _c(i64, KECCAK_RATE)), absorb_body, tail)
+        b.position_at_end(absorb_body)
+        for idx in range(lanes_per_block):
+            xor_lane(idx, lane_at(b.gep(ptr, [_c(i64, 8 * idx)], inbounds=True)))
+        b.call(self.keccak_f, [state])
+        ptr.add_incoming(b.gep(ptr, [_c(i64, KECCAK_RATE)], inbounds=True), absorb_body)
+        left.add_incoming(b.sub(left, _c(i64, KECCAK_RATE)), absorb_body)
+        b.branch(absorb_head)
+
+        # last (partial) block: whole lanes, then the bytes of the last lane plus padding
+        b.position_at_end(tail)
+        words_head = fn.append_basic_block("words_head")
+        words_body = fn.append_basic_block("words_body")
+        bytes_head = fn.append_basic_block("bytes_head")
+        bytes_body = fn.append_basic_block("bytes_body")
+        finish = fn.append_basic_block("finish")
+        b.branch(words_head)
+        b.position_at_end(words_head)
+        wp = b.phi(I8P, "wp")
+        wleft = b.phi(i64, "wleft")
+        lane = b.phi(i32, "lane")
+        wp.add_incoming(ptr, tail)
+        wleft.add_incoming(left, tail)
+        lane.add_incoming(_c(i32, 0), tail)
+        b.cbranch(b.icmp_unsigned(">=", wleft, _c(i64, 8)), words_body, bytes_head)
+        b.position_at_end(words_body)
+        xor_lane(lane, lane_at(wp))
+        wp.add_incoming(b.gep(wp, [_c(i64, 8)], inbounds=True), words_body)
+        wleft.add_incoming(b.sub(wleft, _c(i64, 8)), words_body)
+        lane.add_incoming(b.add(lane, _c(i32, 1)), words_body)
+        b.branch(words_head)
+
+        b.position_at_end(bytes_head)
+        nbytes = wleft  # 0..7
+        bi = b.phi(i64, "bi")
+        word = b.phi(i64, "word")
+        bi.add_incoming(_c(i64, 0), words_head)
+        word.add_incoming(_c(i64, 0), words_head)
+        b.cbranch(b.icmp_unsigned("<", bi, nbytes), bytes_body, finish)
+        b.position_at_end(bytes_body)
+        byte = b.zext(b.load(b.gep(wp, [bi], inbounds=True)), i64)
+        bi.add_incoming(b.add(bi, _c(i64, 1)), bytes_body)
+        word.add_incoming(b.or_(word, b.shl(byte, b.mul(bi, _c(i64, 8)))), bytes_body)
+        b.branch(bytes_head)
+
+        b.position_at_end(finish)
+        pad = b.shl(_c(i64, 1), b.mul(nbytes, _c(i64, 8)))
+        xor_lane(lane, b.or_(word, pad))
+        xor_lane(lanes_per_block - 1, _c(i64, 1 << 63))
+        b.call(self.keccak_f, [state])
+        for idx in range(4):
+            out_lane = b.bitcast(b.gep(out, [_c(i64, 8 * idx)], inbounds=True), I64P)
+            b.store(b.load(self.elt(b, state, idx)), out_lane, align=1)
+        b.ret_void()
+
+
+def build_rtlib_module(triple: str | None = None) -> ir.Module:
+    """The runtime library as an llvmlite IR module (for `triple`, default: this process)."""
+    if triple is None:
+        triple = llvm.get_process_triple()
+    module = ir.Module(name="pyevmjit_rtlib")
+    module.triple = triple
+    gen = _Gen(module, x86_64=triple.startswith(("x86_64", "amd64")))
+    gen.udiv_umod()
+    gen.sdiv_smod()
+    gen.addmod()
+    gen.mulmod()
+    gen.exp()
+    gen.keccak256()
+    return module
+
+
+_cache_lock = threading.Lock()
+_object_cache: dict[tuple[str, str], bytes] = {}
+
+
+def compile_rtlib_object(tm: llvm.TargetMachine) -> bytes:
+    """Object code of the runtime library for `tm`, built once per process."""
+    from pyevm_jit.engine import optimise_module
+
+    key = (tm.triple, str(tm.target_data))
+    # the 128-by-64-bit division step is inline assembly on x86-64: emitting object code for
+    # it needs the target's assembly parser (LLVM aborts the process without it)
+    llvm.initialize_native_asmparser()
+    with _cache_lock:
+        cached = _object_cache.get(key)
+        if cached is not None:
+            return cached
+        module = build_rtlib_module(tm.triple)
+        module.data_layout = str(tm.target_data)
+        parsed = llvm.parse_assembly(str(module))
+        parsed.verify()
+        optimise_module(parsed, 3)
+        obj = bytes(tm.emit_object(parsed))
+        _object_cache[key] = obj
+        return obj
+
+
+def declare_rtlib(module: ir.Module) -> dict[str, ir.Function]:
+    """Declare every exported runtime function in `module` (idempotent)."""
+    functions: dict[str, ir.Function] = {}
+    for name, fnty in SIGNATURES.items():
+        existing = module.globals.get(name)
+        if isinstance(existing, ir.Function):
+            functions[name] = existing
+            continue
+        fn = ir.Function(module, fnty, name)
+        fn.attributes.add("nounwind")
+        functions[name] = fn
+    return functions
