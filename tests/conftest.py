@@ -6,8 +6,6 @@ deterministic CI sample.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 
@@ -19,9 +17,3 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run all Ethereum state tests, not the CI sample (same as PYEVM_JIT_FULL=1)",
     )
-
-
-def statetest_full(config: pytest.Config) -> bool:
-    if config.getoption("--statetest-full", default=False):
-        return True
-    return os.environ.get("PYEVM_JIT_FULL", "").strip().lower() in ("1", "true", "yes", "on")

@@ -160,3 +160,22 @@ def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
     assert by_id[victim.id].status is Status.FAILED
     assert "worker process died" in by_id[victim.id].reason
     assert all(r.status is Status.PASSED for r in results if r.case.id != victim.id)
+
+
+def test_unavailable_subcommand_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pyevm_jit import cli
+
+    commands = dict(cli.COMMANDS)
+    commands["ghost"] = ("pyevm_jit.no_such_module", "a command whose module is missing")
+    monkeypatch.setattr(cli, "COMMANDS", commands)
+    status, out, err = _run(capsys, "ghost", "x")
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "pyevm-jit ghost: error: ghost is not available (No module named "
+        "'pyevm_jit.no_such_module')"
+    ]
+    # the other commands still work
+    status, out, err = _run(capsys, "statetest", "/nonexistent/path")
+    assert status == 2 and "no such file" in err

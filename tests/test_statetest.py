@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +17,6 @@ import pytest
 
 from pyevm_jit.cli import UsageError
 from pyevm_jit.statetest import Case, Status, VMFactory, discover_cases, run_case
-
-from .conftest import statetest_full
 
 MODES = ("interp", "jit")
 
@@ -28,6 +27,13 @@ SAMPLE_EVERY = 64
 # never in the sample (the first case of their folder is replaced by the next one); the full
 # run includes them.
 SLOW_CASES: frozenset[str] = frozenset()
+
+
+def statetest_full(config: pytest.Config) -> bool:
+    """All cases (`--statetest-full`, registered in conftest.py, or PYEVM_JIT_FULL=1)?"""
+    if config.getoption("--statetest-full", default=False):
+        return True
+    return os.environ.get("PYEVM_JIT_FULL", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _folder(case: Case) -> str:
@@ -85,9 +91,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def jit_backend() -> Iterator[Any]:
     try:
-        from pyevm_jit.vm import jit_vm  # noqa: F401
-
         from pyevm_jit.runtime import JitBackend, RuntimeConfig
+        from pyevm_jit.vm import jit_vm  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"JIT modules not importable: {exc}")
     backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
