@@ -1,0 +1,175 @@
+"""Runtime configuration: `RuntimeConfig` and `RuntimeTuning` (the reference's fields and defaults).
+
+Every field has an environment override named `PYEVM_JIT_<FIELD>` (upper case), for example
+`PYEVM_JIT_HOT_THRESHOLD=1` or `PYEVM_JIT_ENABLED=1`. The environment changes the *defaults*
+only: a value passed explicitly to the constructor always wins. Overrides are read when the
+object is constructed; a malformed value raises `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pyevm_jit.engine import NativeProgram, ObjectCode
+    from pyevm_jit.runtime.events import CompilationEvent
+    from pyevm_jit.runtime.workers import CompileTask
+    from pyevm_jit.store import ArtifactStore
+
+ENV_PREFIX = "PYEVM_JIT_"
+
+#: EIP-170: the largest runtime code a contract may have (every py-evm fork since Spurious Dragon).
+MAX_CODE_SIZE = 24576
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value (usually from the environment) is malformed."""
+
+
+def default_worker_count() -> int:
+    """The reference's default: half the CPUs, at least one, at most four."""
+    cpus = os.cpu_count() or 1
+    return min(max(1, cpus // 2), 4)
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a boolean, got {text!r}")
+
+
+def _parse(name: str, text: str, kind: type) -> Any:
+    if kind is bool:
+        return _parse_bool(name, text)
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}{name.upper()}: expected {kind.__name__}, got {text!r}"
+        ) from None
+    if isinstance(value, (int, float)) and value < 0:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must not be negative, got {text!r}")
+    return value
+
+
+def env_value(name: str, default: T, environ: Mapping[str, str] | None = None) -> T:
+    """The value of `PYEVM_JIT_<NAME>` parsed as the type of `default`, or `default`."""
+    env = os.environ if environ is None else environ
+    text = env.get(ENV_PREFIX + name.upper())
+    if text is None:
+        return default
+    return _parse(name, text, type(default))  # type: ignore[no-any-return]
+
+
+def _env(name: str, default: T) -> Any:
+    return field(default_factory=lambda: env_value(name, default))
+
+
+def _env_worker_count() -> Any:
+    return field(default_factory=lambda: env_value("worker_count", default_worker_count()))
+
+
+@dataclass
+class RuntimeTuning:
+    """Knobs of the backend thread, the compiler pool and the resident map."""
+
+    #: capacity of the command channel (explicit compile / AOT requests)
+    channel_capacity: int = _env("channel_capacity", 4096)
+    #: capacity of the lookup event queue; overflowing events are dropped and counted
+    event_queue_capacity: int = _env("event_queue_capacity", 4096)
+    #: events handled per wake-up of the backend thread
+    events_per_wakeup: int = _env("events_per_wakeup", 4096)
+    #: seconds between two drains of the event queue
+    event_drain_interval: float = _env("event_drain_interval", 0.1)
+    #: seconds `close()` waits for the backend thread and the workers
+    shutdown_timeout: float = _env("shutdown_timeout", 5.0)
+    #: observed misses after which a key is compiled
+    hot_threshold: int = _env("hot_threshold", 8)
+    #: longer bytecode is Ineligible (EIP-170 runtime code limit by default)
+    max_bytecode_len: int = _env("max_bytecode_len", MAX_CODE_SIZE)
+    #: compilations queued or running at once; further requests are dropped
+    max_pending_jobs: int = _env("max_pending_jobs", 2048)
+    #: worker processes compiling in parallel; 0 compiles in-process on a helper thread
+    worker_count: int = _env_worker_count()
+    #: jobs queued per worker before the dispatcher holds back
+    worker_queue_capacity: int = _env("worker_queue_capacity", 64)
+    jit_opt_level: int = _env("jit_opt_level", 2)
+    aot_opt_level: int = _env("aot_opt_level", 2)
+    #: bytes of resident code before least-recently-used programs are evicted
+    resident_code_budget: int = _env("resident_code_budget", 1 << 30)
+    #: a program without hits for this many seconds is evicted (0 disables idle eviction)
+    idle_evict_after: float = _env("idle_evict_after", 600.0)
+    #: seconds between two idle-eviction sweeps
+    idle_sweep_interval: float = _env("idle_sweep_interval", 60.0)
+    #: a worker process is replaced after this many compilations, to bound its memory
+    recycle_after: int = _env("recycle_after", 1000)
+    #: seconds one compilation may take in a worker before the worker is killed (0: no limit)
+    compile_timeout: float = _env("compile_timeout", 120.0)
+
+    def should_compile(self, code: bytes) -> bool:
+        """Whether bytecode is eligible at all (empty or over-long code is never compiled)."""
+        return 0 < len(code) <= self.max_bytecode_len
+
+    def replace(self, **changes: Any) -> RuntimeTuning:
+        return dataclasses.replace(self, **changes)
+
+
+def _env_path(name: str) -> Any:
+    def factory() -> Path | None:
+        text = os.environ.get(ENV_PREFIX + name.upper())
+        return Path(text) if text else None
+
+    return field(default_factory=factory)
+
+
+def _env_store() -> Any:
+    def factory() -> ArtifactStore | None:
+        text = os.environ.get(ENV_PREFIX + "STORE")
+        if not text:
+            return None
+        from pyevm_jit.store import FileArtifactStore
+
+        return FileArtifactStore(text)
+
+    return field(default_factory=factory)
+
+
+@dataclass
+class RuntimeConfig:
+    """How a `JitBackend` behaves. See runtime-model.md for the meaning of each field.
+
+    `compiler` and `linker` are hooks (tests, fault injection): `compiler(CompileTask) ->
+    ObjectCode` runs in a worker process, so it must be a picklable module-level function;
+    `linker(ObjectCode) -> NativeProgram` runs in this process. None means the engine's
+    `compile_object` / `link_object`.
+    """
+
+    enabled: bool = _env("enabled", False)
+    thread_name: str = _env("thread_name", "pyevm-jit")
+    store: ArtifactStore | None = _env_store()
+    dump_dir: Path | None = _env_path("dump_dir")
+    debug_assertions: bool = _env("debug_assertions", False)
+    aot: bool = _env("aot", False)
+    blocking: bool = _env("blocking", False)
+    on_compilation: Callable[[CompilationEvent], None] | None = None
+    tuning: RuntimeTuning = field(default_factory=RuntimeTuning)
+    compiler: Callable[[CompileTask], ObjectCode] | None = None
+    linker: Callable[[ObjectCode], NativeProgram] | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> RuntimeConfig:
+        """Defaults plus `PYEVM_JIT_*` overrides plus explicit keyword overrides."""
+        return cls(**overrides)
+
+    def replace(self, **changes: Any) -> RuntimeConfig:
+        return dataclasses.replace(self, **changes)

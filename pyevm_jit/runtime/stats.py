@@ -1,0 +1,65 @@
+"""Runtime statistics: lock-free counters for the hot path and the public snapshot."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def new_counter() -> itertools.count[int]:
+    """A counter several threads may bump without a lock: `next(counter)`.
+
+    `next()` on an `itertools.count` is a single C call, so concurrent increments are never
+    lost (unlike `x += 1` on an attribute, which can interleave between load and store).
+    """
+    return itertools.count()
+
+
+def counter_value(counter: itertools.count[int]) -> int:
+    """The number of increments so far; reading never advances the counter."""
+    return int(repr(counter)[6:-1])  # repr is "count(N)"
+
+
+@dataclass(frozen=True)
+class RuntimeStatsSnapshot:
+    """A point-in-time copy of the runtime's statistics.
+
+    Every lookup is either a hit (a compiled program was returned) or a miss counted under the
+    reason that was returned, so `lookup_hits + lookup_misses` is the number of lookups.
+    """
+
+    enabled: bool = False
+    lookup_hits: int = 0
+    lookup_misses: int = 0
+    #: InterpretReason.value ("Disabled", "Ineligible", "NotReady", "JitFailed") -> count
+    misses_by_reason: dict[str, int] = field(default_factory=dict)
+    events_dropped: int = 0
+    commands_dropped: int = 0
+    events_queued: int = 0
+    commands_queued: int = 0
+    resident_entries: int = 0
+    #: bytes of object code linked for the resident programs
+    resident_code_bytes: int = 0
+    #: failures remembered (these keys answer JitFailed)
+    failed_entries: int = 0
+    pending_jobs: int = 0
+    evictions: int = 0
+    idle_evictions: int = 0
+    compilations_dispatched: int = 0
+    compilations_succeeded: int = 0
+    compilations_failed: int = 0
+    #: finished after a clear: thrown away instead of becoming resident
+    compilations_discarded: int = 0
+    #: total wall-clock seconds of finished compilations (dispatch to linked)
+    compile_seconds: float = 0.0
+    worker_crashes: int = 0
+    worker_timeouts: int = 0
+    aot_loaded: int = 0
+    artifacts_stored: int = 0
+    artifacts_rejected: int = 0
+    programs_in_use: int = 0
+    generation: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

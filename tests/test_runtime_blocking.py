@@ -1,0 +1,71 @@
+"""Blocking mode: a miss compiles in the caller and the answer is final."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_hash.auto import keccak
+
+from pyevm_jit.runtime import (
+    InterpretReason,
+    JitBackend,
+    LookupRequest,
+    ProgramKind,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeTuning,
+)
+from pyevm_jit.runtime import faults
+
+
+def request(code: bytes, fork: str = "cancun") -> LookupRequest:
+    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
+
+
+@pytest.fixture
+def backend() -> Iterator[JitBackend]:
+    config = RuntimeConfig(
+        enabled=True,
+        blocking=True,
+        compiler=faults.fault_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        yield b
+
+
+def test_blocking_miss_compiles_and_hits(backend: JitBackend) -> None:
+    req = request(b"\x60\x01\x60\x00\x55\x00")
+    first = backend.lookup(req)
+    assert first.is_compiled and first.reason is None
+    assert first.program is not None
+    assert first.program.key == req.key and first.program.kind is ProgramKind.JIT
+    second = backend.lookup(req)
+    assert second.program is first.program
+    stats = backend.stats()
+    assert stats.lookup_hits == 2 and stats.lookup_misses == 0
+    assert stats.compilations_dispatched == 1 and stats.compilations_succeeded == 1
+    assert stats.resident_entries == 1 and stats.resident_code_bytes > 0
+
+
+def test_blocking_failure_is_jit_failed_and_remembered(backend: JitBackend) -> None:
+    req = request(faults.RAISE_MARKER + b"\x00")
+    assert backend.lookup(req).reason is InterpretReason.JIT_FAILED
+    assert backend.lookup(req).reason is InterpretReason.JIT_FAILED
+    stats = backend.stats()
+    assert stats.compilations_dispatched == 1 and stats.compilations_failed == 1
+    assert stats.misses_by_reason["JitFailed"] == 2
+    reason = backend.failure_reason(req.key.code_hash, "cancun")
+    assert reason is not None and "injected" in reason
+
+
+def test_blocking_ineligible(backend: JitBackend) -> None:
+    assert backend.lookup(request(b"")).reason is InterpretReason.INELIGIBLE
+    big = b"\x5b" * (24576 + 1)
+    assert backend.lookup(request(big)).reason is InterpretReason.INELIGIBLE
+    assert backend.lookup(request(b"\x5b" * 24576)).is_compiled
+    stats = backend.stats()
+    assert stats.misses_by_reason["Ineligible"] == 2
+    assert stats.compilations_dispatched == 1
