@@ -136,6 +136,8 @@ class _Inner:
         self.resident: dict[RuntimeCacheKey, _Entry] = {}
         self.failed: dict[RuntimeCacheKey, str] = {}
         self.inflight: dict[RuntimeCacheKey, _Job] = {}
+        #: jobs of older generations, still running; their results will be discarded
+        self.stale: set[_Job] = set()
         self.miss_counts: dict[RuntimeCacheKey, int] = {}
         self.events: deque[LookupRequest] = deque()
         self.commands: queue.Queue[Any] = queue.Queue(
@@ -196,8 +198,9 @@ def _shutdown(inner: _Inner, timeout: float) -> None:
     if pool is not None:
         pool.shutdown(timeout)
     with inner.lock:
-        jobs = list(inner.inflight.values())
+        jobs = list(inner.inflight.values()) + list(inner.stale)
         inner.inflight.clear()
+        inner.stale.clear()
         inner.idle_cv.notify_all()
     for job in jobs:  # nobody will finish these any more
         if not job.done.is_set():
@@ -395,11 +398,16 @@ class JitBackend:
             self.prepare_aot(req)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no command is queued and no compilation is pending. True when idle."""
+        """Wait until no command or lookup event is queued and no compilation is pending.
+
+        True when idle, False when `timeout` passed first. (Events are drained every
+        `event_drain_interval`, so this can take that long.)"""
         inner = self._inner
         deadline = None if timeout is None else _monotonic() + timeout
         with inner.idle_cv:
-            while not inner.closed and (inner.inflight or inner.commands.unfinished_tasks):
+            while not inner.closed and (
+                inner.inflight or inner.stale or inner.commands.unfinished_tasks or inner.events
+            ):
                 left = None if deadline is None else deadline - _monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -421,6 +429,7 @@ class JitBackend:
             inner.resident_bytes = 0
             inner.failed.clear()
             inner.miss_counts.clear()
+            inner.stale.update(inner.inflight.values())
             inner.inflight.clear()
             inner.events.clear()
             inner.idle_cv.notify_all()
@@ -465,7 +474,7 @@ class JitBackend:
                 resident_entries=len(inner.resident),
                 resident_code_bytes=inner.resident_bytes,
                 failed_entries=len(inner.failed),
-                pending_jobs=len(inner.inflight),
+                pending_jobs=len(inner.inflight) + len(inner.stale),
                 evictions=inner.evictions,
                 idle_evictions=inner.idle_evictions,
                 compilations_dispatched=inner.dispatched,
@@ -644,7 +653,7 @@ class JitBackend:
             job = inner.inflight.get(key)
             if job is not None:
                 return job
-            if len(inner.inflight) >= inner.tuning.max_pending_jobs:
+            if len(inner.inflight) + len(inner.stale) >= inner.tuning.max_pending_jobs:
                 inner.commands_dropped += 1
                 return None
             job = _Job(key, req.code, kind, inner.generation)
@@ -745,6 +754,7 @@ class JitBackend:
         with inner.lock:
             if inner.inflight.get(job.key) is job:
                 del inner.inflight[job.key]
+            inner.stale.discard(job)
             if dispatched:
                 inner.compile_seconds += duration
                 if program is not None:

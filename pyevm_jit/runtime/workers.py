@@ -126,6 +126,9 @@ class InProcessPool:
                 fut.set_exception(CompileFailure(_describe(exc)))
             else:
                 fut.set_result(result)
+                del result
+            # drop references now: the finished job must not be kept alive by this frame
+            del item, task, fut
 
     def shutdown(self, timeout: float) -> None:
         with self._cv:

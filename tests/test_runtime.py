@@ -1,0 +1,501 @@
+"""JitBackend behaviour with stand-in compilers (no dependence on codegen correctness)."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_hash.auto import keccak
+
+from pyevm_jit.engine import ObjectCode
+from pyevm_jit.runtime import (
+    AotRequest,
+    CompilationEvent,
+    CompileTask,
+    ConfigError,
+    InterpretReason,
+    JitBackend,
+    LookupRequest,
+    ProgramKind,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeTuning,
+    faults,
+)
+from pyevm_jit.store import FileArtifactStore
+
+WAIT = 60.0  # generous bound for things that happen on other threads
+
+
+def request(code: bytes, fork: str = "cancun") -> LookupRequest:
+    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
+
+
+def code_n(n: int) -> bytes:
+    """A distinct small contract per n."""
+    return b"\x61" + n.to_bytes(2, "big") + b"\x50\x00"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def make(**kwargs: Any) -> JitBackend:
+    tuning = kwargs.pop("tuning", None) or RuntimeTuning(worker_count=0, event_drain_interval=0.01)
+    kwargs.setdefault("compiler", faults.fault_compiler)
+    kwargs.setdefault("linker", faults.fake_linker)
+    kwargs.setdefault("enabled", True)
+    kwargs.setdefault("store", None)
+    kwargs.setdefault("dump_dir", None)
+    return JitBackend.new(RuntimeConfig(tuning=tuning, **kwargs))
+
+
+class Gate:
+    """An in-process compiler that waits for `open()` before compiling (worker_count=0)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __call__(self, task: CompileTask) -> ObjectCode:
+        self.entered.release()
+        self.event.wait()
+        return faults.fake_compiler(task)
+
+    def open(self) -> None:
+        self.event.set()
+
+
+@pytest.fixture
+def backend() -> Iterator[JitBackend]:
+    tuning = RuntimeTuning(worker_count=0, event_drain_interval=0.01, hot_threshold=3)
+    with make(tuning=tuning) as b:
+        yield b
+
+
+# --- disabled / enabling ------------------------------------------------------------------------
+
+
+def test_disabled_backend_answers_disabled_and_spawns_nothing() -> None:
+    before = {t.name for t in threading.enumerate()}
+    b = JitBackend.disabled()
+    req = request(code_n(1))
+    for _ in range(3):
+        assert b.lookup(req).reason is InterpretReason.DISABLED
+        assert b.lookup_blocking(req).reason is InterpretReason.DISABLED
+    b.compile_jit(req)
+    assert b.compile_jit_sync(req) is False
+    b.prepare_aot(AotRequest(req.key.code_hash, req.code, "cancun"))
+    assert {t.name for t in threading.enumerate()} == before
+    s = b.stats()
+    assert not s.enabled
+    assert s.misses_by_reason["Disabled"] == 6 and s.lookup_misses == 6 and s.lookup_hits == 0
+    assert s.commands_dropped == 2 and s.compilations_dispatched == 0
+    b.close()
+
+
+def test_set_enabled_starts_lazily_and_can_switch_off() -> None:
+    config = RuntimeConfig(
+        enabled=False,
+        blocking=True,
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        store=None,
+        dump_dir=None,
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        req = request(code_n(2))
+        assert b.lookup(req).reason is InterpretReason.DISABLED
+        b.set_enabled(True)
+        assert b.lookup(req).is_compiled
+        b.set_enabled(False)
+        assert b.lookup(req).reason is InterpretReason.DISABLED
+        b.set_enabled(True)
+        assert b.lookup(req).is_compiled
+        assert b.stats().compilations_dispatched == 1
+
+
+# --- non-blocking lookups and promotion ---------------------------------------------------------
+
+
+def test_promotion_at_hot_threshold(backend: JitBackend) -> None:
+    req = request(code_n(3))
+    for _ in range(2):
+        assert backend.lookup(req).reason is InterpretReason.NOT_READY
+    assert backend.wait_idle(WAIT)
+    s = backend.stats()
+    assert s.compilations_dispatched == 0 and s.resident_entries == 0  # below the threshold
+    assert backend.lookup(req).reason is InterpretReason.NOT_READY  # the third miss promotes
+    wait_until(lambda: backend.get_compiled(req.key.code_hash, "cancun") is not None)
+    decision = backend.lookup(req)
+    assert decision.is_compiled and decision.program is not None
+    assert decision.program.kind is ProgramKind.JIT
+    s = backend.stats()
+    assert s.compilations_dispatched == 1 and s.compilations_succeeded == 1
+    assert s.misses_by_reason["NotReady"] == 3 and s.lookup_hits == 1
+    assert s.lookup_hits + s.lookup_misses == 4
+
+
+def test_keys_are_per_fork(backend: JitBackend) -> None:
+    code = code_n(4)
+    cancun = request(code, "cancun")
+    assert backend.compile_jit_sync(cancun)
+    assert backend.lookup(cancun).is_compiled
+    assert backend.lookup(request(code, "shanghai")).reason is InterpretReason.NOT_READY
+    assert backend.get_compiled(cancun.key.code_hash, "shanghai") is None
+
+
+def test_ineligible_and_failed_reasons(backend: JitBackend) -> None:
+    assert backend.lookup(request(b"")).reason is InterpretReason.INELIGIBLE
+    assert backend.lookup(request(b"\x00" * 24577)).reason is InterpretReason.INELIGIBLE
+    bad = request(faults.RAISE_MARKER)
+    backend.compile_jit_sync(bad)
+    for _ in range(5):
+        assert backend.lookup(bad).reason is InterpretReason.JIT_FAILED
+    assert backend.wait_idle(WAIT)
+    s = backend.stats()
+    assert s.compilations_dispatched == 1  # never recompiled
+    assert s.misses_by_reason == {"Disabled": 0, "Ineligible": 2, "NotReady": 0, "JitFailed": 5}
+    assert s.failed_entries == 1
+
+
+def test_max_bytecode_len_is_a_tuning_field() -> None:
+    with make(blocking=True, tuning=RuntimeTuning(worker_count=0, max_bytecode_len=10)) as b:
+        assert b.lookup(request(b"\x5b" * 11)).reason is InterpretReason.INELIGIBLE
+        assert b.lookup(request(b"\x5b" * 10)).is_compiled
+
+
+def test_event_queue_overflow_is_counted() -> None:
+    tuning = RuntimeTuning(
+        worker_count=0, event_queue_capacity=4, event_drain_interval=3600, hot_threshold=1000
+    )
+    with make(tuning=tuning) as b:
+        for n in range(10):
+            assert b.lookup(request(code_n(n))).reason is InterpretReason.NOT_READY
+        s = b.stats()
+        assert s.events_dropped == 6 and s.events_queued == 4
+        assert s.misses_by_reason["NotReady"] == 10
+
+
+def test_get_compiled_and_tracked(backend: JitBackend) -> None:
+    req = request(code_n(5))
+    assert backend.get_compiled(req.key.code_hash, "cancun") is None
+    assert backend.get_compiled_tracked(req.key.code_hash, "cancun") is None
+    assert backend.stats().lookup_misses == 1
+    assert backend.compile_jit_sync(req)
+    program = backend.get_compiled(req.key.code_hash, "cancun")
+    assert program is not None and program.key == req.key
+    assert backend.stats().lookup_hits == 0  # untracked
+    assert backend.get_compiled_tracked(req.key.code_hash, "cancun") is program
+    assert backend.stats().lookup_hits == 1
+
+
+def test_compile_jit_enqueues(backend: JitBackend) -> None:
+    reqs = [request(code_n(n)) for n in range(10, 15)]
+    for req in reqs:
+        backend.compile_jit(req)
+    assert backend.wait_idle(WAIT)
+    assert all(backend.lookup(r).is_compiled for r in reqs)
+    assert backend.stats().compilations_succeeded == 5
+
+
+def test_prepare_aot_without_store_makes_aot_programs_resident(backend: JitBackend) -> None:
+    reqs = [AotRequest(keccak(code_n(n)), code_n(n), "cancun") for n in range(20, 23)]
+    backend.prepare_aot_batch(reqs)
+    assert backend.wait_idle(WAIT)
+    for r in reqs:
+        program = backend.get_compiled(r.code_hash, "cancun")
+        assert program is not None and program.kind is ProgramKind.AOT
+
+
+def test_pending_job_limit_holds() -> None:
+    gate = Gate()
+    tuning = RuntimeTuning(worker_count=0, max_pending_jobs=2, event_drain_interval=0.01)
+    with make(compiler=gate, tuning=tuning) as b:
+        for n in range(5):
+            b.compile_jit(request(code_n(30 + n)))
+        wait_until(lambda: b.stats().commands_queued == 0 and b.stats().commands_dropped == 3)
+        assert b.stats().pending_jobs == 2
+        gate.open()
+        assert b.wait_idle(WAIT)
+        s = b.stats()
+        assert s.compilations_succeeded == 2 and s.resident_entries == 2
+
+
+# --- sharing, closing ---------------------------------------------------------------------------
+
+
+def test_copies_share_state(backend: JitBackend) -> None:
+    clone = copy.copy(backend)
+    assert clone is not backend
+    req = request(code_n(40))
+    assert clone.compile_jit_sync(req)
+    assert backend.lookup(req).is_compiled
+    assert clone.stats().lookup_hits == 1
+    assert copy.deepcopy(backend).stats().resident_entries == 1
+    clone.close()
+    assert backend.lookup(req).reason is InterpretReason.DISABLED
+
+
+def test_close_is_idempotent_and_stops_thread() -> None:
+    b = make(thread_name="pyevm-jit-close-test")
+    assert any(t.name == "pyevm-jit-close-test" for t in threading.enumerate())
+    b.close()
+    b.close()
+    assert not any(t.name == "pyevm-jit-close-test" for t in threading.enumerate())
+    with pytest.raises(Exception, match="closed"):
+        b.set_enabled(True)
+
+
+def test_blocking_waiters_released_on_close() -> None:
+    gate = Gate()
+    b = make(compiler=gate, blocking=True)
+    answers: list[Any] = []
+    t = threading.Thread(target=lambda: answers.append(b.lookup(request(code_n(41)))))
+    t.start()
+    gate.entered.acquire(timeout=WAIT)
+    b.close()
+    t.join(WAIT)
+    gate.open()
+    assert not t.is_alive()
+    assert answers and not answers[0].is_compiled
+
+
+# --- clear, generation, lifetime ----------------------------------------------------------------
+
+
+def test_clear_resident_forgets_programs_and_failures(backend: JitBackend) -> None:
+    good, bad = request(code_n(50)), request(faults.RAISE_MARKER + b"\x01")
+    backend.compile_jit_sync(good)
+    backend.compile_jit_sync(bad)
+    assert backend.lookup(bad).reason is InterpretReason.JIT_FAILED
+    gen = backend.stats().generation
+    backend.clear_resident()
+    s = backend.stats()
+    assert s.generation == gen + 1 and s.resident_entries == 0 and s.failed_entries == 0
+    assert s.resident_code_bytes == 0
+    assert backend.lookup(good).reason is InterpretReason.NOT_READY
+
+
+def test_clear_during_compilation_discards_result() -> None:
+    gate = Gate()
+    with make(compiler=gate) as b:
+        req = request(code_n(51))
+        b.compile_jit(req)
+        assert gate.entered.acquire(timeout=WAIT)
+        b.clear_resident()
+        gate.open()
+        assert b.wait_idle(WAIT)
+        s = b.stats()
+        assert s.compilations_discarded == 1 and s.resident_entries == 0
+        assert b.get_compiled(req.key.code_hash, "cancun") is None
+        # and the key can be compiled again afterwards
+        assert b.compile_jit_sync(req)
+
+
+def test_program_in_use_survives_clear_and_is_freed_after() -> None:
+    with make(blocking=True) as b:
+        decision = b.lookup(request(code_n(52)))
+        program = decision.program
+        assert program is not None
+        native_ref = weakref.ref(program.native)
+        with b.hold(program):
+            assert b.stats().programs_in_use == 1
+            b.clear_resident()
+            gc.collect()
+            assert native_ref() is not None  # still owned by the running frame
+        assert b.stats().programs_in_use == 0
+        del decision, program
+        gc.collect()
+        assert native_ref() is None  # the map no longer keeps it
+
+
+# --- eviction -----------------------------------------------------------------------------------
+
+
+def test_lru_eviction_by_resident_budget() -> None:
+    # fake objects of small contracts are 64 bytes: room for two
+    tuning = RuntimeTuning(worker_count=0, resident_code_budget=128)
+    with make(blocking=True, tuning=tuning) as b:
+        a, bb, c = request(code_n(60)), request(code_n(61)), request(code_n(62))
+        assert b.lookup(a).is_compiled and b.lookup(bb).is_compiled
+        assert b.lookup(a).is_compiled  # a is now more recent than bb
+        assert b.lookup(c).is_compiled
+        assert b.get_compiled(bb.key.code_hash, "cancun") is None
+        assert b.get_compiled(a.key.code_hash, "cancun") is not None
+        s = b.stats()
+        assert s.evictions == 1 and s.resident_entries == 2 and s.resident_code_bytes == 128
+
+
+def test_budget_holds_under_a_stream_of_contracts() -> None:
+    tuning = RuntimeTuning(worker_count=0, resident_code_budget=64 * 10)
+    with make(blocking=True, tuning=tuning) as b:
+        for n in range(300):
+            assert b.lookup(request(code_n(1000 + n))).is_compiled
+            assert b.stats().resident_code_bytes <= 64 * 10
+        s = b.stats()
+        assert s.resident_entries == 10 and s.evictions == 290
+
+
+def test_program_larger_than_budget_is_not_kept() -> None:
+    tuning = RuntimeTuning(worker_count=0, resident_code_budget=32)
+    with make(blocking=True, tuning=tuning) as b:
+        req = request(code_n(63))
+        b.lookup(req)
+        assert b.stats().resident_code_bytes == 0
+        assert b.lookup(req).reason is InterpretReason.JIT_FAILED
+
+
+def test_idle_eviction() -> None:
+    tuning = RuntimeTuning(
+        worker_count=0, idle_evict_after=0.05, idle_sweep_interval=0.01, event_drain_interval=0.01
+    )
+    with make(blocking=True, tuning=tuning) as b:
+        req = request(code_n(64))
+        assert b.lookup(req).is_compiled
+        wait_until(lambda: b.stats().resident_entries == 0)
+        s = b.stats()
+        assert s.idle_evictions == 1 and s.evictions == 1
+
+
+# --- callbacks, dumps ---------------------------------------------------------------------------
+
+
+def test_on_compilation_reports_success_and_failure() -> None:
+    seen: list[CompilationEvent] = []
+    with make(blocking=True, on_compilation=seen.append) as b:
+        ok, bad = request(code_n(70)), request(faults.RAISE_MARKER + b"\x02")
+        b.lookup(ok)
+        b.lookup(bad)
+    assert [(e.key, e.kind, e.success) for e in seen] == [
+        (ok.key, ProgramKind.JIT, True),
+        (bad.key, ProgramKind.JIT, False),
+    ]
+    good = seen[0]
+    assert (good.translate, good.optimise, good.codegen) == (0.001, 0.002, 0.003)
+    assert good.duration >= 0 and good.error is None and good.object_len == 64
+    assert seen[1].error is not None and "injected" in seen[1].error
+
+
+def test_callback_exception_does_not_break_compilation() -> None:
+    def explode(event: CompilationEvent) -> None:
+        raise ValueError("callback bug")
+
+    with make(blocking=True, on_compilation=explode) as b:
+        assert b.lookup(request(code_n(71))).is_compiled
+
+
+def test_dump_dir(tmp_path: Path) -> None:
+    with make(blocking=True, dump_dir=tmp_path) as b:
+        req = request(code_n(72))
+        assert b.lookup(req).is_compiled
+    folder = tmp_path / "cancun" / req.key.code_hash.hex()
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["bytecode.hex", "opt.ll", "program.o", "program.s", "unopt.ll"]
+    assert (folder / "bytecode.hex").read_text().strip() == req.code.hex()
+    assert (folder / "unopt.ll").read_text() == "; fake ir\n"
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def test_concurrent_lookups_with_clears_and_evictions() -> None:
+    tuning = RuntimeTuning(
+        worker_count=0, hot_threshold=2, event_drain_interval=0.005, resident_code_budget=64 * 8
+    )
+    with make(tuning=tuning) as b:
+        reqs = [request(code_n(200 + n)) for n in range(32)]
+        errors: list[BaseException] = []
+        per_thread = 3000
+        hits = [0] * 6
+
+        def worker(i: int) -> None:
+            try:
+                for j in range(per_thread):
+                    decision = b.lookup(reqs[(i * 7 + j) % len(reqs)])
+                    if decision.is_compiled:
+                        assert decision.program is not None
+                        assert decision.program.native.code_size == 64
+                        hits[i] += 1
+                    else:
+                        assert decision.reason is InterpretReason.NOT_READY
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        def clearer() -> None:
+            for _ in range(20):
+                b.clear_resident()
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+        threads.append(threading.Thread(target=clearer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors
+        s = b.stats()
+        assert s.lookup_hits + s.lookup_misses == 6 * per_thread
+        assert s.lookup_hits == sum(hits)
+        assert s.resident_code_bytes <= 64 * 8
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_defaults_follow_the_reference() -> None:
+    t = RuntimeTuning()
+    assert t.channel_capacity == 4096 and t.events_per_wakeup == 4096
+    assert t.event_drain_interval == 0.1 and t.shutdown_timeout == 5.0
+    assert t.hot_threshold == 8 and t.max_bytecode_len == 24576
+    assert t.max_pending_jobs == 2048 and 1 <= t.worker_count <= 4
+    assert t.worker_queue_capacity == 64 and t.resident_code_budget == 1 << 30
+    assert t.idle_evict_after == 600.0 and t.idle_sweep_interval == 60.0
+    assert t.recycle_after == 1000
+    c = RuntimeConfig()
+    assert not c.enabled and not c.blocking and not c.aot and c.store is None
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PYEVM_JIT_HOT_THRESHOLD", "3")
+    monkeypatch.setenv("PYEVM_JIT_ENABLED", "yes")
+    monkeypatch.setenv("PYEVM_JIT_EVENT_DRAIN_INTERVAL", "0.5")
+    monkeypatch.setenv("PYEVM_JIT_DUMP_DIR", str(tmp_path))
+    monkeypatch.setenv("PYEVM_JIT_STORE", str(tmp_path / "store"))
+    assert RuntimeTuning().hot_threshold == 3
+    assert RuntimeTuning(hot_threshold=5).hot_threshold == 5  # explicit wins
+    assert RuntimeTuning().event_drain_interval == 0.5
+    config = RuntimeConfig.from_env(blocking=True)
+    assert config.enabled and config.blocking and config.dump_dir == tmp_path
+    assert isinstance(config.store, FileArtifactStore)
+    assert config.store.directory == tmp_path / "store"
+    monkeypatch.setenv("PYEVM_JIT_HOT_THRESHOLD", "many")
+    with pytest.raises(ConfigError, match="PYEVM_JIT_HOT_THRESHOLD"):
+        RuntimeTuning()
+    monkeypatch.setenv("PYEVM_JIT_HOT_THRESHOLD", "-1")
+    with pytest.raises(ConfigError):
+        RuntimeTuning()
+    monkeypatch.delenv("PYEVM_JIT_HOT_THRESHOLD")
+    monkeypatch.setenv("PYEVM_JIT_ENABLED", "perhaps")
+    with pytest.raises(ConfigError, match="boolean"):
+        RuntimeConfig()
+
+
+def test_should_compile() -> None:
+    t = RuntimeTuning(max_bytecode_len=4)
+    assert not t.should_compile(b"")
+    assert t.should_compile(b"\x00" * 4)
+    assert not t.should_compile(b"\x00" * 5)
