@@ -103,9 +103,10 @@ KECCAK_RATE = 136
 # --- IR generation ------------------------------------------------------------------------------
 
 class _Gen:
-    def __init__(self, module: ir.Module, x86_64: bool):
+    def __init__(self, module: ir.Module, x86_64: bool, reciprocal_division: bool):
         self.m = module
         self.x86_64 = x86_64
+        self.preinv = reciprocal_division
         self.ctlz64 = ir.Function(module, ir.FunctionType(i64, [i64, i1]), "llvm.ctlz.i64")
         self.ctlz256 = ir.Function(module, ir.FunctionType(i256, [i256, i1]), "llvm.ctlz.i256")
         fsh = ir.FunctionType(i64, [i64, i64, i64])
@@ -176,6 +177,42 @@ class _Gen:
             return existing
         return ir.Function(self.m, ir.FunctionType(ty, [ty, i1]), name)
 
+    # -- division by invariant integers (Moller & Granlund, "Improved division by invariant
+    # integers", 2011): one hardware division per divisor, multiplications for every digit ---
+    def reciprocal(self, b: ir.IRBuilder, d: ir.Value) -> ir.Value | None:
+        """floor((2^128 - 1) / d) - 2^64 for a normalised d (top bit set).
+
+        None when dividing with the hardware instruction instead (x86-64 by default: `div` is
+        faster than the multiplications on current processors, Ice Lake and Zen 2 onwards).
+        """
+        if not self.preinv:
+            return None
+        return self.div2by1(b, b.not_(d), _c(i64, -1), d)[0]
+
+    def digit(self, b: ir.IRBuilder, u1: ir.Value, u0: ir.Value, d: ir.Value,
+              dinv: ir.Value | None) -> tuple[ir.Value, ir.Value]:
+        """(u1:u0) divided by d; requires u1 < d, and d normalised when dinv is given."""
+        if dinv is None:
+            return self.div2by1(b, u1, u0, d)
+        return self.div2by1_preinv(b, u1, u0, d, dinv)
+
+    def div2by1_preinv(self, b: ir.IRBuilder, u1: ir.Value, u0: ir.Value, d: ir.Value,
+                       dinv: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(u1:u0) divided by the normalised d with reciprocal dinv; requires u1 < d."""
+        prod = b.mul(b.zext(dinv, i128), b.zext(u1, i128))
+        est = b.add(prod, b.or_(b.shl(b.zext(b.add(u1, _c(i64, 1)), i128), _c(i128, 64)),
+                                b.zext(u0, i128)))
+        q1 = self.hi64(b, est)
+        q0 = b.trunc(est, i64)
+        r = b.sub(u0, b.mul(q1, d))
+        over = b.icmp_unsigned(">", r, q0)
+        q1 = b.select(over, b.sub(q1, _c(i64, 1)), q1)
+        r = b.select(over, b.add(r, d), r)
+        again = b.icmp_unsigned(">=", r, d)
+        q1 = b.select(again, b.add(q1, _c(i64, 1)), q1)
+        r = b.select(again, b.sub(r, d), r)
+        return q1, r
+
     # -- general division -----------------------------------------------------------------------
     def _divrem(self) -> ir.Function:
         """divrem(u[8], ulen, v[4], vlen, q[8], r[4]).
@@ -189,87 +226,114 @@ class _Gen:
         entry = fn.append_basic_block("entry")
         b = ir.IRBuilder(entry)
         un_arr = b.alloca(ir.ArrayType(i64, _MAX_U + 1), name="un")
-        vn_arr = b.alloca(ir.ArrayType(i64, _MAX_V), name="vn")
         un = b.gep(un_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
-        vn = b.gep(vn_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
         zero64 = _c(i64, 0)
         for k in range(_MAX_U):
             b.store(zero64, self.elt(b, q, k))
-        one_limb = b.icmp_unsigned("==", vlen, _c(i32, 1))
-        short_bb = fn.append_basic_block("short")
-        knuth_bb = fn.append_basic_block("knuth")
-        b.cbranch(one_limb, short_bb, knuth_bb)
+        short = fn.append_basic_block("short")
+        wide = fn.append_basic_block("wide")
+        b.cbranch(b.icmp_unsigned("==", vlen, _c(i32, 1)), short, wide)
 
-        # short division by a single limb: the remainder always stays below d
-        b.position_at_end(short_bb)
+        b.position_at_end(short)
         d = b.load(self.elt(b, v, 0))
-        top = b.sub(ulen, _c(i32, 1))
-        sloop = fn.append_basic_block("short_loop")
-        sdone = fn.append_basic_block("short_done")
-        b.branch(sloop)
-        b.position_at_end(sloop)
-        i = b.phi(i32, "i")
-        rem = b.phi(i64, "rem")
-        i.add_incoming(top, short_bb)
-        rem.add_incoming(zero64, short_bb)
-        qq, rem2 = self.div2by1(b, rem, b.load(self.elt(b, u, i)), d)
-        b.store(qq, self.elt(b, q, i))
-        i2 = b.sub(i, _c(i32, 1))
-        i.add_incoming(i2, sloop)
-        rem.add_incoming(rem2, sloop)
-        b.cbranch(b.icmp_signed(">=", i2, _c(i32, 0)), sloop, sdone)
-        b.position_at_end(sdone)
-        b.store(rem2, self.elt(b, r, 0))
-        for k in range(1, _MAX_V):
-            b.store(zero64, self.elt(b, r, k))
-        b.ret_void()
+        if not self.preinv:  # the hardware division needs no normalisation
+            self._short_division(b, u, ulen, _c(i64, 0), d, None, _c(i64, 0), q, r)
+        else:
+            s = b.call(self.ctlz64, [d, _c(i1, 1)])
+            self._normalise(b, u, un, s)
+            dn = b.shl(d, s)
+            rem0 = b.load(self.elt(b, un, ulen))
+            self._short_division(b, un, ulen, rem0, dn, self.reciprocal(b, dn), s, q, r)
 
-        # Knuth D: normalise so that the divisor's top bit is set
-        b.position_at_end(knuth_bb)
-        vtop_raw = b.load(self.elt(b, v, b.sub(vlen, _c(i32, 1))))
-        s = b.call(self.ctlz64, [vtop_raw, _c(i1, 1)])
+        # normalise: shift both operands left until the divisor's top bit is set
+        b.position_at_end(wide)
+        s = b.call(self.ctlz64, [b.load(self.elt(b, v, b.sub(vlen, _c(i32, 1)))), _c(i1, 1)])
+        self._normalise(b, u, un, s)
         vl = self.load_limbs(b, v, _MAX_V)
-        b.store(b.shl(vl[0], s), self.elt(b, vn, 0))
-        for k in range(1, _MAX_V):
-            b.store(b.call(self.fshl64, [vl[k], vl[k - 1], s]), self.elt(b, vn, k))
+        vn = [b.shl(vl[0], s)] + [b.call(self.fshl64, [vl[k], vl[k - 1], s])
+                                  for k in range(1, _MAX_V)]
+        blocks = {n: fn.append_basic_block(f"by{n}") for n in range(2, _MAX_V + 1)}
+        switch = b.switch(vlen, blocks[_MAX_V])
+        for n in range(2, _MAX_V):
+            switch.add_case(_c(i32, n), blocks[n])
+        for n in range(2, _MAX_V + 1):
+            b.position_at_end(blocks[n])
+            self._knuth(b, n, un, ulen, vn[:n], s, q, r)
+        return fn
+
+    def _normalise(self, b: ir.IRBuilder, u: ir.Value, un: ir.Value, s: ir.Value) -> None:
+        """un[0 .. 8] = u[0 .. 7] << s."""
         ul = self.load_limbs(b, u, _MAX_U)
         b.store(b.shl(ul[0], s), self.elt(b, un, 0))
         for k in range(1, _MAX_U):
             b.store(b.call(self.fshl64, [ul[k], ul[k - 1], s]), self.elt(b, un, k))
-        b.store(b.call(self.fshl64, [zero64, ul[_MAX_U - 1], s]), self.elt(b, un, _MAX_U))
-        vtop = b.load(self.elt(b, vn, b.sub(vlen, _c(i32, 1))))
-        vsec = b.load(self.elt(b, vn, b.sub(vlen, _c(i32, 2))))
-        jstart = b.sub(ulen, vlen)
-        outer = fn.append_basic_block("outer")
-        b.branch(outer)
+        b.store(b.call(self.fshl64, [_c(i64, 0), ul[_MAX_U - 1], s]), self.elt(b, un, _MAX_U))
 
-        b.position_at_end(outer)
+    def _short_division(self, b: ir.IRBuilder, u: ir.Value, ulen: ir.Value, rem0: ir.Value,
+                        d: ir.Value, dinv: ir.Value | None, s: ir.Value, q: ir.Value,
+                        r: ir.Value) -> None:
+        """Division of rem0:u[ulen-1 .. 0] by one limb d (rem0 < d); the remainder is >> s.
+
+        With a reciprocal dinv, d and u must be normalised.
+        """
+        fn = b.function
+        start = b.block
+        top = b.sub(ulen, _c(i32, 1))
+        loop = fn.append_basic_block("short_loop")
+        done = fn.append_basic_block("short_done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        i = b.phi(i32, "i")
+        rem = b.phi(i64, "rem")
+        i.add_incoming(top, start)
+        rem.add_incoming(rem0, start)
+        digit, rem2 = self.digit(b, rem, b.load(self.elt(b, u, i)), d, dinv)
+        b.store(digit, self.elt(b, q, i))
+        i2 = b.sub(i, _c(i32, 1))
+        i.add_incoming(i2, loop)
+        rem.add_incoming(rem2, loop)
+        b.cbranch(b.icmp_signed(">=", i2, _c(i32, 0)), loop, done)
+        b.position_at_end(done)
+        b.store(b.lshr(rem2, s), self.elt(b, r, 0))
+        for k in range(1, _MAX_V):
+            b.store(_c(i64, 0), self.elt(b, r, k))
+        b.ret_void()
+
+    def _knuth(self, b: ir.IRBuilder, n: int, un: ir.Value, ulen: ir.Value, vn: list[ir.Value],
+               s: ir.Value, q: ir.Value, r: ir.Value) -> None:
+        """Algorithm D for an n-limb normalised divisor vn (n >= 2), partial remainder in SSA.
+
+        Step j divides the window un[j] plus the n-limb partial remainder R by vn; R starts
+        as un[ulen-n+1 .. ulen] and ends as the normalised remainder.
+        """
+        fn = b.function
+        start = b.block
+        vtop, vsec = vn[n - 1], vn[n - 2]
+        vinv = self.reciprocal(b, vtop)
+        j0 = b.sub(ulen, _c(i32, n))
+        r_init = [b.load(self.elt(b, un, b.add(j0, _c(i32, k + 1)))) for k in range(n)]
+        loop = fn.append_basic_block(f"d{n}_step")
+        addback = fn.append_basic_block(f"d{n}_addback")
+        next_bb = fn.append_basic_block(f"d{n}_next")
+        done = fn.append_basic_block(f"d{n}_done")
+        b.branch(loop)
+
+        b.position_at_end(loop)
         j = b.phi(i32, "j")
-        j.add_incoming(jstart, knuth_bb)
-        top_idx = b.add(j, vlen)
-        hi = b.load(self.elt(b, un, top_idx))
-        lo = b.load(self.elt(b, un, b.sub(top_idx, _c(i32, 1))))
-        lo2 = b.load(self.elt(b, un, b.sub(top_idx, _c(i32, 2))))
-        qmax_bb = fn.append_basic_block("qhat_max")
-        qdiv_bb = fn.append_basic_block("qhat_div")
-        qest_bb = fn.append_basic_block("qhat_est")
-        b.cbranch(b.icmp_unsigned(">=", hi, vtop), qmax_bb, qdiv_bb)
-        b.position_at_end(qmax_bb)
-        rhat_max = b.add(b.zext(lo, i128), b.zext(vtop, i128))
-        b.branch(qest_bb)
-        b.position_at_end(qdiv_bb)
-        qd, rd = self.div2by1(b, hi, lo, vtop)
-        rd128 = b.zext(rd, i128)
-        qdiv_end = b.block
-        b.branch(qest_bb)
-        b.position_at_end(qest_bb)
-        qhat0 = b.phi(i64, "qhat0")
-        qhat0.add_incoming(_c(i64, -1), qmax_bb)
-        qhat0.add_incoming(qd, qdiv_end)
-        rhat0 = b.phi(i128, "rhat0")
-        rhat0.add_incoming(rhat_max, qmax_bb)
-        rhat0.add_incoming(rd128, qdiv_end)
-
+        j.add_incoming(j0, start)
+        rem_phis = []
+        for k in range(n):
+            phi = b.phi(i64, f"r{k}")
+            phi.add_incoming(r_init[k], start)
+            rem_phis.append(phi)
+        w = [b.load(self.elt(b, un, j))] + rem_phis  # n + 1 limbs
+        hi, lo, lo2 = w[n], w[n - 1], w[n - 2]
+        # estimate qhat from the top two limbs; hi == vtop gives qhat = 2^64 - 1 (hi > vtop
+        # cannot happen since R < vn)
+        big = b.icmp_unsigned(">=", hi, vtop)
+        qd, rd = self.digit(b, b.select(big, _c(i64, 0), hi), lo, vtop, vinv)
+        qhat0 = b.select(big, _c(i64, -1), qd)
+        rhat0 = b.select(big, b.add(b.zext(lo, i128), b.zext(vtop, i128)), b.zext(rd, i128))
         two64 = _c(i128, 1 << 64)
         vsec128 = b.zext(vsec, i128)
         lo2_128 = b.zext(lo2, i128)
@@ -285,78 +349,59 @@ class _Gen:
         rhat1 = b.select(c1, b.add(rhat0, b.zext(vtop, i128)), rhat0)
         c2 = b.and_(c1, too_big(qhat1, rhat1))
         qhat = b.sub(qhat1, b.zext(c2, i64))
-        qest_end = b.block
 
-        # multiply and subtract: un[j .. j+vlen] -= qhat * vn
-        msub = fn.append_basic_block("mulsub")
-        msub_done = fn.append_basic_block("mulsub_done")
-        b.branch(msub)
-        b.position_at_end(msub)
-        k = b.phi(i32, "k")
-        carry = b.phi(i64, "carry")
-        borrow = b.phi(i128, "borrow")
-        k.add_incoming(_c(i32, 0), qest_end)
-        carry.add_incoming(zero64, qest_end)
-        borrow.add_incoming(_c(i128, 0), qest_end)
-        p = b.add(b.mul(b.zext(qhat, i128), b.zext(b.load(self.elt(b, vn, k)), i128)),
-                  b.zext(carry, i128))
-        slot = self.elt(b, un, b.add(k, j))
-        t = b.sub(b.sub(b.zext(b.load(slot), i128), b.zext(b.trunc(p, i64), i128)), borrow)
-        b.store(b.trunc(t, i64), slot)
-        k2 = b.add(k, _c(i32, 1))
-        k.add_incoming(k2, msub)
-        carry.add_incoming(self.hi64(b, p), msub)
-        borrow.add_incoming(b.lshr(t, _c(i128, 127)), msub)
-        b.cbranch(b.icmp_unsigned("<", k2, vlen), msub, msub_done)
-
-        b.position_at_end(msub_done)
-        top_slot = self.elt(b, un, top_idx)
-        t_top = b.sub(b.sub(b.zext(b.load(top_slot), i128), b.zext(self.hi64(b, p), i128)),
-                      b.lshr(t, _c(i128, 127)))
-        b.store(b.trunc(t_top, i64), top_slot)
+        # multiply and subtract: w -= qhat * vn
+        qhat128 = b.zext(qhat, i128)
+        carry: ir.Value = _c(i64, 0)
+        borrow: ir.Value = _c(i128, 0)
+        sub: list[ir.Value] = []
+        for k in range(n):
+            p = b.add(b.mul(qhat128, b.zext(vn[k], i128)), b.zext(carry, i128))
+            t = b.sub(b.sub(b.zext(w[k], i128), b.zext(b.trunc(p, i64), i128)), borrow)
+            sub.append(b.trunc(t, i64))
+            borrow = b.lshr(t, _c(i128, 127))
+            carry = self.hi64(b, p)
+        t_top = b.sub(b.sub(b.zext(w[n], i128), b.zext(carry, i128)), borrow)
         negative = b.icmp_signed("<", t_top, _c(i128, 0))
-        addback = fn.append_basic_block("addback")
-        addback_done = fn.append_basic_block("addback_done")
-        next_bb = fn.append_basic_block("next_digit")
         b.cbranch(negative, addback, next_bb)
 
-        # qhat was one too large (rare): add the divisor back
+        # qhat was one too large (probability about 2^-63): add the divisor back
         b.position_at_end(addback)
-        ka = b.phi(i32, "ka")
-        ca = b.phi(i128, "ca")
-        ka.add_incoming(_c(i32, 0), msub_done)
-        ca.add_incoming(_c(i128, 0), msub_done)
-        aslot = self.elt(b, un, b.add(ka, j))
-        sm = b.add(b.add(b.zext(b.load(aslot), i128), b.zext(b.load(self.elt(b, vn, ka)), i128)),
-                   ca)
-        b.store(b.trunc(sm, i64), aslot)
-        ka2 = b.add(ka, _c(i32, 1))
-        ka.add_incoming(ka2, addback)
-        ca.add_incoming(b.lshr(sm, _c(i128, 64)), addback)
-        b.cbranch(b.icmp_unsigned("<", ka2, vlen), addback, addback_done)
-        b.position_at_end(addback_done)
-        b.store(b.add(b.load(top_slot), b.trunc(b.lshr(sm, _c(i128, 64)), i64)), top_slot)
+        acc: ir.Value = _c(i128, 0)
+        added: list[ir.Value] = []
+        for k in range(n):
+            acc = b.add(b.add(b.zext(sub[k], i128), b.zext(vn[k], i128)), acc)
+            added.append(b.trunc(acc, i64))
+            acc = b.lshr(acc, _c(i128, 64))
         q_less = b.sub(qhat, _c(i64, 1))
         b.branch(next_bb)
 
         b.position_at_end(next_bb)
-        qfinal = b.phi(i64, "qfinal")
-        qfinal.add_incoming(qhat, msub_done)
-        qfinal.add_incoming(q_less, addback_done)
+        qfinal = b.phi(i64, "qdigit")
+        qfinal.add_incoming(qhat, loop)
+        qfinal.add_incoming(q_less, addback)
+        new_rem = []
+        for k in range(n):
+            phi = b.phi(i64, f"nr{k}")
+            phi.add_incoming(sub[k], loop)
+            phi.add_incoming(added[k], addback)
+            new_rem.append(phi)
+            rem_phis[k].add_incoming(phi, next_bb)
         b.store(qfinal, self.elt(b, q, j))
         j2 = b.sub(j, _c(i32, 1))
         j.add_incoming(j2, next_bb)
-        denorm = fn.append_basic_block("denormalise")
-        b.cbranch(b.icmp_signed(">=", j2, _c(i32, 0)), outer, denorm)
+        b.cbranch(b.icmp_signed(">=", j2, _c(i32, 0)), loop, done)
 
-        # the remainder is un[0 .. vlen-1] >> s; limbs above it are zero by now
-        b.position_at_end(denorm)
-        unl = self.load_limbs(b, un, _MAX_V + 1)
-        for k_ in range(_MAX_V):
-            b.store(b.call(self.fshr64, [unl[k_ + 1], unl[k_], s]), self.elt(b, r, k_))
+        b.position_at_end(done)
+        for k in range(_MAX_V):
+            if k < n - 1:
+                limb = b.call(self.fshr64, [new_rem[k + 1], new_rem[k], s])
+            elif k == n - 1:
+                limb = b.lshr(new_rem[k], s)
+            else:
+                limb = _c(i64, 0)
+            b.store(limb, self.elt(b, r, k))
         b.ret_void()
-        return fn
-
 
     # -- 256-bit division inside an exported function -------------------------------------------
     def scratch(self, b: ir.IRBuilder) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
@@ -703,13 +748,21 @@ class _Gen:
         b.ret_void()
 
 
-def build_rtlib_module(triple: str | None = None) -> ir.Module:
-    """The runtime library as an llvmlite IR module (for `triple`, default: this process)."""
+def build_rtlib_module(triple: str | None = None, *,
+                       reciprocal_division: bool | None = None) -> ir.Module:
+    """The runtime library as an llvmlite IR module (for `triple`, default: this process).
+
+    `reciprocal_division` divides digits by multiplying with a precomputed reciprocal instead
+    of the hardware 128-by-64-bit division (default: only where there is no such instruction).
+    """
     if triple is None:
         triple = llvm.get_process_triple()
+    x86_64 = triple.startswith(("x86_64", "amd64"))
+    if reciprocal_division is None:
+        reciprocal_division = not x86_64
     module = ir.Module(name="pyevmjit_rtlib")
     module.triple = triple
-    gen = _Gen(module, x86_64=triple.startswith(("x86_64", "amd64")))
+    gen = _Gen(module, x86_64=x86_64, reciprocal_division=reciprocal_division)
     gen.udiv_umod()
     gen.sdiv_smod()
     gen.addmod()
@@ -719,30 +772,34 @@ def build_rtlib_module(triple: str | None = None) -> ir.Module:
     return module
 
 
+def emit_rtlib_object(module: ir.Module, tm: llvm.TargetMachine) -> bytes:
+    """Parse, verify, optimise and emit a runtime-library module for `tm` (not cached)."""
+    from pyevm_jit.engine import optimise_module
+
+    # the 128-by-64-bit division step is inline assembly on x86-64: emitting object code for
+    # it needs the target's assembly parser (LLVM aborts the process without it)
+    llvm.initialize_native_asmparser()
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    parsed = llvm.parse_assembly(str(module))
+    parsed.verify()
+    optimise_module(parsed, 3)
+    return bytes(tm.emit_object(parsed))
+
+
 _cache_lock = threading.Lock()
 _object_cache: dict[tuple[str, str], bytes] = {}
 
 
 def compile_rtlib_object(tm: llvm.TargetMachine) -> bytes:
     """Object code of the runtime library for `tm`, built once per process."""
-    from pyevm_jit.engine import optimise_module
-
     key = (tm.triple, str(tm.target_data))
-    # the 128-by-64-bit division step is inline assembly on x86-64: emitting object code for
-    # it needs the target's assembly parser (LLVM aborts the process without it)
-    llvm.initialize_native_asmparser()
     with _cache_lock:
         cached = _object_cache.get(key)
-        if cached is not None:
-            return cached
-        module = build_rtlib_module(tm.triple)
-        module.data_layout = str(tm.target_data)
-        parsed = llvm.parse_assembly(str(module))
-        parsed.verify()
-        optimise_module(parsed, 3)
-        obj = bytes(tm.emit_object(parsed))
-        _object_cache[key] = obj
-        return obj
+        if cached is None:
+            cached = emit_rtlib_object(build_rtlib_module(tm.triple), tm)
+            _object_cache[key] = cached
+        return cached
 
 
 def declare_rtlib(module: ir.Module) -> dict[str, ir.Function]:

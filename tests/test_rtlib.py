@@ -83,13 +83,41 @@ TERNARY: dict[str, Callable[[int, int, int], int]] = {
 
 
 @cache
-def _word_fn(name: str, nargs: int) -> Callable[..., None]:
+def _reciprocal_library() -> tuple[object, object]:
+    """The library built with reciprocal division (the non-x86 code path) in its own LLJIT."""
+    tm = target_machine()
+    module = rtlib.build_rtlib_module(tm.triple, reciprocal_division=True)
+    obj = rtlib.emit_rtlib_object(module, tm)
+    lljit = llvm.create_lljit_compiler(tm)
+    builder = llvm.JITLibraryBuilder().add_object_img(obj)
+    for name in rtlib.EXPORTED_SYMBOLS:
+        builder.export_symbol(name)
+    return lljit, builder.link(lljit, "pyevmjit_rt_reciprocal")
+
+
+def _reciprocal_address(name: str) -> int:
+    return _reciprocal_library()[1][name]  # type: ignore[index,no-any-return]
+
+
+VARIANTS: dict[str, Callable[[str], int]] = {
+    "linked": rtlib_address,  # what generated programs call
+    "reciprocal": _reciprocal_address,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def lib(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@cache
+def _word_fn(lib: str, name: str, nargs: int) -> Callable[..., None]:
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * (nargs + 1)))
-    return proto(rtlib_address(name))  # type: ignore[no-any-return]
+    return proto(VARIANTS[lib](name))  # type: ignore[no-any-return]
 
 
-def native(name: str, *args: int) -> int:
-    fn = _word_fn(name, len(args))
+def native(name: str, *args: int, lib: str = "linked") -> int:
+    fn = _word_fn(lib, name, len(args))
     bufs = [ctypes.create_string_buffer(x.to_bytes(32, "little"), 32) for x in args]
     out = ctypes.create_string_buffer(b"\xa5" * 32, 32)
     fn(*[ctypes.addressof(buf) for buf in bufs], ctypes.addressof(out))
@@ -98,7 +126,7 @@ def native(name: str, *args: int) -> int:
 
 def native_in_place(name: str, *args: int, out_index: int) -> int:
     """Call with the output pointer equal to input `out_index` (aliasing)."""
-    fn = _word_fn(name, len(args))
+    fn = _word_fn("linked", name, len(args))
     bufs = [ctypes.create_string_buffer(x.to_bytes(32, "little"), 32) for x in args]
     fn(*[ctypes.addressof(buf) for buf in bufs], ctypes.addressof(bufs[out_index]))
     return int.from_bytes(bufs[out_index].raw, "little")
@@ -264,36 +292,36 @@ def test_only_exported_functions_are_external() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-def test_binary_edges(name: str) -> None:
+def test_binary_edges(lib: str, name: str) -> None:
     ref = BINARY[name]
     for a, b in itertools.product(EDGES, repeat=2):
-        assert native(name, a, b) == ref(a, b), (name, hex(a), hex(b))
+        assert native(name, a, b, lib=lib) == ref(a, b), (name, hex(a), hex(b))
 
 
 @pytest.mark.parametrize("name", sorted(TERNARY))
-def test_ternary_edges(name: str) -> None:
+def test_ternary_edges(lib: str, name: str) -> None:
     ref = TERNARY[name]
     for a, b, n in itertools.product(EDGES, repeat=3):
-        assert native(name, a, b, n) == ref(a, b, n), (name, hex(a), hex(b), hex(n))
+        assert native(name, a, b, n, lib=lib) == ref(a, b, n), (name, hex(a), hex(b), hex(n))
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
 @SETTINGS
 @given(a=words, b=words)
-def test_binary_random(name: str, a: int, b: int) -> None:
-    assert native(name, a, b) == BINARY[name](a, b)
+def test_binary_random(lib: str, name: str, a: int, b: int) -> None:
+    assert native(name, a, b, lib=lib) == BINARY[name](a, b)
 
 
 @pytest.mark.parametrize("name", sorted(TERNARY))
 @SETTINGS
 @given(a=words, b=words, n=words)
-def test_ternary_random(name: str, a: int, b: int, n: int) -> None:
-    assert native(name, a, b, n) == TERNARY[name](a, b, n)
+def test_ternary_random(lib: str, name: str, a: int, b: int, n: int) -> None:
+    assert native(name, a, b, n, lib=lib) == TERNARY[name](a, b, n)
 
 
 @SETTINGS
 @given(q=words, d=words, r=st.integers(0, M - 1))
-def test_division_identity(q: int, d: int, r: int) -> None:
+def test_division_identity(lib: str, q: int, d: int, r: int) -> None:
     """Dividends built as q*d + r with r < d: exact quotients and remainders near the edges."""
     if d == 0:
         return
@@ -301,27 +329,27 @@ def test_division_identity(q: int, d: int, r: int) -> None:
     a = q * d + r
     if a >= M:
         return
-    assert native("pyevmjit_udiv256", a, d) == q
-    assert native("pyevmjit_umod256", a, d) == r
+    assert native("pyevmjit_udiv256", a, d, lib=lib) == q
+    assert native("pyevmjit_umod256", a, d, lib=lib) == r
 
 
-def test_add_back_vectors() -> None:
+def test_add_back_vectors(lib: str) -> None:
     for a, d in ADD_BACK_DIV:
         assert knuth_needs_add_back(a, d)
-        assert native("pyevmjit_udiv256", a, d) == a // d
-        assert native("pyevmjit_umod256", a, d) == a % d
+        assert native("pyevmjit_udiv256", a, d, lib=lib) == a // d
+        assert native("pyevmjit_umod256", a, d, lib=lib) == a % d
         for sa, sd in ((M - a, d), (a, M - d), (M - a, M - d)):
-            assert native("pyevmjit_sdiv256", sa % M, sd % M) == ref_sdiv(sa % M, sd % M)
-            assert native("pyevmjit_smod256", sa % M, sd % M) == ref_smod(sa % M, sd % M)
+            assert native("pyevmjit_sdiv256", sa, sd, lib=lib) == ref_sdiv(sa, sd)
+            assert native("pyevmjit_smod256", sa, sd, lib=lib) == ref_smod(sa, sd)
     for a, b, n in ADD_BACK_MULMOD:
         assert knuth_needs_add_back(a * b, n)
-        assert native("pyevmjit_mulmod256", a, b, n) == (a * b) % n
+        assert native("pyevmjit_mulmod256", a, b, n, lib=lib) == (a * b) % n
     for a, b, n in ADD_BACK_ADDMOD:
         assert a + b >= M and knuth_needs_add_back(a + b, n)
-        assert native("pyevmjit_addmod256", a, b, n) == (a + b) % n
+        assert native("pyevmjit_addmod256", a, b, n, lib=lib) == (a + b) % n
 
 
-def test_structured_words_reach_add_back() -> None:
+def test_structured_words_reach_add_back(lib: str) -> None:
     """The structured-limb strategy does exercise the add-back branch (guards the model)."""
     values = [_join(list(c)) for c in itertools.product(_LIMB_CHOICES[:6], repeat=3)]
     hits = 0
@@ -329,8 +357,8 @@ def test_structured_words_reach_add_back() -> None:
         x, d = (a << 64) | 0xFFFF, b
         if x < M and knuth_needs_add_back(x, d):
             hits += 1
-            assert native("pyevmjit_udiv256", x, d) == x // d
-            assert native("pyevmjit_umod256", x, d) == x % d
+            assert native("pyevmjit_udiv256", x, d, lib=lib) == x // d
+            assert native("pyevmjit_umod256", x, d, lib=lib) == x % d
     assert hits > 0
 
 
