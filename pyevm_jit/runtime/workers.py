@@ -177,6 +177,15 @@ def worker_entry(argv: list[str]) -> int:
     parent's `__main__` is never re-imported in the worker.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    parent = os.getppid()
+
+    def watchdog() -> None:  # never outlive the parent, even one killed with SIGKILL
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watchdog, name="pyevm-jit-watchdog", daemon=True).start()
     in_fd, out_fd = int(argv[0]), int(argv[1])
     reader = multiprocessing.connection.Connection(in_fd, writable=False)
     writer = multiprocessing.connection.Connection(out_fd, readable=False)
