@@ -103,7 +103,7 @@ def test_parallel_workers_attribute_crashes_exactly() -> None:
 def test_workers_are_recycled() -> None:
     pool = ProcessPool(faults.fake_compiler, 1, recycle_after=2)
     try:
-        pids = set()
+        pids: set[int] = set()
         for n in range(5):
             code = bytes([n])
             pool.submit(CompileTask(code, "cancun", 2, keccak(code))).result(timeout=60)
