@@ -161,6 +161,8 @@ class _Inner:
         self.aot_loaded = 0
         self.artifacts_stored = 0
         self.artifacts_rejected = 0
+        #: the store's own rejection count when this backend was created (stats are per backend)
+        self.store_rejected_base = int(getattr(config.store, "rejected", 0) or 0)
         self.in_use: dict[int, int] = {}
         self.pool: CompilerPool | None = None
         self.thread: threading.Thread | None = None
@@ -487,7 +489,11 @@ class JitBackend:
                 aot_loaded=inner.aot_loaded,
                 artifacts_stored=inner.artifacts_stored,
                 artifacts_rejected=inner.artifacts_rejected
-                + (int(getattr(store, "rejected", 0)) if store is not None else 0),
+                + (
+                    int(getattr(store, "rejected", 0)) - inner.store_rejected_base
+                    if store is not None
+                    else 0
+                ),
                 programs_in_use=len(inner.in_use),
                 generation=inner.generation,
             )
@@ -523,6 +529,7 @@ class JitBackend:
                 try:
                     check()
                 except Exception as exc:
+                    inner.artifacts_rejected += 1
                     log.warning("pyevm-jit: %s; running without a store", exc)
             tuning = inner.tuning
             inner.pool = make_pool(

@@ -1,0 +1,383 @@
+"""Artifact stores: round trips, atomicity, and every way an artifact can be bad."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from eth_hash.auto import keccak
+
+from pyevm_jit.engine import EngineIdentity, ObjectCode, engine_identity
+from pyevm_jit.runtime import (
+    AotRequest,
+    InterpretReason,
+    JitBackend,
+    LookupRequest,
+    ProgramKind,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeTuning,
+    faults,
+)
+from pyevm_jit.runtime.workers import CompileTask
+from pyevm_jit.store import (
+    ArtifactManifest,
+    ArtifactStore,
+    FileArtifactStore,
+    RuntimeArtifactStore,
+    StoredArtifact,
+    StoreError,
+)
+
+
+def code_n(n: int) -> bytes:
+    return b"\x61" + n.to_bytes(2, "big") + b"\x50\x00"
+
+
+def artifact_for(
+    code: bytes, fork: str = "cancun", identity: EngineIdentity | None = None
+) -> StoredArtifact:
+    key = RuntimeCacheKey(keccak(code), fork)
+    obj = faults.fake_compiler(CompileTask(code, fork, 2, key.code_hash))
+    return StoredArtifact.create(key, obj, len(code), identity or engine_identity())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileArtifactStore:
+    return FileArtifactStore(tmp_path / "store")
+
+
+def files(store: FileArtifactStore, artifact: StoredArtifact) -> tuple[Path, Path]:
+    base = store.directory / artifact.key.fork / artifact.key.stem
+    return base.with_name(base.name + ".o"), base.with_name(base.name + ".json")
+
+
+# --- the store itself ---------------------------------------------------------------------------
+
+
+def test_round_trip_and_protocol(store: FileArtifactStore) -> None:
+    assert isinstance(store, ArtifactStore)
+    assert isinstance(RuntimeArtifactStore(), ArtifactStore)
+    a, b = artifact_for(code_n(1)), artifact_for(code_n(2), "shanghai")
+    store.store(a)
+    store.store(b)
+    assert len(store) == 2
+    assert store.load(a.key) == a
+    assert sorted(x.key.fork for x in store.load_all()) == ["cancun", "shanghai"]
+    store.delete(a.key)
+    assert store.load(a.key) is None and len(store) == 1
+    store.clear()
+    assert store.load_all() == [] and store.rejected == 0
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+
+
+def test_manifest_contents(store: FileArtifactStore) -> None:
+    a = artifact_for(code_n(3))
+    store.store(a)
+    _obj, manifest = files(store, a)
+    data = json.loads(manifest.read_text())
+    ident = engine_identity().as_dict()
+    for name, value in ident.items():
+        assert data[name] == value
+    assert data["code_hash"] == keccak(code_n(3)).hex() and data["fork"] == "cancun"
+    assert data["opt_level"] == 2 and data["entry_symbol"].startswith("evm_cancun_")
+    assert data["bytecode_len"] == len(code_n(3)) and data["artifact_len"] == 64
+    assert data["digest"] == keccak(a.object_bytes).hex() and data["created"] > 0
+
+
+def test_writes_are_atomic(store: FileArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = artifact_for(code_n(4))
+    store.store(a)
+    b = dataclasses.replace(a, object_bytes=a.object_bytes)  # same key, rewritten
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        store.store(b)
+    monkeypatch.undo()
+    assert store.load(a.key) == a  # the old artifact is intact
+    assert not list((store.directory / "cancun").glob(".tmp-*"))  # no debris
+
+
+def test_runtime_store_is_temporary() -> None:
+    store = RuntimeArtifactStore()
+    store.store(artifact_for(code_n(5)))
+    directory = store.directory
+    assert len(store.load_all()) == 1
+    store.close()
+    assert not directory.exists()
+
+
+def test_store_refuses_inconsistent_artifact(store: FileArtifactStore) -> None:
+    a = artifact_for(code_n(6))
+    with pytest.raises(ValueError, match="inconsistent"):
+        store.store(dataclasses.replace(a, object_bytes=a.object_bytes + b"x"))
+
+
+# --- bad artifacts ------------------------------------------------------------------------------
+
+
+def flip_byte(store: FileArtifactStore, a: StoredArtifact) -> None:
+    obj, _ = files(store, a)
+    data = bytearray(obj.read_bytes())
+    data[10] ^= 0x01
+    obj.write_bytes(bytes(data))
+
+
+def truncate(store: FileArtifactStore, a: StoredArtifact) -> None:
+    obj, _ = files(store, a)
+    obj.write_bytes(obj.read_bytes()[:20])
+
+
+def remove_object(store: FileArtifactStore, a: StoredArtifact) -> None:
+    files(store, a)[0].unlink()
+
+
+def edit_manifest(field: str, value: object) -> Callable[[FileArtifactStore, StoredArtifact], None]:
+    def edit(store: FileArtifactStore, a: StoredArtifact) -> None:
+        _, manifest = files(store, a)
+        data = json.loads(manifest.read_text())
+        data[field] = value
+        manifest.write_text(json.dumps(data))
+
+    return edit
+
+
+def garbage_manifest(store: FileArtifactStore, a: StoredArtifact) -> None:
+    files(store, a)[1].write_text("{not json")
+
+
+BAD: dict[str, Callable[[FileArtifactStore, StoredArtifact], None]] = {
+    "flipped byte": flip_byte,
+    "truncated": truncate,
+    "missing object": remove_object,
+    "other code hash": edit_manifest("code_hash", keccak(b"other").hex()),
+    "other fork": edit_manifest("fork", "shanghai"),
+    "other abi": edit_manifest("abi_version", 999),
+    "other cpu": edit_manifest("cpu", "some-other-cpu"),
+    "other digest": edit_manifest("digest", keccak(b"x").hex()),
+    "other length": edit_manifest("artifact_len", 63),
+    "malformed manifest": garbage_manifest,
+    "wrong field type": edit_manifest("opt_level", "two"),
+}
+
+
+@pytest.mark.parametrize("damage", list(BAD), ids=list(BAD))
+def test_bad_artifact_is_rejected_counted_logged(
+    store: FileArtifactStore, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = artifact_for(code_n(7))
+    store.store(a)
+    BAD[damage](store, a)
+    assert store.load(a.key) is None
+    assert store.load_all() == []
+    assert store.rejected == 2
+    assert "rejected" in caplog.text
+    assert store.rejections and store.rejections[0][1]
+
+
+def test_foreign_artifact_is_not_linked(tmp_path: Path) -> None:
+    """A genuine artifact built by another engine (other CPU): the backend skips it."""
+    foreign_identity = dataclasses.replace(engine_identity(), cpu="not-this-cpu")
+    store = FileArtifactStore(tmp_path / "s")
+    foreign = artifact_for(code_n(8), identity=foreign_identity)
+    store.store(foreign)
+    assert store.load_all() == [foreign]  # intact, just not ours
+    linked: list[ObjectCode] = []
+
+    def linker(obj: ObjectCode) -> object:
+        linked.append(obj)
+        return faults.fake_linker(obj)
+
+    config = RuntimeConfig(
+        enabled=True,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=linker,  # type: ignore[arg-type]
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        s = b.stats()
+        assert s.aot_loaded == 0 and s.artifacts_rejected == 1 and s.resident_entries == 0
+        assert linked == []
+
+
+def test_world_writable_directory_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "open"
+    directory.mkdir()
+    good = FileArtifactStore(directory)
+    good.store(artifact_for(code_n(9)))
+    directory.chmod(0o777)
+    store = FileArtifactStore(directory)
+    assert store.unusable_reason is not None and "other users" in store.unusable_reason
+    assert "other users" in caplog.text and store.rejected == 1
+    assert store.load_all() == []
+    store.store(artifact_for(code_n(10)))
+    assert len(good.load_all()) == 1  # nothing was written
+    with pytest.raises(StoreError, match="other users"):
+        store.check()
+
+
+def test_path_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    store = FileArtifactStore(path)
+    assert store.unusable_reason is not None and "not a directory" in store.unusable_reason
+    assert store.load_all() == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_directory_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        store = FileArtifactStore(directory)
+        assert store.unusable_reason is not None and "not writable" in store.unusable_reason
+    finally:
+        directory.chmod(0o700)
+
+
+def test_read_only_directory_check_uses_access(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    store = FileArtifactStore(directory)
+    assert store.unusable_reason is not None and "not writable" in store.unusable_reason
+
+
+def test_manifest_parser_rejects_wrong_format() -> None:
+    a = artifact_for(code_n(11))
+    data = json.loads(a.manifest.to_json())
+    assert ArtifactManifest.from_json(json.dumps(data)) == a.manifest
+    data["format"] = 99
+    with pytest.raises(ValueError, match="format"):
+        ArtifactManifest.from_json(json.dumps(data))
+
+
+# --- AOT through the backend --------------------------------------------------------------------
+
+
+def aot_backend(store: FileArtifactStore, **kwargs: object) -> JitBackend:
+    config = RuntimeConfig(
+        enabled=True,
+        store=store,
+        compiler=faults.fault_compiler,
+        linker=faults.fake_linker,
+        dump_dir=None,
+        tuning=RuntimeTuning(worker_count=0, event_drain_interval=0.01),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return JitBackend.new(config)
+
+
+@pytest.fixture
+def prepared(store: FileArtifactStore) -> Iterator[list[bytes]]:
+    codes = [code_n(100 + n) for n in range(4)]
+    with aot_backend(store) as b:
+        b.prepare_aot_batch([AotRequest(keccak(c), c, "cancun") for c in codes])
+        assert b.wait_idle(60)
+        s = b.stats()
+        assert s.artifacts_stored == 4 and s.compilations_succeeded == 4
+        for c in codes:
+            program = b.get_compiled(keccak(c), "cancun")
+            assert program is not None and program.kind is ProgramKind.AOT
+    yield codes
+
+
+def test_preload_on_new_compiles_nothing(store: FileArtifactStore, prepared: list[bytes]) -> None:
+    with aot_backend(store) as b:
+        s = b.stats()
+        assert s.aot_loaded == 4 and s.resident_entries == 4 and s.compilations_dispatched == 0
+        for c in prepared:
+            d = b.lookup(LookupRequest(RuntimeCacheKey(keccak(c), "cancun"), c))
+            assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        assert b.stats().lookup_hits == 4
+
+
+def test_preload_waits_for_enable(store: FileArtifactStore, prepared: list[bytes]) -> None:
+    config = RuntimeConfig(
+        enabled=False,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        assert b.stats().aot_loaded == 0
+        b.set_enabled(True)
+        assert b.stats().aot_loaded == 4
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "other cpu", "missing object"])
+def test_bad_artifact_is_recompiled_and_replaced(
+    store: FileArtifactStore, prepared: list[bytes], damage: str
+) -> None:
+    victim = artifact_for(prepared[0])
+    BAD[damage](store, victim)
+    with aot_backend(store, blocking=True, aot=True) as b:
+        s = b.stats()
+        assert s.aot_loaded == 3 and s.artifacts_rejected >= 1
+        req = LookupRequest(RuntimeCacheKey(keccak(prepared[0]), "cancun"), prepared[0])
+        d = b.lookup(req)
+        assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        assert b.stats().compilations_dispatched == 1 and b.stats().artifacts_stored == 1
+    with aot_backend(store) as b:
+        s = b.stats()
+        assert s.aot_loaded == 4 and s.artifacts_rejected == 0
+
+
+def test_digest_is_checked_again_before_linking(store: FileArtifactStore) -> None:
+    """Even an artifact that changes between the store's check and linking is never linked."""
+    a = artifact_for(code_n(12))
+    store.store(a)
+    tampered = StoredArtifact(a.manifest, a.object_bytes[:-1] + b"\x01")
+
+    class Sneaky(FileArtifactStore):
+        def load_all(self) -> list[StoredArtifact]:
+            return [tampered]
+
+    sneaky = Sneaky(store.directory)
+    with aot_backend(sneaky) as b:
+        s = b.stats()
+        assert s.aot_loaded == 0 and s.artifacts_rejected == 1
+
+
+def test_lazy_load_from_store_on_miss(store: FileArtifactStore, prepared: list[bytes]) -> None:
+    config = RuntimeConfig(
+        enabled=False,
+        blocking=True,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        extra = artifact_for(code_n(13))
+        b.set_enabled(True)
+        store.store(extra)  # written by someone else after the preload
+        req = LookupRequest(extra.key.runtime_key, code_n(13))
+        d = b.lookup(req)
+        assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        assert b.stats().compilations_dispatched == 0
+
+
+def test_clear_persisted(store: FileArtifactStore, prepared: list[bytes]) -> None:
+    with aot_backend(store) as b:
+        b.clear_persisted()
+        assert store.load_all() == []
+        assert b.stats().resident_entries == 4  # resident programs are unaffected
+        b.clear_resident()
+        req = LookupRequest(RuntimeCacheKey(keccak(prepared[0]), "cancun"), prepared[0])
+        assert b.lookup(req).reason is InterpretReason.NOT_READY
