@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "statetest": ("pyevm_jit.statetest_cli", "run Ethereum state tests (interp, jit or aot mode)"),
     "bench": ("pyevm_jit.bench_cli", "benchmark the JIT against the stock interpreter"),
     "fuzz": ("pyevm_jit.fuzz_cli", "differential fuzzing of the JIT against stock py-evm"),
+    "blocktest": ("pyevm_jit.blocktest_cli", "run Ethereum BlockchainTests (interp/jit/aot)"),
 }
 
 
