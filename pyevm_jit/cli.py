@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("pyevm_jit.bench_cli", "benchmark the JIT against the stock interpreter"),
     "fuzz": ("pyevm_jit.fuzz_cli", "differential fuzzing of the JIT against stock py-evm"),
     "blocktest": ("pyevm_jit.blocktest_cli", "run Ethereum BlockchainTests (interp/jit/aot)"),
+    "aot": ("pyevm_jit.aot_cli", "precompile contracts into an AOT artifact store"),
 }
 
 
