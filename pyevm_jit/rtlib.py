@@ -439,7 +439,26 @@ class _Gen:
         b.cbranch(trivial, done_bb, small_bb)
 
         b.position_at_end(small_bb)  # here 0 < d <= a
-        b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, general_bb)
+        incoming: list[tuple[ir.Value, ir.Value, ir.Block]] = []
+        if self.preinv:
+            b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, general_bb)
+        else:
+            # 128-bit dividend, 64-bit divisor: two hardware divisions, no call
+            wide_bb = fn.append_basic_block("div_wide")
+            double_bb = fn.append_basic_block("div_double")
+            b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, wide_bb)
+            b.position_at_end(wide_bb)
+            double = b.and_(b.icmp_unsigned("<", a, _c(i256, 1 << 128)),
+                            b.icmp_unsigned("<", d, _c(i256, 1 << 64)))
+            b.cbranch(double, double_bb, general_bb)
+            b.position_at_end(double_bb)
+            d64 = b.trunc(d, i64)
+            hi = b.trunc(b.lshr(a, _c(i256, 64)), i64)
+            q_hi, r_hi = b.udiv(hi, d64), b.urem(hi, d64)
+            q_lo, r_lo = self.div2by1(b, r_hi, b.trunc(a, i64), d64)
+            q_double = self.join(b, [q_lo, q_hi], i256)
+            incoming.append((q_double, b.zext(r_lo, i256), double_bb))
+            b.branch(done_bb)
 
         b.position_at_end(word_bb)
         a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
@@ -461,6 +480,9 @@ class _Gen:
         rphi.add_incoming(r_word, word_bb)
         qphi.add_incoming(q_gen, general_end)
         rphi.add_incoming(r_gen, general_end)
+        for q_in, r_in, block in incoming:
+            qphi.add_incoming(q_in, block)
+            rphi.add_incoming(r_in, block)
         return qphi, rphi
 
     # -- exported arithmetic --------------------------------------------------------------------
