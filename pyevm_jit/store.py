@@ -259,7 +259,8 @@ class ArtifactStore(Protocol):
     def clear(self) -> None: ...
 
 
-def _directory_problem(path: Path) -> str | None:
+def directory_problem(path: Path) -> str | None:
+    """Why `path` cannot hold a store (missing, not a directory, unsafe, not writable)."""
     try:
         st = path.stat()
     except OSError as exc:
@@ -304,7 +305,7 @@ class FileArtifactStore:
                 self.directory.mkdir(mode=0o700, parents=True)
             except OSError as exc:
                 log.debug("cannot create %s: %s", self.directory, exc)
-        self.unusable_reason = _directory_problem(self.directory)
+        self.unusable_reason = directory_problem(self.directory)
         if self.unusable_reason is not None:
             self._reject(str(self.directory), "store refused: " + self.unusable_reason)
 

@@ -544,7 +544,8 @@ class JitBackend:
             )
             inner.started = True
             inner.thread.start()
-        self._preload()
+        if inner.config.preload:
+            self._preload()
 
     def _engine_identity(self) -> EngineIdentity:
         inner = self._inner

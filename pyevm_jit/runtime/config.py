@@ -161,6 +161,9 @@ class RuntimeConfig:
     debug_assertions: bool = _env("debug_assertions", False)
     aot: bool = _env("aot", False)
     blocking: bool = _env("blocking", False)
+    #: load every matching artifact of `store` when the backend starts (ours: off for tools
+    #: that only fill a store)
+    preload: bool = _env("preload", True)
     on_compilation: Callable[[CompilationEvent], None] | None = None
     tuning: RuntimeTuning = field(default_factory=RuntimeTuning)
     compiler: Callable[[CompileTask], ObjectCode] | None = None
