@@ -340,13 +340,18 @@ def test_lru_eviction_by_resident_budget() -> None:
 
 
 def test_budget_holds_under_a_stream_of_contracts() -> None:
+    """10,000 distinct compilations: the resident map and every other table stay bounded."""
     tuning = RuntimeTuning(worker_count=0, resident_code_budget=64 * 10)
     with make(blocking=True, tuning=tuning) as b:
-        for n in range(300):
-            assert b.lookup(request(code_n(1000 + n))).is_compiled
-            assert b.stats().resident_code_bytes <= 64 * 10
+        for n in range(10_000):
+            code = b"\x62" + n.to_bytes(3, "big") + b"\x00"
+            assert b.lookup(request(code)).is_compiled
+            if n % 500 == 0:
+                assert b.stats().resident_code_bytes <= 64 * 10
         s = b.stats()
-        assert s.resident_entries == 10 and s.evictions == 290
+        assert s.resident_entries == 10 and s.evictions == 9_990
+        assert s.resident_code_bytes == 640 and s.pending_jobs == 0 and s.failed_entries == 0
+        assert s.compilations_succeeded == 10_000
 
 
 def test_program_larger_than_budget_is_not_kept() -> None:

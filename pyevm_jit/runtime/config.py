@@ -101,7 +101,8 @@ class RuntimeTuning:
     max_pending_jobs: int = _env("max_pending_jobs", 2048)
     #: worker processes compiling in parallel; 0 compiles in-process on a helper thread
     worker_count: int = _env_worker_count()
-    #: jobs queued per worker before the dispatcher holds back
+    #: the reference's per-worker queue; here each worker runs one job at a time and the
+    #: rest wait in the pool's queue (bounded by max_pending_jobs), so this is informational
     worker_queue_capacity: int = _env("worker_queue_capacity", 64)
     jit_opt_level: int = _env("jit_opt_level", 2)
     aot_opt_level: int = _env("aot_opt_level", 2)
