@@ -259,6 +259,17 @@ def test_close_is_idempotent_and_stops_thread() -> None:
         b.set_enabled(True)
 
 
+def test_last_handle_garbage_collected_shuts_down() -> None:
+    b = make(thread_name="pyevm-jit-gc-test")
+    clone = copy.copy(b)
+    del b
+    gc.collect()
+    assert clone.lookup(request(code_n(42))).reason is InterpretReason.NOT_READY  # still alive
+    del clone
+    gc.collect()
+    wait_until(lambda: not any(t.name == "pyevm-jit-gc-test" for t in threading.enumerate()))
+
+
 def test_blocking_waiters_released_on_close() -> None:
     gate = Gate()
     b = make(compiler=gate, blocking=True)

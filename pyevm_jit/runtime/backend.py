@@ -164,6 +164,8 @@ class _Inner:
         #: the store's own rejection count when this backend was created (stats are per backend)
         self.store_rejected_base = int(getattr(config.store, "rejected", 0) or 0)
         self.in_use: dict[int, int] = {}
+        #: live JitBackend handles (copies included); the last one to go shuts the backend down
+        self.handles = 0
         self.pool: CompilerPool | None = None
         self.thread: threading.Thread | None = None
         self.identity: EngineIdentity | None = None
@@ -180,6 +182,32 @@ def _close_all_at_exit() -> None:
         try:
             _shutdown(inner, timeout=1.0)
         except Exception:  # noqa: BLE001 - never disturb interpreter exit
+            pass
+
+
+def _register(handle: JitBackend) -> None:
+    inner = handle._inner
+    with inner.lock:
+        inner.handles += 1
+    finalizer = weakref.finalize(handle, _release, inner)
+    finalizer.atexit = False  # exit is handled by _close_all_at_exit
+
+
+def _release(inner: _Inner) -> None:
+    """The last handle of a backend was garbage-collected: shut it down in the background (a
+    finalizer may run on any thread, including the ones being shut down)."""
+    with inner.lock:
+        inner.handles -= 1
+        last = inner.handles <= 0 and not inner.closed
+    if last:
+        try:
+            threading.Thread(
+                target=_shutdown,
+                args=(inner, inner.tuning.shutdown_timeout),
+                name="pyevm-jit-release",
+                daemon=True,
+            ).start()
+        except RuntimeError:  # interpreter shutting down
             pass
 
 
@@ -215,7 +243,8 @@ class JitBackend:
 
     Create with `JitBackend.new(config)` or `JitBackend.disabled()`. Copies (`copy.copy`) share
     the backend thread, the resident map and the statistics. Use `close()` or a `with` block to
-    stop the thread and the workers; an unclosed backend never delays interpreter exit.
+    stop the thread and the workers; when the last copy is garbage-collected the backend shuts
+    down by itself, and an unclosed backend never delays interpreter exit.
     """
 
     __slots__ = ("_inner", "__weakref__")
@@ -223,6 +252,7 @@ class JitBackend:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self._inner = _Inner(config if config is not None else RuntimeConfig(enabled=False))
         _live.add(self._inner)
+        _register(self)
 
     # --- construction -------------------------------------------------------------------------
 
@@ -246,6 +276,7 @@ class JitBackend:
     def __copy__(self) -> JitBackend:
         clone = JitBackend.__new__(JitBackend)
         clone._inner = self._inner
+        _register(clone)
         return clone
 
     def __deepcopy__(self, memo: dict[int, Any]) -> JitBackend:
