@@ -156,7 +156,7 @@ def _execute(
     cases: Sequence[BlockCase], spec: _ModeSpec, jobs: int
 ) -> Iterator[tuple[list[BlockCaseResult], dict[int, dict[str, Any]]]]:
     stats: dict[int, dict[str, Any]] = {}
-    batches = _batches(cases, size=8 if jobs > 1 else 32)
+    batches = _batches(cases, size=8 if jobs > 1 else 1)
     if jobs <= 1:
         _setup_worker(spec)
         try:
