@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eth import constants
@@ -51,7 +51,7 @@ def _chain(vm_configuration: Any) -> Any:
     chain_class = MiningChain.configure(
         __name__="TestChain", vm_configuration=tuple(vm_configuration), chain_id=CHAIN_ID
     )
-    genesis = {
+    genesis: dict[str, Any] = {
         "difficulty": 0,
         "gas_limit": 30_000_000,
         "timestamp": 1_700_000_000,
@@ -60,7 +60,7 @@ def _chain(vm_configuration: Any) -> Any:
         "nonce": b"\0" * 8,
         "mix_hash": constants.ZERO_HASH32,
     }
-    state = {SENDER: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
+    state: dict[Any, Any] = {SENDER: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
     return chain_class.from_genesis(AtomicDB(), genesis, state)
 
 
@@ -109,7 +109,7 @@ def test_same_vm_class_maps_to_one_jit_class(backend: Any) -> None:
     second = jit_vm_configuration(((0, ShanghaiVM), (5, CancunVM)), backend, cache=cache)
     assert first[0][1] is second[1][1] and first[1][1] is second[0][1]
     with pytest.raises(TypeError):
-        jit_vm_configuration(((0, "not a VM"),), backend)
+        jit_vm_configuration(cast(Any, ((0, "not a VM"),)), backend)
     with pytest.raises(ValueError):
         jit_vm_configuration(((0, CancunVM),), object(), cache=cache)
 
