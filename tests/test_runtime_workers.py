@@ -145,3 +145,61 @@ def test_unclosed_backend_never_hangs_exit() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "pending 1" in result.stdout
+
+
+def test_many_threads_blocking_on_two_workers_with_crashes_and_clears() -> None:
+    import threading
+
+    config = RuntimeConfig(
+        enabled=True,
+        blocking=True,
+        compiler=faults.fault_compiler,
+        linker=faults.fake_linker,
+        store=None,
+        dump_dir=None,
+        tuning=RuntimeTuning(worker_count=2, compile_timeout=30.0),
+    )
+    good = [request(b"\x61" + n.to_bytes(2, "big") + b"\x00") for n in range(12)]
+    bad = [request(faults.CRASH_MARKER + bytes([n])) for n in range(2)]
+    bad += [request(faults.RAISE_MARKER + bytes([n])) for n in range(2)]
+    errors: list[BaseException] = []
+    answers: list[tuple[bool, bool]] = []  # (expected good, compiled)
+    lock = threading.Lock()
+    with JitBackend.new(config) as b:
+
+        def worker(i: int) -> None:
+            try:
+                for j in range(30):
+                    if (i + j) % 5 == 0:
+                        req, ok = bad[(i + j) % len(bad)], False
+                    else:
+                        req, ok = good[(i * 3 + j) % len(good)], True
+                    decision = b.lookup(req)
+                    with lock:
+                        answers.append((ok, decision.is_compiled))
+                    if not decision.is_compiled:
+                        assert decision.reason in (
+                            InterpretReason.JIT_FAILED,
+                            InterpretReason.NOT_READY,  # a clear raced the compilation
+                        )
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        def clearer() -> None:
+            for _ in range(3):
+                b.clear_resident()
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+        threads.append(threading.Thread(target=clearer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors
+        assert not any(ok is False and compiled for ok, compiled in answers)  # bad never runs
+        s = b.stats()
+        assert s.lookup_hits + s.lookup_misses == 6 * 30
+        # after the storm: every good key compiles, every bad key is JitFailed
+        assert all(b.lookup(r).is_compiled for r in good)
+        assert all(b.lookup(r).reason is InterpretReason.JIT_FAILED for r in bad)
