@@ -45,6 +45,20 @@ VMFactory = Callable[[type[Any]], type[Any]]
 KNOWN_DEVIATIONS: dict[str, str] = {}
 
 
+#: Cases that need billions of gas: hours on py-evm's interpreter (about 1-5 Mgas/s), so the
+#: command skips them unless asked (--include-slow); the JIT runs them in seconds.
+SLOW_CASES: dict[str, str] = {
+    "GeneralStateTests/VMTests/vmPerformance/loopMul.json::loopMul_d0g0v0_Cancun": "2.47 Ggas",
+    "GeneralStateTests/VMTests/vmPerformance/loopMul.json::loopMul_d1g0v0_Cancun": "6.18 Ggas",
+    "GeneralStateTests/VMTests/vmPerformance/loopMul.json::loopMul_d2g0v0_Cancun": "0.54 Ggas",
+}
+
+
+def skipped_result(case: BlockCase) -> BlockCaseResult:
+    reason = f"slow on the interpreter ({SLOW_CASES[case.id]}); run with --include-slow"
+    return BlockCaseResult(case, Status.SKIPPED, reason)
+
+
 def deviation_reason(case_id: str) -> str | None:
     reason = KNOWN_DEVIATIONS.get(case_id)
     if reason is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit.blocktest import (
+    SLOW_CASES,
     BlockCase,
     BlockCaseResult,
     BlockSummary,
@@ -26,6 +27,7 @@ from pyevm_jit.blocktest import (
     contract_codes,
     discover_cases,
     run_case,
+    skipped_result,
 )
 from pyevm_jit.cli import UsageError
 from pyevm_jit.progress import Progress
@@ -52,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_file", metavar="FILE", help="write results as JSON")
     parser.add_argument(
         "--store", metavar="DIR", help="aot mode: artifact store folder (default: temporary)"
+    )
+    parser.add_argument(
+        "--include-slow",
+        action="store_true",
+        help="also run the cases that take hours on the interpreter (skipped by default)",
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
@@ -249,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
 
+    skipped = [] if args.include_slow else [c for c in cases if c.id in SLOW_CASES]
+    if skipped:
+        cases = [c for c in cases if c.id not in SLOW_CASES]
+
     spec = _ModeSpec(mode)
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     if mode in ("jit", "aot"):
@@ -266,9 +277,11 @@ def run(args: argparse.Namespace) -> int:
         _prepare_aot(cases, spec.store_dir, out)
 
     summary = BlockSummary()
-    all_results: list[BlockCaseResult] = []
+    all_results: list[BlockCaseResult] = [skipped_result(case) for case in skipped]
+    for result in all_results:
+        summary.add(result)
     stats: dict[int, dict[str, Any]] = {}
-    jobs = min(args.jobs, len(cases))
+    jobs = max(1, min(args.jobs, len(cases)))
     started = time.perf_counter()
     try:
         with Progress(
@@ -295,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary.line(), file=out, flush=True)
 
     if json_path is not None:
-        order = {case.id: i for i, case in enumerate(cases)}
+        order = {case.id: i for i, case in enumerate(skipped + cases)}
         all_results.sort(key=lambda r: order[r.case.id])
         document = {
             "mode": mode,
