@@ -21,6 +21,7 @@ Typical use::
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -723,6 +724,9 @@ def check(
             )
         )
     jit = run_jit(scenario, backend)
+    # native code that corrupted the heap tends to crash at the next collection: make that
+    # happen inside this check, so that the crash is blamed on the program that caused it
+    gc.collect()
     diffs = compare(stock, jit)
     if require_native and not jit.ran_native and jit.status != "crash":
         diffs.append(f"native: no message ran native code (interpreted {jit.interpreted_messages})")
