@@ -381,3 +381,37 @@ def test_clear_persisted(store: FileArtifactStore, prepared: list[bytes]) -> Non
         b.clear_resident()
         req = LookupRequest(RuntimeCacheKey(keccak(prepared[0]), "cancun"), prepared[0])
         assert b.lookup(req).reason is InterpretReason.NOT_READY
+
+
+def test_prepare_aot_persists_a_key_resident_as_jit(store: FileArtifactStore) -> None:
+    with aot_backend(store, blocking=True) as b:
+        code = code_n(14)
+        req = LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
+        first = b.lookup(req).program
+        assert first is not None and first.kind is ProgramKind.JIT
+        assert store.load_all() == []
+        b.prepare_aot(AotRequest(keccak(code), code, "cancun"))
+        assert b.wait_idle(60)
+        program = b.get_compiled(keccak(code), "cancun")
+        assert program is not None and program.kind is ProgramKind.AOT
+        assert len(store.load_all()) == 1
+
+
+def test_artifact_that_does_not_link_is_not_stored(store: FileArtifactStore) -> None:
+    def refuse(obj: ObjectCode) -> object:
+        raise RuntimeError("cannot link")
+
+    config = RuntimeConfig(
+        enabled=True,
+        blocking=True,
+        aot=True,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=refuse,  # type: ignore[arg-type]
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        code = code_n(15)
+        d = b.lookup(LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code))
+        assert d.reason is InterpretReason.JIT_FAILED
+        assert store.load_all() == [] and b.stats().artifacts_stored == 0

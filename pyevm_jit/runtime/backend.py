@@ -682,12 +682,20 @@ class JitBackend:
                 inner.failed[key] = "program larger than the resident code budget"
 
     def _start_job(self, req: LookupRequest, kind: ProgramKind) -> _Job | None:
-        """Register (or find) the job for a key. None when resident, failed or over the
-        pending limit. The caller runs `_run_job` for a job it created (see `created`)."""
+        """Register (or find) the job for a key and start it. None when resident (an AOT request
+        for a key resident as JIT still runs, to persist it), failed, or over the pending
+        limit."""
         inner = self._inner
         key = req.key
         with inner.lock:
-            if inner.closed or key in inner.resident or key in inner.failed:
+            if inner.closed or key in inner.failed:
+                return None
+            entry = inner.resident.get(key)
+            if entry is not None and not (
+                kind is ProgramKind.AOT
+                and entry.program.kind is ProgramKind.JIT
+                and inner.config.store is not None
+            ):
                 return None
             job = inner.inflight.get(key)
             if job is not None:
@@ -755,8 +763,16 @@ class JitBackend:
                 dump_object(obj, job.code, directory)
             except Exception as exc:  # noqa: BLE001
                 log.warning("pyevm-jit: cannot dump to %s: %s", directory, exc)
+        t0 = _monotonic()
+        try:
+            native = inner.linker(obj)
+        except Exception as exc:  # noqa: BLE001
+            self._complete(job, None, f"link failed: {exc}", obj)
+            return
+        link = _monotonic() - t0
         store = cfg.store
         if job.kind is ProgramKind.AOT and store is not None:
+            # persisted only once it is known to link
             try:
                 from pyevm_jit.store import StoredArtifact
 
@@ -768,13 +784,6 @@ class JitBackend:
                     inner.artifacts_stored += 1
             except Exception as exc:  # noqa: BLE001 - persisting is best effort
                 log.warning("pyevm-jit: cannot store artifact for %s: %s", job.key, exc)
-        t0 = _monotonic()
-        try:
-            native = inner.linker(obj)
-        except Exception as exc:  # noqa: BLE001
-            self._complete(job, None, f"link failed: {exc}", obj)
-            return
-        link = _monotonic() - t0
         program = CompiledProgram(job.key, job.kind, native, _code_size(native, obj))
         self._complete(job, program, None, obj, link=link)
 
