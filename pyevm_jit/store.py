@@ -243,7 +243,9 @@ class ArtifactStore(Protocol):
     """Where AOT artifacts live. Every method is thread-safe.
 
     `load_all` and `load` only ever return artifacts whose manifest and object agree (digest,
-    sizes, key); anything else is rejected, logged and counted in `rejected`.
+    sizes, key); anything else is rejected, logged and counted in `rejected`. A store may also
+    offer `keys() -> list[ArtifactKey]` (cheap listing): a backend created with
+    `preload=False` uses it to load an artifact on the first miss of its key.
     """
 
     rejected: int
@@ -381,6 +383,25 @@ class FileArtifactStore:
                 yield from sorted(fork_dir.glob("*.json"))
             except OSError:
                 continue
+
+    def keys(self) -> list[ArtifactKey]:
+        """The keys of the artifacts present, from file names only (nothing is read or
+        verified: `load` does that)."""
+        if self.unusable_reason is not None:
+            return []
+        out = []
+        for path in self._manifests():
+            parts = path.name[: -len(".json")].split(".")
+            if len(parts) != 3 or not parts[1].startswith("O"):
+                continue
+            try:
+                code_hash = bytes.fromhex(parts[0])
+                opt = int(parts[1][1:])
+            except ValueError:
+                continue
+            if len(code_hash) == 32:
+                out.append(ArtifactKey(code_hash, path.parent.name, opt, parts[2]))
+        return out
 
     def load_all(self) -> list[StoredArtifact]:
         if self.unusable_reason is not None:

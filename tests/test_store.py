@@ -415,3 +415,32 @@ def test_artifact_that_does_not_link_is_not_stored(store: FileArtifactStore) -> 
         d = b.lookup(LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code))
         assert d.reason is InterpretReason.JIT_FAILED
         assert store.load_all() == [] and b.stats().artifacts_stored == 0
+
+
+def test_without_preload_stored_keys_load_on_first_miss(
+    store: FileArtifactStore, prepared: list[bytes]
+) -> None:
+    assert {k.runtime_key.code_hash for k in store.keys()} == {keccak(c) for c in prepared}
+    config = RuntimeConfig(
+        enabled=True,
+        preload=False,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0, hot_threshold=1000, event_drain_interval=0.01),
+    )
+    with JitBackend.new(config) as b:
+        assert b.stats().aot_loaded == 0 and b.stats().resident_entries == 0
+        code = prepared[1]
+        req = LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
+        assert b.lookup(req).reason is InterpretReason.NOT_READY
+        assert b.wait_idle(60)
+        d = b.lookup(req)
+        assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        s = b.stats()
+        assert s.aot_loaded == 1 and s.compilations_dispatched == 0 and s.resident_entries == 1
+        # a key that is not in the store still waits for the hot threshold
+        other = LookupRequest(RuntimeCacheKey(keccak(code_n(999)), "cancun"), code_n(999))
+        b.lookup(other)
+        assert b.wait_idle(60)
+        assert b.get_compiled(other.key.code_hash, "cancun") is None

@@ -164,6 +164,8 @@ class _Inner:
         #: the store's own rejection count when this backend was created (stats are per backend)
         self.store_rejected_base = int(getattr(config.store, "rejected", 0) or 0)
         self.in_use: dict[int, int] = {}
+        #: keys with an artifact in the store, not preloaded: loaded on their first miss
+        self.store_keys: set[RuntimeCacheKey] = set()
         #: live JitBackend handles (copies included); the last one to go shuts the backend down
         self.handles = 0
         self.pool: CompilerPool | None = None
@@ -577,6 +579,8 @@ class JitBackend:
             inner.thread.start()
         if inner.config.preload:
             self._preload()
+        else:
+            self._index_store()
 
     def _engine_identity(self) -> EngineIdentity:
         inner = self._inner
@@ -604,6 +608,25 @@ class JitBackend:
             if self._adopt_artifact(artifact, key, count=True) is not None:
                 loaded += 1
         log.info("pyevm-jit: preloaded %d AOT artifacts from %r", loaded, store)
+
+    def _index_store(self) -> None:
+        """Without preloading, remember which keys the store has, so that their first miss
+        loads the artifact instead of waiting for the hot threshold."""
+        inner = self._inner
+        store = inner.config.store
+        keys = getattr(store, "keys", None)
+        if keys is None:
+            return
+        from pyevm_jit.store import identity_fingerprint
+
+        ours = identity_fingerprint(self._engine_identity().as_dict())
+        try:
+            found = {k.runtime_key for k in keys() if k.identity == ours}
+        except Exception as exc:  # noqa: BLE001
+            log.warning("pyevm-jit: cannot list artifact store %r: %s", store, exc)
+            return
+        with inner.lock:
+            inner.store_keys = found
 
     def _reject(self, artifact: StoredArtifact, reason: str) -> None:
         inner = self._inner
@@ -913,7 +936,8 @@ def _drain_events(handle: JitBackend, inner: _Inner) -> None:
         if key in inner.resident or key in inner.failed or key in inner.inflight:
             continue
         seen = counts.get(key, 0) + 1
-        if seen >= threshold:
+        if seen >= threshold or key in inner.store_keys:
+            inner.store_keys.discard(key)
             counts.pop(key, None)
             handle._start_job(req, kind)
         else:

@@ -162,8 +162,8 @@ class RuntimeConfig:
     debug_assertions: bool = _env("debug_assertions", False)
     aot: bool = _env("aot", False)
     blocking: bool = _env("blocking", False)
-    #: load every matching artifact of `store` when the backend starts (ours: off for tools
-    #: that only fill a store)
+    #: link every matching artifact of `store` when the backend starts; when off, the store
+    #: is only listed, and an artifact is loaded on the first miss of its key (ours)
     preload: bool = _env("preload", True)
     on_compilation: Callable[[CompilationEvent], None] | None = None
     tuning: RuntimeTuning = field(default_factory=RuntimeTuning)
