@@ -444,3 +444,23 @@ def test_without_preload_stored_keys_load_on_first_miss(
         b.lookup(other)
         assert b.wait_idle(60)
         assert b.get_compiled(other.key.code_hash, "cancun") is None
+
+
+def test_hot_misses_promote_to_aot_when_configured(store: FileArtifactStore) -> None:
+    config = RuntimeConfig(
+        enabled=True,
+        aot=True,
+        store=store,
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0, hot_threshold=2, event_drain_interval=0.01),
+    )
+    with JitBackend.new(config) as b:
+        code = code_n(16)
+        req = LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
+        assert b.lookup(req).reason is InterpretReason.NOT_READY
+        assert b.lookup(req).reason is InterpretReason.NOT_READY
+        assert b.wait_idle(60)
+        d = b.lookup(req)
+        assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        assert [a.key.runtime_key for a in store.load_all()] == [req.key]
