@@ -160,33 +160,72 @@ def _join(limbs: list[int]) -> int:
     return sum(limb << (64 * i) for i, limb in enumerate(limbs))
 
 
-def knuth_needs_add_back(a: int, d: int) -> bool:
-    """True when Knuth's algorithm D with 64-bit digits takes the rare add-back branch."""
+def knuth_events(a: int, d: int) -> set[str]:
+    """The rare branches Knuth's algorithm D with 64-bit digits takes dividing a by d:
+    "qhat_max" (top limbs equal), "rhat_overflow" (no correction test possible),
+    "two_corrections" and "add_back"."""
     n, m = _nlimbs(d), _nlimbs(a)
+    events: set[str] = set()
     if d == 0 or n == 1 or a < d:
-        return False
+        return events
     shift = 64 - (d >> (64 * (n - 1))).bit_length()
     un, vn = _limbs(a << shift, m + 1), _limbs(d << shift, n)
     divisor = _join(vn)
-    hit = False
     for j in range(m - n, -1, -1):
         hi, lo, lo2 = un[j + n], un[j + n - 1], un[j + n - 2]
         if hi >= vn[n - 1]:
+            events.add("qhat_max")
             qhat, rhat = MASK64, lo + vn[n - 1]
+            if rhat >> 64:
+                events.add("rhat_overflow")
         else:
             qhat, rhat = divmod((hi << 64) | lo, vn[n - 1])
+        corrections = 0
         for _ in range(2):
             if rhat >> 64 == 0 and qhat * vn[n - 2] > (rhat << 64) | lo2:
                 qhat, rhat = qhat - 1, rhat + vn[n - 1]
+                corrections += 1
             else:
                 break
+        if corrections == 2:
+            events.add("two_corrections")
         part = _join(un[j : j + n + 1]) - qhat * divisor
         if part < 0:
-            hit = True
+            events.add("add_back")
             part += divisor
         un[j : j + n + 1] = _limbs(part, n + 1)
-    return hit
+    return events
 
+
+def knuth_needs_add_back(a: int, d: int) -> bool:
+    return "add_back" in knuth_events(a, d)
+
+
+# (dividend, divisor) pairs taking each rare branch, found like the vectors below
+RARE_BRANCHES: dict[str, list[tuple[int, int]]] = {
+    "qhat_max": [
+        (0x1800000000000000000000000000000010000000000000002,
+         0x180000000000000018000000000000000),
+        (0xFFFFFFFFFFFFFFFE000000000000000000000000000000028000000000000001,
+         0xFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFF8000000000000000),
+    ],
+    "rhat_overflow": [
+        (0xFFFFFFFFFFFFFFFE8000000000000000FFFFFFFFFFFFFFFF0000000000000000,
+         0x7FFFFFFFFFFFFFFF7FFFFFFF00000000),
+        (0xFFFFFFFFFFFFFFFE7FFFFFFFFFFFFFFF00000000000000017FFFFFFFFFFFFFFF,
+         0xFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFE),
+        (0xFFFFFFFFFFFFFFFF00000000000000010000000000000002FFFFFFFFFFFFFFFE,
+         0xFFFFFFFFFFFFFFFF80000000000000000000000000000002),
+    ],
+    "two_corrections": [
+        (0xFFFFFFFFFFFFFFFF000000000000000200000000000000000000000000000000,
+         0x100000000000000017FFFFFFFFFFFFFFF0000000000000002),
+        (0xFFFFFFFFFFFFFFFF80000000000000017FFFFFFFFFFFFFFF8000000000000000,
+         0x8000000000000001FFFFFFFFFFFFFFFF),
+        (0xFFFFFFFFFFFFFFFE80000000000000007FFFFFFFFFFFFFFF,
+         0x10000000000000001FFFFFFFFFFFFFFFE),
+    ],
+}
 
 # Found by searching words built from the limbs below with the model above.
 ADD_BACK_DIV = [
@@ -347,6 +386,17 @@ def test_add_back_vectors(lib: str) -> None:
     for a, b, n in ADD_BACK_ADDMOD:
         assert a + b >= M and knuth_needs_add_back(a + b, n)
         assert native("pyevmjit_addmod256", a, b, n, lib=lib) == (a + b) % n
+
+
+@pytest.mark.parametrize("branch", sorted(RARE_BRANCHES))
+def test_rare_branch_vectors(lib: str, branch: str) -> None:
+    for a, d in RARE_BRANCHES[branch]:
+        assert branch in knuth_events(a, d)
+        assert native("pyevmjit_udiv256", a, d, lib=lib) == a // d
+        assert native("pyevmjit_umod256", a, d, lib=lib) == a % d
+        # the same division inside a 512-bit MULMOD product and a 257-bit ADDMOD sum
+        assert native("pyevmjit_mulmod256", a, M - 1, d, lib=lib) == a * (M - 1) % d
+        assert native("pyevmjit_addmod256", a, M - 1, d, lib=lib) == (a + M - 1) % d
 
 
 def test_structured_words_reach_add_back(lib: str) -> None:
