@@ -741,10 +741,15 @@ def _alternate(
             if spent > 1_000_000_000:
                 break
         one[side] = ns
+    # a path much faster than the slowest runs a batch per round: enough to reach the minimum
+    # time within min_reps rounds, never more than would take as long as the slowest path
     slowest = max(one.values())
-    batch = {side: max(1, min(1000, slowest // ns)) for side, ns in one.items()}
-    deadline = time.perf_counter() + options.max_case_time
     min_ns = int(options.min_time * 1e9)
+    batch = {
+        side: max(1, min(slowest // ns, -(-min_ns // (ns * max(1, options.min_reps)))))
+        for side, ns in one.items()
+    }
+    deadline = time.perf_counter() + options.max_case_time
 
     def done(side: str) -> bool:
         values = samples[side]
@@ -765,7 +770,10 @@ def _alternate(
                 for run in runners.values():
                     run()
                 last_collect = time.perf_counter()
-            for side, run in runners.items():
+            order = list(runners.items())
+            if rounds % 2:
+                order.reverse()  # no path always runs first in a round
+            for side, run in order:
                 if done(side):
                     continue
                 for _ in range(batch[side]):
