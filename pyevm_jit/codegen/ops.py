@@ -118,7 +118,7 @@ def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
     base, exponent = vs.pop(), vs.pop()
     per_byte = pb.spec.gas.exp_byte
     if per_byte:
-        ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256])
+        ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256, ir.IntType(1)])
         bits = b.sub(c256(256), b.call(ctlz, [exponent, ir.Constant(ir.IntType(1), 0)]))
         nbytes = b.trunc(b.lshr(b.add(bits, c256(7)), c256(3)), i64)
         pb.charge(b.mul(nbytes, c64(per_byte)), instr.pc)
