@@ -339,41 +339,38 @@ class _Gen:
         vsec128 = b.zext(vsec, i128)
         lo2_128 = b.zext(lo2, i128)
 
-        def too_big(qh: ir.Value, rh: ir.Value) -> ir.Value:
+        def too_big(lhs: ir.Value, rh: ir.Value) -> ir.Value:
+            """qhat * vsec > rh:lo2 (never when rh has 65 bits)."""
             fits = b.icmp_unsigned("<", rh, two64)
-            lhs = b.mul(b.zext(qh, i128), vsec128)
             rhs = b.or_(b.shl(rh, _c(i128, 64)), lo2_128)
             return b.and_(fits, b.icmp_unsigned(">", lhs, rhs))
 
-        c1 = too_big(qhat0, rhat0)
-        qhat1 = b.sub(qhat0, b.zext(c1, i64))
-        rhat1 = b.select(c1, b.add(rhat0, b.zext(vtop, i128)), rhat0)
-        c2 = b.and_(c1, too_big(qhat1, rhat1))
-        qhat = b.sub(qhat1, b.zext(c2, i64))
+        # both correction tests at once: the second one is for qhat - 1 and rhat + vtop
+        prod0 = b.mul(b.zext(qhat0, i128), vsec128)
+        c1 = too_big(prod0, rhat0)
+        c2 = b.and_(c1, too_big(b.sub(prod0, vsec128), b.add(rhat0, b.zext(vtop, i128))))
+        qhat = b.sub(b.sub(qhat0, b.zext(c1, i64)), b.zext(c2, i64))
 
-        # multiply and subtract: w -= qhat * vn
+        # multiply and subtract: w -= qhat * vn, as one wide subtraction (a borrow chain)
+        wide = ir.IntType(64 * (n + 1))
+        wider = ir.IntType(64 * (n + 2))
         qhat128 = b.zext(qhat, i128)
         carry: ir.Value = _c(i64, 0)
-        borrow: ir.Value = _c(i128, 0)
-        sub: list[ir.Value] = []
+        prod: list[ir.Value] = []
         for k in range(n):
             p = b.add(b.mul(qhat128, b.zext(vn[k], i128)), b.zext(carry, i128))
-            t = b.sub(b.sub(b.zext(w[k], i128), b.zext(b.trunc(p, i64), i128)), borrow)
-            sub.append(b.trunc(t, i64))
-            borrow = b.lshr(t, _c(i128, 127))
+            prod.append(b.trunc(p, i64))
             carry = self.hi64(b, p)
-        t_top = b.sub(b.sub(b.zext(w[n], i128), b.zext(carry, i128)), borrow)
-        negative = b.icmp_signed("<", t_top, _c(i128, 0))
+        prod.append(carry)
+        diff = b.sub(b.zext(self.join(b, w, wide), wider), b.zext(self.join(b, prod, wide), wider))
+        negative = b.icmp_signed("<", diff, _c(wider, 0))
+        low = b.trunc(diff, wide)
+        sub = self.limbs(b, low)[:n]
         b.cbranch(negative, addback, next_bb)
 
         # qhat was one too large (probability about 2^-63): add the divisor back
         b.position_at_end(addback)
-        acc: ir.Value = _c(i128, 0)
-        added: list[ir.Value] = []
-        for k in range(n):
-            acc = b.add(b.add(b.zext(sub[k], i128), b.zext(vn[k], i128)), acc)
-            added.append(b.trunc(acc, i64))
-            acc = b.lshr(acc, _c(i128, 64))
+        added = self.limbs(b, b.add(low, self.join(b, vn, wide)))[:n]
         q_less = b.sub(qhat, _c(i64, 1))
         b.branch(next_bb)
 
