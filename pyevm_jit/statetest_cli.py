@@ -8,8 +8,10 @@ import argparse
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
@@ -168,6 +170,7 @@ def _worker_run(batch: list[Case]) -> tuple[int, list[CaseResult], dict[str, Any
 def _worker_main(conn: Connection, spec: _ModeSpec) -> None:
     """A worker process: receives batches, sends one result per case as it finishes (so that a
     crash can be pinned on the case that caused it), then the stats after each batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
     _setup_worker(spec)
     try:
         while True:
@@ -420,6 +423,10 @@ def run(args: argparse.Namespace) -> int:
     stats: dict[int, dict[str, Any]] = {}
     jobs = min(args.jobs, len(cases))
     started = time.perf_counter()
+    interrupted = False
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         with Progress(
             len(cases), f"statetest {mode}", enabled=not args.no_progress, stream=sys.stderr
@@ -435,14 +442,22 @@ def run(args: argparse.Namespace) -> int:
                     len(results),
                     note=f"{summary.passed} passed, {summary.failed} failed",
                 )
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: report (and write) what has run so far.
+        interrupted = True
     finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if temp_dir is not None:
             temp_dir.cleanup()
     summary.seconds = time.perf_counter() - started
 
     if mode in ("jit", "aot"):
         print(_native_line(stats), file=out)
-    print(summary.line(), file=out, flush=True)
+    line = summary.line()
+    if interrupted:
+        line += f" (interrupted: {len(cases) - len(all_results)} of {len(cases)} cases not run)"
+    print(line, file=out, flush=True)
 
     if json_path is not None:
         order = {case.id: i for i, case in enumerate(cases)}
@@ -453,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
             "fork": args.fork,
             "substring": args.substring,
             "jobs": jobs,
+            "interrupted": interrupted,
+            "not_run": len(cases) - len(all_results),
             "seconds": round(summary.seconds, 3),
             "summary": {status.value: summary.counts[status] for status in Status},
             "native": _merged_stats(stats) if stats else None,
@@ -462,4 +479,10 @@ def run(args: argparse.Namespace) -> int:
             json_path.write_text(json.dumps(document, indent=1) + "\n")
         except OSError as exc:
             raise UsageError(f"--json: cannot write {json_path}: {exc.strerror or exc}") from None
+    if interrupted:
+        return 130
     return 1 if summary.failed else 0
+
+
+def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

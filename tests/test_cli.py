@@ -179,3 +179,37 @@ def test_unavailable_subcommand_is_one_line(
     # the other commands still work
     status, out, err = _run(capsys, "statetest", "/nonexistent/path")
     assert status == 2 and "no such file" in err
+
+
+def test_sigterm_reports_partial_results(state_tests: Path, tmp_path: Path) -> None:
+    """An interrupted run still prints its summary and writes what ran to --json."""
+    import signal
+    import time
+
+    report = tmp_path / "partial.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pyevm_jit.cli",
+            "statetest",
+            str(state_tests / "stMemoryTest"),
+            "--jobs",
+            "2",
+            "--no-progress",
+            "--json",
+            str(report),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted:" in out
+    document = json.loads(report.read_text())
+    assert document["interrupted"] is True
+    assert document["not_run"] > 0
+    assert sum(document["summary"].values()) == len(document["results"])
