@@ -20,6 +20,7 @@ writes it as a fixture that `tests/test_regressions.py` replays. `fuzz` is the l
 from __future__ import annotations
 
 import collections
+import gc
 import hashlib
 import json
 import os
@@ -785,8 +786,12 @@ def fuzz(
     max_programs: int | None = None,
     minimise_budget: int = 200,
     backend: Any = None,
+    current_file: Path | None = None,
 ) -> FuzzReport:
-    """Run the differential fuzzer for `seconds` (or `max_programs`)."""
+    """Run the differential fuzzer for `seconds` (or `max_programs`), in this process.
+
+    With `current_file`, each scenario is written there before the JIT runs it, so that a
+    supervisor (`fuzz_isolated`) can tell which program killed the process."""
     stream = stream if stream is not None else sys.stderr
     rng = random.Random(seed)
     src = RandomSource(rng)
@@ -809,7 +814,12 @@ def fuzz(
         fork = forks[report.programs % len(forks)]
         generator, scenario = make_scenario(src, rng, fork, seeds)
         stock = d.execute(scenario, traced[fork])
+        if current_file is not None:
+            _write_json(current_file, {"scenario": scenario.to_json(), "generator": generator})
+            _injected_crash(scenario)
         jit = d.run_jit(scenario, backend)
+        if current_file is not None:
+            gc.collect()  # heap corruption shows up here, blamed on this program
         report.programs += 1
         report.by_generator[generator] += 1
         if jit.ran_native:
@@ -852,3 +862,194 @@ def fuzz(
     if tty:
         print(file=stream)
     return report
+
+
+#: fault injection for the tests of the crash supervisor: a worker or replay process aborts
+#: before running a program whose code contains these bytes (hex)
+CRASH_MARKER_ENV = "PYEVM_JIT_FUZZ_ABORT_MARKER"
+
+
+def _injected_crash(scenario: d.Scenario) -> None:
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    if marker and bytes.fromhex(marker) in scenario.code:
+        os.abort()
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash isolation: the fuzz loop runs in a worker process; a JIT crash (segfault, abort) kills
+# only the worker, and the supervisor saves the program that was running and starts another.
+
+
+def _report_to_json(report: FuzzReport) -> dict[str, Any]:
+    return {
+        "seconds": report.seconds,
+        "programs": report.programs,
+        "native_runs": report.native_runs,
+        "interpreted_runs": report.interpreted_runs,
+        "divergences": report.divergences,
+        "by_generator": dict(report.by_generator),
+        "executed": {str(k): v for k, v in report.executed.items()},
+        "fixtures": [str(p) for p in report.fixtures],
+    }
+
+
+def _merge_report(total: FuzzReport, data: dict[str, Any]) -> None:
+    total.programs += int(data["programs"])
+    total.native_runs += int(data["native_runs"])
+    total.interpreted_runs += int(data["interpreted_runs"])
+    total.divergences += int(data["divergences"])
+    total.by_generator.update(data["by_generator"])
+    total.executed.update({int(k): v for k, v in data["executed"].items()})
+    total.fixtures += [Path(p) for p in data["fixtures"]]
+
+
+def replay_in_subprocess(scenario: d.Scenario, timeout: float = 300.0) -> list[str]:
+    """Differences of `scenario` computed in a fresh process; a process killed by a signal is
+    reported as a crash difference."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pyevm-jit-replay-") as tmp:
+        case = Path(tmp) / "case.json"
+        case.write_text(json.dumps(scenario.to_json()))
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pyevm_jit.fuzz", "replay", str(case)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return [f"crash: replay timed out after {timeout:g}s"]
+    if proc.returncode < 0 or proc.returncode not in (0, 1):
+        tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+        return [f"crash: process died (status {proc.returncode}) {tail}".rstrip()]
+    lines = proc.stdout.strip().splitlines()
+    return list(json.loads(lines[-1])) if lines else ["crash: replay printed nothing"]
+
+
+def fuzz_isolated(
+    seconds: float,
+    seed: int,
+    forks: Sequence[str],
+    out_dir: Path,
+    *,
+    stream: TextIO | None = None,
+    max_programs: int | None = None,
+    minimise_budget: int = 200,
+    crash_minimise_budget: int = 30,
+) -> FuzzReport:
+    """`fuzz` in worker processes: when the JIT kills a worker, the program it was running is
+    minimised (each candidate in a fresh process) and saved, and a new worker carries on with
+    the next seed until the time is up."""
+    import subprocess
+    import tempfile
+
+    stream = stream if stream is not None else sys.stderr
+    forks = tuple(d.fork_name(f) for f in forks)
+    total = FuzzReport(forks=forks)
+    start = time.monotonic()
+    deadline = start + seconds
+    worker_seed = seed
+    with tempfile.TemporaryDirectory(prefix="pyevm-jit-fuzz-") as tmp:
+        current = Path(tmp) / "current.json"
+        report_file = Path(tmp) / "report.json"
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 1 or (max_programs is not None and total.programs >= max_programs):
+                break
+            for path in (current, report_file):
+                path.unlink(missing_ok=True)
+            argv = [
+                sys.executable, "-m", "pyevm_jit.fuzz", "worker",
+                json.dumps({
+                    "seconds": left,
+                    "seed": worker_seed,
+                    "forks": list(forks),
+                    "out": str(out_dir),
+                    "current": str(current),
+                    "report": str(report_file),
+                    "max_programs": None if max_programs is None else max_programs - total.programs,
+                    "minimise_budget": minimise_budget,
+                }),
+            ]  # fmt: skip
+            proc = subprocess.run(argv)
+            if report_file.exists():
+                _merge_report(total, json.loads(report_file.read_text()))
+                if proc.returncode in (0, 1):
+                    break
+            if not current.exists():
+                print(f"fuzz worker ended with status {proc.returncode}", file=stream)
+                break
+            # the worker died while the JIT ran `current`
+            crashed = json.loads(current.read_text())
+            scenario = d.Scenario.from_json(crashed["scenario"])
+            total.programs += 1
+            total.divergences += 1
+            print(
+                f"\ncrash (status {proc.returncode}) on {crashed.get('generator')} program "
+                f"({scenario.fork}, {len(scenario.code)} bytes); minimising in fresh processes",
+                file=stream,
+            )
+            small, diffs = minimise(
+                scenario,
+                replay_in_subprocess,
+                budget=crash_minimise_budget,
+                deadline=time.monotonic() + 600,
+            )
+            if not diffs:
+                diffs = [f"crash: process died (status {proc.returncode})"]
+            path = save_regression(
+                small,
+                diffs,
+                out_dir,
+                found_by=f"pyevm-jit fuzz --seed {seed} (worker seed {worker_seed}, crash)",
+            )
+            total.fixtures.append(path)
+            print(f"crash: {diffs[0]} -> {path}", file=stream)
+            worker_seed += 1_000_003
+    total.seconds = time.monotonic() - start
+    return total
+
+
+def _main(argv: Sequence[str]) -> int:
+    """Entry points of the worker and replay processes (not a user command)."""
+    if len(argv) == 2 and argv[0] == "replay":
+        scenario = d.Scenario.from_json(json.loads(Path(argv[1]).read_text()))
+        stock = d.run_stock(scenario)
+        _injected_crash(scenario)
+        jit = d.run_jit(scenario)
+        gc.collect()
+        diffs = d.compare(stock, jit)
+        d.close_backend()
+        print(json.dumps(diffs))
+        return 1 if diffs else 0
+    if len(argv) == 2 and argv[0] == "worker":
+        opts = json.loads(argv[1])
+        report = fuzz(
+            float(opts["seconds"]),
+            int(opts["seed"]),
+            opts["forks"],
+            Path(opts["out"]),
+            max_programs=opts["max_programs"],
+            minimise_budget=int(opts["minimise_budget"]),
+            current_file=Path(opts["current"]),
+        )
+        Path(opts["current"]).unlink(missing_ok=True)
+        _write_json(Path(opts["report"]), _report_to_json(report))
+        d.close_backend()
+        return 1 if report.divergences else 0
+    print(
+        "usage: python -m pyevm_jit.fuzz (worker OPTIONS_JSON | replay CASE_JSON)", file=sys.stderr
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-programs", type=int, default=None, help="stop after this many programs"
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run in this process (a JIT crash then ends the run) instead of worker processes",
+    )
+    parser.add_argument(
         "--minimise-budget",
         type=int,
         default=200,
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        report = fuzz.fuzz(
+        runner = fuzz.fuzz if args.in_process else fuzz.fuzz_isolated
+        report = runner(
             args.seconds,
             args.seed,
             forks,

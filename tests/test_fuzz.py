@@ -151,3 +151,20 @@ def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
     assert report.divergences == 0, (
         report.summary() + "\n" + "\n".join(p.read_text() for p in report.fixtures)
     )
+
+
+@pytest.mark.skipif(_missing is not None, reason=_missing or "")
+def test_isolated_fuzz_survives_a_crashing_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while the JIT runs a program (here an injected abort, for any program
+    containing an SSTORE byte) is replaced, and the program is minimised and saved."""
+    monkeypatch.setenv(fuzz.CRASH_MARKER_ENV, "55")  # abort on any program containing SSTORE
+    report = fuzz.fuzz_isolated(
+        240, 5, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=3, crash_minimise_budget=6
+    )
+    assert report.divergences >= 1, report.summary()
+    assert report.fixtures
+    saved = json.loads(report.fixtures[0].read_text())
+    assert any(line.startswith("crash") for line in saved["differences"]), saved
+    assert "55" in saved["scenario"]["code"]
