@@ -9,9 +9,14 @@ Every exported function loads all of its inputs before it writes its output, so 
 alias any input.
 
 Division works on 64-bit limbs: a short division for one-limb divisors and Knuth's algorithm D
-(TAOCP vol. 2, 4.3.1) otherwise, with the 128-by-64-bit step done by the `div` instruction on
-x86-64 (LLVM would otherwise call `__udivti3`). Keccak-f[1600] keeps its 25 lanes in registers
-across a 24-round loop.
+(TAOCP vol. 2, 4.3.1) otherwise, specialised per divisor length with the partial remainder in
+registers, for dividends of up to 512 bits (the MULMOD product). Each quotient digit comes from
+the `div` instruction on x86-64 (LLVM would call `__udivti3` for an i128 division); elsewhere
+from a precomputed reciprocal and multiplications (Moller and Granlund, "Improved division by
+invariant integers", 2011). DIV and MOD also have inline 64- and 128-bit fast paths.
+
+Keccak-256 absorbs each 136-byte block inside the permutation function, which keeps the 25
+lanes in registers across its 24 rounds.
 """
 
 from __future__ import annotations
