@@ -199,6 +199,15 @@ def _prepare_aot(cases: Sequence[BlockCase], store_dir: str, out: Any) -> int:
     )
     try:
         backend.prepare_aot_batch(requests)
+        # preparation is asynchronous: wait until every program is compiled and stored
+        wait_idle = getattr(backend, "wait_idle", None)
+        if wait_idle is not None:
+            with Progress(len(requests), "aot compile", stream=sys.stderr) as progress:
+                while not wait_idle(0.5):
+                    stats = _stats_dict(backend) or {}
+                    finished = stats.get("compilations_succeeded", 0)
+                    finished += stats.get("compilations_failed", 0)
+                    progress.advance(max(0, finished - progress.done))
         stats = _stats_dict(backend) or {}
     finally:
         if hasattr(backend, "close"):
@@ -232,7 +241,7 @@ def native_line(stats: dict[str, Any]) -> str:
         f"native: {stats.get('lookup_hits', 0)} messages ran native code, "
         f"{stats.get('lookup_misses', 0)} interpreted"
     )
-    reasons = stats.get("misses_by_reason") or {}
+    reasons = {r: c for r, c in (stats.get("misses_by_reason") or {}).items() if c}
     if reasons:
         text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
     return text

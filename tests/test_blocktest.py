@@ -211,3 +211,19 @@ def test_command_output_and_json(tmp_path: Path, capsys: Any) -> None:
     captured = capsys.readouterr()
     assert "0 passed, 1 failed" in captured.out
     assert captured.err.count("FAIL ") == 1
+
+
+@needs_fixtures
+def test_aot_mode_runs_from_the_store(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("pyevm_jit.runtime")
+    root = _tests_dir()
+    assert root is not None
+    folder = root / "GeneralStateTests" / "stExample"
+    store = tmp_path / "store"
+    args = ["blocktest", str(folder), "-k", "add11", "--mode", "aot", "--store", str(store)]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "aot: compiling" in out
+    native = next(line for line in out.splitlines() if line.startswith("native:"))
+    assert int(native.split()[1]) > 0  # messages ran native code from the store
+    assert any(store.iterdir())
