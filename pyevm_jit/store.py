@@ -271,7 +271,9 @@ def directory_problem(path: Path) -> str | None:
         return f"{path} is not a directory"
     if st.st_mode & stat.S_IWOTH:
         return f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
-    if hasattr(os, "getuid") and st.st_uid != os.getuid() and st.st_mode & stat.S_IWGRP:
+    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+        return f"{path} is owned by another user (uid {st.st_uid})"
+    if st.st_mode & stat.S_IWGRP and hasattr(os, "getuid") and st.st_uid != os.getuid():
         return f"{path} is group-writable and owned by another user"
     if not os.access(path, os.W_OK | os.X_OK):
         return f"{path} is not writable"

@@ -464,3 +464,40 @@ def test_hot_misses_promote_to_aot_when_configured(store: FileArtifactStore) -> 
         d = b.lookup(req)
         assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
         assert [a.key.runtime_key for a in store.load_all()] == [req.key]
+
+
+def test_backend_with_unsafe_store_counts_it_and_still_compiles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "open"
+    directory.mkdir()
+    directory.chmod(0o777)
+    config = RuntimeConfig(
+        enabled=True,
+        blocking=True,
+        aot=True,
+        store=FileArtifactStore(directory),
+        compiler=faults.fake_compiler,
+        linker=faults.fake_linker,
+        tuning=RuntimeTuning(worker_count=0),
+    )
+    with JitBackend.new(config) as b:
+        assert b.stats().artifacts_rejected == 1
+        assert "other users" in caplog.text
+        code = code_n(17)
+        assert b.lookup(LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)).is_compiled
+    assert list(directory.iterdir()) == []  # nothing written into the unsafe folder
+
+
+def test_directory_owned_by_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(directory, 4242, 4242)  # really someone else's
+    else:
+        real = os.getuid()
+        monkeypatch.setattr(os, "getuid", lambda: real + 1)  # we pretend to be someone else
+    store = FileArtifactStore(directory)
+    assert store.unusable_reason is not None and "another user" in store.unusable_reason
