@@ -515,3 +515,14 @@ def test_should_compile() -> None:
     assert not t.should_compile(b"")
     assert t.should_compile(b"\x00" * 4)
     assert not t.should_compile(b"\x00" * 5)
+
+
+def test_compiler_returning_garbage_is_jit_failed() -> None:
+    def garbage(task: CompileTask) -> ObjectCode:
+        return "not object code"  # type: ignore[return-value]
+
+    with make(blocking=True, compiler=garbage) as b:
+        req = request(code_n(73))
+        assert b.lookup(req).reason is InterpretReason.JIT_FAILED
+        reason = b.failure_reason(req.key.code_hash, "cancun")
+        assert reason is not None and "link failed" in reason

@@ -384,6 +384,11 @@ class ProcessPool:
             self._retire(worker, kill=True)
             fut.set_exception(CompileFailure(f"compile worker died (exit code {code})"))
             return
+        except Exception as exc:  # a reply this process cannot unpickle
+            worker.job = None
+            self._retire(worker, kill=True)
+            fut.set_exception(CompileFailure(f"unreadable reply from worker: {_describe(exc)}"))
+            return
         worker.job = None
         worker.done += 1
         if status == "ok":
@@ -395,43 +400,51 @@ class ProcessPool:
 
     def _run(self) -> None:
         while True:
-            self._dispatch()
-            with self._lock:
-                if self._closed:
-                    return
-                busy = [w for w in self._workers if w.job is not None]
-            now = time.monotonic()
-            deadlines = [w.deadline for w in busy if w.deadline]
-            wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-            handles: list[Any] = [self._wake_r]
-            for w in busy:
-                handles.append(w.process.reader)
             try:
-                ready = multiprocessing.connection.wait(handles, wait_for)
+                if not self._step():
+                    return
+            except Exception:  # noqa: BLE001 - the pool thread must survive anything
+                log.exception("pyevm-jit: compiler pool error")
+                time.sleep(0.01)
+
+    def _step(self) -> bool:
+        """One round: dispatch, wait for replies or deadlines, handle them. False when closed."""
+        self._dispatch()
+        with self._lock:
+            if self._closed:
+                return False
+            busy = [w for w in self._workers if w.job is not None]
+        now = time.monotonic()
+        deadlines = [w.deadline for w in busy if w.deadline]
+        wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+        handles: list[Any] = [self._wake_r]
+        for w in busy:
+            handles.append(w.process.reader)
+        try:
+            ready = multiprocessing.connection.wait(handles, wait_for)
+        except OSError:
+            ready = []
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
             except OSError:
-                ready = []
-            if self._wake_r in ready:
-                try:
-                    os.read(self._wake_r, 4096)
-                except OSError:
-                    pass
-            now = time.monotonic()
-            for w in busy:
-                if w.process.reader in ready:
-                    self._finish(w)
-                elif w.deadline and now >= w.deadline:
-                    self._timeouts += 1
-                    assert w.job is not None
-                    _task, fut = w.job
-                    w.job = None
-                    log.warning(
-                        "pyevm-jit: compilation timed out after %.1fs; worker killed",
-                        self._timeout,
-                    )
-                    self._retire(w, kill=True)
-                    fut.set_exception(
-                        CompileFailure(f"compilation timed out after {self._timeout:g}s")
-                    )
+                pass
+        now = time.monotonic()
+        for w in busy:
+            if w.process.reader in ready:
+                self._finish(w)
+            elif w.deadline and now >= w.deadline:
+                self._timeouts += 1
+                assert w.job is not None
+                _task, fut = w.job
+                w.job = None
+                log.warning(
+                    "pyevm-jit: compilation timed out after %.1fs; worker killed",
+                    self._timeout,
+                )
+                self._retire(w, kill=True)
+                fut.set_exception(CompileFailure(f"compilation timed out after {self._timeout:g}s"))
+        return True
 
     def shutdown(self, timeout: float) -> None:
         with self._lock:
