@@ -526,3 +526,20 @@ def test_compiler_returning_garbage_is_jit_failed() -> None:
         assert b.lookup(req).reason is InterpretReason.JIT_FAILED
         reason = b.failure_reason(req.key.code_hash, "cancun")
         assert reason is not None and "link failed" in reason
+
+
+def test_forked_child_sees_a_disabled_backend() -> None:
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    with make(blocking=True) as b:
+        assert b.lookup(request(code_n(74))).is_compiled
+        pid = os.fork()
+        if pid == 0:  # child: must answer at once, never wait for the parent's threads
+            ok = b.lookup(request(code_n(75))).reason is InterpretReason.DISABLED
+            ok = ok and b.stats().enabled is False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert b.lookup(request(code_n(75))).is_compiled  # the parent is unaffected

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -185,6 +186,24 @@ def _close_all_at_exit() -> None:
             _shutdown(inner, timeout=1.0)
         except Exception:  # noqa: BLE001 - never disturb interpreter exit
             pass
+
+
+def _after_fork_in_child() -> None:
+    """A forked child inherits backends whose threads and workers stayed in the parent: switch
+    them off (lookups answer Disabled) instead of letting them wait for threads that are gone."""
+    for inner in list(_live):
+        inner.lock = threading.RLock()
+        inner.idle_cv = threading.Condition(inner.lock)
+        inner.closed = True
+        inner.enabled = False
+        inner.thread = None
+        inner.pool = None
+        inner.inflight.clear()
+        inner.stale.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _register(handle: JitBackend) -> None:
