@@ -109,15 +109,17 @@ _KECCAK_UNROLL = 2  # rounds per loop iteration (1, 2, 4 and 24 measure about th
 # --- IR generation ------------------------------------------------------------------------------
 
 class _Gen:
-    def __init__(self, module: ir.Module, x86_64: bool, reciprocal_division: bool):
+    def __init__(self, module: ir.Module, portable: bool):
         self.m = module
-        self.x86_64 = x86_64
-        self.preinv = reciprocal_division
+        # portable: no inline assembly, digits by reciprocal (Moller-Granlund) instead of `div`
+        self.preinv = portable
         self.ctlz64 = ir.Function(module, ir.FunctionType(i64, [i64, i1]), "llvm.ctlz.i64")
         self.ctlz256 = ir.Function(module, ir.FunctionType(i256, [i256, i1]), "llvm.ctlz.i256")
         fsh = ir.FunctionType(i64, [i64, i64, i64])
         self.fshl64 = ir.Function(module, fsh, "llvm.fshl.i64")
         self.fshr64 = ir.Function(module, fsh, "llvm.fshr.i64")
+        if self.preinv:
+            self.reciprocal_fn = self._reciprocal_fn()
         self.divrem_fn = self._divrem()
         self.keccak_f = self._keccak_f()
 
@@ -136,15 +138,48 @@ class _Gen:
 
     def div2by1(self, b: ir.IRBuilder, hi: ir.Value, lo: ir.Value, d: ir.Value
                 ) -> tuple[ir.Value, ir.Value]:
-        """(hi:lo) divided by d, requires hi < d: (quotient, remainder), both 64-bit."""
-        if self.x86_64:
-            fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
-            res = b.asm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}",
-                        [lo, hi, d], False)
-            return b.extract_value(res, 0), b.extract_value(res, 1)
-        num = b.or_(b.shl(b.zext(hi, i128), _c(i128, 64)), b.zext(lo, i128))
-        den = b.zext(d, i128)
-        return b.trunc(b.udiv(num, den), i64), b.trunc(b.urem(num, den), i64)
+        """(hi:lo) divided by d, requires hi < d: (quotient, remainder), both 64-bit.
+
+        The x86-64 `div` instruction (an i128 `udiv` would call `__udivti3`).
+        """
+        assert not self.preinv, "no hardware division in portable code"
+        fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
+        res = b.asm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}", [lo, hi, d], False)
+        return b.extract_value(res, 0), b.extract_value(res, 1)
+
+    def _reciprocal_fn(self) -> ir.Function:
+        """reciprocal(d) for a normalised d, by 64 steps of shift-and-subtract division of
+        (~d):(2^64 - 1) by d (portable code: no library call, once per division)."""
+        fn = self.define("pyevmjit_reciprocal", ir.FunctionType(i64, [i64]), internal=True)
+        (d,) = fn.args
+        entry = fn.append_basic_block("entry")
+        loop = fn.append_basic_block("loop")
+        done = fn.append_basic_block("done")
+        b = ir.IRBuilder(entry)
+        not_d = b.not_(d)
+        b.branch(loop)
+        b.position_at_end(loop)
+        i = b.phi(i32, "i")
+        rem = b.phi(i64, "rem")
+        low = b.phi(i64, "low")
+        quo = b.phi(i64, "quo")
+        i.add_incoming(_c(i32, 0), entry)
+        rem.add_incoming(not_d, entry)
+        low.add_incoming(_c(i64, -1), entry)
+        quo.add_incoming(_c(i64, 0), entry)
+        carry = b.icmp_signed("<", rem, _c(i64, 0))  # the bit shifted out of rem
+        shifted = b.or_(b.shl(rem, _c(i64, 1)), b.lshr(low, _c(i64, 63)))
+        take = b.or_(carry, b.icmp_unsigned(">=", shifted, d))
+        rem.add_incoming(b.select(take, b.sub(shifted, d), shifted), loop)
+        low.add_incoming(b.shl(low, _c(i64, 1)), loop)
+        quo2 = b.or_(b.shl(quo, _c(i64, 1)), b.zext(take, i64))
+        quo.add_incoming(quo2, loop)
+        i2 = b.add(i, _c(i32, 1))
+        i.add_incoming(i2, loop)
+        b.cbranch(b.icmp_unsigned("<", i2, _c(i32, 64)), loop, done)
+        b.position_at_end(done)
+        b.ret(quo2)
+        return fn
 
     @staticmethod
     def hi64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -193,7 +228,7 @@ class _Gen:
         """
         if not self.preinv:
             return None
-        return self.div2by1(b, b.not_(d), _c(i64, -1), d)[0]
+        return b.call(self.reciprocal_fn, [d])
 
     def digit(self, b: ir.IRBuilder, u1: ir.Value, u0: ir.Value, d: ir.Value,
               dinv: ir.Value | None) -> tuple[ir.Value, ir.Value]:
@@ -777,21 +812,19 @@ class _Gen:
         b.ret_void()
 
 
-def build_rtlib_module(triple: str | None = None, *,
-                       reciprocal_division: bool | None = None) -> ir.Module:
+def build_rtlib_module(triple: str | None = None, *, portable: bool | None = None) -> ir.Module:
     """The runtime library as an llvmlite IR module (for `triple`, default: this process).
 
-    `reciprocal_division` divides digits by multiplying with a precomputed reciprocal instead
-    of the hardware 128-by-64-bit division (default: only where there is no such instruction).
+    `portable` code has no inline assembly: quotient digits come from a precomputed reciprocal
+    and multiplications instead of the x86-64 `div` instruction (the default off x86-64 only).
     """
     if triple is None:
         triple = llvm.get_process_triple()
-    x86_64 = triple.startswith(("x86_64", "amd64"))
-    if reciprocal_division is None:
-        reciprocal_division = not x86_64
+    if portable is None:
+        portable = not triple.startswith(("x86_64", "amd64"))
     module = ir.Module(name="pyevmjit_rtlib")
     module.triple = triple
-    gen = _Gen(module, x86_64=x86_64, reciprocal_division=reciprocal_division)
+    gen = _Gen(module, portable=portable)
     gen.udiv_umod()
     gen.sdiv_smod()
     gen.addmod()

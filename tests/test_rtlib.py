@@ -83,25 +83,25 @@ TERNARY: dict[str, Callable[[int, int, int], int]] = {
 
 
 @cache
-def _reciprocal_library() -> tuple[object, object]:
-    """The library built with reciprocal division (the non-x86 code path) in its own LLJIT."""
+def _portable_library() -> tuple[object, object]:
+    """The portable library (the non-x86 code: reciprocal division) in its own LLJIT."""
     tm = target_machine()
-    module = rtlib.build_rtlib_module(tm.triple, reciprocal_division=True)
+    module = rtlib.build_rtlib_module(tm.triple, portable=True)
     obj = rtlib.emit_rtlib_object(module, tm)
     lljit = llvm.create_lljit_compiler(tm)
     builder = llvm.JITLibraryBuilder().add_object_img(obj)
     for name in rtlib.EXPORTED_SYMBOLS:
         builder.export_symbol(name)
-    return lljit, builder.link(lljit, "pyevmjit_rt_reciprocal")
+    return lljit, builder.link(lljit, "pyevmjit_rt_portable")
 
 
-def _reciprocal_address(name: str) -> int:
-    return _reciprocal_library()[1][name]  # type: ignore[index,no-any-return]
+def _portable_address(name: str) -> int:
+    return _portable_library()[1][name]  # type: ignore[index,no-any-return]
 
 
 VARIANTS: dict[str, Callable[[str], int]] = {
     "linked": rtlib_address,  # what generated programs call
-    "reciprocal": _reciprocal_address,
+    "portable": _portable_address,
 }
 
 
@@ -315,19 +315,22 @@ def test_compile_is_cached_and_avoids_wide_division() -> None:
     tm = target_machine()
     obj = rtlib.compile_rtlib_object(tm)
     assert rtlib.compile_rtlib_object(tm) is obj
+    for symbol in (b"__udivti3", b"__umodti3", b"memset", b"memcpy"):  # self-contained
+        assert symbol not in obj
     text = str(rtlib.build_rtlib_module())
     for op in ("udiv i256", "urem i256", "udiv i512", "urem i512", "udiv i320", "urem i320"):
         assert op not in text
 
 
 def test_other_targets_get_portable_ir() -> None:
-    """Without x86-64 there is no inline assembly: digits come from reciprocals."""
-    module = rtlib.build_rtlib_module("aarch64-unknown-linux-gnu")
-    text = str(module)
+    """Without x86-64 there is no inline assembly and no 128-bit division (a library call)."""
+    text = str(rtlib.build_rtlib_module("aarch64-unknown-linux-gnu"))
     assert "divq" not in text and " asm " not in text
-    parsed = llvm.parse_assembly(text)
-    parsed.verify()
+    assert "udiv i128" not in text and "urem i128" not in text
+    llvm.parse_assembly(text).verify()
     assert "divq" in str(rtlib.build_rtlib_module("x86_64-unknown-linux-gnu"))
+    obj = rtlib.emit_rtlib_object(rtlib.build_rtlib_module(portable=True), target_machine())
+    assert b"__udivti3" not in obj and b"__umodti3" not in obj
 
 
 def test_only_exported_functions_are_external() -> None:
