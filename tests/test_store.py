@@ -501,3 +501,17 @@ def test_directory_owned_by_another_user_is_refused(
         monkeypatch.setattr(os, "getuid", lambda: real + 1)  # we pretend to be someone else
     store = FileArtifactStore(directory)
     assert store.unusable_reason is not None and "another user" in store.unusable_reason
+
+
+def test_runtime_store_with_backends() -> None:
+    store = RuntimeArtifactStore()
+    try:
+        with aot_backend(store, blocking=True, aot=True) as b:  # type: ignore[arg-type]
+            code = code_n(18)
+            assert b.lookup(
+                LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
+            ).is_compiled
+        with aot_backend(store) as b:  # type: ignore[arg-type]
+            assert b.stats().aot_loaded == 1 and b.stats().compilations_dispatched == 0
+    finally:
+        store.close()
