@@ -543,3 +543,15 @@ def test_forked_child_sees_a_disabled_backend() -> None:
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         assert b.lookup(request(code_n(75))).is_compiled  # the parent is unaffected
+
+
+def test_promote_hot_off_never_compiles_misses() -> None:
+    tuning = RuntimeTuning(worker_count=0, hot_threshold=1, event_drain_interval=0.01)
+    with make(promote_hot=False, tuning=tuning) as b:
+        req = request(code_n(76))
+        for _ in range(5):
+            assert b.lookup(req).reason is InterpretReason.NOT_READY
+        assert b.wait_idle(WAIT)
+        assert b.stats().compilations_dispatched == 0
+        assert b.compile_jit_sync(req)  # explicit requests still compile
+        assert b.lookup(req).is_compiled

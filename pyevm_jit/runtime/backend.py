@@ -946,6 +946,7 @@ def _drain_events(handle: JitBackend, inner: _Inner) -> None:
     threshold = max(1, inner.tuning.hot_threshold)
     kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
     counts = inner.miss_counts
+    promote = inner.config.promote_hot
     for _ in range(max(1, inner.tuning.events_per_wakeup)):
         try:
             req = events.popleft()
@@ -954,9 +955,15 @@ def _drain_events(handle: JitBackend, inner: _Inner) -> None:
         key = req.key
         if key in inner.resident or key in inner.failed or key in inner.inflight:
             continue
-        seen = counts.get(key, 0) + 1
-        if seen >= threshold or key in inner.store_keys:
+        if key in inner.store_keys:
             inner.store_keys.discard(key)
+            counts.pop(key, None)
+            handle._start_job(req, kind)
+            continue
+        if not promote:
+            continue
+        seen = counts.get(key, 0) + 1
+        if seen >= threshold:
             counts.pop(key, None)
             handle._start_job(req, kind)
         else:

@@ -162,6 +162,9 @@ class RuntimeConfig:
     debug_assertions: bool = _env("debug_assertions", False)
     aot: bool = _env("aot", False)
     blocking: bool = _env("blocking", False)
+    #: compile keys whose misses reach the hot threshold (off: only artifacts already in the
+    #: store, explicit requests and blocking lookups produce programs; ours)
+    promote_hot: bool = _env("promote_hot", True)
     #: link every matching artifact of `store` when the backend starts; when off, the store
     #: is only listed, and an artifact is loaded on the first miss of its key (ours)
     preload: bool = _env("preload", True)
