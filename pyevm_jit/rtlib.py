@@ -62,6 +62,18 @@ _MAX_U = 8  # dividend limbs (512-bit MULMOD product)
 _MAX_V = 4  # divisor limbs
 
 
+def _function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
+    """A function that touches only memory its pointer arguments point to, keeps none of
+    them and does not unwind: callers may keep everything else in registers across calls."""
+    fn = ir.Function(module, fnty, name)
+    fn.attributes.add("nounwind")
+    fn.attributes.add("argmemonly")
+    for arg in fn.args:
+        if isinstance(arg.type, ir.PointerType):
+            arg.add_attribute("captures(none)")
+    return fn
+
+
 def _c(ty: ir.IntType, value: int) -> ir.Constant:
     return ir.Constant(ty, value % (1 << ty.width))
 
@@ -125,8 +137,7 @@ class _Gen:
 
     # -- helpers --------------------------------------------------------------------------------
     def define(self, name: str, fnty: ir.FunctionType, internal: bool = False) -> ir.Function:
-        fn = ir.Function(self.m, fnty, name)
-        fn.attributes.add("nounwind")
+        fn = _function(self.m, fnty, name)
         if internal:
             fn.linkage = "internal"
         return fn
@@ -144,7 +155,8 @@ class _Gen:
         """
         assert not self.preinv, "no hardware division in portable code"
         fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
-        res = b.asm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}", [lo, hi, d], False)
+        divq = ir.InlineAsm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}")
+        res = b.call(divq, [lo, hi, d], attrs=("readnone", "nounwind"))
         return b.extract_value(res, 0), b.extract_value(res, 1)
 
     def _reciprocal_fn(self) -> ir.Function:
@@ -872,7 +884,5 @@ def declare_rtlib(module: ir.Module) -> dict[str, ir.Function]:
         if isinstance(existing, ir.Function):
             functions[name] = existing
             continue
-        fn = ir.Function(module, fnty, name)
-        fn.attributes.add("nounwind")
-        functions[name] = fn
+        functions[name] = _function(module, fnty, name)
     return functions
