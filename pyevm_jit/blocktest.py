@@ -42,7 +42,15 @@ VMFactory = Callable[[type[Any]], type[Any]]
 #: Cases where stock py-evm's own interpreter disagrees with the fixture: reported as expected
 #: failures (never as passes); a listed case that passes is a failure, so the list stays exact.
 #: Keys are case ids (or a file prefix ending in ".json" for all its tests); values say why.
-KNOWN_DEVIATIONS: dict[str, str] = {}
+KNOWN_DEVIATIONS: dict[str, str] = {
+    "GeneralStateTests/stSStoreTest/InitCollisionParis.json": (
+        "synthetic pre-state (accounts with storage but no code and nonce 0) that a CREATE "
+        "targets: EIP-7610 makes non-empty storage a collision, py-evm 0.12 checks only code "
+        "and nonce (state.has_code_or_nonce), so it deploys over the old storage and the state "
+        "root differs; the stock interpreter fails these 4 cases, as py-evm's own suite does "
+        "for the InitCollision family"
+    ),
+}
 
 
 #: Cases that need billions of gas: hours on py-evm's interpreter (about 1-5 Mgas/s), so the
@@ -353,6 +361,10 @@ def _check_post_state(chain: Any, head: Any, test: dict[str, Any]) -> None:
         )
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    return " ".join(text.split())[:limit]
+
+
 def run_case(case: BlockCase, vm_factory: VMFactory | None = None) -> BlockCaseResult:
     started = time.perf_counter()
     reason = ""
@@ -369,6 +381,7 @@ def run_case(case: BlockCase, vm_factory: VMFactory | None = None) -> BlockCaseR
         raise
     except Exception as exc:  # anything else is a failure of this case, not of the run
         status, reason = Status.FAILED, f"{type(exc).__name__}: {exc}"[:400]
+    reason = _one_line(reason)
     known = deviation_reason(case.id)
     if known is not None:
         if status is Status.FAILED:

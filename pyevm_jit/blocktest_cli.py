@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -105,7 +106,13 @@ def _file_store(directory: str) -> Any:
     return store_class(Path(directory))
 
 
+def _quiet_py_evm() -> None:
+    """py-evm logs a warning for every block it rejects; invalid blocks are expected here."""
+    logging.getLogger("eth").setLevel(logging.CRITICAL)
+
+
 def _setup_worker(spec: _ModeSpec) -> None:
+    _quiet_py_evm()
     if spec.mode == "interp":
         _Worker.factory, _Worker.backend = None, None
         return
