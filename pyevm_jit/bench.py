@@ -989,5 +989,77 @@ def plot_speedups(results: Sequence[CaseResult], filename: str) -> None:
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------------------------
+# Compile times over a corpus of contracts (e.g. every contract in GeneralStateTests)
+# --------------------------------------------------------------------------------------------
+
+
+def corpus_codes(paths: Sequence[str | Path]) -> list[bytes]:
+    """Distinct contract codes of state-test-like JSON files: pre-state codes and the init code
+    of contract-creating transactions, in a stable order."""
+    found: dict[bytes, None] = {}
+    for file in discover_files(paths):
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BenchInputError(f"{file}: cannot read JSON ({exc})") from None
+        if not isinstance(data, dict):
+            continue
+        for test in data.values():
+            if not isinstance(test, dict):
+                continue
+            for account in (test.get("pre") or {}).values():
+                code = _bytes(str(account.get("code", "0x")))
+                if code:
+                    found.setdefault(code)
+            txs = test.get("transaction")
+            tx = txs[0] if isinstance(txs, list) and txs else txs
+            if isinstance(tx, dict) and not tx.get("to"):
+                datas = tx.get("data", [])
+                for item in datas if isinstance(datas, list) else [datas]:
+                    code = _bytes(str(item))
+                    if code:
+                        found.setdefault(code)
+    return list(found)
+
+
+@dataclass
+class CompileTime:
+    code_len: int
+    seconds: float  # translate + optimise + codegen + link
+    phases: dict[str, float]
+    error: str = ""
+
+
+def compile_time(code: bytes, fork: str, opt_level: int | None = None) -> CompileTime:
+    """Compile and link one contract in this process, timing the phases."""
+    from pyevm_jit import engine
+
+    start = time.perf_counter()
+    try:
+        if opt_level is None:
+            obj = engine.compile_object(code, fork)
+        else:
+            obj = engine.compile_object(code, fork, opt_level)
+        linked_at = time.perf_counter()
+        engine.link_object(obj)
+    except Exception as exc:
+        return CompileTime(len(code), time.perf_counter() - start, {}, repr(exc)[:200])
+    link = time.perf_counter() - linked_at
+    timings = obj.timings
+    phases = {
+        name: float(getattr(timings, name, 0.0)) for name in ("translate", "optimise", "codegen")
+    }
+    phases["link"] = link
+    return CompileTime(len(code), time.perf_counter() - start, phases)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
 if __name__ == "__main__":
     sys.exit(_worker_main(sys.argv[1:]))

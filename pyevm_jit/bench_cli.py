@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from pyevm_jit import bench
@@ -70,6 +71,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of --loop")
     parser.add_argument("--cprofile", metavar="FILE", help="with --loop: run under cProfile")
+    parser.add_argument(
+        "--compile-times",
+        action="store_true",
+        help="instead of the benchmark: compile every contract of the PATHs (default: "
+        "GeneralStateTests) in this process and report the median compile time",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="--compile-times: every k-th contract, N in all"
+    )
+    parser.add_argument("--opt-level", type=int, help="--compile-times: optimisation level")
 
 
 def _options(args: argparse.Namespace) -> bench.BenchOptions:
@@ -125,6 +136,8 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
+    if args.compile_times:
+        return _compile_times(args, options)
     cases = _collect(args)
     if args.loop:
         return _loop(cases[0], options, args)
@@ -228,3 +241,67 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
         + ("" if math.isnan(rate) else f", {rate:.1f} Mgas/s")
     )
     return 0
+
+
+def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int:
+    """Median (and spread) of the compile time over a corpus of contracts."""
+    if args.paths:
+        paths = list(args.paths)
+    else:
+        from pyevm_jit.fixtures import general_state_tests_dir
+
+        paths = [str(general_state_tests_dir())]
+    try:
+        codes = bench.corpus_codes(paths)
+    except bench.BenchInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.limit is not None:
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        step = max(1, len(codes) // args.limit)
+        codes = codes[::step][: args.limit]
+    if not codes:
+        raise UsageError("no contracts found")
+    fork = options.fork
+    bench.compile_time(bytes.fromhex("6001600101"), fork, args.opt_level)  # engine start-up
+    progress = _Progress()
+    times: list[bench.CompileTime] = []
+    for index, code in enumerate(codes, 1):
+        times.append(bench.compile_time(code, fork, args.opt_level))
+        if index % 25 == 0 or index == len(codes):
+            progress.show(f"compile times: {index}/{len(codes)}")
+    progress.done()
+    ok = [t for t in times if not t.error]
+    seconds = [t.seconds for t in ok]
+    failed = len(times) - len(ok)
+    median = bench.percentile(seconds, 0.5)
+    print(
+        f"{len(ok)} contracts compiled for {fork}"
+        + (f" ({failed} failed)" if failed else "")
+        + f": median {median * 1e3:.1f} ms, p90 {bench.percentile(seconds, 0.9) * 1e3:.1f} ms,"
+        f" max {max(seconds, default=0.0) * 1e3:.0f} ms"
+    )
+    if ok:
+        phases = {
+            name: statistics.median(t.phases.get(name, 0.0) for t in ok)
+            for name in ("translate", "optimise", "codegen", "link")
+        }
+        print("median per phase: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in phases.items()))
+        largest = max(ok, key=lambda t: t.code_len)
+        print(f"largest contract: {largest.code_len} bytes in {largest.seconds * 1e3:.0f} ms")
+    for t in times:
+        if t.error:
+            print(f"FAIL compile ({t.code_len} bytes): {t.error}")
+    if args.json:
+        document = {
+            "fork": fork,
+            "opt_level": args.opt_level,
+            "contracts": len(times),
+            "failed": failed,
+            "median_seconds": None if math.isnan(median) else median,
+            "p90_seconds": bench.percentile(seconds, 0.9) if seconds else None,
+            "machine": bench.machine_description(),
+            "times": [asdict(t) for t in times],
+        }
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    return 1 if failed else 0
