@@ -621,6 +621,18 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+def _first_word_difference(a: bytes, b: bytes) -> str:
+    """Where two outputs first differ, as 32-byte words (results of `return_stack`-style
+    programs are one word each)."""
+    n = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    w = n // 32
+    x, y = a[w * 32 : w * 32 + 32], b[w * 32 : w * 32 + 32]
+    return (
+        f"output word {w} (byte {n}; lengths {len(a)} vs {len(b)}): "
+        f"expected 0x{x.hex()}, got 0x{y.hex()}"
+    )
+
+
 def compare(expected: Outcome, actual: Outcome) -> list[str]:
     """Differences between two outcomes, one line each (empty when they agree). `expected` is
     the stock interpreter's outcome."""
@@ -629,6 +641,8 @@ def compare(expected: Outcome, actual: Outcome) -> list[str]:
         a, b = getattr(expected, name), getattr(actual, name)
         if a != b:
             diffs.append(f"{name}: expected {_short(a)}, got {_short(b)}")
+            if name == "output":
+                diffs.append(_first_word_difference(a, b))
     if actual.status == "crash" and actual.detail:
         diffs.append(f"crash: {actual.detail.splitlines()[-1]}")
     if expected.logs != actual.logs:
