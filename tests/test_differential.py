@@ -16,7 +16,7 @@ needs_jit = pytest.mark.skipif(_missing is not None, reason=_missing or "")
 FORKS = ("frontier", "byzantium", "istanbul", "berlin", "london", "shanghai", "cancun", "prague")
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=40,
     derandomize=True,
     deadline=None,
     database=None,
@@ -53,7 +53,7 @@ def test_random_long_programs_match_stock(data: st.DataObject) -> None:
 
 
 @needs_jit
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=50)
 @given(data=st.data())
 def test_adversarial_shapes_match_stock(data: st.DataObject) -> None:
     fork = data.draw(st.sampled_from(FORKS), label="fork")
