@@ -199,3 +199,13 @@ def test_real_jit_side(tmp_path: Path) -> None:
     assert result.status == "ok", result.error
     assert result.native and result.contracts_compiled == result.contracts == 1
     assert result.compile_seconds > 0
+
+
+def test_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    result = bench.CaseResult("a", "f.json", "cancun", gas_used=1000, native=True)
+    result.stock = bench.SideStats(median_ns=400, reps=3)
+    result.jit = bench.SideStats(median_ns=100, reps=3)
+    result.pyrevm = bench.SideStats(median_ns=50, reps=3)
+    bench.plot_speedups([result], str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 0
