@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, cast
 
 from eth import constants
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.vm.forks import CancunVM
 from eth_keys import keys
+from eth_typing import Address
 from eth_utils import to_wei
 
 from pyevm_jit.chain import jit_vm_configuration
@@ -51,7 +53,7 @@ INITCODE = bytes([0x60, len(RUNTIME), 0x60, 12, 0x60, 0, 0x39, 0x60, len(RUNTIME
 INITCODE += RUNTIME
 
 SENDER_KEY = keys.PrivateKey(b"\x01" * 32)
-SENDER = SENDER_KEY.public_key.to_canonical_address()
+SENDER = Address(SENDER_KEY.public_key.to_canonical_address())
 
 
 def build_chain(backend: JitBackend | None) -> MiningChain:
@@ -63,7 +65,7 @@ def build_chain(backend: JitBackend | None) -> MiningChain:
     chain_class = MiningChain.configure(
         __name__="ExampleChain", vm_configuration=vm_configuration, chain_id=1337
     )
-    genesis_params = {
+    genesis_params: dict[str, Any] = {
         "difficulty": 0,
         "gas_limit": 30_000_000,
         "timestamp": 1_700_000_000,
@@ -72,13 +74,13 @@ def build_chain(backend: JitBackend | None) -> MiningChain:
         "nonce": b"\0" * 8,
         "mix_hash": constants.ZERO_HASH32,
     }
-    genesis_state = {
+    genesis_state: dict[Any, Any] = {
         SENDER: {"balance": to_wei(1000, "ether"), "nonce": 0, "code": b"", "storage": {}}
     }
-    return chain_class.from_genesis(AtomicDB(), genesis_params, genesis_state)
+    return cast(MiningChain, chain_class.from_genesis(AtomicDB(), genesis_params, genesis_state))
 
 
-def send(chain: MiningChain, to: bytes, data: bytes, gas: int = 1_000_000) -> bytes:
+def send(chain: MiningChain, to: Address, data: bytes, gas: int = 1_000_000) -> bytes:
     vm = chain.get_vm()
     nonce = vm.state.get_nonce(SENDER)
     tx = vm.create_unsigned_transaction(
