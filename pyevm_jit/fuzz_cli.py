@@ -1,7 +1,13 @@
 """`pyevm-jit fuzz`: differential fuzzing of the JIT against stock py-evm.
 
-Short seeded run (what CI does):      pyevm-jit fuzz --seconds 60 --seed 1
-Long run (30 minutes, all main forks): pyevm-jit fuzz --seconds 1800 --seed $RANDOM
+Programs (stack-aware random bytecode, mutated state-test contracts, adversarial shapes) run
+through the JIT and the stock interpreter in the same process; outcomes are compared in full.
+The loop runs in worker processes, so a JIT crash is caught, minimised and saved as well.
+
+  short seeded run:                      pyevm-jit fuzz --seconds 60 --seed 1
+  long run (30 minutes, main forks):     pyevm-jit fuzz --seconds 1800 --seed $RANDOM
+  one fork:                              pyevm-jit fuzz --fork cancun --seconds 600
+
 A divergence is minimised and saved under --out (default fixtures/regressions), where
 tests/test_regressions.py replays it. Exit status: 0 no divergence, 1 divergences, 2 bad input.
 """
@@ -16,6 +22,8 @@ from pyevm_jit.cli import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(
