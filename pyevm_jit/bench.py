@@ -476,6 +476,7 @@ class JitSide:
     contracts: int
     wall_seconds: float = 0.0  # compiling beforehand, backend start-up included
     phases: dict[str, float] = field(default_factory=dict)  # translate/optimise/codegen/link
+    failures: list[str] = field(default_factory=list)  # why a contract has no program
 
 
 def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSide:
@@ -499,6 +500,7 @@ def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSi
     fork = str(stock_vm.fork)  # type: ignore[attr-defined]
     codes = case.codes()
     compiled = 0
+    failures: list[str] = []
     for code in codes:
         request = LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
         compile_sync = getattr(backend, "compile_jit_sync", None)
@@ -506,9 +508,13 @@ def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSi
             compile_sync(request)
         get_compiled = getattr(backend, "get_compiled", None)
         if get_compiled is not None:
-            compiled += get_compiled(request.key.code_hash, fork) is not None
+            ok = get_compiled(request.key.code_hash, fork) is not None
         else:
-            compiled += bool(backend.lookup(request).is_compiled)
+            ok = bool(backend.lookup(request).is_compiled)
+        compiled += ok
+        if not ok:
+            why = getattr(backend, "failure_reason", lambda _h, _f: None)(keccak(code), fork)
+            failures.append(f"{len(code)}-byte contract not compiled: {why or 'no program'}")
     wall = time.perf_counter() - start
     phases: dict[str, float] = {}
     for event in events:
@@ -517,7 +523,7 @@ def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSi
     # the compile figure is the compiler's own work (translate + optimise + codegen + link);
     # dispatch latency and worker start-up are left out of it (they are in wall_seconds)
     seconds = sum(phases.values()) if phases else wall
-    return JitSide(vm_class, backend, seconds, compiled, len(codes), wall, phases)
+    return JitSide(vm_class, backend, seconds, compiled, len(codes), wall, phases, failures)
 
 
 def backend_counters(backend: Any) -> dict[str, Any]:
@@ -576,6 +582,7 @@ class CaseResult:
     compile_phases: dict[str, float] = field(default_factory=dict)
     contracts: int = 0
     contracts_compiled: int = 0
+    compile_failures: list[str] = field(default_factory=list)
     native: bool = False
     jit_counters: dict[str, Any] = field(default_factory=dict)
     stock_both: bool = False
@@ -635,10 +642,27 @@ def measure_case(
     except Exception as exc:  # the JIT could not even be set up: an error row
         result.status, result.error = "error", f"JIT set-up failed: {exc!r}"[:300]
         return result
+    try:
+        return _check_and_time(case, options, note, result, stock, jit_side)
+    finally:
+        close = getattr(jit_side.backend, "close", None)
+        if close is not None:
+            close()
+
+
+def _check_and_time(
+    case: BenchCase,
+    options: BenchOptions,
+    note: PROGRESS,
+    result: CaseResult,
+    stock: PyEvmRunner,
+    jit_side: JitSide,
+) -> CaseResult:
     result.compile_seconds = jit_side.compile_seconds
     result.compile_wall_seconds = jit_side.wall_seconds
     result.compile_phases = jit_side.phases
     result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
+    result.compile_failures = list(jit_side.failures)
     jit = PyEvmRunner(case, jit_side.vm_class)
 
     # correctness first, on fresh states, state roots included
@@ -890,6 +914,8 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         name = r.name if r.native or r.stock_both else r.name + " *"
         if not r.native and not r.stock_both:
             notes.append(f"* {r.name}: the JIT side did not run native code {r.jit_counters}")
+        for failure in r.compile_failures:
+            notes.append(f"{r.name}: {failure}")
         row = [
             name,
             str(r.gas_used),

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from pyevm_jit import bench
 from pyevm_jit.cli import UsageError
@@ -192,6 +193,7 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
     side = args.loop
     stock_vm = bench.vm_class_for_fork(options.fork)
     repeat: Callable[[], int]
+    backend: Any = None
     if side == "pyrevm":
         if not bench.pyrevm_available():
             raise UsageError("pyrevm is not installed")
@@ -203,12 +205,14 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
         vm_class = stock_vm
         if side == "jit":
             jit_side = bench.make_jit_side(case, stock_vm, stock_both=options.stock_both)
-            vm_class = jit_side.vm_class
+            vm_class, backend = jit_side.vm_class, jit_side.backend
             print(
                 f"compiled {jit_side.compiled}/{jit_side.contracts} contracts in "
                 f"{jit_side.compile_seconds * 1e3:.0f} ms",
                 file=sys.stderr,
             )
+            for failure in jit_side.failures:
+                print(f"warning: {failure}", file=sys.stderr)
         runner = bench.PyEvmRunner(case, vm_class)
 
         def repeat() -> int:
@@ -221,21 +225,25 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
             times.append(repeat())
         return times
 
-    if args.cprofile:
-        import cProfile
-        import pstats
+    try:
+        if args.cprofile:
+            import cProfile
+            import pstats
 
-        profiler = cProfile.Profile()
-        times = profiler.runcall(body)
-        profiler.dump_stats(args.cprofile)
-        pstats.Stats(args.cprofile).sort_stats("cumulative").print_stats(25)
-    else:
-        times = body()
+            profiler = cProfile.Profile()
+            times = profiler.runcall(body)
+            profiler.dump_stats(args.cprofile)
+            pstats.Stats(args.cprofile).sort_stats("cumulative").print_stats(25)
+        else:
+            times = body()
+    finally:
+        if backend is not None:
+            backend.close()
     times.sort()
     median = times[len(times) // 2]
     rate = math.nan
     if side != "pyrevm":
-        rate = runner.timed()[1].gas_used / (median / 1e9) / 1e6
+        rate = runner.reference().gas_used / (median / 1e9) / 1e6
     print(
         f"{case.name} [{side}]: {len(times)} runs, median {bench._fmt_time(median)}"
         + ("" if math.isnan(rate) else f", {rate:.1f} Mgas/s")
