@@ -33,7 +33,23 @@ CONTEXT_FIELDS: tuple[tuple[str, bool], ...] = (
     ("exit_op", False),  # opcode of the suspending host operation
     ("exit_a", False),  # RETURN/REVERT: output offset; invalid jump: low 64 bits of target
     ("exit_b", False),  # RETURN/REVERT: output size; invalid jump: 1 if target >= 2^64
+    ("sload_cache", True),  # SLOAD_CACHE_ENTRIES slots of this frame whose value is known
 )
+
+# The frame's SLOAD cache: direct-mapped, keys then values (little-endian words), then one
+# valid byte per entry. Python fills it after py-evm's SLOAD/SSTORE run and clears it after
+# calls and creates (a child may write this account's storage).
+SLOAD_CACHE_ENTRIES = 64
+SLOAD_CACHE_BYTES = SLOAD_CACHE_ENTRIES * (2 * WORD_BYTES + 1)
+
+
+def sload_cache_index(key: int) -> int:
+    """The cache entry of a storage key (the compiled code computes the same)."""
+    x = key ^ (key >> 128)
+    x = (x ^ (x >> 64)) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 32
+    x ^= x >> 16
+    return x & (SLOAD_CACHE_ENTRIES - 1)
 
 FIELD_INDEX: dict[str, int] = {name: i for i, (name, _) in enumerate(CONTEXT_FIELDS)}
 

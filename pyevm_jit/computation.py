@@ -40,7 +40,15 @@ from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
 from eth_utils import ValidationError
 
-from pyevm_jit.abi import STACK_LIMIT, WORD_BYTES, ExecutionContext, Status
+from pyevm_jit.abi import (
+    SLOAD_CACHE_BYTES,
+    SLOAD_CACHE_ENTRIES,
+    STACK_LIMIT,
+    WORD_BYTES,
+    ExecutionContext,
+    Status,
+    sload_cache_index,
+)
 from pyevm_jit.codehash import code_hash
 from pyevm_jit.opcodes import ENV_SLOT, OPCODES
 from pyevm_jit.runtime.types import LookupRequest, RuntimeCacheKey
@@ -64,6 +72,10 @@ _ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
 # (opcode, slot) for every environment opcode, in slot order
 _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
 _HOST_ARITY = {op: (info.inputs, info.outputs) for op, info in OPCODES.items()}
+SLOAD, SSTORE = 0x54, 0x55
+# Host operations after which this account's storage may have changed behind the frame's back
+_CLEARS_SLOAD_CACHE = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
+_VALID_FLAGS_OFFSET = 2 * SLOAD_CACHE_ENTRIES * WORD_BYTES
 
 
 class NativeFrame:
@@ -73,7 +85,7 @@ class NativeFrame:
     Invariant: bytes of memory past `memory_len` up to `memory_cap` are zero.
     """
 
-    __slots__ = ("ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "keep")
+    __slots__ = ("ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "cache_buf", "keep")
 
     def __init__(self) -> None:
         self.ctx = ExecutionContext()
@@ -81,8 +93,10 @@ class NativeFrame:
         self.stack_buf = (ctypes.c_char * (STACK_LIMIT * WORD_BYTES))()
         self.stack_view = memoryview(self.stack_buf).cast("B")
         self.env_buf = (ctypes.c_char * _ENV_BYTES)()
+        self.cache_buf = (ctypes.c_char * SLOAD_CACHE_BYTES)()
         self.ctx.stack = ctypes.addressof(self.stack_buf)
         self.ctx.env = ctypes.addressof(self.env_buf)
+        self.ctx.sload_cache = ctypes.addressof(self.cache_buf)
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
 
     def reset_memory(self) -> None:
@@ -98,6 +112,19 @@ class NativeFrame:
         self.ctx.memory = None
         self.ctx.memory_len = 0
         self.ctx.memory_cap = 0
+
+    # --- the SLOAD cache (see abi.py) ----------------------------------------------------------
+    def clear_sload_cache(self) -> None:
+        ctypes.memset(ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET, 0, SLOAD_CACHE_ENTRIES)
+
+    def remember_slot(self, key: int, value: int) -> None:
+        index = sload_cache_index(key)
+        buf = self.cache_buf
+        key_at = index * WORD_BYTES
+        value_at = (SLOAD_CACHE_ENTRIES + index) * WORD_BYTES
+        buf[key_at : key_at + WORD_BYTES] = key.to_bytes(WORD_BYTES, "little")
+        buf[value_at : value_at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+        buf[_VALID_FLAGS_OFFSET + index] = 1
 
     # --- stack words (little-endian 256-bit) ------------------------------------------------
     def read_word(self, index: int) -> int:
@@ -120,7 +147,9 @@ class FramePool:
         self._free: list[NativeFrame] = []
 
     def acquire(self) -> NativeFrame:
-        return self._free.pop() if self._free else NativeFrame()
+        frame = self._free.pop() if self._free else NativeFrame()
+        frame.clear_sload_cache()
+        return frame
 
     def release(self, frame: NativeFrame) -> None:
         frame.keep.clear()
@@ -337,7 +366,8 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
     values.clear()
     if base:
         values.extend([0] * base)  # placeholders: only their count matters (stack limit)
-    values.extend([frame.read_word(i) for i in range(base, depth)])
+    inputs = [frame.read_word(i) for i in range(base, depth)]
+    values.extend(inputs)
 
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
@@ -355,6 +385,12 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
         frame.write_word(index, value)
     values.clear()
     ctx.stack_len = new_depth
+    if opcode == SLOAD:
+        frame.remember_slot(inputs[-1], frame.read_word(base))
+    elif opcode == SSTORE:
+        frame.remember_slot(inputs[-1], inputs[-2])
+    elif opcode in _CLEARS_SLOAD_CACHE:
+        frame.clear_sload_cache()
     _sync_return_data(computation, frame)
 
 

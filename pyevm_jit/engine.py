@@ -20,7 +20,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 # Bump whenever the context layout, status codes or calling convention change.
-ABI_VERSION = 1
+ABI_VERSION = 2
 RTLIB_LIBRARY = "pyevmjit_rt"
 DEFAULT_OPT_LEVEL = 2
 

@@ -123,6 +123,7 @@ ENV_SLOT: dict[int, int] = {op: slot for slot, op in enumerate(ENV_OPCODES)}
 
 STOP, JUMP, JUMPI, JUMPDEST = 0x00, 0x56, 0x57, 0x5B
 RETURN, REVERT, INVALID, SELFDESTRUCT = 0xF3, 0xFD, 0xFE, 0xFF
+SLOAD, SSTORE = 0x54, 0x55
 PUSH0, PUSH1, PUSH32 = 0x5F, 0x60, 0x7F
 
 
@@ -144,6 +145,9 @@ class ForkSpec:
     name: str
     static_gas: dict[int, int]  # opcode -> gas charged before its logic runs (valid opcodes only)
     gas: GasSchedule
+    # Gas of an SLOAD of a slot this frame already read or wrote (warm, value known), when
+    # py-evm's SLOAD logic for the fork is one we know; None disables the native SLOAD cache.
+    sload_hit_cost: int | None = None
 
     def is_valid(self, opcode: int) -> bool:
         return opcode in self.static_gas
@@ -193,4 +197,23 @@ def spec_from_opcodes(fork: str, opcodes: dict[int, Any]) -> ForkSpec:
         sha3_word=eth_constants.GAS_SHA3WORD,
         exp_byte=_exp_byte_cost(opcodes[0x0A]),
     )
-    return ForkSpec(fork, static_gas, gas)
+    return ForkSpec(fork, static_gas, gas, _sload_hit_cost(opcodes))
+
+
+def _sload_hit_cost(opcodes: dict[int, Any]) -> int | None:
+    """What py-evm charges for an SLOAD of a slot already accessed in this frame.
+
+    Frontier..Istanbul: the table's static cost only. Berlin on (EIP-2929): the table cost plus
+    the warm read cost. Any other SLOAD logic (a user's override): unknown, so no cache.
+    """
+    from eth.vm.forks.berlin import constants as berlin_constants
+    from eth.vm.forks.berlin import logic as berlin_logic
+    from eth.vm.logic import storage
+
+    sload = opcodes.get(0x54)
+    logic = getattr(sload, "logic_fn", None)
+    if logic is storage.sload:
+        return _opcode_gas_cost(sload)
+    if logic is berlin_logic.sload_eip2929:
+        return _opcode_gas_cost(sload) + int(berlin_constants.WARM_STORAGE_READ_COST)
+    return None

@@ -129,7 +129,7 @@ def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
         for _ in range(const_e):
             result = b.mul(result, base)
         vs.push(result)
-    elif const_base is not None and const_base and const_base & (const_base - 1) == 0:
+    elif const_base is not None and const_base > 1 and const_base & (const_base - 1) == 0:
         # (2^k)^e = 1 << (k*e), zero once the shift reaches 256
         k = const_base.bit_length() - 1
         shift = b.mul(exponent, c256(k))

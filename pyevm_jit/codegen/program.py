@@ -37,6 +37,7 @@ from pyevm_jit.opcodes import (
     OPCODES,
     RETURN,
     REVERT,
+    SLOAD,
     STOP,
     ForkSpec,
     Kind,
@@ -246,7 +247,10 @@ class ProgramBuilder:
             conds.append(self.b.icmp_unsigned("<", entry_len, c64(block.min_stack)))
         if block.max_growth:
             limit = abi.STACK_LIMIT - block.max_growth
-            conds.append(self.b.icmp_unsigned(">", entry_len, c64(limit)))
+            if limit < 0:  # the block overflows from any height: the interpreter reports it
+                conds.append(ir.Constant(ir.IntType(1), 1))
+            else:
+                conds.append(self.b.icmp_unsigned(">", entry_len, c64(limit)))
         gas = None
         if block.static_gas:
             gas = self.b.load(self.gas_var)
@@ -268,11 +272,54 @@ class ProgramBuilder:
             self.exit(Status.INVALID_INSTRUCTION, instr.pc)
 
     def _emit_host(self, instr: Instruction, vs: VirtualStack) -> None:
+        if instr.opcode == SLOAD and self.spec.sload_hit_cost is not None:
+            self._emit_cached_sload(instr, vs, self.spec.sload_hit_cost)
+            return
+        self._suspend(instr, vs)
+
+    def _suspend(self, instr: Instruction, vs: VirtualStack) -> None:
         vs.flush(self.len_var)
         self.resume_targets.append(instr.pc + 1)
         self.store_field("resume", c64(len(self.resume_targets)))
         self.store_field("exit_op", c64(instr.opcode))
         self.exit(Status.SUSPEND, instr.pc)
+
+    def _emit_cached_sload(self, instr: Instruction, vs: VirtualStack, cost: int) -> None:
+        """SLOAD of a slot whose value this frame knows: answered natively at the warm cost.
+
+        Anything else (a miss, too little gas for the warm cost) suspends to py-evm's SLOAD,
+        whose result Python then records in the cache.
+        """
+        b = self.b
+        key = vs.peek()
+        x = b.xor(key, b.lshr(key, c256(128)))
+        x = b.trunc(b.xor(x, b.lshr(x, c256(64))), i64)
+        x = b.xor(x, b.lshr(x, c64(32)))
+        x = b.xor(x, b.lshr(x, c64(16)))
+        index = b.and_(x, c64(abi.SLOAD_CACHE_ENTRIES - 1))
+        cache = self.load_field("sload_cache")
+        words = b.bitcast(cache, i256p)
+        valid_ptr = b.gep(cache, [b.add(index, c64(2 * abi.SLOAD_CACHE_ENTRIES * abi.WORD_BYTES))])
+        valid = b.icmp_unsigned("!=", b.load(valid_ptr), ir.Constant(ir.IntType(8), 0))
+        cached_key = b.load(b.gep(words, [index]), align=8)
+        gas = b.load(self.gas_var)
+        hit = b.and_(
+            b.and_(valid, b.icmp_unsigned("==", cached_key, key)),
+            b.icmp_signed(">=", gas, c64(cost)),
+        )
+        fast = self.fn.append_basic_block(f"sload_hit{instr.pc}")
+        slow = self.fn.append_basic_block(f"sload_miss{instr.pc}")
+        b.cbranch(hit, fast, slow)
+        b.position_at_end(slow)
+        self._suspend(instr, vs)
+        b.position_at_end(fast)
+        b.store(b.sub(gas, c64(cost)), self.gas_var)
+        value_index = b.add(index, c64(abi.SLOAD_CACHE_ENTRIES))
+        value = b.load(b.gep(words, [value_index]), align=8)
+        vs.pop()
+        vs.push(value)
+        vs.flush(self.len_var)
+        b.branch(self._block_at(instr.pc + 1))
 
     def _emit_control(self, instr: Instruction, vs: VirtualStack, next_pc: int | None) -> None:
         op = instr.opcode
