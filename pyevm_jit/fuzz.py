@@ -645,22 +645,59 @@ def regressions_dir() -> Path:
 
 
 def save_regression(
-    scenario: d.Scenario, diffs: Sequence[str], out_dir: Path, *, found_by: str = ""
+    scenario: d.Scenario,
+    diffs: Sequence[str],
+    out_dir: Path,
+    *,
+    found_by: str = "",
+    history: Sequence[d.Scenario] = (),
+    suffix: str = ".json",
 ) -> Path:
-    """Write a regression fixture; its name is derived from the fork and the code."""
+    """Write a regression fixture; its name is derived from the fork and the code. `history`
+    holds programs to run first in the same process (a crash that needs them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(scenario.code + scenario.fork.encode()).hexdigest()[:12]
-    path = out_dir / f"{scenario.fork}-{digest}.json"
-    payload = {
+    path = out_dir / f"{scenario.fork}-{digest}{suffix}"
+    payload: dict[str, Any] = {
         "scenario": scenario.to_json(),
         "asm": d.disasm(scenario.code),
         "differences": list(diffs),
         "found_by": found_by,
     }
+    if history:
+        payload["history"] = [h.to_json() for h in history]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
     return path
+
+
+def load_history(name: str, directory: Path | None = None) -> list[d.Scenario]:
+    """The programs a fixture says to run first (usually none)."""
+    directory = directory if directory is not None else regressions_dir()
+    data = json.loads((directory / f"{name}.json").read_text())
+    return [d.Scenario.from_json(h) for h in data.get("history", [])]
+
+
+def _shrink_history(
+    scenario: d.Scenario, history: list[d.Scenario], budget: int
+) -> list[d.Scenario]:
+    """Drop earlier programs (halves, then single ones) while the crash still recurs."""
+    tries = 0
+    chunk = max(1, len(history) // 2)
+    while chunk >= 1 and tries < budget and history:
+        start = 0
+        while start < len(history) and tries < budget:
+            candidate = history[:start] + history[start + chunk :]
+            tries += 1
+            if replay_in_subprocess(scenario, history=candidate):
+                history = candidate
+            else:
+                start += chunk
+        if chunk == 1:
+            break
+        chunk //= 2
+    return history
 
 
 def load_regressions(directory: Path | None = None) -> Iterator[tuple[str, d.Scenario]]:
@@ -805,6 +842,9 @@ def fuzz(
     deadline = start + seconds
     last_progress = start
 
+    # the programs this process ran before the current one (a crash may need them to recur)
+    history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY_LENGTH)
+
     def check(s: d.Scenario) -> list[str]:
         stock = d.execute(s, d.fork_vm(s.fork))
         jit = d.run_jit(s, backend)
@@ -815,7 +855,12 @@ def fuzz(
         generator, scenario = make_scenario(src, rng, fork, seeds)
         stock = d.execute(scenario, traced[fork])
         if current_file is not None:
-            _write_json(current_file, {"scenario": scenario.to_json(), "generator": generator})
+            entry = scenario.to_json()
+            _write_json(
+                current_file,
+                {"scenario": entry, "generator": generator, "history": list(history)},
+            )
+            history.append(entry)
             _injected_crash(scenario)
         jit = d.run_jit(scenario, backend)
         if current_file is not None:
@@ -909,15 +954,24 @@ def _merge_report(total: FuzzReport, data: dict[str, Any]) -> None:
     total.fixtures += [Path(p) for p in data["fixtures"]]
 
 
-def replay_in_subprocess(scenario: d.Scenario, timeout: float = 300.0) -> list[str]:
-    """Differences of `scenario` computed in a fresh process; a process killed by a signal is
-    reported as a crash difference."""
+HISTORY_LENGTH = 40
+
+
+def replay_in_subprocess(
+    scenario: d.Scenario, timeout: float = 300.0, history: Sequence[d.Scenario] = ()
+) -> list[str]:
+    """Differences of `scenario` computed in a fresh process (after running the `history`
+    programs there first); a process killed by a signal is reported as a crash difference."""
     import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="pyevm-jit-replay-") as tmp:
         case = Path(tmp) / "case.json"
-        case.write_text(json.dumps(scenario.to_json()))
+        case.write_text(
+            json.dumps([h.to_json() for h in history] + [scenario.to_json()])
+            if history
+            else json.dumps(scenario.to_json())
+        )
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "pyevm_jit.fuzz", "replay", str(case)],
@@ -1003,20 +1057,36 @@ def fuzz_isolated(
                 f"({scenario.fork}, {len(scenario.code)} bytes); minimising in fresh processes",
                 file=stream,
             )
+            found_by = f"pyevm-jit fuzz --seed {seed} (worker seed {worker_seed}, crash)"
+            history = [d.Scenario.from_json(h) for h in crashed.get("history", [])]
             small, diffs = minimise(
                 scenario,
                 replay_in_subprocess,
                 budget=crash_minimise_budget,
                 deadline=time.monotonic() + 600,
             )
-            if not diffs:
-                diffs = [f"crash: process died (status {proc.returncode})"]
-            path = save_regression(
-                small,
-                diffs,
-                out_dir,
-                found_by=f"pyevm-jit fuzz --seed {seed} (worker seed {worker_seed}, crash)",
-            )
+            if diffs:
+                path = save_regression(small, diffs, out_dir, found_by=found_by)
+            else:
+                # not on its own: try again after the programs the worker ran before it
+                diffs = replay_in_subprocess(scenario, history=history) if history else []
+                if diffs:
+                    history = _shrink_history(scenario, history, crash_minimise_budget)
+                    diffs = [f"{diffs[0]} (after {len(history)} earlier programs)"]
+                    path = save_regression(
+                        scenario, diffs, out_dir, found_by=found_by, history=history
+                    )
+                else:
+                    path = save_regression(
+                        scenario,
+                        [f"crash: process died (status {proc.returncode}); not reproduced"],
+                        out_dir,
+                        found_by=found_by,
+                        history=history,
+                        suffix=".unreproduced",
+                    )
+                    print(f"crash not reproduced in a fresh process -> {path}", file=stream)
+                    continue
             total.fixtures.append(path)
             known_crashes.append(small.code)
             print(f"crash: {diffs[0]} -> {path}", file=stream)
@@ -1030,7 +1100,12 @@ def _main(argv: Sequence[str]) -> int:
 
     warnings.simplefilter("ignore", DeprecationWarning)  # py-evm's SELFDESTRUCT notice
     if len(argv) == 2 and argv[0] == "replay":
-        scenario = d.Scenario.from_json(json.loads(Path(argv[1]).read_text()))
+        data = json.loads(Path(argv[1]).read_text())
+        cases = [d.Scenario.from_json(x) for x in (data if isinstance(data, list) else [data])]
+        for earlier in cases[:-1]:  # the same work the worker did before the crash
+            d.run_stock(earlier)
+            d.run_jit(earlier)
+        scenario = cases[-1]
         stock = d.run_stock(scenario)
         _injected_crash(scenario)
         jit = d.run_jit(scenario)

@@ -25,7 +25,7 @@ def test_regression(name: str, scenario: d.Scenario) -> None:
     if _crashed(name):
         # it once killed the process: replay it in a fresh one, so that a crash fails this test
         # instead of ending the whole run
-        diffs = fuzz.replay_in_subprocess(scenario)
+        diffs = fuzz.replay_in_subprocess(scenario, history=fuzz.load_history(name))
         assert not diffs, d.describe(scenario, diffs)
     else:
         d.check(scenario)
