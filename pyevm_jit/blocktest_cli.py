@@ -299,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
     stats: dict[int, dict[str, Any]] = {}
     jobs = max(1, min(args.jobs, len(cases)))
     started = time.perf_counter()
+    interrupted = False
     try:
         with Progress(
             len(cases), f"blocktest {mode}", enabled=not args.no_progress, stream=sys.stderr
@@ -313,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
                 progress.advance(
                     len(results), note=f"{summary.passed} passed, {summary.failed} failed"
                 )
+    except KeyboardInterrupt:  # report what ran so far (and write it to --json)
+        interrupted = True
     finally:
         if temp_dir is not None:
             temp_dir.cleanup()
@@ -321,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
     merged = _merged_stats(stats) if stats else None
     if mode in ("jit", "aot"):
         print(native_line(merged or {}), file=out)
-    print(summary.line(), file=out, flush=True)
+    print(summary.line() + (" (interrupted)" if interrupted else ""), file=out, flush=True)
 
     if json_path is not None:
         order = {case.id: i for i, case in enumerate(skipped + cases)}
@@ -333,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
             "substring": args.substring,
             "jobs": jobs,
             "seconds": round(summary.seconds, 3),
+            "interrupted": interrupted,
             "summary": {status.value: summary.counts[status] for status in Status},
             "native": merged,
             "results": [result.to_json() for result in all_results],
@@ -341,4 +345,6 @@ def run(args: argparse.Namespace) -> int:
             json_path.write_text(json.dumps(document, indent=1) + "\n")
         except OSError as exc:
             raise UsageError(f"--json: cannot write {json_path}: {exc.strerror or exc}") from None
+    if interrupted:
+        return 130
     return 1 if summary.failed else 0
