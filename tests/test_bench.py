@@ -209,3 +209,19 @@ def test_plot(tmp_path: Path) -> None:
     result.pyrevm = bench.SideStats(median_ns=50, reps=3)
     bench.plot_speedups([result], str(tmp_path / "p.png"))
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_compile_times(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("pyevm_jit.engine")
+    path = _case_file(tmp_path)
+    _case_file(tmp_path, code="0x600160020160005260206000f3", name="other")
+    assert bench.corpus_codes([tmp_path]) == [
+        bytes.fromhex("600160020160005260206000f3"),
+        bytes.fromhex(CODE[2:]),
+    ]
+    out = tmp_path / "ct.json"
+    assert main(["bench", "--compile-times", str(path), "--json", str(out)]) == 0
+    assert "1 contracts compiled for cancun: median" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["contracts"] == 1 and data["failed"] == 0
+    assert data["times"][0]["seconds"] > 0 and data["times"][0]["code_len"] == 15
