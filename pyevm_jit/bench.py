@@ -298,18 +298,42 @@ def intrinsic_gas(case: BenchCase, vm_class: type) -> int:
     return int(unsigned.intrinsic_gas)
 
 
-class PyEvmRunner:
-    """Runs the case's call as a message on one py-evm state, reverting after each run."""
+SCOPES = ("message", "transaction")
 
-    def __init__(self, case: BenchCase, vm_class: type) -> None:
+
+class PyEvmRunner:
+    """Runs the case's call on one py-evm state, reverting after each run: as a message
+    (``computation_class.apply_message``) or as a whole transaction (``state.apply_transaction``
+    of an unsigned transaction from the sender: validation, gas purchase, refunds, fees)."""
+
+    def __init__(self, case: BenchCase, vm_class: type, scope: str = "message") -> None:
+        if scope not in SCOPES:
+            raise BenchInputError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
         self.case = case
         self.vm_class = vm_class
+        self.scope = scope
         self.state = build_state(case, vm_class)
         self.message_gas = case.tx.gas_limit - intrinsic_gas(case, vm_class)
         self._berlin = hasattr(self.state, "mark_address_warm")
+        self._transaction: Any = None
+        if scope == "transaction":
+            from eth.vm.spoof import SpoofTransaction
+
+            unsigned = vm_class.get_transaction_builder().create_unsigned_transaction(  # type: ignore[attr-defined]
+                nonce=self.state.get_nonce(case.tx.sender),
+                gas_price=case.tx.gas_price,
+                gas=case.tx.gas_limit,
+                to=case.tx.to,
+                value=case.tx.value,
+                data=case.tx.data,
+            )
+            self._transaction = SpoofTransaction(unsigned, from_=case.tx.sender)
 
     def _execute(self, state: Any) -> Any:
         from eth.vm.message import Message
+
+        if self._transaction is not None:
+            return state.apply_transaction(self._transaction)
 
         tx = self.case.tx
         context = state.get_transaction_context_class()(gas_price=tx.gas_price, origin=tx.sender)
@@ -553,6 +577,7 @@ class BenchOptions:
     warmup: int = 2
     pyrevm: bool = True
     stock_both: bool = False  # harness self-test: the stock VM on the JIT side too
+    scope: str = "message"  # what is timed: "message" or "transaction"
 
 
 @dataclass
@@ -635,7 +660,7 @@ def measure_case(
     result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
 
     note("setting up")
-    stock = PyEvmRunner(case, stock_vm)
+    stock = PyEvmRunner(case, stock_vm, options.scope)
     note("compiling")
     try:
         jit_side = make_jit_side(case, stock_vm, stock_both=options.stock_both)
@@ -663,7 +688,7 @@ def _check_and_time(
     result.compile_phases = jit_side.phases
     result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
     result.compile_failures = list(jit_side.failures)
-    jit = PyEvmRunner(case, jit_side.vm_class)
+    jit = PyEvmRunner(case, jit_side.vm_class, options.scope)
 
     # correctness first, on fresh states, state roots included
     note("checking")

@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per path (2)")
     parser.add_argument("--no-pyrevm", action="store_true", help="leave pyrevm out")
     parser.add_argument(
+        "--scope",
+        choices=bench.SCOPES,
+        default="message",
+        help="time the message (apply_message, default) or the whole transaction "
+        "(state.apply_transaction: validation, gas purchase, refunds, fees)",
+    )
+    parser.add_argument(
         "--stock-both",
         action="store_true",
         help="harness self-test: run the stock interpreter on the JIT side too",
@@ -98,6 +105,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         warmup=args.warmup,
         pyrevm=not args.no_pyrevm,
         stock_both=args.stock_both,
+        scope=args.scope,
     )
 
 
@@ -213,7 +221,7 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
             )
             for failure in jit_side.failures:
                 print(f"warning: {failure}", file=sys.stderr)
-        runner = bench.PyEvmRunner(case, vm_class)
+        runner = bench.PyEvmRunner(case, vm_class, options.scope)
 
         def repeat() -> int:
             return runner.timed()[0]

@@ -225,3 +225,12 @@ def test_compile_times(tmp_path: Path, capsys: Any) -> None:
     data = json.loads(out.read_text())
     assert data["contracts"] == 1 and data["failed"] == 0
     assert data["times"][0]["seconds"] > 0 and data["times"][0]["code_len"] == 15
+
+
+def test_transaction_scope(tmp_path: Path) -> None:
+    options = bench.BenchOptions(**{**FAST.__dict__, "stock_both": True, "scope": "transaction"})
+    result = bench.measure_case(_tiny(tmp_path), options)
+    assert result.status == "ok", result.error
+    assert result.gas_used == CODE_GAS  # the message inside the transaction
+    with pytest.raises(bench.BenchInputError):
+        bench.PyEvmRunner(_tiny(tmp_path), CancunVM, "block")
