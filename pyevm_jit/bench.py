@@ -233,6 +233,31 @@ class Outcome:
             diffs.append("state (storage/balances/nonces/code) differs")
         return diffs
 
+    def digest(self) -> dict[str, Any]:
+        """A compact, JSON-friendly form that is enough to compare outcomes later."""
+        import hashlib
+
+        return {
+            "success": self.success,
+            "error": self.error,
+            "gas_used": self.gas_used,
+            "gas_refund": self.gas_refund,
+            "output_sha256": hashlib.sha256(self.output).hexdigest(),
+            "logs": len(self.logs),
+            "logs_sha256": hashlib.sha256(repr(self.logs).encode()).hexdigest(),
+            "state_root": self.state_root.hex(),
+        }
+
+
+def digest_differences(
+    expected: dict[str, Any], actual: dict[str, Any], *, with_root: bool = True
+) -> list[str]:
+    """Fields where two outcome digests differ (see Outcome.digest)."""
+    keys = [k for k in expected if with_root or k != "state_root"]
+    return [
+        f"{k} {expected[k]!r} != {actual.get(k)!r}" for k in keys if expected[k] != actual.get(k)
+    ]
+
 
 def vm_class_for_fork(fork: str) -> type:
     import eth.vm.forks as forks
@@ -578,6 +603,7 @@ class BenchOptions:
     pyrevm: bool = True
     stock_both: bool = False  # harness self-test: the stock VM on the JIT side too
     scope: str = "message"  # what is timed: "message" or "transaction"
+    baseline: str | None = None  # JSON of an earlier run: its stock/pyrevm figures are reused
 
 
 @dataclass
@@ -611,6 +637,8 @@ class CaseResult:
     native: bool = False
     jit_counters: dict[str, Any] = field(default_factory=dict)
     stock_both: bool = False
+    reference: dict[str, Any] = field(default_factory=dict)  # Outcome.digest() of stock
+    baseline: str = ""  # file the stock and pyrevm figures come from, when reused
 
     @property
     def speedup(self) -> float:
@@ -692,22 +720,30 @@ def _check_and_time(
 
     # correctness first, on fresh states, state roots included
     note("checking")
-    reference = stock.reference()
+    base = _baseline_entry(case, options)
     try:
         jit_outcome = jit.reference()
     except Exception as exc:
         result.status, result.error = "error", f"JIT run raised {exc!r}"[:300]
         return result
-    diffs = reference.differences(jit_outcome)
-    result.gas_used, result.success = reference.gas_used, reference.success
-    intrinsic = case.tx.gas_limit - stock.message_gas
-    result.tx_gas_used = expected_tx_gas(reference, intrinsic, options.fork)
+    if base is not None:
+        result.reference = dict(base["reference"])
+        result.baseline = str(options.baseline)
+        result.gas_used, result.success = int(base["gas_used"]), bool(base["success"])
+        result.tx_gas_used = int(base.get("tx_gas_used", 0))
+    else:
+        reference = stock.reference()
+        result.reference = reference.digest()
+        result.gas_used, result.success = reference.gas_used, reference.success
+        intrinsic = case.tx.gas_limit - stock.message_gas
+        result.tx_gas_used = expected_tx_gas(reference, intrinsic, options.fork)
+    diffs = digest_differences(result.reference, jit_outcome.digest())
     if diffs:
         result.status, result.error = "error", "stock/JIT mismatch: " + "; ".join(diffs)
         return result
 
     revm: PyRevmRunner | None = None
-    if options.pyrevm and pyrevm_available():
+    if base is None and options.pyrevm and pyrevm_available():
         revm = PyRevmRunner(case, options.fork)
         _ns, (ok, gas, out, nlogs) = revm.timed()
         expected = (reference.success, reference.output, len(reference.logs))
@@ -730,14 +766,15 @@ def _check_and_time(
         def rep() -> int:
             ns, outcome = runner.timed()
             if not mismatch:
-                diffs = reference.differences(outcome, with_root=False)
+                diffs = digest_differences(result.reference, outcome.digest(), with_root=False)
                 if diffs:
                     mismatch.append(f"{side} repetition differs: " + "; ".join(diffs))
             return ns
 
         return rep
 
-    runners["stock"] = pyevm_rep(stock, "stock")
+    if base is None:
+        runners["stock"] = pyevm_rep(stock, "stock")
     runners["jit"] = pyevm_rep(jit, "JIT")
     if revm is not None:
         revm_runner = revm
@@ -762,10 +799,35 @@ def _check_and_time(
             total_ns=sum(values),
         )
         setattr(result, side, stats)
+    if base is not None:  # stock (and pyrevm) figures of the baseline run
+        result.stock = SideStats(**base["stock"])
+        if base.get("pyrevm"):
+            result.pyrevm = SideStats(**base["pyrevm"])
+        result.pyrevm_error = str(base.get("pyrevm_error", ""))
     if after:
         result.jit_counters = after
         result.native = after["lookup_hits"] > before.get("lookup_hits", 0)
     return result
+
+
+def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | None:
+    """The case's entry in the --baseline JSON (None without a baseline). The baseline must be
+    an error-free run of the same case, fork and scope."""
+    if not options.baseline:
+        return None
+    try:
+        data = json.loads(Path(options.baseline).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchInputError(f"--baseline: cannot read {options.baseline} ({exc})") from None
+    saved = data.get("options", {}) if isinstance(data, dict) else {}
+    for key in ("fork", "scope"):
+        if saved.get(key, "message" if key == "scope" else None) != getattr(options, key):
+            raise BenchInputError(f"--baseline: it was run with another {key}")
+    for entry in data.get("cases", []):
+        if entry.get("name") == case.name and entry.get("status") == "ok":
+            if entry.get("reference") and entry.get("stock", {}).get("median_ns"):
+                return dict(entry)
+    raise BenchInputError(f"--baseline: no usable result for {case.name} in {options.baseline}")
 
 
 def _alternate(
@@ -965,6 +1027,9 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
     if with_revm:
         geo += ["", _fmt_ratio(geometric_mean(r.jit_vs_pyrevm for r in ok))]
     rows.append(geo)
+    baselines = sorted({r.baseline for r in results if r.baseline})
+    if baselines:
+        notes.append(f"stock and pyrevm figures reused from {', '.join(baselines)}")
     if any(r.stock_both for r in results):
         notes.append("--stock-both: the JIT column ran the stock interpreter (harness self-test)")
     return header, rows, notes

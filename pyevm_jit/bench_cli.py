@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per path (2)")
     parser.add_argument("--no-pyrevm", action="store_true", help="leave pyrevm out")
     parser.add_argument(
+        "--baseline",
+        metavar="FILE.json",
+        help="reuse the stock and pyrevm figures and the stock outcome of an earlier --json run "
+        "(same fork and scope): only the JIT runs, still checked against that outcome",
+    )
+    parser.add_argument(
         "--scope",
         choices=bench.SCOPES,
         default="message",
@@ -94,6 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> bench.BenchOptions:
     if args.min_time < 0 or args.min_reps < 1 or args.max_reps < args.min_reps:
         raise UsageError("need --min-time >= 0 and 1 <= --min-reps <= --max-reps")
+    if args.baseline and not Path(args.baseline).is_file():
+        raise UsageError(f"--baseline: no such file: {args.baseline}")
     if args.fork.lower() not in bench.FORKS:
         raise UsageError(f"unknown fork {args.fork!r} (choose from {', '.join(bench.FORKS)})")
     return bench.BenchOptions(
@@ -106,6 +114,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         pyrevm=not args.no_pyrevm,
         stock_both=args.stock_both,
         scope=args.scope,
+        baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
     )
 
 

@@ -136,10 +136,10 @@ def test_mismatch_is_an_error_row_without_speed(
 
     monkeypatch.setattr(bench, "make_jit_side", wrong_side)
     result = bench.measure_case(_tiny(tmp_path), FAST)
-    assert result.status == "error" and "gas used" in result.error
+    assert result.status == "error" and "gas_used" in result.error
     assert math.isnan(result.speedup) and result.jit.reps == 0
     table = bench.format_table([result])
-    assert "ERROR" in table and "gas used" in table
+    assert "ERROR" in table and "gas_used" in table
     assert "x" not in table.splitlines()[2].split("ERROR", 1)[1]  # no ratio on the error row
 
 
@@ -234,3 +234,29 @@ def test_transaction_scope(tmp_path: Path) -> None:
     assert result.gas_used == CODE_GAS  # the message inside the transaction
     with pytest.raises(bench.BenchInputError):
         bench.PyEvmRunner(_tiny(tmp_path), CancunVM, "block")
+
+
+def test_baseline_reuses_stock_figures_and_still_checks(tmp_path: Path) -> None:
+    case = _tiny(tmp_path)
+    both = bench.BenchOptions(**{**FAST.__dict__, "stock_both": True, "pyrevm": False})
+    first = bench.measure_case(case, both)
+    assert first.status == "ok" and first.reference["gas_used"] == CODE_GAS
+    baseline = tmp_path / "base.json"
+    baseline.write_text(json.dumps(bench.results_json([first], both)))
+
+    options = bench.BenchOptions(**{**both.__dict__, "baseline": str(baseline)})
+    again = bench.measure_case(case, options)
+    assert again.status == "ok", again.error
+    assert again.stock == first.stock and again.baseline == str(baseline)
+    assert again.jit.reps >= 3
+
+    data = json.loads(baseline.read_text())
+    data["cases"][0]["reference"]["gas_used"] += 1  # a stock outcome the JIT cannot match
+    baseline.write_text(json.dumps(data))
+    wrong = bench.measure_case(case, options)
+    assert wrong.status == "error" and "gas_used" in wrong.error
+
+    data["options"]["scope"] = "transaction"
+    baseline.write_text(json.dumps(data))
+    with pytest.raises(bench.BenchInputError):
+        bench.measure_case(case, options)
