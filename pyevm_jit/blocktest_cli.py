@@ -9,12 +9,14 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _ModeSpec:
     mode: str
     store_dir: str | None = None
+    crash_on: str | None = None  # tests: a worker exits abruptly on this case id
 
 
-class _Worker:
+CRASH_ON_ENV = "PYEVM_JIT_TEST_CRASH_ON"
+
+
+class _Current:
+    """This process's VM factory and backend (one per worker process)."""
+
     factory: VMFactory | None = None
     backend: Any = None
 
@@ -114,7 +122,7 @@ def _quiet_py_evm() -> None:
 def _setup_worker(spec: _ModeSpec) -> None:
     _quiet_py_evm()
     if spec.mode == "interp":
-        _Worker.factory, _Worker.backend = None, None
+        _Current.factory, _Current.backend = None, None
         return
     from pyevm_jit.chain import JitVMCache
 
@@ -127,8 +135,8 @@ def _setup_worker(spec: _ModeSpec) -> None:
             enabled=True, blocking=False, store=_file_store(spec.store_dir)
         )
     backend = runtime.JitBackend.new(config)
-    _Worker.backend = backend
-    _Worker.factory = JitVMCache(backend)
+    _Current.backend = backend
+    _Current.factory = JitVMCache(backend)
 
 
 def _stats_dict(backend: Any) -> dict[str, Any] | None:
@@ -150,8 +158,8 @@ def _stats_dict(backend: Any) -> dict[str, Any] | None:
 
 
 def _worker_run(batch: list[BlockCase]) -> tuple[int, list[BlockCaseResult], dict[str, Any] | None]:
-    results = [run_case(case, _Worker.factory) for case in batch]
-    return os.getpid(), results, _stats_dict(_Worker.backend)
+    results = [run_case(case, _Current.factory) for case in batch]
+    return os.getpid(), results, _stats_dict(_Current.backend)
 
 
 def _batches(cases: Sequence[BlockCase], size: int) -> list[list[BlockCase]]:
@@ -180,16 +188,116 @@ def _execute(
                     stats[pid] = snapshot
                 yield results, stats
         finally:
-            backend, _Worker.backend = _Worker.backend, None
+            backend, _Current.backend = _Current.backend, None
             if backend is not None and hasattr(backend, "close"):
                 backend.close()
         return
+    yield from _execute_parallel(batches, spec, jobs, stats)
+
+
+def _worker_main(conn: Connection, spec: _ModeSpec) -> None:
+    """A worker process: receives batches, sends each case's result as soon as it has it (so a
+    crash is pinned on the case that caused it), then its backend statistics."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    _setup_worker(spec)
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            for case in batch:
+                if case.id == spec.crash_on:
+                    os._exit(70)
+                conn.send(("result", run_case(case, _Current.factory)))
+            conn.send(("done", _stats_dict(_Current.backend)))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        if _Current.backend is not None and hasattr(_Current.backend, "close"):
+            _Current.backend.close()
+
+
+class _WorkerProcess:
+    def __init__(self, context: Any, spec: _ModeSpec) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.process.start()
+        child.close()
+        self.remaining: list[BlockCase] = []
+
+    def give(self, batch: list[BlockCase]) -> None:
+        self.remaining = list(batch)
+        self.conn.send(batch)
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def _execute_parallel(
+    batches: list[list[BlockCase]], spec: _ModeSpec, jobs: int, stats: dict[int, dict[str, Any]]
+) -> Iterator[tuple[list[BlockCaseResult], dict[int, dict[str, Any]]]]:
+    """Worker processes fed one batch at a time. A worker that dies (a crash in native code)
+    fails the case it was running; the rest of its batch goes to a fresh worker."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_setup_worker, initargs=(spec,)) as pool:
-        for pid, results, snapshot in pool.imap_unordered(_worker_run, batches, chunksize=1):
-            if snapshot is not None:
-                stats[pid] = snapshot
-            yield results, stats
+    pending: deque[list[BlockCase]] = deque(batches)
+    workers: list[_WorkerProcess] = []
+    try:
+        for _ in range(min(jobs, len(pending))):
+            worker = _WorkerProcess(context, spec)
+            worker.give(pending.popleft())
+            workers.append(worker)
+        while workers:
+            ready = set(wait([w.conn for w in workers] + [w.process.sentinel for w in workers]))
+            for worker in list(workers):
+                if worker.conn in ready or worker.conn.poll():
+                    try:
+                        kind, payload = worker.conn.recv()
+                    except (EOFError, OSError):
+                        kind, payload = "died", None
+                    if kind == "result":
+                        worker.remaining.pop(0)
+                        yield [payload], stats
+                        continue
+                    if kind == "done":
+                        if payload is not None:
+                            stats[worker.process.pid] = payload
+                        if pending:
+                            worker.give(pending.popleft())
+                        else:
+                            worker.stop()
+                            worker.process.join(30)
+                            worker.kill()
+                            workers.remove(worker)
+                        continue
+                elif worker.process.sentinel not in ready:
+                    continue
+                # the process is gone, with nothing left in its pipe
+                worker.process.join(5)
+                code = worker.process.exitcode
+                worker.kill()
+                workers.remove(worker)
+                if worker.remaining:
+                    culprit, rest = worker.remaining[0], worker.remaining[1:]
+                    reason = f"worker process died (exit code {code}) running this case"
+                    yield [BlockCaseResult(culprit, Status.FAILED, reason)], stats
+                    if rest:
+                        pending.appendleft(rest)
+                if pending:
+                    replacement = _WorkerProcess(context, spec)
+                    replacement.give(pending.popleft())
+                    workers.append(replacement)
+    finally:
+        for worker in workers:
+            worker.kill()
 
 
 def _prepare_aot(cases: Sequence[BlockCase], store_dir: str, out: Any) -> int:
@@ -276,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         cases = [c for c in cases if c.id not in SLOW_CASES]
 
-    spec = _ModeSpec(mode)
+    spec = _ModeSpec(mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     if mode in ("jit", "aot"):
         _runtime_api()

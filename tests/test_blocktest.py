@@ -227,3 +227,23 @@ def test_aot_mode_runs_from_the_store(tmp_path: Path, capsys: Any) -> None:
     native = next(line for line in out.splitlines() if line.startswith("native:"))
     assert int(native.split()[1]) > 0  # messages ran native code from the store
     assert any(store.iterdir())
+
+
+@needs_fixtures
+def test_parallel_worker_death_fails_only_its_case(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tests_dir()
+    assert root is not None
+    folder = root / "GeneralStateTests" / "stExample"
+    cases = discover_cases([folder], substring="rangesExample")
+    victim = cases[3].id
+    monkeypatch.setenv("PYEVM_JIT_TEST_CRASH_ON", victim)
+    out_json = tmp_path / "r.json"
+    args = ["blocktest", str(folder), "-k", "rangesExample", "--jobs", "2", "--no-progress"]
+    assert main([*args, "--json", str(out_json)]) == 1
+    captured = capsys.readouterr()
+    assert f"{len(cases) - 1} passed, 1 failed" in captured.out
+    assert f"FAIL {victim}: worker process died" in captured.err
+    statuses = {r["id"]: r["status"] for r in json.loads(out_json.read_text())["results"]}
+    assert len(statuses) == len(cases) and statuses[victim] == "failed"
