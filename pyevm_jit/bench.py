@@ -28,6 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -905,24 +906,56 @@ def _alternate(
 # --------------------------------------------------------------------------------------------
 
 
+_PROGRESS_PREFIX = "progress: "
+
+
 def run_case_in_subprocess(
-    path: Path, name: str, options: BenchOptions, timeout: float | None = None
+    path: Path,
+    name: str,
+    options: BenchOptions,
+    timeout: float | None = None,
+    progress: PROGRESS | None = None,
 ) -> CaseResult:
-    """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``)."""
+    """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``); its
+    progress notes are passed to ``progress`` as they come."""
     request = json.dumps({"path": str(path), "name": name, "options": asdict(options)})
     cmd = [sys.executable, "-m", "pyevm_jit.bench", request]
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)  # importable in the child
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    other: list[str] = []
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-    except subprocess.TimeoutExpired:
+        assert proc.stderr is not None and proc.stdout is not None
+        for line in proc.stderr:
+            if line.startswith(_PROGRESS_PREFIX):
+                if progress is not None:
+                    progress(line[len(_PROGRESS_PREFIX) :].strip())
+            elif line.strip():
+                other.append(line.rstrip())
+        stdout = proc.stdout.read()
+        proc.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if timed_out.is_set():
         return CaseResult(name, str(path), options.fork, "error", f"timed out after {timeout} s")
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (other or ["no output"])[-1]
         return CaseResult(
             name, str(path), options.fork, "error", f"worker exit {proc.returncode}: {tail}"
         )
@@ -932,9 +965,13 @@ def run_case_in_subprocess(
 def _worker_main(argv: Sequence[str]) -> int:
     request = json.loads(argv[0])
     options = BenchOptions(**request["options"])
+
+    def note(message: str) -> None:
+        print(_PROGRESS_PREFIX + message, file=sys.stderr, flush=True)
+
     try:
         case = find_case(Path(request["path"]), request["name"])
-        result = measure_case(case, options)
+        result = measure_case(case, options, note)
     except BenchInputError as exc:
         result = CaseResult(request["name"], request["path"], options.fork, "error", str(exc))
     print(json.dumps(result.to_json()))

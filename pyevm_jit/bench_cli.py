@@ -135,13 +135,20 @@ class _Progress:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.width = 0
+        self.last_plain = 0.0
 
-    def show(self, text: str) -> None:
+    def show(self, text: str, *, transient: bool = False) -> None:
+        """Redraw the line (terminal) or print it; transient notes are printed at most every
+        10 s when stderr is not a terminal."""
         if self.tty:
             pad = max(0, self.width - len(text))
             sys.stderr.write("\r" + text + " " * pad)
             self.width = len(text)
         else:
+            now = time.monotonic()
+            if transient and now - self.last_plain < 10.0:
+                return
+            self.last_plain = now
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
@@ -177,8 +184,15 @@ def run(args: argparse.Namespace) -> int:
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
     for index, case in enumerate(cases, 1):
-        progress.show(f"[{index}/{len(cases)}] {case.name} ...")
-        result = bench.run_case_in_subprocess(Path(case.path), case.name, options, args.timeout)
+        prefix = f"[{index}/{len(cases)}] {case.name}"
+        progress.show(f"{prefix} ...")
+
+        def note(message: str, prefix: str = prefix) -> None:
+            progress.show(f"{prefix}: {message}", transient=True)
+
+        result = bench.run_case_in_subprocess(
+            Path(case.path), case.name, options, args.timeout, progress=note
+        )
         results.append(result)
         if result.status == "ok":
             summary = f"{bench._fmt_ratio(result.speedup)} over stock"

@@ -170,9 +170,14 @@ def test_pyrevm_gas_tolerance() -> None:
 
 def test_case_in_its_own_process(tmp_path: Path) -> None:
     options = bench.BenchOptions(**{**FAST.__dict__, "stock_both": True, "pyrevm": False})
-    result = bench.run_case_in_subprocess(_case_file(tmp_path), "tiny", options, timeout=300)
+    notes: list[str] = []
+    path = _case_file(tmp_path)
+    result = bench.run_case_in_subprocess(path, "tiny", options, 300, progress=notes.append)
     assert result.status == "ok", result.error
     assert result.gas_used == CODE_GAS and result.stock.reps >= 3
+    assert "checking" in notes
+    late = bench.run_case_in_subprocess(path, "tiny", options, timeout=0.05)
+    assert late.status == "error" and "timed out" in late.error
 
 
 def test_command(tmp_path: Path, capsys: Any) -> None:
