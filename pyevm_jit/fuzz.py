@@ -914,10 +914,24 @@ def fuzz(
 CRASH_MARKER_ENV = "PYEVM_JIT_FUZZ_ABORT_MARKER"
 
 
+#: "<hex A>:<hex B>": abort on a program containing B once a program containing A has run in
+#: the same process (a crash that needs earlier programs to recur)
+CRASH_AFTER_ENV = "PYEVM_JIT_FUZZ_ABORT_AFTER"
+_armed = False
+
+
 def _injected_crash(scenario: d.Scenario) -> None:
+    global _armed
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker and bytes.fromhex(marker) in scenario.code:
         os.abort()
+    after = os.environ.get(CRASH_AFTER_ENV)
+    if after:
+        first, then = (bytes.fromhex(x) for x in after.split(":"))
+        if _armed and then in scenario.code:
+            os.abort()
+        if first in scenario.code:
+            _armed = True
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -1104,6 +1118,7 @@ def _main(argv: Sequence[str]) -> int:
         cases = [d.Scenario.from_json(x) for x in (data if isinstance(data, list) else [data])]
         for earlier in cases[:-1]:  # the same work the worker did before the crash
             d.run_stock(earlier)
+            _injected_crash(earlier)
             d.run_jit(earlier)
         scenario = cases[-1]
         stock = d.run_stock(scenario)

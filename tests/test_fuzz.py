@@ -153,6 +153,7 @@ def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_missing is not None, reason=_missing or "")
 def test_isolated_fuzz_survives_a_crashing_program(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -168,3 +169,25 @@ def test_isolated_fuzz_survives_a_crashing_program(
     saved = json.loads(report.fixtures[0].read_text())
     assert any(line.startswith("crash") for line in saved["differences"]), saved
     assert "55" in saved["scenario"]["code"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_missing is not None, reason=_missing or "")
+def test_isolated_fuzz_replays_a_crash_after_earlier_programs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash that needs an earlier program in the same process (injected: a program with an
+    SSTORE byte aborts once one with an EXP byte has run) is saved with that history, which
+    the regression replay then runs first."""
+    monkeypatch.setenv(fuzz.CRASH_AFTER_ENV, "0a:55")
+    report = fuzz.fuzz_isolated(
+        300, 9, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=30, crash_minimise_budget=4
+    )
+    saved = [json.loads(p.read_text()) for p in report.fixtures if p.suffix == ".json"]
+    assert saved, report.summary()
+    assert saved[0]["history"], saved[0]
+    assert "earlier programs" in saved[0]["differences"][0]
+    history = [d.Scenario.from_json(h) for h in saved[0]["history"]]
+    scenario = d.Scenario.from_json(saved[0]["scenario"])
+    assert fuzz.replay_in_subprocess(scenario, history=history)  # still crashes
+    assert not fuzz.replay_in_subprocess(scenario)  # but not on its own
