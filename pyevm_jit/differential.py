@@ -13,7 +13,7 @@ insist that the native path really ran (`Outcome.native_messages`).
 
 Typical use::
 
-    scenario = Scenario(code=asm(1, 2, "ADD", *RETURN_TOP), fork="cancun")
+    scenario = Scenario(code=asm(1, 2, "ADD", *return_stack(1)), fork="cancun")
     stock, jit = run_both(scenario)
     assert compare(stock, jit) == []
 """
