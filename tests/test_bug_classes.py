@@ -310,3 +310,23 @@ def test_same_code_called_twice_in_one_transaction() -> None:
     for fork in MAIN_FORKS:
         out = check(Scenario(code=code, fork=fork, accounts=accounts))
         assert out.status == "success"
+
+
+# memory shared across the native/host boundary ----------------------------------------------------
+
+
+@pytest.mark.parametrize("fork", ("byzantium", "cancun"))
+def test_memory_shared_with_host_operations(fork: str) -> None:
+    """Host operations read memory the native code wrote and write memory (growing it) that the
+    native code then reads; MSIZE and expansion gas must agree on both sides."""
+    code = asm(
+        0x1234, 0, "MSTORE",  # native write, read by the callee as calldata
+        32, 1000, 32, 0, 0, d.addr(CALLEE), 50_000, "CALL", "POP",  # host writes at 1000
+        "MSIZE", 1000, "MLOAD", "ADD", 0, "SSTORE",
+        40, 0, 3000, d.addr(CALLEE), "EXTCODECOPY",  # host grows memory to 3040
+        "MSIZE", 3000, "MLOAD", "ADD", 1, "SSTORE",
+        0xAA, 64, 990, "LOG1",  # host reads what the call wrote
+        0xBEEF, 5000, "MSTORE", 0xCD, 2, 5030, "LOG1", "MSIZE", 2, "SSTORE",
+        "RETURNDATASIZE", 32, 0, 4000, "RETURNDATACOPY", 4000, "MLOAD", 3, "SSTORE",
+    )  # fmt: skip
+    check(Scenario(code=code, fork=fork, accounts=standard_accounts()), expect="success")
