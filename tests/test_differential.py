@@ -118,3 +118,16 @@ def test_generator_respects_fork_opcodes() -> None:
         assert "success" in outcomes
         # PUSH0 only exists from Shanghai on
         assert (0x5F in table) == (fork == "cancun")
+
+
+@needs_jit
+def test_check_refuses_a_run_that_did_not_go_native() -> None:
+    """With a disabled backend every message is interpreted: outcomes agree, but `check` must
+    still fail, so a test cannot pass by silently interpreting."""
+    backend_cls, _config = d._runtime_names()
+    disabled = backend_cls.disabled()
+    try:
+        with pytest.raises(AssertionError, match="no message ran native code"):
+            d.check(d.Scenario(code=d.asm(1, 0, "SSTORE")), backend=disabled)
+    finally:
+        disabled.close()
