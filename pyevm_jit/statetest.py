@@ -564,16 +564,14 @@ def _validate_block_blob_gas(vm_class: type[Any], transaction: Any) -> None:
             constants = importlib.import_module(module_name + ".constants")
         except ImportError:
             continue
-        limit = getattr(constants, "MAX_BLOB_GAS_PER_BLOCK", None)
-        per_blob = getattr(constants, "GAS_PER_BLOB", None)
+        limit: int | None = getattr(constants, "MAX_BLOB_GAS_PER_BLOCK", None)
         if limit is None:
             continue
-        if per_blob is None:
-            from eth.vm.forks.cancun.constants import GAS_PER_BLOB as per_blob
-        if count * int(per_blob) > int(limit):
-            raise ValidationError(
-                f"blob gas {count * int(per_blob)} exceeds the block limit {limit}"
-            )
+        from eth.vm.forks.cancun.constants import GAS_PER_BLOB
+
+        per_blob: int = getattr(constants, "GAS_PER_BLOB", GAS_PER_BLOB)
+        if count * per_blob > limit:
+            raise ValidationError(f"blob gas {count * per_blob} exceeds the block limit {limit}")
         return
 
 
