@@ -39,7 +39,7 @@ CONTEXT_FIELDS: tuple[tuple[str, bool], ...] = (
 # The frame's SLOAD cache: direct-mapped, keys then values (little-endian words), then one
 # valid byte per entry. Python fills it after py-evm's SLOAD/SSTORE run and clears it after
 # calls and creates (a child may write this account's storage).
-SLOAD_CACHE_ENTRIES = 64
+SLOAD_CACHE_ENTRIES = 1024
 SLOAD_CACHE_BYTES = SLOAD_CACHE_ENTRIES * (2 * WORD_BYTES + 1)
 
 

@@ -115,7 +115,8 @@ class NativeFrame:
 
     # --- the SLOAD cache (see abi.py) ----------------------------------------------------------
     def clear_sload_cache(self) -> None:
-        ctypes.memset(ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET, 0, SLOAD_CACHE_ENTRIES)
+        flags = ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET
+        ctypes.memset(flags, 0, SLOAD_CACHE_ENTRIES)
 
     def remember_slot(self, key: int, value: int) -> None:
         index = sload_cache_index(key)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyevm_jit.engine import DEFAULT_OPT_LEVEL
+
 if TYPE_CHECKING:
     from pyevm_jit.engine import NativeProgram, ObjectCode
     from pyevm_jit.runtime.events import CompilationEvent
@@ -104,8 +106,8 @@ class RuntimeTuning:
     #: the reference's per-worker queue; here each worker runs one job at a time and the
     #: rest wait in the pool's queue (bounded by max_pending_jobs), so this is informational
     worker_queue_capacity: int = _env("worker_queue_capacity", 64)
-    jit_opt_level: int = _env("jit_opt_level", 2)
-    aot_opt_level: int = _env("aot_opt_level", 2)
+    jit_opt_level: int = _env("jit_opt_level", DEFAULT_OPT_LEVEL)
+    aot_opt_level: int = _env("aot_opt_level", DEFAULT_OPT_LEVEL)
     #: bytes of resident code before least-recently-used programs are evicted
     resident_code_budget: int = _env("resident_code_budget", 1 << 30)
     #: a program without hits for this many seconds is evicted (0 disables idle eviction)
