@@ -120,7 +120,7 @@ class NativeFrame:
 
     def remember_slot(self, key: int, value: int) -> None:
         index = sload_cache_index(key)
-        buf = self.cache_buf
+        buf = memoryview(self.cache_buf).cast("B")
         key_at = index * WORD_BYTES
         value_at = (SLOAD_CACHE_ENTRIES + index) * WORD_BYTES
         buf[key_at : key_at + WORD_BYTES] = key.to_bytes(WORD_BYTES, "little")
@@ -359,9 +359,9 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
     """Run py-evm's own opcode for the suspended host operation, syncing gas and stack."""
     ctx = frame.ctx
     opcode = ctx.exit_op
-    inputs, _ = _HOST_ARITY[opcode]
+    arity, _ = _HOST_ARITY[opcode]
     depth = ctx.stack_len
-    taken = min(inputs, depth)
+    taken = min(arity, depth)
     base = depth - taken
     values = computation._stack.values
     values.clear()
