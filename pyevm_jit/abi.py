@@ -74,3 +74,23 @@ class Status(enum.IntEnum):
     INVALID_INSTRUCTION = 12
     RETURNDATA_OUT_OF_BOUNDS = 13
     MEMORY_ALLOCATION_FAILED = 14
+
+
+def _layout_fingerprint() -> int:
+    """A number that changes whenever anything compiled code relies on changes.
+
+    Compiled programs embed it and the linker refuses a mismatch, so object code built by a
+    process (or stored by a version) with another layout is never run.
+    """
+    from eth_hash.auto import keccak
+
+    from pyevm_jit.opcodes import ENV_SLOT
+
+    layout = (
+        CONTEXT_FIELDS, STACK_LIMIT, WORD_BYTES, SLOAD_CACHE_ENTRIES,
+        sorted((status.name, int(status)) for status in Status), sorted(ENV_SLOT.items()),
+    )  # fmt: skip
+    return int.from_bytes(keccak(repr(layout).encode())[:8], "big") >> 1
+
+
+ABI_FINGERPRINT = _layout_fingerprint()

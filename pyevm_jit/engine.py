@@ -19,8 +19,10 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+from pyevm_jit.abi import ABI_FINGERPRINT
+
 # Bump whenever the context layout, status codes or calling convention change.
-ABI_VERSION = 2
+ABI_VERSION = 3
 RTLIB_LIBRARY = "pyevmjit_rt"
 DEFAULT_OPT_LEVEL = 1
 
@@ -306,6 +308,11 @@ class _Linker:
             if not address or not meta_address:
                 raise CompileError(f"link failed: {obj.entry_symbol} not found in object code")
             env_mask = ctypes.c_uint64.from_address(meta_address).value
+            layout = ctypes.c_uint64.from_address(meta_address + 8).value
+            if layout != ABI_FINGERPRINT:
+                # built against another context layout (an older store, a worker running
+                # newer sources): running it would read the context wrongly
+                raise CompileError(f"{obj.entry_symbol}: object code for another context layout")
             return NativeProgram(
                 obj.entry_symbol, tracker, address, env_mask, len(obj.object_bytes)
             )

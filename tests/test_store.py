@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit.engine import EngineIdentity, ObjectCode, engine_identity
+from pyevm_jit.engine import DEFAULT_OPT_LEVEL, EngineIdentity, ObjectCode, engine_identity
 from pyevm_jit.runtime import (
     AotRequest,
     InterpretReason,
@@ -43,7 +43,7 @@ def artifact_for(
     code: bytes, fork: str = "cancun", identity: EngineIdentity | None = None
 ) -> StoredArtifact:
     key = RuntimeCacheKey(keccak(code), fork)
-    obj = faults.fake_compiler(CompileTask(code, fork, 2, key.code_hash))
+    obj = faults.fake_compiler(CompileTask(code, fork, DEFAULT_OPT_LEVEL, key.code_hash))
     return StoredArtifact.create(key, obj, len(code), identity or engine_identity())
 
 
@@ -85,7 +85,7 @@ def test_manifest_contents(store: FileArtifactStore) -> None:
     for name, value in ident.items():
         assert data[name] == value
     assert data["code_hash"] == keccak(code_n(3)).hex() and data["fork"] == "cancun"
-    assert data["opt_level"] == 2 and data["entry_symbol"].startswith("evm_cancun_")
+    assert data["opt_level"] == DEFAULT_OPT_LEVEL and data["entry_symbol"].startswith("evm_cancun_")
     assert data["bytecode_len"] == len(code_n(3)) and data["artifact_len"] == 64
     assert data["digest"] == keccak(a.object_bytes).hex() and data["created"] > 0
 

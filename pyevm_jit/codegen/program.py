@@ -214,9 +214,11 @@ class ProgramBuilder:
         return self.llvm_blocks.get(pc, self.end_bb)
 
     def _emit_meta(self) -> None:
-        meta = ir.GlobalVariable(self.module, i64, self.entry_name + "_meta")
+        # [environment words read, context layout fingerprint] (checked when linking)
+        meta_type = ir.ArrayType(i64, 2)
+        meta = ir.GlobalVariable(self.module, meta_type, self.entry_name + "_meta")
         meta.global_constant = True
-        meta.initializer = c64(self.env_mask)
+        meta.initializer = ir.Constant(meta_type, [c64(self.env_mask), c64(abi.ABI_FINGERPRINT)])
 
     def _emit_block(self, block: Block, next_pc: int | None) -> None:
         self.b.position_at_end(self.llvm_blocks[block.start_pc])
