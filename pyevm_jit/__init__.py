@@ -1,3 +1,45 @@
-"""pyevm-jit: run py-evm contract code as native code compiled with llvmlite."""
+"""pyevm-jit: run py-evm contract code as native code compiled with llvmlite.
+
+    from pyevm_jit import JitBackend, RuntimeConfig, FileArtifactStore, jit_vm
+    backend = JitBackend.new(RuntimeConfig(enabled=True))
+    JitCancunVM = jit_vm(CancunVM, backend)
+"""
+
+from pyevm_jit.chain import jit_chain, jit_vm_configuration
+from pyevm_jit.runtime import (
+    AotRequest,
+    CompiledProgram,
+    InterpretReason,
+    JitBackend,
+    LookupDecision,
+    LookupRequest,
+    ProgramKind,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeStatsSnapshot,
+    RuntimeTuning,
+)
+from pyevm_jit.store import ArtifactStore, FileArtifactStore, RuntimeArtifactStore
+from pyevm_jit.vm import jit_vm
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AotRequest",
+    "ArtifactStore",
+    "CompiledProgram",
+    "FileArtifactStore",
+    "InterpretReason",
+    "JitBackend",
+    "LookupDecision",
+    "LookupRequest",
+    "ProgramKind",
+    "RuntimeArtifactStore",
+    "RuntimeCacheKey",
+    "RuntimeConfig",
+    "RuntimeStatsSnapshot",
+    "RuntimeTuning",
+    "jit_chain",
+    "jit_vm",
+    "jit_vm_configuration",
+]
