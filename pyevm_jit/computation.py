@@ -73,8 +73,9 @@ _ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
 _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
 _HOST_ARITY = {op: (info.inputs, info.outputs) for op, info in OPCODES.items()}
 SLOAD, SSTORE = 0x54, 0x55
-# Host operations after which this account's storage may have changed behind the frame's back
-_CLEARS_SLOAD_CACHE = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
+# Host operations that run a child message: afterwards this account's storage may have changed
+# behind the frame's back, and the return data buffer is new.
+_CALLS_AND_CREATES = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
 _VALID_FLAGS_OFFSET = 2 * SLOAD_CACHE_ENTRIES * WORD_BYTES
 
 
@@ -361,13 +362,17 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
     opcode = ctx.exit_op
     arity, _ = _HOST_ARITY[opcode]
     depth = ctx.stack_len
-    taken = min(arity, depth)
-    base = depth - taken
+    base = depth - min(arity, depth)
+    view = frame.stack_view
+    from_bytes = int.from_bytes
+    inputs = [
+        from_bytes(view[offset : offset + WORD_BYTES], "little")
+        for offset in range(base * WORD_BYTES, depth * WORD_BYTES, WORD_BYTES)
+    ]
     values = computation._stack.values
     values.clear()
     if base:
         values.extend([0] * base)  # placeholders: only their count matters (stack limit)
-    inputs = [frame.read_word(i) for i in range(base, depth)]
     values.extend(inputs)
 
     gas_meter = computation._gas_meter
@@ -379,20 +384,22 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
         ctx.gas = gas_meter.gas_remaining
 
     new_depth = len(values)
+    output = 0
     for index in range(base, new_depth):
-        value = values[index]
-        if isinstance(value, bytes):
-            value = int.from_bytes(value, "big")
-        frame.write_word(index, value)
+        output = values[index]
+        if output.__class__ is bytes:
+            output = from_bytes(output, "big")
+        offset = index * WORD_BYTES
+        view[offset : offset + WORD_BYTES] = output.to_bytes(WORD_BYTES, "little")
     values.clear()
     ctx.stack_len = new_depth
     if opcode == SLOAD:
-        frame.remember_slot(inputs[-1], frame.read_word(base))
+        frame.remember_slot(inputs[-1], output)
     elif opcode == SSTORE:
         frame.remember_slot(inputs[-1], inputs[-2])
-    elif opcode in _CLEARS_SLOAD_CACHE:
-        frame.clear_sload_cache()
-    _sync_return_data(computation, frame)
+    elif opcode in _CALLS_AND_CREATES:
+        frame.clear_sload_cache()  # a child may have written this account's storage
+        _sync_return_data(computation, frame)
 
 
 def _sync_return_data(computation: Any, frame: NativeFrame) -> None:
