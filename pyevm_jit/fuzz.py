@@ -858,7 +858,12 @@ def fuzz(
             entry = scenario.to_json()
             _write_json(
                 current_file,
-                {"scenario": entry, "generator": generator, "history": list(history)},
+                {
+                    "scenario": entry,
+                    "generator": generator,
+                    "history": list(history),
+                    "programs_before": report.programs,
+                },
             )
             history.append(entry)
             _injected_crash(scenario)
@@ -1060,7 +1065,7 @@ def fuzz_isolated(
             # the worker died while the JIT ran `current`
             crashed = json.loads(current.read_text())
             scenario = d.Scenario.from_json(crashed["scenario"])
-            total.programs += 1
+            total.programs += 1 + int(crashed.get("programs_before", 0))
             total.divergences += 1
             worker_seed += 1_000_003
             if any(known in scenario.code for known in known_crashes):
