@@ -119,8 +119,11 @@ def _make_backend(spec: _ModeSpec) -> Any:
     if spec.mode == "jit":
         return runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
     assert spec.store_dir is not None
+    # aot runs only what the store holds: no promotion, so a run compiles nothing.
     return runtime.JitBackend.new(
-        runtime.RuntimeConfig(enabled=True, blocking=False, store=_file_store(spec.store_dir))
+        runtime.RuntimeConfig(
+            enabled=True, blocking=False, promote_hot=False, store=_file_store(spec.store_dir)
+        )
     )
 
 
@@ -348,9 +351,12 @@ def _prepare_aot(cases: Sequence[Case], store_dir: str, out: Any) -> int:
     finally:
         backend.close()
     failed = stats.get("compilations_failed", 0)
+    compiled = stats.get("compilations_succeeded", 0)
+    stored = stats.get("resident_entries", 0) - compiled
     print(
-        f"aot: done in {time.perf_counter() - started:.1f}s"
-        + (f" ({failed} failed to compile)" if failed else ""),
+        f"aot: done in {time.perf_counter() - started:.1f}s: {compiled} compiled, "
+        f"{max(0, stored)} already in the store"
+        + (f", {failed} failed to compile" if failed else ""),
         file=out,
         flush=True,
     )
@@ -454,6 +460,9 @@ def run(args: argparse.Namespace) -> int:
 
     if mode in ("jit", "aot"):
         print(_native_line(stats), file=out)
+    if mode == "aot":
+        dispatched = sum(s.get("compilations_dispatched", 0) for s in stats.values())
+        print(f"aot: {dispatched} compilations while running (store only)", file=out)
     line = summary.line()
     if interrupted:
         line += f" (interrupted: {len(cases) - len(all_results)} of {len(cases)} cases not run)"
