@@ -527,10 +527,17 @@ class JitSide:
     wall_seconds: float = 0.0  # compiling beforehand, backend start-up included
     phases: dict[str, float] = field(default_factory=dict)  # translate/optimise/codegen/link
     failures: list[str] = field(default_factory=list)  # why a contract has no program
+    tier_up_seconds: float = 0.0  # recompiling at the tier-up level (phases summed)
 
 
-def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSide:
-    """The JIT VM class over a blocking backend, with every contract compiled beforehand."""
+_PHASES = ("translate", "optimise", "codegen", "link")
+
+
+def make_jit_side(
+    case: BenchCase, stock_vm: type, *, stock_both: bool, tier_up: bool = True
+) -> JitSide:
+    """The JIT VM class over a blocking backend, with every contract compiled beforehand (and,
+    with `tier_up`, recompiled at the tier-up level, as the runtime does for hot code)."""
     if stock_both:
         return JitSide(stock_vm, None, 0.0, 0, 0)
     from eth_hash.auto import keccak
@@ -541,10 +548,10 @@ def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSi
     runtime = __import__("pyevm_jit.runtime", fromlist=["JitBackend", "RuntimeConfig"])
     events: list[Any] = []
     start = time.perf_counter()
-    try:
-        config = runtime.RuntimeConfig(enabled=True, blocking=True, on_compilation=events.append)
-    except TypeError:  # a runtime without the callback
-        config = runtime.RuntimeConfig(enabled=True, blocking=True)
+    tuning = runtime.RuntimeTuning() if tier_up else runtime.RuntimeTuning(tier_up_after=0)
+    config = runtime.RuntimeConfig(
+        enabled=True, blocking=True, on_compilation=events.append, tuning=tuning
+    )
     backend = runtime.JitBackend.new(config)
     vm_class = jit_vm(stock_vm, backend)
     fork = str(stock_vm.fork)  # type: ignore[attr-defined]
@@ -565,15 +572,26 @@ def make_jit_side(case: BenchCase, stock_vm: type, *, stock_both: bool) -> JitSi
         if not ok:
             why = getattr(backend, "failure_reason", lambda _h, _f: None)(keccak(code), fork)
             failures.append(f"{len(code)}-byte contract not compiled: {why or 'no program'}")
+        elif tier_up:
+            # the steady state of a hot contract: the runtime's tier-up build, done now rather
+            # than after `tier_up_after` calls, and timed separately
+            backend.tier_up_sync(request)
     wall = time.perf_counter() - start
     phases: dict[str, float] = {}
+    tier_up_seconds = 0.0
     for event in events:
-        for phase in ("translate", "optimise", "codegen", "link"):
-            phases[phase] = phases.get(phase, 0.0) + float(getattr(event, phase, 0.0))
+        times = {p: float(getattr(event, p, 0.0)) for p in _PHASES}
+        if getattr(event, "tier_up", False):
+            tier_up_seconds += sum(times.values())
+            continue
+        for phase, value in times.items():
+            phases[phase] = phases.get(phase, 0.0) + value
     # the compile figure is the compiler's own work (translate + optimise + codegen + link);
     # dispatch latency and worker start-up are left out of it (they are in wall_seconds)
     seconds = sum(phases.values()) if phases else wall
-    return JitSide(vm_class, backend, seconds, compiled, len(codes), wall, phases, failures)
+    return JitSide(
+        vm_class, backend, seconds, compiled, len(codes), wall, phases, failures, tier_up_seconds
+    )
 
 
 def backend_counters(backend: Any) -> dict[str, Any]:
@@ -605,6 +623,7 @@ class BenchOptions:
     stock_both: bool = False  # harness self-test: the stock VM on the JIT side too
     scope: str = "message"  # what is timed: "message" or "transaction"
     baseline: str | None = None  # JSON of an earlier run: its stock/pyrevm figures are reused
+    tier_up: bool = True  # time the tier-up build (steady state of hot code), not the first tier
 
 
 @dataclass
@@ -631,6 +650,7 @@ class CaseResult:
     pyrevm_error: str = ""
     compile_seconds: float = 0.0
     compile_wall_seconds: float = 0.0
+    tier_up_seconds: float = 0.0
     compile_phases: dict[str, float] = field(default_factory=dict)
     contracts: int = 0
     contracts_compiled: int = 0
@@ -692,7 +712,9 @@ def measure_case(
     stock = PyEvmRunner(case, stock_vm, options.scope)
     note("compiling")
     try:
-        jit_side = make_jit_side(case, stock_vm, stock_both=options.stock_both)
+        jit_side = make_jit_side(
+            case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+        )
     except Exception as exc:  # the JIT could not even be set up: an error row
         result.status, result.error = "error", f"JIT set-up failed: {exc!r}"[:300]
         return result
@@ -714,6 +736,7 @@ def _check_and_time(
 ) -> CaseResult:
     result.compile_seconds = jit_side.compile_seconds
     result.compile_wall_seconds = jit_side.wall_seconds
+    result.tier_up_seconds = jit_side.tier_up_seconds
     result.compile_phases = jit_side.phases
     result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
     result.compile_failures = list(jit_side.failures)
@@ -1022,6 +1045,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         "JIT",
         "speedup",
         "compile",
+        "tier-up",
         "stock Mgas/s",
         "JIT Mgas/s",
     ]
@@ -1047,6 +1071,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
             _fmt_time(r.jit.median_ns),
             _fmt_ratio(r.speedup),
             f"{r.compile_seconds * 1e3:.0f} ms" if not r.stock_both else "-",
+            f"{r.tier_up_seconds * 1e3:.0f} ms" if r.tier_up_seconds else "-",
             _fmt_rate(r.mgas_per_s("stock")),
             _fmt_rate(r.mgas_per_s("jit")),
         ]
@@ -1060,7 +1085,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         rows.append(row)
     ok = [r for r in results if r.status == "ok"]
     geo = ["geometric mean", "", "", "", _fmt_ratio(geometric_mean(r.speedup for r in ok))]
-    geo += ["", "", ""]
+    geo += ["", "", "", ""]
     if with_revm:
         geo += ["", _fmt_ratio(geometric_mean(r.jit_vs_pyrevm for r in ok))]
     rows.append(geo)

@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="harness self-test: run the stock interpreter on the JIT side too",
     )
+    parser.add_argument(
+        "--no-tier-up",
+        action="store_true",
+        help="time the first-tier code (the default times hot code after the runtime's tier-up "
+        "recompilation, whose compile time has its own column)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -113,6 +119,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         warmup=args.warmup,
         pyrevm=not args.no_pyrevm,
         stock_both=args.stock_both,
+        tier_up=not args.no_tier_up,
         scope=args.scope,
         baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
     )
@@ -235,7 +242,9 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
     else:
         vm_class = stock_vm
         if side == "jit":
-            jit_side = bench.make_jit_side(case, stock_vm, stock_both=options.stock_both)
+            jit_side = bench.make_jit_side(
+                case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+            )
             vm_class, backend = jit_side.vm_class, jit_side.backend
             print(
                 f"compiled {jit_side.compiled}/{jit_side.contracts} contracts in "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ _WrongVM = CancunVM.configure(
 def test_mismatch_is_an_error_row_without_speed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def wrong_side(case: Any, stock_vm: Any, *, stock_both: bool) -> bench.JitSide:
+    def wrong_side(case: Any, stock_vm: Any, *, stock_both: bool, tier_up: bool) -> bench.JitSide:
         return bench.JitSide(_WrongVM, None, 0.0, 0, 0)
 
     monkeypatch.setattr(bench, "make_jit_side", wrong_side)
@@ -204,6 +205,17 @@ def test_real_jit_side(tmp_path: Path) -> None:
     assert result.status == "ok", result.error
     assert result.native and result.contracts_compiled == result.contracts == 1
     assert result.compile_seconds > 0
+    # the timed program is the tier-up build; its compile time is reported on its own
+    assert result.tier_up_seconds > 0
+    assert "tier-up" in bench.format_table([result])
+
+
+def test_real_jit_side_first_tier(tmp_path: Path) -> None:
+    pytest.importorskip("pyevm_jit.vm")
+    options = bench.BenchOptions(**{**asdict(FAST), "tier_up": False})
+    result = bench.measure_case(_tiny(tmp_path), options)
+    assert result.status == "ok", result.error
+    assert result.native and result.compile_seconds > 0 and result.tier_up_seconds == 0
 
 
 def test_plot(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyevm_jit.runtime.config import RuntimeConfig
+from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.events import CompilationEvent
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot, counter_value, new_counter
 from pyevm_jit.runtime.types import (
@@ -82,13 +82,22 @@ class BackendError(Exception):
 class _Entry:
     """A resident program and when it was last returned by a lookup."""
 
-    __slots__ = ("decision", "program", "last_hit", "size")
+    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at")
 
-    def __init__(self, program: CompiledProgram, now: float) -> None:
+    def __init__(self, program: CompiledProgram, now: float, tuning: RuntimeTuning) -> None:
         self.decision = LookupDecision.compiled(program)
         self.program = program
         self.last_hit = now
         self.size = program.code_bytes
+        self.hits = 0
+        #: hit count at which the program is recompiled at the tier-up level (0: never)
+        self.tier_up_at = (
+            tuning.tier_up_after
+            if program.kind is ProgramKind.JIT
+            and program.opt_level is not None
+            and program.opt_level < tuning.tier_up_opt_level
+            else 0
+        )
 
 
 class _Job:
@@ -101,13 +110,23 @@ class _Job:
         "done",
         "program",
         "error",
+        "tier_up",
     )
 
-    def __init__(self, key: RuntimeCacheKey, code: bytes, kind: ProgramKind, generation: int):
+    def __init__(
+        self,
+        key: RuntimeCacheKey,
+        code: bytes,
+        kind: ProgramKind,
+        generation: int,
+        tier_up: bool = False,
+    ):
         self.key = key
         self.code = code
         self.kind = kind
         self.generation = generation
+        #: a recompilation of a resident program at the tier-up level
+        self.tier_up = tier_up
         self.started = _monotonic()
         self.done = threading.Event()
         self.program: CompiledProgram | None = None
@@ -158,6 +177,7 @@ class _Inner:
         self.succeeded = 0
         self.failed_count = 0
         self.discarded = 0
+        self.tier_ups = 0
         self.compile_seconds = 0.0
         self.aot_loaded = 0
         self.artifacts_stored = 0
@@ -331,10 +351,24 @@ class JitBackend:
         if entry is not None and inner.enabled:
             entry.last_hit = _monotonic()
             next(inner.hits)
+            if entry.tier_up_at:
+                self._count_hot_hit(inner, entry, req)
             return entry.decision
         if inner.blocking:
             return self.lookup_blocking(req)
         return self._miss(inner, req)
+
+    def _count_hot_hit(self, inner: _Inner, entry: _Entry, req: LookupRequest) -> None:
+        # Racy on purpose (no lock on the hot path): a lost increment only delays the tier-up,
+        # and a duplicate request is merged with the job already in flight.
+        hits = entry.hits + 1
+        entry.hits = hits
+        if hits == entry.tier_up_at:
+            try:
+                inner.commands.put_nowait(("tier_up", req))
+            except queue.Full:
+                with inner.lock:
+                    inner.commands_dropped += 1
 
     def _miss(self, inner: _Inner, req: LookupRequest) -> LookupDecision:
         if not inner.enabled:
@@ -441,6 +475,20 @@ class JitBackend:
         self._compile_and_wait(req, ProgramKind.JIT)
         return req.key in inner.resident
 
+    def tier_up_sync(self, req: LookupRequest) -> bool:
+        """Recompile a resident JIT program at the tier-up level now (instead of after
+        `tuning.tier_up_after` hits) and wait. True when the resident program is then at that
+        level; False when the key is not resident, is AOT, or the recompilation failed."""
+        inner = self._inner
+        if not self._usable():
+            return False
+        job = self._start_job(req, ProgramKind.JIT, tier_up=True)
+        if job is not None:
+            job.done.wait()
+        entry = inner.resident.get(req.key)
+        level = entry.program.opt_level if entry is not None else None
+        return level is not None and level >= inner.tuning.tier_up_opt_level
+
     def prepare_aot(self, req: AotRequest) -> None:
         """Enqueue one AOT preparation: compiled on the pool, persisted in the store, and made
         resident as an AOT program. Returns at once."""
@@ -535,6 +583,7 @@ class JitBackend:
                 compilations_succeeded=inner.succeeded,
                 compilations_failed=inner.failed_count,
                 compilations_discarded=inner.discarded,
+                tier_ups=inner.tier_ups,
                 compile_seconds=inner.compile_seconds,
                 worker_crashes=pool.crashes if pool is not None else 0,
                 worker_timeouts=pool.timeouts if pool is not None else 0,
@@ -670,7 +719,13 @@ class JitBackend:
         except Exception as exc:  # noqa: BLE001
             self._reject(artifact, f"link failed: {exc}")
             return None
-        program = CompiledProgram(key, ProgramKind.AOT, native, _code_size(native, artifact))
+        program = CompiledProgram(
+            key,
+            ProgramKind.AOT,
+            native,
+            _code_size(native, artifact),
+            opt_level=getattr(artifact.manifest, "opt_level", None),
+        )
         with inner.lock:
             self._insert(program)
             if count:
@@ -705,7 +760,7 @@ class JitBackend:
         old = resident.pop(key, None)
         if old is not None:
             inner.resident_bytes -= old.size
-        entry = _Entry(program, _monotonic())
+        entry = _Entry(program, _monotonic(), inner.tuning)
         resident[key] = entry
         inner.resident_bytes += entry.size
         budget = inner.tuning.resident_code_budget
@@ -723,17 +778,22 @@ class JitBackend:
             if victim_key == key:
                 inner.failed[key] = "program larger than the resident code budget"
 
-    def _start_job(self, req: LookupRequest, kind: ProgramKind) -> _Job | None:
+    def _start_job(
+        self, req: LookupRequest, kind: ProgramKind, *, tier_up: bool = False
+    ) -> _Job | None:
         """Register (or find) the job for a key and start it. None when resident (an AOT request
-        for a key resident as JIT still runs, to persist it), failed, or over the pending
-        limit."""
+        for a key resident as JIT still runs, to persist it; a tier-up runs only for a key
+        resident below the tier-up level), failed, or over the pending limit."""
         inner = self._inner
         key = req.key
         with inner.lock:
             if inner.closed or key in inner.failed:
                 return None
             entry = inner.resident.get(key)
-            if entry is not None and not (
+            if tier_up:
+                if entry is None or not entry.tier_up_at:
+                    return None
+            elif entry is not None and not (
                 kind is ProgramKind.AOT
                 and entry.program.kind is ProgramKind.JIT
                 and inner.config.store is not None
@@ -745,7 +805,7 @@ class JitBackend:
             if len(inner.inflight) + len(inner.stale) >= inner.tuning.max_pending_jobs:
                 inner.commands_dropped += 1
                 return None
-            job = _Job(key, req.code, kind, inner.generation)
+            job = _Job(key, req.code, kind, inner.generation, tier_up)
             inner.inflight[key] = job
         self._run_job(job)
         return job
@@ -760,7 +820,7 @@ class JitBackend:
 
     def _run_job(self, job: _Job) -> None:
         inner = self._inner
-        program = self._from_store(job.key)
+        program = None if job.tier_up else self._from_store(job.key)
         if program is not None:
             self._complete(job, program, None, None, dispatched=False)
             return
@@ -768,11 +828,7 @@ class JitBackend:
         if pool is None:
             self._complete(job, None, "backend not started", None, dispatched=False)
             return
-        opt = (
-            inner.tuning.aot_opt_level
-            if job.kind is ProgramKind.AOT
-            else inner.tuning.jit_opt_level
-        )
+        opt = self._job_opt_level(job)
         task = CompileTask(
             code=job.code,
             fork=job.key.fork,
@@ -826,8 +882,20 @@ class JitBackend:
                     inner.artifacts_stored += 1
             except Exception as exc:  # noqa: BLE001 - persisting is best effort
                 log.warning("pyevm-jit: cannot store artifact for %s: %s", job.key, exc)
-        program = CompiledProgram(job.key, job.kind, native, _code_size(native, obj))
+        program = CompiledProgram(
+            job.key,
+            job.kind,
+            native,
+            _code_size(native, obj),
+            opt_level=self._job_opt_level(job),
+        )
         self._complete(job, program, None, obj, link=link)
+
+    def _job_opt_level(self, job: _Job) -> int:
+        tuning = self._inner.tuning
+        if job.tier_up:
+            return tuning.tier_up_opt_level
+        return tuning.aot_opt_level if job.kind is ProgramKind.AOT else tuning.jit_opt_level
 
     def _complete(
         self,
@@ -854,12 +922,17 @@ class JitBackend:
             if job.generation != inner.generation:
                 inner.discarded += 1
             elif program is not None:
-                if (
+                if job.tier_up:
+                    # swapped in; frames running the old program keep it alive until they end
+                    inner.tier_ups += 1
+                    self._insert(program)
+                elif (
                     program.key not in inner.resident
                     or inner.resident[program.key].program is not program
                 ):
                     self._insert(program)
-            elif error is not None and not inner.closed:
+            elif error is not None and not inner.closed and not job.tier_up:
+                # a failed tier-up leaves the working program in place
                 inner.failed[job.key] = error
             inner.idle_cv.notify_all()
         if error is not None and dispatched:
@@ -882,6 +955,8 @@ class JitBackend:
                 error=error,
                 code_len=len(job.code),
                 object_len=len(obj.object_bytes) if obj is not None else 0,
+                opt_level=self._job_opt_level(job),
+                tier_up=job.tier_up,
             )
             try:
                 callback(event)
@@ -894,6 +969,8 @@ class JitBackend:
             _, req, kind = cmd
             if self._inner.tuning.should_compile(req.code):
                 self._start_job(req, kind)
+        elif cmd[0] == "tier_up":
+            self._start_job(cmd[1], ProgramKind.JIT, tier_up=True)
 
 
 def _code_size(native: Any, source: Any) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pyevm_jit.engine import DEFAULT_OPT_LEVEL
+from pyevm_jit.engine import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
 
 if TYPE_CHECKING:
     from pyevm_jit.engine import NativeProgram, ObjectCode
@@ -107,6 +107,10 @@ class RuntimeTuning:
     #: rest wait in the pool's queue (bounded by max_pending_jobs), so this is informational
     worker_queue_capacity: int = _env("worker_queue_capacity", 64)
     jit_opt_level: int = _env("jit_opt_level", DEFAULT_OPT_LEVEL)
+    #: lookups hitting a JIT program below `tier_up_opt_level` before it is recompiled at that
+    #: level in the background and swapped in (tiered compilation, ours; 0 disables)
+    tier_up_after: int = _env("tier_up_after", 16)
+    tier_up_opt_level: int = _env("tier_up_opt_level", TIER_UP_OPT_LEVEL)
     aot_opt_level: int = _env("aot_opt_level", DEFAULT_OPT_LEVEL)
     #: bytes of resident code before least-recently-used programs are evicted
     resident_code_budget: int = _env("resident_code_budget", 1 << 30)

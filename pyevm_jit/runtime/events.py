@@ -27,3 +27,6 @@ class CompilationEvent:
     error: str | None = None
     code_len: int = 0
     object_len: int = 0
+    opt_level: int | None = None
+    #: a recompilation of a hot program at the tier-up level (see RuntimeTuning.tier_up_after)
+    tier_up: bool = False

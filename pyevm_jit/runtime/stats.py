@@ -51,6 +51,8 @@ class RuntimeStatsSnapshot:
     compilations_failed: int = 0
     #: finished after a clear: thrown away instead of becoming resident
     compilations_discarded: int = 0
+    #: hot programs recompiled at the tier-up level and swapped in
+    tier_ups: int = 0
     #: total wall-clock seconds of finished compilations (dispatch to linked)
     compile_seconds: float = 0.0
     worker_crashes: int = 0

@@ -57,6 +57,8 @@ class CompiledProgram:
     kind: ProgramKind
     native: NativeProgram
     code_bytes: int = field(default=0)
+    #: the optimisation level it was compiled at (None: unknown, never tiered up)
+    opt_level: int | None = field(default=None)
 
 
 @dataclass(frozen=True)
