@@ -11,16 +11,15 @@ Case ids are ``<file relative to BlockchainTests>::<test name>``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pyevm_jit.cli import UsageError
-from pyevm_jit.statetest import Status
+from pyevm_jit.statetest import Status, Summary, input_files, read_fixture, relative_id_path
 
 __all__ = [
     "BlockCase",
@@ -105,33 +104,8 @@ class BlockCaseResult:
         }
 
 
-@dataclass
-class BlockSummary:
-    counts: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
-    seconds: float = 0.0
-
-    def add(self, result: BlockCaseResult) -> None:
-        self.counts[result.status] += 1
-
-    @property
-    def failed(self) -> int:
-        return self.counts[Status.FAILED]
-
-    @property
-    def passed(self) -> int:
-        return self.counts[Status.PASSED]
-
-    def line(self) -> str:
-        text = f"{self.passed} passed, {self.failed} failed"
-        extras = [
-            (Status.XFAIL, "expected failures"),
-            (Status.SKIPPED, "skipped"),
-            (Status.UNSUPPORTED, "unsupported"),
-        ]
-        for status, label in extras:
-            if self.counts[status]:
-                text += f", {self.counts[status]} {label}"
-        return f"{text} in {self.seconds:.1f}s"
+#: the counts and summary line of a run (the state-test runner's, for any kind of result)
+BlockSummary = Summary
 
 
 def blockchain_tests_dir(*, must_exist: bool = True) -> Path:
@@ -149,50 +123,20 @@ def blockchain_tests_dir(*, must_exist: bool = True) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def _relative_id_path(path: Path) -> str:
-    parts = path.resolve().parts
-    if "BlockchainTests" in parts:
-        where = len(parts) - 1 - parts[::-1].index("BlockchainTests")
-        return "/".join(parts[where + 1 :])
-    return path.name
+_REQUIRED_TEST_KEYS = ("blocks", "genesisBlockHeader", "pre", "network")
 
 
 @lru_cache(maxsize=8)
 def _load_file(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read a JSON fixture ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: not a BlockchainTests fixture (expected an object)")
-    for name, test in data.items():
-        if not isinstance(test, dict) or not all(
-            key in test for key in ("blocks", "genesisBlockHeader", "pre", "network")
-        ):
-            raise UsageError(f"{path}: {name!r} is not a BlockchainTests case")
-    return data
-
-
-def _fixture_files(paths: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UsageError(f"no such file or folder: {path}")
-    return files
+    return read_fixture(path, "BlockchainTests", _REQUIRED_TEST_KEYS)
 
 
 def discover_cases(
     paths: Sequence[str | Path], *, substring: str | None = None, network: str | None = None
 ) -> list[BlockCase]:
     cases = []
-    for file in _fixture_files(paths):
-        rel = _relative_id_path(file)
+    for file in input_files(paths):
+        rel = relative_id_path(file, "BlockchainTests")
         for name, test in _load_file(str(file)).items():
             case = BlockCase(f"{rel}::{name}", str(file), name, str(test["network"]))
             if substring and substring not in case.id:

@@ -12,7 +12,8 @@ Which VM class runs is pluggable: `run_case(case, vm_factory)` calls
 interpreter, a `jit_vm(...)` wrapper for the JIT).
 
 Public API: `discover_cases`, `run_case`, `run_cases`, `Case`, `CaseResult`, `Summary`,
-`FORK_VM_NAMES`, `vm_class_for_fork`, `contract_codes`.
+`FORK_VM_NAMES`, `vm_class_for_fork`, `contract_codes`; for other kinds of fixture (the
+BlockchainTests runner, `pyevm-jit aot`): `input_files`, `read_fixture`, `relative_id_path`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pyevm_jit.cli import UsageError
 from pyevm_jit.known_deviations import deviation_reason
@@ -124,12 +125,21 @@ class CaseResult:
         }
 
 
+class HasStatus(Protocol):
+    """A result of any kind of case (state test, blockchain test)."""
+
+    @property
+    def status(self) -> Status: ...
+
+
 @dataclass
 class Summary:
+    """Counts of results by status (of any kind of case) and the run's one-line summary."""
+
     counts: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
     seconds: float = 0.0
 
-    def add(self, result: CaseResult) -> None:
+    def add(self, result: HasStatus) -> None:
         self.counts[result.status] += 1
 
     @property
@@ -160,16 +170,19 @@ class Summary:
 _REQUIRED_TEST_KEYS = ("env", "pre", "transaction", "post")
 
 
-def _relative_id_path(path: Path) -> str:
+def relative_id_path(path: Path, root: str = "GeneralStateTests") -> str:
+    """`path` relative to the innermost folder named `root` above it (its name alone when there
+    is none): the file part of case ids."""
     parts = path.resolve().parts
-    if "GeneralStateTests" in parts:
-        where = len(parts) - 1 - parts[::-1].index("GeneralStateTests")
+    if root in parts:
+        where = len(parts) - 1 - parts[::-1].index(root)
         return "/".join(parts[where + 1 :])
     return path.name
 
 
-@functools.lru_cache(maxsize=8)
-def _load_file(path: str) -> dict[str, Any]:
+def read_fixture(path: str, kind: str, required: Sequence[str]) -> dict[str, Any]:
+    """A fixture file: a non-empty JSON object of tests, each an object with the `required`
+    keys. Anything else raises UsageError naming the file (`kind` says what was expected)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -177,19 +190,25 @@ def _load_file(path: str) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    _check_fixture(path, data)
-    return data  # type: ignore[no-any-return]
-
-
-def _check_fixture(path: str, data: Any) -> None:
     if not isinstance(data, dict) or not data:
-        raise UsageError(f"{path}: not a state test fixture (expected a JSON object of tests)")
+        raise UsageError(f"{path}: not a {kind} fixture (expected a JSON object of tests)")
     for name, test in data.items():
-        if not isinstance(test, dict) or any(key not in test for key in _REQUIRED_TEST_KEYS):
+        if not isinstance(test, dict) or any(key not in test for key in required):
             raise UsageError(
-                f"{path}: not a state test fixture (test {name!r} lacks "
-                f"{', '.join(_REQUIRED_TEST_KEYS)})"
+                f"{path}: not a {kind} fixture (test {name!r} lacks {', '.join(required)})"
             )
+    return data
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file(path: str) -> dict[str, Any]:
+    data = read_fixture(path, "state test", _REQUIRED_TEST_KEYS)
+    _check_fixture(path, data)
+    return data
+
+
+def _check_fixture(path: str, data: dict[str, Any]) -> None:
+    for name, test in data.items():
         post = test["post"]
         if not isinstance(post, dict) or not all(isinstance(v, list) for v in post.values()):
             raise UsageError(f"{path}: not a state test fixture (test {name!r} has a bad post)")
@@ -200,16 +219,20 @@ def load_test(case: Case) -> dict[str, Any]:
     return _load_file(case.path)[case.name]  # type: ignore[no-any-return]
 
 
-def _fixture_files(paths: Sequence[str | Path]) -> list[Path]:
+def input_files(
+    paths: Sequence[str | Path], suffixes: Sequence[str] = (".json",), what: str = "fixture files"
+) -> list[Path]:
+    """The files named, and those with one of `suffixes` in the folders named (recursively,
+    sorted), each once. A missing path or a folder without such files raises UsageError."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such file or directory")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in suffixes and p.is_file())
             if not found:
-                raise UsageError(f"{raw}: no .json fixture files in this folder")
+                raise UsageError(f"{raw}: no {' or '.join(suffixes)} {what} in this folder")
             files.extend(found)
         else:
             files.append(path)
@@ -263,9 +286,9 @@ def discover_cases(
         raise UsageError("no fixture path given")
     wanted_fork = canonical_fork_name(fork) if fork is not None else None
     cases: list[Case] = []
-    for file in _fixture_files(paths):
+    for file in input_files(paths):
         data = _load_file(str(file))
-        rel = _relative_id_path(file)
+        rel = relative_id_path(file)
         for name in sorted(data):
             for fork_name in sorted(data[name]["post"]):
                 if wanted_fork is not None and fork_name != wanted_fork:
@@ -458,77 +481,48 @@ def build_transaction(
     builder = vm_class.get_transaction_builder()
     private_key = keys.PrivateKey(_bytes(tx["secretKey"]).rjust(32, b"\x00"))
 
-    def typed(method: str, **kwargs: Any) -> Any:
+    def typed(method: str, fields: dict[str, Any]) -> Any:
         make = getattr(builder, method, None)
         if make is None:
             raise TransactionRejected(f"transaction type ({method}) not supported by this fork")
-        return make(**kwargs)
+        return make(**fields)
+
+    def common(fee_market: bool) -> dict[str, Any]:
+        """The fields every typed transaction has (EIP-1559 fees or a gas price)."""
+        fields: dict[str, Any] = {"chain_id": CHAIN_ID, "nonce": nonce}
+        if fee_market:
+            fields["max_priority_fee_per_gas"] = _int(tx["maxPriorityFeePerGas"])
+            fields["max_fee_per_gas"] = _int(tx["maxFeePerGas"])
+        else:
+            fields["gas_price"] = _int(tx["gasPrice"])
+        fields.update(gas=gas, to=to, value=value, data=data)
+        fields["access_list"] = _access_list(access_list_entries)
+        return fields
 
     try:
         if "authorizationList" in tx:
-            unsigned = typed(
-                "new_unsigned_set_code_transaction",
-                chain_id=CHAIN_ID,
-                nonce=nonce,
-                max_priority_fee_per_gas=_int(tx["maxPriorityFeePerGas"]),
-                max_fee_per_gas=_int(tx["maxFeePerGas"]),
-                gas=gas,
-                to=to,
-                value=value,
-                data=data,
-                access_list=_access_list(access_list_entries),
-                authorization_list=[
-                    {
-                        "chain_id": _int(auth["chainId"]),
-                        "address": _address(auth["address"]),
-                        "nonce": _int(auth["nonce"]),
-                        "y_parity": _int(auth.get("yParity", auth.get("v", 0))),
-                        "r": _int(auth["r"]),
-                        "s": _int(auth["s"]),
-                    }
-                    for auth in tx["authorizationList"]
-                ],
-            )
+            fields = common(fee_market=True)
+            fields["authorization_list"] = [
+                {
+                    "chain_id": _int(auth["chainId"]),
+                    "address": _address(auth["address"]),
+                    "nonce": _int(auth["nonce"]),
+                    "y_parity": _int(auth.get("yParity", auth.get("v", 0))),
+                    "r": _int(auth["r"]),
+                    "s": _int(auth["s"]),
+                }
+                for auth in tx["authorizationList"]
+            ]
+            unsigned = typed("new_unsigned_set_code_transaction", fields)
         elif "blobVersionedHashes" in tx:
-            unsigned = typed(
-                "new_unsigned_blob_transaction",
-                chain_id=CHAIN_ID,
-                nonce=nonce,
-                max_priority_fee_per_gas=_int(tx["maxPriorityFeePerGas"]),
-                max_fee_per_gas=_int(tx["maxFeePerGas"]),
-                gas=gas,
-                to=to,
-                value=value,
-                data=data,
-                access_list=_access_list(access_list_entries),
-                max_fee_per_blob_gas=_int(tx["maxFeePerBlobGas"]),
-                blob_versioned_hashes=[_bytes(h) for h in tx["blobVersionedHashes"]],
-            )
+            fields = common(fee_market=True)
+            fields["max_fee_per_blob_gas"] = _int(tx["maxFeePerBlobGas"])
+            fields["blob_versioned_hashes"] = [_bytes(h) for h in tx["blobVersionedHashes"]]
+            unsigned = typed("new_unsigned_blob_transaction", fields)
         elif "maxFeePerGas" in tx:
-            unsigned = typed(
-                "new_unsigned_dynamic_fee_transaction",
-                chain_id=CHAIN_ID,
-                nonce=nonce,
-                max_priority_fee_per_gas=_int(tx["maxPriorityFeePerGas"]),
-                max_fee_per_gas=_int(tx["maxFeePerGas"]),
-                gas=gas,
-                to=to,
-                value=value,
-                data=data,
-                access_list=_access_list(access_list_entries),
-            )
+            unsigned = typed("new_unsigned_dynamic_fee_transaction", common(fee_market=True))
         elif access_list_entries is not None:
-            unsigned = typed(
-                "new_unsigned_access_list_transaction",
-                chain_id=CHAIN_ID,
-                nonce=nonce,
-                gas_price=_int(tx["gasPrice"]),
-                gas=gas,
-                to=to,
-                value=value,
-                data=data,
-                access_list=_access_list(access_list_entries),
-            )
+            unsigned = typed("new_unsigned_access_list_transaction", common(fee_market=False))
         else:
             unsigned = vm_class.create_unsigned_transaction(
                 nonce=nonce, gas_price=_int(tx["gasPrice"]), gas=gas, to=to, value=value, data=data

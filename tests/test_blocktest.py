@@ -187,7 +187,7 @@ def test_bad_input_is_one_line_and_status_2(tmp_path: Path, capsys: Any) -> None
     bad.write_text('{"x": {"env": {}}}')
     assert main(["blocktest", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not a BlockchainTests case" in err
+    assert err.count("\n") == 1 and "not a BlockchainTests fixture" in err
     assert main(["blocktest", str(bad), "--mode", "fast"]) == 2
 
 
