@@ -18,13 +18,18 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from eth_hash.auto import keccak
 
 from pyevm_jit.cli import UsageError
+
+if TYPE_CHECKING:
+    from pyevm_jit.runtime import AotRequest, RuntimeStatsSnapshot, RuntimeTuning
+    from pyevm_jit.store import FileArtifactStore
 
 DEFAULT_FORK = "cancun"
 
@@ -96,24 +101,6 @@ def _hex(text: Any, where: str) -> bytes:
         return bytes.fromhex(body)
     except ValueError:
         raise UsageError(f"{where}: not valid hex") from None
-
-
-def _input_files(paths: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise UsageError(f"{raw}: no such file or directory")
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".hex")
-            )
-            if not found:
-                raise UsageError(f"{raw}: no .json or .hex files in this folder")
-            files.extend(found)
-        else:
-            files.append(path)
-    return list(dict.fromkeys(files))
 
 
 def _tx_init_codes(tx: Any, where: str) -> list[bytes]:
@@ -192,7 +179,9 @@ def codes_from_hex(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
 def collect(paths: Sequence[str], fork: str | None) -> dict[tuple[bytes, str], bytes]:
     """Every distinct non-empty (code hash, fork) -> code found in the inputs."""
     found: dict[tuple[bytes, str], bytes] = {}
-    for path in _input_files(paths):
+    from pyevm_jit.statetest import input_files
+
+    for path in input_files(paths, (".json", ".hex"), "files"):
         pairs = (
             codes_from_json(path, fork) if path.suffix == ".json" else codes_from_hex(path, fork)
         )
@@ -233,29 +222,20 @@ class _Progress:
         self.stream.flush()
 
 
-def run(args: argparse.Namespace) -> int:
-    from pyevm_jit.engine import engine_identity
-    from pyevm_jit.runtime import (
-        AotRequest,
-        JitBackend,
-        RuntimeCacheKey,
-        RuntimeConfig,
-        RuntimeTuning,
-    )
-    from pyevm_jit.store import ArtifactKey, FileArtifactStore, StoreError, directory_problem
+def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
+    """The artifact store in folder `raw` (created, mode 0700, when missing). A path that
+    cannot hold a store raises UsageError (`where` names it in the message; default `raw`)."""
+    from pyevm_jit.store import FileArtifactStore, StoreError, directory_problem
 
-    if args.jobs is not None and args.jobs < 0:
-        raise UsageError("--jobs must not be negative")
-    fork = _wanted_fork(args.fork)
-    codes = collect(args.paths, fork)
-    store_path = Path(args.store)
+    where = raw if where is None else where
+    store_path = Path(raw)
     if store_path.exists() and not store_path.is_dir():
-        raise UsageError(f"{args.store}: not a directory")
+        raise UsageError(f"{where}: not a directory")
     if not store_path.exists():
         try:
             store_path.mkdir(mode=0o700, parents=True)
         except OSError as exc:
-            raise UsageError(f"{args.store}: cannot create: {exc.strerror or exc}") from None
+            raise UsageError(f"{where}: cannot create: {exc.strerror or exc}") from None
     problem = directory_problem(store_path)
     if problem is not None:
         raise UsageError(f"artifact store refused: {problem}")
@@ -264,12 +244,29 @@ def run(args: argparse.Namespace) -> int:
         store.check()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
+    return store
 
-    tuning = RuntimeTuning()
-    if args.jobs is not None:
-        tuning = tuning.replace(worker_count=args.jobs)
-    if args.opt_level is not None:
-        tuning = tuning.replace(aot_opt_level=args.opt_level)
+
+@dataclass
+class AotPlan:
+    """What filling a store with some codes takes."""
+
+    total: int  # distinct (code, fork) pairs asked for
+    present: int  # already in the store (valid and built by this engine)
+    todo: list[AotRequest]  # to compile
+    too_large: int  # left out (over the size the runtime compiles)
+
+
+def plan_aot(
+    store: FileArtifactStore,
+    codes: Mapping[tuple[bytes, str], bytes],
+    tuning: RuntimeTuning,
+) -> AotPlan:
+    """Which of `codes` ((code hash, py-evm fork) -> code) the store lacks."""
+    from pyevm_jit.engine import engine_identity
+    from pyevm_jit.runtime import AotRequest, RuntimeCacheKey
+    from pyevm_jit.store import ArtifactKey
+
     identity = engine_identity()
     todo: list[AotRequest] = []
     present = 0
@@ -280,34 +277,68 @@ def run(args: argparse.Namespace) -> int:
             present += 1
         elif tuning.should_compile(code):
             todo.append(AotRequest(code_hash, code, code_fork))
-    skipped = len(codes) - present - len(todo)
-    out = sys.stdout
-    print(
-        f"aot: {len(codes)} contract codes, {present} already in {store_path}, "
-        f"{len(todo)} to compile" + (f", {skipped} too large" if skipped else ""),
-        file=out,
-        flush=True,
-    )
-    started = time.monotonic()
-    progress = _Progress(len(todo), sys.stderr, not args.quiet)
+    return AotPlan(len(codes), present, todo, len(codes) - present - len(todo))
+
+
+def compile_plan(
+    store: FileArtifactStore,
+    plan: AotPlan,
+    tuning: RuntimeTuning,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RuntimeStatsSnapshot:
+    """Compile what `plan` lists into `store` (on the runtime's worker pool) and wait for all
+    of it; `on_progress(finished, failed)` is called while it waits. The backend's final stats
+    (`artifacts_stored`, `compilations_failed`)."""
+    from pyevm_jit.runtime import JitBackend, RuntimeConfig
+
     config = RuntimeConfig(
         enabled=True,
         aot=True,
         store=store,
         dump_dir=None,
-        tuning=tuning.replace(max_pending_jobs=max(tuning.max_pending_jobs, len(todo) + 1)),
+        # every request must be queued: none dropped over the pending-job limit
+        tuning=tuning.replace(max_pending_jobs=max(tuning.max_pending_jobs, len(plan.todo) + 1)),
         preload=False,
     )
     with JitBackend.new(config) as backend:
-        backend.prepare_aot_batch(todo)
+        backend.prepare_aot_batch(plan.todo)
         while not backend.wait_idle(0.25):
             s = backend.stats()
-            progress.update(s.compilations_succeeded + s.compilations_failed, s.compilations_failed)
-        s = backend.stats()
+            if on_progress is not None:
+                on_progress(s.compilations_succeeded + s.compilations_failed, s.compilations_failed)
+        return backend.stats()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyevm_jit.runtime import RuntimeTuning
+
+    if args.jobs is not None and args.jobs < 0:
+        raise UsageError("--jobs must not be negative")
+    fork = _wanted_fork(args.fork)
+    codes = collect(args.paths, fork)
+    store = open_store(args.store)
+
+    tuning = RuntimeTuning()
+    if args.jobs is not None:
+        tuning = tuning.replace(worker_count=args.jobs)
+    if args.opt_level is not None:
+        tuning = tuning.replace(aot_opt_level=args.opt_level)
+    plan = plan_aot(store, codes, tuning)
+    out = sys.stdout
+    print(
+        f"aot: {plan.total} contract codes, {plan.present} already in {store.directory}, "
+        f"{len(plan.todo)} to compile"
+        + (f", {plan.too_large} too large" if plan.too_large else ""),
+        file=out,
+        flush=True,
+    )
+    started = time.monotonic()
+    progress = _Progress(len(plan.todo), sys.stderr, not args.quiet)
+    s = compile_plan(store, plan, tuning, progress.update)
     progress.update(s.compilations_succeeded + s.compilations_failed, s.compilations_failed, True)
     print(
         f"aot: {s.artifacts_stored} stored, {s.compilations_failed} failed to compile, "
-        f"{present} already present, in {time.monotonic() - started:.1f}s",
+        f"{plan.present} already present, in {time.monotonic() - started:.1f}s",
         file=out,
         flush=True,
     )
