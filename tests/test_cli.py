@@ -143,16 +143,16 @@ def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
-    from pyevm_jit import statetest_cli
+    from pyevm_jit import caserun, statetest_cli
     from pyevm_jit.statetest import Status, discover_cases
 
     cases = discover_cases([state_tests / "VMTests" / "vmArithmeticTest"], substring="::add")
     assert len(cases) > 3
     victim = cases[2]
-    spec = statetest_cli._ModeSpec("interp", crash_on=victim.id)
+    spec = caserun.RunSpec(statetest_cli.KIND, "interp", crash_on=victim.id)
     results = [
         result
-        for batch, _ in statetest_cli._execute_parallel([list(cases)], spec, 2, {})
+        for batch, _ in caserun.execute_parallel([list(cases)], spec, 2, {})
         for result in batch
     ]
     assert sorted(r.case.id for r in results) == sorted(c.id for c in cases)

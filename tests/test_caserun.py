@@ -1,0 +1,169 @@
+"""The case runner shared by `statetest` and `blocktest`: statistics, batching, the command's
+report, and a worker pool that survives a worker dying (with a kind of case that needs no
+py-evm: each case passes or fails as its id says)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyevm_jit import caserun
+from pyevm_jit.statetest import Status
+
+
+@dataclass(frozen=True)
+class FakeCase:
+    id: str
+    path: str
+
+
+@dataclass
+class FakeResult:
+    case: FakeCase
+    status: Status
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.case.id, "status": self.status.value, "reason": self.reason}
+
+
+def fake_run(case: FakeCase, factory: Any) -> FakeResult:
+    status = Status.FAILED if "bad" in case.id else Status.PASSED
+    return FakeResult(case, status, "bad case" if status is Status.FAILED else "")
+
+
+def fake_died(case: FakeCase, reason: str) -> FakeResult:
+    return FakeResult(case, Status.FAILED, reason)
+
+
+def fake_codes(cases: Sequence[FakeCase]) -> dict[tuple[bytes, str], bytes]:
+    return {}
+
+
+FAKE = caserun.CaseKind("fake", fake_run, fake_died, fake_codes)
+
+
+def _cases(*names: str, path: str = "/t/a.json") -> list[FakeCase]:
+    return [FakeCase(name, path) for name in names]
+
+
+def test_merged_stats_and_native_line() -> None:
+    stats = {
+        1: {"lookup_hits": 5, "lookup_misses": 2, "misses_by_reason": {"ineligible": 2}},
+        2: {
+            "lookup_hits": 1,
+            "lookup_misses": 3,
+            "misses_by_reason": {"ineligible": 1, "not_ready": 2, "disabled": 0},
+            "compilations_dispatched": 4,
+        },
+    }
+    merged = caserun.merged_stats(stats)
+    assert merged == {
+        "lookup_hits": 6,
+        "lookup_misses": 5,
+        "compilations_dispatched": 4,
+        "misses_by_reason": {"ineligible": 3, "not_ready": 2, "disabled": 0},
+    }
+    assert caserun.native_line(merged) == (
+        "native: 6 messages ran native code, 5 interpreted (ineligible: 3, not_ready: 2)"
+    )
+    assert caserun.native_line({}) == "native: 0 messages ran native code, 0 interpreted"
+
+
+def test_stats_dict_keeps_the_counters() -> None:
+    class Backend:
+        def stats(self) -> Any:
+            from pyevm_jit.runtime import RuntimeStatsSnapshot
+
+            return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2)
+
+    stats = caserun.stats_dict(Backend())
+    assert stats is not None
+    assert stats["lookup_hits"] == 3 and stats["compilations_dispatched"] == 2
+    assert caserun.stats_dict(None) is None
+
+
+def test_batches_group_by_file_slow_folders_first() -> None:
+    quick = _cases("q1", "q2", "q3", path="/t/stQuick/a.json")
+    slow = _cases("s1", "s2", path="/t/vmPerformance/b.json")
+    other = _cases("o1", path="/t/stQuick/c.json")
+    batches = caserun.batches(quick + slow + other, 2)
+    assert [[c.id for c in b] for b in batches] == [["s1", "s2"], ["q1", "q2"], ["q3"], ["o1"]]
+
+
+def test_worker_death_fails_only_its_case() -> None:
+    cases = _cases("a", "b", "victim", "c", "d", "e")
+    spec = caserun.RunSpec(FAKE, "interp", crash_on="victim")
+    results = [
+        r
+        for batch, _ in caserun.execute_parallel([cases[:4], cases[4:]], spec, 2, {})
+        for r in batch
+    ]
+    by_id = {r.case.id: r for r in results}
+    assert sorted(by_id) == sorted(c.id for c in cases) and len(results) == len(cases)
+    assert by_id["victim"].status is Status.FAILED
+    assert by_id["victim"].reason.startswith("worker process died (exit code 70)")
+    assert all(r.status is Status.PASSED for r in results if r.case.id != "victim")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_command_reports_and_writes_json(
+    jobs: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = _cases("one", "bad-two", "three", path="/t/x.json")
+    skipped = [FakeResult(FakeCase("slow", "/t/x.json"), Status.SKIPPED, "slow")]
+    report = tmp_path / "r.json"
+    status = caserun.run_command(
+        FAKE,
+        cases,
+        mode="interp",
+        jobs=jobs,
+        store=None,
+        json_path=report,
+        selection={"paths": ["/t"], "substring": None},
+        progress=False,
+        skipped=skipped,
+    )
+    assert status == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("2 passed, 1 failed, 1 skipped in ")
+    assert "native:" not in captured.out
+    assert captured.err.strip() == "FAIL bad-two: bad case"
+    document = json.loads(report.read_text())
+    assert [r["id"] for r in document["results"]] == ["slow", "one", "bad-two", "three"]
+    assert document["summary"]["failed"] == 1 and document["summary"]["skipped"] == 1
+    assert document["paths"] == ["/t"] and document["not_run"] == 0
+    assert document["interrupted"] is False and document["native"] is None
+    assert document["jobs"] == jobs
+
+
+def test_run_command_without_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    status = caserun.run_command(
+        FAKE, [], mode="jit", jobs=4, store=None, json_path=None, selection={}
+    )
+    assert status == 0
+    assert capsys.readouterr().out == "0 passed, 0 failed (no cases selected)\n"
+
+
+def test_crash_env_reaches_the_workers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(caserun.CRASH_ON_ENV, "b")
+    status = caserun.run_command(
+        FAKE,
+        _cases("a", "b", "c"),
+        mode="interp",
+        jobs=2,
+        store=None,
+        json_path=None,
+        selection={},
+        progress=False,
+    )
+    assert status == 1
+    out = capsys.readouterr().out
+    assert out.startswith("2 passed, 1 failed"), out
