@@ -226,7 +226,12 @@ def test_aot_mode_runs_from_the_store(tmp_path: Path, capsys: Any) -> None:
     assert "0 failed" in out and "aot: compiling" in out
     native = next(line for line in out.splitlines() if line.startswith("native:"))
     assert int(native.split()[1]) > 0  # messages ran native code from the store
+    assert "aot: 0 compilations while running (store only)" in out
     assert any(store.iterdir())
+    # a second run finds everything in the store
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert ": 0 compiled, " in out and "0 failed" in out, out
 
 
 @needs_fixtures

@@ -5,6 +5,7 @@ py-evm: each case passes or fails as its id says)."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,3 +168,35 @@ def test_crash_env_reaches_the_workers(
     assert status == 1
     out = capsys.readouterr().out
     assert out.startswith("2 passed, 1 failed"), out
+
+
+def test_prepare_aot_compiles_only_what_the_store_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eth_hash.auto import keccak
+
+    from pyevm_jit.store import FileArtifactStore
+
+    codes = {
+        (bytes(keccak(code)), "cancun"): code
+        for code in (bytes.fromhex("600160005500"), bytes.fromhex("6002600301500000"))
+    }
+    store = tmp_path / "store"
+    caserun.prepare_aot(codes, str(store), sys.stdout, progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"aot: compiling 2 contract codes into {store}"
+    assert lines[1].startswith("aot: done in ") and lines[1].endswith(
+        ": 2 compiled, 0 already in the store"
+    )
+    assert len(FileArtifactStore(store).load_all()) == 2
+    caserun.prepare_aot(codes, str(store), sys.stdout, progress=False)
+    assert capsys.readouterr().out.splitlines()[1].endswith(": 0 compiled, 2 already in the store")
+
+
+def test_prepare_aot_refuses_a_file_as_store(tmp_path: Path) -> None:
+    from pyevm_jit.cli import UsageError
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(UsageError, match="not a directory"):
+        caserun.prepare_aot({}, str(not_a_folder), sys.stdout, progress=False)
