@@ -25,16 +25,12 @@ from pyevm_jit.caserun import native_line as native_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="fixture file or folder")
-    parser.add_argument(
-        "--mode",
-        default="interp",
-        help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it runs) "
-        "or aot (pre-state contracts compiled into a store first, then run from it); "
-        "default interp",
+    caserun.add_arguments(
+        parser,
+        mode_help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it "
+        "runs) or aot (pre-state contracts compiled into a store first, then run from it)",
     )
     parser.add_argument("--network", metavar="NAME", help="only this network (e.g. Cancun)")
-    caserun.add_run_arguments(parser)
     parser.add_argument(
         "--include-slow",
         action="store_true",
@@ -57,23 +53,14 @@ KIND: caserun.CaseKind[BlockCase, BlockCaseResult] = caserun.CaseKind(
 
 
 def run(args: argparse.Namespace) -> int:
-    mode, json_path = caserun.check_arguments(args)
-    cases = discover_cases(args.paths, substring=args.substring, network=args.network)
-    skipped = [] if args.include_slow else [c for c in cases if c.id in SLOW_CASES]
-    if skipped:
-        cases = [c for c in cases if c.id not in SLOW_CASES]
-    return caserun.run_command(
+    def skip(case: BlockCase) -> BlockCaseResult | None:
+        slow = not args.include_slow and case.id in SLOW_CASES
+        return skipped_result(case) if slow else None
+
+    return caserun.run_from_arguments(
+        args,
         KIND,
-        cases,
-        mode=mode,
-        jobs=args.jobs,
-        store=args.store,
-        json_path=json_path,
-        selection={
-            "paths": [str(p) for p in args.paths],
-            "network": args.network,
-            "substring": args.substring,
-        },
-        progress=not args.no_progress,
-        skipped=[skipped_result(case) for case in skipped],
+        lambda: discover_cases(args.paths, substring=args.substring, network=args.network),
+        selection={"network": args.network},
+        skip=skip,
     )

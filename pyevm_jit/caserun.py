@@ -436,8 +436,10 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     return mode, json_path
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every case command has besides its paths, --mode and selection options."""
+def add_arguments(parser: argparse.ArgumentParser, mode_help: str) -> None:
+    """The arguments every case command has (it adds its own selection options)."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="fixture file or folder")
+    parser.add_argument("--mode", default="interp", help=mode_help + "; default interp")
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
     )
@@ -452,6 +454,46 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
+    )
+
+
+def run_from_arguments(
+    args: argparse.Namespace,
+    kind: CaseKind[C, R],
+    discover: Callable[[], Sequence[C]],
+    *,
+    selection: Mapping[str, Any],
+    skip: Callable[[C], R | None] | None = None,
+) -> int:
+    """A case command's `run`: check the arguments of `add_arguments`, `discover()` the cases,
+    leave out those `skip` gives a result for (reported with it), run the rest. `selection`:
+    the command's own selection options, for the --json document."""
+    mode, json_path = check_arguments(args)
+    cases = list(discover())
+    skipped: list[R] = []
+    if skip is not None:
+        kept = []
+        for case in cases:
+            result = skip(case)
+            if result is None:
+                kept.append(case)
+            else:
+                skipped.append(result)
+        cases = kept
+    return run_command(
+        kind,
+        cases,
+        mode=mode,
+        jobs=args.jobs,
+        store=args.store,
+        json_path=json_path,
+        selection={
+            "paths": [str(p) for p in args.paths],
+            **selection,
+            "substring": args.substring,
+        },
+        progress=not args.no_progress,
+        skipped=skipped,
     )
 
 

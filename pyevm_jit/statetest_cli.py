@@ -12,15 +12,12 @@ from pyevm_jit.statetest import Case, CaseResult, Status, contract_codes, discov
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="fixture file or folder")
-    parser.add_argument(
-        "--mode",
-        default="interp",
-        help="interp (stock py-evm), jit (compile every contract before it runs) or aot "
-        "(compile all contracts into a store first, then run from it); default interp",
+    caserun.add_arguments(
+        parser,
+        mode_help="interp (stock py-evm), jit (compile every contract before it runs) or aot "
+        "(compile all contracts into a store first, then run from it)",
     )
     parser.add_argument("--fork", metavar="NAME", help="only this fork (e.g. Cancun)")
-    caserun.add_run_arguments(parser)
 
 
 def _died(case: Case, reason: str) -> CaseResult:
@@ -33,19 +30,9 @@ KIND: caserun.CaseKind[Case, CaseResult] = caserun.CaseKind(
 
 
 def run(args: argparse.Namespace) -> int:
-    mode, json_path = caserun.check_arguments(args)
-    cases = discover_cases(args.paths, fork=args.fork, substring=args.substring)
-    return caserun.run_command(
+    return caserun.run_from_arguments(
+        args,
         KIND,
-        cases,
-        mode=mode,
-        jobs=args.jobs,
-        store=args.store,
-        json_path=json_path,
-        selection={
-            "paths": [str(p) for p in args.paths],
-            "fork": args.fork,
-            "substring": args.substring,
-        },
-        progress=not args.no_progress,
+        lambda: discover_cases(args.paths, fork=args.fork, substring=args.substring),
+        selection={"fork": args.fork},
     )
