@@ -15,7 +15,6 @@ Codes already in the store (valid and built by this engine) are skipped. A later
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -130,19 +129,12 @@ def _pre_codes(pre: Any, where: str) -> list[bytes]:
 
 def codes_from_json(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
     """(code, py-evm fork) pairs of a state-test or bench file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        raise UsageError(f"{path}: not a state test or bench file (expected a JSON object)")
+    from pyevm_jit.statetest import read_fixture
+
+    data = read_fixture(str(path), "state test or bench", ("pre", "transaction"))
     found: list[tuple[bytes, str]] = []
     for name, test in data.items():
         where = f"{path}: {name}"
-        if not isinstance(test, dict) or "pre" not in test or "transaction" not in test:
-            raise UsageError(f"{where}: not a state test or bench case (needs pre, transaction)")
         codes = _pre_codes(test["pre"], where) + _tx_init_codes(test["transaction"], where)
         if "post" in test:
             post = test["post"]

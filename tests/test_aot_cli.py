@@ -102,8 +102,8 @@ def test_fills_store_then_skips(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ("content", "suffix", "message"),
     [
         ("{not json", ".json", "not valid JSON"),
-        ("[1, 2]", ".json", "not a state test or bench file"),
-        ('{"x": {"pre": {}}}', ".json", "needs pre, transaction"),
+        ("[1, 2]", ".json", "not a state test or bench fixture"),
+        ('{"x": {"pre": {}}}', ".json", "lacks pre, transaction"),
         ('{"x": {"pre": {"0x01": {"code": "0xzz"}}, "transaction": {}}}', ".json", "not valid hex"),
         ("60zz", ".hex", "not valid hex"),
         ("# nothing\n", ".hex", "no code"),
