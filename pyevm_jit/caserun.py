@@ -391,9 +391,9 @@ def prepare_aot(
     from pyevm_jit.aot_cli import compile_plan, open_store, plan_aot
 
     runtime = runtime_api()
+    store = open_store(store_dir, f"--store {store_dir}")
     print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
     started = time.perf_counter()
-    store = open_store(store_dir, f"--store {store_dir}")
     tuning = runtime.RuntimeTuning()
     plan = plan_aot(store, codes, tuning)
     with Progress(

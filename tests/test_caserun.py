@@ -193,10 +193,13 @@ def test_prepare_aot_compiles_only_what_the_store_lacks(
     assert capsys.readouterr().out.splitlines()[1].endswith(": 0 compiled, 2 already in the store")
 
 
-def test_prepare_aot_refuses_a_file_as_store(tmp_path: Path) -> None:
+def test_prepare_aot_refuses_a_file_as_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pyevm_jit.cli import UsageError
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     with pytest.raises(UsageError, match="not a directory"):
         caserun.prepare_aot({}, str(not_a_folder), sys.stdout, progress=False)
+    assert capsys.readouterr().out == ""  # refused before announcing anything
