@@ -215,3 +215,50 @@ def test_level2_random_programs_match_stock(level2_backend: JitBackend, data: An
             code=code, fork=fork, calldata=calldata, accounts=d.standard_accounts()
         )
     d.check(scenario, backend=level2_backend)
+
+
+def _task(code: bytes, *, background: bool) -> CompileTask:
+    return CompileTask(code, "cancun", 2 if background else 1, keccak(code), background=background)
+
+
+def test_first_compilation_does_not_wait_for_a_tier_up_worker() -> None:
+    """One worker busy with a slow tier-up: a first compilation gets an extra worker at once,
+    and the pool shrinks back to its size afterwards."""
+    from pyevm_jit.runtime.workers import ProcessPool
+
+    pool = ProcessPool(faults.fault_compiler, 1)
+    try:
+        slow = pool.submit(_task(faults.HANG_MARKER + b"\x01", background=True))
+        wait_until(lambda: slow.running())
+        first = pool.submit(_task(CODE, background=False))
+        assert first.result(timeout=WAIT).object_bytes.startswith(b"FAKEOBJ:")
+        assert not slow.done()  # it finished while the tier-up still runs
+        wait_until(lambda: len(pool._workers) == 1)  # the extra worker is gone again
+    finally:
+        pool.shutdown(5.0)
+    assert slow.done()  # failed by the shutdown
+
+
+def test_waiting_first_compilations_go_before_tier_ups() -> None:
+    from pyevm_jit.runtime.workers import InProcessPool
+
+    order: list[bool] = []
+    release = threading.Event()
+
+    def compiler(task: CompileTask) -> ObjectCode:
+        if task.code == b"\x00":
+            release.wait(WAIT)  # hold the single thread while the others queue up
+        order.append(task.background)
+        return faults.fake_compiler(task)
+
+    pool = InProcessPool(compiler)
+    try:
+        blocker = pool.submit(_task(b"\x00", background=False))
+        futures = [pool.submit(_task(CODE, background=True))]
+        futures += [pool.submit(_task(bytes([0x60, n, 0x00]), background=False)) for n in range(3)]
+        release.set()
+        for fut in [blocker, *futures]:
+            fut.result(timeout=WAIT)
+    finally:
+        pool.shutdown(5.0)
+    assert order == [False, False, False, False, True]

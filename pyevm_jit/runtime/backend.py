@@ -836,6 +836,7 @@ class JitBackend:
             code_hash=job.key.code_hash,
             keep_text=inner.config.dump_dir is not None,
             debug_assertions=inner.config.debug_assertions,
+            background=job.tier_up,
         )
         with inner.lock:
             inner.dispatched += 1

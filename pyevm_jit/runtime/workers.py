@@ -44,6 +44,9 @@ class CompileTask:
     code_hash: bytes
     keep_text: bool = False
     debug_assertions: bool = False
+    #: a tier-up recompilation: runs after every waiting first compilation, and never makes
+    #: one wait for a free worker (see ProcessPool)
+    background: bool = False
 
 
 Compiler = Callable[[CompileTask], "ObjectCode"]
@@ -105,9 +108,20 @@ class InProcessPool:
             if self._closed:
                 fut.set_exception(CompileFailure("compiler pool is shut down"))
                 return fut
-            self._jobs.append((task, fut))
+            if task.background:
+                self._jobs.append((task, fut))
+            else:
+                self._insert_before_background((task, fut))
             self._cv.notify()
         return fut
+
+    def _insert_before_background(self, item: tuple[CompileTask, Future[ObjectCode]]) -> None:
+        jobs = self._jobs
+        for index, queued in enumerate(jobs):
+            if queued is not None and queued[0].background:
+                jobs.insert(index, item)
+                return
+        jobs.append(item)
 
     def _run(self) -> None:
         while True:
@@ -294,6 +308,8 @@ class ProcessPool:
         self._recycle_after = max(1, recycle_after)
         self._lock = threading.Lock()
         self._pending: deque[tuple[CompileTask, Future[ObjectCode]]] = deque()
+        #: tier-up jobs: dispatched only when no first compilation waits
+        self._background: deque[tuple[CompileTask, Future[ObjectCode]]] = deque()
         self._workers: list[_Worker] = []
         self._closed = False
         self._crashes = 0
@@ -317,7 +333,7 @@ class ProcessPool:
             if self._closed:
                 fut.set_exception(CompileFailure("compiler pool is shut down"))
                 return fut
-            self._pending.append((task, fut))
+            (self._background if task.background else self._pending).append((task, fut))
         self._wake()
         return fut
 
@@ -348,12 +364,20 @@ class ProcessPool:
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                if not self._pending or self._closed:
+                if self._closed or not (self._pending or self._background):
                     return
                 idle = next((w for w in self._workers if w.job is None), None)
-                if idle is None and len(self._workers) >= self._size:
+                if self._pending:
+                    queue = self._pending
+                    # a first compilation never waits behind tier-ups: one extra worker
+                    limit = self._size + any(
+                        w.job is not None and w.job[0].background for w in self._workers
+                    )
+                else:
+                    queue, limit = self._background, self._size
+                if idle is None and len(self._workers) >= limit:
                     return
-                task, fut = self._pending.popleft()
+                task, fut = queue.popleft()
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
@@ -395,8 +419,8 @@ class ProcessPool:
             fut.set_result(payload)
         else:
             fut.set_exception(CompileFailure(str(payload)))
-        if worker.done >= self._recycle_after:
-            self._retire(worker, kill=False)
+        if worker.done >= self._recycle_after or len(self._workers) > self._size:
+            self._retire(worker, kill=False)  # recycled, or the extra worker's job is done
 
     def _run(self) -> None:
         while True:
@@ -451,8 +475,9 @@ class ProcessPool:
             if self._closed:
                 return
             self._closed = True
-            pending = list(self._pending)
+            pending = list(self._pending) + list(self._background)
             self._pending.clear()
+            self._background.clear()
         self._wake()
         self._thread.join(timeout)
         for _task, fut in pending:
