@@ -51,7 +51,7 @@ from pyevm_jit.abi import (
 )
 from pyevm_jit.codehash import code_hash
 from pyevm_jit.opcodes import ENV_SLOT, OPCODES
-from pyevm_jit.runtime.types import LookupRequest, RuntimeCacheKey
+from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
 if TYPE_CHECKING:
     from pyevm_jit.engine import NativeProgram
@@ -240,6 +240,8 @@ class JitComputationMixin:
 
     jit_backend: ClassVar[Any] = None
     jit_fork: ClassVar[str] = ""
+    #: why compiled code cannot run for this class (empty: it can; see vm.jit_computation_class)
+    jit_unsupported: ClassVar[str] = ""
     _jit_pool: ClassVar[FramePool]
 
     @classmethod
@@ -277,6 +279,9 @@ class JitComputationMixin:
     def _jit_program(cls, message: MessageAPI) -> Any:
         code = message.code
         if not code or message.gas > MAX_NATIVE_GAS:
+            return None
+        if cls.jit_unsupported:
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return None
         key = RuntimeCacheKey(code_hash(code), cls.jit_fork)
         decision = cls.jit_backend.lookup(LookupRequest(key, code))

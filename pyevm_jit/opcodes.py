@@ -188,6 +188,34 @@ def fork_spec(fork: str) -> ForkSpec:
     return spec_from_opcodes(fork, computation_class.opcodes)
 
 
+def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
+    """How a VM's opcode table departs from py-evm's table for `fork` in ways compiled code
+    would not honour (empty when programs compiled for `fork` are exact for it).
+
+    Host and environment opcodes run the VM's own logic, so a replaced one is fine as long as
+    its static gas is the same; a replaced native or control opcode, an added or removed one,
+    or a replaced SLOAD (the native SLOAD cache assumes py-evm's logic) is not."""
+    classes = vm_classes()
+    if fork not in classes:
+        return [f"no py-evm fork named {fork!r}"]
+    stock = classes[fork]._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+    differences = []
+    for op in sorted(set(stock) | set(opcodes)):
+        mine, theirs = opcodes.get(op), stock.get(op)
+        if mine is theirs:
+            continue
+        name = OPCODES[op].name if op in OPCODES else f"0x{op:02x}"
+        if mine is None or theirs is None:
+            differences.append(f"{name} {'removed' if mine is None else 'added'}")
+            continue
+        info = OPCODES.get(op)
+        runs_own_logic = info is not None and info.kind in (Kind.HOST, Kind.ENV) and op != 0x54
+        if runs_own_logic and _opcode_gas_cost(mine) == _opcode_gas_cost(theirs):
+            continue
+        differences.append(f"{name} replaced")
+    return differences
+
+
 def spec_from_opcodes(fork: str, opcodes: dict[int, Any]) -> ForkSpec:
     static_gas = {op: _opcode_gas_cost(fn) for op, fn in opcodes.items()}
     gas = GasSchedule(

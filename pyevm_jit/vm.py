@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pyevm_jit.computation import FramePool, JitComputationMixin
+from pyevm_jit.opcodes import opcode_table_differences
+
+log = logging.getLogger(__name__)
 
 
 def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
-    """The fork's computation class with the native fast path in front of its message loop."""
+    """The fork's computation class with the native fast path in front of its message loop.
+
+    Programs are compiled for py-evm's own opcode table of `fork`; when the class's table departs
+    from it in a way compiled code would not honour, every message is interpreted (counted as
+    Ineligible) and a warning says why."""
+    differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
+    unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+    if differences:
+        log.warning(
+            "pyevm-jit: %s differs from py-evm's %s opcode table (%s): its messages are "
+            "interpreted",
+            computation_class.__name__,
+            fork,
+            unsupported,
+        )
     namespace = {
         "jit_backend": backend,
         "jit_fork": fork,
+        "jit_unsupported": unsupported,
         "_jit_pool": FramePool(),
         "__module__": __name__,
         "__doc__": f"{computation_class.__name__} running compiled code from a JitBackend.",

@@ -389,6 +389,12 @@ class JitBackend:
         next(inner.misses[InterpretReason.NOT_READY])
         return _NOT_READY
 
+    def count_interpreted(self, reason: InterpretReason) -> LookupDecision:
+        """Record a message interpreted without a lookup (for example a VM whose opcode table
+        compiled code cannot honour) and return that decision."""
+        next(self._inner.misses[reason])
+        return LookupDecision.interpret(reason)
+
     def lookup_blocking(self, req: LookupRequest) -> LookupDecision:
         """Like `lookup`, but a miss compiles now and waits: the answer is a compiled program,
         Interpret(Ineligible), Interpret(JitFailed), or Interpret(Disabled) when the runtime is
