@@ -446,6 +446,13 @@ def add_arguments(parser: argparse.ArgumentParser, mode_help: str) -> None:
     parser.add_argument(
         "-k", dest="substring", metavar="SUBSTRING", help="only cases whose id contains this"
     )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="SUBSTRING",
+        help="leave out cases whose id contains this (repeatable; e.g. a case that takes hours)",
+    )
     parser.add_argument("--json", dest="json_file", metavar="FILE", help="write results as JSON")
     parser.add_argument(
         "--store",
@@ -470,6 +477,11 @@ def run_from_arguments(
     the command's own selection options, for the --json document."""
     mode, json_path = check_arguments(args)
     cases = list(discover())
+    excludes = [text for text in getattr(args, "exclude", None) or [] if text]
+    if excludes:
+        kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
+        print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
+        cases = kept_ids
     skipped: list[R] = []
     if skip is not None:
         kept = []
@@ -491,6 +503,7 @@ def run_from_arguments(
             "paths": [str(p) for p in args.paths],
             **selection,
             "substring": args.substring,
+            "exclude": excludes,
         },
         progress=not args.no_progress,
         skipped=skipped,

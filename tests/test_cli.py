@@ -44,6 +44,17 @@ def test_statetest_passes(capsys: pytest.CaptureFixture[str], state_tests: Path)
     assert "FAIL" not in err
 
 
+def test_statetest_exclude(capsys: pytest.CaptureFixture[str], state_tests: Path) -> None:
+    folder = state_tests / "VMTests" / "vmArithmeticTest"
+    status, out, err = _run(
+        capsys, "statetest", str(folder), "-k", "add.json::add::", "--exclude", "::add::Cancun::0",
+        "--exclude", "::add::Cancun::1", "--no-progress",
+    )  # fmt: skip
+    assert status == 0, out + err
+    assert "2 cases left out by --exclude" in out
+    assert _summary(out).startswith("3 passed, 0 failed in ")
+
+
 def test_statetest_failure_exit_1_and_json(
     capsys: pytest.CaptureFixture[str], state_tests: Path, tmp_path: Path
 ) -> None:
