@@ -329,6 +329,12 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
         + f": median {median * 1e3:.1f} ms, p90 {bench.percentile(seconds, 0.9) * 1e3:.1f} ms,"
         f" max {max(seconds, default=0.0) * 1e3:.0f} ms"
     )
+    cpu = [t.cpu_seconds for t in ok]
+    if cpu:
+        print(
+            f"CPU time: median {bench.percentile(cpu, 0.5) * 1e3:.1f} ms, "
+            f"p90 {bench.percentile(cpu, 0.9) * 1e3:.1f} ms"
+        )
     if ok:
         phases = {
             name: statistics.median(t.phases.get(name, 0.0) for t in ok)
@@ -347,6 +353,7 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
             "contracts": len(times),
             "failed": failed,
             "median_seconds": None if math.isnan(median) else median,
+            "median_cpu_seconds": bench.percentile(cpu, 0.5) if cpu else None,
             "p90_seconds": bench.percentile(seconds, 0.9) if seconds else None,
             "machine": bench.machine_description(),
             "times": [asdict(t) for t in times],
