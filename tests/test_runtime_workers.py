@@ -31,7 +31,8 @@ def request(code: bytes) -> LookupRequest:
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[JitBackend]:
-    """One worker process, a short compile timeout, the fault-injecting compiler."""
+    """One worker process, a short compile timeout (long enough for a worker to start on a
+    loaded machine: it counts from dispatch), the fault-injecting compiler."""
     config = RuntimeConfig(
         enabled=True,
         blocking=True,
@@ -39,7 +40,7 @@ def backend() -> Iterator[JitBackend]:
         linker=faults.fake_linker,
         store=None,
         dump_dir=None,
-        tuning=RuntimeTuning(worker_count=1, compile_timeout=2.0),
+        tuning=RuntimeTuning(worker_count=1, compile_timeout=8.0),
     )
     with JitBackend.new(config) as b:
         yield b
