@@ -86,7 +86,9 @@ class NativeFrame:
     Invariant: bytes of memory past `memory_len` up to `memory_cap` are zero.
     """
 
-    __slots__ = ("ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "cache_buf", "keep")
+    __slots__ = (
+        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "cache_buf", "cache_used", "keep",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.ctx = ExecutionContext()
@@ -98,6 +100,8 @@ class NativeFrame:
         self.ctx.stack = ctypes.addressof(self.stack_buf)
         self.ctx.env = ctypes.addressof(self.env_buf)
         self.ctx.sload_cache = ctypes.addressof(self.cache_buf)
+        #: whether any SLOAD cache entry may be valid (only Python fills the cache)
+        self.cache_used = False
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
 
     def reset_memory(self) -> None:
@@ -116,8 +120,10 @@ class NativeFrame:
 
     # --- the SLOAD cache (see abi.py) ----------------------------------------------------------
     def clear_sload_cache(self) -> None:
-        flags = ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET
-        ctypes.memset(flags, 0, SLOAD_CACHE_ENTRIES)
+        if self.cache_used:
+            flags = ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET
+            ctypes.memset(flags, 0, SLOAD_CACHE_ENTRIES)
+            self.cache_used = False
 
     def remember_slot(self, key: int, value: int) -> None:
         index = sload_cache_index(key)
@@ -127,6 +133,7 @@ class NativeFrame:
         buf[key_at : key_at + WORD_BYTES] = key.to_bytes(WORD_BYTES, "little")
         buf[value_at : value_at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
         buf[_VALID_FLAGS_OFFSET + index] = 1
+        self.cache_used = True
 
     # --- stack words (little-endian 256-bit) ------------------------------------------------
     def read_word(self, index: int) -> int:
@@ -283,9 +290,25 @@ class JitComputationMixin:
         if cls.jit_unsupported:
             cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return None
-        key = RuntimeCacheKey(code_hash(code), cls.jit_fork)
-        decision = cls.jit_backend.lookup(LookupRequest(key, code))
+        decision = cls.jit_backend.lookup(_lookup_request(code, cls.jit_fork))
         return decision.program if decision.is_compiled else None
+
+
+# id(code) -> (code, fork, request): the same code object asks with the same request (its
+# hash, key and request objects built once); the code is held so its id is not reused.
+_requests: dict[int, tuple[bytes, str, LookupRequest]] = {}
+_REQUESTS_LIMIT = 4096
+
+
+def _lookup_request(code: bytes, fork: str) -> LookupRequest:
+    entry = _requests.get(id(code))
+    if entry is not None and entry[0] is code and entry[1] == fork:
+        return entry[2]
+    request = LookupRequest(RuntimeCacheKey(code_hash(code), fork), code)
+    if len(_requests) >= _REQUESTS_LIMIT:
+        _requests.clear()
+    _requests[id(code)] = (code, fork, request)
+    return request
 
 
 # --- the stock loop, from a given program counter -----------------------------------------------
