@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -270,13 +271,13 @@ def test_manifest_parser_rejects_wrong_format() -> None:
 
 
 def aot_backend(store: FileArtifactStore, **kwargs: object) -> JitBackend:
+    kwargs.setdefault("tuning", RuntimeTuning(worker_count=0, event_drain_interval=0.01))
     config = RuntimeConfig(
         enabled=True,
         store=store,
         compiler=faults.fault_compiler,
         linker=faults.fake_linker,
         dump_dir=None,
-        tuning=RuntimeTuning(worker_count=0, event_drain_interval=0.01),
         **kwargs,  # type: ignore[arg-type]
     )
     return JitBackend.new(config)
@@ -515,3 +516,37 @@ def test_runtime_store_with_backends() -> None:
             assert b.stats().aot_loaded == 1 and b.stats().compilations_dispatched == 0
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("how", ["idle", "budget"])
+def test_evicted_aot_program_is_loaded_again_from_the_store(
+    store: FileArtifactStore, prepared: list[bytes], how: str
+) -> None:
+    """A store-only backend (no promotion) that evicts a preloaded program loads it again on
+    its next miss instead of interpreting it from then on."""
+    with aot_backend(store) as b:
+        size = b.stats().resident_code_bytes // 4
+    tuning = RuntimeTuning(
+        worker_count=0,
+        event_drain_interval=0.01,
+        idle_evict_after=0.05 if how == "idle" else 600.0,
+        idle_sweep_interval=0.01,
+        resident_code_budget=(1 << 30) if how == "idle" else 3 * size,
+    )
+    with aot_backend(store, promote_hot=False, tuning=tuning) as b:
+        if how == "idle":
+            deadline = time.monotonic() + 60
+            while b.stats().idle_evictions < 4:
+                assert time.monotonic() < deadline, "no idle eviction"
+                time.sleep(0.01)
+        evicted = [c for c in prepared if b.get_compiled(keccak(c), "cancun") is None]
+        assert evicted, "nothing was evicted"
+        req = LookupRequest(RuntimeCacheKey(keccak(evicted[0]), "cancun"), evicted[0])
+        assert b.lookup(req).reason is InterpretReason.NOT_READY
+        deadline = time.monotonic() + 60
+        while not b.lookup(req).is_compiled:
+            assert time.monotonic() < deadline, "evicted program not reloaded"
+            time.sleep(0.01)
+        program = b.get_compiled(req.key.code_hash, "cancun")
+        assert program is not None and program.kind is ProgramKind.AOT
+        assert b.stats().compilations_dispatched == 0  # loaded, not compiled

@@ -783,6 +783,8 @@ class JitBackend:
             inner.evictions += 1
             if victim_key == key:
                 inner.failed[key] = "program larger than the resident code budget"
+            else:
+                _remember_stored(inner, victim_key, victim)
 
     def _start_job(
         self, req: LookupRequest, kind: ProgramKind, *, tier_up: bool = False
@@ -1068,6 +1070,14 @@ def _sweep_idle(inner: _Inner, now: float) -> None:
             inner.resident_bytes -= entry.size
             inner.evictions += 1
             inner.idle_evictions += 1
+            _remember_stored(inner, key, entry)
+
+
+def _remember_stored(inner: _Inner, key: RuntimeCacheKey, entry: _Entry) -> None:
+    """An evicted AOT program is still in the store: its next miss loads it again (without
+    this, a store-only run would interpret it for good). Caller holds the lock."""
+    if entry.program.kind is ProgramKind.AOT and inner.config.store is not None:
+        inner.store_keys.add(key)
 
 
 __all__ = ["BackendError", "JitBackend"]
