@@ -308,6 +308,10 @@ class _Linker:
             self._lljit = lljit
         return self._lljit
 
+    def prepare(self) -> None:
+        with self._lock:
+            self._ensure()
+
     def rtlib_address(self, name: str) -> int:
         with self._lock:
             self._ensure()
@@ -357,13 +361,7 @@ def link_object(obj: ObjectCode) -> NativeProgram:
 def prepare_linker() -> None:
     """Build this process's JIT linker and its runtime library now (once per process, about
     0.2 s), so that the first program's link time is its own."""
-    _linker.rtlib_address(rtlib_symbols()[0])
-
-
-def rtlib_symbols() -> tuple[str, ...]:
-    from pyevm_jit import rtlib
-
-    return tuple(rtlib.EXPORTED_SYMBOLS)
+    _linker.prepare()
 
 
 def rtlib_address(name: str) -> int:
