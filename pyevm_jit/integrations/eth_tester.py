@@ -1,0 +1,141 @@
+"""eth-tester's py-evm backend with JIT VMs, for web3.py's `EthereumTesterProvider` and ape.
+
+    from eth_tester import EthereumTester
+    from web3 import EthereumTesterProvider, Web3
+    from pyevm_jit.integrations.eth_tester import jit_pyevm_backend
+
+    w3 = Web3(EthereumTesterProvider(EthereumTester(jit_pyevm_backend())))
+
+`jit_pyevm_backend()` returns an eth-tester `PyEVMBackend` (a subclass of it) whose chain runs
+every VM of its schedule through `jit_vm`: eth-tester builds the chain exactly as it would
+(its genesis, its accounts, its default VM schedule or the `vm_configuration` given), then the
+chain's VM classes are swapped for their JIT VMs. `reset_to_genesis` (which eth-tester and
+web3 call to reset a test chain) does the same again, and snapshots keep the JIT chain.
+
+Needs eth-tester with py-evm: `pip install 'pyevm-jit[web3]'`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from pyevm_jit import JitBackend, RuntimeConfig, jit_vm
+
+__all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
+
+_INSTALL_HINT = "pyevm-jit's eth-tester integration needs eth-tester with py-evm: " + (
+    "pip install 'pyevm-jit[web3]'"
+)
+
+_default_backend: JitBackend | None = None
+_default_lock = threading.Lock()
+
+
+def default_backend() -> JitBackend:
+    """The JIT backend used when `jit_pyevm_backend` is given none: one per process, created on
+    first use, enabled, from `RuntimeConfig(enabled=True)` (otherwise the defaults, including
+    the `PYEVM_JIT_*` environment variables)."""
+    global _default_backend
+    with _default_lock:
+        if _default_backend is None:
+            _default_backend = JitBackend.new(RuntimeConfig(enabled=True))
+        return _default_backend
+
+
+class _JitClasses:
+    """`jit_vm` at most once per VM class for one backend, so the chain built by every
+    `reset_to_genesis` reuses the same JIT VM classes."""
+
+    def __init__(self, backend: JitBackend) -> None:
+        self.backend = backend
+        self._classes: dict[type[Any], type[Any]] = {}
+        self._lock = threading.Lock()
+
+    def vm_class(self, vm_class: type[Any]) -> type[Any]:
+        with self._lock:
+            wrapped = self._classes.get(vm_class)
+            if wrapped is None:
+                if _runs_compiled_code(vm_class):
+                    return vm_class  # a JIT VM already: kept as given
+                wrapped = self._classes[vm_class] = jit_vm(vm_class, self.backend)
+            return wrapped
+
+    def configuration(
+        self, vm_configuration: Iterable[tuple[int, type[Any]]]
+    ) -> tuple[tuple[int, type[Any]], ...]:
+        return tuple((block, self.vm_class(vm)) for block, vm in vm_configuration)
+
+
+def _runs_compiled_code(vm_class: type[Any]) -> bool:
+    state_class = getattr(vm_class, "_state_class", None)
+    computation_class = getattr(state_class, "computation_class", None)
+    return getattr(computation_class, "jit_backend", None) is not None
+
+
+@functools.cache
+def jit_pyevm_backend_class() -> type[Any]:
+    """The `PyEVMBackend` subclass that `jit_pyevm_backend` instantiates (built on first use, so
+    that importing this module does not need eth-tester)."""
+    try:
+        from eth_tester import PyEVMBackend
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+
+    class JitPyEVMBackend(PyEVMBackend):  # type: ignore[misc,valid-type]
+        """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend`."""
+
+        jit_backend: JitBackend
+        chain: Any
+
+        def __init__(self, *args: Any, jit_backend: JitBackend, **kwargs: Any) -> None:
+            self.jit_backend = jit_backend
+            self._jit_classes = _JitClasses(jit_backend)
+            super().__init__(*args, **kwargs)
+
+        def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
+            super().reset_to_genesis(*args, **kwargs)
+            self.chain = _with_jit_vms(self.chain, self._jit_classes)
+
+    JitPyEVMBackend.__qualname__ = JitPyEVMBackend.__name__
+    return JitPyEVMBackend
+
+
+def _with_jit_vms(chain: Any, classes: _JitClasses) -> Any:
+    """The same chain (database, head, pending header) with every VM class of its schedule
+    replaced by its JIT VM."""
+    chain_class = type(chain)
+    configuration = classes.configuration(chain_class.vm_configuration)
+    jit_chain_class = chain_class.configure(vm_configuration=configuration)
+    return jit_chain_class(chain.chaindb.db, chain.header)
+
+
+def jit_pyevm_backend(
+    backend: JitBackend | None = None,
+    vm_configuration: Iterable[tuple[int, type[Any]]] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """An eth-tester `PyEVMBackend` whose chain runs JIT VMs.
+
+    `backend`: the `JitBackend` that compiles and runs the contracts (default:
+    `default_backend()`, shared by every call that passes none). `vm_configuration`: the
+    stock VM schedule, `((block_number, VMClass), ...)` as eth-tester takes it (default:
+    eth-tester's own). Other keyword arguments (`genesis_parameters`, `genesis_state`,
+    `mnemonic`, `hd_path`) go to `PyEVMBackend` unchanged. The JIT backend is the result's
+    `jit_backend` attribute (`.jit_backend.stats()`).
+    """
+    if backend is None:
+        backend = default_backend()
+    elif not isinstance(backend, JitBackend):
+        raise TypeError(f"backend must be a JitBackend, got {type(backend).__name__}")
+    if vm_configuration is not None:
+        vm_configuration = tuple(vm_configuration)
+        for entry in vm_configuration:
+            if not isinstance(entry, tuple) or len(entry) != 2 or not isinstance(entry[1], type):
+                raise TypeError(
+                    f"vm_configuration entries are (block number, VM class) pairs, got {entry!r}"
+                )
+    backend_class = jit_pyevm_backend_class()
+    return backend_class(vm_configuration=vm_configuration, jit_backend=backend, **kwargs)
