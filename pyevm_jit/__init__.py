@@ -5,7 +5,8 @@
     JitCancunVM = jit_vm(CancunVM, backend)
 """
 
-from pyevm_jit.chain import jit_chain, jit_vm_configuration
+from pyevm_jit.evm.chain import jit_chain, jit_vm_configuration
+from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import (
     AotRequest,
     CompiledProgram,
@@ -19,8 +20,7 @@ from pyevm_jit.runtime import (
     RuntimeStatsSnapshot,
     RuntimeTuning,
 )
-from pyevm_jit.store import ArtifactStore, FileArtifactStore, RuntimeArtifactStore
-from pyevm_jit.vm import jit_vm
+from pyevm_jit.runtime.store import ArtifactStore, FileArtifactStore, RuntimeArtifactStore
 
 __version__ = "0.1.0"
 

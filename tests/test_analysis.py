@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyevm_jit.analysis import build_blocks, decode, jump_destinations
+from pyevm_jit.compiler.analysis import build_blocks, decode, jump_destinations
 from pyevm_jit.opcodes import fork_spec
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit.aot_cli import collect, py_evm_fork
-from pyevm_jit.cli import UsageError, main
-from pyevm_jit.store import FileArtifactStore
+from pyevm_jit.cli import main
+from pyevm_jit.cli.aot import collect, py_evm_fork
+from pyevm_jit.errors import UsageError
+from pyevm_jit.runtime.store import FileArtifactStore
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench"
 SSTORE = "600160005500"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from pyevm_jit import blocktest
-from pyevm_jit.blocktest import BlockCase, Status, discover_cases, run_case
-from pyevm_jit.cli import UsageError, main
+from pyevm_jit.cli import main
+from pyevm_jit.conformance import blocktest
+from pyevm_jit.conformance.blocktest import BlockCase, Status, discover_cases, run_case
+from pyevm_jit.errors import UsageError
 
 # One case in SAMPLE_EVERY (by a stable hash of its id), plus the first case of every folder and
 # every case with an invalid block; folders whose cases take seconds on the interpreter are out.
@@ -57,7 +58,7 @@ needs_fixtures = pytest.mark.skipif(not SAMPLE, reason="BlockchainTests not foun
 @pytest.fixture(scope="module")
 def jit_factory() -> Iterator[Any]:
     runtime = pytest.importorskip("pyevm_jit.runtime")
-    from pyevm_jit.chain import JitVMCache
+    from pyevm_jit.evm.chain import JitVMCache
 
     backend = runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
     try:

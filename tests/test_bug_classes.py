@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit import differential as d
-from pyevm_jit.differential import (
+from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.differential import (
     CALLEE,
     FORKS,
     MAIN_FORKS,
@@ -271,7 +271,7 @@ def test_codecopy_in_aot_code_after_reload(tmp_path: Path) -> None:
     """Object code must not embed process addresses: compiled ahead of time into a store, then
     loaded by a fresh backend, CODECOPY/CODESIZE/PUSH32 must see this code."""
     from pyevm_jit.runtime import AotRequest
-    from pyevm_jit.store import FileArtifactStore
+    from pyevm_jit.runtime.store import FileArtifactStore
 
     backend_cls, config_cls = d._runtime_names()
     code = asm(

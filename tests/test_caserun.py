@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pyevm_jit import caserun
-from pyevm_jit.statetest import Status
+from pyevm_jit.cli import caserun
+from pyevm_jit.conformance.statetest import Status
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def test_prepare_aot_compiles_only_what_the_store_lacks(
 ) -> None:
     from eth_hash.auto import keccak
 
-    from pyevm_jit.store import FileArtifactStore
+    from pyevm_jit.runtime.store import FileArtifactStore
 
     codes = {
         (bytes(keccak(code)), "cancun"): code
@@ -196,7 +196,7 @@ def test_prepare_aot_compiles_only_what_the_store_lacks(
 def test_prepare_aot_refuses_a_file_as_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pyevm_jit.cli import UsageError
+    from pyevm_jit.errors import UsageError
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")

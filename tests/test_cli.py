@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pyevm_jit.cli import UsageError, main
-from pyevm_jit.fixtures import general_state_tests_dir
+from pyevm_jit.cli import main
+from pyevm_jit.conformance.fixtures import general_state_tests_dir
+from pyevm_jit.errors import UsageError
 
 ADD = "VMTests/vmArithmeticTest/add.json"
 
@@ -154,8 +155,9 @@ def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
-    from pyevm_jit import caserun, statetest_cli
-    from pyevm_jit.statetest import Status, discover_cases
+    from pyevm_jit.cli import caserun
+    from pyevm_jit.cli import statetest as statetest_cli
+    from pyevm_jit.conformance.statetest import Status, discover_cases
 
     cases = discover_cases([state_tests / "VMTests" / "vmArithmeticTest"], substring="::add")
     assert len(cases) > 3
@@ -176,11 +178,11 @@ def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
 def test_unavailable_subcommand_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pyevm_jit import cli
+    from pyevm_jit.cli import router
 
-    commands = dict(cli.COMMANDS)
+    commands = dict(router.COMMANDS)
     commands["ghost"] = ("pyevm_jit.no_such_module", "a command whose module is missing")
-    monkeypatch.setattr(cli, "COMMANDS", commands)
+    monkeypatch.setattr(router, "COMMANDS", commands)
     status, out, err = _run(capsys, "ghost", "x")
     assert status == 2
     assert err.strip().splitlines() == [

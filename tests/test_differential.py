@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyevm_jit import differential as d
 from pyevm_jit import fuzz
+from pyevm_jit.testing import differential as d
 
 _missing = d.jit_missing()
 needs_jit = pytest.mark.skipif(_missing is not None, reason=_missing or "")

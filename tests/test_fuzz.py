@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pyevm_jit import differential as d
 from pyevm_jit import fuzz
 from pyevm_jit.cli import main
+from pyevm_jit.testing import differential as d
 
 _missing = d.jit_missing()
 

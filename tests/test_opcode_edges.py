@@ -12,8 +12,8 @@ import itertools
 
 import pytest
 
-from pyevm_jit import differential as d
-from pyevm_jit.differential import (
+from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.differential import (
     BURNER,
     CALLEE,
     DESTRUCTOR,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from pyevm_jit import differential as d
 from pyevm_jit import fuzz
+from pyevm_jit.testing import differential as d
 
 _missing = d.jit_missing()
 CASES = list(fuzz.load_regressions())

@@ -18,8 +18,9 @@ from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyevm_jit import rtlib
-from pyevm_jit.engine import rtlib_address, target_machine
+from pyevm_jit.compiler import rtlib
+from pyevm_jit.compiler.link import rtlib_address
+from pyevm_jit.compiler.target import target_machine
 
 M = 1 << 256
 MASK64 = (1 << 64) - 1

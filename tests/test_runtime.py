@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit.engine import ObjectCode
+from pyevm_jit.compiler.compile import ObjectCode
 from pyevm_jit.runtime import (
     AotRequest,
     CompilationEvent,
@@ -27,9 +27,9 @@ from pyevm_jit.runtime import (
     RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
-    faults,
 )
-from pyevm_jit.store import FileArtifactStore
+from pyevm_jit.runtime.store import FileArtifactStore
+from pyevm_jit.testing import faults
 
 WAIT = 60.0  # generous bound for things that happen on other threads
 

@@ -15,8 +15,8 @@ from pyevm_jit.runtime import (
     RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
-    faults,
 )
+from pyevm_jit.testing import faults
 
 
 def request(code: bytes, fork: str = "cancun") -> LookupRequest:

@@ -19,7 +19,7 @@ from pyevm_jit.runtime import (
     RuntimeConfig,
     RuntimeTuning,
 )
-from pyevm_jit.store import FileArtifactStore
+from pyevm_jit.runtime.store import FileArtifactStore
 
 SSTORE = b"\x60\x01\x60\x00\x55\x00"  # PUSH1 1 PUSH1 0 SSTORE STOP
 ADD = b"\x60\x02\x60\x03\x01\x50\x00"  # PUSH1 2 PUSH1 3 ADD POP STOP

@@ -18,9 +18,9 @@ from pyevm_jit.runtime import (
     RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
-    faults,
 )
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask, ProcessPool
+from pyevm_jit.testing import faults
 
 REPO = Path(__file__).resolve().parents[1]
 

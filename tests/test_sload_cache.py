@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from pyevm_jit import differential as d
 from pyevm_jit.abi import SLOAD_CACHE_ENTRIES, sload_cache_index
-from pyevm_jit.differential import Account, Scenario, asm, return_stack
+from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.differential import Account, Scenario, asm, return_stack
 
 FORKS = ("frontier", "istanbul", "berlin", "cancun")
 

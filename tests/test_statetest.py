@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pyevm_jit.cli import UsageError
-from pyevm_jit.statetest import Case, Status, VMFactory, discover_cases, run_case
+from pyevm_jit.conformance.statetest import Case, Status, VMFactory, discover_cases, run_case
+from pyevm_jit.errors import UsageError
 
 MODES = ("interp", "jit")
 
@@ -69,7 +69,7 @@ def select_sample(cases: list[Case], every: int = SAMPLE_EVERY) -> list[Case]:
 
 @functools.lru_cache(maxsize=1)
 def _discover_all() -> tuple[list[Case], str | None]:
-    from pyevm_jit.fixtures import general_state_tests_dir
+    from pyevm_jit.conformance.fixtures import general_state_tests_dir
 
     try:
         root = general_state_tests_dir()
@@ -95,8 +95,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def jit_backend() -> Iterator[Any]:
     try:
+        from pyevm_jit.evm.vm import jit_vm  # noqa: F401
         from pyevm_jit.runtime import JitBackend, RuntimeConfig
-        from pyevm_jit.vm import jit_vm  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"JIT modules not importable: {exc}")
     backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
@@ -108,7 +108,7 @@ def jit_backend() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def jit_factory(jit_backend: Any) -> VMFactory:
-    from pyevm_jit.vm import jit_vm
+    from pyevm_jit.evm.vm import jit_vm
 
     classes: dict[type[Any], type[Any]] = {}
 
@@ -148,7 +148,7 @@ def test_sample_covers_every_folder() -> None:
 
 def test_jit_runs_native_code(jit_backend: Any, jit_factory: VMFactory) -> None:
     """In jit mode (blocking backend) a contract call runs native code."""
-    from pyevm_jit.fixtures import general_state_tests_dir
+    from pyevm_jit.conformance.fixtures import general_state_tests_dir
 
     folder = general_state_tests_dir() / "VMTests" / "vmArithmeticTest" / "add.json"
     cases = discover_cases([folder], fork="Cancun")

@@ -11,17 +11,16 @@ from typing import Any
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit import known_deviations, statetest
-from pyevm_jit.cli import UsageError
-from pyevm_jit.fixtures import (
+from pyevm_jit.cli.progress import Progress
+from pyevm_jit.conformance import known_deviations, statetest
+from pyevm_jit.conformance.fixtures import (
     BENCH_ENV,
     ETHEREUM_TESTS_ENV,
     bench_dir,
     ethereum_tests_dir,
     general_state_tests_dir,
 )
-from pyevm_jit.progress import Progress
-from pyevm_jit.statetest import (
+from pyevm_jit.conformance.statetest import (
     EMPTY_LOGS_HASH,
     Case,
     Status,
@@ -30,6 +29,7 @@ from pyevm_jit.statetest import (
     run_case,
     state_test_block_hash,
 )
+from pyevm_jit.errors import UsageError
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit.engine import DEFAULT_OPT_LEVEL, EngineIdentity, ObjectCode, engine_identity
+from pyevm_jit.compiler.compile import ObjectCode
+from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, EngineIdentity, engine_identity
 from pyevm_jit.runtime import (
     AotRequest,
     InterpretReason,
@@ -23,10 +24,8 @@ from pyevm_jit.runtime import (
     RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
-    faults,
 )
-from pyevm_jit.runtime.workers import CompileTask
-from pyevm_jit.store import (
+from pyevm_jit.runtime.store import (
     ArtifactManifest,
     ArtifactStore,
     FileArtifactStore,
@@ -34,6 +33,8 @@ from pyevm_jit.store import (
     StoredArtifact,
     StoreError,
 )
+from pyevm_jit.runtime.workers import CompileTask
+from pyevm_jit.testing import faults
 
 
 def code_n(n: int) -> bytes:

@@ -12,9 +12,8 @@ from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyevm_jit import differential as d
 from pyevm_jit import fuzz
-from pyevm_jit.engine import ObjectCode
+from pyevm_jit.compiler.compile import ObjectCode
 from pyevm_jit.runtime import (
     AotRequest,
     CompilationEvent,
@@ -25,9 +24,10 @@ from pyevm_jit.runtime import (
     RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
-    faults,
 )
-from pyevm_jit.store import RuntimeArtifactStore
+from pyevm_jit.runtime.store import RuntimeArtifactStore
+from pyevm_jit.testing import differential as d
+from pyevm_jit.testing import faults
 
 WAIT = 60.0
 CODE = b"\x60\x02\x60\x03\x01\x50\x00"  # PUSH1 2 PUSH1 3 ADD POP STOP

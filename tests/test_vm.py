@@ -11,10 +11,10 @@ from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.opcode import as_opcode
 
-from pyevm_jit import differential as d
+from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.opcodes import _opcode_gas_cost, opcode_table_differences
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
-from pyevm_jit.vm import jit_vm
+from pyevm_jit.testing import differential as d
 
 
 @pytest.fixture(scope="module")

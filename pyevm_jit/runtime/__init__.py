@@ -34,7 +34,7 @@ _STORE_NAMES = (
 
 def __getattr__(name: str) -> Any:
     if name in _STORE_NAMES:
-        from pyevm_jit import store
+        from pyevm_jit.runtime import store
 
         return getattr(store, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,8 +58,10 @@ from pyevm_jit.runtime.workers import (
 )
 
 if TYPE_CHECKING:
-    from pyevm_jit.engine import EngineIdentity, NativeProgram, ObjectCode
-    from pyevm_jit.store import StoredArtifact
+    from pyevm_jit.compiler.compile import ObjectCode
+    from pyevm_jit.compiler.link import NativeProgram
+    from pyevm_jit.compiler.target import EngineIdentity
+    from pyevm_jit.runtime.store import StoredArtifact
 
 log = logging.getLogger("pyevm_jit.runtime")
 
@@ -134,7 +136,7 @@ class _Job:
 
 
 def _default_linker(obj: ObjectCode) -> NativeProgram:
-    from pyevm_jit.engine import link_object
+    from pyevm_jit.compiler.link import link_object
 
     return link_object(obj)
 
@@ -659,7 +661,7 @@ class JitBackend:
     def _engine_identity(self) -> EngineIdentity:
         inner = self._inner
         if inner.identity is None:
-            from pyevm_jit.engine import engine_identity
+            from pyevm_jit.compiler.target import engine_identity
 
             inner.identity = engine_identity()
         return inner.identity
@@ -691,7 +693,7 @@ class JitBackend:
         keys = getattr(store, "keys", None)
         if keys is None:
             return
-        from pyevm_jit.store import identity_fingerprint
+        from pyevm_jit.runtime.store import identity_fingerprint
 
         ours = identity_fingerprint(self._engine_identity().as_dict())
         try:
@@ -743,7 +745,7 @@ class JitBackend:
         store = inner.config.store
         if store is None:
             return None
-        from pyevm_jit.store import ArtifactKey
+        from pyevm_jit.runtime.store import ArtifactKey
 
         identity = self._engine_identity()
         for opt in dict.fromkeys((inner.tuning.aot_opt_level, inner.tuning.jit_opt_level)):
@@ -865,7 +867,7 @@ class JitBackend:
         if cfg.dump_dir is not None:
             directory = Path(cfg.dump_dir) / job.key.fork / job.key.code_hash.hex()
             try:
-                from pyevm_jit.engine import dump_object
+                from pyevm_jit.compiler.compile import dump_object
 
                 dump_object(obj, job.code, directory)
             except Exception as exc:  # noqa: BLE001
@@ -881,7 +883,7 @@ class JitBackend:
         if job.kind is ProgramKind.AOT and store is not None:
             # persisted only once it is known to link
             try:
-                from pyevm_jit.store import StoredArtifact
+                from pyevm_jit.runtime.store import StoredArtifact
 
                 artifact = StoredArtifact.create(
                     job.key, obj, len(job.code), self._engine_identity()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyevm_jit.engine import NativeProgram
+    from pyevm_jit.compiler.link import NativeProgram
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from pyevm_jit.engine import ObjectCode
+    from pyevm_jit.compiler.compile import ObjectCode
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class CompileFailure(Exception):
 
 
 def default_compiler(task: CompileTask) -> ObjectCode:
-    """The real compiler: `pyevm_jit.engine.compile_object`."""
-    from pyevm_jit.engine import compile_object
+    """The real compiler: `pyevm_jit.compiler.compile.compile_object`."""
+    from pyevm_jit.compiler.compile import compile_object
 
     return compile_object(
         task.code, task.fork, task.opt_level, code_hash=task.code_hash, keep_text=task.keep_text

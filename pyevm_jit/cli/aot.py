@@ -1,0 +1,337 @@
+"""`pyevm-jit aot PATH... --store DIR [--fork NAME]`: precompile contracts into an artifact store.
+
+Inputs (files, or folders searched recursively for *.json and *.hex):
+- Ethereum state tests ({name: {env, pre, transaction, post}}): every pre-state code and the init
+  code of creating transactions, for every fork named in `post` (or only `--fork`);
+- benchmark cases ({name: {env, pre, transaction}}, the ../shared/bench format): the same codes,
+  for `--fork` (default cancun);
+- raw hex files: one contract per non-empty line (optional 0x; lines starting with # ignored),
+  for `--fork` (default cancun).
+
+Codes already in the store (valid and built by this engine) are skipped. A later backend with
+`RuntimeConfig(enabled=True, store=FileArtifactStore(DIR))` preloads everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from eth_hash.auto import keccak
+
+from pyevm_jit.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyevm_jit.runtime import AotRequest, RuntimeStatsSnapshot, RuntimeTuning
+    from pyevm_jit.runtime.store import FileArtifactStore
+
+DEFAULT_FORK = "cancun"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="state-test, bench or hex files")
+    parser.add_argument("--store", required=True, metavar="DIR", help="artifact store directory")
+    parser.add_argument(
+        "--fork",
+        metavar="NAME",
+        help="only this fork for state tests; the fork for bench and hex inputs (default cancun)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="compile worker processes"
+    )
+    parser.add_argument("--opt-level", type=int, default=None, choices=range(4), metavar="N")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+# --- forks --------------------------------------------------------------------------------------
+
+
+def _simple(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+def _py_evm_forks() -> dict[str, str]:
+    import eth.vm.forks as forks
+
+    names = {str(getattr(forks, n).fork) for n in dir(forks) if n.endswith("VM")}
+    return {_simple(n): n for n in names}
+
+
+def py_evm_fork(name: str) -> str | None:
+    """The py-evm fork name (`vm_class.fork`) for a py-evm or fixture fork name, or None."""
+    known = _py_evm_forks()
+    found = known.get(_simple(name))
+    if found is not None:
+        return found
+    try:
+        from pyevm_jit.conformance import statetest
+
+        fixture = statetest.canonical_fork_name(name)
+        return str(statetest.vm_class_for_fork(fixture).fork)
+    except (UsageError, KeyError, ImportError, AttributeError):
+        return None
+
+
+def _wanted_fork(name: str | None) -> str | None:
+    if name is None:
+        return None
+    fork = py_evm_fork(name)
+    if fork is None:
+        known = ", ".join(sorted(_py_evm_forks().values()))
+        raise UsageError(f"unknown fork {name!r} (known: {known})")
+    return fork
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def _hex(text: Any, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise UsageError(f"{where}: expected a hex string")
+    body = text.strip()
+    if body[:2] in ("0x", "0X"):
+        body = body[2:]
+    try:
+        return bytes.fromhex(body)
+    except ValueError:
+        raise UsageError(f"{where}: not valid hex") from None
+
+
+def _tx_init_codes(tx: Any, where: str) -> list[bytes]:
+    """Init codes of a creating transaction (state tests: a list of data; bench: one tx or a
+    list of txs)."""
+    txs = tx if isinstance(tx, list) else [tx]
+    codes = []
+    for one in txs:
+        if not isinstance(one, dict) or one.get("to"):
+            continue
+        data = one.get("data", [])
+        for item in data if isinstance(data, list) else [data]:
+            codes.append(_hex(item, f"{where}: transaction data"))
+    return codes
+
+
+def _pre_codes(pre: Any, where: str) -> list[bytes]:
+    if not isinstance(pre, dict):
+        raise UsageError(f"{where}: 'pre' is not an object")
+    codes = []
+    for address, account in pre.items():
+        if not isinstance(account, dict):
+            raise UsageError(f"{where}: account {address} is not an object")
+        codes.append(_hex(account.get("code", "0x"), f"{where}: code of {address}"))
+    return codes
+
+
+def codes_from_json(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
+    """(code, py-evm fork) pairs of a state-test or bench file."""
+    from pyevm_jit.conformance.statetest import read_fixture
+
+    data = read_fixture(str(path), "state test or bench", ("pre", "transaction"))
+    found: list[tuple[bytes, str]] = []
+    for name, test in data.items():
+        where = f"{path}: {name}"
+        codes = _pre_codes(test["pre"], where) + _tx_init_codes(test["transaction"], where)
+        if "post" in test:
+            post = test["post"]
+            if not isinstance(post, dict):
+                raise UsageError(f"{where}: 'post' is not an object")
+            forks = {py_evm_fork(f) for f in post}
+            forks.discard(None)
+            if fork is not None:
+                forks &= {fork}
+            targets = sorted(f for f in forks if f is not None)
+        else:
+            targets = [fork or DEFAULT_FORK]
+        found.extend((code, f) for f in targets for code in codes)
+    return found
+
+
+def codes_from_hex(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file of hex") from None
+    codes = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            codes.append(_hex(line, f"{path}:{number}"))
+    if not codes:
+        raise UsageError(f"{path}: no code in this file")
+    return [(code, fork or DEFAULT_FORK) for code in codes]
+
+
+def collect(paths: Sequence[str], fork: str | None) -> dict[tuple[bytes, str], bytes]:
+    """Every distinct non-empty (code hash, fork) -> code found in the inputs."""
+    found: dict[tuple[bytes, str], bytes] = {}
+    from pyevm_jit.conformance.statetest import input_files
+
+    for path in input_files(paths, (".json", ".hex"), "files"):
+        pairs = (
+            codes_from_json(path, fork) if path.suffix == ".json" else codes_from_hex(path, fork)
+        )
+        for code, code_fork in pairs:
+            if code:
+                found.setdefault((bytes(keccak(code)), code_fork), code)
+    return found
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+class _Progress:
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total = total
+        self.stream = stream
+        self.live = enabled and stream.isatty()
+        self.enabled = enabled
+        self.last = 0.0
+
+    def update(self, done: int, failed: int, final: bool = False) -> None:
+        if not self.enabled or not self.total:
+            return
+        now = time.monotonic()
+        if not final and not self.live and now - self.last < 5.0:
+            return
+        self.last = now
+        width = 30
+        filled = width * done // self.total if self.total else width
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"aot [{bar}] {done}/{self.total} compiled" + (
+            f", {failed} failed" if failed else ""
+        )
+        if self.live:
+            self.stream.write("\r" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
+    """The artifact store in folder `raw` (created, mode 0700, when missing). A path that
+    cannot hold a store raises UsageError (`where` names it in the message; default `raw`)."""
+    from pyevm_jit.runtime.store import FileArtifactStore, StoreError, directory_problem
+
+    where = raw if where is None else where
+    store_path = Path(raw)
+    if store_path.exists() and not store_path.is_dir():
+        raise UsageError(f"{where}: not a directory")
+    if not store_path.exists():
+        try:
+            store_path.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise UsageError(f"{where}: cannot create: {exc.strerror or exc}") from None
+    problem = directory_problem(store_path)
+    if problem is not None:
+        raise UsageError(f"artifact store refused: {problem}")
+    store = FileArtifactStore(store_path)
+    try:
+        store.check()
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return store
+
+
+@dataclass
+class AotPlan:
+    """What filling a store with some codes takes."""
+
+    total: int  # distinct (code, fork) pairs asked for
+    present: int  # already in the store (valid and built by this engine)
+    todo: list[AotRequest]  # to compile
+    too_large: int  # left out (over the size the runtime compiles)
+
+
+def plan_aot(
+    store: FileArtifactStore,
+    codes: Mapping[tuple[bytes, str], bytes],
+    tuning: RuntimeTuning,
+) -> AotPlan:
+    """Which of `codes` ((code hash, py-evm fork) -> code) the store lacks."""
+    from pyevm_jit.compiler.target import engine_identity
+    from pyevm_jit.runtime import AotRequest, RuntimeCacheKey
+    from pyevm_jit.runtime.store import ArtifactKey
+
+    identity = engine_identity()
+    todo: list[AotRequest] = []
+    present = 0
+    for (code_hash, code_fork), code in sorted(codes.items()):
+        runtime_key = RuntimeCacheKey(code_hash, code_fork)
+        full = ArtifactKey.for_identity(runtime_key, tuning.aot_opt_level, identity)
+        if store.load(full) is not None:
+            present += 1
+        elif tuning.should_compile(code):
+            todo.append(AotRequest(code_hash, code, code_fork))
+    return AotPlan(len(codes), present, todo, len(codes) - present - len(todo))
+
+
+def compile_plan(
+    store: FileArtifactStore,
+    plan: AotPlan,
+    tuning: RuntimeTuning,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RuntimeStatsSnapshot:
+    """Compile what `plan` lists into `store` (on the runtime's worker pool) and wait for all
+    of it; `on_progress(finished, failed)` is called while it waits. The backend's final stats
+    (`artifacts_stored`, `compilations_failed`)."""
+    from pyevm_jit.runtime import JitBackend, RuntimeConfig
+
+    config = RuntimeConfig(
+        enabled=True,
+        aot=True,
+        store=store,
+        dump_dir=None,
+        # every request must be queued: none dropped over the pending-job limit
+        tuning=tuning.replace(max_pending_jobs=max(tuning.max_pending_jobs, len(plan.todo) + 1)),
+        preload=False,
+    )
+    with JitBackend.new(config) as backend:
+        backend.prepare_aot_batch(plan.todo)
+        while not backend.wait_idle(0.25):
+            s = backend.stats()
+            if on_progress is not None:
+                on_progress(s.compilations_succeeded + s.compilations_failed, s.compilations_failed)
+        return backend.stats()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyevm_jit.runtime import RuntimeTuning
+
+    if args.jobs is not None and args.jobs < 0:
+        raise UsageError("--jobs must not be negative")
+    fork = _wanted_fork(args.fork)
+    codes = collect(args.paths, fork)
+    store = open_store(args.store)
+
+    tuning = RuntimeTuning()
+    if args.jobs is not None:
+        tuning = tuning.replace(worker_count=args.jobs)
+    if args.opt_level is not None:
+        tuning = tuning.replace(aot_opt_level=args.opt_level)
+    plan = plan_aot(store, codes, tuning)
+    out = sys.stdout
+    print(
+        f"aot: {plan.total} contract codes, {plan.present} already in {store.directory}, "
+        f"{len(plan.todo)} to compile"
+        + (f", {plan.too_large} too large" if plan.too_large else ""),
+        file=out,
+        flush=True,
+    )
+    started = time.monotonic()
+    progress = _Progress(len(plan.todo), sys.stderr, not args.quiet)
+    s = compile_plan(store, plan, tuning, progress.update)
+    progress.update(s.compilations_succeeded + s.compilations_failed, s.compilations_failed, True)
+    print(
+        f"aot: {s.artifacts_stored} stored, {s.compilations_failed} failed to compile, "
+        f"{plan.present} already present, in {time.monotonic() - started:.1f}s",
+        file=out,
+        flush=True,
+    )
+    return 0

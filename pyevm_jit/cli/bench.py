@@ -1,0 +1,362 @@
+"""`pyevm-jit bench`: the JIT against py-evm's stock interpreter (and pyrevm) on bench cases.
+
+Each case runs in a process of its own; the table goes to stdout, progress to stderr.
+Exit status: 0 when every case was measured, 1 when a case is an error row (the paths
+disagreed, or the JIT failed), 2 for bad input.
+
+Profiling recipe (py-spy is pip-installable: ``pip install py-spy``)::
+
+    pyevm-jit bench snailtracer.json --loop jit --seconds 20 &    # one path, in this process
+    py-spy record -o jit.svg --pid $!                              # or: py-spy top --pid $!
+    pyevm-jit bench snailtracer.json --loop jit --seconds 5 --cprofile jit.pstats
+
+``--loop SIDE`` runs one path of the (first) case over and over in this process for
+``--seconds`` seconds with no subprocess, so a sampling profiler sees exactly that path;
+``--cprofile FILE`` does the same under cProfile, writes the stats to FILE and prints the top
+functions by cumulative time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from pyevm_jit import bench
+from pyevm_jit.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n", 1)[0] if __doc__ else None
+    parser.epilog = "profiling: --loop jit --seconds 20, then py-spy record --pid <pid>"
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="FILE|DIR",
+        help="bench case files or directories (default: the shared bench directory)",
+    )
+    parser.add_argument("-k", dest="filter", help="only cases whose name contains this")
+    parser.add_argument("--fork", default=bench.DEFAULT_FORK, help="py-evm fork (default cancun)")
+    parser.add_argument(
+        "--min-time", type=float, default=0.5, help="seconds of timed runs per path (0.5)"
+    )
+    parser.add_argument("--min-reps", type=int, default=3, help="repetitions per path, at least")
+    parser.add_argument("--max-reps", type=int, default=100_000, help="repetitions, at most")
+    parser.add_argument(
+        "--max-case-time", type=float, default=120.0, help="wall-clock cap per case (s)"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per path (2)")
+    parser.add_argument("--no-pyrevm", action="store_true", help="leave pyrevm out")
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE.json",
+        help="reuse the stock and pyrevm figures and the stock outcome of an earlier --json run "
+        "(same fork and scope): only the JIT runs, still checked against that outcome",
+    )
+    parser.add_argument(
+        "--scope",
+        choices=bench.SCOPES,
+        default="message",
+        help="time the message (apply_message, default) or the whole transaction "
+        "(state.apply_transaction: validation, gas purchase, refunds, fees)",
+    )
+    parser.add_argument(
+        "--stock-both",
+        action="store_true",
+        help="harness self-test: run the stock interpreter on the JIT side too",
+    )
+    parser.add_argument(
+        "--no-tier-up",
+        action="store_true",
+        help="time the first-tier code (the default times hot code after the runtime's tier-up "
+        "recompilation, whose compile time has its own column)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write machine-readable results")
+    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before a case's process is killed"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=bench.SIDES,
+        help="profiling: run one path of the first case repeatedly in this process",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of --loop")
+    parser.add_argument("--cprofile", metavar="FILE", help="with --loop: run under cProfile")
+    parser.add_argument(
+        "--compile-times",
+        action="store_true",
+        help="instead of the benchmark: compile every contract of the PATHs (default: "
+        "GeneralStateTests) in this process and report the median compile time",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="--compile-times: every k-th contract, N in all"
+    )
+    parser.add_argument("--opt-level", type=int, help="--compile-times: optimisation level")
+
+
+def _options(args: argparse.Namespace) -> bench.BenchOptions:
+    if args.min_time < 0 or args.min_reps < 1 or args.max_reps < args.min_reps:
+        raise UsageError("need --min-time >= 0 and 1 <= --min-reps <= --max-reps")
+    if args.baseline and not Path(args.baseline).is_file():
+        raise UsageError(f"--baseline: no such file: {args.baseline}")
+    if args.fork.lower() not in bench.FORKS:
+        raise UsageError(f"unknown fork {args.fork!r} (choose from {', '.join(bench.FORKS)})")
+    return bench.BenchOptions(
+        fork=args.fork.lower(),
+        min_time=args.min_time,
+        min_reps=args.min_reps,
+        max_reps=args.max_reps,
+        max_case_time=args.max_case_time,
+        warmup=args.warmup,
+        pyrevm=not args.no_pyrevm,
+        stock_both=args.stock_both,
+        tier_up=not args.no_tier_up,
+        scope=args.scope,
+        baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
+    )
+
+
+def _collect(args: argparse.Namespace) -> list[bench.BenchCase]:
+    paths = args.paths or [str(bench.default_bench_dir())]
+    try:
+        cases = [case for f in bench.discover_files(paths) for case in bench.load_cases(f)]
+    except bench.BenchInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.filter:
+        cases = [c for c in cases if args.filter in c.name]
+    if not cases:
+        raise UsageError("no bench cases selected")
+    return cases
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+        self.last_plain = 0.0
+
+    def show(self, text: str, *, transient: bool = False) -> None:
+        """Redraw the line (terminal) or print it; transient notes are printed at most every
+        10 s when stderr is not a terminal."""
+        if self.tty:
+            pad = max(0, self.width - len(text))
+            sys.stderr.write("\r" + text + " " * pad)
+            self.width = len(text)
+        else:
+            now = time.monotonic()
+            if transient and now - self.last_plain < 10.0:
+                return
+            self.last_plain = now
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+        self.width = 0
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    if args.compile_times:
+        return _compile_times(args, options)
+    cases = _collect(args)
+    if args.loop:
+        return _loop(cases[0], options, args)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib: pip install 'pyevm-jit[bench]' (or matplotlib)"
+            ) from None
+    if options.pyrevm and not bench.pyrevm_available():
+        print(
+            "pyrevm not installed: no pyrevm column (pip install 'pyevm-jit[bench]')",
+            file=sys.stderr,
+        )
+        options = replace(options, pyrevm=False)
+
+    progress = _Progress()
+    results: list[bench.CaseResult] = []
+    started = time.perf_counter()
+    for index, case in enumerate(cases, 1):
+        prefix = f"[{index}/{len(cases)}] {case.name}"
+        progress.show(f"{prefix} ...")
+
+        def note(message: str, prefix: str = prefix) -> None:
+            progress.show(f"{prefix}: {message}", transient=True)
+
+        result = bench.run_case_in_subprocess(
+            Path(case.path), case.name, options, args.timeout, progress=note
+        )
+        results.append(result)
+        if result.status == "ok":
+            summary = f"{bench._fmt_ratio(result.speedup)} over stock"
+        else:
+            summary = "ERROR"
+        progress.show(f"[{index}/{len(cases)}] {case.name}: {summary}")
+        if not progress.tty:
+            continue
+        progress.done()
+    progress.done()
+
+    print(bench.format_table(results, markdown=args.markdown))
+    elapsed = time.perf_counter() - started
+    errors = sum(r.status != "ok" for r in results)
+    print(
+        f"{len(results) - errors} measured, {errors} errors in {elapsed:.0f} s "
+        f"({bench.machine_description()})"
+    )
+    if args.json:
+        data = bench.results_json(results, options)
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    if args.plot:
+        bench.plot_speedups(results, args.plot)
+    return 1 if errors else 0
+
+
+def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Namespace) -> int:
+    """Run one path of one case repeatedly, for a profiler to watch."""
+    side = args.loop
+    stock_vm = bench.vm_class_for_fork(options.fork)
+    repeat: Callable[[], int]
+    backend: Any = None
+    if side == "pyrevm":
+        if not bench.pyrevm_available():
+            raise UsageError("pyrevm is not installed")
+        revm = bench.PyRevmRunner(case, options.fork)
+
+        def repeat() -> int:
+            return revm.timed()[0]
+    else:
+        vm_class = stock_vm
+        if side == "jit":
+            jit_side = bench.make_jit_side(
+                case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+            )
+            vm_class, backend = jit_side.vm_class, jit_side.backend
+            print(
+                f"compiled {jit_side.compiled}/{jit_side.contracts} contracts in "
+                f"{jit_side.compile_seconds * 1e3:.0f} ms",
+                file=sys.stderr,
+            )
+            for failure in jit_side.failures:
+                print(f"warning: {failure}", file=sys.stderr)
+        runner = bench.PyEvmRunner(case, vm_class, options.scope)
+
+        def repeat() -> int:
+            return runner.timed()[0]
+
+    def body() -> list[int]:
+        times: list[int] = []
+        deadline = time.perf_counter() + args.seconds
+        while time.perf_counter() < deadline or not times:
+            times.append(repeat())
+        return times
+
+    try:
+        if args.cprofile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            times = profiler.runcall(body)
+            profiler.dump_stats(args.cprofile)
+            pstats.Stats(args.cprofile).sort_stats("cumulative").print_stats(25)
+        else:
+            times = body()
+    finally:
+        if backend is not None:
+            backend.close()
+    times.sort()
+    median = times[len(times) // 2]
+    rate = math.nan
+    if side != "pyrevm":
+        rate = runner.reference().gas_used / (median / 1e9) / 1e6
+    print(
+        f"{case.name} [{side}]: {len(times)} runs, median {bench._fmt_time(median)}"
+        + ("" if math.isnan(rate) else f", {rate:.1f} Mgas/s")
+    )
+    return 0
+
+
+def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int:
+    """Median (and spread) of the compile time over a corpus of contracts."""
+    if args.paths:
+        paths = list(args.paths)
+    else:
+        from pyevm_jit.conformance.fixtures import general_state_tests_dir
+
+        paths = [str(general_state_tests_dir())]
+    try:
+        codes = bench.corpus_codes(paths)
+    except bench.BenchInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.limit is not None:
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        step = max(1, len(codes) // args.limit)
+        codes = codes[::step][: args.limit]
+    if not codes:
+        raise UsageError("no contracts found")
+    fork = options.fork
+    bench.compile_time(bytes.fromhex("6001600101"), fork, args.opt_level)  # engine start-up
+    progress = _Progress()
+    times: list[bench.CompileTime] = []
+    for index, code in enumerate(codes, 1):
+        times.append(bench.compile_time(code, fork, args.opt_level))
+        if index % 25 == 0 or index == len(codes):
+            progress.show(f"compile times: {index}/{len(codes)}")
+    progress.done()
+    ok = [t for t in times if not t.error]
+    seconds = [t.seconds for t in ok]
+    failed = len(times) - len(ok)
+    median = bench.percentile(seconds, 0.5)
+    print(
+        f"{len(ok)} contracts compiled for {fork}"
+        + (f" ({failed} failed)" if failed else "")
+        + f": median {median * 1e3:.1f} ms, p90 {bench.percentile(seconds, 0.9) * 1e3:.1f} ms,"
+        f" max {max(seconds, default=0.0) * 1e3:.0f} ms"
+    )
+    cpu = [t.cpu_seconds for t in ok]
+    if cpu:
+        print(
+            f"CPU time: median {bench.percentile(cpu, 0.5) * 1e3:.1f} ms, "
+            f"p90 {bench.percentile(cpu, 0.9) * 1e3:.1f} ms"
+        )
+    if ok:
+        phases = {
+            name: statistics.median(t.phases.get(name, 0.0) for t in ok)
+            for name in ("translate", "optimise", "codegen", "link")
+        }
+        print("median per phase: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in phases.items()))
+        largest = max(ok, key=lambda t: t.code_len)
+        print(f"largest contract: {largest.code_len} bytes in {largest.seconds * 1e3:.0f} ms")
+    for t in times:
+        if t.error:
+            print(f"FAIL compile ({t.code_len} bytes): {t.error}")
+    if args.json:
+        document = {
+            "fork": fork,
+            "opt_level": args.opt_level,
+            "contracts": len(times),
+            "failed": failed,
+            "median_seconds": None if math.isnan(median) else median,
+            "median_cpu_seconds": bench.percentile(cpu, 0.5) if cpu else None,
+            "p90_seconds": bench.percentile(seconds, 0.9) if seconds else None,
+            "machine": bench.machine_description(),
+            "times": [asdict(t) for t in times],
+        }
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    return 1 if failed else 0

@@ -1,0 +1,628 @@
+"""The case runner shared by `pyevm-jit statetest` and `pyevm-jit blocktest`.
+
+A command discovers its cases, then hands them to `run_command` with a `CaseKind` (how to run
+one case of that kind). The runner does the rest, the same way for every kind:
+
+- modes: interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it runs) and
+  aot (the cases' contract codes compiled into an artifact store first, by `pyevm-jit aot`'s
+  machinery; the run then uses only what the store holds: nothing is compiled while it runs);
+- `--jobs N`: worker processes fed batches of cases (grouped by file, slow folders first). A
+  worker that dies (a crash in native code, say) fails the case it was running; the rest of its
+  batch goes to a fresh worker. Each worker builds one backend and one JIT VM class per VM
+  class;
+- the progress bar, Ctrl-C and SIGTERM (the results so far are reported and written), the
+  `native: ...` line with the backends' merged statistics, the summary line and `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from pyevm_jit.cli.progress import Progress
+from pyevm_jit.conformance.statetest import Status, Summary
+from pyevm_jit.errors import UsageError
+
+MODES = ("interp", "jit", "aot")
+
+#: tests: a worker process exits abruptly when it reaches the case with this id
+CRASH_ON_ENV = "PYEVM_JIT_TEST_CRASH_ON"
+
+# Folders whose cases take long on the interpreter: scheduled first so that the pool does not
+# finish with one worker grinding through them alone.
+SLOW_FOLDERS = ("vmPerformance", "stTimeConsuming", "stQuadraticComplexityTest", "stStaticCall")
+
+#: turns a stock py-evm VM class into the class to run with (its JIT VM, say)
+VMFactory = Callable[[type[Any]], type[Any]]
+
+#: native statistics of each process that ran cases, by process id
+StatsByProcess = dict[int, dict[str, Any]]
+
+#: the statistics of a backend that `stats_dict` keeps (summed over processes when merged)
+_COUNTERS = (
+    "compilations_dispatched",
+    "compilations_succeeded",
+    "compilations_failed",
+    "resident_entries",
+)
+
+
+class CaseLike(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+class ResultLike(Protocol):
+    @property
+    def case(self) -> Any: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+C = TypeVar("C", bound=CaseLike)
+R = TypeVar("R", bound=ResultLike)
+
+
+@dataclass(frozen=True)
+class CaseKind(Generic[C, R]):
+    """One kind of case. Worker processes receive it pickled: module-level functions only."""
+
+    name: str  # the command, e.g. "statetest" (progress label)
+    run_case: Callable[[C, VMFactory | None], R]
+    #: the result of a case whose worker process died while running it (reason given)
+    died: Callable[[C, str], R]
+    #: every (code hash, py-evm fork) -> code the cases start with (the AOT set)
+    contract_codes: Callable[[Sequence[C]], Mapping[tuple[bytes, str], bytes]]
+    #: called once in each process that runs cases, before the first
+    process_setup: Callable[[], None] | None = None
+
+
+@dataclass
+class RunSpec(Generic[C, R]):
+    kind: CaseKind[C, R]
+    mode: str
+    store_dir: str | None = None
+    crash_on: str | None = None  # fault injection for tests (parallel runs only)
+
+
+# ---------------------------------------------------------------------------------------------
+# The runtime (imported lazily: only jit and aot modes need it)
+# ---------------------------------------------------------------------------------------------
+
+
+def runtime_api() -> Any:
+    """The runtime module; UsageError when this installation cannot run the JIT."""
+    try:
+        from pyevm_jit import runtime
+        from pyevm_jit.evm.vm import jit_vm  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"the JIT is not available in this installation ({exc})") from None
+    for name in ("JitBackend", "RuntimeConfig"):
+        if not hasattr(runtime, name):
+            raise UsageError(f"the JIT runtime lacks {name}; this mode is not available yet")
+    return runtime
+
+
+def file_store(directory: str) -> Any:
+    runtime = runtime_api()
+    store_class = getattr(runtime, "FileArtifactStore", None)
+    if store_class is None:
+        try:
+            from pyevm_jit.runtime import store as store_module
+        except ImportError as exc:
+            raise UsageError(f"no FileArtifactStore available ({exc})") from None
+        store_class = store_module.FileArtifactStore
+    return store_class(Path(directory))
+
+
+def make_backend(mode: str, store_dir: str | None) -> Any:
+    """The backend a process runs cases with in jit or aot mode."""
+    runtime = runtime_api()
+    if mode == "jit":
+        return runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
+    assert store_dir is not None
+    # aot runs only what the store holds: no promotion, so a run compiles nothing.
+    return runtime.JitBackend.new(
+        runtime.RuntimeConfig(
+            enabled=True, blocking=False, promote_hot=False, store=file_store(store_dir)
+        )
+    )
+
+
+def stats_dict(backend: Any) -> dict[str, Any] | None:
+    """A backend's statistics as plain numbers (None without a backend)."""
+    if backend is None:
+        return None
+    snapshot = backend.stats()
+    by_reason = getattr(snapshot, "misses_by_reason", {}) or {}
+    stats: dict[str, Any] = {
+        "lookup_hits": int(getattr(snapshot, "lookup_hits", 0)),
+        "lookup_misses": int(getattr(snapshot, "lookup_misses", 0)),
+        "misses_by_reason": {
+            str(getattr(reason, "value", reason)): int(count) for reason, count in by_reason.items()
+        },
+    }
+    for name in _COUNTERS:
+        if hasattr(snapshot, name):
+            stats[name] = int(getattr(snapshot, name))
+    return stats
+
+
+def merged_stats(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """The statistics of several processes summed (misses by reason too)."""
+    merged: dict[str, Any] = {}
+    reasons: dict[str, int] = defaultdict(int)
+    for snapshot in stats.values():
+        for key, value in snapshot.items():
+            if key == "misses_by_reason":
+                for reason, count in value.items():
+                    reasons[reason] += count
+            else:
+                merged[key] = merged.get(key, 0) + value
+    merged["misses_by_reason"] = dict(reasons)
+    return merged
+
+
+def native_line(merged: Mapping[str, Any]) -> str:
+    """`native: N messages ran native code, M interpreted (reason: count, ...)`."""
+    text = (
+        f"native: {merged.get('lookup_hits', 0)} messages ran native code, "
+        f"{merged.get('lookup_misses', 0)} interpreted"
+    )
+    reasons = {r: c for r, c in (merged.get("misses_by_reason") or {}).items() if c}
+    if reasons:
+        text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Running cases: in this process, or in worker processes
+# ---------------------------------------------------------------------------------------------
+
+
+class _Process:
+    """This process's VM factory and backend (one per process that runs cases)."""
+
+    factory: VMFactory | None = None
+    backend: Any = None
+
+
+def _setup_process(spec: RunSpec[Any, Any]) -> None:
+    if spec.kind.process_setup is not None:
+        spec.kind.process_setup()
+    if spec.mode == "interp":
+        _Process.factory, _Process.backend = None, None
+        return
+    from pyevm_jit.evm.chain import JitVMCache
+
+    backend = make_backend(spec.mode, spec.store_dir)
+    _Process.backend = backend
+    _Process.factory = JitVMCache(backend)
+
+
+def _close_process() -> None:
+    backend, _Process.backend, _Process.factory = _Process.backend, None, None
+    if backend is not None:
+        backend.close()
+
+
+def batches(cases: Sequence[C], size: int) -> list[list[C]]:
+    """Cases grouped by file (each process caches the fixture files it reads), at most `size`
+    to a batch, batches of the slow folders first (otherwise in order)."""
+    by_file: dict[str, list[C]] = defaultdict(list)
+    for case in cases:
+        by_file[case.path].append(case)
+    grouped = [
+        group[start : start + size]
+        for group in by_file.values()
+        for start in range(0, len(group), size)
+    ]
+
+    def slow_rank(batch: list[C]) -> int:
+        path = batch[0].path
+        return 0 if any(f"/{name}/" in path for name in SLOW_FOLDERS) else 1
+
+    grouped.sort(key=slow_rank)  # stable
+    return grouped
+
+
+def execute(
+    cases: Sequence[C], spec: RunSpec[C, R], jobs: int
+) -> Iterator[tuple[list[R], StatsByProcess]]:
+    """Results as cases finish, each time with the latest native statistics per process."""
+    stats: StatsByProcess = {}
+    if jobs > 1:
+        yield from execute_parallel(batches(cases, 8), spec, jobs, stats)
+        return
+    _setup_process(spec)
+    try:
+        for batch in batches(cases, len(cases) or 1):
+            for case in batch:
+                result = spec.kind.run_case(case, _Process.factory)
+                snapshot = stats_dict(_Process.backend)
+                if snapshot is not None:
+                    stats[os.getpid()] = snapshot
+                yield [result], stats
+    finally:
+        _close_process()
+
+
+def _worker_main(conn: Connection, spec: RunSpec[Any, Any]) -> None:
+    """A worker process: receives batches, sends each case's result as soon as it has it (so a
+    crash is pinned on the case that caused it), then its backend statistics."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    _setup_process(spec)
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            for case in batch:
+                if case.id == spec.crash_on:
+                    os._exit(70)
+                conn.send(("result", spec.kind.run_case(case, _Process.factory)))
+            conn.send(("done", stats_dict(_Process.backend)))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        _close_process()
+
+
+class _WorkerProcess(Generic[C]):
+    def __init__(self, context: Any, spec: RunSpec[C, Any]) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.process.start()
+        child.close()
+        self.remaining: list[C] = []
+
+    def give(self, batch: list[C]) -> None:
+        self.remaining = list(batch)
+        self.conn.send(batch)
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def execute_parallel(
+    batches: list[list[C]], spec: RunSpec[C, R], jobs: int, stats: StatsByProcess
+) -> Iterator[tuple[list[R], StatsByProcess]]:
+    """Worker processes fed one batch at a time. A worker that dies fails the case it was
+    running (`spec.kind.died`); the rest of its batch goes to a fresh worker."""
+    context = multiprocessing.get_context("spawn")
+    pending: deque[list[C]] = deque(batches)
+    workers: list[_WorkerProcess[C]] = []
+    try:
+        for _ in range(min(jobs, len(pending))):
+            worker = _WorkerProcess(context, spec)
+            worker.give(pending.popleft())
+            workers.append(worker)
+        while workers:
+            ready = set(wait([w.conn for w in workers] + [w.process.sentinel for w in workers]))
+            for worker in list(workers):
+                if worker.conn in ready or worker.conn.poll():
+                    try:
+                        kind, payload = worker.conn.recv()
+                    except (EOFError, OSError):
+                        kind, payload = "died", None
+                    if kind == "result":
+                        worker.remaining.pop(0)
+                        yield [payload], stats
+                        continue
+                    if kind == "done":
+                        if payload is not None:
+                            stats[worker.process.pid] = payload
+                        if pending:
+                            worker.give(pending.popleft())
+                        else:
+                            worker.stop()
+                            worker.process.join(30)
+                            worker.kill()
+                            workers.remove(worker)
+                        continue
+                elif worker.process.sentinel not in ready:
+                    continue
+                # The process is gone (and nothing is left in its pipe).
+                worker.process.join(5)
+                code = worker.process.exitcode
+                worker.kill()
+                workers.remove(worker)
+                if worker.remaining:
+                    culprit, rest = worker.remaining[0], worker.remaining[1:]
+                    reason = f"worker process died (exit code {code}) running this case"
+                    yield [spec.kind.died(culprit, reason)], stats
+                    if rest:
+                        pending.appendleft(rest)
+                if pending:
+                    replacement = _WorkerProcess(context, spec)
+                    replacement.give(pending.popleft())
+                    workers.append(replacement)
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
+# ---------------------------------------------------------------------------------------------
+# AOT: the store is filled before the run
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare_aot(
+    codes: Mapping[tuple[bytes, str], bytes],
+    store_dir: str,
+    out: Any,
+    *,
+    progress: bool = True,
+) -> None:
+    """Compile the codes the store lacks into it (`pyevm-jit aot`'s planning and compiling)
+    and say what it took."""
+    from pyevm_jit.cli.aot import compile_plan, open_store, plan_aot
+
+    runtime = runtime_api()
+    store = open_store(store_dir, f"--store {store_dir}")
+    print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
+    started = time.perf_counter()
+    tuning = runtime.RuntimeTuning()
+    plan = plan_aot(store, codes, tuning)
+    with Progress(
+        len(plan.todo), "aot compile", stream=sys.stderr, enabled=progress
+    ) as progress_bar:
+
+        def advance(finished: int, failed: int) -> None:
+            progress_bar.advance(max(0, finished - progress_bar.done))
+
+        stats = compile_plan(store, plan, tuning, advance)
+        advance(stats.compilations_succeeded + stats.compilations_failed, 0)
+    failed = stats.compilations_failed
+    print(
+        f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
+        f"{plan.present} already in the store"
+        + (f", {failed} failed to compile" if failed else "")
+        + (f", {plan.too_large} too large to compile" if plan.too_large else ""),
+        file=out,
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
+    """The mode and the --json path of a case command's arguments (UsageError when bad)."""
+    mode = str(args.mode).lower()
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {args.mode!r} (choose from {', '.join(MODES)})")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.store and mode != "aot":
+        raise UsageError("--store only applies to --mode aot")
+    json_path = Path(args.json_file) if args.json_file else None
+    if json_path is not None and not json_path.parent.resolve().is_dir():
+        raise UsageError(f"--json: folder {json_path.parent} does not exist")
+    return mode, json_path
+
+
+def add_arguments(parser: argparse.ArgumentParser, mode_help: str) -> None:
+    """The arguments every case command has (it adds its own selection options)."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="fixture file or folder")
+    parser.add_argument("--mode", default="interp", help=mode_help + "; default interp")
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "-k", dest="substring", metavar="SUBSTRING", help="only cases whose id contains this"
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="SUBSTRING",
+        help="leave out cases whose id contains this (repeatable; e.g. a case that takes hours)",
+    )
+    parser.add_argument("--json", dest="json_file", metavar="FILE", help="write results as JSON")
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="aot mode: artifact store folder (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar or progress lines"
+    )
+
+
+def run_from_arguments(
+    args: argparse.Namespace,
+    kind: CaseKind[C, R],
+    discover: Callable[[], Sequence[C]],
+    *,
+    selection: Mapping[str, Any],
+    skip: Callable[[C], R | None] | None = None,
+) -> int:
+    """A case command's `run`: check the arguments of `add_arguments`, `discover()` the cases,
+    leave out those `skip` gives a result for (reported with it), run the rest. `selection`:
+    the command's own selection options, for the --json document."""
+    mode, json_path = check_arguments(args)
+    cases = list(discover())
+    excludes = [text for text in getattr(args, "exclude", None) or [] if text]
+    if excludes:
+        kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
+        print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
+        cases = kept_ids
+    skipped: list[R] = []
+    if skip is not None:
+        kept = []
+        for case in cases:
+            result = skip(case)
+            if result is None:
+                kept.append(case)
+            else:
+                skipped.append(result)
+        cases = kept
+    return run_command(
+        kind,
+        cases,
+        mode=mode,
+        jobs=args.jobs,
+        store=args.store,
+        json_path=json_path,
+        selection={
+            "paths": [str(p) for p in args.paths],
+            **selection,
+            "substring": args.substring,
+            "exclude": excludes,
+        },
+        progress=not args.no_progress,
+        skipped=skipped,
+    )
+
+
+def run_command(
+    kind: CaseKind[C, R],
+    cases: Sequence[C],
+    *,
+    mode: str,
+    jobs: int,
+    store: str | None,
+    json_path: Path | None,
+    selection: Mapping[str, Any],
+    progress: bool = True,
+    skipped: Sequence[R] = (),
+) -> int:
+    """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
+    status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
+    in the --json document (paths, substring, ...)."""
+    out = sys.stdout
+    if not cases and not skipped:
+        print("0 passed, 0 failed (no cases selected)", file=out)
+        return 0
+    spec: RunSpec[C, R] = RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+    if mode in ("jit", "aot"):
+        runtime_api()
+    summary = Summary()
+    all_results: list[R] = list(skipped)
+    for result in all_results:
+        summary.add(result)
+    stats: StatsByProcess = {}
+    jobs = max(1, min(jobs, len(cases)))
+    interrupted = False
+    temp_dir: tempfile.TemporaryDirectory[str] | None = None
+    started = time.perf_counter()
+    try:
+        if mode == "aot":
+            if store:
+                spec.store_dir = store
+            else:
+                temp_dir = tempfile.TemporaryDirectory(prefix="pyevm-jit-aot-")
+                spec.store_dir = temp_dir.name
+            prepare_aot(kind.contract_codes(cases), spec.store_dir, out, progress=progress)
+            started = time.perf_counter()
+        with (
+            _sigterm_as_interrupt(),
+            Progress(
+                len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
+            ) as progress_bar,
+        ):
+            for results, latest in execute(cases, spec, jobs):
+                stats = latest
+                for result in results:
+                    summary.add(result)
+                    all_results.append(result)
+                    if result.status is Status.FAILED:
+                        progress_bar.write(f"FAIL {result.case.id}: {result.reason}")
+                progress_bar.advance(
+                    len(results), note=f"{summary.passed} passed, {summary.failed} failed"
+                )
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: report (and write) what has run so far.
+        interrupted = True
+    finally:
+        if temp_dir is not None:
+            temp_dir.cleanup()
+    summary.seconds = time.perf_counter() - started
+
+    merged = merged_stats(stats) if stats else None
+    if mode in ("jit", "aot"):
+        print(native_line(merged or {}), file=out)
+    if mode == "aot":
+        dispatched = (merged or {}).get("compilations_dispatched", 0)
+        print(f"aot: {dispatched} compilations while running (store only)", file=out)
+    total = len(skipped) + len(cases)
+    not_run = total - len(all_results)
+    line = summary.line()
+    if interrupted:
+        line += f" (interrupted: {not_run} of {total} cases not run)"
+    print(line, file=out, flush=True)
+
+    if json_path is not None:
+        order = {case.id: i for i, case in enumerate([r.case for r in skipped] + list(cases))}
+        all_results.sort(key=lambda r: order[r.case.id])
+        document = {
+            "mode": mode,
+            **selection,
+            "jobs": jobs,
+            "interrupted": interrupted,
+            "not_run": not_run,
+            "seconds": round(summary.seconds, 3),
+            "summary": {status.value: summary.counts[status] for status in Status},
+            "native": merged,
+            "results": [result.to_json() for result in all_results],
+        }
+        try:
+            json_path.write_text(json.dumps(document, indent=1) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--json: cannot write {json_path}: {exc.strerror or exc}") from None
+    if interrupted:
+        return 130
+    return 1 if summary.failed else 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside (in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,97 @@
+"""`pyevm-jit fuzz`: differential fuzzing of the JIT against stock py-evm.
+
+Programs (stack-aware random bytecode, mutated state-test contracts, adversarial shapes) run
+through the JIT and the stock interpreter in the same process; outcomes are compared in full.
+The loop runs in worker processes, so a JIT crash is caught, minimised and saved as well.
+
+  short seeded run:                      pyevm-jit fuzz --seconds 60 --seed 1
+  long run (30 minutes, main forks):     pyevm-jit fuzz --seconds 1800 --seed $RANDOM
+  one fork:                              pyevm-jit fuzz --fork cancun --seconds 600
+
+A divergence is minimised and saved under --out (default fixtures/regressions), where
+tests/test_regressions.py replays it. Exit status: 0 no divergence, 1 divergences, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pyevm_jit.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--fork",
+        action="append",
+        default=None,
+        help="fork to fuzz (repeatable; default: frontier, byzantium, istanbul, berlin, london, "
+        "shanghai, cancun, prague)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where minimised divergences are saved (default fixtures/regressions)",
+    )
+    parser.add_argument(
+        "--max-programs", type=int, default=None, help="stop after this many programs"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run in this process (a JIT crash then ends the run) instead of worker processes",
+    )
+    parser.add_argument(
+        "--minimise-budget",
+        type=int,
+        default=200,
+        help="runs spent minimising one divergence (default 200)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyevm_jit import fuzz
+    from pyevm_jit.testing import differential as d
+
+    if args.seconds <= 0:
+        raise UsageError("--seconds must be positive")
+    if args.max_programs is not None and args.max_programs <= 0:
+        raise UsageError("--max-programs must be positive")
+    forks = []
+    for name in args.fork or d.MAIN_FORKS:
+        try:
+            forks.append(d.fork_name(name))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    missing = d.jit_available()
+    if missing is not None:
+        print(f"pyevm-jit fuzz: the JIT cannot be loaded: {missing}", file=sys.stderr)
+        return 1
+    out_dir = args.out if args.out is not None else fuzz.regressions_dir()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is not a directory")
+    print(
+        f"fuzzing {', '.join(forks)} for {args.seconds:g}s, seed {args.seed}; "
+        f"divergences go to {out_dir}",
+        file=sys.stderr,
+    )
+    try:
+        runner = fuzz.fuzz if args.in_process else fuzz.fuzz_isolated
+        report = runner(
+            args.seconds,
+            args.seed,
+            forks,
+            out_dir,
+            max_programs=args.max_programs,
+            minimise_budget=args.minimise_budget,
+        )
+    finally:
+        d.close_backend()
+    print(report.summary())
+    return 1 if report.divergences else 0

@@ -1,0 +1,45 @@
+"""`pyevm-jit statetest PATH... [--mode interp|jit|aot] [--fork NAME] [--jobs N] [-k SUBSTRING]
+[--json FILE]`: run Ethereum state tests on py-evm's interpreter, with the JIT, or from an AOT
+store (the running itself: `pyevm_jit.caserun`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pyevm_jit.cli import caserun
+from pyevm_jit.cli.caserun import MODES as MODES
+from pyevm_jit.conformance.statetest import (
+    Case,
+    CaseResult,
+    Status,
+    contract_codes,
+    discover_cases,
+    run_case,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    caserun.add_arguments(
+        parser,
+        mode_help="interp (stock py-evm), jit (compile every contract before it runs) or aot "
+        "(compile all contracts into a store first, then run from it)",
+    )
+    parser.add_argument("--fork", metavar="NAME", help="only this fork (e.g. Cancun)")
+
+
+def _died(case: Case, reason: str) -> CaseResult:
+    return CaseResult(case, Status.FAILED, f"error: {reason}")
+
+
+KIND: caserun.CaseKind[Case, CaseResult] = caserun.CaseKind(
+    "statetest", run_case, _died, contract_codes
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    return caserun.run_from_arguments(
+        args,
+        KIND,
+        lambda: discover_cases(args.paths, fork=args.fork, substring=args.substring),
+        selection={"fork": args.fork},
+    )

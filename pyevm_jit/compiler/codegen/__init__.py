@@ -1,0 +1,15 @@
+"""EVM bytecode to LLVM IR (llvmlite.ir)."""
+
+from __future__ import annotations
+
+from pyevm_jit.opcodes import fork_spec
+
+
+def translate(code: bytes, fork: str, entry: str) -> str:
+    """LLVM IR text of the program for `code` under py-evm fork `fork`, entry symbol `entry`."""
+    from pyevm_jit.compiler.codegen.program import translate as build_module
+
+    return str(build_module(code, fork_spec(fork), entry))
+
+
+__all__ = ["translate"]

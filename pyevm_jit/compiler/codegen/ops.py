@@ -1,0 +1,322 @@
+"""Native instructions: arithmetic, comparisons, bitwise ops, stack, memory and data reads.
+
+Semantics follow py-evm's logic functions (eth/vm/logic/*.py); LLVM's undefined cases (shifts
+of 256 or more, division by zero) are guarded explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+
+from pyevm_jit.compiler.analysis import Instruction
+from pyevm_jit.compiler.codegen.types import c64, c256, constant_int, i64, i256
+from pyevm_jit.compiler.codegen.vstack import VirtualStack
+
+if TYPE_CHECKING:
+    from pyevm_jit.compiler.codegen.program import ProgramBuilder
+
+Emitter = Callable[["ProgramBuilder", Instruction, VirtualStack, int], None]
+_EMITTERS: dict[int, Emitter] = {}
+
+
+def _op(*opcodes: int) -> Callable[[Emitter], Emitter]:
+    def register(fn: Emitter) -> Emitter:
+        for op in opcodes:
+            _EMITTERS[op] = fn
+        return fn
+
+    return register
+
+
+def emit(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
+    _EMITTERS[instr.opcode](pb, instr, vs, gas_after)
+
+
+def _bool(b: ir.IRBuilder, cond: ir.Value) -> ir.Value:
+    return b.zext(cond, i256)
+
+
+# --- arithmetic --------------------------------------------------------------------------------
+@_op(0x01, 0x02, 0x03)
+def _add_mul_sub(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, b_ = vs.pop(), vs.pop()
+    build = {0x01: pb.b.add, 0x02: pb.b.mul, 0x03: pb.b.sub}[instr.opcode]
+    vs.push(build(a, b_))
+
+
+def _fits64(b: ir.IRBuilder, *values: ir.Value) -> ir.Value:
+    combined = values[0]
+    for v in values[1:]:
+        combined = b.or_(combined, v)
+    return b.icmp_unsigned("==", b.lshr(combined, c256(64)), c256(0))
+
+
+def _unsigned_divmod(pb: ProgramBuilder, a: ir.Value, d: ir.Value, is_div: bool) -> ir.Value:
+    """DIV / MOD with a 64-bit fast path; the 256-bit case calls the runtime library."""
+    b = pb.b
+    fast = pb.fn.append_basic_block("div64")
+    slow = pb.fn.append_basic_block("div256")
+    done = pb.fn.append_basic_block("div_done")
+    b.cbranch(_fits64(b, a, d), fast, slow)
+
+    b.position_at_end(fast)
+    a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
+    zero = b.icmp_unsigned("==", d64, c64(0))
+    safe = b.select(zero, c64(1), d64)
+    q = b.udiv(a64, safe) if is_div else b.urem(a64, safe)
+    fast_result = b.zext(b.select(zero, c64(0), q), i256)
+    fast_end = b.block
+    b.branch(done)
+
+    b.position_at_end(slow)
+    slow_result = pb.call_rt_words("pyevmjit_udiv256" if is_div else "pyevmjit_umod256", a, d)
+    slow_end = b.block
+    b.branch(done)
+
+    b.position_at_end(done)
+    phi = b.phi(i256)
+    phi.add_incoming(fast_result, fast_end)
+    phi.add_incoming(slow_result, slow_end)
+    return phi
+
+
+@_op(0x04, 0x06)
+def _div_mod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, d = vs.pop(), vs.pop()
+    const_d = constant_int(d)
+    if const_d is not None and const_d and const_d & (const_d - 1) == 0:
+        # power of two divisor: a shift or a mask
+        shift = const_d.bit_length() - 1
+        if instr.opcode == 0x04:
+            vs.push(pb.b.lshr(a, c256(shift)))
+        else:
+            vs.push(pb.b.and_(a, c256(const_d - 1)))
+        return
+    vs.push(_unsigned_divmod(pb, a, d, instr.opcode == 0x04))
+
+
+@_op(0x05, 0x07)
+def _sdiv_smod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, d = vs.pop(), vs.pop()
+    vs.push(pb.call_rt_words("pyevmjit_sdiv256" if instr.opcode == 0x05 else "pyevmjit_smod256",
+                             a, d))
+
+
+@_op(0x08, 0x09)
+def _addmod_mulmod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, b_, n = vs.pop(), vs.pop(), vs.pop()
+    name = "pyevmjit_addmod256" if instr.opcode == 0x08 else "pyevmjit_mulmod256"
+    vs.push(pb.call_rt_words(name, a, b_, n))
+
+
+@_op(0x0A)
+def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    b = pb.b
+    base, exponent = vs.pop(), vs.pop()
+    per_byte = pb.spec.gas.exp_byte
+    if per_byte:
+        ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256, ir.IntType(1)])
+        bits = b.sub(c256(256), b.call(ctlz, [exponent, ir.Constant(ir.IntType(1), 0)]))
+        nbytes = b.trunc(b.lshr(b.add(bits, c256(7)), c256(3)), i64)
+        pb.charge(b.mul(nbytes, c64(per_byte)), instr.pc)
+    const_e = constant_int(exponent)
+    const_base = constant_int(base)
+    if const_e is not None and const_e < 4:
+        result: ir.Value = c256(1)
+        for _ in range(const_e):
+            result = b.mul(result, base)
+        vs.push(result)
+    elif const_base is not None and const_base > 1 and const_base & (const_base - 1) == 0:
+        # (2^k)^e = 1 << (k*e), zero once the shift reaches 256
+        k = const_base.bit_length() - 1
+        shift = b.mul(exponent, c256(k))
+        big = b.or_(
+            b.icmp_unsigned(">=", exponent, c256(256)),
+            b.icmp_unsigned(">=", shift, c256(256)),
+        )
+        safe = b.select(big, c256(0), shift)
+        vs.push(b.select(big, c256(0), b.shl(c256(1), safe)))
+    else:
+        vs.push(pb.call_rt_words("pyevmjit_exp256", base, exponent))
+
+
+@_op(0x0B)
+def _signextend(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    b = pb.b
+    byte_index, value = vs.pop(), vs.pop()
+    small = b.icmp_unsigned("<", byte_index, c256(31))
+    shift = b.select(small, b.sub(c256(248), b.mul(byte_index, c256(8))), c256(0))
+    extended = b.ashr(b.shl(value, shift), shift)
+    vs.push(b.select(small, extended, value))
+
+
+# --- comparison and bitwise --------------------------------------------------------------------
+_CMP = {0x10: ("<", False), 0x11: (">", False), 0x12: ("<", True), 0x13: (">", True),
+        0x14: ("==", False)}
+
+
+@_op(*_CMP)
+def _compare(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, b_ = vs.pop(), vs.pop()
+    op, signed = _CMP[instr.opcode]
+    cmp = pb.b.icmp_signed if signed else pb.b.icmp_unsigned
+    vs.push(_bool(pb.b, cmp(op, a, b_)))
+
+
+@_op(0x15)
+def _iszero(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(_bool(pb.b, pb.b.icmp_unsigned("==", vs.pop(), c256(0))))
+
+
+@_op(0x16, 0x17, 0x18)
+def _bitwise(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    a, b_ = vs.pop(), vs.pop()
+    build = {0x16: pb.b.and_, 0x17: pb.b.or_, 0x18: pb.b.xor}[instr.opcode]
+    vs.push(build(a, b_))
+
+
+@_op(0x19)
+def _not(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(pb.b.not_(vs.pop()))
+
+
+@_op(0x1A)
+def _byte(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    b = pb.b
+    index, value = vs.pop(), vs.pop()
+    inside = b.icmp_unsigned("<", index, c256(32))
+    shift = b.select(inside, b.sub(c256(248), b.mul(index, c256(8))), c256(0))
+    byte = b.and_(b.lshr(value, shift), c256(0xFF))
+    vs.push(b.select(inside, byte, c256(0)))
+
+
+@_op(0x1B, 0x1C, 0x1D)
+def _shift(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    b = pb.b
+    shift, value = vs.pop(), vs.pop()
+    inside = b.icmp_unsigned("<", shift, c256(256))
+    safe = b.select(inside, shift, c256(0))
+    if instr.opcode == 0x1B:
+        vs.push(b.select(inside, b.shl(value, safe), c256(0)))
+    elif instr.opcode == 0x1C:
+        vs.push(b.select(inside, b.lshr(value, safe), c256(0)))
+    else:
+        vs.push(b.select(inside, b.ashr(value, safe), b.ashr(value, c256(255))))
+
+
+@_op(0x20)
+def _sha3(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    offset, size = vs.pop(), vs.pop()
+    vs.push(pb.mem.sha3(offset, size, instr.pc))
+
+
+# --- message data and code ---------------------------------------------------------------------
+@_op(0x35)
+def _calldataload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    offset = vs.pop()
+    vs.push(pb.mem.load_padded_word(pb.load_field("calldata"), pb.load_field("calldata_len"),
+                                    offset))
+
+
+@_op(0x36)
+def _calldatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(pb.b.zext(pb.load_field("calldata_len"), i256))
+
+
+@_op(0x37)
+def _calldatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    mem_off, data_off, size = vs.pop(), vs.pop(), vs.pop()
+    pb.mem.copy_from(pb.load_field("calldata"), pb.load_field("calldata_len"), mem_off, data_off,
+                     size, instr.pc)
+
+
+@_op(0x38)
+def _codesize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(c256(len(pb.code)))
+
+
+@_op(0x39)
+def _codecopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    mem_off, code_off, size = vs.pop(), vs.pop(), vs.pop()
+    pb.mem.copy_from(pb.load_field("code"), pb.load_field("code_len"), mem_off, code_off, size,
+                     instr.pc)
+
+
+@_op(0x3D)
+def _returndatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(pb.b.zext(pb.load_field("returndata_len"), i256))
+
+
+@_op(0x3E)
+def _returndatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    mem_off, data_off, size = vs.pop(), vs.pop(), vs.pop()
+    pb.mem.returndatacopy(mem_off, data_off, size, instr.pc)
+
+
+# --- stack, memory, flow -----------------------------------------------------------------------
+@_op(0x50)
+def _pop(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.pop()
+
+
+@_op(0x51)
+def _mload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(pb.mem.mload(vs.pop(), instr.pc))
+
+
+@_op(0x52)
+def _mstore(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    offset, value = vs.pop(), vs.pop()
+    pb.mem.mstore(offset, value, instr.pc)
+
+
+@_op(0x53)
+def _mstore8(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    offset, value = vs.pop(), vs.pop()
+    pb.mem.mstore8(offset, value, instr.pc)
+
+
+@_op(0x58)
+def _pc(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(c256(instr.pc))
+
+
+@_op(0x59)
+def _msize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(pb.mem.msize())
+
+
+@_op(0x5A)
+def _gas(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
+    # the block prepaid the static gas of the instructions after this one: give it back
+    gas = pb.b.add(pb.b.load(pb.gas_var), c64(gas_after))
+    vs.push(pb.b.zext(gas, i256))
+
+
+@_op(0x5B)
+def _jumpdest(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    pass
+
+
+@_op(0x5E)
+def _mcopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    dst, src, size = vs.pop(), vs.pop(), vs.pop()
+    pb.mem.mcopy(dst, src, size, instr.pc)
+
+
+@_op(*range(0x5F, 0x80))
+def _push(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.push(c256(instr.immediate))
+
+
+@_op(*range(0x80, 0x90))
+def _dup(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.dup(instr.opcode - 0x7F)
+
+
+@_op(*range(0x90, 0xA0))
+def _swap(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    vs.swap(instr.opcode - 0x8F)

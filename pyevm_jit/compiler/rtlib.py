@@ -1,0 +1,888 @@
+"""Native runtime library: 256-bit division and modular arithmetic, EXP, Keccak-256.
+
+The library is generated as LLVM IR with llvmlite, compiled once per process
+(`compile_rtlib_object`) and linked into the process-wide LLJIT by `pyevm_jit.compiler.link`.
+Generated programs declare the exported functions with `declare_rtlib` and call them with
+pointers to 256-bit words (LLVM's in-memory `i256`); results go through the last pointer.
+
+Every exported function loads all of its inputs before it writes its output, so the output may
+alias any input.
+
+Division works on 64-bit limbs: a short division for one-limb divisors and Knuth's algorithm D
+(TAOCP vol. 2, 4.3.1) otherwise, specialised per divisor length with the partial remainder in
+registers, for dividends of up to 512 bits (the MULMOD product). Each quotient digit comes from
+the `div` instruction on x86-64 (LLVM would call `__udivti3` for an i128 division); elsewhere
+from a precomputed reciprocal and multiplications (Moller and Granlund, "Improved division by
+invariant integers", 2011). DIV and MOD also have inline 64- and 128-bit fast paths.
+
+Keccak-256 absorbs each 136-byte block inside the permutation function, which keeps the 25
+lanes in registers across its 24 rounds.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+i1 = ir.IntType(1)
+i8 = ir.IntType(8)
+i32 = ir.IntType(32)
+i64 = ir.IntType(64)
+i128 = ir.IntType(128)
+i256 = ir.IntType(256)
+i320 = ir.IntType(320)
+i512 = ir.IntType(512)
+VOID = ir.VoidType()
+I8P = i8.as_pointer()
+I64P = i64.as_pointer()
+I256P = i256.as_pointer()
+
+_WORD2 = ir.FunctionType(VOID, [I256P, I256P, I256P])
+_WORD3 = ir.FunctionType(VOID, [I256P, I256P, I256P, I256P])
+_KECCAK = ir.FunctionType(VOID, [I8P, i64, I8P])
+
+SIGNATURES: dict[str, ir.FunctionType] = {
+    "pyevmjit_udiv256": _WORD2,
+    "pyevmjit_umod256": _WORD2,
+    "pyevmjit_sdiv256": _WORD2,
+    "pyevmjit_smod256": _WORD2,
+    "pyevmjit_addmod256": _WORD3,
+    "pyevmjit_mulmod256": _WORD3,
+    "pyevmjit_exp256": _WORD2,
+    "pyevmjit_keccak256": _KECCAK,
+}
+EXPORTED_SYMBOLS: tuple[str, ...] = tuple(SIGNATURES)
+
+# In-memory words are loaded and stored with this alignment: callers' buffers need only be
+# 8-byte aligned (ctypes buffers, stack slots).
+_WORD_ALIGN = 8
+_MAX_U = 8  # dividend limbs (512-bit MULMOD product)
+_MAX_V = 4  # divisor limbs
+
+
+def _function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
+    """A function that touches only memory its pointer arguments point to, keeps none of
+    them and does not unwind: callers may keep everything else in registers across calls."""
+    fn = ir.Function(module, fnty, name)
+    fn.attributes.add("nounwind")
+    fn.attributes.add("argmemonly")
+    for arg in fn.args:
+        if isinstance(arg.type, ir.PointerType):
+            arg.add_attribute("captures(none)")
+    return fn
+
+
+def _c(ty: ir.IntType, value: int) -> ir.Constant:
+    return ir.Constant(ty, value % (1 << ty.width))
+
+
+# --- Keccak constants (FIPS 202, computed rather than tabulated) --------------------------------
+
+def _keccak_round_constants() -> list[int]:
+    """Round constants from the degree-8 LFSR x^8 + x^6 + x^5 + x^4 + 1."""
+    state = 1
+
+    def rc_bit() -> int:
+        nonlocal state
+        bit = state & 1
+        state <<= 1
+        if state & 0x100:
+            state ^= 0x171
+        return bit
+
+    constants = []
+    for _ in range(24):
+        rc = 0
+        for j in range(7):
+            if rc_bit():
+                rc |= 1 << ((1 << j) - 1)
+        constants.append(rc)
+    return constants
+
+
+def _keccak_rotations() -> dict[tuple[int, int], int]:
+    """Rho offsets r[x, y]: walk (x, y) -> (y, 2x + 3y) from (1, 0)."""
+    offsets = {(0, 0): 0}
+    x, y = 1, 0
+    for t in range(24):
+        offsets[(x, y)] = ((t + 1) * (t + 2) // 2) % 64
+        x, y = y, (2 * x + 3 * y) % 5
+    return offsets
+
+
+KECCAK_ROUND_CONSTANTS = _keccak_round_constants()
+KECCAK_ROTATIONS = _keccak_rotations()
+KECCAK_RATE = 136
+_KECCAK_UNROLL = 2  # rounds per loop iteration (1, 2, 4 and 24 measure about the same)
+
+
+# --- IR generation ------------------------------------------------------------------------------
+
+class _Gen:
+    def __init__(self, module: ir.Module, portable: bool):
+        self.m = module
+        # portable: no inline assembly, digits by reciprocal (Moller-Granlund) instead of `div`
+        self.preinv = portable
+        self.ctlz64 = ir.Function(module, ir.FunctionType(i64, [i64, i1]), "llvm.ctlz.i64")
+        self.ctlz256 = ir.Function(module, ir.FunctionType(i256, [i256, i1]), "llvm.ctlz.i256")
+        fsh = ir.FunctionType(i64, [i64, i64, i64])
+        self.fshl64 = ir.Function(module, fsh, "llvm.fshl.i64")
+        self.fshr64 = ir.Function(module, fsh, "llvm.fshr.i64")
+        if self.preinv:
+            self.reciprocal_fn = self._reciprocal_fn()
+        self.divrem_fn = self._divrem()
+        self.keccak_f = self._keccak_f()
+
+    # -- helpers --------------------------------------------------------------------------------
+    def define(self, name: str, fnty: ir.FunctionType, internal: bool = False) -> ir.Function:
+        fn = _function(self.m, fnty, name)
+        if internal:
+            fn.linkage = "internal"
+        return fn
+
+    @staticmethod
+    def elt(b: ir.IRBuilder, arr: ir.Value, index: ir.Value | int) -> ir.Value:
+        idx = _c(i32, index) if isinstance(index, int) else index
+        return b.gep(arr, [idx], inbounds=True)
+
+    def div2by1(self, b: ir.IRBuilder, hi: ir.Value, lo: ir.Value, d: ir.Value
+                ) -> tuple[ir.Value, ir.Value]:
+        """(hi:lo) divided by d, requires hi < d: (quotient, remainder), both 64-bit.
+
+        The x86-64 `div` instruction (an i128 `udiv` would call `__udivti3`).
+        """
+        assert not self.preinv, "no hardware division in portable code"
+        fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
+        divq = ir.InlineAsm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}")
+        res = b.call(divq, [lo, hi, d], attrs=("readnone", "nounwind"))
+        return b.extract_value(res, 0), b.extract_value(res, 1)
+
+    def _reciprocal_fn(self) -> ir.Function:
+        """reciprocal(d) for a normalised d, by 64 steps of shift-and-subtract division of
+        (~d):(2^64 - 1) by d (portable code: no library call, once per division)."""
+        fn = self.define("pyevmjit_reciprocal", ir.FunctionType(i64, [i64]), internal=True)
+        (d,) = fn.args
+        entry = fn.append_basic_block("entry")
+        loop = fn.append_basic_block("loop")
+        done = fn.append_basic_block("done")
+        b = ir.IRBuilder(entry)
+        not_d = b.not_(d)
+        b.branch(loop)
+        b.position_at_end(loop)
+        i = b.phi(i32, "i")
+        rem = b.phi(i64, "rem")
+        low = b.phi(i64, "low")
+        quo = b.phi(i64, "quo")
+        i.add_incoming(_c(i32, 0), entry)
+        rem.add_incoming(not_d, entry)
+        low.add_incoming(_c(i64, -1), entry)
+        quo.add_incoming(_c(i64, 0), entry)
+        carry = b.icmp_signed("<", rem, _c(i64, 0))  # the bit shifted out of rem
+        shifted = b.or_(b.shl(rem, _c(i64, 1)), b.lshr(low, _c(i64, 63)))
+        take = b.or_(carry, b.icmp_unsigned(">=", shifted, d))
+        rem.add_incoming(b.select(take, b.sub(shifted, d), shifted), loop)
+        low.add_incoming(b.shl(low, _c(i64, 1)), loop)
+        quo2 = b.or_(b.shl(quo, _c(i64, 1)), b.zext(take, i64))
+        quo.add_incoming(quo2, loop)
+        i2 = b.add(i, _c(i32, 1))
+        i.add_incoming(i2, loop)
+        b.cbranch(b.icmp_unsigned("<", i2, _c(i32, 64)), loop, done)
+        b.position_at_end(done)
+        b.ret(quo2)
+        return fn
+
+    @staticmethod
+    def hi64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+        return b.trunc(b.lshr(x, _c(x.type, 64)), i64)
+
+    @staticmethod
+    def limbs(b: ir.IRBuilder, x: ir.Value) -> list[ir.Value]:
+        return [b.trunc(b.lshr(x, _c(x.type, 64 * k)), i64) if k else b.trunc(x, i64)
+                for k in range(x.type.width // 64)]
+
+    @staticmethod
+    def join(b: ir.IRBuilder, parts: list[ir.Value], ty: ir.IntType) -> ir.Value:
+        acc: ir.Value = b.zext(parts[0], ty)
+        for k, part in enumerate(parts[1:], start=1):
+            acc = b.or_(acc, b.shl(b.zext(part, ty), _c(ty, 64 * k)))
+        return acc
+
+    def store_limbs(self, b: ir.IRBuilder, arr: ir.Value, x: ir.Value, total: int) -> None:
+        parts = self.limbs(b, x)
+        for k in range(total):
+            b.store(parts[k] if k < len(parts) else _c(i64, 0), self.elt(b, arr, k))
+
+    def load_limbs(self, b: ir.IRBuilder, arr: ir.Value, count: int) -> list[ir.Value]:
+        return [b.load(self.elt(b, arr, k)) for k in range(count)]
+
+    def nlimbs(self, b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+        """Number of significant 64-bit limbs of x (as i32)."""
+        lz = b.call(self.ctlz256 if x.type == i256 else self._ctlz(x.type), [x, _c(i1, 0)])
+        used = b.sub(_c(x.type, x.type.width // 64), b.lshr(lz, _c(x.type, 6)))
+        return b.trunc(used, i32)
+
+    def _ctlz(self, ty: ir.IntType) -> ir.Function:
+        name = f"llvm.ctlz.i{ty.width}"
+        existing = self.m.globals.get(name)
+        if isinstance(existing, ir.Function):
+            return existing
+        return ir.Function(self.m, ir.FunctionType(ty, [ty, i1]), name)
+
+    # -- division by invariant integers (Moller & Granlund, "Improved division by invariant
+    # integers", 2011): one hardware division per divisor, multiplications for every digit ---
+    def reciprocal(self, b: ir.IRBuilder, d: ir.Value) -> ir.Value | None:
+        """floor((2^128 - 1) / d) - 2^64 for a normalised d (top bit set).
+
+        None when dividing with the hardware instruction instead (x86-64 by default: `div` is
+        faster than the multiplications on current processors, Ice Lake and Zen 2 onwards).
+        """
+        if not self.preinv:
+            return None
+        return b.call(self.reciprocal_fn, [d])
+
+    def digit(self, b: ir.IRBuilder, u1: ir.Value, u0: ir.Value, d: ir.Value,
+              dinv: ir.Value | None) -> tuple[ir.Value, ir.Value]:
+        """(u1:u0) divided by d; requires u1 < d, and d normalised when dinv is given."""
+        if dinv is None:
+            return self.div2by1(b, u1, u0, d)
+        return self.div2by1_preinv(b, u1, u0, d, dinv)
+
+    def div2by1_preinv(self, b: ir.IRBuilder, u1: ir.Value, u0: ir.Value, d: ir.Value,
+                       dinv: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(u1:u0) divided by the normalised d with reciprocal dinv; requires u1 < d."""
+        prod = b.mul(b.zext(dinv, i128), b.zext(u1, i128))
+        est = b.add(prod, b.or_(b.shl(b.zext(b.add(u1, _c(i64, 1)), i128), _c(i128, 64)),
+                                b.zext(u0, i128)))
+        q1 = self.hi64(b, est)
+        q0 = b.trunc(est, i64)
+        r = b.sub(u0, b.mul(q1, d))
+        over = b.icmp_unsigned(">", r, q0)
+        q1 = b.select(over, b.sub(q1, _c(i64, 1)), q1)
+        r = b.select(over, b.add(r, d), r)
+        again = b.icmp_unsigned(">=", r, d)
+        q1 = b.select(again, b.add(q1, _c(i64, 1)), q1)
+        r = b.select(again, b.sub(r, d), r)
+        return q1, r
+
+    # -- general division -----------------------------------------------------------------------
+    def _divrem(self) -> ir.Function:
+        """divrem(u[8], ulen, v[4], vlen, q[8], r[4]).
+
+        Requires 1 <= vlen <= ulen <= 8, v[vlen-1] != 0, u limbs at and above ulen zero and v
+        limbs at and above vlen zero. Writes all 8 quotient limbs and all 4 remainder limbs.
+        """
+        fnty = ir.FunctionType(VOID, [I64P, i32, I64P, i32, I64P, I64P])
+        fn = self.define("pyevmjit_divrem_internal", fnty, internal=True)
+        u, ulen, v, vlen, q, r = fn.args
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        un_arr = b.alloca(ir.ArrayType(i64, _MAX_U + 1), name="un")
+        un = b.gep(un_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        zero64 = _c(i64, 0)
+        for k in range(_MAX_U):
+            b.store(zero64, self.elt(b, q, k))
+        short = fn.append_basic_block("short")
+        wide = fn.append_basic_block("wide")
+        b.cbranch(b.icmp_unsigned("==", vlen, _c(i32, 1)), short, wide)
+
+        b.position_at_end(short)
+        d = b.load(self.elt(b, v, 0))
+        if not self.preinv:  # the hardware division needs no normalisation
+            self._short_division(b, u, ulen, _c(i64, 0), d, None, _c(i64, 0), q, r)
+        else:
+            s = b.call(self.ctlz64, [d, _c(i1, 1)])
+            self._normalise(b, u, un, s)
+            dn = b.shl(d, s)
+            rem0 = b.load(self.elt(b, un, ulen))
+            self._short_division(b, un, ulen, rem0, dn, self.reciprocal(b, dn), s, q, r)
+
+        # normalise: shift both operands left until the divisor's top bit is set
+        b.position_at_end(wide)
+        s = b.call(self.ctlz64, [b.load(self.elt(b, v, b.sub(vlen, _c(i32, 1)))), _c(i1, 1)])
+        self._normalise(b, u, un, s)
+        vl = self.load_limbs(b, v, _MAX_V)
+        vn = [b.shl(vl[0], s)] + [b.call(self.fshl64, [vl[k], vl[k - 1], s])
+                                  for k in range(1, _MAX_V)]
+        blocks = {n: fn.append_basic_block(f"by{n}") for n in range(2, _MAX_V + 1)}
+        switch = b.switch(vlen, blocks[_MAX_V])
+        for n in range(2, _MAX_V):
+            switch.add_case(_c(i32, n), blocks[n])
+        for n in range(2, _MAX_V + 1):
+            b.position_at_end(blocks[n])
+            self._knuth(b, n, un, ulen, vn[:n], s, q, r)
+        return fn
+
+    def _normalise(self, b: ir.IRBuilder, u: ir.Value, un: ir.Value, s: ir.Value) -> None:
+        """un[0 .. 8] = u[0 .. 7] << s."""
+        ul = self.load_limbs(b, u, _MAX_U)
+        b.store(b.shl(ul[0], s), self.elt(b, un, 0))
+        for k in range(1, _MAX_U):
+            b.store(b.call(self.fshl64, [ul[k], ul[k - 1], s]), self.elt(b, un, k))
+        b.store(b.call(self.fshl64, [_c(i64, 0), ul[_MAX_U - 1], s]), self.elt(b, un, _MAX_U))
+
+    def _short_division(self, b: ir.IRBuilder, u: ir.Value, ulen: ir.Value, rem0: ir.Value,
+                        d: ir.Value, dinv: ir.Value | None, s: ir.Value, q: ir.Value,
+                        r: ir.Value) -> None:
+        """Division of rem0:u[ulen-1 .. 0] by one limb d (rem0 < d); the remainder is >> s.
+
+        With a reciprocal dinv, d and u must be normalised.
+        """
+        fn = b.function
+        start = b.block
+        top = b.sub(ulen, _c(i32, 1))
+        loop = fn.append_basic_block("short_loop")
+        done = fn.append_basic_block("short_done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        i = b.phi(i32, "i")
+        rem = b.phi(i64, "rem")
+        i.add_incoming(top, start)
+        rem.add_incoming(rem0, start)
+        digit, rem2 = self.digit(b, rem, b.load(self.elt(b, u, i)), d, dinv)
+        b.store(digit, self.elt(b, q, i))
+        i2 = b.sub(i, _c(i32, 1))
+        i.add_incoming(i2, loop)
+        rem.add_incoming(rem2, loop)
+        b.cbranch(b.icmp_signed(">=", i2, _c(i32, 0)), loop, done)
+        b.position_at_end(done)
+        b.store(b.lshr(rem2, s), self.elt(b, r, 0))
+        for k in range(1, _MAX_V):
+            b.store(_c(i64, 0), self.elt(b, r, k))
+        b.ret_void()
+
+    def _knuth(self, b: ir.IRBuilder, n: int, un: ir.Value, ulen: ir.Value, vn: list[ir.Value],
+               s: ir.Value, q: ir.Value, r: ir.Value) -> None:
+        """Algorithm D for an n-limb normalised divisor vn (n >= 2), partial remainder in SSA.
+
+        Step j divides the window un[j] plus the n-limb partial remainder R by vn; R starts
+        as un[ulen-n+1 .. ulen] and ends as the normalised remainder.
+        """
+        fn = b.function
+        start = b.block
+        vtop, vsec = vn[n - 1], vn[n - 2]
+        vinv = self.reciprocal(b, vtop)
+        j0 = b.sub(ulen, _c(i32, n))
+        r_init = [b.load(self.elt(b, un, b.add(j0, _c(i32, k + 1)))) for k in range(n)]
+        loop = fn.append_basic_block(f"d{n}_step")
+        addback = fn.append_basic_block(f"d{n}_addback")
+        next_bb = fn.append_basic_block(f"d{n}_next")
+        done = fn.append_basic_block(f"d{n}_done")
+        b.branch(loop)
+
+        b.position_at_end(loop)
+        j = b.phi(i32, "j")
+        j.add_incoming(j0, start)
+        rem_phis = []
+        for k in range(n):
+            phi = b.phi(i64, f"r{k}")
+            phi.add_incoming(r_init[k], start)
+            rem_phis.append(phi)
+        w = [b.load(self.elt(b, un, j))] + rem_phis  # n + 1 limbs
+        hi, lo, lo2 = w[n], w[n - 1], w[n - 2]
+        # estimate qhat from the top two limbs; hi == vtop gives qhat = 2^64 - 1 (hi > vtop
+        # cannot happen since R < vn)
+        big = b.icmp_unsigned(">=", hi, vtop)
+        qd, rd = self.digit(b, b.select(big, _c(i64, 0), hi), lo, vtop, vinv)
+        qhat0 = b.select(big, _c(i64, -1), qd)
+        rhat0 = b.select(big, b.add(b.zext(lo, i128), b.zext(vtop, i128)), b.zext(rd, i128))
+        two64 = _c(i128, 1 << 64)
+        vsec128 = b.zext(vsec, i128)
+        lo2_128 = b.zext(lo2, i128)
+
+        def too_big(lhs: ir.Value, rh: ir.Value) -> ir.Value:
+            """qhat * vsec > rh:lo2 (never when rh has 65 bits)."""
+            fits = b.icmp_unsigned("<", rh, two64)
+            rhs = b.or_(b.shl(rh, _c(i128, 64)), lo2_128)
+            return b.and_(fits, b.icmp_unsigned(">", lhs, rhs))
+
+        # both correction tests at once: the second one is for qhat - 1 and rhat + vtop
+        prod0 = b.mul(b.zext(qhat0, i128), vsec128)
+        c1 = too_big(prod0, rhat0)
+        c2 = b.and_(c1, too_big(b.sub(prod0, vsec128), b.add(rhat0, b.zext(vtop, i128))))
+        qhat = b.sub(b.sub(qhat0, b.zext(c1, i64)), b.zext(c2, i64))
+
+        # multiply and subtract: w -= qhat * vn, as one wide subtraction (a borrow chain)
+        wide = ir.IntType(64 * (n + 1))
+        wider = ir.IntType(64 * (n + 2))
+        qhat128 = b.zext(qhat, i128)
+        carry: ir.Value = _c(i64, 0)
+        prod: list[ir.Value] = []
+        for k in range(n):
+            p = b.add(b.mul(qhat128, b.zext(vn[k], i128)), b.zext(carry, i128))
+            prod.append(b.trunc(p, i64))
+            carry = self.hi64(b, p)
+        prod.append(carry)
+        diff = b.sub(b.zext(self.join(b, w, wide), wider), b.zext(self.join(b, prod, wide), wider))
+        negative = b.icmp_signed("<", diff, _c(wider, 0))
+        low = b.trunc(diff, wide)
+        sub = self.limbs(b, low)[:n]
+        b.cbranch(negative, addback, next_bb)
+
+        # qhat was one too large (probability about 2^-63): add the divisor back
+        b.position_at_end(addback)
+        added = self.limbs(b, b.add(low, self.join(b, vn, wide)))[:n]
+        q_less = b.sub(qhat, _c(i64, 1))
+        b.branch(next_bb)
+
+        b.position_at_end(next_bb)
+        qfinal = b.phi(i64, "qdigit")
+        qfinal.add_incoming(qhat, loop)
+        qfinal.add_incoming(q_less, addback)
+        new_rem = []
+        for k in range(n):
+            phi = b.phi(i64, f"nr{k}")
+            phi.add_incoming(sub[k], loop)
+            phi.add_incoming(added[k], addback)
+            new_rem.append(phi)
+            rem_phis[k].add_incoming(phi, next_bb)
+        b.store(qfinal, self.elt(b, q, j))
+        j2 = b.sub(j, _c(i32, 1))
+        j.add_incoming(j2, next_bb)
+        b.cbranch(b.icmp_signed(">=", j2, _c(i32, 0)), loop, done)
+
+        b.position_at_end(done)
+        for k in range(_MAX_V):
+            if k < n - 1:
+                limb = b.call(self.fshr64, [new_rem[k + 1], new_rem[k], s])
+            elif k == n - 1:
+                limb = b.lshr(new_rem[k], s)
+            else:
+                limb = _c(i64, 0)
+            b.store(limb, self.elt(b, r, k))
+        b.ret_void()
+
+    # -- 256-bit division inside an exported function -------------------------------------------
+    def scratch(self, b: ir.IRBuilder) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+        """Limb arrays (u[8], v[4], q[8], r[4]) for `divrem`, allocated in the entry block."""
+        arrays = []
+        for name, size in (("u", _MAX_U), ("v", _MAX_V), ("q", _MAX_U), ("r", _MAX_V)):
+            arr = b.alloca(ir.ArrayType(i64, size), name=name)
+            arrays.append(b.gep(arr, [_c(i32, 0), _c(i32, 0)], inbounds=True))
+        return arrays[0], arrays[1], arrays[2], arrays[3]
+
+    def call_divrem(self, b: ir.IRBuilder, scratch: tuple[ir.Value, ...], dividend: ir.Value,
+                    divisor: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """Quotient (low 256 bits) and remainder of dividend (<= 512 bits) by a nonzero word."""
+        u, v, q, r = scratch
+        self.store_limbs(b, u, dividend, _MAX_U)
+        self.store_limbs(b, v, divisor, _MAX_V)
+        b.call(self.divrem_fn, [u, self.nlimbs(b, dividend), v, self.nlimbs(b, divisor), q, r])
+        quotient = self.join(b, self.load_limbs(b, q, 4), i256)
+        remainder = self.join(b, self.load_limbs(b, r, 4), i256)
+        return quotient, remainder
+
+    def udivrem256(self, b: ir.IRBuilder, scratch: tuple[ir.Value, ...], a: ir.Value,
+                   d: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """EVM DIV and MOD of two words: (0, 0) when d is zero."""
+        fn = b.function
+        start = b.block
+        small_bb = fn.append_basic_block("div_small")
+        word_bb = fn.append_basic_block("div_word")
+        general_bb = fn.append_basic_block("div_general")
+        done_bb = fn.append_basic_block("div_done")
+        d_zero = b.icmp_unsigned("==", d, _c(i256, 0))
+        trivial = b.or_(d_zero, b.icmp_unsigned("<", a, d))
+        r_trivial = b.select(d_zero, _c(i256, 0), a)
+        b.cbranch(trivial, done_bb, small_bb)
+
+        b.position_at_end(small_bb)  # here 0 < d <= a
+        incoming: list[tuple[ir.Value, ir.Value, ir.Block]] = []
+        if self.preinv:
+            b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, general_bb)
+        else:
+            # 128-bit dividend, 64-bit divisor: two hardware divisions, no call
+            wide_bb = fn.append_basic_block("div_wide")
+            double_bb = fn.append_basic_block("div_double")
+            b.cbranch(b.icmp_unsigned("<", a, _c(i256, 1 << 64)), word_bb, wide_bb)
+            b.position_at_end(wide_bb)
+            double = b.and_(b.icmp_unsigned("<", a, _c(i256, 1 << 128)),
+                            b.icmp_unsigned("<", d, _c(i256, 1 << 64)))
+            b.cbranch(double, double_bb, general_bb)
+            b.position_at_end(double_bb)
+            d64 = b.trunc(d, i64)
+            hi = b.trunc(b.lshr(a, _c(i256, 64)), i64)
+            q_hi, r_hi = b.udiv(hi, d64), b.urem(hi, d64)
+            q_lo, r_lo = self.div2by1(b, r_hi, b.trunc(a, i64), d64)
+            q_double = self.join(b, [q_lo, q_hi], i256)
+            incoming.append((q_double, b.zext(r_lo, i256), double_bb))
+            b.branch(done_bb)
+
+        b.position_at_end(word_bb)
+        a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
+        q_word = b.zext(b.udiv(a64, d64), i256)
+        r_word = b.zext(b.urem(a64, d64), i256)
+        b.branch(done_bb)
+
+        b.position_at_end(general_bb)
+        q_gen, r_gen = self.call_divrem(b, scratch, a, d)
+        general_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        qphi = b.phi(i256, "q")
+        rphi = b.phi(i256, "r")
+        qphi.add_incoming(_c(i256, 0), start)
+        rphi.add_incoming(r_trivial, start)
+        qphi.add_incoming(q_word, word_bb)
+        rphi.add_incoming(r_word, word_bb)
+        qphi.add_incoming(q_gen, general_end)
+        rphi.add_incoming(r_gen, general_end)
+        for q_in, r_in, block in incoming:
+            qphi.add_incoming(q_in, block)
+            rphi.add_incoming(r_in, block)
+        return qphi, rphi
+
+    # -- exported arithmetic --------------------------------------------------------------------
+    def word_function(self, name: str) -> tuple[ir.IRBuilder, list[ir.Value], ir.Value]:
+        """Start an exported word function: its builder, loaded inputs and output pointer."""
+        fn = self.define(name, SIGNATURES[name])
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        *inputs, out = fn.args
+        return b, [b.load(p, align=_WORD_ALIGN) for p in inputs], out
+
+    def finish(self, b: ir.IRBuilder, value: ir.Value, out: ir.Value) -> None:
+        b.store(value, out, align=_WORD_ALIGN)
+        b.ret_void()
+
+    def udiv_umod(self) -> None:
+        for name, pick in (("pyevmjit_udiv256", 0), ("pyevmjit_umod256", 1)):
+            b, (a, d), out = self.word_function(name)
+            scratch = self.scratch(b)
+            self.finish(b, self.udivrem256(b, scratch, a, d)[pick], out)
+
+    def sdiv_smod(self) -> None:
+        zero = _c(i256, 0)
+        for name in ("pyevmjit_sdiv256", "pyevmjit_smod256"):
+            b, (a, d), out = self.word_function(name)
+            scratch = self.scratch(b)
+            neg_a = b.icmp_signed("<", a, zero)
+            neg_d = b.icmp_signed("<", d, zero)
+            abs_a = b.select(neg_a, b.sub(zero, a), a)
+            abs_d = b.select(neg_d, b.sub(zero, d), d)
+            q, r = self.udivrem256(b, scratch, abs_a, abs_d)
+            if name == "pyevmjit_sdiv256":
+                result = b.select(b.xor(neg_a, neg_d), b.sub(zero, q), q)
+            else:
+                result = b.select(neg_a, b.sub(zero, r), r)
+            self.finish(b, result, out)
+
+    def addmod(self) -> None:
+        b, (a, c, n), out = self.word_function("pyevmjit_addmod256")
+        scratch = self.scratch(b)
+        fn = b.function
+        zero = _c(i256, 0)
+        entry = b.block
+        reduced_bb = fn.append_basic_block("reduced")  # a < n and b < n: one subtraction
+        other_bb = fn.append_basic_block("other")
+        nocarry_bb = fn.append_basic_block("no_carry")
+        carry_bb = fn.append_basic_block("carry")
+        done_bb = fn.append_basic_block("done")
+        s = b.add(a, c)
+        carry = b.icmp_unsigned("<", s, a)
+        n_zero = b.icmp_unsigned("==", n, zero)
+        in_range = b.and_(b.icmp_unsigned("<", a, n), b.icmp_unsigned("<", c, n))
+        b.cbranch(n_zero, done_bb, other_bb)
+
+        b.position_at_end(other_bb)
+        b.cbranch(in_range, reduced_bb, nocarry_bb)
+
+        b.position_at_end(reduced_bb)
+        over = b.or_(carry, b.icmp_unsigned(">=", s, n))
+        r_reduced = b.select(over, b.sub(s, n), s)
+        b.branch(done_bb)
+
+        b.position_at_end(nocarry_bb)
+        word_bb = fn.append_basic_block("no_carry_div")
+        b.cbranch(carry, carry_bb, word_bb)
+        b.position_at_end(word_bb)
+        _, r_small = self.udivrem256(b, scratch, s, n)
+        small_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(carry_bb)
+        wide = b.or_(b.zext(s, i320), b.shl(_c(i320, 1), _c(i320, 256)))
+        _, r_wide = self.call_divrem(b, scratch, wide, n)
+        carry_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        phi = b.phi(i256)
+        phi.add_incoming(zero, entry)
+        phi.add_incoming(r_reduced, reduced_bb)
+        phi.add_incoming(r_small, small_end)
+        phi.add_incoming(r_wide, carry_end)
+        self.finish(b, phi, out)
+
+    def mulmod(self) -> None:
+        b, (a, c, n), out = self.word_function("pyevmjit_mulmod256")
+        scratch = self.scratch(b)
+        fn = b.function
+        zero = _c(i256, 0)
+        entry = b.block
+        nonzero_bb = fn.append_basic_block("nonzero")
+        narrow_bb = fn.append_basic_block("narrow")
+        wide_bb = fn.append_basic_block("wide")
+        done_bb = fn.append_basic_block("done")
+        b.cbranch(b.icmp_unsigned("==", n, zero), done_bb, nonzero_bb)
+
+        b.position_at_end(nonzero_bb)
+        product = b.mul(b.zext(a, i512), b.zext(c, i512))
+        high = b.trunc(b.lshr(product, _c(i512, 256)), i256)
+        b.cbranch(b.icmp_unsigned("==", high, zero), narrow_bb, wide_bb)
+
+        b.position_at_end(narrow_bb)
+        _, r_narrow = self.udivrem256(b, scratch, b.trunc(product, i256), n)
+        narrow_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(wide_bb)
+        _, r_wide = self.call_divrem(b, scratch, product, n)
+        wide_end = b.block
+        b.branch(done_bb)
+
+        b.position_at_end(done_bb)
+        phi = b.phi(i256)
+        phi.add_incoming(zero, entry)
+        phi.add_incoming(r_narrow, narrow_end)
+        phi.add_incoming(r_wide, wide_end)
+        self.finish(b, phi, out)
+
+    def exp(self) -> None:
+        b, (base, exponent), out = self.word_function("pyevmjit_exp256")
+        fn = b.function
+        entry = b.block
+        loop = fn.append_basic_block("loop")
+        body = fn.append_basic_block("body")
+        done = fn.append_basic_block("done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        result = b.phi(i256, "result")
+        power = b.phi(i256, "power")
+        e = b.phi(i256, "e")
+        result.add_incoming(_c(i256, 1), entry)
+        power.add_incoming(base, entry)
+        e.add_incoming(exponent, entry)
+        b.cbranch(b.icmp_unsigned("==", e, _c(i256, 0)), done, body)
+        b.position_at_end(body)
+        odd = b.trunc(e, i1)
+        result.add_incoming(b.select(odd, b.mul(result, power), result), body)
+        power.add_incoming(b.mul(power, power), body)
+        e.add_incoming(b.lshr(e, _c(i256, 1)), body)
+        b.branch(loop)
+        b.position_at_end(done)
+        self.finish(b, result, out)
+
+    # -- Keccak ---------------------------------------------------------------------------------
+    def _keccak_f(self) -> ir.Function:
+        """absorb(i64* state, i8* block): xor one 136-byte block into the state, then
+        Keccak-f[1600] (lanes little-endian), all 25 lanes kept in registers."""
+        fnty = ir.FunctionType(VOID, [I64P, I8P])
+        fn = self.define("pyevmjit_keccak_absorb", fnty, internal=True)
+        state, block = fn.args
+        rc_type = ir.ArrayType(i64, 24)
+        rc_table = ir.GlobalVariable(self.m, rc_type, "pyevmjit_keccak_rc")
+        rc_table.linkage = "internal"
+        rc_table.global_constant = True
+        rc_table.initializer = ir.Constant(rc_type, [_c(i64, v) for v in KECCAK_ROUND_CONSTANTS])
+        entry = fn.append_basic_block("entry")
+        loop = fn.append_basic_block("rounds")
+        done = fn.append_basic_block("done")
+        b = ir.IRBuilder(entry)
+        lanes0 = self.load_limbs(b, state, 25)
+        for idx in range(KECCAK_RATE // 8):
+            src = b.bitcast(b.gep(block, [_c(i64, 8 * idx)], inbounds=True), I64P)
+            lanes0[idx] = b.xor(lanes0[idx], b.load(src, align=1))
+        b.branch(loop)
+
+        b.position_at_end(loop)
+        rnd = b.phi(i32, "round")
+        rnd.add_incoming(_c(i32, 0), entry)
+        phis = []
+        for idx in range(25):
+            phi = b.phi(i64, f"a{idx}")
+            phi.add_incoming(lanes0[idx], entry)
+            phis.append(phi)
+
+        def rot(x: ir.Value, n: int) -> ir.Value:
+            return x if n == 0 else b.call(self.fshl64, [x, x, _c(i64, n)])
+
+        A = {(x, y): phis[x + 5 * y] for x in range(5) for y in range(5)}
+        for step in range(_KECCAK_UNROLL):
+            # theta
+            C = []
+            for x in range(5):
+                acc = A[(x, 0)]
+                for y in range(1, 5):
+                    acc = b.xor(acc, A[(x, y)])
+                C.append(acc)
+            D = [b.xor(C[(x - 1) % 5], rot(C[(x + 1) % 5], 1)) for x in range(5)]
+            A = {(x, y): b.xor(A[(x, y)], D[x]) for x in range(5) for y in range(5)}
+            # rho and pi
+            B: dict[tuple[int, int], ir.Value] = {}
+            for x in range(5):
+                for y in range(5):
+                    B[(y, (2 * x + 3 * y) % 5)] = rot(A[(x, y)], KECCAK_ROTATIONS[(x, y)])
+            # chi
+            A = {(x, y): b.xor(B[(x, y)],
+                               b.and_(b.not_(B[((x + 1) % 5, y)]), B[((x + 2) % 5, y)]))
+                 for x in range(5) for y in range(5)}
+            # iota
+            index = b.add(rnd, _c(i32, step)) if step else rnd
+            rc = b.load(b.gep(rc_table, [_c(i32, 0), index], inbounds=True))
+            A[(0, 0)] = b.xor(A[(0, 0)], rc)
+        rnd2 = b.add(rnd, _c(i32, _KECCAK_UNROLL))
+        rnd.add_incoming(rnd2, loop)
+        for idx in range(25):
+            phis[idx].add_incoming(A[(idx % 5, idx // 5)], loop)
+        b.cbranch(b.icmp_unsigned("<", rnd2, _c(i32, 24)), loop, done)
+
+        b.position_at_end(done)
+        for idx in range(25):
+            b.store(A[(idx % 5, idx // 5)], self.elt(b, state, idx))
+        b.ret_void()
+        return fn
+
+    def keccak256(self) -> None:
+        fn = self.define("pyevmjit_keccak256", _KECCAK)
+        data, length, out = fn.args
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        state_arr = b.alloca(ir.ArrayType(i64, 25), name="state")
+        state = b.gep(state_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        lanes = KECCAK_RATE // 8
+        last_arr = b.alloca(ir.ArrayType(i64, lanes), name="last")
+        last = b.gep(last_arr, [_c(i32, 0), _c(i32, 0)], inbounds=True)
+        for idx in range(25):
+            b.store(_c(i64, 0), self.elt(b, state, idx))
+        for idx in range(lanes):
+            b.store(_c(i64, 0), self.elt(b, last, idx))
+
+        # absorb full blocks
+        absorb_head = fn.append_basic_block("absorb_head")
+        absorb_body = fn.append_basic_block("absorb_body")
+        tail = fn.append_basic_block("tail")
+        b.branch(absorb_head)
+        b.position_at_end(absorb_head)
+        ptr = b.phi(I8P, "p")
+        left = b.phi(i64, "left")
+        ptr.add_incoming(data, entry)
+        left.add_incoming(length, entry)
+        b.cbranch(b.icmp_unsigned(">=", left, _c(i64, KECCAK_RATE)), absorb_body, tail)
+        b.position_at_end(absorb_body)
+        b.call(self.keccak_f, [state, ptr])
+        ptr.add_incoming(b.gep(ptr, [_c(i64, KECCAK_RATE)], inbounds=True), absorb_body)
+        left.add_incoming(b.sub(left, _c(i64, KECCAK_RATE)), absorb_body)
+        b.branch(absorb_head)
+
+        # the last, padded block: whole lanes, then the bytes of the last lane plus padding
+        b.position_at_end(tail)
+        words_head = fn.append_basic_block("words_head")
+        words_body = fn.append_basic_block("words_body")
+        bytes_head = fn.append_basic_block("bytes_head")
+        bytes_body = fn.append_basic_block("bytes_body")
+        finish = fn.append_basic_block("finish")
+        b.branch(words_head)
+        b.position_at_end(words_head)
+        wp = b.phi(I8P, "wp")
+        wleft = b.phi(i64, "wleft")
+        lane = b.phi(i32, "lane")
+        wp.add_incoming(ptr, tail)
+        wleft.add_incoming(left, tail)
+        lane.add_incoming(_c(i32, 0), tail)
+        b.cbranch(b.icmp_unsigned(">=", wleft, _c(i64, 8)), words_body, bytes_head)
+        b.position_at_end(words_body)
+        b.store(b.load(b.bitcast(wp, I64P), align=1), self.elt(b, last, lane))
+        wp.add_incoming(b.gep(wp, [_c(i64, 8)], inbounds=True), words_body)
+        wleft.add_incoming(b.sub(wleft, _c(i64, 8)), words_body)
+        lane.add_incoming(b.add(lane, _c(i32, 1)), words_body)
+        b.branch(words_head)
+
+        b.position_at_end(bytes_head)
+        nbytes = wleft  # 0..7
+        bi = b.phi(i64, "bi")
+        word = b.phi(i64, "word")
+        bi.add_incoming(_c(i64, 0), words_head)
+        word.add_incoming(_c(i64, 0), words_head)
+        b.cbranch(b.icmp_unsigned("<", bi, nbytes), bytes_body, finish)
+        b.position_at_end(bytes_body)
+        byte = b.zext(b.load(b.gep(wp, [bi], inbounds=True)), i64)
+        bi.add_incoming(b.add(bi, _c(i64, 1)), bytes_body)
+        word.add_incoming(b.or_(word, b.shl(byte, b.mul(bi, _c(i64, 8)))), bytes_body)
+        b.branch(bytes_head)
+
+        b.position_at_end(finish)
+        pad = b.shl(_c(i64, 1), b.mul(nbytes, _c(i64, 8)))  # 0x01 after the message
+        b.store(b.or_(word, pad), self.elt(b, last, lane))
+        final = self.elt(b, last, lanes - 1)
+        b.store(b.or_(b.load(final), _c(i64, 1 << 63)), final)  # 0x80 in the last byte
+        b.call(self.keccak_f, [state, b.bitcast(last, I8P)])
+        for idx in range(4):
+            out_lane = b.bitcast(b.gep(out, [_c(i64, 8 * idx)], inbounds=True), I64P)
+            b.store(b.load(self.elt(b, state, idx)), out_lane, align=1)
+        b.ret_void()
+
+
+def build_rtlib_module(triple: str | None = None, *, portable: bool | None = None) -> ir.Module:
+    """The runtime library as an llvmlite IR module (for `triple`, default: this process).
+
+    `portable` code has no inline assembly: quotient digits come from a precomputed reciprocal
+    and multiplications instead of the x86-64 `div` instruction (the default off x86-64 only).
+    """
+    if triple is None:
+        triple = llvm.get_process_triple()
+    if portable is None:
+        portable = not triple.startswith(("x86_64", "amd64"))
+    module = ir.Module(name="pyevmjit_rtlib")
+    module.triple = triple
+    gen = _Gen(module, portable=portable)
+    gen.udiv_umod()
+    gen.sdiv_smod()
+    gen.addmod()
+    gen.mulmod()
+    gen.exp()
+    gen.keccak256()
+    return module
+
+
+def emit_rtlib_object(module: ir.Module, tm: llvm.TargetMachine) -> bytes:
+    """Parse, verify, optimise and emit a runtime-library module for `tm` (not cached)."""
+    from pyevm_jit.compiler.target import optimise_module
+
+    # the 128-by-64-bit division step is inline assembly on x86-64: emitting object code for
+    # it needs the target's assembly parser (LLVM aborts the process without it)
+    llvm.initialize_native_asmparser()
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    parsed = llvm.parse_assembly(str(module))
+    parsed.verify()
+    optimise_module(parsed, 3)
+    return bytes(tm.emit_object(parsed))
+
+
+_cache_lock = threading.Lock()
+_object_cache: dict[tuple[str, str], bytes] = {}
+
+
+def compile_rtlib_object(tm: llvm.TargetMachine) -> bytes:
+    """Object code of the runtime library for `tm`, built once per process."""
+    key = (tm.triple, str(tm.target_data))
+    with _cache_lock:
+        cached = _object_cache.get(key)
+        if cached is None:
+            cached = emit_rtlib_object(build_rtlib_module(tm.triple), tm)
+            _object_cache[key] = cached
+        return cached
+
+
+def declare_rtlib(module: ir.Module) -> dict[str, ir.Function]:
+    """Declare every exported runtime function in `module` (idempotent)."""
+    functions: dict[str, ir.Function] = {}
+    for name, fnty in SIGNATURES.items():
+        existing = module.globals.get(name)
+        if isinstance(existing, ir.Function):
+            functions[name] = existing
+            continue
+        functions[name] = _function(module, fnty, name)
+    return functions

@@ -1,0 +1,758 @@
+"""Ethereum state tests (GeneralStateTests) on py-evm, executed the way consensus does.
+
+A *case* is one (fixture file, test name, fork, post index). For each case the runner builds
+the pre-state, a block header from the fixture environment, the transaction selected by the
+post entry's indexes (signed with the fixture's secret key), applies it with the fork's VM
+class, and compares the resulting state root and logs hash with the fixture. A case with
+`expectException` passes when py-evm rejects the transaction and the state stays the
+pre-state.
+
+Which VM class runs is pluggable: `run_case(case, vm_factory)` calls
+`vm_factory(stock_vm_class)` and executes with the class it returns (the stock class for the
+interpreter, a `jit_vm(...)` wrapper for the JIT).
+
+Public API: `discover_cases`, `run_case`, `run_cases`, `Case`, `CaseResult`, `Summary`,
+`FORK_VM_NAMES`, `vm_class_for_fork`, `contract_codes`; for other kinds of fixture (the
+BlockchainTests runner, `pyevm-jit aot`): `input_files`, `read_fixture`, `relative_id_path`.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyevm_jit.conformance.known_deviations import deviation_reason
+from pyevm_jit.errors import UsageError
+
+VMFactory = Callable[[type[Any]], type[Any]]
+
+# Fixture fork name -> py-evm VM class name, oldest first. Names are the ones the Ethereum
+# tests use in `post` (and a few aliases); py-evm's `VM.fork` is the lowercase id.
+FORK_VM_NAMES: dict[str, str] = {
+    "Frontier": "FrontierVM",
+    "Homestead": "HomesteadVM",
+    "EIP150": "TangerineWhistleVM",
+    "EIP158": "SpuriousDragonVM",
+    "Byzantium": "ByzantiumVM",
+    "Constantinople": "ConstantinopleVM",
+    "ConstantinopleFix": "PetersburgVM",
+    "Istanbul": "IstanbulVM",
+    "MuirGlacier": "MuirGlacierVM",
+    "Berlin": "BerlinVM",
+    "London": "LondonVM",
+    "ArrowGlacier": "ArrowGlacierVM",
+    "GrayGlacier": "GrayGlacierVM",
+    "Paris": "ParisVM",
+    "Merge": "ParisVM",
+    "Shanghai": "ShanghaiVM",
+    "Cancun": "CancunVM",
+    "Prague": "PragueVM",
+}
+
+# Fork names that exist in Ethereum (and in newer test releases) but that py-evm 0.12 lacks:
+# their cases are counted as unsupported, never silently dropped.
+KNOWN_UNSUPPORTED_FORKS: frozenset[str] = frozenset(
+    {"Osaka", "Amsterdam", "BPO1", "BPO2", "BPO3", "BPO4", "BPO5", "EOF", "EOFv1"}
+)
+
+# Forks at and after the merge: DIFFICULTY reads PREVRANDAO (`currentRandom`).
+_POST_MERGE = frozenset({"Paris", "Merge", "Shanghai", "Cancun", "Prague"})
+
+# The chain id state tests sign typed transactions with.
+CHAIN_ID = 1
+
+# How many ancestors BLOCKHASH can see.
+_MAX_PREV_HASHES = 256
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    XFAIL = "xfail"  # failed, and listed in known_deviations.py
+    SKIPPED = "skipped"
+    UNSUPPORTED = "unsupported"  # the fork is one py-evm lacks
+
+
+@dataclass(frozen=True, order=True)
+class Case:
+    """One (file, test, fork, post index). `id` is `<relative file>::<test>::<fork>::<index>`,
+    with the file relative to GeneralStateTests when it lies inside such a folder."""
+
+    id: str
+    path: str
+    name: str
+    fork: str
+    index: int
+
+    @property
+    def category(self) -> str:
+        """The folder the case belongs to (e.g. `stRandom` or `VMTests/vmArithmeticTest`)."""
+        parts = self.id.split("::", 1)[0].split("/")
+        if len(parts) >= 3 and parts[0] in ("VMTests", "Cancun", "Shanghai", "Pyspecs"):
+            return "/".join(parts[:2])
+        return parts[0] if len(parts) > 1 else "."
+
+    @property
+    def supported(self) -> bool:
+        return self.fork in FORK_VM_NAMES
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    status: Status
+    reason: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id,
+            "file": self.case.path,
+            "test": self.case.name,
+            "fork": self.case.fork,
+            "index": self.case.index,
+            "category": self.case.category,
+            "status": self.status.value,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+class HasStatus(Protocol):
+    """A result of any kind of case (state test, blockchain test)."""
+
+    @property
+    def status(self) -> Status: ...
+
+
+@dataclass
+class Summary:
+    """Counts of results by status (of any kind of case) and the run's one-line summary."""
+
+    counts: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
+    seconds: float = 0.0
+
+    def add(self, result: HasStatus) -> None:
+        self.counts[result.status] += 1
+
+    @property
+    def failed(self) -> int:
+        return self.counts[Status.FAILED]
+
+    @property
+    def passed(self) -> int:
+        return self.counts[Status.PASSED]
+
+    def line(self) -> str:
+        text = f"{self.passed} passed, {self.failed} failed"
+        extras = [
+            (Status.XFAIL, "expected failures"),
+            (Status.SKIPPED, "skipped"),
+            (Status.UNSUPPORTED, "unsupported"),
+        ]
+        for status, label in extras:
+            if self.counts[status]:
+                text += f", {self.counts[status]} {label}"
+        return f"{text} in {self.seconds:.1f}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------------------------
+
+_REQUIRED_TEST_KEYS = ("env", "pre", "transaction", "post")
+
+
+def relative_id_path(path: Path, root: str = "GeneralStateTests") -> str:
+    """`path` relative to the innermost folder named `root` above it (its name alone when there
+    is none): the file part of case ids."""
+    parts = path.resolve().parts
+    if root in parts:
+        where = len(parts) - 1 - parts[::-1].index(root)
+        return "/".join(parts[where + 1 :])
+    return path.name
+
+
+def read_fixture(path: str, kind: str, required: Sequence[str]) -> dict[str, Any]:
+    """A fixture file: a non-empty JSON object of tests, each an object with the `required`
+    keys. Anything else raises UsageError naming the file (`kind` says what was expected)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise UsageError(f"{path}: not a {kind} fixture (expected a JSON object of tests)")
+    for name, test in data.items():
+        if not isinstance(test, dict) or any(key not in test for key in required):
+            raise UsageError(
+                f"{path}: not a {kind} fixture (test {name!r} lacks {', '.join(required)})"
+            )
+    return data
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file(path: str) -> dict[str, Any]:
+    data = read_fixture(path, "state test", _REQUIRED_TEST_KEYS)
+    _check_fixture(path, data)
+    return data
+
+
+def _check_fixture(path: str, data: dict[str, Any]) -> None:
+    for name, test in data.items():
+        post = test["post"]
+        if not isinstance(post, dict) or not all(isinstance(v, list) for v in post.values()):
+            raise UsageError(f"{path}: not a state test fixture (test {name!r} has a bad post)")
+
+
+def load_test(case: Case) -> dict[str, Any]:
+    """The fixture JSON of the case's test (files are cached per process)."""
+    return _load_file(case.path)[case.name]  # type: ignore[no-any-return]
+
+
+def input_files(
+    paths: Sequence[str | Path], suffixes: Sequence[str] = (".json",), what: str = "fixture files"
+) -> list[Path]:
+    """The files named, and those with one of `suffixes` in the folders named (recursively,
+    sorted), each once. A missing path or a folder without such files raises UsageError."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"{raw}: no such file or directory")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in suffixes and p.is_file())
+            if not found:
+                raise UsageError(f"{raw}: no {' or '.join(suffixes)} {what} in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for file in files:
+        resolved = file.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(file)
+    return unique
+
+
+def known_fork_names() -> set[str]:
+    return set(FORK_VM_NAMES) | set(KNOWN_UNSUPPORTED_FORKS)
+
+
+def canonical_fork_name(name: str) -> str:
+    """A fixture fork name from user input (case-insensitive; py-evm ids like `tangerine_whistle`
+    accepted too). Raises UsageError for an unknown name."""
+
+    def simple(text: str) -> str:
+        return text.strip().lower().replace("-", "").replace("_", "")
+
+    wanted = simple(name)
+    for known in sorted(known_fork_names()):
+        if simple(known) == wanted:
+            return known
+    for fixture_name, vm_name in FORK_VM_NAMES.items():
+        vm_class = _vm_classes().get(vm_name)
+        if vm_class is not None and simple(str(vm_class.fork)) == wanted:
+            return fixture_name
+    raise UsageError(
+        f"unknown fork {name!r} (known: {', '.join(FORK_VM_NAMES)}, "
+        f"and unsupported: {', '.join(sorted(KNOWN_UNSUPPORTED_FORKS))})"
+    )
+
+
+def discover_cases(
+    paths: Sequence[str | Path],
+    fork: str | None = None,
+    substring: str | None = None,
+) -> list[Case]:
+    """All cases in the given fixture files and folders (recursive), in a stable order.
+
+    `fork` keeps one fork (fixture name, case-insensitive); `substring` keeps cases whose id
+    contains it. Bad input (missing path, malformed or non-fixture JSON, unknown fork) raises
+    UsageError.
+    """
+    if not paths:
+        raise UsageError("no fixture path given")
+    wanted_fork = canonical_fork_name(fork) if fork is not None else None
+    cases: list[Case] = []
+    for file in input_files(paths):
+        data = _load_file(str(file))
+        rel = relative_id_path(file)
+        for name in sorted(data):
+            for fork_name in sorted(data[name]["post"]):
+                if wanted_fork is not None and fork_name != wanted_fork:
+                    continue
+                for index in range(len(data[name]["post"][fork_name])):
+                    case_id = f"{rel}::{name}::{fork_name}::{index}"
+                    if substring and substring not in case_id:
+                        continue
+                    cases.append(Case(case_id, str(file), name, fork_name, index))
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _vm_classes() -> dict[str, type[Any]]:
+    import eth.vm.forks as forks
+
+    return {name: getattr(forks, name) for name in dir(forks) if name.endswith("VM")}
+
+
+@functools.cache
+def vm_class_for_fork(fork: str) -> type[Any]:
+    """The stock py-evm VM class for a fixture fork name (KeyError when py-evm lacks it)."""
+    vm_class = _vm_classes()[FORK_VM_NAMES[fork]]
+    if FORK_VM_NAMES[fork] == "HomesteadVM":
+        # The DAO fork is a block-import rule of mainnet, not part of a state test.
+        vm_class = vm_class.configure(__name__="HomesteadVM", support_dao_fork=False)
+    return vm_class
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if ":bigint" in text:
+        # The fillers' `:bigint 0x...` notation for values beyond 256 bits survives in some
+        # filled fixtures (e.g. `0x:bigint 0x1000...01`): the number is what follows.
+        text = text.split(":bigint", 1)[1].strip()
+    return int(text, 16) if text.lower().startswith("0x") else int(text or "0")
+
+
+def _bytes(value: Any) -> bytes:
+    text = str(value)
+    if text.startswith(("0x", "0X")):
+        text = text[2:]
+    if len(text) % 2:
+        raise ValueError(f"odd-length hex string {value!r}")
+    return bytes.fromhex(text)
+
+
+def _address(value: Any) -> bytes:
+    raw = _bytes(value)
+    if len(raw) != 20:
+        raise ValueError(f"bad address {value!r}")
+    return raw
+
+
+def state_test_block_hash(number: int) -> bytes:
+    """BLOCKHASH in state tests: keccak256 of the block number in decimal (as geth defines)."""
+    from eth_hash.auto import keccak
+
+    return bytes(keccak(str(number).encode()))
+
+
+def _previous_hashes(block_number: int) -> tuple[bytes, ...]:
+    low = max(0, block_number - _MAX_PREV_HASHES)
+    return tuple(state_test_block_hash(n) for n in range(block_number - 1, low - 1, -1))
+
+
+_STATE_TEST_VMS: dict[type[Any], type[Any]] = {}
+
+
+def _state_test_vm(vm_class: type[Any]) -> type[Any]:
+    """`vm_class` whose ancestor hashes are the state-test ones instead of a chain database."""
+    cached = _STATE_TEST_VMS.get(vm_class)
+    if cached is not None:
+        return cached
+
+    def previous_hashes(self: Any) -> tuple[bytes, ...]:
+        return _previous_hashes(int(self.get_header().block_number))
+
+    subclass = type(
+        f"{vm_class.__name__}ForStateTest",
+        (vm_class,),
+        {"previous_hashes": property(previous_hashes)},
+    )
+    _STATE_TEST_VMS[vm_class] = subclass
+    return subclass
+
+
+def _build_header(vm_class: type[Any], fork: str, env: dict[str, Any]) -> Any:
+    from eth.constants import BLANK_ROOT_HASH
+
+    header_class = vm_class.get_block_class()._meta.fields[0][1]
+    field_names = set(header_class._meta.field_names)
+    post_merge = fork in _POST_MERGE
+    random = env.get("currentRandom")
+    fields: dict[str, Any] = {
+        "coinbase": _address(env["currentCoinbase"]),
+        "block_number": _int(env["currentNumber"]),
+        "gas_limit": _int(env["currentGasLimit"]),
+        "timestamp": _int(env["currentTimestamp"]),
+        "difficulty": 0 if post_merge else _int(env.get("currentDifficulty", 0)),
+        "state_root": BLANK_ROOT_HASH,
+        "gas_used": 0,
+        "parent_hash": state_test_block_hash(_int(env["currentNumber"]) - 1)
+        if _int(env["currentNumber"]) > 0
+        else b"\x00" * 32,
+    }
+    if post_merge:
+        if random is None:
+            raise ValueError("post-merge fixture without currentRandom")
+        fields["mix_hash"] = _bytes(random).rjust(32, b"\x00")
+    if "base_fee_per_gas" in field_names:
+        fields["base_fee_per_gas"] = _int(env.get("currentBaseFee", 10))
+    if "excess_blob_gas" in field_names:
+        fields["excess_blob_gas"] = _int(env.get("currentExcessBlobGas", 0))
+        fields["blob_gas_used"] = 0
+    if "parent_beacon_block_root" in field_names:
+        root = env.get("currentBeaconRoot", env.get("parentBeaconBlockRoot"))
+        fields["parent_beacon_block_root"] = _bytes(root) if root else b"\x00" * 32
+    if "withdrawals_root" in field_names:
+        fields["withdrawals_root"] = BLANK_ROOT_HASH
+    return header_class(**{k: v for k, v in fields.items() if k in field_names})
+
+
+def _setup_pre_state(state: Any, pre: dict[str, Any]) -> None:
+    for address_hex, account in pre.items():
+        address = _address(address_hex)
+        for slot, value in account.get("storage", {}).items():
+            state.set_storage(address, _int(slot), _int(value))
+        state.set_nonce(address, _int(account.get("nonce", 0)))
+        state.set_code(address, _bytes(account.get("code", "0x")))
+        state.set_balance(address, _int(account.get("balance", 0)))
+    state.persist()
+
+
+def _access_list(entries: Any) -> list[tuple[bytes, list[int]]]:
+    return [
+        (_address(entry["address"]), [_int(key) for key in entry.get("storageKeys", [])])
+        for entry in entries or []
+    ]
+
+
+class TransactionRejected(Exception):
+    """The transaction could not be built or is invalid for the fork."""
+
+
+def legacy_chain_id(tx_bytes: bytes | None) -> int | None:
+    """The EIP-155 chain id a fixture signed its legacy transaction with (None: unprotected,
+    v = 27/28, as in the older fixtures; the EEST-generated ones use chain id 1)."""
+    import rlp
+
+    if not tx_bytes or tx_bytes[0] < 0xC0:
+        return None
+    try:
+        fields = rlp.decode(tx_bytes)
+        v = int.from_bytes(fields[6], "big")
+    except Exception:
+        return None
+    return (v - 35) // 2 if v >= 35 else None
+
+
+def build_transaction(
+    vm_class: type[Any],
+    tx: dict[str, Any],
+    indexes: dict[str, Any],
+    chain_id_for_legacy: int | None = None,
+) -> Any:
+    """The signed transaction a post entry selects, built with the fork's transaction builder.
+
+    Legacy transactions are signed with `chain_id_for_legacy` (None: unprotected); typed ones
+    carry chain id 1. Raises TransactionRejected when the fork cannot express it or a value is
+    out of range.
+    """
+    from eth_keys import keys
+
+    d, g, v = _int(indexes["data"]), _int(indexes["gas"]), _int(indexes["value"])
+    data = _bytes(tx["data"][d])
+    gas = _int(tx["gasLimit"][g])
+    value = _int(tx["value"][v])
+    nonce = _int(tx["nonce"])
+    to = b"" if not tx.get("to") else _address(tx["to"])
+    access_lists = tx.get("accessLists")
+    access_list_entries = access_lists[d] if access_lists and d < len(access_lists) else None
+    builder = vm_class.get_transaction_builder()
+    private_key = keys.PrivateKey(_bytes(tx["secretKey"]).rjust(32, b"\x00"))
+
+    def typed(method: str, fields: dict[str, Any]) -> Any:
+        make = getattr(builder, method, None)
+        if make is None:
+            raise TransactionRejected(f"transaction type ({method}) not supported by this fork")
+        return make(**fields)
+
+    def common(fee_market: bool) -> dict[str, Any]:
+        """The fields every typed transaction has (EIP-1559 fees or a gas price)."""
+        fields: dict[str, Any] = {"chain_id": CHAIN_ID, "nonce": nonce}
+        if fee_market:
+            fields["max_priority_fee_per_gas"] = _int(tx["maxPriorityFeePerGas"])
+            fields["max_fee_per_gas"] = _int(tx["maxFeePerGas"])
+        else:
+            fields["gas_price"] = _int(tx["gasPrice"])
+        fields.update(gas=gas, to=to, value=value, data=data)
+        fields["access_list"] = _access_list(access_list_entries)
+        return fields
+
+    try:
+        if "authorizationList" in tx:
+            fields = common(fee_market=True)
+            fields["authorization_list"] = [
+                {
+                    "chain_id": _int(auth["chainId"]),
+                    "address": _address(auth["address"]),
+                    "nonce": _int(auth["nonce"]),
+                    "y_parity": _int(auth.get("yParity", auth.get("v", 0))),
+                    "r": _int(auth["r"]),
+                    "s": _int(auth["s"]),
+                }
+                for auth in tx["authorizationList"]
+            ]
+            unsigned = typed("new_unsigned_set_code_transaction", fields)
+        elif "blobVersionedHashes" in tx:
+            fields = common(fee_market=True)
+            fields["max_fee_per_blob_gas"] = _int(tx["maxFeePerBlobGas"])
+            fields["blob_versioned_hashes"] = [_bytes(h) for h in tx["blobVersionedHashes"]]
+            unsigned = typed("new_unsigned_blob_transaction", fields)
+        elif "maxFeePerGas" in tx:
+            unsigned = typed("new_unsigned_dynamic_fee_transaction", common(fee_market=True))
+        elif access_list_entries is not None:
+            unsigned = typed("new_unsigned_access_list_transaction", common(fee_market=False))
+        else:
+            unsigned = vm_class.create_unsigned_transaction(
+                nonce=nonce, gas_price=_int(tx["gasPrice"]), gas=gas, to=to, value=value, data=data
+            )
+            return unsigned.as_signed_transaction(private_key, chain_id=chain_id_for_legacy)
+        return unsigned.as_signed_transaction(private_key)
+    except TransactionRejected:
+        raise
+    except Exception as exc:  # out-of-range values fail in rlp or in validation
+        raise TransactionRejected(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _validate_block_blob_gas(vm_class: type[Any], transaction: Any) -> None:
+    """The block rule a state test's one-transaction block must satisfy (EIP-4844): its blob gas
+    is at most the fork's MAX_BLOB_GAS_PER_BLOCK. py-evm checks this only when validating a
+    whole block, so it is applied here with py-evm's own constants (geth's state-test runner
+    does the same)."""
+    import importlib
+
+    from eth_utils import ValidationError
+
+    try:
+        count = len(transaction.blob_versioned_hashes)
+    except (AttributeError, NotImplementedError, TypeError):
+        count = 0
+    if not count:
+        return
+    for klass in vm_class.__mro__:
+        module_name = getattr(klass, "__module__", "")
+        if not module_name.startswith("eth.vm.forks.") or module_name.count(".") != 3:
+            continue
+        try:
+            constants = importlib.import_module(module_name + ".constants")
+        except ImportError:
+            continue
+        limit: int | None = getattr(constants, "MAX_BLOB_GAS_PER_BLOCK", None)
+        if limit is None:
+            continue
+        from eth.vm.forks.cancun.constants import GAS_PER_BLOB
+
+        per_blob: int = getattr(constants, "GAS_PER_BLOB", GAS_PER_BLOB)
+        if count * per_blob > limit:
+            raise ValidationError(f"blob gas {count * per_blob} exceeds the block limit {limit}")
+        return
+
+
+def encode_transaction(transaction: Any) -> bytes:
+    import rlp
+
+    encode = getattr(transaction, "encode", None)
+    return bytes(encode()) if callable(encode) else bytes(rlp.encode(transaction))
+
+
+def logs_hash(log_entries: Iterable[tuple[bytes, Sequence[int], bytes]]) -> bytes:
+    """keccak256(rlp([[address, [topic...], data]...])) with 32-byte topics."""
+    import rlp
+    from eth_hash.auto import keccak
+
+    payload = [
+        [address, [topic.to_bytes(32, "big") for topic in topics], data]
+        for address, topics, data in log_entries
+    ]
+    return bytes(keccak(rlp.encode(payload)))
+
+
+EMPTY_LOGS_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
+
+
+@dataclass
+class Outcome:
+    """What executing a case produced."""
+
+    state_root: bytes
+    logs_hash: bytes
+    pre_state_root: bytes
+    rejected: str | None  # why the transaction was rejected, None when it was applied
+    tx_bytes_match: bool | None  # our signed encoding == the fixture's txbytes (None: n/a)
+    gas_used: int | None = None
+
+
+def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
+    """Run one case and return its outcome (no comparison with the expectation)."""
+    from eth.consensus.context import ConsensusContext
+    from eth.db.atomic import AtomicDB
+    from eth.db.chain import ChainDB
+    from eth.vm.chain_context import ChainContext
+    from eth_utils import ValidationError
+
+    test = load_test(case)
+    post = test["post"][case.fork][case.index]
+    stock_class = vm_class_for_fork(case.fork)
+    chosen = vm_factory(stock_class) if vm_factory is not None else stock_class
+    vm_class = _state_test_vm(chosen)
+
+    header = _build_header(vm_class, case.fork, test["env"])
+    base_db = AtomicDB()
+    vm = vm_class(
+        header=header,
+        chaindb=ChainDB(base_db),
+        chain_context=ChainContext(CHAIN_ID),
+        consensus_context=ConsensusContext(base_db),
+    )
+    state = vm.state
+    _setup_pre_state(state, test["pre"])
+    pre_root = bytes(state.state_root)
+
+    rejected: str | None = None
+    tx_match: bool | None = None
+    entries: Sequence[tuple[bytes, Sequence[int], bytes]] = ()
+    gas_used: int | None = None
+    try:
+        tx_bytes = _bytes(post["txbytes"]) if post.get("txbytes") else None
+        transaction = build_transaction(
+            vm_class, test["transaction"], post["indexes"], legacy_chain_id(tx_bytes)
+        )
+    except TransactionRejected as exc:
+        rejected = f"transaction not buildable: {exc}"
+    else:
+        expected_sender = test["transaction"].get("sender")
+        if expected_sender and bytes(transaction.sender) != _address(expected_sender):
+            raise RuntimeError(
+                f"signed sender 0x{bytes(transaction.sender).hex()} != fixture sender "
+                f"{expected_sender}"
+            )
+        if tx_bytes is not None:
+            try:
+                tx_match = encode_transaction(transaction) == tx_bytes
+            except Exception:
+                tx_match = False
+        try:
+            _validate_block_blob_gas(stock_class, transaction)
+            receipt, computation = vm.apply_transaction(vm.get_header(), transaction)
+        except ValidationError as exc:
+            rejected = f"{type(exc).__name__}: {exc}"
+        else:
+            entries = computation.get_log_entries()
+            gas_used = int(receipt.gas_used)
+    if rejected is None:
+        state.persist()
+        state_root = bytes(state.state_root)
+    else:
+        # An invalid transaction makes its block invalid: nothing of it is applied, whatever
+        # py-evm's state object may hold from before it raised.
+        state_root = pre_root
+    return Outcome(
+        state_root=state_root,
+        logs_hash=logs_hash(entries),
+        pre_state_root=pre_root,
+        rejected=rejected,
+        tx_bytes_match=tx_match,
+        gas_used=gas_used,
+    )
+
+
+def check_outcome(case: Case, outcome: Outcome) -> str | None:
+    """None when the outcome is what the fixture expects, else the reason it is not."""
+    post = load_test(case)["post"][case.fork][case.index]
+    expected_root = _bytes(post["hash"])
+    expected_logs = _bytes(post["logs"]) if post.get("logs") else None
+    expect_exception = post.get("expectException")
+    if expect_exception:
+        if outcome.rejected is None:
+            return f"expected exception {expect_exception}, but the transaction was accepted"
+    elif outcome.rejected is not None:
+        return f"transaction rejected: {outcome.rejected}"
+    elif outcome.tx_bytes_match is False:
+        return "signed transaction differs from the fixture's txbytes"
+    if outcome.state_root != expected_root:
+        return f"state root 0x{outcome.state_root.hex()} != expected 0x{expected_root.hex()}"
+    if expected_logs is not None and outcome.logs_hash != expected_logs:
+        return f"logs hash 0x{outcome.logs_hash.hex()} != expected 0x{expected_logs.hex()}"
+    return None
+
+
+def run_case(case: Case, vm_factory: VMFactory | None = None) -> CaseResult:
+    """Execute one case and judge it (known deviations become XFAIL)."""
+    started = time.perf_counter()
+    if not case.supported:
+        return CaseResult(case, Status.UNSUPPORTED, f"py-evm has no {case.fork} VM")
+    try:
+        outcome = execute_case(case, vm_factory)
+        problem = check_outcome(case, outcome)
+    except UsageError:
+        raise
+    except Exception as exc:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        problem = f"error: {type(exc).__name__}: {exc}{where}"
+    seconds = time.perf_counter() - started
+    deviation = deviation_reason(case.id)
+    if problem is None:
+        if deviation is not None:
+            return CaseResult(
+                case,
+                Status.FAILED,
+                f"listed as a known deviation but passed; remove it ({deviation})",
+                seconds,
+            )
+        return CaseResult(case, Status.PASSED, "", seconds)
+    if deviation is not None:
+        return CaseResult(case, Status.XFAIL, f"{problem} [known deviation: {deviation}]", seconds)
+    return CaseResult(case, Status.FAILED, problem, seconds)
+
+
+def run_cases(cases: Iterable[Case], vm_factory: VMFactory | None = None) -> Iterator[CaseResult]:
+    """`run_case` over many cases in this process."""
+    for case in cases:
+        yield run_case(case, vm_factory)
+
+
+def contract_codes(cases: Iterable[Case]) -> dict[tuple[bytes, str], bytes]:
+    """Every contract code the cases start with (pre-state codes and the init code of creating
+    transactions), keyed by (keccak256 of code, py-evm fork name). Used to prepare AOT stores."""
+    from eth_hash.auto import keccak
+
+    found: dict[tuple[bytes, str], bytes] = {}
+    for case in cases:
+        if not case.supported:
+            continue
+        fork = str(vm_class_for_fork(case.fork).fork)
+        test = load_test(case)
+        codes = [_bytes(account.get("code", "0x")) for account in test["pre"].values()]
+        tx = test["transaction"]
+        if not tx.get("to"):
+            post = test["post"][case.fork][case.index]
+            try:
+                codes.append(_bytes(tx["data"][_int(post["indexes"]["data"])]))
+            except (ValueError, IndexError, KeyError):
+                pass
+        for code in codes:
+            if code:
+                found[(bytes(keccak(code)), fork)] = code
+    return found

@@ -1,0 +1,492 @@
+"""The JIT computation: py-evm's message loop with a native fast path.
+
+`JitComputationMixin.apply_computation` keeps py-evm's prologue (contracts created, initcode
+gas, precompiles) and then asks the backend for a program compiled for (code hash, fork). On a
+hit the native program runs; on a miss the stock interpreter loop runs.
+
+The boundary between native code and py-evm (see `abi.py`):
+- SUSPEND: a host operation (storage, calls, logs, ...). Its stack inputs move into the
+  computation's own py-evm stack, py-evm's opcode for this fork runs against the computation,
+  its outputs move back, and the program is called again at its resume point. Native frames
+  never stay on the C stack while a child message runs.
+- FALLBACK: a prepaid block check failed (or an opcode the compiler does not know). The whole
+  stack moves to py-evm and the interpreter finishes the message from that block's start, so
+  errors and their classes are exactly the interpreter's.
+- Memory is one malloc'd buffer owned by the frame and shared through `NativeMemory`, the
+  computation's `MemoryAPI`, so both sides see the same bytes without copying.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eth.abc import (
+    ComputationAPI,
+    MemoryAPI,
+    MessageAPI,
+    StateAPI,
+    TransactionContextAPI,
+)
+from eth.exceptions import (
+    Halt,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfBoundsRead,
+    OutOfGas,
+    Revert,
+)
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.memory import Memory
+from eth_utils import ValidationError
+
+from pyevm_jit.abi import (
+    SLOAD_CACHE_BYTES,
+    SLOAD_CACHE_ENTRIES,
+    STACK_LIMIT,
+    WORD_BYTES,
+    ExecutionContext,
+    Status,
+    sload_cache_index,
+)
+from pyevm_jit.evm.codehash import code_hash
+from pyevm_jit.opcodes import ENV_SLOT, OPCODES
+from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
+
+if TYPE_CHECKING:
+    from pyevm_jit.compiler.link import NativeProgram
+
+# Messages with more gas than the native signed 64-bit counter holds are interpreted.
+MAX_NATIVE_GAS = 2**63 - 1
+JUMPDEST = 0x5B
+
+_libc = ctypes.CDLL(None)
+_realloc = _libc.realloc
+_realloc.restype = ctypes.c_void_p
+_realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_free = _libc.free
+_free.restype = None
+_free.argtypes = [ctypes.c_void_p]
+
+_ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
+# (opcode, slot) for every environment opcode, in slot order
+_ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
+_HOST_ARITY = {op: (info.inputs, info.outputs) for op, info in OPCODES.items()}
+SLOAD, SSTORE = 0x54, 0x55
+# Host operations that run a child message: afterwards this account's storage may have changed
+# behind the frame's back, and the return data buffer is new.
+_CALLS_AND_CREATES = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
+_VALID_FLAGS_OFFSET = 2 * SLOAD_CACHE_ENTRIES * WORD_BYTES
+
+
+class NativeFrame:
+    """The native state of one running message: context, stack and memory buffers.
+
+    Frames are pooled per thread of use; the stack buffer and memory capacity are reused.
+    Invariant: bytes of memory past `memory_len` up to `memory_cap` are zero.
+    """
+
+    __slots__ = (
+        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "cache_buf", "cache_used", "keep",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.ctx = ExecutionContext()
+        self.ctx_ref = ctypes.byref(self.ctx)
+        self.stack_buf = (ctypes.c_char * (STACK_LIMIT * WORD_BYTES))()
+        self.stack_view = memoryview(self.stack_buf).cast("B")
+        self.env_buf = (ctypes.c_char * _ENV_BYTES)()
+        self.cache_buf = (ctypes.c_char * SLOAD_CACHE_BYTES)()
+        self.ctx.stack = ctypes.addressof(self.stack_buf)
+        self.ctx.env = ctypes.addressof(self.env_buf)
+        self.ctx.sload_cache = ctypes.addressof(self.cache_buf)
+        #: whether any SLOAD cache entry may be valid (only Python fills the cache)
+        self.cache_used = False
+        self.keep: list[Any] = []  # Python objects whose buffers the context points into
+
+    def reset_memory(self) -> None:
+        """Zero the used part of memory so the buffer can serve the next message."""
+        used = self.ctx.memory_len
+        if used:
+            ctypes.memset(self.ctx.memory, 0, used)
+        self.ctx.memory_len = 0
+
+    def release_buffers(self) -> None:
+        if self.ctx.memory:
+            _free(self.ctx.memory)
+        self.ctx.memory = None
+        self.ctx.memory_len = 0
+        self.ctx.memory_cap = 0
+
+    # --- the SLOAD cache (see abi.py) ----------------------------------------------------------
+    def clear_sload_cache(self) -> None:
+        if self.cache_used:
+            flags = ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET
+            ctypes.memset(flags, 0, SLOAD_CACHE_ENTRIES)
+            self.cache_used = False
+
+    def remember_slot(self, key: int, value: int) -> None:
+        index = sload_cache_index(key)
+        buf = memoryview(self.cache_buf).cast("B")
+        key_at = index * WORD_BYTES
+        value_at = (SLOAD_CACHE_ENTRIES + index) * WORD_BYTES
+        buf[key_at : key_at + WORD_BYTES] = key.to_bytes(WORD_BYTES, "little")
+        buf[value_at : value_at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+        buf[_VALID_FLAGS_OFFSET + index] = 1
+        self.cache_used = True
+
+    # --- stack words (little-endian 256-bit) ------------------------------------------------
+    def read_word(self, index: int) -> int:
+        offset = index * WORD_BYTES
+        return int.from_bytes(self.stack_view[offset : offset + WORD_BYTES], "little")
+
+    def write_word(self, index: int, value: int) -> None:
+        offset = index * WORD_BYTES
+        self.stack_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+
+
+# Memory kept by a pooled frame between messages; larger buffers are freed after use.
+_POOLED_MEMORY_LIMIT = 1 << 20
+
+
+class FramePool:
+    """Frames for nested messages: one per active depth, reused across messages."""
+
+    def __init__(self) -> None:
+        self._free: list[NativeFrame] = []
+
+    def acquire(self) -> NativeFrame:
+        frame = self._free.pop() if self._free else NativeFrame()
+        frame.clear_sload_cache()
+        return frame
+
+    def release(self, frame: NativeFrame) -> None:
+        frame.keep.clear()
+        if frame.ctx.memory_cap > _POOLED_MEMORY_LIMIT:
+            frame.release_buffers()
+        else:
+            frame.reset_memory()
+        self._free.append(frame)
+
+
+class NativeMemory(MemoryAPI):
+    """py-evm's view of a native frame's memory (the same bytes, no copies)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: ExecutionContext) -> None:
+        self._ctx = ctx
+
+    def __len__(self) -> int:
+        return int(self._ctx.memory_len)
+
+    def extend(self, start_position: int, size: int) -> None:
+        if size == 0:
+            return
+        new_size = (start_position + size + 31) // 32 * 32
+        ctx = self._ctx
+        if new_size <= ctx.memory_len:
+            return
+        if new_size > ctx.memory_cap:
+            capacity = max(new_size, 2 * ctx.memory_cap, 1024)
+            address = _realloc(ctx.memory, capacity)
+            if not address:
+                raise MemoryError("cannot grow EVM memory")
+            ctypes.memset(address + ctx.memory_cap, 0, capacity - ctx.memory_cap)
+            ctx.memory = address
+            ctx.memory_cap = capacity
+        ctx.memory_len = new_size
+
+    def _check(self, start_position: int, size: int) -> None:
+        if start_position < 0 or size < 0 or start_position + size > self._ctx.memory_len:
+            raise ValidationError(
+                f"memory access [{start_position}, +{size}) beyond {self._ctx.memory_len}"
+            )
+
+    def write(self, start_position: int, size: int, value: bytes) -> None:
+        if size:
+            if len(value) != size:
+                raise ValidationError(f"memory write of {len(value)} bytes, expected {size}")
+            self._check(start_position, size)
+            ctypes.memmove(self._ctx.memory + start_position, bytes(value), size)
+
+    def read(self, start_position: int, size: int) -> memoryview:
+        return memoryview(self.read_bytes(start_position, size))
+
+    def read_bytes(self, start_position: int, size: int) -> bytes:
+        if not size:
+            return b""
+        self._check(start_position, size)
+        return ctypes.string_at(self._ctx.memory + start_position, size)
+
+    def copy(self, destination: int, source: int, length: int) -> None:  # type: ignore[override]
+        if length:
+            self._check(max(destination, source), length)
+            base = self._ctx.memory
+            ctypes.memmove(base + destination, base + source, length)
+
+    def snapshot(self) -> Memory:
+        """A stock py-evm Memory with the same contents, for after the frame is gone."""
+        memory = Memory()
+        length = self._ctx.memory_len
+        if length:
+            memory._bytes = bytearray(ctypes.string_at(self._ctx.memory, length))
+        return memory
+
+
+def _address_of(data: bytes, frame: NativeFrame) -> int:
+    """Address of an immutable bytes object's buffer, kept alive by the frame."""
+    if not data:
+        return 0
+    frame.keep.append(data)
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+
+
+class JitComputationMixin:
+    """Mixed in front of a fork's Computation class by `pyevm_jit.vm.jit_vm`."""
+
+    jit_backend: ClassVar[Any] = None
+    jit_fork: ClassVar[str] = ""
+    #: why compiled code cannot run for this class (empty: it can; see vm.jit_computation_class)
+    jit_unsupported: ClassVar[str] = ""
+    _jit_pool: ClassVar[FramePool]
+
+    @classmethod
+    def apply_computation(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg,attr-defined]
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+
+            precompile = computation.precompiles.get(message.code_address, None)
+            if precompile is not None:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+
+            program = cls._jit_program(message)
+            if program is None:
+                _interpret(computation)
+            else:
+                _run_native(computation, program.native, cls._jit_pool)
+        return computation
+
+    @classmethod
+    def _jit_program(cls, message: MessageAPI) -> Any:
+        code = message.code
+        if not code or message.gas > MAX_NATIVE_GAS:
+            return None
+        if cls.jit_unsupported:
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+            return None
+        decision = cls.jit_backend.lookup(_lookup_request(code, cls.jit_fork))
+        return decision.program if decision.is_compiled else None
+
+
+# id(code) -> (code, fork, request): the same code object asks with the same request (its
+# hash, key and request objects built once); the code is held so its id is not reused.
+_requests: dict[int, tuple[bytes, str, LookupRequest]] = {}
+_REQUESTS_LIMIT = 4096
+
+
+def _lookup_request(code: bytes, fork: str) -> LookupRequest:
+    entry = _requests.get(id(code))
+    if entry is not None and entry[0] is code and entry[1] == fork:
+        return entry[2]
+    request = LookupRequest(RuntimeCacheKey(code_hash(code), fork), code)
+    if len(_requests) >= _REQUESTS_LIMIT:
+        _requests.clear()
+    _requests[id(code)] = (code, fork, request)
+    return request
+
+
+# --- the stock loop, from a given program counter -----------------------------------------------
+def _interpret(computation: Any) -> None:
+    opcode_lookup = computation.opcodes
+    for opcode in computation.code:
+        try:
+            opcode_fn = opcode_lookup[opcode]
+        except KeyError:
+            opcode_fn = InvalidOpcode(opcode)
+        try:
+            opcode_fn(computation=computation)
+        except Halt:
+            break
+
+
+# --- the native path ------------------------------------------------------------------------------
+def _run_native(computation: Any, native: NativeProgram, pool: FramePool) -> None:
+    frame = pool.acquire()
+    ctx = frame.ctx
+    memory = NativeMemory(ctx)
+    computation._memory = memory
+    try:
+        _enter(computation, native, frame)
+        run = native.run
+        ctx_ref = frame.ctx_ref
+        status = run(ctx_ref)
+        while status == Status.SUSPEND:
+            try:
+                _run_host_op(computation, frame)
+            except Halt:
+                return
+            status = run(ctx_ref)
+        _finish(computation, frame, status)
+    finally:
+        computation._memory = memory.snapshot()
+        pool.release(frame)
+
+
+def _enter(computation: Any, native: NativeProgram, frame: NativeFrame) -> None:
+    ctx = frame.ctx
+    msg = computation.msg
+    code = bytes(msg.code)
+    data = bytes(msg.data)
+    ctx.gas = computation._gas_meter.gas_remaining
+    ctx.stack_len = 0
+    ctx.code = _address_of(code, frame)
+    ctx.code_len = len(code)
+    ctx.calldata = _address_of(data, frame)
+    ctx.calldata_len = len(data)
+    ctx.returndata = 0
+    ctx.returndata_len = 0
+    ctx.resume = 0
+    if native.env_mask:
+        _fill_environment(computation, frame, native.env_mask)
+
+
+def _fill_environment(computation: Any, frame: NativeFrame, mask: int) -> None:
+    """Environment words the program reads, computed by the fork's own opcode logic."""
+    values = computation._stack.values
+    opcodes = computation.opcodes
+    for opcode, slot in _ENV_OPS:
+        if mask >> slot & 1:
+            opcodes[opcode].logic_fn(computation)
+            value = values.pop()
+            if isinstance(value, bytes):
+                value = int.from_bytes(value, "big")
+            offset = slot * WORD_BYTES
+            ctypes.memmove(
+                ctypes.addressof(frame.env_buf) + offset,
+                value.to_bytes(WORD_BYTES, "little"),
+                WORD_BYTES,
+            )
+
+
+def _run_host_op(computation: Any, frame: NativeFrame) -> None:
+    """Run py-evm's own opcode for the suspended host operation, syncing gas and stack."""
+    ctx = frame.ctx
+    opcode = ctx.exit_op
+    arity, _ = _HOST_ARITY[opcode]
+    depth = ctx.stack_len
+    base = depth - min(arity, depth)
+    view = frame.stack_view
+    from_bytes = int.from_bytes
+    inputs = [
+        from_bytes(view[offset : offset + WORD_BYTES], "little")
+        for offset in range(base * WORD_BYTES, depth * WORD_BYTES, WORD_BYTES)
+    ]
+    values = computation._stack.values
+    values.clear()
+    if base:
+        values.extend([0] * base)  # placeholders: only their count matters (stack limit)
+    values.extend(inputs)
+
+    gas_meter = computation._gas_meter
+    gas_meter.gas_remaining = ctx.gas
+    computation.code.program_counter = ctx.exit_pc + 1
+    try:
+        computation.opcodes[opcode](computation=computation)
+    finally:
+        ctx.gas = gas_meter.gas_remaining
+
+    new_depth = len(values)
+    output = 0
+    for index in range(base, new_depth):
+        output = values[index]
+        if output.__class__ is bytes:
+            output = from_bytes(output, "big")
+        offset = index * WORD_BYTES
+        view[offset : offset + WORD_BYTES] = output.to_bytes(WORD_BYTES, "little")
+    values.clear()
+    ctx.stack_len = new_depth
+    if opcode == SLOAD:
+        frame.remember_slot(inputs[-1], output)
+    elif opcode == SSTORE:
+        frame.remember_slot(inputs[-1], inputs[-2])
+    elif opcode in _CALLS_AND_CREATES:
+        frame.clear_sload_cache()  # a child may have written this account's storage
+        _sync_return_data(computation, frame)
+
+
+def _sync_return_data(computation: Any, frame: NativeFrame) -> None:
+    data = computation.return_data
+    if data:
+        data = bytes(data)
+        frame.ctx.returndata = _address_of(data, frame)
+        frame.ctx.returndata_len = len(data)
+    else:
+        frame.ctx.returndata = 0
+        frame.ctx.returndata_len = 0
+
+
+def _output(frame: NativeFrame) -> bytes:
+    size = frame.ctx.exit_b
+    if not size:
+        return b""
+    return ctypes.string_at(frame.ctx.memory + frame.ctx.exit_a, size)
+
+
+def _finish(computation: Any, frame: NativeFrame, status: int) -> None:
+    ctx = frame.ctx
+    computation._gas_meter.gas_remaining = max(ctx.gas, 0)
+    if status == Status.STOP:
+        return
+    if status == Status.RETURN:
+        computation.output = _output(frame)
+        return
+    if status == Status.REVERT:
+        computation.output = _output(frame)
+        raise Revert(computation.output)
+    if status == Status.FALLBACK:
+        _fall_back(computation, frame)
+        return
+    if status == Status.OUT_OF_GAS or status == Status.MEMORY_ALLOCATION_FAILED:
+        raise OutOfGas("out of gas in native code")
+    if status == Status.INVALID_JUMP:
+        raise _invalid_jump(computation, ctx.exit_a, ctx.exit_b)
+    if status == Status.INVALID_INSTRUCTION:
+        opcode = computation.code[ctx.exit_pc] if ctx.exit_pc < len(computation.code) else 0
+        raise InvalidInstruction(f"Invalid opcode 0x{opcode:x} @ {ctx.exit_pc}")
+    if status == Status.RETURNDATA_OUT_OF_BOUNDS:
+        raise OutOfBoundsRead("Return data out of bounds")
+    raise RuntimeError(f"native program returned unknown status {status}")
+
+
+def _invalid_jump(computation: Any, low: int, high: int) -> Exception:
+    code = computation.code
+    target = low & (2**64 - 1)
+    if not high and target < len(code) and code[target] == JUMPDEST:
+        return InvalidInstruction("Jump resulted in invalid instruction")
+    return InvalidJumpDestination("Invalid Jump Destination")
+
+
+def _fall_back(computation: Any, frame: NativeFrame) -> None:
+    """Hand the rest of the message to the interpreter from the failed block's start."""
+    ctx = frame.ctx
+    values = computation._stack.values
+    values.clear()
+    values.extend([frame.read_word(i) for i in range(ctx.stack_len)])
+    computation.code.program_counter = ctx.exit_pc
+    _interpret(computation)

@@ -1,0 +1,59 @@
+"""`jit_vm`: a py-evm VM class whose computations run compiled code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyevm_jit.evm.computation import FramePool, JitComputationMixin
+from pyevm_jit.opcodes import opcode_table_differences
+
+log = logging.getLogger(__name__)
+
+
+def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
+    """The fork's computation class with the native fast path in front of its message loop.
+
+    Programs are compiled for py-evm's own opcode table of `fork`; when the class's table departs
+    from it in a way compiled code would not honour, every message is interpreted (counted as
+    Ineligible) and a warning says why."""
+    differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
+    unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+    if differences:
+        log.warning(
+            "pyevm-jit: %s differs from py-evm's %s opcode table (%s): its messages are "
+            "interpreted",
+            computation_class.__name__,
+            fork,
+            unsupported,
+        )
+    namespace = {
+        "jit_backend": backend,
+        "jit_fork": fork,
+        "jit_unsupported": unsupported,
+        "_jit_pool": FramePool(),
+        "__module__": __name__,
+        "__doc__": f"{computation_class.__name__} running compiled code from a JitBackend.",
+    }
+    bases = (JitComputationMixin, computation_class)
+    return type(f"Jit{computation_class.__name__}", bases, namespace)
+
+
+def jit_vm(vm_class: type, backend: Any) -> type:
+    """Return a VM class like `vm_class` whose messages run native code on backend hits.
+
+    Works for py-evm's fork VMs and for configured subclasses of them: the state class and
+    computation class of `vm_class` are kept and extended, never replaced.
+    """
+    fork = getattr(vm_class, "fork", None)
+    state_class = getattr(vm_class, "_state_class", None)
+    if not fork or state_class is None:
+        raise TypeError(f"{vm_class!r} is not a py-evm fork VM class (no fork or state class)")
+    computation_class = state_class.computation_class
+    if issubclass(computation_class, JitComputationMixin):
+        raise TypeError(f"{vm_class.__name__} already runs compiled code")
+    jit_computation = jit_computation_class(computation_class, backend, fork)
+    jit_state = state_class.configure(
+        __name__=f"Jit{state_class.__name__}", computation_class=jit_computation
+    )
+    return vm_class.configure(__name__=f"Jit{vm_class.__name__}", _state_class=jit_state)  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,8 @@
+"""`python -m pyevm_jit.fuzz (worker OPTIONS_JSON | replay CASE_JSON)`: the child processes of
+`fuzz_isolated` and `replay_in_subprocess`."""
+
+import sys
+
+from pyevm_jit.fuzz import _main
+
+sys.exit(_main(sys.argv[1:]))
