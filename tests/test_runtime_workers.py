@@ -121,8 +121,9 @@ def test_unclosed_backend_never_hangs_exit() -> None:
         import threading
         from eth_hash.auto import keccak
         from pyevm_jit.runtime import (
-            JitBackend, LookupRequest, RuntimeCacheKey, RuntimeConfig, RuntimeTuning, faults,
+            JitBackend, LookupRequest, RuntimeCacheKey, RuntimeConfig, RuntimeTuning,
         )
+        from pyevm_jit.testing import faults
         code = faults.HANG_MARKER
         b = JitBackend.new(RuntimeConfig(
             enabled=True, compiler=faults.fault_compiler, linker=faults.fake_linker,
