@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,26 +180,172 @@ def vm_classes() -> dict[str, type]:
     return {cls.fork: cls for cls in classes}
 
 
+# --- py-evm's own opcodes, told apart from hooks ----------------------------------------------
+# Frameworks patch py-evm's fork tables in place (titanoboa wraps SHA3 and SSTORE in
+# `Computation.opcodes` of the fork class, which *is* py-evm's module-level table), so "py-evm's
+# table" cannot be read as "whatever the fork class holds now". An entry is py-evm's own when
+# everything it is made of -- its class and every function it runs (logic functions, closures,
+# partials, `__wrapped__`) -- is defined in py-evm's `eth` package.
+
+
+def _in_eth(module: object) -> bool:
+    return isinstance(module, str) and (module == "eth" or module.startswith("eth."))
+
+
+def _eth_class(cls: type) -> bool:
+    """A class of py-evm's, or one made by py-evm's `configure` from one (no new code)."""
+    for klass in cls.__mro__:
+        if klass is object or _in_eth(klass.__module__):
+            continue
+        if klass.__module__ in ("abc", "builtins"):  # type(...) inside ABCMeta: `configure`
+            if all(_eth_made(value, 0) for value in vars(klass).values() if _is_code(value)):
+                continue
+        return False
+    return True
+
+
+def _is_code(value: object) -> bool:
+    return callable(value) or isinstance(value, (classmethod, staticmethod, property))
+
+
+def _eth_made(obj: object, depth: int) -> bool:
+    """Whether `obj` (an opcode or something it calls) is made of py-evm's code only."""
+    if depth > 16:
+        return False
+    depth += 1
+    if isinstance(obj, (classmethod, staticmethod)):
+        return _eth_made(obj.__func__, depth)
+    if isinstance(obj, property):
+        return all(_eth_made(f, depth) for f in (obj.fget, obj.fset, obj.fdel) if f is not None)
+    if isinstance(obj, types.FunctionType):
+        if not _in_eth(obj.__globals__.get("__name__")):
+            return False
+        inner = [_cell_value(cell) for cell in obj.__closure__ or ()]
+        inner.append(getattr(obj, "__wrapped__", None))
+        return all(_eth_made(value, depth) for value in inner if _is_code(value))
+    if isinstance(obj, (types.BuiltinFunctionType, types.MethodWrapperType)):
+        return True  # C code (of Python itself); nothing of a framework's
+    if isinstance(obj, type):
+        return _eth_class(obj) or obj.__module__ == "builtins"
+    if isinstance(obj, functools.partial):
+        return _eth_made(obj.func, depth)
+    if type(obj).__name__ == "curry" and "toolz" in type(obj).__module__:
+        return _eth_made(getattr(obj, "func", None), depth)
+    if isinstance(obj, types.MethodType):
+        return False  # a bound method of some object: not how py-evm builds its tables
+    if not _eth_class(type(obj)):
+        return False
+    return all(_eth_made(value, depth) for value in _attributes(obj) if _is_code(value))
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _attributes(obj: object) -> list[Any]:
+    values = list(getattr(obj, "__dict__", {}).values())
+    for klass in type(obj).__mro__:
+        for name in getattr(klass, "__slots__", ()):
+            if hasattr(obj, name):
+                values.append(getattr(obj, name))
+    return values
+
+
+def is_py_evm_opcode(opcode_fn: Any) -> bool:
+    """Whether a table entry is one of py-evm's own opcodes rather than a hook or a user's
+    replacement (judged by what it is made of, not by identity with a table that may itself
+    have been patched)."""
+    return _eth_made(opcode_fn, 0)
+
+
+def py_evm_opcode(opcode_fn: Any) -> Any:
+    """The py-evm opcode a table entry is or wraps, or None.
+
+    A hook that wraps py-evm's opcode keeps it somewhere (``__wrapped__``, an attribute such as
+    titanoboa's ``Sha3PreimageTracer.sha3``, possibly through further hooks); it is found by
+    following callable attributes. None when no single py-evm opcode is reachable."""
+    seen: set[int] = set()
+    found: list[Any] = []
+    pending = [opcode_fn]
+    while pending and len(seen) < 256:
+        fn = pending.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        if is_py_evm_opcode(fn):
+            if all(other is not fn for other in found):
+                found.append(fn)
+            continue
+        if isinstance(fn, (type, types.ModuleType)):
+            continue
+        inner = _attributes(fn)
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is not None:
+            inner.append(wrapped)
+        if isinstance(fn, types.FunctionType):
+            inner.extend(_cell_value(cell) for cell in fn.__closure__ or ())
+        pending.extend(value for value in inner if callable(value))
+    return found[0] if len(found) == 1 else None
+
+
 @functools.cache
-def fork_spec(fork: str) -> ForkSpec:
+def fork_opcodes(fork: str) -> dict[int, Any]:
+    """py-evm's own opcode table of `fork`: its fork class's table with every hook a framework
+    installed in it in place replaced by the py-evm opcode it wraps.
+
+    Raises LookupError when an entry is neither py-evm's nor wraps one of py-evm's (its gas
+    and semantics are unknown, so nothing can be compiled for the fork in this process)."""
     classes = vm_classes()
     if fork not in classes:
         raise KeyError(f"unknown fork {fork!r}; known: {', '.join(classes)}")
-    computation_class = classes[fork]._state_class.computation_class  # type: ignore[attr-defined]
-    return spec_from_opcodes(fork, computation_class.opcodes)
+    table = classes[fork]._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+    pristine = {}
+    for op, fn in list(table.items()):
+        own = fn if is_py_evm_opcode(fn) else py_evm_opcode(fn)
+        if own is None:
+            name = OPCODES[op].name if op in OPCODES else f"0x{op:02x}"
+            raise LookupError(
+                f"py-evm's {fork} opcode table holds {fn!r} for {name}, which is not py-evm's "
+                "opcode and wraps none: the fork's own table is unknown in this process"
+            )
+        pristine[op] = own
+    return pristine
+
+
+@functools.cache
+def fork_spec(fork: str) -> ForkSpec:
+    return spec_from_opcodes(fork, fork_opcodes(fork))
+
+
+def _entry_gas(opcode_fn: Any) -> int | None:
+    """Static gas of a table entry: its own `gas_cost` (py-evm's or a user's opcode object),
+    else that of the py-evm opcode it wraps; None when neither is known."""
+    fn = getattr(opcode_fn, "__wrapped__", opcode_fn)
+    gas = getattr(fn, "gas_cost", None)
+    if isinstance(gas, int):
+        return gas
+    inner = py_evm_opcode(opcode_fn)
+    return _opcode_gas_cost(inner) if inner is not None else None
 
 
 def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
     """How a VM's opcode table departs from py-evm's table for `fork` in ways compiled code
     would not honour (empty when programs compiled for `fork` are exact for it).
 
-    Host and environment opcodes run the VM's own logic, so a replaced one is fine as long as
-    its static gas is the same; a replaced native or control opcode, an added or removed one,
-    or a replaced SLOAD (the native SLOAD cache assumes py-evm's logic) is not."""
-    classes = vm_classes()
-    if fork not in classes:
+    The reference is py-evm's own table (`fork_opcodes`), so hooks installed in place in the
+    fork class's table count as departures. Host and environment opcodes run the VM's own
+    logic, so a replaced one is fine as long as its static gas is the same; a replaced native
+    or control opcode, an added or removed one, or a replaced SLOAD (the native SLOAD cache
+    assumes py-evm's logic) is not."""
+    if fork not in vm_classes():
         return [f"no py-evm fork named {fork!r}"]
-    stock = classes[fork]._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+    try:
+        stock = fork_opcodes(fork)
+    except LookupError as exc:
+        return [str(exc)]
     differences = []
     for op in sorted(set(stock) | set(opcodes)):
         mine, theirs = opcodes.get(op), stock.get(op)
@@ -210,7 +357,7 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
             continue
         info = OPCODES.get(op)
         runs_own_logic = info is not None and info.kind in (Kind.HOST, Kind.ENV) and op != 0x54
-        if runs_own_logic and _opcode_gas_cost(mine) == _opcode_gas_cost(theirs):
+        if runs_own_logic and _entry_gas(mine) == _opcode_gas_cost(theirs):
             continue
         differences.append(f"{name} replaced")
     return differences
