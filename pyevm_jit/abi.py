@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+from dataclasses import dataclass
 
 STACK_LIMIT = 1024
 WORD_BYTES = 32
@@ -33,23 +34,86 @@ CONTEXT_FIELDS: tuple[tuple[str, bool], ...] = (
     ("exit_op", False),  # opcode of the suspending host operation
     ("exit_a", False),  # RETURN/REVERT: output offset; invalid jump: low 64 bits of target
     ("exit_b", False),  # RETURN/REVERT: output size; invalid jump: 1 if target >= 2^64
-    ("sload_cache", True),  # SLOAD_CACHE_ENTRIES slots of this frame whose value is known
+    # --- the native state path (see STORAGE_CACHE, LOG_RECORD_HEADER, StateFlag) ---
+    ("storage_cache", True),  # STORAGE_CACHE: slots of this account known to this frame
+    ("transient_cache", True),  # TRANSIENT_CACHE: transient slots known to this frame
+    ("state_flags", False),  # StateFlag bits: which state operations may run natively
+    ("pending", False),  # nonzero: writes, a refund or logs wait to be handed to py-evm
+    ("refund", False),  # signed gas refund of native SSTOREs not yet handed to py-evm
+    ("dirty_count", False),  # entries on STORAGE_CACHE's dirty list
+    ("tdirty_count", False),  # entries on TRANSIENT_CACHE's dirty list
+    ("log_buf", True),  # log records of native LOGs not yet handed to py-evm
+    ("log_len", False),  # bytes used in log_buf
+    ("log_cap", False),  # bytes of log_buf
 )
 
-# The frame's SLOAD cache: direct-mapped, keys then values (little-endian words), then one
-# valid byte per entry. Python fills it after py-evm's SLOAD/SSTORE run and clears it after
-# calls and creates (a child may write this account's storage).
-SLOAD_CACHE_ENTRIES = 1024
-SLOAD_CACHE_BYTES = SLOAD_CACHE_ENTRIES * (2 * WORD_BYTES + 1)
+
+@dataclass(frozen=True)
+class SlotCacheLayout:
+    """A frame's direct-mapped cache of storage slots (or transient slots) of its account.
+
+    Little-endian words: keys[entries], values[entries], then (storage only) the original
+    values (at the start of the transaction) [entries]; then one flag byte per entry (bit 0:
+    valid, bit 1: dirty, written natively and not yet handed to py-evm); then the dirty list,
+    `entries + 1` int32 entry indices (the spare element lets native code store unconditionally).
+    Python fills entries after py-evm's own opcode ran (a miss) and hands dirty entries to
+    py-evm before any Python code can observe the state (`evm.state_path`).
+    """
+
+    entries: int  # a power of two
+    with_original: bool
+
+    @property
+    def words(self) -> int:
+        return 3 if self.with_original else 2
+
+    @property
+    def flags_offset(self) -> int:
+        return self.words * self.entries * WORD_BYTES
+
+    @property
+    def dirty_offset(self) -> int:
+        return self.flags_offset + self.entries
+
+    @property
+    def size(self) -> int:
+        return self.dirty_offset + 4 * (self.entries + 1)
+
+    def index(self, key: int) -> int:
+        """The entry of a key (the compiled code computes the same)."""
+        x = key ^ (key >> 128)
+        x = (x ^ (x >> 64)) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 32
+        x ^= x >> 16
+        return x & (self.entries - 1)
+
+
+STORAGE_CACHE = SlotCacheLayout(entries=1024, with_original=True)
+TRANSIENT_CACHE = SlotCacheLayout(entries=256, with_original=False)
+SLOAD_CACHE_ENTRIES = STORAGE_CACHE.entries
 
 
 def sload_cache_index(key: int) -> int:
-    """The cache entry of a storage key (the compiled code computes the same)."""
-    x = key ^ (key >> 128)
-    x = (x ^ (x >> 64)) & 0xFFFFFFFFFFFFFFFF
-    x ^= x >> 32
-    x ^= x >> 16
-    return x & (SLOAD_CACHE_ENTRIES - 1)
+    """The storage cache entry of a storage key."""
+    return STORAGE_CACHE.index(key)
+
+
+class StateFlag(enum.IntFlag):
+    """Bits of `state_flags`: the state operations this message may run natively."""
+
+    SLOAD = 1
+    SSTORE = 2
+    LOG = 4
+    TLOAD = 8
+    TSTORE = 16
+
+
+# A log record in log_buf: three int64 (record bytes, topic count, data bytes), the topics as
+# little-endian words, the data padded to 8 bytes. A LOG whose data is LOG_MAX_DATA bytes or
+# more, or whose record does not fit, suspends to py-evm (after the buffer was handed over).
+LOG_RECORD_HEADER = 24
+LOG_BUFFER_BYTES = 1 << 15
+LOG_MAX_DATA = 1 << 14
 
 FIELD_INDEX: dict[str, int] = {name: i for i, (name, _) in enumerate(CONTEXT_FIELDS)}
 
@@ -87,7 +151,8 @@ def _layout_fingerprint() -> int:
     from pyevm_jit.opcodes import ENV_SLOT
 
     layout = (
-        CONTEXT_FIELDS, STACK_LIMIT, WORD_BYTES, SLOAD_CACHE_ENTRIES,
+        CONTEXT_FIELDS, STACK_LIMIT, WORD_BYTES, STORAGE_CACHE, TRANSIENT_CACHE, LOG_RECORD_HEADER,
+        LOG_MAX_DATA, sorted((flag.name, int(flag)) for flag in StateFlag),
         sorted((status.name, int(status)) for status in Status), sorted(ENV_SLOT.items()),
     )  # fmt: skip
     return int.from_bytes(keccak(repr(layout).encode())[:8], "big") >> 1

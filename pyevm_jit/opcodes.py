@@ -16,6 +16,8 @@ from typing import Any
 
 from eth import constants as eth_constants
 
+from pyevm_jit.state_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
+
 
 class Kind(enum.Enum):
     """How the compiled program executes an opcode."""
@@ -124,7 +126,8 @@ ENV_SLOT: dict[int, int] = {op: slot for slot, op in enumerate(ENV_OPCODES)}
 
 STOP, JUMP, JUMPI, JUMPDEST = 0x00, 0x56, 0x57, 0x5B
 RETURN, REVERT, INVALID, SELFDESTRUCT = 0xF3, 0xFD, 0xFE, 0xFF
-SLOAD, SSTORE = 0x54, 0x55
+SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
+LOG0, LOG4 = 0xA0, 0xA4
 PUSH0, PUSH1, PUSH32 = 0x5F, 0x60, 0x7F
 
 
@@ -146,9 +149,15 @@ class ForkSpec:
     name: str
     static_gas: dict[int, int]  # opcode -> gas charged before its logic runs (valid opcodes only)
     gas: GasSchedule
-    # Gas of an SLOAD of a slot this frame already read or wrote (warm, value known), when
-    # py-evm's SLOAD logic for the fork is one we know; None disables the native SLOAD cache.
+    # The native state path (see state_rules; None: that operation always suspends to py-evm).
+    # Gas of an SLOAD of a slot this frame already read or wrote (warm, value known)
     sload_hit_cost: int | None = None
+    # SSTORE's gas and refund rule for a slot whose value this frame knows
+    sstore: SstoreRule | None = None
+    # LOGn: (static, per topic, per data byte)
+    log_gas: tuple[int, int, int] | None = None
+    # (TLOAD, TSTORE) static gas (EIP-1153)
+    transient_gas: tuple[int, int] | None = None
 
     def is_valid(self, opcode: int) -> bool:
         return opcode in self.static_gas
@@ -337,9 +346,10 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
 
     The reference is py-evm's own table (`fork_opcodes`), so hooks installed in place in the
     fork class's table count as departures. Host and environment opcodes run the VM's own
-    logic, so a replaced one is fine as long as its static gas is the same; a replaced native
-    or control opcode, an added or removed one, or a replaced SLOAD (the native SLOAD cache
-    assumes py-evm's logic) is not."""
+    logic, so a replaced one is fine as long as its static gas is the same (a replaced storage,
+    log or transient storage opcode also turns off its native path:
+    `evm.state_path.state_plan`); a replaced native or control opcode, or an added or removed
+    one, is not."""
     if fork not in vm_classes():
         return [f"no py-evm fork named {fork!r}"]
     try:
@@ -356,7 +366,7 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
             differences.append(f"{name} {'removed' if mine is None else 'added'}")
             continue
         info = OPCODES.get(op)
-        runs_own_logic = info is not None and info.kind in (Kind.HOST, Kind.ENV) and op != 0x54
+        runs_own_logic = info is not None and info.kind in (Kind.HOST, Kind.ENV)
         if runs_own_logic and _entry_gas(mine) == _opcode_gas_cost(theirs):
             continue
         differences.append(f"{name} replaced")
@@ -372,23 +382,7 @@ def spec_from_opcodes(fork: str, opcodes: dict[int, Any]) -> ForkSpec:
         sha3_word=eth_constants.GAS_SHA3WORD,
         exp_byte=_exp_byte_cost(opcodes[0x0A]),
     )
-    return ForkSpec(fork, static_gas, gas, _sload_hit_cost(opcodes))
-
-
-def _sload_hit_cost(opcodes: dict[int, Any]) -> int | None:
-    """What py-evm charges for an SLOAD of a slot already accessed in this frame.
-
-    Frontier..Istanbul: the table's static cost only. Berlin on (EIP-2929): the table cost plus
-    the warm read cost. Any other SLOAD logic (a user's override): unknown, so no cache.
-    """
-    from eth.vm.forks.berlin import constants as berlin_constants
-    from eth.vm.forks.berlin import logic as berlin_logic
-    from eth.vm.logic import storage
-
-    sload = opcodes.get(0x54)
-    logic = getattr(sload, "logic_fn", None)
-    if logic is storage.sload:
-        return _opcode_gas_cost(sload)
-    if logic is berlin_logic.sload_eip2929:
-        return _opcode_gas_cost(sload) + int(berlin_constants.WARM_STORAGE_READ_COST)
-    return None
+    return ForkSpec(
+        fork, static_gas, gas, sload_hit_cost(opcodes), sstore_rule(opcodes), log_gas(opcodes),
+        transient_gas(opcodes),
+    )  # fmt: skip

@@ -10,7 +10,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 # Bump whenever the context layout, status codes or calling convention change.
-ABI_VERSION = 3
+ABI_VERSION = 4
 DEFAULT_OPT_LEVEL = 1
 
 _init_lock = threading.RLock()

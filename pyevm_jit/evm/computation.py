@@ -14,11 +14,21 @@ The boundary between native code and py-evm (see `abi.py`):
   errors and their classes are exactly the interpreter's.
 - Memory is one malloc'd buffer owned by the frame and shared through `NativeMemory`, the
   computation's `MemoryAPI`, so both sides see the same bytes without copying.
+- The native state path (`evm.state_path`): SLOAD, SSTORE, TLOAD, TSTORE and LOG run natively
+  against the frame's caches where they can; what they changed is handed to py-evm before every
+  host operation, fallback and exit.
+
+The opcode table is checked where it is used: every message looks at the table of the
+computation actually running it (`computation.opcodes`: a class patched after `jit_vm`, a
+subclass, a table set per instance) and derives from it, cached per table and version, whether
+compiled code may run and which state operations it may run natively (`TablePlan`).
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth.abc import (
@@ -41,16 +51,14 @@ from eth.vm.memory import Memory
 from eth_utils import ValidationError
 
 from pyevm_jit.abi import (
-    SLOAD_CACHE_BYTES,
-    SLOAD_CACHE_ENTRIES,
     STACK_LIMIT,
     WORD_BYTES,
     ExecutionContext,
     Status,
-    sload_cache_index,
 )
 from pyevm_jit.evm.codehash import code_hash
-from pyevm_jit.opcodes import ENV_SLOT, OPCODES
+from pyevm_jit.evm.state_path import StateBuffers, StatePlan, flush, state_plan
+from pyevm_jit.opcodes import ENV_SLOT, OPCODES, fork_opcodes, opcode_table_differences
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
 if TYPE_CHECKING:
@@ -72,11 +80,10 @@ _ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
 # (opcode, slot) for every environment opcode, in slot order
 _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
 _HOST_ARITY = {op: (info.inputs, info.outputs) for op, info in OPCODES.items()}
-SLOAD, SSTORE = 0x54, 0x55
-# Host operations that run a child message: afterwards this account's storage may have changed
-# behind the frame's back, and the return data buffer is new.
+SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
+# Host operations that run a child message: the return data buffer is new afterwards.
 _CALLS_AND_CREATES = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
-_VALID_FLAGS_OFFSET = 2 * SLOAD_CACHE_ENTRIES * WORD_BYTES
+log = logging.getLogger("pyevm_jit.evm.vm")
 
 
 class NativeFrame:
@@ -86,9 +93,7 @@ class NativeFrame:
     Invariant: bytes of memory past `memory_len` up to `memory_cap` are zero.
     """
 
-    __slots__ = (
-        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "cache_buf", "cache_used", "keep",
-    )  # fmt: skip
+    __slots__ = ("ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "state", "keep")
 
     def __init__(self) -> None:
         self.ctx = ExecutionContext()
@@ -96,12 +101,9 @@ class NativeFrame:
         self.stack_buf = (ctypes.c_char * (STACK_LIMIT * WORD_BYTES))()
         self.stack_view = memoryview(self.stack_buf).cast("B")
         self.env_buf = (ctypes.c_char * _ENV_BYTES)()
-        self.cache_buf = (ctypes.c_char * SLOAD_CACHE_BYTES)()
         self.ctx.stack = ctypes.addressof(self.stack_buf)
         self.ctx.env = ctypes.addressof(self.env_buf)
-        self.ctx.sload_cache = ctypes.addressof(self.cache_buf)
-        #: whether any SLOAD cache entry may be valid (only Python fills the cache)
-        self.cache_used = False
+        self.state = StateBuffers(self.ctx)  # storage and transient caches, log buffer
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
 
     def reset_memory(self) -> None:
@@ -117,23 +119,6 @@ class NativeFrame:
         self.ctx.memory = None
         self.ctx.memory_len = 0
         self.ctx.memory_cap = 0
-
-    # --- the SLOAD cache (see abi.py) ----------------------------------------------------------
-    def clear_sload_cache(self) -> None:
-        if self.cache_used:
-            flags = ctypes.addressof(self.cache_buf) + _VALID_FLAGS_OFFSET
-            ctypes.memset(flags, 0, SLOAD_CACHE_ENTRIES)
-            self.cache_used = False
-
-    def remember_slot(self, key: int, value: int) -> None:
-        index = sload_cache_index(key)
-        buf = memoryview(self.cache_buf).cast("B")
-        key_at = index * WORD_BYTES
-        value_at = (SLOAD_CACHE_ENTRIES + index) * WORD_BYTES
-        buf[key_at : key_at + WORD_BYTES] = key.to_bytes(WORD_BYTES, "little")
-        buf[value_at : value_at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
-        buf[_VALID_FLAGS_OFFSET + index] = 1
-        self.cache_used = True
 
     # --- stack words (little-endian 256-bit) ------------------------------------------------
     def read_word(self, index: int) -> int:
@@ -157,7 +142,7 @@ class FramePool:
 
     def acquire(self) -> NativeFrame:
         frame = self._free.pop() if self._free else NativeFrame()
-        frame.clear_sload_cache()
+        frame.state.reset(frame.ctx)
         return frame
 
     def release(self, frame: NativeFrame) -> None:
@@ -242,14 +227,106 @@ def _address_of(data: bytes, frame: NativeFrame) -> int:
     return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
 
 
+class WatchedOpcodes(dict):  # type: ignore[type-arg]
+    """An opcode table that counts its changes, so that what was derived from it can be cached.
+
+    The JIT computation class holds one (a copy of the wrapped class's table), and so does every
+    subclass that sets its own table; patching it in place bumps `version`."""
+
+    version = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+    def __ior__(self, other: Any) -> WatchedOpcodes:  # type: ignore[misc,override]
+        super().__ior__(other)
+        self.version += 1
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        self.version += 1
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self.version += 1
+        return super().popitem()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self.version += 1
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """What messages of one opcode table may do natively."""
+
+    unsupported: str  # why compiled code cannot run them (empty: it can)
+    state: StatePlan
+
+
+# (computation class, reason) already warned about
+_warned: set[tuple[str, str]] = set()
+
+
+def _native_state_enabled(backend: Any) -> bool:
+    tuning = getattr(getattr(backend, "config", None), "tuning", None)
+    return bool(getattr(tuning, "native_state", True))
+
+
+def table_plan(computation_class: Any, opcodes: dict[int, Any]) -> TablePlan:
+    """Check `opcodes` (the table a message runs with) against the fork's py-evm table."""
+    fork = computation_class.jit_fork
+    differences = opcode_table_differences(fork, opcodes)
+    unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+    if unsupported:
+        warn_unsupported(computation_class.__name__, fork, unsupported)
+        return TablePlan(unsupported, StatePlan.disabled())
+    enabled = _native_state_enabled(computation_class.jit_backend)
+    return TablePlan("", state_plan(opcodes, fork_opcodes(fork), enabled))
+
+
+def warn_unsupported(name: str, fork: str, unsupported: str) -> None:
+    if (name, unsupported) in _warned:
+        return
+    _warned.add((name, unsupported))
+    log.warning(
+        "pyevm-jit: %s differs from py-evm's %s opcode table (%s): its messages are interpreted",
+        name,
+        fork,
+        unsupported,
+    )
+
+
 class JitComputationMixin:
-    """Mixed in front of a fork's Computation class by `pyevm_jit.vm.jit_vm`."""
+    """Mixed in front of a fork's Computation class by `pyevm_jit.evm.vm.jit_vm`."""
 
     jit_backend: ClassVar[Any] = None
     jit_fork: ClassVar[str] = ""
-    #: why compiled code cannot run for this class (empty: it can; see vm.jit_computation_class)
+    #: why compiled code cannot run the class's own table as `jit_vm` found it (empty: it can);
+    #: messages check the table they actually run with (`_jit_plan`)
     jit_unsupported: ClassVar[str] = ""
     _jit_pool: ClassVar[FramePool]
+    #: (table, its version, a copy of it, plan) of the table last checked for this class
+    _jit_table_entry: ClassVar[tuple[Any, int, dict[int, Any], TablePlan] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("opcodes")
+        if type(table) is dict:  # a subclass's own table: watch it for in-place patches
+            cls.opcodes = WatchedOpcodes(table)  # type: ignore[attr-defined]
 
     @classmethod
     def apply_computation(
@@ -275,22 +352,55 @@ class JitComputationMixin:
                     precompile(computation)
                 return computation
 
-            program = cls._jit_program(message)
+            code = message.code
+            if not code or message.gas > MAX_NATIVE_GAS:
+                _interpret(computation)
+                return computation
+            # the table this message runs with, checked where it is used (cheap while unchanged)
+            opcodes = computation.opcodes
+            entry = cls._jit_table_entry
+            if (
+                entry is not None
+                and entry[0] is opcodes
+                and opcodes.__class__ is WatchedOpcodes
+                and opcodes.version == entry[1]
+            ):
+                plan = entry[3]
+            else:
+                plan = cls._jit_plan(opcodes)
+            program = cls._jit_program(message, plan)
             if program is None:
                 _interpret(computation)
             else:
-                _run_native(computation, program.native, cls._jit_pool)
+                _run_native(computation, program.native, cls._jit_pool, plan.state)
         return computation
 
     @classmethod
-    def _jit_program(cls, message: MessageAPI) -> Any:
-        code = message.code
-        if not code or message.gas > MAX_NATIVE_GAS:
-            return None
-        if cls.jit_unsupported:
+    def _jit_plan(cls, opcodes: Any) -> TablePlan:
+        """The plan of the table a message runs with: cached while the table is the same
+        object at the same version (a `WatchedOpcodes`) or has the same contents (any other
+        mapping, e.g. one set per instance)."""
+        entry = cls._jit_table_entry
+        if entry is not None and entry[0] is opcodes:
+            if type(opcodes) is WatchedOpcodes:
+                if opcodes.version == entry[1]:
+                    return entry[3]
+            elif opcodes == entry[2]:
+                return entry[3]
+        version = opcodes.version if type(opcodes) is WatchedOpcodes else 0
+        if entry is not None and opcodes == entry[2]:  # the same contents in another table
+            cls._jit_table_entry = (opcodes, version, entry[2], entry[3])
+            return entry[3]
+        plan = table_plan(cls, opcodes)
+        cls._jit_table_entry = (opcodes, version, dict(opcodes), plan)
+        return plan
+
+    @classmethod
+    def _jit_program(cls, message: MessageAPI, plan: TablePlan) -> Any:
+        if plan.unsupported:
             cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return None
-        decision = cls.jit_backend.lookup(_lookup_request(code, cls.jit_fork))
+        decision = cls.jit_backend.lookup(_lookup_request(message.code, cls.jit_fork))
         return decision.program if decision.is_compiled else None
 
 
@@ -326,22 +436,29 @@ def _interpret(computation: Any) -> None:
 
 
 # --- the native path ------------------------------------------------------------------------------
-def _run_native(computation: Any, native: NativeProgram, pool: FramePool) -> None:
+def _run_native(computation: Any, native: NativeProgram, pool: FramePool, plan: StatePlan) -> None:
     frame = pool.acquire()
     ctx = frame.ctx
     memory = NativeMemory(ctx)
     computation._memory = memory
+    buffers = frame.state
     try:
         _enter(computation, native, frame)
+        ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
         run = native.run
         ctx_ref = frame.ctx_ref
         status = run(ctx_ref)
         while status == Status.SUSPEND:
+            # native writes, refunds and logs reach py-evm before any Python code runs
+            if ctx.pending:
+                flush(computation, ctx, buffers)
             try:
-                _run_host_op(computation, frame)
+                _run_host_op(computation, frame, plan)
             except Halt:
                 return
             status = run(ctx_ref)
+        if ctx.pending:
+            flush(computation, ctx, buffers)
         _finish(computation, frame, status)
     finally:
         computation._memory = memory.snapshot()
@@ -384,7 +501,7 @@ def _fill_environment(computation: Any, frame: NativeFrame, mask: int) -> None:
             )
 
 
-def _run_host_op(computation: Any, frame: NativeFrame) -> None:
+def _run_host_op(computation: Any, frame: NativeFrame, plan: StatePlan) -> None:
     """Run py-evm's own opcode for the suspended host operation, syncing gas and stack."""
     ctx = frame.ctx
     opcode = ctx.exit_op
@@ -421,13 +538,26 @@ def _run_host_op(computation: Any, frame: NativeFrame) -> None:
         view[offset : offset + WORD_BYTES] = output.to_bytes(WORD_BYTES, "little")
     values.clear()
     ctx.stack_len = new_depth
-    if opcode == SLOAD:
-        frame.remember_slot(inputs[-1], output)
-    elif opcode == SSTORE:
-        frame.remember_slot(inputs[-1], inputs[-2])
-    elif opcode in _CALLS_AND_CREATES:
-        frame.clear_sload_cache()  # a child may have written this account's storage
-        _sync_return_data(computation, frame)
+    if opcode not in plan.keep:
+        # Python code other than py-evm's state-neutral opcodes ran (a child message, a
+        # replaced opcode): it may have written this account's storage
+        frame.state.clear_caches()
+        if opcode in _CALLS_AND_CREATES:
+            _sync_return_data(computation, frame)
+    elif opcode == SLOAD or opcode == SSTORE:
+        # py-evm's own opcode ran: the slot's value is known and (from Berlin on) it is warm
+        key = inputs[-1]
+        value = output if opcode == SLOAD else inputs[-2]
+        original = 0
+        if plan.needs_original:
+            original = computation.state.get_storage(
+                computation.msg.storage_address, key, from_journal=False
+            )
+        frame.state.storage.remember(key, value, original)
+    elif opcode == TLOAD:
+        frame.state.transient.remember(inputs[-1], output)
+    elif opcode == TSTORE:
+        frame.state.transient.remember(inputs[-1], inputs[-2])
 
 
 def _sync_return_data(computation: Any, frame: NativeFrame) -> None:

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from pyevm_jit.evm.computation import FramePool, JitComputationMixin
+from pyevm_jit.evm.computation import (
+    FramePool,
+    JitComputationMixin,
+    WatchedOpcodes,
+    warn_unsupported,
+)
 from pyevm_jit.opcodes import opcode_table_differences
-
-log = logging.getLogger(__name__)
 
 
 def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
     """The fork's computation class with the native fast path in front of its message loop.
 
-    Programs are compiled for py-evm's own opcode table of `fork`; when the class's table departs
-    from it in a way compiled code would not honour, every message is interpreted (counted as
-    Ineligible) and a warning says why."""
+    Programs are compiled for py-evm's own opcode table of `fork`. The new class holds its own
+    copy of `computation_class.opcodes` (a `WatchedOpcodes`), and every message checks the
+    table it runs with: when that departs from py-evm's in a way compiled code would not
+    honour, the message is interpreted (counted as Ineligible) and a warning says why, once.
+    Replaced host and environment opcodes with py-evm's static gas run the VM's own logic,
+    and a replaced storage, log or transient storage opcode turns off its native path."""
     differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if differences:
-        log.warning(
-            "pyevm-jit: %s differs from py-evm's %s opcode table (%s): its messages are "
-            "interpreted",
-            computation_class.__name__,
-            fork,
-            unsupported,
-        )
+        warn_unsupported(f"Jit{computation_class.__name__}", fork, unsupported)
     namespace = {
         "jit_backend": backend,
         "jit_fork": fork,
         "jit_unsupported": unsupported,
+        "opcodes": WatchedOpcodes(computation_class.opcodes),  # type: ignore[attr-defined]
         "_jit_pool": FramePool(),
+        "_jit_table_entry": None,
         "__module__": __name__,
         "__doc__": f"{computation_class.__name__} running compiled code from a JitBackend.",
     }

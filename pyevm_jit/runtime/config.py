@@ -123,6 +123,9 @@ class RuntimeTuning:
     recycle_after: int = _env("recycle_after", 1000)
     #: seconds one compilation may take in a worker before the worker is killed (0: no limit)
     compile_timeout: float = _env("compile_timeout", 120.0)
+    #: answer SLOAD, SSTORE, TLOAD, TSTORE and LOG natively where py-evm's rules allow it (off:
+    #: each runs py-evm's opcode, to compare both on the same run; ours)
+    native_state: bool = _env("native_state", True)
 
     def should_compile(self, code: bytes) -> bool:
         """Whether bytecode is eligible at all (empty or over-long code is never compiled)."""

@@ -22,7 +22,7 @@ from pyevm_jit.compiler.analysis import (
     jump_destinations,
     native_kind,
 )
-from pyevm_jit.compiler.codegen import ops
+from pyevm_jit.compiler.codegen import ops, state
 from pyevm_jit.compiler.codegen.memory import MemoryOps
 from pyevm_jit.compiler.codegen.types import (
     ENTRY_TYPE,
@@ -43,7 +43,6 @@ from pyevm_jit.opcodes import (
     OPCODES,
     RETURN,
     REVERT,
-    SLOAD,
     STOP,
     ForkSpec,
     Kind,
@@ -280,8 +279,7 @@ class ProgramBuilder:
             self.exit(Status.INVALID_INSTRUCTION, instr.pc)
 
     def _emit_host(self, instr: Instruction, vs: VirtualStack) -> None:
-        if instr.opcode == SLOAD and self.spec.sload_hit_cost is not None:
-            self._emit_cached_sload(instr, vs, self.spec.sload_hit_cost)
+        if state.emit_state_op(self, instr, vs):
             return
         self._suspend(instr, vs)
 
@@ -291,43 +289,6 @@ class ProgramBuilder:
         self.store_field("resume", c64(len(self.resume_targets)))
         self.store_field("exit_op", c64(instr.opcode))
         self.exit(Status.SUSPEND, instr.pc)
-
-    def _emit_cached_sload(self, instr: Instruction, vs: VirtualStack, cost: int) -> None:
-        """SLOAD of a slot whose value this frame knows: answered natively at the warm cost.
-
-        Anything else (a miss, too little gas for the warm cost) suspends to py-evm's SLOAD,
-        whose result Python then records in the cache.
-        """
-        b = self.b
-        key = vs.peek()
-        x = b.xor(key, b.lshr(key, c256(128)))
-        x = b.trunc(b.xor(x, b.lshr(x, c256(64))), i64)
-        x = b.xor(x, b.lshr(x, c64(32)))
-        x = b.xor(x, b.lshr(x, c64(16)))
-        index = b.and_(x, c64(abi.SLOAD_CACHE_ENTRIES - 1))
-        cache = self.load_field("sload_cache")
-        words = b.bitcast(cache, i256p)
-        valid_ptr = b.gep(cache, [b.add(index, c64(2 * abi.SLOAD_CACHE_ENTRIES * abi.WORD_BYTES))])
-        valid = b.icmp_unsigned("!=", b.load(valid_ptr), ir.Constant(ir.IntType(8), 0))
-        cached_key = b.load(b.gep(words, [index]), align=8)
-        gas = b.load(self.gas_var)
-        hit = b.and_(
-            b.and_(valid, b.icmp_unsigned("==", cached_key, key)),
-            b.icmp_signed(">=", gas, c64(cost)),
-        )
-        fast = self.fn.append_basic_block(f"sload_hit{instr.pc}")
-        slow = self.fn.append_basic_block(f"sload_miss{instr.pc}")
-        b.cbranch(hit, fast, slow)
-        b.position_at_end(slow)
-        self._suspend(instr, vs)
-        b.position_at_end(fast)
-        b.store(b.sub(gas, c64(cost)), self.gas_var)
-        value_index = b.add(index, c64(abi.SLOAD_CACHE_ENTRIES))
-        value = b.load(b.gep(words, [value_index]), align=8)
-        vs.pop()
-        vs.push(value)
-        vs.flush(self.len_var)
-        b.branch(self._block_at(instr.pc + 1))
 
     def _emit_control(self, instr: Instruction, vs: VirtualStack, next_pc: int | None) -> None:
         op = instr.opcode

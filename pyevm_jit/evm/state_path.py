@@ -1,0 +1,283 @@
+"""The Python half of the native state path: the frame's caches and handing their changes to
+py-evm.
+
+Native code answers SLOAD, SSTORE, TLOAD, TSTORE and LOG from per-frame caches (see
+`abi.SlotCacheLayout` and `compiler.codegen.state`). py-evm's state stays the source of truth
+wherever Python code can look:
+
+- **Filling.** Only py-evm fills the caches: a miss suspends to py-evm's own opcode, and its
+  result (the slot's value, and for net-metered forks its original value, read with
+  `from_journal=False` as py-evm's `net_sstore` does) is remembered. From Berlin on the slot is
+  warm from then on (py-evm's opcode marked it), which is why a cached slot costs the warm price.
+- **Flushing.** Native writes, refunds and log records wait in the frame and are handed to
+  py-evm (`state.set_storage`, `computation.refund_gas`, `state.set_transient_storage`,
+  `computation.add_log_entry`, in program order for logs) at every suspension before the host
+  operation runs, before a fallback to the interpreter, and when the message ends (whatever
+  its outcome). No Python code runs in between, so nothing can observe the state without them,
+  the transaction-wide log counter numbers them as the interpreter would, and a revert later
+  discards them through py-evm's journal like any other write (the snapshot of a child message
+  is taken after the flush, inside the CALL it suspends for).
+- **Staleness.** A cache lives for one run of one message; it starts empty, and it is cleared
+  after any host operation that is not py-evm's own opcode of a kind that cannot change this
+  account's storage (calls, creates, SELFDESTRUCT, every replaced opcode), since Python code
+  may have written the slots there. Between two suspensions only native code of this message
+  runs (it holds the GIL). So a value served from a cache was read from py-evm, or written by
+  this frame, with no Python code run since that could have changed it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import to_bytes
+
+from pyevm_jit import abi
+from pyevm_jit.abi import StateFlag
+
+_VALID, _DIRTY = 1, 2
+
+SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
+LOGS = frozenset(range(0xA0, 0xA5))
+# Host operations that, as py-evm implements them, never write any account's storage or
+# transient storage: the caches stay valid across them when the VM runs py-evm's own opcode.
+_STATE_NEUTRAL = frozenset({0x31, 0x3B, 0x3C, 0x3F, 0x40, 0x47, 0x49}) | LOGS
+
+
+class SlotCache:
+    """One `abi.SlotCacheLayout` buffer."""
+
+    __slots__ = ("layout", "buf", "view", "address", "used")
+
+    def __init__(self, layout: abi.SlotCacheLayout) -> None:
+        self.layout = layout
+        self.buf = (ctypes.c_char * layout.size)()
+        self.view = memoryview(self.buf).cast("B")
+        self.address = ctypes.addressof(self.buf)
+        #: whether any entry may be valid: Python made one valid, or handed over one that native
+        #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
+        self.used = False
+
+    def clear(self) -> None:
+        if self.used:
+            ctypes.memset(self.address + self.layout.flags_offset, 0, self.layout.entries)
+            self.used = False
+
+    def remember(self, key: int, value: int, original: int = 0) -> None:
+        """Record a slot as py-evm has it now (the entry must not be dirty: flush first)."""
+        layout = self.layout
+        index = layout.index(key)
+        entries = layout.entries
+        view = self.view
+        at = index * 32
+        view[at : at + 32] = key.to_bytes(32, "little")
+        at += entries * 32
+        view[at : at + 32] = value.to_bytes(32, "little")
+        if layout.with_original:
+            at += entries * 32
+            view[at : at + 32] = original.to_bytes(32, "little")
+        view[layout.flags_offset + index] = _VALID
+        self.used = True
+
+    def take_dirty(self, count: int) -> list[tuple[int, int]]:
+        """The (key, value) of the dirty entries in the order they became dirty; now clean."""
+        layout = self.layout
+        view = self.view
+        entries32 = layout.entries * 32
+        flags = layout.flags_offset
+        start = layout.dirty_offset
+        indices = view[start : start + 4 * count].cast("i")
+        out = []
+        from_bytes = int.from_bytes
+        for index in indices:
+            at = index * 32
+            out.append(
+                (
+                    from_bytes(view[at : at + 32], "little"),
+                    from_bytes(view[at + entries32 : at + entries32 + 32], "little"),
+                )
+            )
+            view[flags + index] = _VALID
+        indices.release()
+        self.used = True
+        return out
+
+    def entry(self, key: int) -> tuple[int, int, int] | None:
+        """(value, original, flags) of a cached key, or None (tests and debugging)."""
+        layout = self.layout
+        index = layout.index(key)
+        view = self.view
+        flag = view[layout.flags_offset + index]
+        at = index * 32
+        if not flag & _VALID or int.from_bytes(view[at : at + 32], "little") != key:
+            return None
+        at += layout.entries * 32
+        value = int.from_bytes(view[at : at + 32], "little")
+        original = 0
+        if layout.with_original:
+            at += layout.entries * 32
+            original = int.from_bytes(view[at : at + 32], "little")
+        return value, original, flag
+
+
+class StateBuffers:
+    """A frame's caches and log buffer, with their context fields."""
+
+    __slots__ = ("storage", "transient", "log_buf")
+
+    def __init__(self, ctx: abi.ExecutionContext) -> None:
+        self.storage = SlotCache(abi.STORAGE_CACHE)
+        self.transient = SlotCache(abi.TRANSIENT_CACHE)
+        self.log_buf = (ctypes.c_char * abi.LOG_BUFFER_BYTES)()
+        ctx.storage_cache = self.storage.address
+        ctx.transient_cache = self.transient.address
+        ctx.log_buf = ctypes.addressof(self.log_buf)
+        ctx.log_cap = abi.LOG_BUFFER_BYTES
+
+    def reset(self, ctx: abi.ExecutionContext) -> None:
+        """Empty caches and nothing pending, for the next message."""
+        if ctx.pending:  # left by a message that ended by an exception
+            self.storage.used = self.transient.used = True
+        self.storage.clear()
+        self.transient.clear()
+        ctx.pending = ctx.refund = ctx.dirty_count = ctx.tdirty_count = ctx.log_len = 0
+
+    def clear_caches(self) -> None:
+        self.storage.clear()
+        self.transient.clear()
+
+
+def flush(computation: Any, ctx: abi.ExecutionContext, buffers: StateBuffers) -> None:
+    """Hand everything native code changed since the last flush to py-evm."""
+    ctx.pending = 0
+    address = computation.msg.storage_address
+    count = ctx.dirty_count
+    if count:
+        ctx.dirty_count = 0
+        set_storage = computation.state.set_storage
+        for key, value in buffers.storage.take_dirty(count):
+            set_storage(address, key, value)
+    refund = ctx.refund
+    if refund:
+        ctx.refund = 0
+        computation.refund_gas(refund)
+    count = ctx.tdirty_count
+    if count:
+        ctx.tdirty_count = 0
+        set_transient = computation.state.set_transient_storage
+        for key, value in buffers.transient.take_dirty(count):
+            set_transient(address, key, to_bytes(value))  # as py-evm's stack_pop1_bytes
+    used = ctx.log_len
+    if used:
+        ctx.log_len = 0
+        _hand_over_logs(computation, address, buffers.log_buf, used)
+
+
+def _stock_log_methods() -> tuple[Any, Any]:
+    from eth.vm.computation import BaseComputation
+    from eth.vm.transaction_context import BaseTransactionContext
+
+    return BaseComputation.add_log_entry, BaseTransactionContext.get_next_log_counter
+
+
+_STOCK_ADD_LOG, _STOCK_NEXT_COUNTER = _stock_log_methods()
+
+
+def _hand_over_logs(computation: Any, address: bytes, buf: Any, used: int) -> None:
+    """Each record as `computation.add_log_entry(address, topics, data)`, in program order.
+
+    When neither the computation's `add_log_entry` nor the transaction context's log counter
+    is overridden, the entry py-evm's method would append (its validation cannot fail on
+    these values) is appended directly."""
+    context = computation.transaction_context
+    direct = (
+        type(computation).add_log_entry is _STOCK_ADD_LOG
+        and type(context).get_next_log_counter is _STOCK_NEXT_COUNTER
+    )
+    append = computation._log_entries.append if direct else None
+    counter = context._log_counter if direct else None
+    view = memoryview(buf).cast("B")[:used]
+    at = 0
+    header = abi.LOG_RECORD_HEADER
+    from_bytes = int.from_bytes
+    try:
+        while at < used:
+            record, topics, size = view[at : at + header].cast("q")
+            t = at + header
+            words = tuple(
+                [from_bytes(view[t + 32 * k : t + 32 * k + 32], "little") for k in range(topics)]
+            )
+            d = t + 32 * topics
+            data = bytes(view[d : d + size])
+            if append is not None:
+                append((next(counter), address, words, data))  # type: ignore[arg-type,call-overload]
+            else:
+                computation.add_log_entry(address, words, data)
+            at += record
+    finally:
+        view.release()
+
+
+@dataclass(frozen=True)
+class StatePlan:
+    """How messages of one opcode table use the native state path."""
+
+    #: StateFlag bits for a message that may write, and for a static one
+    flags: int
+    static_flags: int
+    #: host operations after which the caches stay valid: py-evm's own state-neutral opcodes,
+    #: and its own SLOAD/SSTORE and TLOAD/TSTORE, whose results fill the caches
+    keep: frozenset[int]
+    #: the original value is needed (net gas metering) and read on every fill
+    needs_original: bool
+
+    @classmethod
+    def disabled(cls) -> StatePlan:
+        return cls(0, 0, frozenset(), False)
+
+
+def state_plan(
+    opcodes: Mapping[int, Any], stock: Mapping[int, Any], enabled: bool = True
+) -> StatePlan:
+    """The plan for a VM whose table is `opcodes`, where programs were compiled for the
+    fork's py-evm table `stock`: an operation runs natively only when the VM's opcode follows
+    the same rule as the stock one (so native code does what the VM's opcode would do)."""
+    from pyevm_jit import state_rules as rules
+
+    def same(op: int) -> bool:
+        mine, theirs = opcodes.get(op), stock.get(op)
+        return mine is not None and (
+            mine is theirs
+            or (
+                getattr(mine, "logic_fn", None) is getattr(theirs, "logic_fn", None)
+                and rules.gas_cost(mine) == rules.gas_cost(theirs)
+            )
+        )
+
+    keep = frozenset(op for op in _STATE_NEUTRAL if same(op))
+    flags = 0
+    sload = rules.sload_hit_cost(opcodes)
+    sstore = rules.sstore_rule(opcodes)
+    sload_ok = sload is not None and sload == rules.sload_hit_cost(stock)
+    sstore_ok = sstore is not None and sstore == rules.sstore_rule(stock)
+    # both must be py-evm's: the cache holds what their logic reads and writes
+    if sload_ok and sstore_ok:
+        keep |= {SLOAD, SSTORE}
+        if enabled:
+            flags |= StateFlag.SLOAD | StateFlag.SSTORE
+    transient = rules.transient_gas(opcodes)
+    if transient is not None and transient == rules.transient_gas(stock):
+        keep |= {TLOAD, TSTORE}
+        if enabled:
+            flags |= StateFlag.TLOAD | StateFlag.TSTORE
+    logs = rules.log_gas(opcodes)
+    if enabled and logs is not None and logs == rules.log_gas(stock):
+        flags |= StateFlag.LOG
+    return StatePlan(
+        flags=flags,
+        static_flags=flags & (StateFlag.SLOAD | StateFlag.TLOAD),
+        keep=keep,
+        needs_original=sstore is not None and sstore.family == "net",
+    )

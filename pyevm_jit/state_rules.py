@@ -1,0 +1,153 @@
+"""Which state operations of an opcode table native code may answer, and by which rules.
+
+py-evm is the oracle: a rule family is chosen by the logic function the table holds (the
+very objects py-evm's fork modules define), and every constant is read from py-evm's fork
+modules or from the function's own configuration. A table entry that is not one of those
+objects (a user's override, a py-evm version with other logic) gets no rule: that operation
+always runs py-evm's opcode.
+
+SSTORE, by the logic function in the fork's table (py-evm):
+- `eth.vm.logic.storage.sstore` (Frontier..Byzantium, Petersburg): set/reset cost, clear refund
+- `constantinople.storage.sstore_eip1283` (Constantinople): net metering (EIP-1283)
+- `istanbul.storage.sstore_eip2200` (Istanbul, Muir Glacier): net metering, 2300 sentry
+- `berlin.logic.sstore_eip2929` (Berlin): the same with EIP-2929 costs (a cached slot is warm)
+- `london.storage.sstore_eip3529` (London..Prague): the same with EIP-3529 refunds
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
+LOG0, LOG4 = 0xA0, 0xA4
+
+
+@dataclass(frozen=True)
+class SstoreRule:
+    """What py-evm's SSTORE of a fork charges and refunds for a warm slot of known value."""
+
+    family: str  # "frontier" (eth.vm.logic.storage.sstore) or "net" (net_sstore)
+    static_gas: int  # the opcode's own gas_cost, charged before its logic
+    sload_gas: int  # net: cost of a no-op or dirty write
+    set_gas: int
+    reset_gas: int
+    clears_refund: int
+    sentry: int | None  # fails with OutOfGas when gas left (after static gas) <= sentry
+    source: str  # the py-evm object the rule was read from
+
+
+def gas_cost(opcode_fn: Any) -> int:
+    fn = getattr(opcode_fn, "__wrapped__", opcode_fn)
+    return int(fn.gas_cost)
+
+
+def _logic(opcode_fn: Any) -> Any:
+    """The logic function of a py-evm opcode, without `ensure_no_static`'s wrapper."""
+    logic = getattr(opcode_fn, "logic_fn", None)
+    return getattr(logic, "__wrapped__", logic)
+
+
+def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
+    from eth import constants
+    from eth.vm.forks.berlin import logic as berlin
+    from eth.vm.forks.constantinople import storage as constantinople
+    from eth.vm.forks.istanbul import storage as istanbul
+    from eth.vm.forks.london import storage as london
+    from eth.vm.logic import storage
+
+    opcode = opcodes.get(SSTORE)
+    logic = _logic(opcode)
+    if logic is None:
+        return None
+    static = gas_cost(opcode)
+    if logic is storage.sstore:
+        return SstoreRule(
+            "frontier", static, 0, int(constants.GAS_SSET), int(constants.GAS_SRESET),
+            int(constants.REFUND_SCLEAR), None, "eth.vm.logic.storage.sstore",
+        )  # fmt: skip
+    # (logic object, its NetSStoreGasSchedule, sentry from EIP-2200 on, name)
+    stipend = int(constants.GAS_CALLSTIPEND)  # the literal 2300 of sstore_eip2200_generic
+    known = (
+        (constantinople.sstore_eip1283, constantinople.GAS_SCHEDULE_EIP1283, None,
+         "constantinople.storage.sstore_eip1283"),
+        (istanbul.sstore_eip2200, istanbul.GAS_SCHEDULE_EIP2200, stipend,
+         "istanbul.storage.sstore_eip2200"),
+        (berlin.sstore_eip2929, berlin.GAS_SCHEDULE_EIP2929, stipend,
+         "berlin.logic.sstore_eip2929"),
+        (london.sstore_eip3529, london.GAS_SCHEDULE_EIP3529, stipend,
+         "london.storage.sstore_eip3529"),
+    )  # fmt: skip
+    for fn, schedule, sentry, name in known:
+        if logic is fn:
+            return SstoreRule(
+                "net", static, int(schedule.sload_gas), int(schedule.sstore_set_gas),
+                int(schedule.sstore_reset_gas), int(schedule.sstore_clears_schedule), sentry,
+                name,
+            )  # fmt: skip
+    return None
+
+
+def sload_hit_cost(opcodes: Mapping[int, Any]) -> int | None:
+    """What py-evm charges for an SLOAD of a slot already accessed in this frame.
+
+    Frontier..Istanbul: the table's static cost only. Berlin on (EIP-2929): the table cost plus
+    the warm read cost. Any other SLOAD logic: unknown, so no native SLOAD.
+    """
+    from eth.vm.forks.berlin import constants as berlin_constants
+    from eth.vm.forks.berlin import logic as berlin_logic
+    from eth.vm.logic import storage
+
+    sload = opcodes.get(SLOAD)
+    logic = _logic(sload)
+    if logic is storage.sload:
+        return gas_cost(sload)
+    if logic is berlin_logic.sload_eip2929:
+        return gas_cost(sload) + int(berlin_constants.WARM_STORAGE_READ_COST)
+    return None
+
+
+def sload_marks_warm(opcodes: Mapping[int, Any]) -> bool:
+    """Whether the fork's SLOAD/SSTORE keep an access set (EIP-2929)."""
+    from eth.vm.forks.berlin import logic as berlin_logic
+
+    return _logic(opcodes.get(SLOAD)) is berlin_logic.sload_eip2929
+
+
+def log_gas(opcodes: Mapping[int, Any]) -> tuple[int, int, int] | None:
+    """(static, per topic, per data byte) when LOG0..LOG4 are py-evm's `log_XX` with the same
+    static gas, else None."""
+    from eth import constants
+    from eth.vm.logic import logging
+
+    statics = set()
+    for topics in range(5):
+        opcode = opcodes.get(LOG0 + topics)
+        logic = _logic(opcode)
+        if not (
+            isinstance(logic, functools.partial)
+            and logic.func is logging.log_XX
+            and not logic.args
+            and logic.keywords == {"topic_count": topics}
+        ):
+            return None
+        statics.add(gas_cost(opcode))
+    if len(statics) != 1:
+        return None
+    return statics.pop(), int(constants.GAS_LOGTOPIC), int(constants.GAS_LOGDATA)
+
+
+def transient_gas(opcodes: Mapping[int, Any]) -> tuple[int, int] | None:
+    """(TLOAD, TSTORE) static gas when both are py-evm's EIP-1153 logic, else None."""
+    if TLOAD not in opcodes or TSTORE not in opcodes:
+        return None
+    from eth.vm.forks.cancun import logic as cancun
+
+    if _logic(opcodes[TLOAD]) is not cancun.tload:
+        return None
+    tstore_logic = getattr(opcodes[TSTORE], "logic_fn", None)
+    if tstore_logic is not cancun.tstore:  # ensure_no_static(tstore) as defined by py-evm
+        return None
+    return gas_cost(opcodes[TLOAD]), gas_cost(opcodes[TSTORE])
