@@ -784,6 +784,10 @@ def make_scenario(
     """One fuzz case: (generator name, scenario)."""
     r = rng.random()
     calldata = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 4, 32, 36, 68))))
+    from pyevm_jit.fuzz import state_patterns  # storage, transient storage and log patterns
+
+    if r >= 1.0 - state_patterns.share():
+        return state_patterns.state_scenario(src, fork)
     if r < 0.55 or (r < 0.80 and not seeds):
         code = generate_program(src, fork, max_ops=rng.choice((10, 30, 60, 120)))
         create = rng.random() < 0.05
