@@ -62,7 +62,9 @@ def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
     logic = _logic(opcode)
     if logic is None:
         return None
-    static = gas_cost(opcode)
+    static = getattr(getattr(opcode, "__wrapped__", opcode), "gas_cost", None)
+    if not isinstance(static, int):  # not an opcode object with static gas: unknown
+        return None
     if logic is storage.sstore:
         return SstoreRule(
             "frontier", static, 0, int(constants.GAS_SSET), int(constants.GAS_SRESET),
