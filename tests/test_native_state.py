@@ -299,19 +299,25 @@ def blocking_backend() -> Iterator[JitBackend]:
 
 def test_table_patched_after_jit_vm(blocking_backend: JitBackend,
                                     caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    from eth.vm.forks import CancunVM
     from eth.vm.opcode import as_opcode
 
     vm = _jit_cancun(blocking_backend)
     assert _result(vm) == 9
     table = vm._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+    # the JIT class shares the wrapped class's table (here py-evm's own): never a copy, so a
+    # patch made through either class is what both VMs run
+    assert table is CancunVM._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+    stock_add = table[0x01]
     table[0x01] = as_opcode(logic_fn=sub_instead_of_add, mnemonic="ADD", gas_cost=3)
-    before = _ineligible(blocking_backend)
-    assert _result(vm) == 5  # what the user's VM computes
-    assert _result(vm) == 5
-    assert _ineligible(blocking_backend) == before + 2
-    assert len([r for r in caplog.records if "ADD replaced" in r.getMessage()]) == 1
-    del table[0x01]
-    table[0x01] = d.fork_vm("cancun")._state_class.computation_class.opcodes[0x01]
+    try:
+        before = _ineligible(blocking_backend)
+        assert _result(vm) == 5  # what the user's VM computes
+        assert _result(vm) == 5
+        assert _ineligible(blocking_backend) == before + 2
+        assert len([r for r in caplog.records if "ADD replaced" in r.getMessage()]) == 1
+    finally:
+        table[0x01] = stock_add
     assert _result(vm) == 9
     assert _ineligible(blocking_backend) == before + 2
 
@@ -333,6 +339,23 @@ def test_table_replaced_on_a_subclass(blocking_backend: JitBackend) -> None:
     subclass.opcodes[0x01] = jit_class.opcodes[0x01]
     assert _result(sub_vm) == 9
     assert _ineligible(blocking_backend) == before + 1
+
+
+def test_table_held_elsewhere_and_patched_later(blocking_backend: JitBackend) -> None:
+    """A subclass's table is used as given (not copied): a patch through another reference
+    to the same dict reaches its next message."""
+    from eth.vm.opcode import as_opcode
+
+    vm = _jit_cancun(blocking_backend)
+    jit_class = vm._state_class.computation_class  # type: ignore[attr-defined]
+    mine = dict(jit_class.opcodes)
+    subclass = jit_class.configure(__name__="Held", opcodes=mine)
+    assert subclass.opcodes is mine
+    state = vm._state_class.configure(computation_class=subclass)  # type: ignore[attr-defined]
+    held_vm = vm.configure(__name__="HeldVM", _state_class=state)  # type: ignore[attr-defined]
+    assert _result(held_vm) == 9
+    mine[0x01] = as_opcode(logic_fn=sub_instead_of_add, mnemonic="ADD", gas_cost=3)
+    assert _result(held_vm) == 5
 
 
 def test_table_replaced_per_instance(blocking_backend: JitBackend) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 from pyevm_jit.evm.computation import (
     FramePool,
     JitComputationMixin,
-    WatchedOpcodes,
     warn_unsupported,
 )
 from pyevm_jit.opcodes import opcode_table_differences
@@ -16,10 +15,11 @@ from pyevm_jit.opcodes import opcode_table_differences
 def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
     """The fork's computation class with the native fast path in front of its message loop.
 
-    Programs are compiled for py-evm's own opcode table of `fork`. The new class holds its own
-    copy of `computation_class.opcodes` (a `WatchedOpcodes`), and every message checks the
-    table it runs with: when that departs from py-evm's in a way compiled code would not
-    honour, the message is interpreted (counted as Ineligible) and a warning says why, once.
+    Programs are compiled for py-evm's own opcode table of `fork`. The new class shares
+    `computation_class.opcodes` (never a copy: a patch to it after `jit_vm` is the user's VM's
+    behaviour), and every message checks the table it runs with: when that departs from
+    py-evm's in a way compiled code would not honour, the message is interpreted (counted as
+    Ineligible) and a warning says why, once.
     Replaced host and environment opcodes with py-evm's static gas run the VM's own logic,
     and a replaced storage, log or transient storage opcode turns off its native path."""
     differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
@@ -30,7 +30,6 @@ def jit_computation_class(computation_class: type, backend: Any, fork: str) -> t
         "jit_backend": backend,
         "jit_fork": fork,
         "jit_unsupported": unsupported,
-        "opcodes": WatchedOpcodes(computation_class.opcodes),  # type: ignore[attr-defined]
         "_jit_pool": FramePool(),
         "_jit_table_entry": None,
         "__module__": __name__,
