@@ -318,7 +318,8 @@ def test_compile_is_cached_and_avoids_wide_division() -> None:
     tm = target_machine()
     obj = rtlib.compile_rtlib_object(tm)
     assert rtlib.compile_rtlib_object(tm) is obj
-    for symbol in (b"__udivti3", b"__umodti3", b"memset", b"memcpy"):  # self-contained
+    # no compiler-rt helpers (the memory helpers call libc's realloc, memset and memcpy)
+    for symbol in (b"__udivti3", b"__umodti3"):
         assert symbol not in obj
     text = str(rtlib.build_rtlib_module())
     for op in ("udiv i256", "urem i256", "udiv i512", "urem i512", "udiv i320", "urem i320"):

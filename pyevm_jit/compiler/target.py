@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import llvmlite
 import llvmlite.binding as llvm
 
-# Bump whenever the context layout, status codes or calling convention change.
-ABI_VERSION = 4
+# Bump whenever the context layout, status codes, calling convention or the runtime library's
+# functions change.
+ABI_VERSION = 5
 DEFAULT_OPT_LEVEL = 1
 
 _init_lock = threading.RLock()
@@ -78,17 +79,21 @@ def target_machine(opt_level: int = DEFAULT_OPT_LEVEL) -> llvm.TargetMachine:
 
 
 # Optimisation levels: (IR passes, machine-code level). The code generator already keeps values
-# in SSA registers within blocks, so IR passes beyond SROA gain little; what matters is the
-# machine-code level. LLVM's optimising instruction selector, coalescer and greedy register
-# allocator make code about 2.5x faster (snailtracer: 50 ms instead of 122 ms) but cost about
-# 3 s on that 11 KB contract, against under 1 s for the fast selector and allocator.
-# So level 1 (fast) is the default for first compilations, and the runtime recompiles programs
-# that stay hot at level 2 in the background (tiered compilation, `RuntimeTuning.tier_up_after`).
-# Level 3 adds LLVM's -O2 IR pipeline (no faster on EVM code than level 2, and slower to build).
+# in SSA registers within blocks, and no IR pass pays for itself: SROA (promoting the gas and
+# stack-length slots to registers) made level-2 code no faster (snailtracer 42-44 ms CPU per run
+# either way) and its phi webs cost the register coalescer and allocator a third of level 2's
+# compile time (snailtracer 2.06 -> 1.40 s); at level 1 fast register allocation keeps them in
+# stack slots anyway. What matters is the machine-code level: LLVM's optimising instruction
+# selector, coalescer and greedy register allocator make code about 2x faster (snailtracer: 45 ms
+# instead of 80-120 ms) but cost seconds on an 11 KB contract, against a few tenths of a second
+# for the fast selector and allocator. So level 1 (fast) is the default for first compilations,
+# and the runtime recompiles programs that stay hot at level 2 in the background (tiered
+# compilation, `RuntimeTuning.tier_up_after`). Level 3 adds LLVM's -O2 IR pipeline (no faster on
+# EVM code than level 2, and slower to build).
 OPT_LEVELS: dict[int, tuple[tuple[str, ...] | int, int]] = {
     0: ((), 0),
-    1: (("sroa",), 0),
-    2: (("sroa",), 2),
+    1: ((), 0),
+    2: ((), 2),
     3: (2, 2),  # LLVM's standard -O2 pipeline and machine-code optimisation
 }
 #: the level hot programs are recompiled at (tiered compilation)

@@ -1,4 +1,4 @@
-"""EVM bytecode to LLVM IR (llvmlite.ir)."""
+"""EVM bytecode to LLVM IR text (written directly, see irtext)."""
 
 from __future__ import annotations
 

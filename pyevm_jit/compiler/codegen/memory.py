@@ -2,243 +2,240 @@
 
 Memory is one buffer shared with Python (`ctx.memory`, `memory_len`, `memory_cap`); bytes past
 `memory_len` up to `memory_cap` are always zero, so growing is a length bump unless the buffer
-must be reallocated. Expansion gas follows py-evm's `extend_memory` exactly.
+must be reallocated. Expansion gas follows py-evm's `extend_memory` exactly; it is charged by the
+runtime library's `pyevmjit_mem_grow`, called only when an access reaches past `memory_len`:
+inline, an access costs one comparison and a branch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import llvmlite.ir as ir
-
-from pyevm_jit.abi import FIELD_INDEX, Status
+from pyevm_jit.abi import Status
+from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
+from pyevm_jit.compiler.codegen.irtext import Phi, Value
 from pyevm_jit.compiler.codegen.types import (
-    CONTEXT_PTR,
+    FALSE,
     c8,
     c32,
     c64,
-    c128,
     c256,
     constant_int,
     i1,
     i8,
     i8p,
+    i32,
     i64,
-    i128,
     i256,
     i256p,
 )
+from pyevm_jit.compiler.codegen.vstack import narrow64, resize, widen
 
 if TYPE_CHECKING:
+    from pyevm_jit.compiler.codegen.irtext import IRBuilder
     from pyevm_jit.compiler.codegen.program import ProgramBuilder
 
-GROW_OUT_OF_GAS = -1
-GROW_ALLOC_FAILED = -2
+# Offsets and sizes at or above 2^63 can never be paid for (the native gas counter is below 2^63
+# and such an expansion costs more): out of gas, as py-evm decides.
+_HUGE = (1 << 63) - 1
 
 
 class MemoryOps:
     def __init__(self, pb: ProgramBuilder):
         self.pb = pb
         module = pb.module
-        self.realloc = ir.Function(module, ir.FunctionType(i8p, [i8p, i64]), "realloc")
         self.memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
         self.memmove = module.declare_intrinsic("llvm.memmove", [i8p, i8p, i64])
-        self.memset = module.declare_intrinsic("llvm.memset", [i8p, i64])
         self.bswap = module.declare_intrinsic("llvm.bswap", [i256])
-        self.grow_fn = self._define_grow()
-        self.copy_fn = self._define_copy_padded()
+        self._failed_bb: IRBlock | None = None
+        #: within the current EVM block: memory is known to be at least this long (an access
+        #: with constant bounds checked it), and the buffer's address when already loaded
+        self.covered = 0
+        self.base: Value | None = None
+        self._failed_code: Phi = None  # type: ignore[assignment]
+        self._failed_pc: Phi = None  # type: ignore[assignment]
 
     @property
-    def b(self) -> ir.IRBuilder:
+    def b(self) -> IRBuilder:
         return self.pb.b
 
-    # --- helpers defined once per module ----------------------------------------------------
-    def _define_grow(self) -> ir.Function:
-        """i64 grow(ctx, gas, end): charge expansion to `end` bytes and make room.
+    def _is_huge(self, *values: Value) -> Value:
+        """Whether any of the values is at least 2^63 (i1)."""
+        b = self.b
+        narrow = [narrow64(b, v) for v in values]
+        if all(n is not None for n in narrow):
+            combined = narrow[0]
+            for n in narrow[1:]:
+                combined = b.or_(combined, n)  # type: ignore[arg-type]
+            return b.icmp_unsigned(">", combined, c64(_HUGE))  # type: ignore[arg-type]
+        combined = widen(b, values[0])
+        for v in values[1:]:
+            combined = b.or_(combined, widen(b, v))
+        return b.icmp_unsigned(">", combined, c256(_HUGE))
 
-        Returns the gas left, or GROW_OUT_OF_GAS / GROW_ALLOC_FAILED. Kept out of line: the
-        common case (no expansion) is a comparison in the caller.
-        """
-        spec = self.pb.spec.gas
-        fn = ir.Function(self.pb.module, ir.FunctionType(i64, [CONTEXT_PTR, i64, i128]), "grow")
-        fn.linkage = "internal"
-        fn.attributes.add("noinline")
-        fn.attributes.add("nounwind")
-        ctx, gas, end = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-
-        def field(name: str) -> ir.Value:
-            return b.gep(ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True)
-
-        def cost(words: ir.Value) -> ir.Value:
-            linear = b.mul(words, c128(spec.memory))
-            quad = b.udiv(b.mul(words, words), c128(spec.memory_quad_denominator))
-            return b.add(linear, quad)
-
-        old_len = b.load(field("memory_len"))
-        new_words = b.lshr(b.add(end, c128(31)), c128(5))
-        old_words = b.zext(b.lshr(old_len, c64(5)), i128)
-        fee = b.sub(cost(new_words), cost(old_words))
-        oog = b.icmp_unsigned(">", fee, b.zext(gas, i128))
-        fail_bb, ok_bb = fn.append_basic_block("oog"), fn.append_basic_block("ok")
-        b.cbranch(oog, fail_bb, ok_bb)
-        b.position_at_end(fail_bb)
-        b.ret(c64(GROW_OUT_OF_GAS))
-        b.position_at_end(ok_bb)
-        gas_left = b.sub(gas, b.trunc(fee, i64))
-        new_len = b.shl(b.trunc(new_words, i64), c64(5))
-        cap = b.load(field("memory_cap"))
-        need_bb, done_bb = fn.append_basic_block("realloc"), fn.append_basic_block("done")
-        b.cbranch(b.icmp_unsigned(">", new_len, cap), need_bb, done_bb)
-
-        b.position_at_end(need_bb)
-        doubled = b.shl(cap, c64(1))
-        new_cap = b.select(b.icmp_unsigned(">", doubled, new_len), doubled, new_len)
-        new_ptr = b.call(self.realloc, [b.load(field("memory")), new_cap])
-        null_bb, grown_bb = fn.append_basic_block("null"), fn.append_basic_block("grown")
-        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(new_ptr, i64), c64(0)), null_bb, grown_bb)
-        b.position_at_end(null_bb)
-        b.ret(c64(GROW_ALLOC_FAILED))
-        b.position_at_end(grown_bb)
-        # keep the invariant: everything past memory_len is zero
-        tail = b.gep(new_ptr, [cap])
-        b.call(self.memset, [tail, c8(0), b.sub(new_cap, cap), ir.Constant(i1, 0)])
-        b.store(new_ptr, field("memory"))
-        b.store(new_cap, field("memory_cap"))
-        b.branch(done_bb)
-
-        b.position_at_end(done_bb)
-        b.store(new_len, field("memory_len"))
-        b.ret(gas_left)
-        return fn
-
-    def _define_copy_padded(self) -> ir.Function:
-        """void copy(dst, src, src_len, offset, size): dst[:size] = src[offset:offset+size],
-        zero-padded past the end of src (CALLDATACOPY, CODECOPY, CALLDATALOAD)."""
-        fn = ir.Function(
-            self.pb.module, ir.FunctionType(ir.VoidType(), [i8p, i8p, i64, i256, i64]), "copy_pad"
-        )
-        fn.linkage = "internal"
-        fn.attributes.add("nounwind")
-        dst, src, src_len, offset, size = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        in_range = b.icmp_unsigned("<", offset, b.zext(src_len, i256))
-        off64 = b.select(in_range, b.trunc(offset, i64), src_len)
-        avail = b.sub(src_len, off64)
-        n = b.select(b.icmp_unsigned("<", avail, size), avail, size)
-        b.call(self.memcpy, [dst, b.gep(src, [off64]), n, ir.Constant(i1, 0)])
-        b.call(self.memset, [b.gep(dst, [n]), c8(0), b.sub(size, n), ir.Constant(i1, 0)])
-        b.ret_void()
-        return fn
+    def _low64(self, value: Value) -> Value:
+        narrow = narrow64(self.b, value)
+        return narrow if narrow is not None else self.b.trunc(value, i64)
 
     # --- expansion -----------------------------------------------------------------------------
-    def expand(self, offset: ir.Value, size: ir.Value, pc: int) -> None:
-        """Charge for and perform memory expansion to cover [offset, offset + size)."""
+    def expand(self, offset: Value, size: Value, pc: int) -> Value:
+        """Charge for and perform memory expansion to cover [offset, offset + size).
+
+        Afterwards offset and size are known to be below 2^63 (or size is zero). Returns the
+        offset's low 64 bits (the offset itself when the access is in memory)."""
         pb, b = self.pb, self.b
+        low = self._low64(offset)
         const_size = constant_int(size)
         if const_size == 0:
-            return
-        done = pb.fn.append_basic_block(f"expanded{pc}")
+            return low
+        const_offset = constant_int(offset)
+        if const_offset is not None and const_size is not None:
+            if const_offset + const_size <= self.covered:
+                return low  # an earlier access of this block reached as far
+            self.covered = const_offset + const_size
+        huge = self._is_huge(offset, size)
+        if const_size is not None:
+            end = b.add(low, c64(const_size))
+        else:
+            end = b.add(low, self._low64(size))
+        need = b.or_(huge, b.icmp_unsigned(">", end, pb.load_field("memory_len")))
         if const_size is None:
-            work = pb.fn.append_basic_block(f"expand{pc}")
-            b.cbranch(b.icmp_unsigned("==", size, c256(0)), done, work)
-            b.position_at_end(work)
-        too_big = b.icmp_unsigned("!=", b.lshr(b.or_(offset, size), c256(64)), c256(0))
-        pb.exit_if(too_big, Status.OUT_OF_GAS, pc, "small")
-        end = b.add(b.zext(b.trunc(offset, i64), i128), b.zext(b.trunc(size, i64), i128))
-        cur = b.zext(pb.load_field("memory_len"), i128)
+            need = b.and_(need, b.icmp_unsigned("!=", widen(b, size), c256(0)))
+        if constant_int(need) == 0:
+            return low
+        self.base = None  # growing may move the buffer
         grow_bb = pb.fn.append_basic_block(f"grow{pc}")
-        b.cbranch(b.icmp_unsigned(">", end, cur), grow_bb, done)
+        done = pb.fn.append_basic_block(f"mem{pc}")
+        b.cbranch(need, grow_bb, done)
         b.position_at_end(grow_bb)
-        gas_left = b.call(self.grow_fn, [pb.ctx, b.load(pb.gas_var), end])
+        end = b.select(huge, c64(-1), end)
+        gas_left = b.call(pb.rt("pyevmjit_mem_grow"), [pb.ctx, b.load(pb.gas_var), end])
+        b.store(gas_left, pb.gas_var)  # negative on failure: harmless, the message fails
         failed = b.icmp_signed("<", gas_left, c64(0))
-        fail_bb, ok_bb = pb.fn.append_basic_block(f"growfail{pc}"), pb.fn.append_basic_block("")
-        b.cbranch(failed, fail_bb, ok_bb)
-        b.position_at_end(fail_bb)
-        status = b.select(
-            b.icmp_signed("==", gas_left, c64(GROW_OUT_OF_GAS)),
-            c32(int(Status.OUT_OF_GAS)),
-            c32(int(Status.MEMORY_ALLOCATION_FAILED)),
-        )
-        pb.exit_dynamic(status, pc)
-        b.position_at_end(ok_bb)
-        b.store(gas_left, pb.gas_var)
-        b.branch(done)
+        fail_bb = self._grow_failed()
+        self._failed_code.add_incoming(gas_left, grow_bb)
+        self._failed_pc.add_incoming(c64(pc), grow_bb)
+        b.cbranch(failed, fail_bb, done)
         b.position_at_end(done)
+        return low
 
-    def address(self, offset: ir.Value) -> ir.Value:
-        """i8* into memory for an offset already covered by `expand`."""
-        return self.b.gep(self.pb.load_field("memory"), [self.b.trunc(offset, i64)])
+    def _grow_failed(self) -> IRBlock:
+        """The shared exit of failed expansions: the status is minus the grow result."""
+        if self._failed_bb is None:
+            pb, b = self.pb, self.b
+            saved = b.block
+            self._failed_bb = pb.fn.append_basic_block("grow_failed")
+            b.position_at_end(self._failed_bb)
+            self._failed_code = b.phi(i64)
+            self._failed_pc = b.phi(i64)
+            status = b.trunc(b.sub(c64(0), self._failed_code), i32)
+            pb.exit_status.add_incoming(status, self._failed_bb)
+            pb.exit_pc.add_incoming(self._failed_pc, self._failed_bb)
+            b.branch(pb.exit_bb)
+            b.position_at_end(saved)
+        return self._failed_bb
 
-    def charge_words(self, size: ir.Value, per_word: int, pc: int) -> None:
-        """Charge `per_word` gas per 32-byte word of `size` (already known to be < 2^64)."""
+    def start_block(self) -> None:
+        """A new EVM block: nothing is known about memory at its head (it is entered from
+        elsewhere)."""
+        self.covered = 0
+        self.base = None
+
+    def address(self, offset: Value) -> Value:
+        """Pointer into memory for an offset already covered by `expand` (the buffer's address
+        read afresh: usable off the block's main path)."""
+        return self.b.gep(self.pb.load_field("memory"), [self._low64(offset)])
+
+    def at(self, low: Value) -> Value:
+        """Pointer into memory at an i64 offset already covered by `expand`, on the block's
+        main path (the buffer's address is read once until memory may grow)."""
+        if self.base is None:
+            self.base = self.pb.load_field("memory")
+        return self.b.gep(self.base, [low])
+
+    def charge_words(self, size: Value, per_word: int, pc: int) -> None:
+        """Charge `per_word` gas per 32-byte word of `size` (already known to be < 2^63)."""
         if per_word == 0 or constant_int(size) == 0:
             return
         b = self.b
-        words = b.lshr(b.add(b.trunc(size, i64), c64(31)), c64(5))
+        words = b.lshr(b.add(self._low64(size), c64(31)), c64(5))
         self.pb.charge(b.mul(words, c64(per_word)), pc)
 
-    def _if_nonzero(self, size: ir.Value, pc: int, name: str) -> tuple[ir.Block, ir.Block]:
+    def _if_nonzero(self, size: Value, pc: int, name: str) -> tuple[IRBlock, IRBlock]:
         pb, b = self.pb, self.b
         body = pb.fn.append_basic_block(f"{name}{pc}")
         done = pb.fn.append_basic_block(f"{name}_done{pc}")
-        b.cbranch(b.icmp_unsigned("!=", size, c256(0)), body, done)
+        b.cbranch(b.icmp_unsigned("!=", self._low64(size), c64(0)), body, done)
         b.position_at_end(body)
         return body, done
 
     # --- operations ----------------------------------------------------------------------------
-    def mload(self, offset: ir.Value, pc: int) -> ir.Value:
-        self.expand(offset, c256(32), pc)
-        ptr = self.b.bitcast(self.address(offset), i256p)
+    def mload(self, offset: Value, pc: int) -> Value:
+        low = self.expand(offset, c256(32), pc)
+        ptr = self.b.bitcast(self.at(low), i256p)
         return self.b.call(self.bswap, [self.b.load(ptr, align=1)])
 
-    def mstore(self, offset: ir.Value, value: ir.Value, pc: int) -> None:
-        self.expand(offset, c256(32), pc)
-        ptr = self.b.bitcast(self.address(offset), i256p)
-        self.b.store(self.b.call(self.bswap, [value]), ptr, align=1)
+    def mstore(self, offset: Value, value: Value, pc: int) -> None:
+        low = self.expand(offset, c256(32), pc)
+        ptr = self.b.bitcast(self.at(low), i256p)
+        self.b.store(self.b.call(self.bswap, [widen(self.b, value)]), ptr, align=1)
 
-    def mstore8(self, offset: ir.Value, value: ir.Value, pc: int) -> None:
-        self.expand(offset, c256(1), pc)
-        self.b.store(self.b.trunc(value, i8), self.address(offset))
+    def mstore8(self, offset: Value, value: Value, pc: int) -> None:
+        low = self.expand(offset, c256(1), pc)
+        self.b.store(resize(self.b, value, i8), self.at(low))
 
-    def msize(self) -> ir.Value:
-        return self.b.zext(self.pb.load_field("memory_len"), i256)
+    def msize(self) -> Value:
+        return self.pb.load_field("memory_len")  # i64
 
-    def sha3(self, offset: ir.Value, size: ir.Value, pc: int) -> ir.Value:
+    def sha3(self, offset: Value, size: Value, pc: int) -> Value:
         b = self.b
         self.expand(offset, size, pc)
         self.charge_words(size, self.pb.spec.gas.sha3_word, pc)
-        empty = b.icmp_unsigned("==", size, c256(0))
-        ptr = self.address(b.select(empty, c256(0), offset))
-        out = b.bitcast(self.pb.scratch[0], i8p)
-        b.call(self.pb.rt("pyevmjit_keccak256"), [ptr, b.trunc(size, i64), out])
-        return b.call(self.bswap, [b.load(self.pb.scratch[0])])
+        size64 = self._low64(size)
+        empty = b.icmp_unsigned("==", size64, c64(0))
+        ptr = self.address(b.select(empty, c64(0), self._low64(offset)))
+        out = self.pb.scratch[0]
+        b.call(self.pb.rt("pyevmjit_keccak256"), [ptr, size64, out])
+        return b.call(self.bswap, [b.load(out, typ=i256)])
+
+    def _source_offset(self, offset: Value) -> Value:
+        """An offset into a source buffer as i64, saturated (every offset past the end reads
+        zeros)."""
+        b = self.b
+        narrow = narrow64(b, offset)
+        if narrow is not None:
+            return narrow
+        high = b.icmp_unsigned("!=", b.lshr(offset, c256(64)), c256(0))
+        return b.select(high, c64(-1), b.trunc(offset, i64))
 
     def copy_from(
-        self, src_ptr: ir.Value, src_len: ir.Value, mem_off: ir.Value, src_off: ir.Value,
-        size: ir.Value, pc: int,
+        self, src_ptr: Value, src_len: Value, mem_off: Value, src_off: Value,
+        size: Value, pc: int,
     ) -> None:
         """CALLDATACOPY / CODECOPY: expansion, copy gas, zero-padded copy."""
         self.expand(mem_off, size, pc)
         self.charge_words(size, self.pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "copy")
         dst = self.address(mem_off)
-        self.b.call(self.copy_fn, [dst, src_ptr, src_len, src_off, self.b.trunc(size, i64)])
+        self.b.call(self.pb.rt("pyevmjit_copy_padded"),
+                    [dst, src_ptr, src_len, self._source_offset(src_off), self._low64(size)])
         self.b.branch(done)
         self.b.position_at_end(done)
 
-    def load_padded_word(self, src_ptr: ir.Value, src_len: ir.Value, offset: ir.Value) -> ir.Value:
+    def load_padded_word(self, src_ptr: Value, src_len: Value, offset: Value) -> Value:
         """CALLDATALOAD: 32 bytes from `offset`, zero-padded, as a big-endian word."""
         b = self.b
-        buf = b.bitcast(self.pb.scratch[0], i8p)
-        b.call(self.copy_fn, [buf, src_ptr, src_len, offset, c64(32)])
-        return b.call(self.bswap, [b.load(self.pb.scratch[0])])
+        out = self.pb.scratch[0]
+        b.call(self.pb.rt("pyevmjit_copy_padded"),
+               [out, src_ptr, src_len, self._source_offset(offset), c64(32)])
+        return b.call(self.bswap, [b.load(out, typ=i256)])
 
     def returndatacopy(
-        self, mem_off: ir.Value, data_off: ir.Value, size: ir.Value, pc: int
+        self, mem_off: Value, data_off: Value, size: Value, pc: int
     ) -> None:
         pb, b = self.pb, self.b
         length = b.zext(pb.load_field("returndata_len"), i256)
+        data_off, size = widen(b, data_off), widen(b, size)
         # py-evm checks the bounds before charging for memory
         out_of_bounds = b.or_(
             b.icmp_unsigned(">", data_off, length),
@@ -249,21 +246,19 @@ class MemoryOps:
         self.charge_words(size, pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "rdcopy")
         src = b.gep(pb.load_field("returndata"), [b.trunc(data_off, i64)])
-        b.call(self.memcpy, [self.address(mem_off), src, b.trunc(size, i64), ir.Constant(i1, 0)])
+        b.call(self.memcpy, [self.address(mem_off), src, b.trunc(size, i64), FALSE])
         b.branch(done)
         b.position_at_end(done)
 
-    def mcopy(self, dst: ir.Value, src: ir.Value, size: ir.Value, pc: int) -> None:
+    def mcopy(self, dst: Value, src: Value, size: Value, pc: int) -> None:
         b = self.b
+        dst, src = widen(b, dst), widen(b, src)
         self.expand(b.select(b.icmp_unsigned(">", dst, src), dst, src), size, pc)
         self.charge_words(size, self.pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "mcopy")
-        b.call(
-            self.memmove,
-            [self.address(dst), self.address(src), b.trunc(size, i64), ir.Constant(i1, 0)],
-        )
+        b.call(self.memmove, [self.address(dst), self.address(src), self._low64(size), FALSE])
         b.branch(done)
         b.position_at_end(done)
 
 
-__all__ = ["MemoryOps", "i8p"]
+__all__ = ["MemoryOps", "c8", "c32", "i1", "i8p"]

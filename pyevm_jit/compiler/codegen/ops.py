@@ -2,6 +2,10 @@
 
 Semantics follow py-evm's logic functions (eth/vm/logic/*.py); LLVM's undefined cases (shifts
 of 256 or more, division by zero) are guarded explicitly.
+
+Narrow values (see vstack): comparisons leave an i1, sizes and other small results an i64;
+operations that can work on the narrow form do (a comparison of a selector, ISZERO of a
+comparison, AND of two flags), which spares code generation most of the 256-bit work.
 """
 
 from __future__ import annotations
@@ -9,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import llvmlite.ir as ir
-
 from pyevm_jit.compiler.analysis import Instruction
-from pyevm_jit.compiler.codegen.types import c64, c256, constant_int, i64, i256
-from pyevm_jit.compiler.codegen.vstack import VirtualStack
+from pyevm_jit.compiler.codegen.irtext import IRBuilder, Value
+from pyevm_jit.compiler.codegen.types import (
+    FALSE,
+    TRUE,
+    c64,
+    c256,
+    constant_int,
+    i1,
+    i64,
+    i256,
+)
+from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64, widen
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.codegen.program import ProgramBuilder
@@ -35,8 +47,27 @@ def emit(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: in
     _EMITTERS[instr.opcode](pb, instr, vs, gas_after)
 
 
-def _bool(b: ir.IRBuilder, cond: ir.Value) -> ir.Value:
-    return b.zext(cond, i256)
+def truth(b: IRBuilder, value: Value) -> Value:
+    """i1: whether a stack value is non-zero."""
+    if value.type is i1:
+        return value
+    return b.icmp_unsigned("!=", value, _zero(value))
+
+
+def _zero(value: Value) -> Value:
+    return c64(0) if value.type is i64 else c256(0)
+
+
+def _same_width(b: IRBuilder, x: Value, y: Value) -> tuple[Value, Value]:
+    """Both as i64 when both are known to be below 2^64, else both as i256."""
+    nx, ny = _as64(b, x), _as64(b, y)
+    if nx is not None and ny is not None:
+        return nx, ny
+    return widen(b, x), widen(b, y)
+
+
+def _as64(b: IRBuilder, value: Value) -> Value | None:
+    return narrow64(b, value)
 
 
 # --- arithmetic --------------------------------------------------------------------------------
@@ -47,27 +78,34 @@ def _add_mul_sub(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: in
     vs.push(build(a, b_))
 
 
-def _fits64(b: ir.IRBuilder, *values: ir.Value) -> ir.Value:
+def _fits64(b: IRBuilder, *values: Value) -> Value:
     combined = values[0]
     for v in values[1:]:
         combined = b.or_(combined, v)
     return b.icmp_unsigned("==", b.lshr(combined, c256(64)), c256(0))
 
 
-def _unsigned_divmod(pb: ProgramBuilder, a: ir.Value, d: ir.Value, is_div: bool) -> ir.Value:
+def _divmod64(b: IRBuilder, a64: Value, d64: Value, is_div: bool) -> Value:
+    zero = b.icmp_unsigned("==", d64, c64(0))
+    safe = b.select(zero, c64(1), d64)
+    q = b.udiv(a64, safe) if is_div else b.urem(a64, safe)
+    return b.select(zero, c64(0), q)
+
+
+def _unsigned_divmod(pb: ProgramBuilder, a: Value, d: Value, is_div: bool) -> Value:
     """DIV / MOD with a 64-bit fast path; the 256-bit case calls the runtime library."""
     b = pb.b
+    na, nd = _as64(b, a), _as64(b, d)
+    if na is not None and nd is not None:
+        return _divmod64(b, na, nd, is_div)
+    a, d = widen(b, a), widen(b, d)
     fast = pb.fn.append_basic_block("div64")
     slow = pb.fn.append_basic_block("div256")
     done = pb.fn.append_basic_block("div_done")
     b.cbranch(_fits64(b, a, d), fast, slow)
 
     b.position_at_end(fast)
-    a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
-    zero = b.icmp_unsigned("==", d64, c64(0))
-    safe = b.select(zero, c64(1), d64)
-    q = b.udiv(a64, safe) if is_div else b.urem(a64, safe)
-    fast_result = b.zext(b.select(zero, c64(0), q), i256)
+    fast_result = b.zext(_divmod64(b, b.trunc(a, i64), b.trunc(d, i64), is_div), i256)
     fast_end = b.block
     b.branch(done)
 
@@ -85,11 +123,12 @@ def _unsigned_divmod(pb: ProgramBuilder, a: ir.Value, d: ir.Value, is_div: bool)
 
 @_op(0x04, 0x06)
 def _div_mod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    a, d = vs.pop(), vs.pop()
+    a, d = vs.pop_any(), vs.pop_any()
     const_d = constant_int(d)
     if const_d is not None and const_d and const_d & (const_d - 1) == 0:
         # power of two divisor: a shift or a mask
         shift = const_d.bit_length() - 1
+        a = widen(pb.b, a)
         if instr.opcode == 0x04:
             vs.push(pb.b.lshr(a, c256(shift)))
         else:
@@ -118,14 +157,14 @@ def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
     base, exponent = vs.pop(), vs.pop()
     per_byte = pb.spec.gas.exp_byte
     if per_byte:
-        ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256, ir.IntType(1)])
-        bits = b.sub(c256(256), b.call(ctlz, [exponent, ir.Constant(ir.IntType(1), 0)]))
+        ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256])
+        bits = b.sub(c256(256), b.call(ctlz, [exponent, FALSE]))
         nbytes = b.trunc(b.lshr(b.add(bits, c256(7)), c256(3)), i64)
         pb.charge(b.mul(nbytes, c64(per_byte)), instr.pc)
     const_e = constant_int(exponent)
     const_base = constant_int(base)
     if const_e is not None and const_e < 4:
-        result: ir.Value = c256(1)
+        result: Value = c256(1)
         for _ in range(const_e):
             result = b.mul(result, base)
         vs.push(result)
@@ -160,22 +199,46 @@ _CMP = {0x10: ("<", False), 0x11: (">", False), 0x12: ("<", True), 0x13: (">", T
 
 @_op(*_CMP)
 def _compare(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    a, b_ = vs.pop(), vs.pop()
+    b = pb.b
+    a, b_ = vs.pop_any(), vs.pop_any()
     op, signed = _CMP[instr.opcode]
-    cmp = pb.b.icmp_signed if signed else pb.b.icmp_unsigned
-    vs.push(_bool(pb.b, cmp(op, a, b_)))
+    if signed:
+        vs.push(b.icmp_signed(op, widen(b, a), widen(b, b_)))
+        return
+    x, y = _same_width(b, a, b_)
+    vs.push(b.icmp_unsigned(op, x, y))
 
 
 @_op(0x15)
 def _iszero(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(_bool(pb.b, pb.b.icmp_unsigned("==", vs.pop(), c256(0))))
+    value = vs.pop_any()
+    if value.type is i1:
+        vs.push(pb.b.xor(value, TRUE))
+    else:
+        vs.push(pb.b.icmp_unsigned("==", value, _zero(value)))
 
 
-@_op(0x16, 0x17, 0x18)
+_BITWISE = {0x16: "and_", 0x17: "or_", 0x18: "xor"}
+
+
+@_op(*_BITWISE)
 def _bitwise(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    a, b_ = vs.pop(), vs.pop()
-    build = {0x16: pb.b.and_, 0x17: pb.b.or_, 0x18: pb.b.xor}[instr.opcode]
-    vs.push(build(a, b_))
+    b = pb.b
+    a, b_ = vs.pop_any(), vs.pop_any()
+    build = getattr(b, _BITWISE[instr.opcode])
+    if a.type is i1 and b_.type is i1:
+        vs.push(build(a, b_))
+        return
+    if instr.opcode == 0x16:
+        # AND with a value below 2^64 is below 2^64
+        na, nb = _as64(b, a), _as64(b, b_)
+        if na is not None or nb is not None:
+            x = na if na is not None else b.trunc(widen(b, a), i64)
+            y = nb if nb is not None else b.trunc(widen(b, b_), i64)
+            vs.push(b.and_(x, y))
+            return
+    x, y = _same_width(b, a, b_)
+    vs.push(build(x, y))
 
 
 @_op(0x19)
@@ -187,16 +250,37 @@ def _not(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
 def _byte(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     index, value = vs.pop(), vs.pop()
+    const_index = constant_int(index)
+    if const_index is not None:
+        if const_index >= 32:
+            vs.push(c64(0))
+        else:
+            byte = b.and_(b.lshr(value, c256(248 - 8 * const_index)), c256(0xFF))
+            vs.push(b.trunc(byte, i64))
+        return
     inside = b.icmp_unsigned("<", index, c256(32))
     shift = b.select(inside, b.sub(c256(248), b.mul(index, c256(8))), c256(0))
-    byte = b.and_(b.lshr(value, shift), c256(0xFF))
-    vs.push(b.select(inside, byte, c256(0)))
+    byte = b.trunc(b.and_(b.lshr(value, shift), c256(0xFF)), i64)
+    vs.push(b.select(inside, byte, c64(0)))
 
 
 @_op(0x1B, 0x1C, 0x1D)
 def _shift(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     shift, value = vs.pop(), vs.pop()
+    const_shift = constant_int(shift)
+    if const_shift is not None:
+        if const_shift >= 256:
+            vs.push(b.ashr(value, c256(255)) if instr.opcode == 0x1D else c64(0))
+        elif instr.opcode == 0x1B:
+            vs.push(b.shl(value, shift))
+        elif instr.opcode == 0x1C:
+            shifted = b.lshr(value, shift)
+            # SHR by 192 or more leaves a value below 2^64 (a selector, a small field)
+            vs.push(b.trunc(shifted, i64) if const_shift >= 192 else shifted)
+        else:
+            vs.push(b.ashr(value, shift))
+        return
     inside = b.icmp_unsigned("<", shift, c256(256))
     safe = b.select(inside, shift, c256(0))
     if instr.opcode == 0x1B:
@@ -209,79 +293,79 @@ def _shift(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> 
 
 @_op(0x20)
 def _sha3(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset, size = vs.pop(), vs.pop()
+    offset, size = vs.pop_any(), vs.pop_any()
     vs.push(pb.mem.sha3(offset, size, instr.pc))
 
 
 # --- message data and code ---------------------------------------------------------------------
 @_op(0x35)
 def _calldataload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset = vs.pop()
+    offset = vs.pop_any()
     vs.push(pb.mem.load_padded_word(pb.load_field("calldata"), pb.load_field("calldata_len"),
                                     offset))
 
 
 @_op(0x36)
 def _calldatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(pb.b.zext(pb.load_field("calldata_len"), i256))
+    vs.push(pb.load_field("calldata_len"))
 
 
 @_op(0x37)
 def _calldatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    mem_off, data_off, size = vs.pop(), vs.pop(), vs.pop()
+    mem_off, data_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.copy_from(pb.load_field("calldata"), pb.load_field("calldata_len"), mem_off, data_off,
                      size, instr.pc)
 
 
 @_op(0x38)
 def _codesize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(c256(len(pb.code)))
+    vs.push(c64(len(pb.code)))
 
 
 @_op(0x39)
 def _codecopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    mem_off, code_off, size = vs.pop(), vs.pop(), vs.pop()
+    mem_off, code_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.copy_from(pb.load_field("code"), pb.load_field("code_len"), mem_off, code_off, size,
                      instr.pc)
 
 
 @_op(0x3D)
 def _returndatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(pb.b.zext(pb.load_field("returndata_len"), i256))
+    vs.push(pb.load_field("returndata_len"))
 
 
 @_op(0x3E)
 def _returndatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    mem_off, data_off, size = vs.pop(), vs.pop(), vs.pop()
+    mem_off, data_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.returndatacopy(mem_off, data_off, size, instr.pc)
 
 
 # --- stack, memory, flow -----------------------------------------------------------------------
 @_op(0x50)
 def _pop(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.pop()
+    vs.pop_any()
 
 
 @_op(0x51)
 def _mload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(pb.mem.mload(vs.pop(), instr.pc))
+    vs.push(pb.mem.mload(vs.pop_any(), instr.pc))
 
 
 @_op(0x52)
 def _mstore(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset, value = vs.pop(), vs.pop()
+    offset, value = vs.pop_any(), vs.pop_any()
     pb.mem.mstore(offset, value, instr.pc)
 
 
 @_op(0x53)
 def _mstore8(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset, value = vs.pop(), vs.pop()
+    offset, value = vs.pop_any(), vs.pop_any()
     pb.mem.mstore8(offset, value, instr.pc)
 
 
 @_op(0x58)
 def _pc(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(c256(instr.pc))
+    vs.push(c64(instr.pc))
 
 
 @_op(0x59)
@@ -292,8 +376,7 @@ def _msize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> 
 @_op(0x5A)
 def _gas(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
     # the block prepaid the static gas of the instructions after this one: give it back
-    gas = pb.b.add(pb.b.load(pb.gas_var), c64(gas_after))
-    vs.push(pb.b.zext(gas, i256))
+    vs.push(pb.b.add(pb.b.load(pb.gas_var), c64(gas_after)))
 
 
 @_op(0x5B)
@@ -303,7 +386,7 @@ def _jumpdest(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) 
 
 @_op(0x5E)
 def _mcopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    dst, src, size = vs.pop(), vs.pop(), vs.pop()
+    dst, src, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.mcopy(dst, src, size, instr.pc)
 
 

@@ -7,11 +7,11 @@ head; when a check fails the program hands the rest of the message to the interp
 block's start ("fallback"), so errors and their classes are exactly the interpreter's. Host
 operations suspend: the program flushes its stack, records where to resume and returns; Python
 runs py-evm's own opcode and calls the program again, which jumps to the resume point.
+
+The module is written as text (`irtext`), with constants folded while translating.
 """
 
 from __future__ import annotations
-
-import llvmlite.ir as ir
 
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
@@ -23,22 +23,42 @@ from pyevm_jit.compiler.analysis import (
     native_kind,
 )
 from pyevm_jit.compiler.codegen import ops, state
+from pyevm_jit.compiler.codegen.irtext import (
+    ArrayType,
+    Function,
+    FunctionType,
+    IRBuilder,
+    Module,
+    PointerType,
+    Type,
+    Value,
+    int_type,
+)
+from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
 from pyevm_jit.compiler.codegen.types import (
+    CONTEXT_TYPE,
+    CONTEXT_TYPE_DEF,
     ENTRY_TYPE,
+    FALSE,
+    TRUE,
+    VOID,
     c32,
     c64,
     c256,
     constant_int,
+    i1,
+    i8,
     i32,
     i64,
     i256,
     i256p,
 )
-from pyevm_jit.compiler.codegen.vstack import VirtualStack
+from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
+    JUMPDEST,
     JUMPI,
     OPCODES,
     RETURN,
@@ -49,31 +69,61 @@ from pyevm_jit.opcodes import (
 )
 
 
+def _rt_type(llvm_type: object) -> Type:
+    """irtext type of a runtime-library signature's llvmlite type."""
+    text = str(llvm_type)
+    if text.endswith("*"):
+        return PointerType(i8)
+    if text == "void":
+        return VOID
+    return int_type(int(text[1:]))
+
+
+def _rt_signatures() -> dict[str, FunctionType]:
+    from pyevm_jit.compiler import rtlib
+
+    return {
+        name: FunctionType(_rt_type(fnty.return_type), [_rt_type(a) for a in fnty.args])
+        for name, fnty in rtlib.SIGNATURES.items()
+    }
+
+
+_RT_SIGNATURES: dict[str, FunctionType] | None = None
+
+
 class ProgramBuilder:
     def __init__(self, code: bytes, spec: ForkSpec, entry: str):
         self.code = code
         self.spec = spec
-        self.module = ir.Module(name=entry)
-        self.fn = ir.Function(self.module, ENTRY_TYPE, entry)
-        self.fn.attributes.add("nounwind")
+        self.module = Module(entry)
+        self.module.type_defs.append(CONTEXT_TYPE_DEF)
+        self.fn = Function(self.module, ENTRY_TYPE, entry, ["ctx"])
+        self.fn.attributes.append("nounwind")
+        self.fn.arg_attributes[0] = "noalias"
         self.ctx = self.fn.args[0]
-        self.ctx.add_attribute("noalias")
         self.entry_name = entry
         self.blocks = build_blocks(code, spec)
         self.jumpdests = jump_destinations([i for blk in self.blocks for i in blk.instructions])
         self.env_mask = 0
+        self.body_blocks: dict[int, IRBlock] = {}  # pc -> the block after its head checks
+        # blocks entered from JUMPDEST-only blocks before them (see _emit_stubs)
+        self.stub_targets = {
+            nxt.start_pc
+            for blk, nxt in zip(self.blocks, self.blocks[1:], strict=False)
+            if _is_stub(blk)
+        }
         self.resume_targets: list[int] = []  # resume id - 1 -> pc to continue at
 
         entry_bb = self.fn.append_basic_block("entry")
-        self.b = ir.IRBuilder(entry_bb)
-        self.gas_var = self.b.alloca(i64, name="gas")
-        self.len_var = self.b.alloca(i64, name="stack_len")
+        self.b = IRBuilder(entry_bb)
+        self.gas_var = self.b.alloca(i64)
+        self.len_var = self.b.alloca(i64)
         self.b.store(self.load_field("gas"), self.gas_var)
         self.b.store(self.load_field("stack_len"), self.len_var)
-        self.stack_base = self.b.bitcast(self.load_field("stack"), i256p, name="stack")
+        self.stack_base = self.b.bitcast(self.load_field("stack"), i256p)
         # scratch words for runtime-library calls (arguments and results go by pointer)
-        self.scratch = [self.b.alloca(i256, name=f"scratch{i}") for i in range(4)]
-        self._rtlib: dict[str, ir.Function] | None = None
+        self.scratch = [self.b.alloca(i256) for _ in range(4)]
+        self._rt: dict[str, Function] = {}
         self.mem = MemoryOps(self)
         self.entry_bb = entry_bb
 
@@ -84,24 +134,27 @@ class ProgramBuilder:
         self._make_jump_dispatch()
 
     # --- context access ----------------------------------------------------------------------
-    def field_ptr(self, name: str) -> ir.Value:
-        return self.b.gep(self.ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True)
+    def field_ptr(self, name: str) -> Value:
+        return self.b.gep(self.ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True,
+                          source_etype=CONTEXT_TYPE)
 
-    def load_field(self, name: str) -> ir.Value:
-        return self.b.load(self.field_ptr(name), name=name)
+    def load_field(self, name: str) -> Value:
+        return self.b.load(self.field_ptr(name))
 
-    def store_field(self, name: str, value: ir.Value) -> None:
+    def store_field(self, name: str, value: Value) -> None:
         self.b.store(value, self.field_ptr(name))
 
-    def rt(self, name: str) -> ir.Function:
+    def rt(self, name: str) -> Function:
         """A runtime-library function, declared in this module on first use."""
-        if self._rtlib is None:
-            from pyevm_jit.compiler import rtlib
+        fn = self._rt.get(name)
+        if fn is None:
+            global _RT_SIGNATURES
+            if _RT_SIGNATURES is None:
+                _RT_SIGNATURES = _rt_signatures()
+            fn = self._rt[name] = self.module.declare(name, _RT_SIGNATURES[name])
+        return fn
 
-            self._rtlib = rtlib.declare_rtlib(self.module)
-        return self._rtlib[name]
-
-    def call_rt_words(self, name: str, *args: ir.Value) -> ir.Value:
+    def call_rt_words(self, name: str, *args: Value) -> Value:
         """Call `name(&arg0, ..., &out)` on 256-bit words and return the result word."""
         for slot, value in zip(self.scratch, args, strict=False):
             self.b.store(value, slot)
@@ -115,8 +168,8 @@ class ProgramBuilder:
         self.exit_bb = self.fn.append_basic_block("exit")
         saved = self.b.block
         self.b.position_at_end(self.exit_bb)
-        self.exit_status = self.b.phi(i32, name="status")
-        self.exit_pc = self.b.phi(i64, name="exit_pc")
+        self.exit_status = self.b.phi(i32)
+        self.exit_pc = self.b.phi(i64)
         self.store_field("gas", self.b.load(self.gas_var))
         self.store_field("stack_len", self.b.load(self.len_var))
         self.store_field("exit_pc", self.exit_pc)
@@ -125,25 +178,31 @@ class ProgramBuilder:
 
     def exit(self, status: Status, pc: int) -> None:
         """Terminate the current LLVM block by leaving the program."""
-        self.exit_status.add_incoming(c32(int(status)), self.b.block)
-        self.exit_pc.add_incoming(c64(pc), self.b.block)
-        self.b.branch(self.exit_bb)
+        self.exit_dynamic(c32(int(status)), pc)
 
-    def exit_dynamic(self, status: ir.Value, pc: int) -> None:
+    def exit_dynamic(self, status: Value, pc: int) -> None:
         self.exit_status.add_incoming(status, self.b.block)
         self.exit_pc.add_incoming(c64(pc), self.b.block)
         self.b.branch(self.exit_bb)
 
-    def exit_if(self, cond: ir.Value, status: Status, pc: int, name: str = "cont") -> None:
+    def exit_if(self, cond: Value, status: Status, pc: int, name: str = "cont") -> None:
         """Leave with `status` when `cond` holds; continue in a new block otherwise."""
-        fail = self.fn.append_basic_block(f"fail{pc}")
+        self.exit_if_dynamic(cond, c32(int(status)), pc, name)
+
+    def exit_if_dynamic(self, cond: Value, status: Value, pc: int, name: str = "cont") -> None:
+        const = constant_int(cond)
+        if const == 0:
+            return
         cont = self.fn.append_basic_block(f"{name}{pc}")
-        self.b.cbranch(cond, fail, cont)
-        self.b.position_at_end(fail)
-        self.exit(status, pc)
+        if const is not None:  # always leaves: what follows is unreachable
+            self.exit_dynamic(status, pc)
+        else:
+            self.exit_status.add_incoming(status, self.b.block)
+            self.exit_pc.add_incoming(c64(pc), self.b.block)
+            self.b.cbranch(cond, self.exit_bb, cont)
         self.b.position_at_end(cont)
 
-    def charge(self, amount: ir.Value, pc: int) -> None:
+    def charge(self, amount: Value, pc: int) -> None:
         """Charge dynamic gas (i64, non-negative); out of gas ends the message."""
         gas = self.b.load(self.gas_var)
         self.exit_if(self.b.icmp_signed(">", amount, gas), Status.OUT_OF_GAS, pc, "charged")
@@ -154,81 +213,126 @@ class ProgramBuilder:
         """One switch over all JUMPDESTs, shared by every dynamic jump."""
         self.dispatch_bb = self.fn.append_basic_block("jump_dispatch")
         saved = self.b.block
-        self.b.position_at_end(self.dispatch_bb)
-        self.dispatch_target = self.b.phi(i256, name="target")
-        self.dispatch_pc = self.b.phi(i64, name="jump_pc")
-        target = self.dispatch_target
-        high = self.b.icmp_unsigned("!=", self.b.lshr(target, c256(32)), c256(0))
+        b = self.b
+        b.position_at_end(self.dispatch_bb)
+        self.dispatch_target = b.phi(i64)  # low 64 bits of the target
+        self.dispatch_high = b.phi(i1)  # target >= 2^64
+        self.dispatch_pc = b.phi(i64)
         invalid_bb = self.fn.append_basic_block("invalid_jump")
         switch_bb = self.fn.append_basic_block("jump_switch")
-        self.b.cbranch(high, invalid_bb, switch_bb)
-        self.b.position_at_end(switch_bb)
-        low = self.b.trunc(target, i32)
-        switch = self.b.switch(low, invalid_bb)
+        b.cbranch(self.dispatch_high, invalid_bb, switch_bb)
+        b.position_at_end(switch_bb)
+        switch = b.switch(self.dispatch_target, invalid_bb)
         for pc in sorted(self.jumpdests):
-            switch.add_case(c32(pc), self.llvm_blocks[pc])
-        self.b.position_at_end(invalid_bb)
-        self._store_jump_target(target)
+            switch.add_case(pc, self.llvm_blocks[pc])
+        b.position_at_end(invalid_bb)
+        self.store_field("exit_a", self.dispatch_target)
+        self.store_field("exit_b", b.zext(self.dispatch_high, i64))
         self.exit_status.add_incoming(c32(int(Status.INVALID_JUMP)), invalid_bb)
         self.exit_pc.add_incoming(self.dispatch_pc, invalid_bb)
-        self.b.branch(self.exit_bb)
-        self.b.position_at_end(saved)
+        b.branch(self.exit_bb)
+        b.position_at_end(saved)
 
-    def _store_jump_target(self, target: ir.Value) -> None:
-        self.store_field("exit_a", self.b.trunc(target, i64))
-        over = self.b.icmp_unsigned("!=", self.b.lshr(target, c256(64)), c256(0))
-        self.store_field("exit_b", self.b.zext(over, i64))
+    def _split_target(self, target: Value) -> tuple[Value, Value]:
+        """(low 64 bits, whether the target is at least 2^64) of a jump target."""
+        low = narrow64(self.b, target)
+        if low is not None:
+            return low, FALSE
+        b = self.b
+        if target.type is i1:
+            return b.zext(target, i64), FALSE
+        high = b.icmp_unsigned("!=", b.lshr(target, c256(64)), c256(0))
+        return b.trunc(target, i64), high
 
-    def jump_to(self, target: ir.Value, pc: int) -> None:
+    def jump_to(self, target: Value, pc: int) -> None:
         const = constant_int(target)
         if const is not None:
             if const in self.jumpdests:
                 self.b.branch(self.llvm_blocks[const])
             else:
-                self._store_jump_target(target)
+                low, high = self._split_target(target)
+                self.store_field("exit_a", low)
+                self.store_field("exit_b", self.b.zext(high, i64))
                 self.exit(Status.INVALID_JUMP, pc)
             return
-        self.dispatch_target.add_incoming(target, self.b.block)
-        self.dispatch_pc.add_incoming(c64(pc), self.b.block)
+        low, high = self._split_target(target)
+        block = self.b.block
+        self.dispatch_target.add_incoming(low, block)
+        self.dispatch_high.add_incoming(high, block)
+        self.dispatch_pc.add_incoming(c64(pc), block)
         self.b.branch(self.dispatch_bb)
 
     # --- translation ---------------------------------------------------------------------------
-    def build(self) -> ir.Module:
-        self._emit_resume_switch_placeholder()
+    def build(self) -> Module:
+        stubs: list[Block] = []  # JUMPDEST-only blocks falling into the next block
         for index, block in enumerate(self.blocks):
             next_pc = self.blocks[index + 1].start_pc if index + 1 < len(self.blocks) else None
+            if next_pc is not None and _is_stub(block):
+                stubs.append(block)
+                continue
             self._emit_block(block, next_pc)
+            if stubs:
+                self._emit_stubs(stubs, block)
+                stubs = []
         self.b.position_at_end(self.end_bb)
         self.exit(Status.STOP, len(self.code))
         self._emit_resume_switch()
         self._emit_meta()
         return self.module
 
-    def _emit_resume_switch_placeholder(self) -> None:
-        self.b.position_at_end(self.entry_bb)
-
     def _emit_resume_switch(self) -> None:
         self.b.position_at_end(self.entry_bb)
         first = self.llvm_blocks[self.blocks[0].start_pc] if self.blocks else self.end_bb
+        if not self.resume_targets:
+            self.b.branch(first)
+            return
         resume = self.load_field("resume")
         switch = self.b.switch(resume, first)
         for rid, pc in enumerate(self.resume_targets, start=1):
-            switch.add_case(c64(rid), self._block_at(pc))
+            switch.add_case(rid, self._block_at(pc))
 
-    def _block_at(self, pc: int) -> ir.Block:
+    def _block_at(self, pc: int) -> IRBlock:
         return self.llvm_blocks.get(pc, self.end_bb)
 
     def _emit_meta(self) -> None:
         # [environment words read, context layout fingerprint] (checked when linking)
-        meta_type = ir.ArrayType(i64, 2)
-        meta = ir.GlobalVariable(self.module, meta_type, self.entry_name + "_meta")
-        meta.global_constant = True
-        meta.initializer = ir.Constant(meta_type, [c64(self.env_mask), c64(abi.ABI_FINGERPRINT)])
+        meta_type = ArrayType(i64, 2)
+        self.module.add_global_constant(
+            self.entry_name + "_meta", meta_type,
+            f"[i64 {self.env_mask}, i64 {abi.ABI_FINGERPRINT}]",
+        )
+
+    def _emit_stubs(self, stubs: list[Block], target: Block) -> None:
+        """Blocks that are a lone JUMPDEST falling into `target` share one entry into it: its
+        checks with the stubs' gas added, falling back at the first stub entered (the state is
+        exact there as well), then its body."""
+        b = self.b
+        entry = self.fn.append_basic_block(f"stubs{target.start_pc}")
+        b.position_at_end(entry)
+        extra = b.phi(i64)
+        fallback_pc = b.phi(i64)
+        for n, stub in enumerate(stubs):
+            block = self.llvm_blocks[stub.start_pc]
+            extra.add_incoming(c64(stub.static_gas * (len(stubs) - n)), block)
+            fallback_pc.add_incoming(c64(stub.start_pc), block)
+            b.position_at_end(block)
+            b.branch(entry)
+        b.position_at_end(entry)
+        entry_len = b.load(self.len_var)
+        self._emit_head_checks(target, entry_len, extra, fallback_pc)
+        b.branch(self.body_blocks[target.start_pc])
 
     def _emit_block(self, block: Block, next_pc: int | None) -> None:
         self.b.position_at_end(self.llvm_blocks[block.start_pc])
-        entry_len = self.b.load(self.len_var, name="len")
+        self.mem.start_block()
+        entry_len = self.b.load(self.len_var)
         self._emit_head_checks(block, entry_len)
+        if block.start_pc in self.stub_targets:  # also entered from its stubs' checks
+            body = self.fn.append_basic_block(f"body{block.start_pc}")
+            self.b.branch(body)
+            self.b.position_at_end(body)
+            self.body_blocks[block.start_pc] = body
+            entry_len = self.b.load(self.len_var)
         vs = VirtualStack(self.b, self.stack_base, entry_len)
         spent = 0
         for instr in block.instructions:
@@ -248,27 +352,40 @@ class ProgramBuilder:
         vs.flush(self.len_var)
         self.b.branch(self._block_at(next_pc) if next_pc is not None else self.end_bb)
 
-    def _emit_head_checks(self, block: Block, entry_len: ir.Value) -> None:
-        conds = []
-        if block.min_stack:
-            conds.append(self.b.icmp_unsigned("<", entry_len, c64(block.min_stack)))
-        if block.max_growth:
-            limit = abi.STACK_LIMIT - block.max_growth
-            if limit < 0:  # the block overflows from any height: the interpreter reports it
-                conds.append(ir.Constant(ir.IntType(1), 1))
-            else:
-                conds.append(self.b.icmp_unsigned(">", entry_len, c64(limit)))
+    def _emit_head_checks(self, block: Block, entry_len: Value, extra_gas: Value | None = None,
+                          fallback_pc: Value | None = None) -> None:
+        """Stack bounds and static gas (plus `extra_gas`, falling back at `fallback_pc`)."""
+        b = self.b
+        bad: Value | None = None
+        low, high = block.min_stack, abi.STACK_LIMIT - block.max_growth
+        if high < low:  # the block fails from any height: the interpreter reports it
+            bad = TRUE
+        elif low and high < abi.STACK_LIMIT:
+            # low <= len <= high as one unsigned comparison
+            bad = b.icmp_unsigned(">", b.sub(entry_len, c64(low)), c64(high - low))
+        elif low:
+            bad = b.icmp_unsigned("<", entry_len, c64(low))
+        elif high < abi.STACK_LIMIT:
+            bad = b.icmp_unsigned(">", entry_len, c64(high))
         gas = None
-        if block.static_gas:
-            gas = self.b.load(self.gas_var)
-            conds.append(self.b.icmp_signed("<", gas, c64(block.static_gas)))
-        if conds:
-            bad = conds[0]
-            for c in conds[1:]:
-                bad = self.b.or_(bad, c)
-            self.exit_if(bad, Status.FALLBACK, block.start_pc, "body")
+        cost: Value = c64(block.static_gas)
+        if extra_gas is not None:
+            cost = b.add(cost, extra_gas)
+        if constant_int(cost) != 0:
+            gas = b.load(self.gas_var)
+            short = b.icmp_signed("<", gas, cost)
+            bad = short if bad is None else b.or_(bad, short)
+        if bad is not None:
+            if fallback_pc is None:
+                self.exit_if(bad, Status.FALLBACK, block.start_pc, "checked")
+            else:
+                cont = self.fn.append_basic_block(f"checked{block.start_pc}")
+                self.exit_status.add_incoming(c32(int(Status.FALLBACK)), b.block)
+                self.exit_pc.add_incoming(fallback_pc, b.block)
+                b.cbranch(bad, self.exit_bb, cont)
+                b.position_at_end(cont)
         if gas is not None:
-            self.b.store(self.b.sub(gas, c64(block.static_gas)), self.gas_var)
+            b.store(b.sub(gas, cost), self.gas_var)
 
     def _emit_unknown(self, instr: Instruction, vs: VirtualStack) -> None:
         if self.spec.is_valid(instr.opcode):
@@ -295,12 +412,12 @@ class ProgramBuilder:
         if op == STOP:
             self.exit(Status.STOP, instr.pc)
         elif op == JUMP:
-            target = vs.pop()
+            target = vs.pop_any()
             vs.flush(self.len_var)
             self.jump_to(target, instr.pc)
         elif op == JUMPI:
-            target = vs.pop()
-            cond = vs.pop()
+            target = vs.pop_any()
+            cond = vs.pop_any()
             vs.flush(self.len_var)
             self._emit_jumpi(target, cond, instr.pc, next_pc)
         elif op in (RETURN, REVERT):
@@ -314,9 +431,7 @@ class ProgramBuilder:
         else:  # INVALID
             self.exit(Status.INVALID_INSTRUCTION, instr.pc)
 
-    def _emit_jumpi(
-        self, target: ir.Value, cond: ir.Value, pc: int, next_pc: int | None
-    ) -> None:
+    def _emit_jumpi(self, target: Value, cond: Value, pc: int, next_pc: int | None) -> None:
         fallthrough = self._block_at(next_pc) if next_pc is not None else self.end_bb
         const_cond = constant_int(cond)
         if const_cond is not None:
@@ -326,7 +441,7 @@ class ProgramBuilder:
                 self.b.branch(fallthrough)
             return
         taken = self.fn.append_basic_block(f"jumpi_taken{pc}")
-        self.b.cbranch(self.b.icmp_unsigned("!=", cond, c256(0)), taken, fallthrough)
+        self.b.cbranch(ops.truth(self.b, cond), taken, fallthrough)
         self.b.position_at_end(taken)
         self.jump_to(target, pc)
 
@@ -341,5 +456,12 @@ class ProgramBuilder:
         ops.emit(self, instr, vs, gas_after)
 
 
-def translate(code: bytes, spec: ForkSpec, entry: str) -> ir.Module:
+
+def _is_stub(block: Block) -> bool:
+    """A lone JUMPDEST that falls through (JUMPDEST sleds, padding between functions)."""
+    return (len(block.instructions) == 1 and block.instructions[0].opcode == JUMPDEST
+            and block.falls_through)
+
+
+def translate(code: bytes, spec: ForkSpec, entry: str) -> Module:
     return ProgramBuilder(code, spec, entry).build()

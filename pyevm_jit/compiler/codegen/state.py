@@ -17,16 +17,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import llvmlite.ir as ir
-
 from pyevm_jit import abi
 from pyevm_jit.abi import StateFlag
 from pyevm_jit.compiler.analysis import Instruction
-from pyevm_jit.compiler.codegen.types import c8, c64, c256, i1, i8, i8p, i32, i64, i256p
+from pyevm_jit.compiler.codegen.types import FALSE, c8, c64, c256, i8, i8p, i32, i64, i256p
 from pyevm_jit.compiler.codegen.vstack import VirtualStack
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, SstoreRule
 
 if TYPE_CHECKING:
+    from pyevm_jit.compiler.codegen import irtext as ir
     from pyevm_jit.compiler.codegen.program import ProgramBuilder
 
 _VALID, _DIRTY = 1, 2
@@ -281,7 +280,7 @@ def _log(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, topics: int) 
     data = b.gep(at, [c64(abi.LOG_RECORD_HEADER + 32 * topics)])
     empty = b.icmp_unsigned("==", size, c256(0))
     source = pb.mem.address(b.select(empty, c256(0), offset))
-    b.call(pb.mem.memcpy, [data, source, size64, ir.Constant(i1, 0)])
+    b.call(pb.mem.memcpy, [data, source, size64, FALSE])
     pb.store_field("log_len", b.add(used, record))
     pb.store_field("pending", c64(1))
     _finish_fast(pb, instr, vs)

@@ -2,47 +2,62 @@
 
 from __future__ import annotations
 
-import llvmlite.ir as ir
-
 from pyevm_jit.abi import CONTEXT_FIELDS
+from pyevm_jit.compiler.codegen.irtext import (
+    VOID,
+    Constant,
+    FunctionType,
+    PointerType,
+    StructType,
+    Value,
+    int_type,
+)
 
-i1 = ir.IntType(1)
-i8 = ir.IntType(8)
-i32 = ir.IntType(32)
-i64 = ir.IntType(64)
-i128 = ir.IntType(128)
-i256 = ir.IntType(256)
-i8p = i8.as_pointer()
-i256p = i256.as_pointer()
+i1 = int_type(1)
+i8 = int_type(8)
+i32 = int_type(32)
+i64 = int_type(64)
+i128 = int_type(128)
+i256 = int_type(256)
+i8p = PointerType(i8)
+i64p = PointerType(i64)
+i256p = PointerType(i256)
+void = VOID
 
-CONTEXT_TYPE = ir.LiteralStructType([i8p if is_ptr else i64 for _, is_ptr in CONTEXT_FIELDS])
-CONTEXT_PTR = CONTEXT_TYPE.as_pointer()
+CONTEXT_TYPE = StructType([i8p if is_ptr else i64 for _, is_ptr in CONTEXT_FIELDS], "%Ctx")
+CONTEXT_TYPE_DEF = "%Ctx = type {" + ", ".join(
+    "ptr" if is_ptr else "i64" for _, is_ptr in CONTEXT_FIELDS
+) + "}"
+CONTEXT_PTR = PointerType(CONTEXT_TYPE)
 
-ENTRY_TYPE = ir.FunctionType(i32, [CONTEXT_PTR])
+ENTRY_TYPE = FunctionType(i32, [CONTEXT_PTR])
 
-
-def c8(v: int) -> ir.Constant:
-    return ir.Constant(i8, v)
-
-
-def c32(v: int) -> ir.Constant:
-    return ir.Constant(i32, v)
-
-
-def c64(v: int) -> ir.Constant:
-    return ir.Constant(i64, v)
-
-
-def c128(v: int) -> ir.Constant:
-    return ir.Constant(i128, v)
-
-
-def c256(v: int) -> ir.Constant:
-    return ir.Constant(i256, v % (1 << 256))
+TRUE = Constant(i1, 1)
+FALSE = Constant(i1, 0)
 
 
-def constant_int(value: ir.Value) -> int | None:
-    """The Python integer of an i256 constant, or None when the value is not constant."""
-    if isinstance(value, ir.Constant) and isinstance(value.constant, int):
-        return int(value.constant) % (1 << 256)
+def c8(v: int) -> Constant:
+    return Constant(i8, v)
+
+
+def c32(v: int) -> Constant:
+    return Constant(i32, v)
+
+
+def c64(v: int) -> Constant:
+    return Constant(i64, v)
+
+
+def c128(v: int) -> Constant:
+    return Constant(i128, v)
+
+
+def c256(v: int) -> Constant:
+    return Constant(i256, v)
+
+
+def constant_int(value: Value) -> int | None:
+    """The Python integer of a constant (unsigned), or None when the value is not constant."""
+    if value.__class__ is Constant:
+        return value.constant  # type: ignore[attr-defined,no-any-return]
     return None

@@ -2,82 +2,143 @@
 
 Values produced inside a block stay in SSA registers; the memory stack is read lazily (only the
 entry items an instruction reaches) and written back once, when the block ends or suspends.
+
+An item may be narrower than a word: an `i1` (a comparison's result) or an `i64` (a value known
+to be below 2^64: sizes, the program counter, a selector). Instructions that can use the narrow
+form take it with `pop_any`; everything else gets a 256-bit word from `pop`, and `flush` widens
+what it writes back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pyevm_jit.compiler.codegen.irtext import Constant, IntType, IRBuilder, Type, Value
+from pyevm_jit.compiler.codegen.types import c64, i64, i256, i256p
 
-import llvmlite.ir as ir
-
-from pyevm_jit.compiler.codegen.types import c64, i64, i256p
+V4I64 = Type("<4 x i64>")  # a word's bytes, copied without looking at them
 
 
-@dataclass
 class _Item:
-    value: ir.Value
-    origin: int | None  # entry depth it was loaded from, while unchanged
+    __slots__ = ("value", "origin", "home")
+
+    def __init__(self, value: Value | None, origin: int | None, home: int | None = None) -> None:
+        self.value = value  # None: an entry item not loaded yet (read from slot `home`)
+        self.origin = origin  # entry depth it was loaded from, while unchanged
+        self.home = home  # entry depth of the slot holding the value, while not loaded
+
+
+def widen(b: IRBuilder, value: Value) -> Value:
+    """The value as a 256-bit word."""
+    if value.type is i256:
+        return value
+    return b.zext(value, i256)
 
 
 class VirtualStack:
-    def __init__(self, builder: ir.IRBuilder, stack_base: ir.Value, entry_len: ir.Value):
+    def __init__(self, builder: IRBuilder, stack_base: Value, entry_len: Value):
         self.b = builder
-        self.base = stack_base  # i256* to slot 0
         self.entry_len = entry_len  # i64 stack length at block entry
+        # the slot just above the entry items: every access is a constant offset from it
+        self.top = builder.gep(stack_base, [entry_len])
         self.consumed = 0  # entry items pulled into `items`
         self.items: list[_Item] = []  # top of stack last
 
-    def _slot(self, index: ir.Value) -> ir.Value:
-        return self.b.gep(self.base, [index])
+    def _slot(self, offset: int) -> Value:
+        """The slot `offset` words above the entry top (negative: entry items)."""
+        return self.b.gep(self.top, [c64(offset)])
 
     def _pull(self) -> None:
-        """Move the next entry item (from memory) under the current items."""
+        """Move the next entry item under the current items (loaded when its value is used:
+        an item that is only moved is copied from slot to slot)."""
         depth = self.consumed
         self.consumed += 1
-        index = self.b.sub(self.entry_len, c64(depth + 1))
-        value = self.b.load(self._slot(index), align=8)
-        self.items.insert(0, _Item(value, depth))
+        self.items.insert(0, _Item(None, depth, depth))
+
+    def _value(self, item: _Item) -> Value:
+        if item.value is None:
+            item.value = self.b.load(self._slot(-item.home - 1), align=8)  # type: ignore
+        return item.value
 
     def ensure(self, count: int) -> None:
         while len(self.items) < count:
             self._pull()
 
-    def pop(self) -> ir.Value:
+    def pop(self) -> Value:
+        """The top item as a 256-bit word."""
+        return widen(self.b, self.pop_any())
+
+    def pop_any(self) -> Value:
+        """The top item as it is held: i1, i64 or i256 (zero-extend to get its word value)."""
         self.ensure(1)
-        return self.items.pop().value
+        return self._value(self.items.pop())
 
-    def peek(self, depth: int = 0) -> ir.Value:
+    def peek(self, depth: int = 0) -> Value:
         self.ensure(depth + 1)
-        return self.items[-1 - depth].value
+        item = self.items[-1 - depth]
+        value = self._value(item)
+        if value.type is not i256:
+            item.value = value = widen(self.b, value)
+        return value
 
-    def push(self, value: ir.Value) -> None:
+    def push(self, value: Value) -> None:
         self.items.append(_Item(value, None))
+
+    @staticmethod
+    def _copy(item: _Item) -> _Item:
+        return _Item(item.value, None, item.home if item.value is None else None)
 
     def dup(self, n: int) -> None:
         self.ensure(n)
-        self.items.append(_Item(self.items[-n].value, None))
+        self.items.append(self._copy(self.items[-n]))
 
     def swap(self, n: int) -> None:
         self.ensure(n + 1)
         top, other = self.items[-1], self.items[-1 - n]
-        self.items[-1] = _Item(other.value, None)
-        self.items[-1 - n] = _Item(top.value, None)
+        self.items[-1] = self._copy(other)
+        self.items[-1 - n] = self._copy(top)
 
-    def flush(self, stack_len_var: ir.Value) -> None:
+    def flush(self, stack_len_var: Value) -> None:
         """Write the block's items back to memory and store the new length."""
-        new_base = self.entry_len
-        if self.consumed:
-            new_base = self.b.sub(self.entry_len, c64(self.consumed))
+        b = self.b
+        consumed = self.consumed
+        moves = []
         for k, item in enumerate(self.items):
-            if item.origin is not None and item.origin == self.consumed - 1 - k:
+            if item.origin is not None and item.origin == consumed - 1 - k:
                 continue  # still in its own slot
-            index = self.b.add(new_base, c64(k)) if k else new_base
-            self.b.store(item.value, self._slot(index), align=8)
-        new_len = self.b.add(new_base, c64(len(self.items))) if self.items else new_base
-        self.b.store(new_len, stack_len_var)
+            if item.value is None:
+                # only moved: copy the slot's bytes (loaded before any store can overwrite it)
+                word = b.load(self._slot(-item.home - 1), align=8, typ=V4I64)  # type: ignore
+                moves.append((word, k))
+            else:
+                moves.append((widen(b, item.value), k))
+        for value, k in moves:
+            b.store(value, self._slot(k - consumed), align=8)
+        delta = len(self.items) - consumed
+        if delta:
+            b.store(b.add(self.entry_len, c64(delta)), stack_len_var)
 
     def height_delta(self) -> int:
         return len(self.items) - self.consumed
 
 
-__all__ = ["VirtualStack", "i64", "i256p"]
+def narrow64(b: IRBuilder, value: Value) -> Value | None:
+    """The value as an i64 when it is known to be below 2^64 (None otherwise)."""
+    ty = value.type
+    if ty is i64:
+        return value
+    if value.__class__ is Constant:
+        c = value.constant  # type: ignore[attr-defined]
+        return c64(c) if c >> 64 == 0 else None
+    if ty is i256:
+        return None
+    return b.zext(value, i64)  # i1
+
+
+def resize(b: IRBuilder, value: Value, ty: IntType) -> Value:
+    """Truncate or zero-extend to `ty`."""
+    width = value.type.width  # type: ignore[attr-defined]
+    if width > ty.width:
+        return b.trunc(value, ty)
+    return b.zext(value, ty)
+
+
+__all__ = ["VirtualStack", "i64", "i256p", "narrow64", "resize", "widen"]

@@ -1,0 +1,534 @@
+"""A small LLVM IR builder that writes the module's text directly.
+
+Building llvmlite.ir objects for every instruction and formatting them afterwards was up to 40%
+of a first-tier compile; this builder keeps an instruction as one formatted line (phis and
+switches as small objects, formatted at the end) and folds constant operands on the way, so
+LLVM parses a smaller module. The interface follows llvmlite's `IRBuilder` (the same method
+names and argument order), for the subset the code generator uses. Pointers are opaque (`ptr`);
+a pointer value remembers the type it points to so that `load` and `gep` need no type argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+_MASKS: dict[int, int] = {}
+
+
+def _mask(width: int) -> int:
+    mask = _MASKS.get(width)
+    if mask is None:
+        mask = _MASKS[width] = (1 << width) - 1
+    return mask
+
+
+# --- types -----------------------------------------------------------------------------------
+class Type:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def as_pointer(self) -> PointerType:
+        return PointerType(self)
+
+
+class IntType(Type):
+    __slots__ = ("width",)
+
+    def __init__(self, width: int) -> None:
+        super().__init__(f"i{width}")
+        self.width = width
+
+
+class PointerType(Type):
+    """`ptr`, remembering what it points to (for loads and address arithmetic)."""
+
+    __slots__ = ("pointee",)
+
+    def __init__(self, pointee: Type) -> None:
+        super().__init__("ptr")
+        self.pointee = pointee
+
+
+class StructType(Type):
+    __slots__ = ("elements",)
+
+    def __init__(self, elements: Sequence[Type], name: str = "") -> None:
+        super().__init__(name or "{" + ", ".join(e.text for e in elements) + "}")
+        self.elements = tuple(elements)
+
+
+class ArrayType(Type):
+    __slots__ = ("element", "count")
+
+    def __init__(self, element: Type, count: int) -> None:
+        super().__init__(f"[{count} x {element.text}]")
+        self.element = element
+        self.count = count
+
+
+class FunctionType:
+    __slots__ = ("return_type", "args")
+
+    def __init__(self, return_type: Type, args: Sequence[Type]) -> None:
+        self.return_type = return_type
+        self.args = tuple(args)
+
+
+VOID = Type("void")
+_INT_TYPES: dict[int, IntType] = {}
+
+
+def int_type(width: int) -> IntType:
+    ty = _INT_TYPES.get(width)
+    if ty is None:
+        ty = _INT_TYPES[width] = IntType(width)
+    return ty
+
+
+# --- values ----------------------------------------------------------------------------------
+class Value:
+    __slots__ = ("type", "ref")
+
+    def __init__(self, ty: Type, ref: str) -> None:
+        self.type = ty
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"<{self.type.text} {self.ref}>"
+
+
+class Constant(Value):
+    """An integer constant (kept in [0, 2^width))."""
+
+    __slots__ = ("constant",)
+
+    def __init__(self, ty: IntType, value: int) -> None:
+        value &= _mask(ty.width)
+        if ty.width == 1:
+            ref = "true" if value else "false"
+        else:
+            ref = str(value)
+        super().__init__(ty, ref)
+        self.constant = value
+
+
+def const(ty: IntType, value: int) -> Constant:
+    return Constant(ty, value)
+
+
+def _signed(value: int, width: int) -> int:
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+class Block:
+    __slots__ = ("name", "lines", "terminated", "function")
+
+    def __init__(self, function: Function, name: str) -> None:
+        self.function = function
+        self.name = name
+        self.lines: list[object] = []  # str, or Phi / Switch formatted at the end
+        self.terminated = False
+
+
+class Phi(Value):
+    __slots__ = ("incoming",)
+
+    def __init__(self, ty: Type, ref: str) -> None:
+        super().__init__(ty, ref)
+        self.incoming: list[tuple[Value, Block]] = []
+
+    def add_incoming(self, value: Value, block: Block) -> None:
+        self.incoming.append((value, block))
+
+    def __str__(self) -> str:
+        edges = ", ".join(f"[ {v.ref}, %{b.name} ]" for v, b in self.incoming)
+        return f"  {self.ref} = phi {self.type.text} {edges}"
+
+
+class Switch:
+    __slots__ = ("value", "default", "cases")
+
+    def __init__(self, value: Value, default: Block) -> None:
+        self.value = value
+        self.default = default
+        self.cases: list[tuple[int, Block]] = []
+
+    def add_case(self, value: int | Constant, block: Block) -> None:
+        if isinstance(value, Constant):
+            value = value.constant
+        self.cases.append((value, block))
+
+    def __str__(self) -> str:
+        ty = self.value.type.text
+        cases = " ".join(f"{ty} {v}, label %{b.name}" for v, b in self.cases)
+        return f"  switch {ty} {self.value.ref}, label %{self.default.name} [{cases}]"
+
+
+class Function(Value):
+    """A function defined in (or declared by) the module."""
+
+    __slots__ = ("ftype", "name", "args", "blocks", "attributes", "linkage", "_counter",
+                 "arg_attributes", "_names")
+
+    def __init__(self, module: Module, ftype: FunctionType, name: str,
+                 arg_names: Sequence[str] = ()) -> None:
+        super().__init__(PointerType(VOID), f"@{name}")
+        self.ftype = ftype
+        self.name = name
+        names = list(arg_names) or [f"a{i}" for i in range(len(ftype.args))]
+        self.args = [Value(ty, f"%{n}") for ty, n in zip(ftype.args, names, strict=True)]
+        self.arg_attributes: list[str] = ["" for _ in ftype.args]
+        self.blocks: list[Block] = []
+        self.attributes: list[str] = []
+        self.linkage = ""
+        self._counter = 0
+        self._names: dict[str, int] = {}
+        module.add_function(self)
+
+    def append_basic_block(self, name: str = "b") -> Block:
+        seen = self._names.get(name)
+        if seen is None:
+            self._names[name] = 0
+            label = name
+        else:
+            self._names[name] = seen + 1
+            label = f"{name}.{seen + 1}"
+        block = Block(self, label)
+        self.blocks.append(block)
+        return block
+
+    def new_name(self) -> str:
+        self._counter += 1
+        return f"%v{self._counter}"
+
+    def render(self, out: list[str]) -> None:
+        ret = self.ftype.return_type.text
+        params = ", ".join(
+            f"{a.type.text}{' ' + attr if attr else ''} {a.ref}"
+            for a, attr in zip(self.args, self.arg_attributes, strict=True)
+        )
+        linkage = f"{self.linkage} " if self.linkage else ""
+        attrs = " " + " ".join(self.attributes) if self.attributes else ""
+        out.append(f"define {linkage}{ret} @{self.name}({params}){attrs} {{")
+        for block in self.blocks:
+            out.append(f"{block.name}:")
+            out.extend(line if line.__class__ is str else str(line) for line in block.lines)
+            if not block.terminated:  # never reached (a branch on a constant skipped it)
+                out.append("  unreachable")
+        out.append("}")
+
+
+class Module:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.type_defs: list[str] = []
+        self.declarations: dict[str, str] = {}
+        self.globals: list[str] = []
+        self.functions: list[Function] = []
+
+    def add_function(self, fn: Function) -> None:
+        self.functions.append(fn)
+
+    def declare(self, name: str, ftype: FunctionType, attributes: str = "nounwind") -> Function:
+        """A function defined elsewhere (the runtime library, libc, an intrinsic)."""
+        if name not in self.declarations:
+            params = ", ".join(t.text for t in ftype.args)
+            self.declarations[name] = (
+                f"declare {ftype.return_type.text} @{name}({params}) {attributes}".rstrip()
+            )
+        fn = Function.__new__(Function)
+        Value.__init__(fn, PointerType(VOID), f"@{name}")
+        fn.ftype = ftype
+        fn.name = name
+        return fn
+
+    def declare_intrinsic(self, name: str, types: Sequence[Type],
+                          ftype: FunctionType | None = None) -> Function:
+        full = name + "".join(f".{t.text}" for t in types[:1] if name != "llvm.memcpy"
+                              and name != "llvm.memmove" and name != "llvm.memset")
+        if ftype is None:
+            ftype = _intrinsic_type(name, types)
+        if name in ("llvm.memcpy", "llvm.memmove"):
+            full = f"{name}.p0.p0.{types[2].text}"
+        elif name == "llvm.memset":
+            full = f"{name}.p0.{types[1].text}"
+        return self.declare(full, ftype, "")
+
+    def add_global_constant(self, name: str, ty: Type, initializer: str) -> None:
+        self.globals.append(f"@{name} = constant {ty.text} {initializer}")
+
+    def __str__(self) -> str:
+        out: list[str] = list(self.type_defs)
+        out.extend(self.globals)
+        out.extend(self.declarations.values())
+        for fn in self.functions:
+            fn.render(out)
+        out.append("")
+        return "\n".join(out)
+
+
+def _intrinsic_type(name: str, types: Sequence[Type]) -> FunctionType:
+    if name in ("llvm.bswap", "llvm.ctpop"):
+        return FunctionType(types[0], [types[0]])
+    if name in ("llvm.ctlz", "llvm.cttz"):
+        return FunctionType(types[0], [types[0], int_type(1)])
+    if name in ("llvm.memcpy", "llvm.memmove"):
+        return FunctionType(VOID, [types[0], types[1], types[2], int_type(1)])
+    if name == "llvm.memset":
+        return FunctionType(VOID, [types[0], int_type(8), types[1], int_type(1)])
+    raise KeyError(f"intrinsic {name} unknown to irtext")
+
+
+_ICMP_UNSIGNED = {"==": "eq", "!=": "ne", "<": "ult", "<=": "ule", ">": "ugt", ">=": "uge"}
+_ICMP_SIGNED = {"==": "eq", "!=": "ne", "<": "slt", "<=": "sle", ">": "sgt", ">=": "sge"}
+_I1 = int_type(1)
+TRUE = Constant(_I1, 1)
+FALSE = Constant(_I1, 0)
+
+
+def _fold_bin(op: str, a: int, b: int, width: int) -> int | None:
+    mask = _mask(width)
+    if op == "add":
+        return (a + b) & mask
+    if op == "sub":
+        return (a - b) & mask
+    if op == "mul":
+        return (a * b) & mask
+    if op == "and":
+        return a & b
+    if op == "or":
+        return a | b
+    if op == "xor":
+        return a ^ b
+    if op == "shl":
+        return (a << b) & mask if b < width else None
+    if op == "lshr":
+        return a >> b if b < width else None
+    if op == "ashr":
+        return (_signed(a, width) >> b) & mask if b < width else None
+    if op == "udiv":
+        return a // b if b else None
+    if op == "urem":
+        return a % b if b else None
+    return None
+
+
+def _compare(pred: str, a: int, b: int, width: int) -> bool:
+    if pred[0] == "s":
+        a, b = _signed(a, width), _signed(b, width)
+        pred = pred[1:]
+    elif pred[0] == "u":
+        pred = pred[1:]
+    return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b,
+            "ge": a >= b}[pred]
+
+
+class IRBuilder:
+    """Appends instructions to a block; folds constants (the result is then a Constant)."""
+
+    __slots__ = ("block", "fn", "lines")
+
+    def __init__(self, block: Block | None = None) -> None:
+        self.block: Block = block  # type: ignore[assignment]
+        self.fn: Function = block.function if block is not None else None  # type: ignore
+        self.lines: list[object] = block.lines if block is not None else []
+
+    def position_at_end(self, block: Block) -> None:
+        self.block = block
+        self.fn = block.function
+        self.lines = block.lines
+
+    def _emit(self, ty: Type, text: str) -> Value:
+        ref = self.fn.new_name()
+        self.lines.append(f"  {ref} = {text}")
+        return Value(ty, ref)
+
+    # --- integer arithmetic ------------------------------------------------------------------
+    def _bin(self, op: str, a: Value, b: Value) -> Value:
+        ty = a.type
+        if a.__class__ is Constant:
+            if b.__class__ is Constant:
+                folded = _fold_bin(op, a.constant, b.constant, ty.width)  # type: ignore
+                if folded is not None:
+                    return Constant(ty, folded)  # type: ignore[arg-type]
+            elif op in ("add", "or", "xor") and a.constant == 0:  # type: ignore[attr-defined]
+                return b
+            elif op == "mul" and a.constant == 1:  # type: ignore[attr-defined]
+                return b
+        elif b.__class__ is Constant:
+            c = b.constant  # type: ignore[attr-defined]
+            if c == 0 and op in ("add", "sub", "or", "xor", "shl", "lshr", "ashr"):
+                return a
+            if c == 1 and op in ("mul", "udiv"):
+                return a
+            if op == "and" and c == _mask(ty.width):  # type: ignore[attr-defined]
+                return a
+        return self._emit(ty, f"{op} {ty.text} {a.ref}, {b.ref}")
+
+    def add(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("add", a, b)
+
+    def sub(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("sub", a, b)
+
+    def mul(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("mul", a, b)
+
+    def udiv(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("udiv", a, b)
+
+    def urem(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("urem", a, b)
+
+    def and_(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("and", a, b)
+
+    def or_(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("or", a, b)
+
+    def xor(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("xor", a, b)
+
+    def shl(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("shl", a, b)
+
+    def lshr(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("lshr", a, b)
+
+    def ashr(self, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin("ashr", a, b)
+
+    def not_(self, a: Value, name: str = "") -> Value:
+        return self._bin("xor", a, Constant(a.type, -1))  # type: ignore[arg-type]
+
+    def icmp_unsigned(self, op: str, a: Value, b: Value, name: str = "") -> Value:
+        return self._icmp(_ICMP_UNSIGNED[op], a, b)
+
+    def icmp_signed(self, op: str, a: Value, b: Value, name: str = "") -> Value:
+        return self._icmp(_ICMP_SIGNED[op], a, b)
+
+    def _icmp(self, pred: str, a: Value, b: Value) -> Value:
+        if a.__class__ is Constant and b.__class__ is Constant:
+            hit = _compare(pred, a.constant, b.constant, a.type.width)  # type: ignore
+            return TRUE if hit else FALSE
+        return self._emit(_I1, f"icmp {pred} {a.type.text} {a.ref}, {b.ref}")
+
+    def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
+        if cond.__class__ is Constant:
+            return a if cond.constant else b  # type: ignore[attr-defined]
+        if a is b:
+            return a
+        return self._emit(a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, "
+                                  f"{b.type.text} {b.ref}")
+
+    # --- conversions -------------------------------------------------------------------------
+    def zext(self, v: Value, ty: IntType, name: str = "") -> Value:
+        if v.type is ty:
+            return v
+        if v.__class__ is Constant:
+            return Constant(ty, v.constant)  # type: ignore[attr-defined]
+        return self._emit(ty, f"zext {v.type.text} {v.ref} to {ty.text}")
+
+    def sext(self, v: Value, ty: IntType, name: str = "") -> Value:
+        if v.__class__ is Constant:
+            return Constant(ty, _signed(v.constant, v.type.width))  # type: ignore
+        return self._emit(ty, f"sext {v.type.text} {v.ref} to {ty.text}")
+
+    def trunc(self, v: Value, ty: IntType, name: str = "") -> Value:
+        if v.type is ty:
+            return v
+        if v.__class__ is Constant:
+            return Constant(ty, v.constant)  # type: ignore[attr-defined]
+        return self._emit(ty, f"trunc {v.type.text} {v.ref} to {ty.text}")
+
+    def bitcast(self, v: Value, ty: Type, name: str = "") -> Value:
+        if isinstance(ty, PointerType):
+            # opaque pointers: only the remembered pointee changes
+            return Value(ty, v.ref)
+        return self._emit(ty, f"bitcast {v.type.text} {v.ref} to {ty.text}")
+
+    def ptrtoint(self, v: Value, ty: IntType, name: str = "") -> Value:
+        return self._emit(ty, f"ptrtoint ptr {v.ref} to {ty.text}")
+
+    # --- memory ------------------------------------------------------------------------------
+    def alloca(self, ty: Type, name: str = "") -> Value:
+        return self._emit(PointerType(ty), f"alloca {ty.text}")
+
+    def load(self, ptr: Value, name: str = "", align: int | None = None,
+             typ: Type | None = None) -> Value:
+        ty = typ if typ is not None else ptr.type.pointee  # type: ignore[attr-defined]
+        suffix = f", align {align}" if align else ""
+        return self._emit(ty, f"load {ty.text}, ptr {ptr.ref}{suffix}")
+
+    def store(self, value: Value, ptr: Value, align: int | None = None) -> None:
+        suffix = f", align {align}" if align else ""
+        self.lines.append(f"  store {value.type.text} {value.ref}, ptr {ptr.ref}{suffix}")
+
+    def gep(self, ptr: Value, indices: Sequence[Value], inbounds: bool = False,
+            name: str = "", source_etype: Type | None = None) -> Value:
+        source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
+        result = source
+        for index in indices[1:]:
+            if isinstance(result, StructType):
+                result = result.elements[index.constant]  # type: ignore[attr-defined]
+            elif isinstance(result, ArrayType):
+                result = result.element
+        if (len(indices) == 1 and indices[0].__class__ is Constant
+                and indices[0].constant == 0):  # type: ignore[attr-defined]
+            return Value(PointerType(result), ptr.ref)
+        idx = ", ".join(f"{i.type.text} {i.ref}" for i in indices)
+        kind = "getelementptr inbounds" if inbounds else "getelementptr"
+        return self._emit(PointerType(result), f"{kind} {source.text}, ptr {ptr.ref}, {idx}")
+
+    # --- calls and control flow ----------------------------------------------------------------
+    def call(self, fn: Function, args: Iterable[Value], name: str = "") -> Value:
+        args = list(args)
+        ret = fn.ftype.return_type
+        if (fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant):
+            value = args[0].constant  # type: ignore[attr-defined]
+            nbytes = ret.width // 8  # type: ignore[attr-defined]
+            return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
+        text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
+        if ret is VOID:
+            self.lines.append(f"  call void @{fn.name}({text})")
+            return Value(VOID, "")
+        return self._emit(ret, f"call {ret.text} @{fn.name}({text})")
+
+    def branch(self, target: Block) -> None:
+        self.lines.append(f"  br label %{target.name}")
+        self.block.terminated = True
+
+    def cbranch(self, cond: Value, then: Block, otherwise: Block) -> None:
+        if cond.__class__ is Constant:
+            self.branch(then if cond.constant else otherwise)  # type: ignore[attr-defined]
+            return
+        self.lines.append(f"  br i1 {cond.ref}, label %{then.name}, label %{otherwise.name}")
+        self.block.terminated = True
+
+    def switch(self, value: Value, default: Block) -> Switch:
+        sw = Switch(value, default)
+        self.lines.append(sw)
+        self.block.terminated = True
+        return sw
+
+    def phi(self, ty: Type, name: str = "") -> Phi:
+        phi = Phi(ty, self.fn.new_name())
+        self.lines.append(phi)
+        return phi
+
+    def ret(self, value: Value) -> None:
+        self.lines.append(f"  ret {value.type.text} {value.ref}")
+        self.block.terminated = True
+
+    def ret_void(self) -> None:
+        self.lines.append("  ret void")
+        self.block.terminated = True
+
+    def unreachable(self) -> None:
+        self.lines.append("  unreachable")
+        self.block.terminated = True
