@@ -440,6 +440,10 @@ class ProgramBuilder:
             else:
                 self.b.branch(fallthrough)
             return
+        const_target = constant_int(target)
+        if const_target is not None and const_target in self.jumpdests:
+            self.b.cbranch(ops.truth(self.b, cond), self.llvm_blocks[const_target], fallthrough)
+            return
         taken = self.fn.append_basic_block(f"jumpi_taken{pc}")
         self.b.cbranch(ops.truth(self.b, cond), taken, fallthrough)
         self.b.position_at_end(taken)

@@ -37,14 +37,20 @@ class VirtualStack:
     def __init__(self, builder: IRBuilder, stack_base: Value, entry_len: Value):
         self.b = builder
         self.entry_len = entry_len  # i64 stack length at block entry
-        # the slot just above the entry items: every access is a constant offset from it
-        self.top = builder.gep(stack_base, [entry_len])
+        self.base = stack_base
+        # the slot just above the entry items (every access is a constant offset from it),
+        # computed on first use
+        self.top: Value | None = None
         self.consumed = 0  # entry items pulled into `items`
         self.items: list[_Item] = []  # top of stack last
 
-    def _slot(self, offset: int) -> Value:
+    def _slot(self, offset: int, top: Value | None = None) -> Value:
         """The slot `offset` words above the entry top (negative: entry items)."""
-        return self.b.gep(self.top, [c64(offset)])
+        if top is None:
+            if self.top is None:
+                self.top = self.b.gep(self.base, [self.entry_len])
+            top = self.top
+        return self.b.gep(top, [c64(offset)])
 
     def _pull(self) -> None:
         """Move the next entry item under the current items (loaded when its value is used:
@@ -100,18 +106,22 @@ class VirtualStack:
         """Write the block's items back to memory and store the new length."""
         b = self.b
         consumed = self.consumed
+        # flushing may happen on a side path (a suspension): a top computed here is not kept
+        top = self.top
+        if top is None and self.items:
+            top = b.gep(self.base, [self.entry_len])
         moves = []
         for k, item in enumerate(self.items):
             if item.origin is not None and item.origin == consumed - 1 - k:
                 continue  # still in its own slot
             if item.value is None:
                 # only moved: copy the slot's bytes (loaded before any store can overwrite it)
-                word = b.load(self._slot(-item.home - 1), align=8, typ=V4I64)  # type: ignore
+                word = b.load(self._slot(-item.home - 1, top), align=8, typ=V4I64)  # type: ignore
                 moves.append((word, k))
             else:
                 moves.append((widen(b, item.value), k))
         for value, k in moves:
-            b.store(value, self._slot(k - consumed), align=8)
+            b.store(value, self._slot(k - consumed, top), align=8)
         delta = len(self.items) - consumed
         if delta:
             b.store(b.add(self.entry_len, c64(delta)), stack_len_var)
