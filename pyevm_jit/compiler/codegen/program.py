@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
+from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.analysis import (
     Block,
     Instruction,
@@ -80,15 +81,13 @@ def _rt_type(llvm_type: object) -> Type:
 
 
 def _rt_signatures() -> dict[str, FunctionType]:
-    from pyevm_jit.compiler import rtlib
-
     return {
         name: FunctionType(_rt_type(fnty.return_type), [_rt_type(a) for a in fnty.args])
         for name, fnty in rtlib.SIGNATURES.items()
     }
 
 
-_RT_SIGNATURES: dict[str, FunctionType] | None = None
+_RT_SIGNATURES = _rt_signatures()
 
 
 class ProgramBuilder:
@@ -148,9 +147,6 @@ class ProgramBuilder:
         """A runtime-library function, declared in this module on first use."""
         fn = self._rt.get(name)
         if fn is None:
-            global _RT_SIGNATURES
-            if _RT_SIGNATURES is None:
-                _RT_SIGNATURES = _rt_signatures()
             fn = self._rt[name] = self.module.declare(name, _RT_SIGNATURES[name])
         return fn
 
