@@ -32,6 +32,7 @@ from pyevm_jit.runtime.store import (
     RuntimeArtifactStore,
     StoredArtifact,
     StoreError,
+    identity_fingerprint,
 )
 from pyevm_jit.runtime.workers import CompileTask
 from pyevm_jit.testing import faults
@@ -551,3 +552,13 @@ def test_evicted_aot_program_is_loaded_again_from_the_store(
         program = b.get_compiled(req.key.code_hash, "cancun")
         assert program is not None and program.kind is ProgramKind.AOT
         assert b.stats().compilations_dispatched == 0  # loaded, not compiled
+
+
+def test_identity_fingerprint_is_stable() -> None:
+    """Store file names carry it: the same identity must keep the same name across versions."""
+    identity = EngineIdentity(
+        3, "22.1.0", "0.50.0", "x86_64-unknown-linux-gnu", "znver3", "+sse2,-avx512f"
+    )
+    assert identity_fingerprint(identity) == "57c082f0533f2c40"
+    manifest = artifact_for(code_n(9), identity=identity).manifest
+    assert manifest.identity == identity and manifest.key.identity == "57c082f0533f2c40"

@@ -4,7 +4,8 @@ engine identity (everything that makes machine code incompatible between two pro
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -29,15 +30,9 @@ class EngineIdentity:
     cpu: str
     features: str
 
-    def as_dict(self) -> dict[str, str | int]:
-        return {
-            "abi_version": self.abi_version,
-            "llvm_version": self.llvm_version,
-            "llvmlite_version": self.llvmlite_version,
-            "triple": self.triple,
-            "cpu": self.cpu,
-            "features": self.features,
-        }
+    def as_dict(self) -> dict[str, Any]:
+        """The identity's fields by name (only these, also on a subclass that adds fields)."""
+        return {f.name: getattr(self, f.name) for f in fields(EngineIdentity)}
 
 
 def _ensure_llvm() -> None:

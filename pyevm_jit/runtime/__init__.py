@@ -1,16 +1,24 @@
 """The JIT runtime: decides what runs natively (modelled on revmc's JitBackend).
 
-The artifact stores live in `pyevm_jit.store`; their names are re-exported here lazily
-(`pyevm_jit.runtime.FileArtifactStore`), since the store module itself imports the runtime's
-vocabulary.
+`backend` is the handle and its lookup hot path; `jobs` the pipeline from a request to a
+resident program (the backend thread, compilation, linking); `artifacts` the AOT side (store
+artifacts checked, linked and made resident; new AOT programs persisted); `state` what every
+handle of one backend shares; `store` the artifact stores; `workers` the compiler pools;
+`config`, `types`, `events`, `stats` the vocabulary; `aot` plans and runs a precompilation.
 """
-
-from typing import Any
 
 from pyevm_jit.runtime.backend import BackendError, JitBackend
 from pyevm_jit.runtime.config import ConfigError, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.events import CompilationEvent
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot
+from pyevm_jit.runtime.store import (
+    ArtifactKey,
+    ArtifactStore,
+    FileArtifactStore,
+    RuntimeArtifactStore,
+    StoredArtifact,
+    StoreError,
+)
 from pyevm_jit.runtime.types import (
     AotRequest,
     CompiledProgram,
@@ -21,24 +29,6 @@ from pyevm_jit.runtime.types import (
     RuntimeCacheKey,
 )
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask
-
-_STORE_NAMES = (
-    "ArtifactKey",
-    "ArtifactStore",
-    "FileArtifactStore",
-    "RuntimeArtifactStore",
-    "StoreError",
-    "StoredArtifact",
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _STORE_NAMES:
-        from pyevm_jit.runtime import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "AotRequest",

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
+from pyevm_jit.runtime.store import ArtifactStore, FileArtifactStore
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
     from pyevm_jit.compiler.link import NativeProgram
     from pyevm_jit.runtime.events import CompilationEvent
-    from pyevm_jit.runtime.store import ArtifactStore
     from pyevm_jit.runtime.workers import CompileTask
 
 ENV_PREFIX = "PYEVM_JIT_"
@@ -148,8 +148,6 @@ def _env_store() -> Any:
         text = os.environ.get(ENV_PREFIX + "STORE")
         if not text:
             return None
-        from pyevm_jit.runtime.store import FileArtifactStore
-
         return FileArtifactStore(text)
 
     return field(default_factory=factory)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyevm_jit.runtime.state import BackendState
 
 
 def new_counter() -> itertools.count[int]:
@@ -65,3 +68,41 @@ class RuntimeStatsSnapshot:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def snapshot(inner: BackendState) -> RuntimeStatsSnapshot:
+    """The statistics of one backend now."""
+    store = inner.config.store
+    pool = inner.pool
+    with inner.lock:
+        misses = {r.value: counter_value(c) for r, c in inner.misses.items()}
+        return RuntimeStatsSnapshot(
+            enabled=inner.enabled,
+            lookup_hits=counter_value(inner.hits),
+            lookup_misses=sum(misses.values()),
+            misses_by_reason=misses,
+            events_dropped=counter_value(inner.events_dropped),
+            commands_dropped=inner.commands_dropped,
+            events_queued=len(inner.events),
+            commands_queued=inner.commands.qsize(),
+            resident_entries=len(inner.resident),
+            resident_code_bytes=inner.resident_bytes,
+            failed_entries=len(inner.failed),
+            pending_jobs=len(inner.inflight) + len(inner.stale),
+            evictions=inner.evictions,
+            idle_evictions=inner.idle_evictions,
+            compilations_dispatched=inner.dispatched,
+            compilations_succeeded=inner.succeeded,
+            compilations_failed=inner.failed_count,
+            compilations_discarded=inner.discarded,
+            tier_ups=inner.tier_ups,
+            compile_seconds=inner.compile_seconds,
+            worker_crashes=pool.crashes if pool is not None else 0,
+            worker_timeouts=pool.timeouts if pool is not None else 0,
+            aot_loaded=inner.aot_loaded,
+            artifacts_stored=inner.artifacts_stored,
+            artifacts_rejected=inner.artifacts_rejected
+            + (store.rejected - inner.store_rejected_base if store is not None else 0),
+            programs_in_use=len(inner.in_use),
+            generation=inner.generation,
+        )

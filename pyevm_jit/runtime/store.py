@@ -34,15 +34,15 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_type_hints, runtime_checkable
 
 from eth_hash.auto import keccak
 
+from pyevm_jit.compiler.target import EngineIdentity
 from pyevm_jit.runtime.types import RuntimeCacheKey
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
-    from pyevm_jit.compiler.target import EngineIdentity
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,14 @@ MANIFEST_FORMAT = 1
 MAX_ARTIFACT_BYTES = 64 << 20
 MAX_MANIFEST_BYTES = 64 << 10
 
-_IDENTITY_FIELDS = ("abi_version", "llvm_version", "llvmlite_version", "triple", "cpu", "features")
-
 
 class StoreError(Exception):
     """The store as a whole cannot be used (directory missing, not writable, unsafe)."""
 
 
-def identity_fingerprint(identity: dict[str, Any]) -> str:
+def identity_fingerprint(identity: EngineIdentity) -> str:
     """A short, stable name for an engine identity (used in file names)."""
-    text = json.dumps({k: identity.get(k) for k in _IDENTITY_FIELDS}, sort_keys=True)
+    text = json.dumps(identity.as_dict(), sort_keys=True)
     return keccak(text.encode()).hex()[:16]
 
 
@@ -85,21 +83,18 @@ class ArtifactKey:
     def for_identity(
         cls, key: RuntimeCacheKey, opt_level: int, identity: EngineIdentity
     ) -> ArtifactKey:
-        return cls(key.code_hash, key.fork, opt_level, identity_fingerprint(identity.as_dict()))
+        return cls(key.code_hash, key.fork, opt_level, identity_fingerprint(identity))
 
 
 @dataclass(frozen=True)
-class ArtifactManifest:
+class ArtifactManifest(EngineIdentity):
+    """What the JSON file beside an object says: the engine identity the code was built by (the
+    fields of `EngineIdentity`), the key, the entry symbol, sizes, creation time, digest."""
+
     format: int
     code_hash: str  # hex
     fork: str
     opt_level: int
-    abi_version: int
-    llvm_version: str
-    llvmlite_version: str
-    triple: str
-    cpu: str
-    features: str
     entry_symbol: str
     bytecode_len: int
     artifact_len: int
@@ -107,8 +102,8 @@ class ArtifactManifest:
     digest: str  # hex Keccak-256 of the object bytes
 
     @property
-    def identity(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in _IDENTITY_FIELDS}
+    def identity(self) -> EngineIdentity:
+        return EngineIdentity(**EngineIdentity.as_dict(self))
 
     @property
     def key(self) -> ArtifactKey:
@@ -129,23 +124,7 @@ class ArtifactManifest:
             raise ValueError("manifest is not a JSON object")
         if data.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"unknown manifest format {data.get('format')!r}")
-        types: dict[str, type] = {
-            "format": int,
-            "code_hash": str,
-            "fork": str,
-            "opt_level": int,
-            "abi_version": int,
-            "llvm_version": str,
-            "llvmlite_version": str,
-            "triple": str,
-            "cpu": str,
-            "features": str,
-            "entry_symbol": str,
-            "bytecode_len": int,
-            "artifact_len": int,
-            "created": float,
-            "digest": str,
-        }
+        types: dict[str, type] = get_type_hints(cls)
         values: dict[str, Any] = {}
         for name, kind in types.items():
             if name not in data:
@@ -184,18 +163,12 @@ class StoredArtifact:
         bytecode_len: int,
         identity: EngineIdentity,
     ) -> StoredArtifact:
-        ident = identity.as_dict()
         manifest = ArtifactManifest(
+            **identity.as_dict(),
             format=MANIFEST_FORMAT,
             code_hash=key.code_hash.hex(),
             fork=key.fork,
             opt_level=obj.opt_level,
-            abi_version=int(ident["abi_version"]),
-            llvm_version=str(ident["llvm_version"]),
-            llvmlite_version=str(ident["llvmlite_version"]),
-            triple=str(ident["triple"]),
-            cpu=str(ident["cpu"]),
-            features=str(ident["features"]),
             entry_symbol=obj.entry_symbol,
             bytecode_len=bytecode_len,
             artifact_len=len(obj.object_bytes),
@@ -220,8 +193,7 @@ class StoredArtifact:
     ) -> str | None:
         """Why this artifact cannot run in this process (foreign engine), or None."""
         ours = identity.as_dict()
-        for name in _IDENTITY_FIELDS:
-            theirs = self.manifest.identity[name]
+        for name, theirs in self.manifest.identity.as_dict().items():
             if theirs != ours[name]:
                 return f"built for {name}={theirs!r}, this process has {ours[name]!r}"
         if opt_level is not None and self.manifest.opt_level != opt_level:
@@ -244,12 +216,17 @@ class ArtifactStore(Protocol):
     """Where AOT artifacts live. Every method is thread-safe.
 
     `load_all` and `load` only ever return artifacts whose manifest and object agree (digest,
-    sizes, key); anything else is rejected, logged and counted in `rejected`. A store may also
-    offer `keys() -> list[ArtifactKey]` (cheap listing): a backend created with
-    `preload=False` uses it to load an artifact on the first miss of its key.
+    sizes, key); anything else is rejected, logged and counted in `rejected`. `keys` is a cheap
+    listing (nothing verified): a backend created with `preload=False` uses it to load an
+    artifact on the first miss of its key. `check` raises `StoreError` when the store as a
+    whole cannot be used; the backend then runs without it.
     """
 
     rejected: int
+
+    def check(self) -> None: ...
+
+    def keys(self) -> list[ArtifactKey]: ...
 
     def load_all(self) -> list[StoredArtifact]: ...
 

@@ -1,0 +1,295 @@
+"""The job pipeline: from a request to a resident program.
+
+The backend thread (`backend_loop`) takes explicit commands and the lookup events of misses,
+counts misses per key and promotes a key to a job at the hot threshold. A job first tries
+the artifact store, else becomes a `CompileTask` for the compiler pool; the object code that
+comes back is linked in this process (on the pool's thread), persisted when it is AOT, and
+made resident -- unless the backend was cleared meanwhile (the job's generation is old), in
+which case it is discarded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyevm_jit.runtime import artifacts
+from pyevm_jit.runtime.events import CompilationEvent
+from pyevm_jit.runtime.state import (
+    BackendState,
+    Job,
+    code_size,
+    describe_key,
+    insert,
+    monotonic,
+    sweep_idle,
+)
+from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
+from pyevm_jit.runtime.workers import CompileFailure, CompileTask
+
+if TYPE_CHECKING:
+    from pyevm_jit.compiler.compile import ObjectCode
+
+log = logging.getLogger("pyevm_jit.runtime")
+
+#: the command that ends the backend thread
+STOP = object()
+#: miss counters kept for at most this many distinct keys (oldest half dropped beyond)
+_MAX_TRACKED_KEYS = 1 << 16
+
+
+def start_job(
+    inner: BackendState, req: LookupRequest, kind: ProgramKind, *, tier_up: bool = False
+) -> Job | None:
+    """Register (or find) the job for a key and start it. None when resident (an AOT request
+    for a key resident as JIT still runs, to persist it; a tier-up runs only for a key
+    resident below the tier-up level), failed, or over the pending limit."""
+    key = req.key
+    with inner.lock:
+        if inner.closed or key in inner.failed:
+            return None
+        entry = inner.resident.get(key)
+        if tier_up:
+            if entry is None or not entry.tier_up_at:
+                return None
+        elif entry is not None and not (
+            kind is ProgramKind.AOT
+            and entry.program.kind is ProgramKind.JIT
+            and inner.config.store is not None
+        ):
+            return None
+        job = inner.inflight.get(key)
+        if job is not None:
+            return job
+        if len(inner.inflight) + len(inner.stale) >= inner.tuning.max_pending_jobs:
+            inner.commands_dropped += 1
+            return None
+        job = Job(key, req.code, kind, inner.generation, tier_up)
+        inner.inflight[key] = job
+    _run_job(inner, job)
+    return job
+
+
+def compile_and_wait(
+    inner: BackendState, req: LookupRequest, kind: ProgramKind
+) -> CompiledProgram | None:
+    job = start_job(inner, req, kind)
+    if job is None:
+        entry = inner.resident.get(req.key)
+        return entry.program if entry is not None else None
+    job.done.wait()
+    return job.program
+
+
+def _run_job(inner: BackendState, job: Job) -> None:
+    program = None if job.tier_up else artifacts.from_store(inner, job.key)
+    if program is not None:
+        _complete(inner, job, program, None, None, dispatched=False)
+        return
+    pool = inner.pool
+    if pool is None:
+        _complete(inner, job, None, "backend not started", None, dispatched=False)
+        return
+    opt = _job_opt_level(inner, job)
+    task = CompileTask(
+        code=job.code,
+        fork=job.key.fork,
+        opt_level=opt,
+        code_hash=job.key.code_hash,
+        keep_text=inner.config.dump_dir is not None,
+        debug_assertions=inner.config.debug_assertions,
+        background=job.tier_up,
+    )
+    with inner.lock:
+        inner.dispatched += 1
+    fut = pool.submit(task)
+    fut.add_done_callback(lambda f: _job_done(inner, job, f))
+
+
+def _job_done(inner: BackendState, job: Job, fut: Future[ObjectCode]) -> None:
+    cfg = inner.config
+    try:
+        obj = fut.result()
+    except CompileFailure as exc:
+        _complete(inner, job, None, str(exc), None)
+        return
+    except BaseException as exc:  # noqa: BLE001
+        _complete(inner, job, None, f"{type(exc).__name__}: {exc}", None)
+        return
+    if cfg.dump_dir is not None:
+        directory = Path(cfg.dump_dir) / job.key.fork / job.key.code_hash.hex()
+        try:
+            from pyevm_jit.compiler.compile import dump_object
+
+            dump_object(obj, job.code, directory)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("pyevm-jit: cannot dump to %s: %s", directory, exc)
+    t0 = monotonic()
+    try:
+        native = inner.linker(obj)
+    except Exception as exc:  # noqa: BLE001
+        _complete(inner, job, None, f"link failed: {exc}", obj)
+        return
+    link = monotonic() - t0
+    if job.kind is ProgramKind.AOT:
+        artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
+    program = CompiledProgram(
+        job.key,
+        job.kind,
+        native,
+        code_size(native, obj.object_bytes),
+        opt_level=_job_opt_level(inner, job),
+    )
+    _complete(inner, job, program, None, obj, link=link)
+
+
+def _job_opt_level(inner: BackendState, job: Job) -> int:
+    tuning = inner.tuning
+    if job.tier_up:
+        return tuning.tier_up_opt_level
+    return tuning.aot_opt_level if job.kind is ProgramKind.AOT else tuning.jit_opt_level
+
+
+def _complete(
+    inner: BackendState,
+    job: Job,
+    program: CompiledProgram | None,
+    error: str | None,
+    obj: ObjectCode | None,
+    *,
+    dispatched: bool = True,
+    link: float = 0.0,
+) -> None:
+    duration = monotonic() - job.started
+    with inner.lock:
+        if inner.inflight.get(job.key) is job:
+            del inner.inflight[job.key]
+        inner.stale.discard(job)
+        if dispatched:
+            inner.compile_seconds += duration
+            if program is not None:
+                inner.succeeded += 1
+            else:
+                inner.failed_count += 1
+        if job.generation != inner.generation:
+            inner.discarded += 1
+        elif program is not None:
+            if job.tier_up:
+                # swapped in; frames running the old program keep it alive until they end
+                inner.tier_ups += 1
+                insert(inner, program)
+            elif (
+                program.key not in inner.resident
+                or inner.resident[program.key].program is not program
+            ):
+                insert(inner, program)
+        elif error is not None and not inner.closed and not job.tier_up:
+            # a failed tier-up leaves the working program in place
+            inner.failed[job.key] = error
+        inner.idle_cv.notify_all()
+    if error is not None and dispatched:
+        log.info("pyevm-jit: compilation of %s failed: %s", describe_key(job.key), error)
+    job.program = program
+    job.error = error
+    job.done.set()
+    callback = inner.config.on_compilation
+    if callback is not None and dispatched:
+        timings = obj.timings if obj is not None else None
+        event = CompilationEvent(
+            key=job.key,
+            kind=job.kind,
+            duration=duration,
+            success=program is not None,
+            translate=timings.translate if timings else 0.0,
+            optimise=timings.optimise if timings else 0.0,
+            codegen=timings.codegen if timings else 0.0,
+            link=link,
+            error=error,
+            code_len=len(job.code),
+            object_len=len(obj.object_bytes) if obj is not None else 0,
+            opt_level=_job_opt_level(inner, job),
+            tier_up=job.tier_up,
+        )
+        try:
+            callback(event)
+        except Exception:  # noqa: BLE001
+            log.exception("pyevm-jit: on_compilation callback raised")
+
+
+# --- the backend thread ---------------------------------------------------------------------
+
+
+def backend_loop(inner: BackendState) -> None:
+    tuning = inner.tuning
+    interval = max(0.001, tuning.event_drain_interval)
+    next_sweep = monotonic() + max(0.001, tuning.idle_sweep_interval)
+    while True:
+        try:
+            cmd = inner.commands.get(timeout=interval)
+        except queue.Empty:
+            cmd = None
+        if cmd is STOP:
+            inner.commands.task_done()
+            return
+        try:
+            if cmd is not None:
+                try:
+                    _handle_command(inner, cmd)
+                finally:
+                    inner.commands.task_done()
+            _drain_events(inner)
+            now = monotonic()
+            if now >= next_sweep:
+                next_sweep = now + max(0.001, tuning.idle_sweep_interval)
+                sweep_idle(inner, now)
+        except Exception:  # noqa: BLE001 - the thread must survive anything
+            log.exception("pyevm-jit: backend thread error")
+        if inner.closed:
+            return
+        with inner.lock:
+            inner.idle_cv.notify_all()
+
+
+def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
+    if cmd[0] == "compile":
+        _, req, kind = cmd
+        if inner.tuning.should_compile(req.code):
+            start_job(inner, req, kind)
+    elif cmd[0] == "tier_up":
+        start_job(inner, cmd[1], ProgramKind.JIT, tier_up=True)
+
+
+def _drain_events(inner: BackendState) -> None:
+    events = inner.events
+    threshold = max(1, inner.tuning.hot_threshold)
+    kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
+    counts = inner.miss_counts
+    promote = inner.config.promote_hot
+    for _ in range(max(1, inner.tuning.events_per_wakeup)):
+        try:
+            req = events.popleft()
+        except IndexError:
+            return
+        key = req.key
+        if key in inner.resident or key in inner.failed or key in inner.inflight:
+            continue
+        if key in inner.store_keys:
+            inner.store_keys.discard(key)
+            counts.pop(key, None)
+            start_job(inner, req, kind)
+            continue
+        if not promote:
+            continue
+        seen = counts.get(key, 0) + 1
+        if seen >= threshold:
+            counts.pop(key, None)
+            start_job(inner, req, kind)
+        else:
+            counts[key] = seen
+            if len(counts) > _MAX_TRACKED_KEYS:
+                for old in list(itertools.islice(counts, _MAX_TRACKED_KEYS // 2)):
+                    del counts[old]

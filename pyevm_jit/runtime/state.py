@@ -1,0 +1,212 @@
+"""What every handle of one backend shares (`BackendState`) and the rules of its resident map:
+a program is made resident within the code budget (least recently used evicted first),
+idle programs are swept, and an evicted AOT program is remembered as still in the store."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
+from pyevm_jit.runtime.stats import new_counter
+from pyevm_jit.runtime.types import (
+    CompiledProgram,
+    InterpretReason,
+    LookupDecision,
+    LookupRequest,
+    ProgramKind,
+    RuntimeCacheKey,
+)
+from pyevm_jit.runtime.workers import CompilerPool, default_compiler
+
+if TYPE_CHECKING:
+    from pyevm_jit.compiler.compile import ObjectCode
+    from pyevm_jit.compiler.link import NativeProgram
+    from pyevm_jit.compiler.target import EngineIdentity
+
+monotonic = time.monotonic
+
+
+class ResidentEntry:
+    """A resident program and when it was last returned by a lookup."""
+
+    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at")
+
+    def __init__(self, program: CompiledProgram, now: float, tuning: RuntimeTuning) -> None:
+        self.decision = LookupDecision.compiled(program)
+        self.program = program
+        self.last_hit = now
+        self.size = program.code_bytes
+        self.hits = 0
+        #: hit count at which the program is recompiled at the tier-up level (0: never)
+        self.tier_up_at = (
+            tuning.tier_up_after
+            if program.kind is ProgramKind.JIT
+            and program.opt_level is not None
+            and program.opt_level < tuning.tier_up_opt_level
+            else 0
+        )
+
+
+class Job:
+    """One compilation on its way from a request to a resident program (`runtime.jobs`)."""
+
+    __slots__ = (
+        "key",
+        "code",
+        "kind",
+        "generation",
+        "started",
+        "done",
+        "program",
+        "error",
+        "tier_up",
+    )
+
+    def __init__(
+        self,
+        key: RuntimeCacheKey,
+        code: bytes,
+        kind: ProgramKind,
+        generation: int,
+        tier_up: bool = False,
+    ):
+        self.key = key
+        self.code = code
+        self.kind = kind
+        self.generation = generation
+        #: a recompilation of a resident program at the tier-up level
+        self.tier_up = tier_up
+        self.started = monotonic()
+        self.done = threading.Event()
+        self.program: CompiledProgram | None = None
+        self.error: str | None = None
+
+
+def default_linker(obj: ObjectCode) -> NativeProgram:
+    from pyevm_jit.compiler.link import link_object
+
+    return link_object(obj)
+
+
+class BackendState:
+    """State shared by every copy of a backend."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.tuning = config.tuning
+        self.max_len = config.tuning.max_bytecode_len
+        self.event_cap = config.tuning.event_queue_capacity
+        self.blocking = config.blocking
+        self.enabled = False
+        self.started = False
+        self.closed = False
+        self.lock = threading.RLock()
+        self.idle_cv = threading.Condition(self.lock)
+        self.resident: dict[RuntimeCacheKey, ResidentEntry] = {}
+        self.failed: dict[RuntimeCacheKey, str] = {}
+        self.inflight: dict[RuntimeCacheKey, Job] = {}
+        #: jobs of older generations, still running; their results will be discarded
+        self.stale: set[Job] = set()
+        self.miss_counts: dict[RuntimeCacheKey, int] = {}
+        self.events: deque[LookupRequest] = deque()
+        self.commands: queue.Queue[Any] = queue.Queue(
+            maxsize=max(1, config.tuning.channel_capacity)
+        )
+        self.generation = 0
+        self.resident_bytes = 0
+        # lock-free counters (bumped on the hot path)
+        self.hits = new_counter()
+        self.misses = {reason: new_counter() for reason in InterpretReason}
+        self.events_dropped = new_counter()
+        # counters changed under `lock`
+        self.commands_dropped = 0
+        self.evictions = 0
+        self.idle_evictions = 0
+        self.dispatched = 0
+        self.succeeded = 0
+        self.failed_count = 0
+        self.discarded = 0
+        self.tier_ups = 0
+        self.compile_seconds = 0.0
+        self.aot_loaded = 0
+        self.artifacts_stored = 0
+        self.artifacts_rejected = 0
+        #: the store's own rejection count when this backend was created (stats are per backend)
+        self.store_rejected_base = config.store.rejected if config.store is not None else 0
+        self.in_use: dict[int, int] = {}
+        #: keys with an artifact in the store, not preloaded: loaded on their first miss
+        self.store_keys: set[RuntimeCacheKey] = set()
+        #: live JitBackend handles (copies included); the last one to go shuts the backend down
+        self.handles = 0
+        self.pool: CompilerPool | None = None
+        self.thread: threading.Thread | None = None
+        self.identity: EngineIdentity | None = None
+        self.compiler = config.compiler or default_compiler
+        self.linker = config.linker or default_linker
+
+    @property
+    def usable(self) -> bool:
+        return self.started and not self.closed
+
+
+def insert(inner: BackendState, program: CompiledProgram) -> None:
+    """Make a program resident and evict down to the budget. Caller holds the lock."""
+    key = program.key
+    resident = inner.resident
+    old = resident.pop(key, None)
+    if old is not None:
+        inner.resident_bytes -= old.size
+    entry = ResidentEntry(program, monotonic(), inner.tuning)
+    resident[key] = entry
+    inner.resident_bytes += entry.size
+    budget = inner.tuning.resident_code_budget
+    while inner.resident_bytes > budget and resident:
+        victim_key, victim = min(resident.items(), key=lambda kv: kv[1].last_hit)
+        if victim_key == key and len(resident) > 1:
+            # the newcomer is never the first victim while others remain
+            victim_key, victim = min(
+                ((k, e) for k, e in resident.items() if k != key),
+                key=lambda kv: kv[1].last_hit,
+            )
+        del resident[victim_key]
+        inner.resident_bytes -= victim.size
+        inner.evictions += 1
+        if victim_key == key:
+            inner.failed[key] = "program larger than the resident code budget"
+        else:
+            remember_stored(inner, victim_key, victim)
+
+
+def sweep_idle(inner: BackendState, now: float) -> None:
+    limit = inner.tuning.idle_evict_after
+    if limit <= 0:
+        return
+    with inner.lock:
+        stale = [k for k, e in inner.resident.items() if now - e.last_hit > limit]
+        for key in stale:
+            entry = inner.resident.pop(key)
+            inner.resident_bytes -= entry.size
+            inner.evictions += 1
+            inner.idle_evictions += 1
+            remember_stored(inner, key, entry)
+
+
+def remember_stored(inner: BackendState, key: RuntimeCacheKey, entry: ResidentEntry) -> None:
+    """An evicted AOT program is still in the store: its next miss loads it again (without
+    this, a store-only run would interpret it for good). Caller holds the lock."""
+    if entry.program.kind is ProgramKind.AOT and inner.config.store is not None:
+        inner.store_keys.add(key)
+
+
+def code_size(native: NativeProgram, object_bytes: bytes) -> int:
+    """Bytes of machine code a linked program holds (the object's size when the linker does
+    not say)."""
+    return native.code_size if native.code_size > 0 else len(object_bytes)
+
+
+def describe_key(key: RuntimeCacheKey) -> str:
+    return f"{key.fork}/{key.code_hash.hex()[:16]}"
