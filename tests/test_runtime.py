@@ -478,7 +478,7 @@ def test_defaults_follow_the_reference() -> None:
     assert t.event_drain_interval == 0.1 and t.shutdown_timeout == 5.0
     assert t.hot_threshold == 8 and t.max_bytecode_len == 24576
     assert t.max_pending_jobs == 2048 and 1 <= t.worker_count <= 4
-    assert t.worker_queue_capacity == 64 and t.resident_code_budget == 1 << 30
+    assert t.resident_code_budget == 1 << 30
     assert t.idle_evict_after == 600.0 and t.idle_sweep_interval == 60.0
     assert t.recycle_after == 1000
     c = RuntimeConfig()

@@ -104,9 +104,6 @@ class RuntimeTuning:
     max_pending_jobs: int = _env("max_pending_jobs", 2048)
     #: worker processes compiling in parallel; 0 compiles in-process on a helper thread
     worker_count: int = _env_worker_count()
-    #: the reference's per-worker queue; here each worker runs one job at a time and the
-    #: rest wait in the pool's queue (bounded by max_pending_jobs), so this is informational
-    worker_queue_capacity: int = _env("worker_queue_capacity", 64)
     jit_opt_level: int = _env("jit_opt_level", DEFAULT_OPT_LEVEL)
     #: lookups hitting a JIT program below `tier_up_opt_level` before it is recompiled at that
     #: level in the background and swapped in (tiered compilation, ours; 0 disables)
@@ -167,6 +164,8 @@ class RuntimeConfig:
     thread_name: str = _env("thread_name", "pyevm-jit")
     store: ArtifactStore | None = _env_store()
     dump_dir: Path | None = _env_path("dump_dir")
+    #: check the context at every return from native code (`runtime.assertions`); for tests,
+    #: fuzzing and debugging
     debug_assertions: bool = _env("debug_assertions", False)
     aot: bool = _env("aot", False)
     blocking: bool = _env("blocking", False)

@@ -101,7 +101,6 @@ def _run_job(inner: BackendState, job: Job) -> None:
         opt_level=opt,
         code_hash=job.key.code_hash,
         keep_text=inner.config.dump_dir is not None,
-        debug_assertions=inner.config.debug_assertions,
         background=job.tier_up,
     )
     with inner.lock:

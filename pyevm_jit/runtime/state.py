@@ -10,6 +10,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from pyevm_jit.runtime.assertions import checked_linker
 from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.stats import new_counter
 from pyevm_jit.runtime.types import (
@@ -146,7 +147,8 @@ class BackendState:
         self.thread: threading.Thread | None = None
         self.identity: EngineIdentity | None = None
         self.compiler = config.compiler or default_compiler
-        self.linker = config.linker or default_linker
+        linker = config.linker or default_linker
+        self.linker = checked_linker(linker) if config.debug_assertions else linker
 
     @property
     def usable(self) -> bool:

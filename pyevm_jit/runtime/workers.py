@@ -43,7 +43,6 @@ class CompileTask:
     opt_level: int
     code_hash: bytes
     keep_text: bool = False
-    debug_assertions: bool = False
     #: a tier-up recompilation: runs after every waiting first compilation, and never makes
     #: one wait for a free worker (see ProcessPool)
     background: bool = False
