@@ -16,6 +16,7 @@ from typing import Any
 
 from eth import constants as eth_constants
 
+from pyevm_jit.forks import vm_classes
 from pyevm_jit.state_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
 
 
@@ -173,20 +174,6 @@ def _exp_byte_cost(exp_opcode: Any) -> int:
     if "gas_per_byte" not in keywords:
         raise LookupError("cannot read EXP's per-byte gas from py-evm's opcode table")
     return int(keywords["gas_per_byte"])
-
-
-def vm_classes() -> dict[str, type]:
-    """py-evm's fork VM classes by their `fork` name, oldest first."""
-    from eth.vm import forks
-
-    classes = [
-        forks.FrontierVM, forks.HomesteadVM, forks.TangerineWhistleVM,
-        forks.SpuriousDragonVM, forks.ByzantiumVM, forks.ConstantinopleVM,
-        forks.PetersburgVM, forks.IstanbulVM, forks.MuirGlacierVM, forks.BerlinVM,
-        forks.LondonVM, forks.ArrowGlacierVM, forks.GrayGlacierVM, forks.ParisVM,
-        forks.ShanghaiVM, forks.CancunVM, forks.PragueVM,
-    ]  # fmt: skip
-    return {cls.fork: cls for cls in classes}
 
 
 # --- py-evm's own opcodes, told apart from hooks ----------------------------------------------

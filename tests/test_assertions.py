@@ -85,7 +85,6 @@ def test_a_broken_contract_is_named(
     assert str(info.value).startswith("evm_test: ")
 
 
-@pytest.mark.skipif(d.jit_missing() is not None, reason=d.jit_missing() or "")
 def test_real_programs_run_checked_and_agree_with_stock() -> None:
     scenario = d.Scenario(code=CODE, storage={0: 7})
     config = RuntimeConfig(

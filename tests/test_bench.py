@@ -200,7 +200,6 @@ def test_command(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_real_jit_side(tmp_path: Path) -> None:
-    pytest.importorskip("pyevm_jit.evm.vm")
     result = bench.measure_case(_tiny(tmp_path), FAST)
     assert result.status == "ok", result.error
     assert result.native and result.contracts_compiled == result.contracts == 1
@@ -211,7 +210,6 @@ def test_real_jit_side(tmp_path: Path) -> None:
 
 
 def test_real_jit_side_first_tier(tmp_path: Path) -> None:
-    pytest.importorskip("pyevm_jit.evm.vm")
     options = bench.BenchOptions(**{**asdict(FAST), "tier_up": False})
     result = bench.measure_case(_tiny(tmp_path), options)
     assert result.status == "ok", result.error
@@ -229,7 +227,6 @@ def test_plot(tmp_path: Path) -> None:
 
 
 def test_compile_times(tmp_path: Path, capsys: Any) -> None:
-    pytest.importorskip("pyevm_jit.compiler.compile")
     path = _case_file(tmp_path)
     _case_file(tmp_path, code="0x600160020160005260206000f3", name="other")
     assert bench.corpus_codes([tmp_path]) == [

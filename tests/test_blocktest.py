@@ -57,7 +57,7 @@ needs_fixtures = pytest.mark.skipif(not SAMPLE, reason="BlockchainTests not foun
 
 @pytest.fixture(scope="module")
 def jit_factory() -> Iterator[Any]:
-    runtime = pytest.importorskip("pyevm_jit.runtime")
+    from pyevm_jit import runtime
     from pyevm_jit.evm.chain import JitVMCache
 
     backend = runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
@@ -216,7 +216,6 @@ def test_command_output_and_json(tmp_path: Path, capsys: Any) -> None:
 
 @needs_fixtures
 def test_aot_mode_runs_from_the_store(tmp_path: Path, capsys: Any) -> None:
-    pytest.importorskip("pyevm_jit.runtime")
     root = _tests_dir()
     assert root is not None
     folder = root / "GeneralStateTests" / "stExample"

@@ -28,9 +28,6 @@ from pyevm_jit.testing.differential import (
     store_stack,
 )
 
-_missing = d.jit_missing()
-pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
-
 TX = 21_000  # intrinsic gas of a call transaction without data
 
 
@@ -270,10 +267,9 @@ def test_sstore_gas_and_refunds_every_fork(fork: str) -> None:
 def test_codecopy_in_aot_code_after_reload(tmp_path: Path) -> None:
     """Object code must not embed process addresses: compiled ahead of time into a store, then
     loaded by a fresh backend, CODECOPY/CODESIZE/PUSH32 must see this code."""
-    from pyevm_jit.runtime import AotRequest
+    from pyevm_jit.runtime import AotRequest, JitBackend, RuntimeConfig
     from pyevm_jit.runtime.store import FileArtifactStore
 
-    backend_cls, config_cls = d._runtime_names()
     code = asm(
         "CODESIZE", 0, 0, "CODECOPY", 2**256 - 3, "CODESIZE", "MSTORE",
         Ref("end"), "JUMP", b"\xde\xad\xbe\xef", Label("end"),
@@ -281,13 +277,13 @@ def test_codecopy_in_aot_code_after_reload(tmp_path: Path) -> None:
     )  # fmt: skip
     fork = "cancun"
     scenario = Scenario(code=code, fork=fork)
-    first = backend_cls.new(config_cls(enabled=True, store=FileArtifactStore(tmp_path)))
+    first = JitBackend.new(RuntimeConfig(enabled=True, store=FileArtifactStore(tmp_path)))
     try:
         first.prepare_aot(AotRequest(keccak(code), code, fork))
         assert first.wait_idle(timeout=300)
     finally:
         first.close()
-    second = backend_cls.new(config_cls(enabled=True, store=FileArtifactStore(tmp_path)))
+    second = JitBackend.new(RuntimeConfig(enabled=True, store=FileArtifactStore(tmp_path)))
     try:
         check(scenario, backend=second, expect="success")
         stats = second.stats()

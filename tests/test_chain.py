@@ -21,10 +21,8 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_typing import Address
 
+from pyevm_jit import runtime  # noqa: E402
 from pyevm_jit.evm.chain import JitVMCache, jit_chain, jit_vm_configuration
-
-runtime = pytest.importorskip("pyevm_jit.runtime")
-vm_module = pytest.importorskip("pyevm_jit.evm.vm")
 
 # sum 0..n-1 for n = calldata word 0; stores the sum in slot 0 and returns it
 RUNTIME = bytes.fromhex(

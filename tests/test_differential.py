@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyevm_jit import fuzz
+from pyevm_jit.forks import FORKS as ALL_FORKS
+from pyevm_jit.forks import fork_opcodes
+from pyevm_jit.runtime import JitBackend
 from pyevm_jit.testing import differential as d
 
-_missing = d.jit_missing()
-needs_jit = pytest.mark.skipif(_missing is not None, reason=_missing or "")
-
-FORKS = ("frontier", "byzantium", "istanbul", "berlin", "london", "shanghai", "cancun", "prague")
+FORKS = d.MAIN_FORKS
 
 SETTINGS = settings(
     max_examples=40,
@@ -35,7 +35,6 @@ def _scenario(data: st.DataObject, fork: str, max_ops: int) -> d.Scenario:
     )
 
 
-@needs_jit
 @pytest.mark.parametrize("fork", FORKS)
 @SETTINGS
 @given(data=st.data())
@@ -44,7 +43,6 @@ def test_random_programs_match_stock(fork: str, data: st.DataObject) -> None:
     d.check(scenario)
 
 
-@needs_jit
 @settings(SETTINGS, max_examples=20)
 @given(data=st.data())
 def test_random_long_programs_match_stock(data: st.DataObject) -> None:
@@ -52,7 +50,6 @@ def test_random_long_programs_match_stock(data: st.DataObject) -> None:
     d.check(_scenario(data, fork, max_ops=150))
 
 
-@needs_jit
 @settings(SETTINGS, max_examples=50)
 @given(data=st.data())
 def test_adversarial_shapes_match_stock(data: st.DataObject) -> None:
@@ -60,7 +57,6 @@ def test_adversarial_shapes_match_stock(data: st.DataObject) -> None:
     d.check(fuzz.adversarial(fuzz.HypothesisSource(data), fork))
 
 
-@needs_jit
 @settings(SETTINGS, max_examples=20)
 @given(data=st.data())
 def test_random_init_code_matches_stock(data: st.DataObject) -> None:
@@ -95,7 +91,7 @@ def test_stock_runs_are_deterministic_and_fresh() -> None:
     assert first.accounts[d.CONTRACT].storage == {0: 42}
 
 
-@pytest.mark.parametrize("fork", d.FORKS)
+@pytest.mark.parametrize("fork", ALL_FORKS)
 def test_every_fork_builds_and_runs(fork: str) -> None:
     out = d.run_stock(d.Scenario(code=d.asm("NUMBER", "TIMESTAMP", *d.return_stack(2)), fork=fork))
     assert out.status == "success"
@@ -108,7 +104,7 @@ def test_generator_respects_fork_opcodes() -> None:
 
     src = fuzz.RandomSource(random.Random(5))
     for fork in ("frontier", "cancun"):
-        table = d.fork_opcodes(fork)
+        table = fork_opcodes(fork)
         outcomes = set()
         for _ in range(40):
             code = fuzz.generate_program(src, fork, max_ops=30)
@@ -120,12 +116,10 @@ def test_generator_respects_fork_opcodes() -> None:
         assert (0x5F in table) == (fork == "cancun")
 
 
-@needs_jit
 def test_check_refuses_a_run_that_did_not_go_native() -> None:
     """With a disabled backend every message is interpreted: outcomes agree, but `check` must
     still fail, so a test cannot pass by silently interpreting."""
-    backend_cls, _config = d._runtime_names()
-    disabled = backend_cls.disabled()
+    disabled = JitBackend.disabled()
     try:
         with pytest.raises(AssertionError, match="no message ran native code"):
             d.check(d.Scenario(code=d.asm(1, 0, "SSTORE")), backend=disabled)

@@ -12,9 +12,8 @@ import pytest
 
 from pyevm_jit import fuzz
 from pyevm_jit.cli import main
+from pyevm_jit.forks import fork_opcodes
 from pyevm_jit.testing import differential as d
-
-_missing = d.jit_missing()
 
 
 def test_generation_is_deterministic_per_seed() -> None:
@@ -28,7 +27,7 @@ def test_generation_is_deterministic_per_seed() -> None:
 
 def test_generated_programs_use_only_fork_opcodes_mostly() -> None:
     src = fuzz.RandomSource(random.Random(11))
-    table = d.fork_opcodes("frontier")
+    table = fork_opcodes("frontier")
     foreign = total = 0
     for _ in range(100):
         code = fuzz.generate_program(src, "frontier", max_ops=50)
@@ -140,7 +139,6 @@ def test_cli_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> N
     assert "error" in err
 
 
-@pytest.mark.skipif(_missing is not None, reason=_missing or "")
 def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
     """What CI runs: a short, seeded, bounded fuzz against the real JIT."""
     report = fuzz.fuzz(
@@ -154,7 +152,6 @@ def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_missing is not None, reason=_missing or "")
 def test_isolated_fuzz_survives_a_crashing_program(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +169,6 @@ def test_isolated_fuzz_survives_a_crashing_program(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_missing is not None, reason=_missing or "")
 def test_isolated_fuzz_replays_a_crash_after_earlier_programs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from pyevm_jit.forks import fork_at_least, fork_opcodes
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     BURNER,
@@ -28,15 +29,10 @@ from pyevm_jit.testing.differential import (
     Scenario,
     asm,
     check,
-    fork_at_least,
-    fork_opcodes,
     return_stack,
     standard_accounts,
     store_stack,
 )
-
-_missing = d.jit_missing()
-pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
 
 # forks where arithmetic gas/semantics differ: EXP byte cost (Spurious Dragon), shifts
 # (Constantinople), then the newest two

@@ -10,7 +10,6 @@ import pytest
 from pyevm_jit import fuzz
 from pyevm_jit.testing import differential as d
 
-_missing = d.jit_missing()
 CASES = list(fuzz.load_regressions())
 
 
@@ -19,7 +18,6 @@ def _crashed(name: str) -> bool:
     return any(line.startswith("crash") for line in data.get("differences", []))
 
 
-@pytest.mark.skipif(_missing is not None, reason=_missing or "")
 @pytest.mark.parametrize("name,scenario", CASES, ids=[c[0] for c in CASES])
 def test_regression(name: str, scenario: d.Scenario) -> None:
     if _crashed(name):

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from pyevm_jit.conformance.statetest import Case, Status, VMFactory, discover_cases, run_case
+from pyevm_jit.conformance.statetest import Case, Status, discover_cases, run_case
 from pyevm_jit.errors import UsageError
+from pyevm_jit.forks import VMFactory
 
 MODES = ("interp", "jit")
 

@@ -30,6 +30,7 @@ from pyevm_jit.conformance.statetest import (
     state_test_block_hash,
 )
 from pyevm_jit.errors import UsageError
+from pyevm_jit.forks import FIXTURE_FORKS
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_unknown_fork_is_usage_error(state_tests: Path) -> None:
 
 
 def test_every_pyevm_fork_has_a_vm() -> None:
-    forks = {statetest.vm_class_for_fork(name).fork for name in statetest.FORK_VM_NAMES}
+    forks = {statetest.vm_class_for_fork(name).fork for name in FIXTURE_FORKS}
     assert {"frontier", "homestead", "tangerine-whistle", "spurious-dragon", "byzantium"} <= {
         f.replace("_", "-") for f in forks
     }

@@ -12,7 +12,7 @@ Case ids are ``<file relative to BlockchainTests>::<test name>``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +26,7 @@ from pyevm_jit.conformance.statetest import (
     relative_id_path,
 )
 from pyevm_jit.errors import UsageError
+from pyevm_jit.forks import VMFactory
 
 __all__ = [
     "BlockCase",
@@ -40,9 +41,6 @@ __all__ = [
     "discover_cases",
     "run_case",
 ]
-
-#: turns a py-evm VM class into the class the chain should use (e.g. its JIT VM)
-VMFactory = Callable[[type[Any]], type[Any]]
 
 #: Cases where stock py-evm's own interpreter disagrees with the fixture: reported as expected
 #: failures (never as passes); a listed case that passes is a failure, so the list stays exact.

@@ -12,7 +12,7 @@ Which VM class runs is pluggable: `run_case(case, vm_factory)` calls
 interpreter, a `jit_vm(...)` wrapper for the JIT).
 
 Public API: `discover_cases`, `run_case`, `run_cases`, `Case`, `CaseResult`, `Summary`,
-`FORK_VM_NAMES`, `vm_class_for_fork`, `contract_codes`; for other kinds of fixture (the
+`vm_class_for_fork`, `contract_codes`; for other kinds of fixture (the
 BlockchainTests runner, `pyevm-jit aot`): `input_files`, `read_fixture`, `relative_id_path`.
 """
 
@@ -23,47 +23,25 @@ import functools
 import json
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.errors import UsageError
-
-VMFactory = Callable[[type[Any]], type[Any]]
-
-# Fixture fork name -> py-evm VM class name, oldest first. Names are the ones the Ethereum
-# tests use in `post` (and a few aliases); py-evm's `VM.fork` is the lowercase id.
-FORK_VM_NAMES: dict[str, str] = {
-    "Frontier": "FrontierVM",
-    "Homestead": "HomesteadVM",
-    "EIP150": "TangerineWhistleVM",
-    "EIP158": "SpuriousDragonVM",
-    "Byzantium": "ByzantiumVM",
-    "Constantinople": "ConstantinopleVM",
-    "ConstantinopleFix": "PetersburgVM",
-    "Istanbul": "IstanbulVM",
-    "MuirGlacier": "MuirGlacierVM",
-    "Berlin": "BerlinVM",
-    "London": "LondonVM",
-    "ArrowGlacier": "ArrowGlacierVM",
-    "GrayGlacier": "GrayGlacierVM",
-    "Paris": "ParisVM",
-    "Merge": "ParisVM",
-    "Shanghai": "ShanghaiVM",
-    "Cancun": "CancunVM",
-    "Prague": "PragueVM",
-}
-
-# Fork names that exist in Ethereum (and in newer test releases) but that py-evm 0.12 lacks:
-# their cases are counted as unsupported, never silently dropped.
-KNOWN_UNSUPPORTED_FORKS: frozenset[str] = frozenset(
-    {"Osaka", "Amsterdam", "BPO1", "BPO2", "BPO3", "BPO4", "BPO5", "EOF", "EOFv1"}
+from pyevm_jit.forks import (
+    FIXTURE_FORKS,
+    FORK_VMS,
+    VMFactory,
+    fixture_fork_name,
+    fork_at_least,
 )
 
 # Forks at and after the merge: DIFFICULTY reads PREVRANDAO (`currentRandom`).
-_POST_MERGE = frozenset({"Paris", "Merge", "Shanghai", "Cancun", "Prague"})
+_POST_MERGE = frozenset(
+    name for name, fork in FIXTURE_FORKS.items() if fork_at_least(fork, "paris")
+)
 
 # The chain id state tests sign typed transactions with.
 CHAIN_ID = 1
@@ -101,7 +79,7 @@ class Case:
 
     @property
     def supported(self) -> bool:
-        return self.fork in FORK_VM_NAMES
+        return self.fork in FIXTURE_FORKS
 
 
 @dataclass
@@ -246,29 +224,13 @@ def input_files(
     return unique
 
 
-def known_fork_names() -> set[str]:
-    return set(FORK_VM_NAMES) | set(KNOWN_UNSUPPORTED_FORKS)
-
-
 def canonical_fork_name(name: str) -> str:
-    """A fixture fork name from user input (case-insensitive; py-evm ids like `tangerine_whistle`
-    accepted too). Raises UsageError for an unknown name."""
-
-    def simple(text: str) -> str:
-        return text.strip().lower().replace("-", "").replace("_", "")
-
-    wanted = simple(name)
-    for known in sorted(known_fork_names()):
-        if simple(known) == wanted:
-            return known
-    for fixture_name, vm_name in FORK_VM_NAMES.items():
-        vm_class = _vm_classes().get(vm_name)
-        if vm_class is not None and simple(str(vm_class.fork)) == wanted:
-            return fixture_name
-    raise UsageError(
-        f"unknown fork {name!r} (known: {', '.join(FORK_VM_NAMES)}, "
-        f"and unsupported: {', '.join(sorted(KNOWN_UNSUPPORTED_FORKS))})"
-    )
+    """A fixture fork name from user input (see `forks.fixture_fork_name`). Raises UsageError
+    for an unknown name."""
+    try:
+        return fixture_fork_name(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def discover_cases(
@@ -306,18 +268,11 @@ def discover_cases(
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _vm_classes() -> dict[str, type[Any]]:
-    import eth.vm.forks as forks
-
-    return {name: getattr(forks, name) for name in dir(forks) if name.endswith("VM")}
-
-
 @functools.cache
 def vm_class_for_fork(fork: str) -> type[Any]:
     """The stock py-evm VM class for a fixture fork name (KeyError when py-evm lacks it)."""
-    vm_class = _vm_classes()[FORK_VM_NAMES[fork]]
-    if FORK_VM_NAMES[fork] == "HomesteadVM":
+    vm_class: type[Any] = FORK_VMS[FIXTURE_FORKS[fork]]
+    if FIXTURE_FORKS[fork] == "homestead":
         # The DAO fork is a block-import rule of mainnet, not part of a state test.
         vm_class = vm_class.configure(__name__="HomesteadVM", support_dao_fork=False)
     return vm_class

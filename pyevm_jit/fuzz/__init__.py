@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO, TypeVar
 
+from pyevm_jit.forks import fork_name, fork_opcodes, fork_vm
 from pyevm_jit.testing import differential as d
 
 T = TypeVar("T")
@@ -300,7 +301,7 @@ def _weights(ops: frozenset[int]) -> list[int]:
 def generate_program(src: Source, fork: str, max_ops: int = 60) -> bytes:
     """Random stack-aware bytecode for `fork` (only opcodes that exist there, except for the
     occasional deliberately invalid byte)."""
-    ops = d.fork_opcodes(fork)
+    ops = fork_opcodes(fork)
     b = _Builder(src, fork, ops)
     pool = _weights(ops)
     n = src.randint(1, max_ops)
@@ -392,7 +393,7 @@ def _fix_jumps(b: _Builder) -> None:
 
 def adversarial(src: Source, fork: str) -> d.Scenario:
     """One program of a shape that is known to trip JITs."""
-    ops = d.fork_opcodes(fork)
+    ops = fork_opcodes(fork)
     kind = src.randint(0, 11)
     gas = 200_000
     accounts = d.standard_accounts()
@@ -548,7 +549,7 @@ def load_seed_contracts(
 def mutate(src: Source, code: bytes, fork: str) -> bytes:
     """A few random edits of `code`."""
     out = bytearray(code)
-    ops = sorted(d.fork_opcodes(fork))
+    ops = sorted(fork_opcodes(fork))
     for _ in range(src.randint(1, 4)):
         kind = src.randint(0, 6)
         pos = src.randint(0, len(out)) if out else 0
@@ -715,7 +716,7 @@ def load_regressions(directory: Path | None = None) -> Iterator[tuple[str, d.Sce
 
 def traced_vm(fork: str, seen: collections.Counter[int]) -> Any:
     """The stock VM of `fork` with every opcode wrapped to count executions in `seen`."""
-    vm = d.fork_vm(fork)
+    vm = fork_vm(fork)
     state_cls: Any = vm._state_class  # type: ignore[attr-defined]
     comp_cls: Any = state_cls.computation_class
 
@@ -759,7 +760,7 @@ class FuzzReport:
         """(opcodes executed, opcodes that exist in the fuzzed forks, missing mnemonics)."""
         universe: set[int] = set()
         for fork in self.forks:
-            universe |= d.fork_opcodes(fork)
+            universe |= fork_opcodes(fork)
         hit = universe & set(self.executed)
         missing = sorted(universe - hit)
         return len(hit), len(universe), [d.MNEMONICS.get(op, hex(op)) for op in missing]
@@ -836,7 +837,7 @@ def fuzz(
     stream = stream if stream is not None else sys.stderr
     rng = random.Random(seed)
     src = RandomSource(rng)
-    forks = tuple(d.fork_name(f) for f in forks)
+    forks = tuple(fork_name(f) for f in forks)
     seeds = load_seed_contracts(random.Random(seed))
     report = FuzzReport(forks=forks)
     traced = {fork: traced_vm(fork, report.executed) for fork in forks}
@@ -850,7 +851,7 @@ def fuzz(
     history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY_LENGTH)
 
     def check(s: d.Scenario) -> list[str]:
-        stock = d.execute(s, d.fork_vm(s.fork))
+        stock = d.execute(s, fork_vm(s.fork))
         jit = d.run_jit(s, backend)
         return d.compare(stock, jit)
 
@@ -1029,7 +1030,7 @@ def fuzz_isolated(
     import tempfile
 
     stream = stream if stream is not None else sys.stderr
-    forks = tuple(d.fork_name(f) for f in forks)
+    forks = tuple(fork_name(f) for f in forks)
     total = FuzzReport(forks=forks)
     start = time.monotonic()
     deadline = start + seconds

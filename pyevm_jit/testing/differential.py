@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import eth.vm.forks as _forks
 import eth.vm.opcode_values as _ov
 from eth.abc import SignedTransactionAPI, VirtualMachineAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
@@ -38,32 +37,13 @@ from eth.vm.spoof import SpoofTransaction
 from eth_keys import keys
 from eth_typing import Address, Hash32
 
+from pyevm_jit.evm.vm import jit_vm
+from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
+from pyevm_jit.runtime import JitBackend, RuntimeConfig
+
 # ---------------------------------------------------------------------------------------------
 # Forks
 
-FORK_VMS: dict[str, type[VirtualMachineAPI]] = {
-    vm.fork: vm
-    for vm in (
-        _forks.FrontierVM,
-        _forks.HomesteadVM,
-        _forks.TangerineWhistleVM,
-        _forks.SpuriousDragonVM,
-        _forks.ByzantiumVM,
-        _forks.ConstantinopleVM,
-        _forks.PetersburgVM,
-        _forks.IstanbulVM,
-        _forks.MuirGlacierVM,
-        _forks.BerlinVM,
-        _forks.LondonVM,
-        _forks.ArrowGlacierVM,
-        _forks.GrayGlacierVM,
-        _forks.ParisVM,
-        _forks.ShanghaiVM,
-        _forks.CancunVM,
-        _forks.PragueVM,
-    )
-}
-FORKS: tuple[str, ...] = tuple(FORK_VMS)
 #: The forks most tests sweep (one per gas-schedule or opcode-set change that matters).
 MAIN_FORKS: tuple[str, ...] = (
     "frontier",
@@ -75,33 +55,6 @@ MAIN_FORKS: tuple[str, ...] = (
     "cancun",
     "prague",
 )
-
-
-def fork_name(name: str) -> str:
-    """Normalise a fork name: 'Cancun', 'CancunVM', 'tangerine_whistle' -> py-evm's spelling."""
-    key = name.strip().lower().replace("_", "-")
-    if key.endswith("vm"):
-        key = key[:-2]
-    if key in FORK_VMS:
-        return key
-    squashed = {k.replace("-", ""): k for k in FORK_VMS}
-    if key.replace("-", "") in squashed:
-        return squashed[key.replace("-", "")]
-    raise ValueError(f"unknown fork {name!r} (known: {', '.join(FORKS)})")
-
-
-def fork_vm(fork: str) -> type[VirtualMachineAPI]:
-    return FORK_VMS[fork_name(fork)]
-
-
-def fork_opcodes(fork: str) -> frozenset[int]:
-    """The opcode bytes that exist in `fork` according to py-evm (the oracle)."""
-    vm = fork_vm(fork)
-    return frozenset(vm._state_class.computation_class.opcodes)  # type: ignore[attr-defined]
-
-
-def fork_at_least(fork: str, other: str) -> bool:
-    return FORKS.index(fork_name(fork)) >= FORKS.index(fork_name(other))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,46 +489,20 @@ def run_stock(scenario: Scenario) -> Outcome:
 # --- the JIT side ----------------------------------------------------------------------------
 
 _backend_lock = threading.Lock()
-_backend: Any = None
+_backend: JitBackend | None = None
 _jit_vms: dict[str, type[VirtualMachineAPI]] = {}
 
 
-def jit_available() -> str | None:
-    """None when the JIT path can be used, else the reason it cannot (an import error)."""
-    try:
-        from pyevm_jit.evm.vm import jit_vm  # noqa: F401
-
-        _runtime_names()
-    except Exception as exc:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _runtime_names() -> tuple[Any, Any]:
-    import pyevm_jit.runtime as rt
-
-    backend_cls = getattr(rt, "JitBackend", None)
-    config_cls = getattr(rt, "RuntimeConfig", None)
-    if backend_cls is None:
-        from pyevm_jit.runtime.backend import JitBackend as backend_cls  # type: ignore
-    if config_cls is None:
-        from pyevm_jit.runtime.config import RuntimeConfig as config_cls  # type: ignore
-    return backend_cls, config_cls
-
-
-def get_backend() -> Any:
+def get_backend() -> JitBackend:
     """The process-wide blocking backend used by the JIT side (created on first use)."""
     global _backend
     with _backend_lock:
         if _backend is None:
-            backend_cls, config_cls = _runtime_names()
-            _backend = backend_cls.new(config_cls(enabled=True, blocking=True))
+            _backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
         return _backend
 
 
-def jit_vm_class(fork: str, backend: Any = None) -> type[VirtualMachineAPI]:
-    from pyevm_jit.evm.vm import jit_vm
-
+def jit_vm_class(fork: str, backend: JitBackend | None = None) -> type[VirtualMachineAPI]:
     fork = fork_name(fork)
     if backend is not None:
         return jit_vm(FORK_VMS[fork], backend)  # type: ignore[no-any-return]
@@ -584,14 +511,7 @@ def jit_vm_class(fork: str, backend: Any = None) -> type[VirtualMachineAPI]:
     return _jit_vms[fork]
 
 
-def _stat(stats: Any, name: str) -> int:
-    value = getattr(stats, name, None)
-    if value is None and isinstance(stats, Mapping):
-        value = stats.get(name)
-    return int(value or 0)
-
-
-def run_jit(scenario: Scenario, backend: Any = None) -> Outcome:
+def run_jit(scenario: Scenario, backend: JitBackend | None = None) -> Outcome:
     """The scenario through `jit_vm(fork VM, backend)`; records how many messages ran native code
     (`backend.stats().lookup_hits` before and after)."""
     backend = backend if backend is not None else get_backend()
@@ -599,12 +519,12 @@ def run_jit(scenario: Scenario, backend: Any = None) -> Outcome:
     before = backend.stats()
     outcome = execute(scenario, vm_class)
     after = backend.stats()
-    outcome.native_messages = _stat(after, "lookup_hits") - _stat(before, "lookup_hits")
-    outcome.interpreted_messages = _stat(after, "lookup_misses") - _stat(before, "lookup_misses")
+    outcome.native_messages = after.lookup_hits - before.lookup_hits
+    outcome.interpreted_messages = after.lookup_misses - before.lookup_misses
     return outcome
 
 
-def run_both(scenario: Scenario, backend: Any = None) -> tuple[Outcome, Outcome]:
+def run_both(scenario: Scenario, backend: JitBackend | None = None) -> tuple[Outcome, Outcome]:
     return run_stock(scenario), run_jit(scenario, backend)
 
 
@@ -688,7 +608,7 @@ def _account_diffs(
 
 
 def differences(
-    scenario: Scenario, backend: Any = None, *, require_native: bool = True
+    scenario: Scenario, backend: JitBackend | None = None, *, require_native: bool = True
 ) -> list[str]:
     """Run both sides and compare; with `require_native`, also report a JIT run in which no
     message ran native code (a test must not pass by silently interpreting)."""
@@ -747,16 +667,6 @@ def check(
     if diffs:
         raise AssertionError(describe(scenario, diffs))
     return stock
-
-
-def jit_missing() -> str | None:
-    """A reason to skip JIT tests when `pyevm_jit.vm` does not exist yet (any other import
-    problem is raised, so that a broken JIT fails the tests instead of skipping them)."""
-    import importlib.util
-
-    if importlib.util.find_spec("pyevm_jit.evm.vm") is None:
-        return "pyevm_jit.vm (jit_vm) is not there yet"
-    return None
 
 
 def addr(address: bytes) -> int:
