@@ -17,18 +17,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from eth_hash.auto import keccak
 
+from pyevm_jit.cli.progress import Progress
+from pyevm_jit.conformance.statetest import input_files, read_fixture
 from pyevm_jit.errors import UsageError
-
-if TYPE_CHECKING:
-    from pyevm_jit.runtime import AotRequest, RuntimeStatsSnapshot, RuntimeTuning
-    from pyevm_jit.runtime.store import FileArtifactStore
+from pyevm_jit.forks import fork_name
+from pyevm_jit.runtime.aot import AotPlan, compile_plan, plan_aot
+from pyevm_jit.runtime.config import RuntimeTuning
+from pyevm_jit.runtime.stats import RuntimeStatsSnapshot
+from pyevm_jit.runtime.store import FileArtifactStore, StoreError, directory_problem
 
 DEFAULT_FORK = "cancun"
 
@@ -51,40 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- forks --------------------------------------------------------------------------------------
 
 
-def _simple(name: str) -> str:
-    return name.strip().lower().replace("-", "").replace("_", "")
-
-
-def _py_evm_forks() -> dict[str, str]:
-    import eth.vm.forks as forks
-
-    names = {str(getattr(forks, n).fork) for n in dir(forks) if n.endswith("VM")}
-    return {_simple(n): n for n in names}
-
-
 def py_evm_fork(name: str) -> str | None:
-    """The py-evm fork name (`vm_class.fork`) for a py-evm or fixture fork name, or None."""
-    known = _py_evm_forks()
-    found = known.get(_simple(name))
-    if found is not None:
-        return found
+    """The py-evm fork id for a py-evm or fixture fork name, or None."""
     try:
-        from pyevm_jit.conformance import statetest
-
-        fixture = statetest.canonical_fork_name(name)
-        return str(statetest.vm_class_for_fork(fixture).fork)
-    except (UsageError, KeyError, ImportError, AttributeError):
+        return fork_name(name)
+    except ValueError:
         return None
 
 
 def _wanted_fork(name: str | None) -> str | None:
     if name is None:
         return None
-    fork = py_evm_fork(name)
-    if fork is None:
-        known = ", ".join(sorted(_py_evm_forks().values()))
-        raise UsageError(f"unknown fork {name!r} (known: {known})")
-    return fork
+    try:
+        return fork_name(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -129,8 +112,6 @@ def _pre_codes(pre: Any, where: str) -> list[bytes]:
 
 def codes_from_json(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
     """(code, py-evm fork) pairs of a state-test or bench file."""
-    from pyevm_jit.conformance.statetest import read_fixture
-
     data = read_fixture(str(path), "state test or bench", ("pre", "transaction"))
     found: list[tuple[bytes, str]] = []
     for name, test in data.items():
@@ -171,8 +152,6 @@ def codes_from_hex(path: Path, fork: str | None) -> list[tuple[bytes, str]]:
 def collect(paths: Sequence[str], fork: str | None) -> dict[tuple[bytes, str], bytes]:
     """Every distinct non-empty (code hash, fork) -> code found in the inputs."""
     found: dict[tuple[bytes, str], bytes] = {}
-    from pyevm_jit.conformance.statetest import input_files
-
     for path in input_files(paths, (".json", ".hex"), "files"):
         pairs = (
             codes_from_json(path, fork) if path.suffix == ".json" else codes_from_hex(path, fork)
@@ -186,39 +165,9 @@ def collect(paths: Sequence[str], fork: str | None) -> dict[tuple[bytes, str], b
 # --- running ------------------------------------------------------------------------------------
 
 
-class _Progress:
-    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
-        self.total = total
-        self.stream = stream
-        self.live = enabled and stream.isatty()
-        self.enabled = enabled
-        self.last = 0.0
-
-    def update(self, done: int, failed: int, final: bool = False) -> None:
-        if not self.enabled or not self.total:
-            return
-        now = time.monotonic()
-        if not final and not self.live and now - self.last < 5.0:
-            return
-        self.last = now
-        width = 30
-        filled = width * done // self.total if self.total else width
-        bar = "#" * filled + "-" * (width - filled)
-        text = f"aot [{bar}] {done}/{self.total} compiled" + (
-            f", {failed} failed" if failed else ""
-        )
-        if self.live:
-            self.stream.write("\r" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-
 def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
     """The artifact store in folder `raw` (created, mode 0700, when missing). A path that
     cannot hold a store raises UsageError (`where` names it in the message; default `raw`)."""
-    from pyevm_jit.runtime.store import FileArtifactStore, StoreError, directory_problem
-
     where = raw if where is None else where
     store_path = Path(raw)
     if store_path.exists() and not store_path.is_dir():
@@ -239,71 +188,22 @@ def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
     return store
 
 
-@dataclass
-class AotPlan:
-    """What filling a store with some codes takes."""
-
-    total: int  # distinct (code, fork) pairs asked for
-    present: int  # already in the store (valid and built by this engine)
-    todo: list[AotRequest]  # to compile
-    too_large: int  # left out (over the size the runtime compiles)
-
-
-def plan_aot(
-    store: FileArtifactStore,
-    codes: Mapping[tuple[bytes, str], bytes],
-    tuning: RuntimeTuning,
-) -> AotPlan:
-    """Which of `codes` ((code hash, py-evm fork) -> code) the store lacks."""
-    from pyevm_jit.compiler.target import engine_identity
-    from pyevm_jit.runtime import AotRequest, RuntimeCacheKey
-    from pyevm_jit.runtime.store import ArtifactKey
-
-    identity = engine_identity()
-    todo: list[AotRequest] = []
-    present = 0
-    for (code_hash, code_fork), code in sorted(codes.items()):
-        runtime_key = RuntimeCacheKey(code_hash, code_fork)
-        full = ArtifactKey.for_identity(runtime_key, tuning.aot_opt_level, identity)
-        if store.load(full) is not None:
-            present += 1
-        elif tuning.should_compile(code):
-            todo.append(AotRequest(code_hash, code, code_fork))
-    return AotPlan(len(codes), present, todo, len(codes) - present - len(todo))
-
-
-def compile_plan(
-    store: FileArtifactStore,
-    plan: AotPlan,
-    tuning: RuntimeTuning,
-    on_progress: Callable[[int, int], None] | None = None,
+def compile_with_progress(
+    store: FileArtifactStore, plan: AotPlan, tuning: RuntimeTuning, *, enabled: bool
 ) -> RuntimeStatsSnapshot:
-    """Compile what `plan` lists into `store` (on the runtime's worker pool) and wait for all
-    of it; `on_progress(finished, failed)` is called while it waits. The backend's final stats
-    (`artifacts_stored`, `compilations_failed`)."""
-    from pyevm_jit.runtime import JitBackend, RuntimeConfig
+    """`compile_plan` with a progress display on stderr."""
+    with Progress(len(plan.todo), "aot compile", stream=sys.stderr, enabled=enabled) as progress:
 
-    config = RuntimeConfig(
-        enabled=True,
-        aot=True,
-        store=store,
-        dump_dir=None,
-        # every request must be queued: none dropped over the pending-job limit
-        tuning=tuning.replace(max_pending_jobs=max(tuning.max_pending_jobs, len(plan.todo) + 1)),
-        preload=False,
-    )
-    with JitBackend.new(config) as backend:
-        backend.prepare_aot_batch(plan.todo)
-        while not backend.wait_idle(0.25):
-            s = backend.stats()
-            if on_progress is not None:
-                on_progress(s.compilations_succeeded + s.compilations_failed, s.compilations_failed)
-        return backend.stats()
+        def advance(finished: int, failed: int) -> None:
+            note = f"{failed} failed" if failed else None
+            progress.advance(max(0, finished - progress.done), note)
+
+        stats = compile_plan(store, plan, tuning, advance)
+        advance(stats.compilations_succeeded + stats.compilations_failed, stats.compilations_failed)
+    return stats
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyevm_jit.runtime import RuntimeTuning
-
     if args.jobs is not None and args.jobs < 0:
         raise UsageError("--jobs must not be negative")
     fork = _wanted_fork(args.fork)
@@ -325,9 +225,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.monotonic()
-    progress = _Progress(len(plan.todo), sys.stderr, not args.quiet)
-    s = compile_plan(store, plan, tuning, progress.update)
-    progress.update(s.compilations_succeeded + s.compilations_failed, s.compilations_failed, True)
+    s = compile_with_progress(store, plan, tuning, enabled=not args.quiet)
     print(
         f"aot: {s.artifacts_stored} stored, {s.compilations_failed} failed to compile, "
         f"{plan.present} already present, in {time.monotonic() - started:.1f}s",

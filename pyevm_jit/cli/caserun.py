@@ -33,9 +33,14 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from pyevm_jit.cli.aot import compile_with_progress, open_store
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.statetest import Status, Summary
 from pyevm_jit.errors import UsageError
+from pyevm_jit.evm.chain import JitVMCache
+from pyevm_jit.forks import VMFactory
+from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, RuntimeTuning
+from pyevm_jit.runtime.aot import plan_aot
 
 MODES = ("interp", "jit", "aot")
 
@@ -45,9 +50,6 @@ CRASH_ON_ENV = "PYEVM_JIT_TEST_CRASH_ON"
 # Folders whose cases take long on the interpreter: scheduled first so that the pool does not
 # finish with one worker grinding through them alone.
 SLOW_FOLDERS = ("vmPerformance", "stTimeConsuming", "stQuadraticComplexityTest", "stStaticCall")
-
-#: turns a stock py-evm VM class into the class to run with (its JIT VM, say)
-VMFactory = Callable[[type[Any]], type[Any]]
 
 #: native statistics of each process that ran cases, by process id
 StatsByProcess = dict[int, dict[str, Any]]
@@ -109,65 +111,38 @@ class RunSpec(Generic[C, R]):
 
 
 # ---------------------------------------------------------------------------------------------
-# The runtime (imported lazily: only jit and aot modes need it)
+# The runtime
 # ---------------------------------------------------------------------------------------------
 
 
-def runtime_api() -> Any:
-    """The runtime module; UsageError when this installation cannot run the JIT."""
-    try:
-        from pyevm_jit import runtime
-        from pyevm_jit.evm.vm import jit_vm  # noqa: F401
-    except ImportError as exc:
-        raise UsageError(f"the JIT is not available in this installation ({exc})") from None
-    for name in ("JitBackend", "RuntimeConfig"):
-        if not hasattr(runtime, name):
-            raise UsageError(f"the JIT runtime lacks {name}; this mode is not available yet")
-    return runtime
-
-
-def file_store(directory: str) -> Any:
-    runtime = runtime_api()
-    store_class = getattr(runtime, "FileArtifactStore", None)
-    if store_class is None:
-        try:
-            from pyevm_jit.runtime import store as store_module
-        except ImportError as exc:
-            raise UsageError(f"no FileArtifactStore available ({exc})") from None
-        store_class = store_module.FileArtifactStore
-    return store_class(Path(directory))
-
-
-def make_backend(mode: str, store_dir: str | None) -> Any:
+def make_backend(mode: str, store_dir: str | None) -> JitBackend:
     """The backend a process runs cases with in jit or aot mode."""
-    runtime = runtime_api()
     if mode == "jit":
-        return runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
+        return JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
     assert store_dir is not None
     # aot runs only what the store holds: no promotion, so a run compiles nothing.
-    return runtime.JitBackend.new(
-        runtime.RuntimeConfig(
-            enabled=True, blocking=False, promote_hot=False, store=file_store(store_dir)
+    return JitBackend.new(
+        RuntimeConfig(
+            enabled=True,
+            blocking=False,
+            promote_hot=False,
+            store=FileArtifactStore(Path(store_dir)),
         )
     )
 
 
-def stats_dict(backend: Any) -> dict[str, Any] | None:
+def stats_dict(backend: JitBackend | None) -> dict[str, Any] | None:
     """A backend's statistics as plain numbers (None without a backend)."""
     if backend is None:
         return None
     snapshot = backend.stats()
-    by_reason = getattr(snapshot, "misses_by_reason", {}) or {}
     stats: dict[str, Any] = {
-        "lookup_hits": int(getattr(snapshot, "lookup_hits", 0)),
-        "lookup_misses": int(getattr(snapshot, "lookup_misses", 0)),
-        "misses_by_reason": {
-            str(getattr(reason, "value", reason)): int(count) for reason, count in by_reason.items()
-        },
+        "lookup_hits": snapshot.lookup_hits,
+        "lookup_misses": snapshot.lookup_misses,
+        "misses_by_reason": dict(snapshot.misses_by_reason),
     }
     for name in _COUNTERS:
-        if hasattr(snapshot, name):
-            stats[name] = int(getattr(snapshot, name))
+        stats[name] = int(getattr(snapshot, name))
     return stats
 
 
@@ -207,7 +182,7 @@ class _Process:
     """This process's VM factory and backend (one per process that runs cases)."""
 
     factory: VMFactory | None = None
-    backend: Any = None
+    backend: JitBackend | None = None
 
 
 def _setup_process(spec: RunSpec[Any, Any]) -> None:
@@ -216,8 +191,6 @@ def _setup_process(spec: RunSpec[Any, Any]) -> None:
     if spec.mode == "interp":
         _Process.factory, _Process.backend = None, None
         return
-    from pyevm_jit.evm.chain import JitVMCache
-
     backend = make_backend(spec.mode, spec.store_dir)
     _Process.backend = backend
     _Process.factory = JitVMCache(backend)
@@ -388,23 +361,12 @@ def prepare_aot(
 ) -> None:
     """Compile the codes the store lacks into it (`pyevm-jit aot`'s planning and compiling)
     and say what it took."""
-    from pyevm_jit.cli.aot import compile_plan, open_store, plan_aot
-
-    runtime = runtime_api()
     store = open_store(store_dir, f"--store {store_dir}")
     print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
     started = time.perf_counter()
-    tuning = runtime.RuntimeTuning()
+    tuning = RuntimeTuning()
     plan = plan_aot(store, codes, tuning)
-    with Progress(
-        len(plan.todo), "aot compile", stream=sys.stderr, enabled=progress
-    ) as progress_bar:
-
-        def advance(finished: int, failed: int) -> None:
-            progress_bar.advance(max(0, finished - progress_bar.done))
-
-        stats = compile_plan(store, plan, tuning, advance)
-        advance(stats.compilations_succeeded + stats.compilations_failed, 0)
+    stats = compile_with_progress(store, plan, tuning, enabled=progress)
     failed = stats.compilations_failed
     print(
         f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
@@ -530,8 +492,6 @@ def run_command(
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
     spec: RunSpec[C, R] = RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
-    if mode in ("jit", "aot"):
-        runtime_api()
     summary = Summary()
     all_results: list[R] = list(skipped)
     for result in all_results:
