@@ -135,7 +135,7 @@ def test_mismatch_is_an_error_row_without_speed(
     def wrong_side(case: Any, stock_vm: Any, *, stock_both: bool, tier_up: bool) -> bench.JitSide:
         return bench.JitSide(_WrongVM, None, 0.0, 0, 0)
 
-    monkeypatch.setattr(bench, "make_jit_side", wrong_side)
+    monkeypatch.setattr(bench.measure, "make_jit_side", wrong_side)
     result = bench.measure_case(_tiny(tmp_path), FAST)
     assert result.status == "error" and "gas_used" in result.error
     assert math.isnan(result.speedup) and result.jit.reps == 0

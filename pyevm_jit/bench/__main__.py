@@ -3,6 +3,6 @@
 
 import sys
 
-from pyevm_jit.bench import _worker_main
+from pyevm_jit.bench.measure import worker_main
 
-sys.exit(_worker_main(sys.argv[1:]))
+sys.exit(worker_main(sys.argv[1:]))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit import bench
+from pyevm_jit.cli.progress import Progress
 from pyevm_jit.errors import UsageError
 
 
@@ -108,8 +109,10 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         raise UsageError("need --min-time >= 0 and 1 <= --min-reps <= --max-reps")
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageError(f"--baseline: no such file: {args.baseline}")
-    if args.fork.lower() not in bench.FORKS:
-        raise UsageError(f"unknown fork {args.fork!r} (choose from {', '.join(bench.FORKS)})")
+    try:
+        bench.vm_class_for_fork(args.fork)
+    except bench.BenchInputError as exc:
+        raise UsageError(str(exc)) from None
     return bench.BenchOptions(
         fork=args.fork.lower(),
         min_time=args.min_time,
@@ -138,34 +141,6 @@ def _collect(args: argparse.Namespace) -> list[bench.BenchCase]:
     return cases
 
 
-class _Progress:
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.width = 0
-        self.last_plain = 0.0
-
-    def show(self, text: str, *, transient: bool = False) -> None:
-        """Redraw the line (terminal) or print it; transient notes are printed at most every
-        10 s when stderr is not a terminal."""
-        if self.tty:
-            pad = max(0, self.width - len(text))
-            sys.stderr.write("\r" + text + " " * pad)
-            self.width = len(text)
-        else:
-            now = time.monotonic()
-            if transient and now - self.last_plain < 10.0:
-                return
-            self.last_plain = now
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.tty and self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            sys.stderr.flush()
-        self.width = 0
-
-
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.compile_times:
@@ -187,29 +162,26 @@ def run(args: argparse.Namespace) -> int:
         )
         options = replace(options, pyrevm=False)
 
-    progress = _Progress()
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
-    for index, case in enumerate(cases, 1):
-        prefix = f"[{index}/{len(cases)}] {case.name}"
-        progress.show(f"{prefix} ...")
+    with Progress(len(cases), "bench", plain_interval=10.0) as progress:
+        for index, case in enumerate(cases, 1):
+            prefix = f"[{index}/{len(cases)}] {case.name}"
+            progress.set_note(f"{case.name} ...")
 
-        def note(message: str, prefix: str = prefix) -> None:
-            progress.show(f"{prefix}: {message}", transient=True)
+            def note(message: str, name: str = case.name) -> None:
+                progress.set_note(f"{name}: {message}")
 
-        result = bench.run_case_in_subprocess(
-            Path(case.path), case.name, options, args.timeout, progress=note
-        )
-        results.append(result)
-        if result.status == "ok":
-            summary = f"{bench._fmt_ratio(result.speedup)} over stock"
-        else:
-            summary = "ERROR"
-        progress.show(f"[{index}/{len(cases)}] {case.name}: {summary}")
-        if not progress.tty:
-            continue
-        progress.done()
-    progress.done()
+            result = bench.run_case_in_subprocess(
+                Path(case.path), case.name, options, args.timeout, progress=note
+            )
+            results.append(result)
+            if result.status == "ok":
+                summary = f"{bench.fmt_ratio(result.speedup)} over stock"
+            else:
+                summary = "ERROR"
+            progress.write(f"{prefix}: {summary}")
+            progress.advance(note="")
 
     print(bench.format_table(results, markdown=args.markdown))
     elapsed = time.perf_counter() - started
@@ -285,7 +257,7 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
     if side != "pyrevm":
         rate = runner.reference().gas_used / (median / 1e9) / 1e6
     print(
-        f"{case.name} [{side}]: {len(times)} runs, median {bench._fmt_time(median)}"
+        f"{case.name} [{side}]: {len(times)} runs, median {bench.fmt_time(median)}"
         + ("" if math.isnan(rate) else f", {rate:.1f} Mgas/s")
     )
     return 0
@@ -312,13 +284,11 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
         raise UsageError("no contracts found")
     fork = options.fork
     bench.compile_time(bytes.fromhex("6001600101"), fork, args.opt_level)  # engine start-up
-    progress = _Progress()
     times: list[bench.CompileTime] = []
-    for index, code in enumerate(codes, 1):
-        times.append(bench.compile_time(code, fork, args.opt_level))
-        if index % 25 == 0 or index == len(codes):
-            progress.show(f"compile times: {index}/{len(codes)}")
-    progress.done()
+    with Progress(len(codes), "compile times") as progress:
+        for code in codes:
+            times.append(bench.compile_time(code, fork, args.opt_level))
+            progress.advance()
     ok = [t for t in times if not t.error]
     seconds = [t.seconds for t in ok]
     failed = len(times) - len(ok)

@@ -1,0 +1,419 @@
+"""Measuring one case: the paths checked against each other, then timed alternately
+(`measure_case`), in a process of its own (`run_case_in_subprocess`)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyevm_jit.bench.cases import DEFAULT_FORK, BenchCase, BenchInputError, find_case
+from pyevm_jit.bench.sides import (
+    SIDES,
+    JitSide,
+    PyEvmRunner,
+    PyRevmRunner,
+    backend_counters,
+    digest_differences,
+    expected_tx_gas,
+    make_jit_side,
+    pyrevm_available,
+    pyrevm_gas_ok,
+    vm_class_for_fork,
+)
+
+PROGRESS = Callable[[str], None]
+
+
+@dataclass
+class BenchOptions:
+    fork: str = DEFAULT_FORK
+    min_time: float = 0.5  # seconds of timed runs per path
+    min_reps: int = 3
+    max_reps: int = 100_000
+    max_case_time: float = 120.0  # wall-clock budget for the repetitions of one case
+    warmup: int = 2
+    pyrevm: bool = True
+    stock_both: bool = False  # harness self-test: the stock VM on the JIT side too
+    scope: str = "message"  # what is timed: "message" or "transaction"
+    baseline: str | None = None  # JSON of an earlier run: its stock/pyrevm figures are reused
+    tier_up: bool = True  # time the tier-up build (steady state of hot code), not the first tier
+
+
+@dataclass
+class SideStats:
+    median_ns: int = 0
+    min_ns: int = 0
+    reps: int = 0
+    total_ns: int = 0
+
+
+@dataclass
+class CaseResult:
+    name: str
+    path: str
+    fork: str
+    status: str = "ok"  # ok | error
+    error: str = ""
+    gas_used: int = 0
+    tx_gas_used: int = 0
+    success: bool = False
+    stock: SideStats = field(default_factory=SideStats)
+    jit: SideStats = field(default_factory=SideStats)
+    pyrevm: SideStats | None = None
+    pyrevm_error: str = ""
+    compile_seconds: float = 0.0
+    compile_wall_seconds: float = 0.0
+    tier_up_seconds: float = 0.0
+    compile_phases: dict[str, float] = field(default_factory=dict)
+    contracts: int = 0
+    contracts_compiled: int = 0
+    compile_failures: list[str] = field(default_factory=list)
+    native: bool = False
+    jit_counters: dict[str, Any] = field(default_factory=dict)
+    stock_both: bool = False
+    reference: dict[str, Any] = field(default_factory=dict)  # PathOutcome.digest() of stock
+    baseline: str = ""  # file the stock and pyrevm figures come from, when reused
+
+    @property
+    def speedup(self) -> float:
+        if self.status != "ok" or not self.jit.median_ns:
+            return math.nan
+        return self.stock.median_ns / self.jit.median_ns
+
+    @property
+    def jit_vs_pyrevm(self) -> float:
+        """JIT time / pyrevm time (below 1: the JIT is faster)."""
+        if self.status != "ok" or self.pyrevm is None or not self.pyrevm.median_ns:
+            return math.nan
+        return self.jit.median_ns / self.pyrevm.median_ns
+
+    def mgas_per_s(self, side: str) -> float:
+        stats: SideStats | None = getattr(self, side)
+        if self.status != "ok" or stats is None or not stats.median_ns:
+            return math.nan
+        return self.gas_used / (stats.median_ns / 1e9) / 1e6
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["speedup"] = nan_to_none(self.speedup)
+        data["jit_vs_pyrevm"] = nan_to_none(self.jit_vs_pyrevm)
+        data["mgas_per_s"] = {s: nan_to_none(self.mgas_per_s(s)) for s in SIDES}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for side in SIDES:
+            if fields.get(side) is not None:
+                fields[side] = SideStats(**fields[side])
+        return cls(**fields)
+
+
+def nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def measure_case(
+    case: BenchCase, options: BenchOptions, progress: PROGRESS | None = None
+) -> CaseResult:
+    """Set up, check and time one case in this process."""
+    note = progress or (lambda _msg: None)
+    stock_vm = vm_class_for_fork(options.fork)
+    result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
+
+    note("setting up")
+    stock = PyEvmRunner(case, stock_vm, options.scope)
+    note("compiling")
+    try:
+        jit_side = make_jit_side(
+            case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+        )
+    except Exception as exc:  # the JIT could not even be set up: an error row
+        result.status, result.error = "error", f"JIT set-up failed: {exc!r}"[:300]
+        return result
+    try:
+        return _check_and_time(case, options, note, result, stock, jit_side)
+    finally:
+        if jit_side.backend is not None:
+            jit_side.backend.close()
+
+
+def _check_and_time(
+    case: BenchCase,
+    options: BenchOptions,
+    note: PROGRESS,
+    result: CaseResult,
+    stock: PyEvmRunner,
+    jit_side: JitSide,
+) -> CaseResult:
+    result.compile_seconds = jit_side.compile_seconds
+    result.compile_wall_seconds = jit_side.wall_seconds
+    result.tier_up_seconds = jit_side.tier_up_seconds
+    result.compile_phases = jit_side.phases
+    result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
+    result.compile_failures = list(jit_side.failures)
+    jit = PyEvmRunner(case, jit_side.vm_class, options.scope)
+
+    # correctness first, on fresh states, state roots included
+    note("checking")
+    base = _baseline_entry(case, options)
+    try:
+        jit_outcome = jit.reference()
+    except Exception as exc:
+        result.status, result.error = "error", f"JIT run raised {exc!r}"[:300]
+        return result
+    if base is not None:
+        result.reference = dict(base["reference"])
+        result.baseline = str(options.baseline)
+        result.gas_used, result.success = int(base["gas_used"]), bool(base["success"])
+        result.tx_gas_used = int(base.get("tx_gas_used", 0))
+    else:
+        reference = stock.reference()
+        result.reference = reference.digest()
+        result.gas_used, result.success = reference.gas_used, reference.success
+        intrinsic = case.tx.gas_limit - stock.message_gas
+        result.tx_gas_used = expected_tx_gas(reference, intrinsic, options.fork)
+    diffs = digest_differences(result.reference, jit_outcome.digest())
+    if diffs:
+        result.status, result.error = "error", "stock/JIT mismatch: " + "; ".join(diffs)
+        return result
+
+    revm: PyRevmRunner | None = None
+    if base is None and options.pyrevm and pyrevm_available():
+        revm = PyRevmRunner(case, options.fork)
+        _ns, (ok, gas, out, nlogs) = revm.timed()
+        expected = (reference.success, reference.output, len(reference.logs))
+        gas_ok = pyrevm_gas_ok(result.tx_gas_used, gas, revm.prestorage_slots)
+        if (ok, out, nlogs) != expected or not gas_ok:
+            result.pyrevm_error = (
+                f"pyrevm disagrees: success {ok}, gas {gas}, logs {nlogs} "
+                f"(py-evm: {expected[0]}, {result.tx_gas_used}, {expected[2]}); not timed"
+            )
+            revm = None
+        elif gas != result.tx_gas_used:
+            result.pyrevm_error = (
+                f"pyrevm gas {gas} vs {result.tx_gas_used}: pre-state slots warm/dirty in pyrevm"
+            )
+
+    runners: dict[str, Callable[[], int]] = {}
+    mismatch: list[str] = []
+
+    def pyevm_rep(runner: PyEvmRunner, side: str) -> Callable[[], int]:
+        def rep() -> int:
+            ns, outcome = runner.timed()
+            if not mismatch:
+                diffs = digest_differences(result.reference, outcome.digest(), with_root=False)
+                if diffs:
+                    mismatch.append(f"{side} repetition differs: " + "; ".join(diffs))
+            return ns
+
+        return rep
+
+    if base is None:
+        runners["stock"] = pyevm_rep(stock, "stock")
+    runners["jit"] = pyevm_rep(jit, "JIT")
+    if revm is not None:
+        revm_runner = revm
+
+        def revm_rep() -> int:
+            return revm_runner.timed()[0]
+
+        runners["pyrevm"] = revm_rep
+
+    before = backend_counters(jit_side.backend)
+    samples = _alternate(runners, options, note)
+    after = backend_counters(jit_side.backend)
+    if mismatch:
+        result.status, result.error = "error", mismatch[0]
+        return result
+
+    for side, values in samples.items():
+        stats = SideStats(
+            median_ns=int(statistics.median(values)),
+            min_ns=min(values),
+            reps=len(values),
+            total_ns=sum(values),
+        )
+        setattr(result, side, stats)
+    if base is not None:  # stock (and pyrevm) figures of the baseline run
+        result.stock = SideStats(**base["stock"])
+        if base.get("pyrevm"):
+            result.pyrevm = SideStats(**base["pyrevm"])
+        result.pyrevm_error = str(base.get("pyrevm_error", ""))
+    if after:
+        result.jit_counters = after
+        result.native = after["lookup_hits"] > before.get("lookup_hits", 0)
+    return result
+
+
+def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | None:
+    """The case's entry in the --baseline JSON (None without a baseline). The baseline must be
+    an error-free run of the same case, fork and scope."""
+    if not options.baseline:
+        return None
+    try:
+        data = json.loads(Path(options.baseline).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchInputError(f"--baseline: cannot read {options.baseline} ({exc})") from None
+    saved = data.get("options", {}) if isinstance(data, dict) else {}
+    for key in ("fork", "scope"):
+        if saved.get(key, "message" if key == "scope" else None) != getattr(options, key):
+            raise BenchInputError(f"--baseline: it was run with another {key}")
+    for entry in data.get("cases", []):
+        if entry.get("name") == case.name and entry.get("status") == "ok":
+            if entry.get("reference") and entry.get("stock", {}).get("median_ns"):
+                return dict(entry)
+    raise BenchInputError(f"--baseline: no usable result for {case.name} in {options.baseline}")
+
+
+def _alternate(
+    runners: dict[str, Callable[[], int]], options: BenchOptions, note: PROGRESS
+) -> dict[str, list[int]]:
+    """Warm up, then run the paths in alternation until each has enough repetitions and time.
+
+    Each round runs every unfinished path once, or a batch of times for a path much faster
+    than the slowest, so that all paths accumulate time at a similar pace."""
+    samples: dict[str, list[int]] = {side: [] for side in runners}
+    one: dict[str, int] = {}
+    for side, run in runners.items():
+        # warm-up (the reference run already warmed the code paths once); a run slower than a
+        # second is not repeated: it counts as the first sample
+        spent = 0
+        for _ in range(max(1, options.warmup)):
+            ns = max(1, run())
+            spent += ns
+            if ns > 1_000_000_000:
+                samples[side].append(ns)
+                break
+            if spent > 1_000_000_000:
+                break
+        one[side] = ns
+    # a path much faster than the slowest runs a batch per round: enough to reach the minimum
+    # time within min_reps rounds, never more than would take as long as the slowest path
+    slowest = max(one.values())
+    min_ns = int(options.min_time * 1e9)
+    batch = {
+        side: max(1, min(slowest // ns, -(-min_ns // (ns * max(1, options.min_reps)))))
+        for side, ns in one.items()
+    }
+    deadline = time.perf_counter() + options.max_case_time
+
+    def done(side: str) -> bool:
+        values = samples[side]
+        if len(values) >= options.max_reps:
+            return True
+        return len(values) >= options.min_reps and sum(values) >= min_ns
+
+    # Garbage collection: off while timing; a collection every second of wall time, followed
+    # by one untimed run of every path (a collection leaves the caches cold for the next run).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    last_collect = time.perf_counter()
+    rounds = 0
+    try:
+        while not all(done(side) for side in runners):
+            if time.perf_counter() - last_collect > 1.0:
+                gc.collect()
+                for run in runners.values():
+                    run()
+                last_collect = time.perf_counter()
+            order = list(runners.items())
+            if rounds % 2:
+                order.reverse()  # no path always runs first in a round
+            for side, run in order:
+                if done(side):
+                    continue
+                for _ in range(batch[side]):
+                    samples[side].append(run())
+            rounds += 1
+            if rounds % 20 == 0 or slowest > 100_000_000:
+                note(", ".join(f"{s} {len(v)}" for s, v in samples.items()) + " reps")
+            if time.perf_counter() > deadline and all(samples[s] for s in runners):
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
+_PROGRESS_PREFIX = "progress: "
+
+
+def run_case_in_subprocess(
+    path: Path,
+    name: str,
+    options: BenchOptions,
+    timeout: float | None = None,
+    progress: PROGRESS | None = None,
+) -> CaseResult:
+    """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``); its
+    progress notes are passed to ``progress`` as they come."""
+    request = json.dumps({"path": str(path), "name": name, "options": asdict(options)})
+    cmd = [sys.executable, "-m", "pyevm_jit.bench", request]
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # importable in the child
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    other: list[str] = []
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        for line in proc.stderr:
+            if line.startswith(_PROGRESS_PREFIX):
+                if progress is not None:
+                    progress(line[len(_PROGRESS_PREFIX) :].strip())
+            elif line.strip():
+                other.append(line.rstrip())
+        stdout = proc.stdout.read()
+        proc.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if timed_out.is_set():
+        return CaseResult(name, str(path), options.fork, "error", f"timed out after {timeout} s")
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (other or ["no output"])[-1]
+        return CaseResult(
+            name, str(path), options.fork, "error", f"worker exit {proc.returncode}: {tail}"
+        )
+    return CaseResult.from_json(json.loads(lines[-1]))
+
+
+def worker_main(argv: Sequence[str]) -> int:
+    request = json.loads(argv[0])
+    options = BenchOptions(**request["options"])
+
+    def note(message: str) -> None:
+        print(_PROGRESS_PREFIX + message, file=sys.stderr, flush=True)
+
+    try:
+        case = find_case(Path(request["path"]), request["name"])
+        result = measure_case(case, options, note)
+    except BenchInputError as exc:
+        result = CaseResult(request["name"], request["path"], options.fork, "error", str(exc))
+    print(json.dumps(result.to_json()))
+    return 0

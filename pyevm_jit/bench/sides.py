@@ -1,0 +1,409 @@
+"""The three execution paths a case runs on: py-evm (stock or JIT VM class, `PyEvmRunner`),
+pyrevm (`PyRevmRunner`) and the JIT side set-up (`make_jit_side`: every contract compiled
+beforehand); and the `PathOutcome` that must agree between them."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_hash.auto import keccak
+from eth_typing import Address
+from eth_utils import to_canonical_address
+
+from pyevm_jit.bench.cases import BenchCase, BenchInputError, hex_bytes, hex_int
+from pyevm_jit.compiler.link import prepare_linker
+from pyevm_jit.evm.vm import jit_vm
+from pyevm_jit.forks import fork_vm
+from pyevm_jit.runtime import (
+    CompilationEvent,
+    JitBackend,
+    LookupRequest,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeTuning,
+)
+
+#: the forks pyrevm is compared on (py-evm fork id -> pyrevm spec id)
+PYREVM_SPECS: dict[str, str] = {"shanghai": "SHANGHAI", "cancun": "CANCUN", "prague": "PRAGUE"}
+
+SIDES = ("stock", "jit", "pyrevm")
+
+
+@dataclass(frozen=True)
+class PathOutcome:
+    """What must agree between the paths."""
+
+    success: bool
+    error: str  # exception class name, "" on success
+    gas_used: int  # message-level (without intrinsic gas)
+    gas_refund: int
+    output: bytes
+    logs: tuple[tuple[bytes, tuple[int, ...], bytes], ...]
+    state_root: bytes = b""
+
+    def differences(self, other: PathOutcome, *, with_root: bool = True) -> list[str]:
+        diffs = []
+        if self.success != other.success:
+            diffs.append(f"success {self.success} != {other.success}")
+        if self.error != other.error:
+            diffs.append(f"error {self.error or '-'} != {other.error or '-'}")
+        if self.gas_used != other.gas_used:
+            diffs.append(f"gas used {self.gas_used} != {other.gas_used}")
+        if self.gas_refund != other.gas_refund:
+            diffs.append(f"gas refund {self.gas_refund} != {other.gas_refund}")
+        if self.output != other.output:
+            diffs.append(f"output 0x{self.output.hex()[:40]} != 0x{other.output.hex()[:40]}")
+        if self.logs != other.logs:
+            diffs.append(f"logs ({len(self.logs)}) != ({len(other.logs)})")
+        if with_root and self.state_root != other.state_root:
+            diffs.append("state (storage/balances/nonces/code) differs")
+        return diffs
+
+    def digest(self) -> dict[str, Any]:
+        """A compact, JSON-friendly form that is enough to compare outcomes later."""
+
+        return {
+            "success": self.success,
+            "error": self.error,
+            "gas_used": self.gas_used,
+            "gas_refund": self.gas_refund,
+            "output_sha256": hashlib.sha256(self.output).hexdigest(),
+            "logs": len(self.logs),
+            "logs_sha256": hashlib.sha256(repr(self.logs).encode()).hexdigest(),
+            "state_root": self.state_root.hex(),
+        }
+
+
+def digest_differences(
+    expected: dict[str, Any], actual: dict[str, Any], *, with_root: bool = True
+) -> list[str]:
+    """Fields where two outcome digests differ (see PathOutcome.digest)."""
+    keys = [k for k in expected if with_root or k != "state_root"]
+    return [
+        f"{k} {expected[k]!r} != {actual.get(k)!r}" for k in keys if expected[k] != actual.get(k)
+    ]
+
+
+def vm_class_for_fork(fork: str) -> type:
+    key = fork.lower()
+    if key not in PYREVM_SPECS:
+        raise BenchInputError(f"unknown fork {fork!r} (choose from {', '.join(PYREVM_SPECS)})")
+    return fork_vm(key)
+
+
+def build_state(case: BenchCase, vm_class: type) -> Any:
+    """A fresh py-evm state for ``vm_class`` holding the case's pre-state, at the case's block."""
+    from eth.db.atomic import AtomicDB
+    from eth.vm.chain_context import ChainContext
+
+    block_class = vm_class.get_block_class()  # type: ignore[attr-defined]
+    header_class = dict(block_class._meta.fields)["header"]
+    header = header_class(
+        block_number=case.number,
+        timestamp=case.timestamp,
+        gas_limit=case.gas_limit,
+        coinbase=case.coinbase,
+        difficulty=0,
+        mix_hash=case.prev_randao,
+        base_fee_per_gas=case.base_fee,
+    )
+    state = vm_class.build_state(  # type: ignore[attr-defined]
+        AtomicDB(), header, ChainContext(1), previous_hashes=()
+    )
+    for address, account in parse_pre_state(case.pre).items():
+        for slot, value in account["storage"].items():
+            state.set_storage(address, slot, value)
+        state.set_nonce(address, account["nonce"])
+        state.set_code(address, account["code"])
+        state.set_balance(address, account["balance"])
+    state.persist()
+    return state
+
+
+def parse_pre_state(pre: dict[str, Any]) -> dict[bytes, dict[str, Any]]:
+    """Hex account state -> {address: {balance, nonce, code, storage: {int: int}}}."""
+    return {
+        to_canonical_address(address): {
+            "balance": hex_int(account.get("balance", "0x0")),
+            "nonce": hex_int(account.get("nonce", "0x0")),
+            "code": hex_bytes(account.get("code", "0x")),
+            "storage": {hex_int(k): hex_int(v) for k, v in account.get("storage", {}).items()},
+        }
+        for address, account in pre.items()
+    }
+
+
+def intrinsic_gas(case: BenchCase, vm_class: type) -> int:
+    builder = vm_class.get_transaction_builder()  # type: ignore[attr-defined]
+    unsigned = builder.create_unsigned_transaction(
+        nonce=0,
+        gas_price=case.tx.gas_price,
+        gas=case.tx.gas_limit,
+        to=case.tx.to,
+        value=case.tx.value,
+        data=case.tx.data,
+    )
+    return int(unsigned.intrinsic_gas)
+
+
+SCOPES = ("message", "transaction")
+
+
+class PyEvmRunner:
+    """Runs the case's call on one py-evm state, reverting after each run: as a message
+    (``computation_class.apply_message``) or as a whole transaction (``state.apply_transaction``
+    of an unsigned transaction from the sender: validation, gas purchase, refunds, fees)."""
+
+    def __init__(self, case: BenchCase, vm_class: type, scope: str = "message") -> None:
+        if scope not in SCOPES:
+            raise BenchInputError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
+        self.case = case
+        self.vm_class = vm_class
+        self.scope = scope
+        self.state = build_state(case, vm_class)
+        self.message_gas = case.tx.gas_limit - intrinsic_gas(case, vm_class)
+        self._berlin = hasattr(self.state, "mark_address_warm")
+        self._transaction: Any = None
+        if scope == "transaction":
+            from eth.vm.spoof import SpoofTransaction
+
+            unsigned = vm_class.get_transaction_builder().create_unsigned_transaction(  # type: ignore[attr-defined]
+                nonce=self.state.get_nonce(case.tx.sender),
+                gas_price=case.tx.gas_price,
+                gas=case.tx.gas_limit,
+                to=case.tx.to,
+                value=case.tx.value,
+                data=case.tx.data,
+            )
+            self._transaction = SpoofTransaction(unsigned, from_=case.tx.sender)
+
+    def _execute(self, state: Any) -> Any:
+        from eth.vm.message import Message
+
+        if self._transaction is not None:
+            return state.apply_transaction(self._transaction)
+
+        tx = self.case.tx
+        context = state.get_transaction_context_class()(gas_price=tx.gas_price, origin=tx.sender)
+        message = Message(
+            gas=self.message_gas,
+            to=Address(tx.to),
+            sender=Address(tx.sender),
+            value=tx.value,
+            data=tx.data,
+            code=state.get_code(tx.to),
+        )
+        if self._berlin:
+            state.mark_address_warm(tx.sender)
+            state.mark_address_warm(tx.to)
+        return state.computation_class.apply_message(state, message, context)
+
+    def timed(self) -> tuple[int, PathOutcome]:
+        """One repetition on a snapshot: (nanoseconds, outcome without state root)."""
+        state = self.state
+        snapshot = state.snapshot()
+        try:
+            start = time.perf_counter_ns()
+            computation = self._execute(state)
+            elapsed = time.perf_counter_ns() - start
+            outcome = outcome_of(computation)
+        finally:
+            state.revert(snapshot)
+        return elapsed, outcome
+
+    def reference(self) -> PathOutcome:
+        """One run on a fresh state, with the state root afterwards."""
+        state = build_state(self.case, self.vm_class)
+        computation = self._execute(state)
+        outcome = outcome_of(computation)
+        return _with_root(outcome, bytes(state.make_state_root()))
+
+
+def _with_root(outcome: PathOutcome, root: bytes) -> PathOutcome:
+    return PathOutcome(
+        outcome.success,
+        outcome.error,
+        outcome.gas_used,
+        outcome.gas_refund,
+        outcome.output,
+        outcome.logs,
+        root,
+    )
+
+
+def outcome_of(computation: Any) -> PathOutcome:
+    error = "" if computation.is_success else type(computation.error).__name__
+    logs = tuple(
+        (bytes(address), tuple(topics), bytes(data))
+        for address, topics, data in computation.get_log_entries()
+    )
+    return PathOutcome(
+        success=bool(computation.is_success),
+        error=error,
+        gas_used=int(computation.get_gas_used()),
+        gas_refund=int(computation.get_gas_refund()),
+        output=bytes(computation.output),
+        logs=logs,
+    )
+
+
+def pyrevm_available() -> bool:
+    try:
+        import pyrevm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PyRevmRunner:
+    """The same pre-state and call on pyrevm (revm's interpreter), timed the same way."""
+
+    def __init__(self, case: BenchCase, fork: str) -> None:
+        import pyrevm
+
+        self.case = case
+        block = pyrevm.BlockEnv(
+            number=case.number,
+            coinbase="0x" + case.coinbase.hex(),
+            timestamp=case.timestamp,
+            difficulty=0,
+            prevrandao=case.prev_randao,
+            basefee=case.base_fee,
+            gas_limit=case.gas_limit,
+            excess_blob_gas=0,
+        )
+        self.evm = pyrevm.EVM(env=pyrevm.Env(block=block), spec_id=PYREVM_SPECS[fork.lower()])
+        for raw_address, account in parse_pre_state(case.pre).items():
+            address = "0x" + raw_address.hex()
+            info = pyrevm.AccountInfo(nonce=account["nonce"], code=account["code"])
+            self.evm.insert_account_info(address, info)
+            self.evm.set_balance(address, account["balance"])
+            for slot, value in account["storage"].items():
+                self.evm.insert_account_storage(address, slot, value)
+        # pyrevm 0.3.7 keeps the slots inserted above in its journal as loaded with an original
+        # value of zero: their first access in the call is warm and an SSTORE to them is priced
+        # as to a dirty slot (up to 4900 gas less per slot than py-evm): see pyrevm_gas_ok
+        self.prestorage_slots = sum(len(a["storage"]) for a in parse_pre_state(case.pre).values())
+        self._sender = "0x" + case.tx.sender.hex()
+        self._to = "0x" + case.tx.to.hex()
+
+    def timed(self) -> tuple[int, tuple[bool, int, bytes, int]]:
+        """(nanoseconds, (success, transaction gas used, output, number of logs))."""
+        evm = self.evm
+        tx = self.case.tx
+        checkpoint = evm.snapshot()
+        try:
+            start = time.perf_counter_ns()
+            output = evm.message_call(
+                self._sender,
+                self._to,
+                tx.data,
+                value=tx.value,
+                gas=tx.gas_limit,
+                gas_price=tx.gas_price,
+            )
+            elapsed = time.perf_counter_ns() - start
+            result = evm.result
+            success = bool(result.is_success) if result is not None else False
+            gas = int(result.gas_used) if result is not None else -1
+            nlogs = len(result.logs) if result is not None else -1
+        except Exception:  # pyrevm raises on revert/halt in some versions
+            elapsed = time.perf_counter_ns() - start
+            output, success, gas, nlogs = b"", False, -1, -1
+        finally:
+            evm.revert(checkpoint)
+        return elapsed, (success, gas, bytes(output), nlogs)
+
+
+def pyrevm_gas_ok(pyevm_gas: int, pyrevm_gas: int, prestorage_slots: int) -> bool:
+    """Equal gas, or less in pyrevm by at most 4900 per pre-state slot (pyrevm treats slots
+    inserted before the call as accessed and dirty: 2000 for the cold surcharge plus 2900 - 100
+    for an SSTORE that resets the slot)."""
+    return 0 <= pyevm_gas - pyrevm_gas <= 4900 * prestorage_slots
+
+
+def expected_tx_gas(outcome: PathOutcome, intrinsic: int, fork: str) -> int:
+    """Transaction-level gas used (what revm reports) from a message-level outcome."""
+    used = intrinsic + outcome.gas_used
+    quotient = 5 if fork.lower() not in ("frontier", "homestead") else 2
+    return used - min(outcome.gas_refund, used // quotient)
+
+
+@dataclass
+class JitSide:
+    vm_class: type
+    backend: JitBackend | None
+    compile_seconds: float  # the compiler's phases summed over the contracts
+    compiled: int  # contracts resident after compiling beforehand
+    contracts: int
+    wall_seconds: float = 0.0  # compiling beforehand, backend start-up included
+    phases: dict[str, float] = field(default_factory=dict)  # translate/optimise/codegen/link
+    failures: list[str] = field(default_factory=list)  # why a contract has no program
+    tier_up_seconds: float = 0.0  # recompiling at the tier-up level (phases summed)
+
+
+_PHASES = ("translate", "optimise", "codegen", "link")
+
+
+def make_jit_side(
+    case: BenchCase, stock_vm: type, *, stock_both: bool, tier_up: bool = True
+) -> JitSide:
+    """The JIT VM class over a blocking backend, with every contract compiled beforehand (and,
+    with `tier_up`, recompiled at the tier-up level, as the runtime does for hot code)."""
+    if stock_both:
+        return JitSide(stock_vm, None, 0.0, 0, 0)
+    events: list[CompilationEvent] = []
+    # the process's linker and runtime library are built once per process (about 0.2 s): not
+    # part of any contract's compile time
+    prepare_linker()
+    start = time.perf_counter()
+    tuning = RuntimeTuning() if tier_up else RuntimeTuning(tier_up_after=0)
+    config = RuntimeConfig(enabled=True, blocking=True, on_compilation=events.append, tuning=tuning)
+    backend = JitBackend.new(config)
+    vm_class = jit_vm(stock_vm, backend)
+    fork = str(stock_vm.fork)  # type: ignore[attr-defined]
+    codes = case.codes()
+    compiled = 0
+    failures: list[str] = []
+    for code in codes:
+        request = LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
+        backend.compile_jit_sync(request)
+        ok = backend.get_compiled(request.key.code_hash, fork) is not None
+        compiled += ok
+        if not ok:
+            why = backend.failure_reason(request.key.code_hash, fork)
+            failures.append(f"{len(code)}-byte contract not compiled: {why or 'no program'}")
+        elif tier_up:
+            # the steady state of a hot contract: the runtime's tier-up build, done now rather
+            # than after `tier_up_after` calls, and timed separately
+            backend.tier_up_sync(request)
+    wall = time.perf_counter() - start
+    phases: dict[str, float] = {}
+    tier_up_seconds = 0.0
+    for event in events:
+        times = {p: float(getattr(event, p)) for p in _PHASES}
+        if event.tier_up:
+            tier_up_seconds += sum(times.values())
+            continue
+        for phase, value in times.items():
+            phases[phase] = phases.get(phase, 0.0) + value
+    # the compile figure is the compiler's own work (translate + optimise + codegen + link);
+    # dispatch latency and worker start-up are left out of it (they are in wall_seconds)
+    seconds = sum(phases.values()) if phases else wall
+    return JitSide(
+        vm_class, backend, seconds, compiled, len(codes), wall, phases, failures, tier_up_seconds
+    )
+
+
+def backend_counters(backend: JitBackend | None) -> dict[str, Any]:
+    if backend is None:
+        return {}
+    snap = backend.stats()
+    return {
+        "lookup_hits": snap.lookup_hits,
+        "lookup_misses": snap.lookup_misses,
+        "misses_by_reason": dict(snap.misses_by_reason),
+    }
