@@ -3,6 +3,6 @@
 
 import sys
 
-from pyevm_jit.fuzz import _main
+from pyevm_jit.fuzz.isolated import worker_main
 
-sys.exit(_main(sys.argv[1:]))
+sys.exit(worker_main(sys.argv[1:]))

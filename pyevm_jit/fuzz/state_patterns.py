@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from pyevm_jit.fuzz import Source, chance, choice
+from pyevm_jit.fuzz.generate import Source, chance, choice
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import Label, Ref, Scenario, asm, return_stack
 
