@@ -547,7 +547,7 @@ EMPTY_LOGS_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a741
 
 
 @dataclass
-class Outcome:
+class CaseOutcome:
     """What executing a case produced."""
 
     state_root: bytes
@@ -558,7 +558,7 @@ class Outcome:
     gas_used: int | None = None
 
 
-def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
+def execute_case(case: Case, vm_factory: VMFactory | None = None) -> CaseOutcome:
     """Run one case and return its outcome (no comparison with the expectation)."""
     from eth.consensus.context import ConsensusContext
     from eth.db.atomic import AtomicDB
@@ -622,7 +622,7 @@ def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
         # An invalid transaction makes its block invalid: nothing of it is applied, whatever
         # py-evm's state object may hold from before it raised.
         state_root = pre_root
-    return Outcome(
+    return CaseOutcome(
         state_root=state_root,
         logs_hash=logs_hash(entries),
         pre_state_root=pre_root,
@@ -632,7 +632,7 @@ def execute_case(case: Case, vm_factory: VMFactory | None = None) -> Outcome:
     )
 
 
-def check_outcome(case: Case, outcome: Outcome) -> str | None:
+def check_outcome(case: Case, outcome: CaseOutcome) -> str | None:
     """None when the outcome is what the fixture expects, else the reason it is not."""
     post = load_test(case)["post"][case.fork][case.index]
     expected_root = _bytes(post["hash"])
