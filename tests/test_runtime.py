@@ -7,12 +7,13 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_hash.auto import keccak
+from support import WAIT, code_n, fake_backend, request, wait_until
 
 from pyevm_jit.compiler.compile import ObjectCode
 from pyevm_jit.runtime import (
@@ -22,43 +23,12 @@ from pyevm_jit.runtime import (
     ConfigError,
     InterpretReason,
     JitBackend,
-    LookupRequest,
     ProgramKind,
-    RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
 )
 from pyevm_jit.runtime.store import FileArtifactStore
 from pyevm_jit.testing import faults
-
-WAIT = 60.0  # generous bound for things that happen on other threads
-
-
-def request(code: bytes, fork: str = "cancun") -> LookupRequest:
-    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
-
-
-def code_n(n: int) -> bytes:
-    """A distinct small contract per n."""
-    return b"\x61" + n.to_bytes(2, "big") + b"\x50\x00"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
-
-
-def make(**kwargs: Any) -> JitBackend:
-    tuning = kwargs.pop("tuning", None) or RuntimeTuning(worker_count=0, event_drain_interval=0.01)
-    kwargs.setdefault("compiler", faults.fault_compiler)
-    kwargs.setdefault("linker", faults.fake_linker)
-    kwargs.setdefault("enabled", True)
-    kwargs.setdefault("store", None)
-    kwargs.setdefault("dump_dir", None)
-    return JitBackend.new(RuntimeConfig(tuning=tuning, **kwargs))
 
 
 class Gate:
@@ -80,7 +50,7 @@ class Gate:
 @pytest.fixture
 def backend() -> Iterator[JitBackend]:
     tuning = RuntimeTuning(worker_count=0, event_drain_interval=0.01, hot_threshold=3)
-    with make(tuning=tuning) as b:
+    with fake_backend(tuning=tuning) as b:
         yield b
 
 
@@ -172,7 +142,8 @@ def test_ineligible_and_failed_reasons(backend: JitBackend) -> None:
 
 
 def test_max_bytecode_len_is_a_tuning_field() -> None:
-    with make(blocking=True, tuning=RuntimeTuning(worker_count=0, max_bytecode_len=10)) as b:
+    tuning = RuntimeTuning(worker_count=0, max_bytecode_len=10)
+    with fake_backend(blocking=True, tuning=tuning) as b:
         assert b.lookup(request(b"\x5b" * 11)).reason is InterpretReason.INELIGIBLE
         assert b.lookup(request(b"\x5b" * 10)).is_compiled
 
@@ -181,7 +152,7 @@ def test_event_queue_overflow_is_counted() -> None:
     tuning = RuntimeTuning(
         worker_count=0, event_queue_capacity=4, event_drain_interval=3600, hot_threshold=1000
     )
-    with make(tuning=tuning) as b:
+    with fake_backend(tuning=tuning) as b:
         for n in range(10):
             assert b.lookup(request(code_n(n))).reason is InterpretReason.NOT_READY
         s = b.stats()
@@ -223,7 +194,7 @@ def test_prepare_aot_without_store_makes_aot_programs_resident(backend: JitBacke
 def test_pending_job_limit_holds() -> None:
     gate = Gate()
     tuning = RuntimeTuning(worker_count=0, max_pending_jobs=2, event_drain_interval=0.01)
-    with make(compiler=gate, tuning=tuning) as b:
+    with fake_backend(compiler=gate, tuning=tuning) as b:
         for n in range(5):
             b.compile_jit(request(code_n(30 + n)))
         wait_until(lambda: b.stats().commands_queued == 0 and b.stats().commands_dropped == 3)
@@ -250,7 +221,7 @@ def test_copies_share_state(backend: JitBackend) -> None:
 
 
 def test_close_is_idempotent_and_stops_thread() -> None:
-    b = make(thread_name="pyevm-jit-close-test")
+    b = fake_backend(thread_name="pyevm-jit-close-test")
     assert any(t.name == "pyevm-jit-close-test" for t in threading.enumerate())
     b.close()
     b.close()
@@ -260,7 +231,7 @@ def test_close_is_idempotent_and_stops_thread() -> None:
 
 
 def test_last_handle_garbage_collected_shuts_down() -> None:
-    b = make(thread_name="pyevm-jit-gc-test")
+    b = fake_backend(thread_name="pyevm-jit-gc-test")
     clone = copy.copy(b)
     del b
     gc.collect()
@@ -272,7 +243,7 @@ def test_last_handle_garbage_collected_shuts_down() -> None:
 
 def test_blocking_waiters_released_on_close() -> None:
     gate = Gate()
-    b = make(compiler=gate, blocking=True)
+    b = fake_backend(compiler=gate, blocking=True)
     answers: list[Any] = []
     t = threading.Thread(target=lambda: answers.append(b.lookup(request(code_n(41)))))
     t.start()
@@ -302,7 +273,7 @@ def test_clear_resident_forgets_programs_and_failures(backend: JitBackend) -> No
 
 def test_clear_during_compilation_discards_result() -> None:
     gate = Gate()
-    with make(compiler=gate) as b:
+    with fake_backend(compiler=gate) as b:
         req = request(code_n(51))
         b.compile_jit(req)
         assert gate.entered.acquire(timeout=WAIT)
@@ -317,7 +288,7 @@ def test_clear_during_compilation_discards_result() -> None:
 
 
 def test_program_in_use_survives_clear_and_is_freed_after() -> None:
-    with make(blocking=True) as b:
+    with fake_backend(blocking=True) as b:
         decision = b.lookup(request(code_n(52)))
         program = decision.program
         assert program is not None
@@ -339,7 +310,7 @@ def test_program_in_use_survives_clear_and_is_freed_after() -> None:
 def test_lru_eviction_by_resident_budget() -> None:
     # fake objects of small contracts are 64 bytes: room for two
     tuning = RuntimeTuning(worker_count=0, resident_code_budget=128)
-    with make(blocking=True, tuning=tuning) as b:
+    with fake_backend(blocking=True, tuning=tuning) as b:
         a, bb, c = request(code_n(60)), request(code_n(61)), request(code_n(62))
         assert b.lookup(a).is_compiled and b.lookup(bb).is_compiled
         assert b.lookup(a).is_compiled  # a is now more recent than bb
@@ -353,7 +324,7 @@ def test_lru_eviction_by_resident_budget() -> None:
 def test_budget_holds_under_a_stream_of_contracts() -> None:
     """10,000 distinct compilations: the resident map and every other table stay bounded."""
     tuning = RuntimeTuning(worker_count=0, resident_code_budget=64 * 10)
-    with make(blocking=True, tuning=tuning) as b:
+    with fake_backend(blocking=True, tuning=tuning) as b:
         for n in range(10_000):
             code = b"\x62" + n.to_bytes(3, "big") + b"\x00"
             assert b.lookup(request(code)).is_compiled
@@ -367,7 +338,7 @@ def test_budget_holds_under_a_stream_of_contracts() -> None:
 
 def test_program_larger_than_budget_is_not_kept() -> None:
     tuning = RuntimeTuning(worker_count=0, resident_code_budget=32)
-    with make(blocking=True, tuning=tuning) as b:
+    with fake_backend(blocking=True, tuning=tuning) as b:
         req = request(code_n(63))
         b.lookup(req)
         assert b.stats().resident_code_bytes == 0
@@ -378,7 +349,7 @@ def test_idle_eviction() -> None:
     tuning = RuntimeTuning(
         worker_count=0, idle_evict_after=0.05, idle_sweep_interval=0.01, event_drain_interval=0.01
     )
-    with make(blocking=True, tuning=tuning) as b:
+    with fake_backend(blocking=True, tuning=tuning) as b:
         req = request(code_n(64))
         assert b.lookup(req).is_compiled
         wait_until(lambda: b.stats().resident_entries == 0)
@@ -391,7 +362,7 @@ def test_idle_eviction() -> None:
 
 def test_on_compilation_reports_success_and_failure() -> None:
     seen: list[CompilationEvent] = []
-    with make(blocking=True, on_compilation=seen.append) as b:
+    with fake_backend(blocking=True, on_compilation=seen.append) as b:
         ok, bad = request(code_n(70)), request(faults.RAISE_MARKER + b"\x02")
         b.lookup(ok)
         b.lookup(bad)
@@ -409,12 +380,12 @@ def test_callback_exception_does_not_break_compilation() -> None:
     def explode(event: CompilationEvent) -> None:
         raise ValueError("callback bug")
 
-    with make(blocking=True, on_compilation=explode) as b:
+    with fake_backend(blocking=True, on_compilation=explode) as b:
         assert b.lookup(request(code_n(71))).is_compiled
 
 
 def test_dump_dir(tmp_path: Path) -> None:
-    with make(blocking=True, dump_dir=tmp_path) as b:
+    with fake_backend(blocking=True, dump_dir=tmp_path) as b:
         req = request(code_n(72))
         assert b.lookup(req).is_compiled
     folder = tmp_path / "cancun" / req.key.code_hash.hex()
@@ -431,7 +402,7 @@ def test_concurrent_lookups_with_clears_and_evictions() -> None:
     tuning = RuntimeTuning(
         worker_count=0, hot_threshold=2, event_drain_interval=0.005, resident_code_budget=64 * 8
     )
-    with make(tuning=tuning) as b:
+    with fake_backend(tuning=tuning) as b:
         reqs = [request(code_n(200 + n)) for n in range(32)]
         errors: list[BaseException] = []
         per_thread = 3000
@@ -521,7 +492,7 @@ def test_compiler_returning_garbage_is_jit_failed() -> None:
     def garbage(task: CompileTask) -> ObjectCode:
         return "not object code"  # type: ignore[return-value]
 
-    with make(blocking=True, compiler=garbage) as b:
+    with fake_backend(blocking=True, compiler=garbage) as b:
         req = request(code_n(73))
         assert b.lookup(req).reason is InterpretReason.JIT_FAILED
         reason = b.failure_reason(req.key.code_hash, "cancun")
@@ -533,7 +504,7 @@ def test_forked_child_sees_a_disabled_backend() -> None:
 
     if not hasattr(os, "fork"):
         pytest.skip("no fork")
-    with make(blocking=True) as b:
+    with fake_backend(blocking=True) as b:
         assert b.lookup(request(code_n(74))).is_compiled
         pid = os.fork()
         if pid == 0:  # child: must answer at once, never wait for the parent's threads
@@ -547,7 +518,7 @@ def test_forked_child_sees_a_disabled_backend() -> None:
 
 def test_promote_hot_off_never_compiles_misses() -> None:
     tuning = RuntimeTuning(worker_count=0, hot_threshold=1, event_drain_interval=0.01)
-    with make(promote_hot=False, tuning=tuning) as b:
+    with fake_backend(promote_hot=False, tuning=tuning) as b:
         req = request(code_n(76))
         for _ in range(5):
             assert b.lookup(req).reason is InterpretReason.NOT_READY

@@ -5,34 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from eth_hash.auto import keccak
+from support import fake_backend, request
 
 from pyevm_jit.runtime import (
     InterpretReason,
     JitBackend,
-    LookupRequest,
     ProgramKind,
-    RuntimeCacheKey,
-    RuntimeConfig,
     RuntimeTuning,
 )
 from pyevm_jit.testing import faults
 
 
-def request(code: bytes, fork: str = "cancun") -> LookupRequest:
-    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
-
-
 @pytest.fixture
 def backend() -> Iterator[JitBackend]:
-    config = RuntimeConfig(
-        enabled=True,
-        blocking=True,
-        compiler=faults.fault_compiler,
-        linker=faults.fake_linker,
-        tuning=RuntimeTuning(worker_count=0),
-    )
-    with JitBackend.new(config) as b:
+    with fake_backend(blocking=True, tuning=RuntimeTuning(worker_count=0)) as b:
         yield b
 
 

@@ -1,4 +1,4 @@
-"""The runtime with the real compiler and linker (engine.compile_object / link_object)."""
+"""The runtime with the real compiler and linker (`compile_object` and `link_object`)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
+from support import request
 
 from pyevm_jit.runtime import (
     CompilationEvent,
     JitBackend,
-    LookupRequest,
     ProgramKind,
-    RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
 )
@@ -23,10 +22,6 @@ from pyevm_jit.runtime.store import FileArtifactStore
 
 SSTORE = b"\x60\x01\x60\x00\x55\x00"  # PUSH1 1 PUSH1 0 SSTORE STOP
 ADD = b"\x60\x02\x60\x03\x01\x50\x00"  # PUSH1 2 PUSH1 3 ADD POP STOP
-
-
-def request(code: bytes, fork: str = "cancun") -> LookupRequest:
-    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
 
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])

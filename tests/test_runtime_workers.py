@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
+from support import request
 
 from pyevm_jit.runtime import (
     InterpretReason,
     JitBackend,
-    LookupRequest,
-    RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
 )
@@ -23,10 +22,6 @@ from pyevm_jit.runtime.workers import CompileFailure, CompileTask, ProcessPool
 from pyevm_jit.testing import faults
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def request(code: bytes) -> LookupRequest:
-    return LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_hash.auto import keccak
+from support import code_n, fake_backend
 
 from pyevm_jit.compiler.compile import ObjectCode
 from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, EngineIdentity, engine_identity
@@ -36,10 +38,6 @@ from pyevm_jit.runtime.store import (
 )
 from pyevm_jit.runtime.workers import CompileTask
 from pyevm_jit.testing import faults
-
-
-def code_n(n: int) -> bytes:
-    return b"\x61" + n.to_bytes(2, "big") + b"\x50\x00"
 
 
 def artifact_for(
@@ -272,17 +270,8 @@ def test_manifest_parser_rejects_wrong_format() -> None:
 # --- AOT through the backend --------------------------------------------------------------------
 
 
-def aot_backend(store: FileArtifactStore, **kwargs: object) -> JitBackend:
-    kwargs.setdefault("tuning", RuntimeTuning(worker_count=0, event_drain_interval=0.01))
-    config = RuntimeConfig(
-        enabled=True,
-        store=store,
-        compiler=faults.fault_compiler,
-        linker=faults.fake_linker,
-        dump_dir=None,
-        **kwargs,  # type: ignore[arg-type]
-    )
-    return JitBackend.new(config)
+def aot_backend(store: FileArtifactStore, **kwargs: Any) -> JitBackend:
+    return fake_backend(store=store, **kwargs)
 
 
 @pytest.fixture

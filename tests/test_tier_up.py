@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+import support
 from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import WAIT, wait_until
 
 from pyevm_jit import fuzz
 from pyevm_jit.compiler.compile import ObjectCode
@@ -21,7 +21,6 @@ from pyevm_jit.runtime import (
     JitBackend,
     LookupRequest,
     ProgramKind,
-    RuntimeCacheKey,
     RuntimeConfig,
     RuntimeTuning,
 )
@@ -29,30 +28,18 @@ from pyevm_jit.runtime.store import RuntimeArtifactStore
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing import faults
 
-WAIT = 60.0
 CODE = b"\x60\x02\x60\x03\x01\x50\x00"  # PUSH1 2 PUSH1 3 ADD POP STOP
 
 
 def request(code: bytes = CODE, fork: str = "cancun") -> LookupRequest:
-    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
+    return support.request(code, fork)
 
 
 def fake_backend(tier_up_after: int = 3, **kwargs: Any) -> JitBackend:
     tuning = RuntimeTuning(
         worker_count=0, event_drain_interval=0.01, tier_up_after=tier_up_after
     )
-    kwargs.setdefault("compiler", faults.fault_compiler)
-    kwargs.setdefault("linker", faults.fake_linker)
-    kwargs.setdefault("store", None)
-    return JitBackend.new(RuntimeConfig(enabled=True, blocking=True, tuning=tuning, **kwargs))
+    return support.fake_backend(blocking=True, tuning=tuning, **kwargs)
 
 
 def test_hot_program_is_recompiled_at_the_tier_up_level() -> None:

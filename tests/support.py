@@ -1,0 +1,51 @@
+"""Helpers the runtime, store and tier-up tests share (import as `from support import ...`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from pyevm_jit.runtime import (
+    JitBackend,
+    LookupRequest,
+    RuntimeCacheKey,
+    RuntimeConfig,
+    RuntimeTuning,
+)
+from pyevm_jit.testing import faults
+
+#: generous bound for things that happen on other threads (a loaded machine included)
+WAIT = 60.0
+
+
+def request(code: bytes, fork: str = "cancun") -> LookupRequest:
+    return LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
+
+
+def code_n(n: int) -> bytes:
+    """A distinct small contract per n."""
+    return b"\x61" + n.to_bytes(2, "big") + b"\x50\x00"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def fake_backend(*, tuning: RuntimeTuning | None = None, **config: Any) -> JitBackend:
+    """An enabled backend over the stand-in compiler and linker of `testing.faults`, compiling
+    on a thread of this process; `config` overrides any `RuntimeConfig` field."""
+    config.setdefault("enabled", True)
+    config.setdefault("compiler", faults.fault_compiler)
+    config.setdefault("linker", faults.fake_linker)
+    config.setdefault("store", None)
+    config.setdefault("dump_dir", None)
+    if tuning is None:
+        tuning = RuntimeTuning(worker_count=0, event_drain_interval=0.01)
+    return JitBackend.new(RuntimeConfig(tuning=tuning, **config))
