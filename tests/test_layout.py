@@ -138,3 +138,37 @@ def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
         "b": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p.a import X\n",
     }
     assert find_cycle(import_graph(_package(tmp_path, source))) is None
+
+
+#: the layers, ground first: a module may import its own layer and the ones below it
+LAYERS: dict[str, int] = {
+    "errors": 0, "forks": 0, "opcodes": 0, "abi": 0,
+    "compiler": 1,
+    "runtime": 2,
+    "evm": 3,
+    "conformance": 4, "testing": 4,
+    "fuzz": 5, "bench": 5,
+    "": 5,  # pyevm_jit/__init__.py: the public names
+    "integrations": 6,  # built on the public names
+    "chain": 7, "vm": 7, "statetest": 7, "blocktest": 7, "store": 7,  # old import paths
+    "cli": 8,
+}  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS[parts[1] if len(parts) > 1 else ""]
+
+
+def test_imports_go_down_the_layers() -> None:
+    upward = sorted(
+        f"{name} imports {target}"
+        for name, targets in import_graph().items()
+        for target in targets
+        if _layer(target) > _layer(name)
+    )
+    assert not upward, upward
+
+
+def test_every_module_has_a_layer() -> None:
+    assert all(_layer(name) >= 0 for name in import_graph())
