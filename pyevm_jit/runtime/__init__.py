@@ -7,6 +7,7 @@ handle of one backend shares; `store` the artifact stores; `workers` the compile
 `config`, `types`, `events`, `stats` the vocabulary; `aot` plans and runs a precompilation.
 """
 
+from pyevm_jit.runtime import types
 from pyevm_jit.runtime.backend import BackendError, JitBackend
 from pyevm_jit.runtime.config import ConfigError, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.events import CompilationEvent
@@ -19,19 +20,10 @@ from pyevm_jit.runtime.store import (
     StoredArtifact,
     StoreError,
 )
-from pyevm_jit.runtime.types import (
-    AotRequest,
-    CompiledProgram,
-    InterpretReason,
-    LookupDecision,
-    LookupRequest,
-    ProgramKind,
-    RuntimeCacheKey,
-)
+from pyevm_jit.runtime.types import *  # noqa: F403 (the vocabulary: types.__all__)
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask
 
 __all__ = [
-    "AotRequest",
     "ArtifactKey",
     "ArtifactStore",
     "FileArtifactStore",
@@ -42,15 +34,10 @@ __all__ = [
     "CompilationEvent",
     "CompileFailure",
     "CompileTask",
-    "CompiledProgram",
     "ConfigError",
-    "InterpretReason",
     "JitBackend",
-    "LookupDecision",
-    "LookupRequest",
-    "ProgramKind",
-    "RuntimeCacheKey",
     "RuntimeConfig",
     "RuntimeStatsSnapshot",
     "RuntimeTuning",
 ]
+__all__ += types.__all__

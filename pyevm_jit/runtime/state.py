@@ -13,20 +13,14 @@ from typing import TYPE_CHECKING, Any
 from pyevm_jit.runtime.assertions import checked_linker
 from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.stats import new_counter
-from pyevm_jit.runtime.types import (
-    CompiledProgram,
-    InterpretReason,
-    LookupDecision,
-    LookupRequest,
-    ProgramKind,
-    RuntimeCacheKey,
-)
+from pyevm_jit.runtime.types import InterpretReason, LookupDecision, ProgramKind
 from pyevm_jit.runtime.workers import CompilerPool, default_compiler
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
     from pyevm_jit.compiler.link import NativeProgram
     from pyevm_jit.compiler.target import EngineIdentity
+    from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, RuntimeCacheKey
 
 monotonic = time.monotonic
 

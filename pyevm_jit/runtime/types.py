@@ -77,3 +77,14 @@ class LookupDecision:
     @classmethod
     def interpret(cls, reason: InterpretReason) -> LookupDecision:
         return cls(None, reason)
+
+
+__all__ = [
+    "AotRequest",
+    "CompiledProgram",
+    "InterpretReason",
+    "LookupDecision",
+    "LookupRequest",
+    "ProgramKind",
+    "RuntimeCacheKey",
+]
