@@ -2,7 +2,7 @@
 
 The struct is described once here; `ExecutionContext` (ctypes) and the LLVM struct type used by
 the code generator are both generated from `CONTEXT_FIELDS`. Change anything here and bump
-`engine.ABI_VERSION`.
+`compiler.target.ABI_VERSION`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`pyevm-jit blocktest PATH... [--mode interp|jit|aot] [--network NAME] [--jobs N]
 [-k SUBSTRING] [--json FILE]`: run Ethereum BlockchainTests by importing their blocks into a
 py-evm chain whose VM classes are the stock ones (interp) or their JIT VMs (jit, aot); the
-running itself: `pyevm_jit.caserun`."""
+running itself: `pyevm_jit.cli.caserun`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`pyevm-jit statetest PATH... [--mode interp|jit|aot] [--fork NAME] [--jobs N] [-k SUBSTRING]
 [--json FILE]`: run Ethereum state tests on py-evm's interpreter, with the JIT, or from an AOT
-store (the running itself: `pyevm_jit.caserun`)."""
+store (the running itself: `pyevm_jit.cli.caserun`)."""
 
 from __future__ import annotations
 

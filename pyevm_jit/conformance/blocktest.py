@@ -113,7 +113,7 @@ BlockSummary = Summary
 
 
 def blockchain_tests_dir(*, must_exist: bool = True) -> Path:
-    """``<ethereum tests>/BlockchainTests`` (location scheme of :mod:`pyevm_jit.fixtures`)."""
+    """``<ethereum tests>/BlockchainTests`` (found as `conformance.fixtures` says)."""
     from pyevm_jit.conformance.fixtures import ethereum_tests_dir
 
     path = ethereum_tests_dir(must_exist=must_exist) / "BlockchainTests"

@@ -1,7 +1,7 @@
 """Whole chain configurations on the JIT: swap every VM class of a py-evm chain for its JIT VM.
 
     from eth.chains.mainnet import MainnetChain
-    from pyevm_jit.chain import jit_vm_configuration
+    from pyevm_jit.evm.chain import jit_vm_configuration
 
     JitMainnet = MainnetChain.configure(
         vm_configuration=jit_vm_configuration(MainnetChain.vm_configuration, backend)

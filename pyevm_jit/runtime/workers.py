@@ -5,7 +5,7 @@ processes: fresh interpreters started with subprocess (never forked: the parent 
 LLVM state; and not multiprocessing's spawn, which re-imports the parent's `__main__`). Each
 worker runs one job at a time, so a crash or a timeout is attributed exactly: that job
 fails, the worker is replaced, and every other job carries on. Workers return `ObjectCode`;
-linking happens in the parent (`engine.link_object`).
+linking happens in the parent (`compiler.link.link_object`).
 
 `worker_count == 0` selects `InProcessPool`, which compiles on one helper thread of this
 process (no timeout, no crash isolation: for debugging and for tests of the runtime logic).

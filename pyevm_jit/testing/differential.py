@@ -7,7 +7,7 @@ self-destruct finalisation) is part of both runs. The outcome holds success / re
 (with the error class), gas left, gas refund, return data, logs in order, the state root after
 the transaction, and a dump of every account the transaction touched (for readable diffs).
 
-The JIT side runs `pyevm_jit.vm.jit_vm(vm_class, backend)` on a blocking backend (every
+The JIT side runs `pyevm_jit.evm.vm.jit_vm(vm_class, backend)` on a blocking backend (every
 contract compiled before it runs) and records how many messages ran native code, so a test can
 insist that the native path really ran (`Outcome.native_messages`).
 
