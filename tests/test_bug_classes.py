@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
+from pyevm_jit.forks import FORKS, fork_opcodes
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     CALLEE,
-    FORKS,
     MAIN_FORKS,
     MAX_U256,
     STORER,
@@ -22,7 +22,6 @@ from pyevm_jit.testing.differential import (
     Scenario,
     asm,
     check,
-    fork_opcodes,
     return_stack,
     standard_accounts,
     store_stack,
