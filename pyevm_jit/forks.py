@@ -120,7 +120,7 @@ def fork_vm(fork: str) -> type[VirtualMachineAPI]:
     return FORK_VMS[fork_name(fork)]
 
 
-def fork_opcodes(fork: str) -> frozenset[int]:
+def valid_opcodes(fork: str) -> frozenset[int]:
     """The opcode bytes that exist in `fork` according to py-evm (the oracle)."""
     computation_class = fork_vm(fork)._state_class.computation_class  # type: ignore[attr-defined]
     return frozenset(computation_class.opcodes)

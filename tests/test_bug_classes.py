@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from pyevm_jit.forks import FORKS, fork_opcodes
+from pyevm_jit.forks import FORKS, valid_opcodes
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     CALLEE,
@@ -66,7 +66,7 @@ def test_static_call_checks_order(fork: str) -> None:
         asm(0, 0, 0, "CREATE"),
         asm(0, 0, 0, 0, 1, d.addr(CALLEE), 0, "CALL"),
         asm("CALLER", "SELFDESTRUCT"),
-        asm(1, 1, "TSTORE") if 0x5D in fork_opcodes(fork) else asm(1, 0, "SSTORE"),
+        asm(1, 1, "TSTORE") if 0x5D in valid_opcodes(fork) else asm(1, 0, "SSTORE"),
     )
     for callee in callees:
         accounts = {**standard_accounts(), STORER: Account(code=callee)}
@@ -87,8 +87,8 @@ def test_opcodes_absent_from_fork_table_are_invalid(fork: str) -> None:
     bytes that some fork defines, and a few never-defined ones)."""
     all_defined: set[int] = set()
     for other in FORKS:
-        all_defined |= fork_opcodes(other)
-    table = fork_opcodes(fork)
+        all_defined |= valid_opcodes(other)
+    table = valid_opcodes(fork)
     absent = sorted((all_defined - table) | {0x0C, 0x21, 0x4B, 0xA5, 0xEF, 0xF6})
     for op in absent:
         code = asm(*([2] * 8), 9, 0, "SSTORE") + bytes([op]) + asm(1, 1, "SSTORE")

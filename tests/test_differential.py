@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pyevm_jit import fuzz
 from pyevm_jit.forks import FORKS as ALL_FORKS
-from pyevm_jit.forks import fork_opcodes
+from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.runtime import JitBackend
 from pyevm_jit.testing import differential as d
 
@@ -104,7 +104,7 @@ def test_generator_respects_fork_opcodes() -> None:
 
     src = fuzz.RandomSource(random.Random(5))
     for fork in ("frontier", "cancun"):
-        table = fork_opcodes(fork)
+        table = valid_opcodes(fork)
         outcomes = set()
         for _ in range(40):
             code = fuzz.generate_program(src, fork, max_ops=30)

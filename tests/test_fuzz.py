@@ -12,7 +12,7 @@ import pytest
 
 from pyevm_jit import fuzz
 from pyevm_jit.cli import main
-from pyevm_jit.forks import fork_opcodes
+from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.testing import differential as d
 
 
@@ -27,7 +27,7 @@ def test_generation_is_deterministic_per_seed() -> None:
 
 def test_generated_programs_use_only_fork_opcodes_mostly() -> None:
     src = fuzz.RandomSource(random.Random(11))
-    table = fork_opcodes("frontier")
+    table = valid_opcodes("frontier")
     foreign = total = 0
     for _ in range(100):
         code = fuzz.generate_program(src, "frontier", max_ops=50)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pyevm_jit.conformance.fixtures import ethereum_tests_dir
-from pyevm_jit.forks import fork_opcodes
+from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.opcodes import OPCODES
 from pyevm_jit.testing import differential as d
 
@@ -263,7 +263,7 @@ def _weights(ops: frozenset[int]) -> list[int]:
 def generate_program(src: Source, fork: str, max_ops: int = 60) -> bytes:
     """Random stack-aware bytecode for `fork` (only opcodes that exist there, except for the
     occasional deliberately invalid byte)."""
-    ops = fork_opcodes(fork)
+    ops = valid_opcodes(fork)
     b = _Builder(src, fork, ops)
     pool = _weights(ops)
     n = src.randint(1, max_ops)
@@ -355,7 +355,7 @@ def _fix_jumps(b: _Builder) -> None:
 
 def adversarial(src: Source, fork: str) -> d.Scenario:
     """One program of a shape that is known to trip JITs."""
-    ops = fork_opcodes(fork)
+    ops = valid_opcodes(fork)
     kind = src.randint(0, 11)
     gas = 200_000
     accounts = d.standard_accounts()
@@ -503,7 +503,7 @@ def load_seed_contracts(
 def mutate(src: Source, code: bytes, fork: str) -> bytes:
     """A few random edits of `code`."""
     out = bytearray(code)
-    ops = sorted(fork_opcodes(fork))
+    ops = sorted(valid_opcodes(fork))
     for _ in range(src.randint(1, 4)):
         kind = src.randint(0, 6)
         pos = src.randint(0, len(out)) if out else 0

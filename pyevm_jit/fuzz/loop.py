@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pyevm_jit.forks import fork_name, fork_opcodes, fork_vm
+from pyevm_jit.forks import fork_name, fork_vm, valid_opcodes
 from pyevm_jit.fuzz import state_patterns
 from pyevm_jit.fuzz.generate import (
     RandomSource,
@@ -84,7 +84,7 @@ class FuzzReport:
         """(opcodes executed, opcodes that exist in the fuzzed forks, missing mnemonics)."""
         universe: set[int] = set()
         for fork in self.forks:
-            universe |= fork_opcodes(fork)
+            universe |= valid_opcodes(fork)
         hit = universe & set(self.executed)
         missing = sorted(universe - hit)
         return len(hit), len(universe), [d.MNEMONICS.get(op, hex(op)) for op in missing]
