@@ -72,6 +72,7 @@ def test_a_contract_kept_passes() -> None:
         (_returns(Status.STOP, memory_len=33), "memory_len"),
         (_returns(Status.RETURN, memory_len=32, exit_a=16, exit_b=32), "outside memory"),
         (_returns(Status.STOP, code_len=3), "code or calldata"),
+        (_returns(Status.STOP, log_len=8), "log buffer"),
         (_returns(Status.SUSPEND, exit_pc=4, exit_op=0x01), "not a host operation"),
         (_returns(Status.SUSPEND, exit_pc=0, exit_op=0x55), "code has 0x60"),
         (_returns(Status.INVALID_INSTRUCTION, exit_pc=len(CODE)), "outside the code"),

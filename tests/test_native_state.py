@@ -16,6 +16,7 @@ import pytest
 
 from pyevm_jit import abi
 from pyevm_jit.evm import computation as jit_computation
+from pyevm_jit.forks import FORK_VMS, fork_vm
 from pyevm_jit.fuzz import RandomSource
 from pyevm_jit.fuzz.state_patterns import GENERATORS
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
@@ -81,8 +82,8 @@ def test_every_transition_of_a_slot(fork: str, suspensions: list[int]) -> None:
 
 
 def test_each_fork_has_a_rule_from_pyevm() -> None:
-    for fork in d.FORK_VMS:
-        assert sstore_rule(d.fork_vm(fork)._state_class.computation_class.opcodes) is not None
+    for fork in FORK_VMS:
+        assert sstore_rule(fork_vm(fork)._state_class.computation_class.opcodes) is not None
 
 
 @pytest.mark.parametrize("fork", ("istanbul", "berlin", "cancun"))
@@ -397,7 +398,7 @@ def test_unchanged_table_check_is_cached(blocking_backend: JitBackend,
 def test_stock_cancun_sstore_rule_constants_come_from_pyevm() -> None:
     from eth.vm.forks.london.storage import GAS_SCHEDULE_EIP3529
 
-    rule = sstore_rule(d.fork_vm("cancun")._state_class.computation_class.opcodes)
+    rule = sstore_rule(fork_vm("cancun")._state_class.computation_class.opcodes)
     assert rule is not None and rule.family == "net" and rule.sentry == 2300
     assert rule.clears_refund == GAS_SCHEDULE_EIP3529.sstore_clears_schedule == 4800
     assert (rule.sload_gas, rule.set_gas, rule.reset_gas) == (100, 20000, 2900)

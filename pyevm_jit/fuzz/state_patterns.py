@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.fuzz.generate import Source, chance, choice
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import Label, Ref, Scenario, asm, return_stack
@@ -184,7 +185,7 @@ def refunds_at_cap(src: Source, fork: str) -> Scenario:
 
 def transient_across_calls(src: Source, fork: str) -> Scenario:
     """TSTORE, a self-call that reads and writes transient storage and maybe reverts, TLOADs."""
-    if 0x5C not in d.fork_opcodes(fork):
+    if 0x5C not in valid_opcodes(fork):
         return many_writes(src, fork)
     slot = _slot(src)
     ends: tuple[list[Item], ...] = ([0, 0, "REVERT"], ["STOP"], ["INVALID"])

@@ -4,8 +4,9 @@ code.
 With the setting on, every linked program is wrapped in a `CheckedProgram`: each call of
 `run(ctx)` (the first entry and every resume after a host operation) compares the context the
 program hands back with what `abi.py` promises -- a known status, a stack depth within the
-limit, gas that only went down, memory within its allocation, code and calldata untouched, an
-output range inside memory, a suspension at a host opcode of the code -- and raises
+limit, gas that only went down, memory and the log buffer within their allocations, code and
+calldata untouched, an output range inside memory, a suspension at a host opcode of the code
+-- and raises
 `ContextAssertionError` on the first breach, naming the program, the field and the values. A
 breach means a code generator or runtime-library bug; without the checks it would show up
 later, if at all, as a wrong result. The checks cost a few microseconds per call, so they are
@@ -75,6 +76,8 @@ def context_problem(
         return f"gas {ctx.gas} below zero with status {Status(status).name}"
     if ctx.memory_len % WORD_BYTES or not 0 <= ctx.memory_len <= ctx.memory_cap:
         return f"memory_len {ctx.memory_len} not a word multiple within memory_cap {ctx.memory_cap}"
+    if not 0 <= ctx.log_len <= ctx.log_cap:
+        return f"log_len {ctx.log_len} outside the log buffer of {ctx.log_cap} bytes"
     if (ctx.code or 0, ctx.code_len, ctx.calldata or 0, ctx.calldata_len) != (
         code or 0,
         code_len,
