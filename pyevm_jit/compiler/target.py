@@ -3,12 +3,16 @@ engine identity (everything that makes machine code incompatible between two pro
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
+from eth_hash.auto import keccak
 
 # Bump whenever the context layout, status codes, calling convention or the runtime library's
 # functions change.
@@ -21,8 +25,13 @@ _initialised = False
 
 @dataclass(frozen=True)
 class EngineIdentity:
-    """Everything that makes machine code incompatible between two processes."""
+    """Everything that makes machine code incompatible between two processes: the compiler that
+    made it (this package's version, a hash of the code generator's and the runtime library's
+    sources, the py-evm whose fork rules it follows, the ABI) and the machine it targets."""
 
+    package_version: str
+    compiler_hash: str
+    py_evm_version: str
     abi_version: int
     llvm_version: str
     llvmlite_version: str
@@ -44,16 +53,79 @@ def _ensure_llvm() -> None:
             _initialised = True
 
 
+#: the sources whose text decides what object code looks like, relative to the package folder:
+#: the whole compiler (code generator, analysis, runtime library, target set-up, compile and
+#: link) and the ground facts it is built on (context layout, fork and opcode tables, state rules)
+COMPILER_SOURCES = ("compiler/**/*.py", "abi.py", "forks.py", "opcodes.py", "state_rules.py")
+
+
+def compiler_sources_hash(package_dir: Path | None = None) -> str:
+    """Keccak-256 (hex) over the compiler's source files, names and contents (`package_dir`:
+    another copy of the package; default this one, hashed once per process).
+
+    Any edit of the code generator or the runtime library gives another hash, so code that
+    another compiler made is never linked."""
+    if package_dir is None:
+        return _installed_compiler_hash()
+    return _hash_sources(Path(package_dir))
+
+
+@functools.cache
+def _installed_compiler_hash() -> str:
+    return _hash_sources(Path(__file__).resolve().parents[1])
+
+
+def _hash_sources(package_dir: Path) -> str:
+    files = sorted({p for pattern in COMPILER_SOURCES for p in package_dir.glob(pattern)})
+    if not files:
+        # installed without its sources: an identity no store matches (nothing is reused)
+        return "unknown-" + os.urandom(16).hex()
+    parts = bytearray()
+    for path in files:
+        name = path.relative_to(package_dir).as_posix().encode()
+        parts += keccak(len(name).to_bytes(4, "big") + name + keccak(path.read_bytes()))
+    return keccak(bytes(parts)).hex()
+
+
+@functools.cache
+def _versions() -> tuple[str, str]:
+    """(this package's version, py-evm's version)."""
+    import importlib.metadata
+
+    import pyevm_jit
+
+    try:
+        py_evm = importlib.metadata.version("py-evm")
+    except importlib.metadata.PackageNotFoundError:
+        py_evm = "unknown"
+    return str(pyevm_jit.__version__), py_evm
+
+
+@functools.cache
 def engine_identity() -> EngineIdentity:
+    """This process's engine identity (computed once)."""
     _ensure_llvm()
+    package_version, py_evm_version = _versions()
     return EngineIdentity(
+        package_version=package_version,
+        compiler_hash=compiler_sources_hash(),
+        py_evm_version=py_evm_version,
         abi_version=ABI_VERSION,
         llvm_version=".".join(str(v) for v in llvm.llvm_version_info),
         llvmlite_version=llvmlite.__version__,
-        triple=llvm.get_process_triple(),
-        cpu=llvm.get_host_cpu_name(),
-        features=llvm.get_host_cpu_features().flatten(),
+        **_host_target(),
     )
+
+
+@functools.cache
+def _host_target() -> dict[str, str]:
+    """The machine code is for: this process's target triple, CPU and CPU features."""
+    _ensure_llvm()
+    return {
+        "triple": llvm.get_process_triple(),
+        "cpu": llvm.get_host_cpu_name(),
+        "features": llvm.get_host_cpu_features().flatten(),
+    }
 
 
 _tm_cache: dict[int, llvm.TargetMachine] = {}
@@ -64,10 +136,10 @@ def target_machine(opt_level: int = DEFAULT_OPT_LEVEL) -> llvm.TargetMachine:
     with _init_lock:
         tm = _tm_cache.get(opt_level)
         if tm is None:
-            ident = engine_identity()
-            target = llvm.Target.from_triple(ident.triple)
+            host = _host_target()
+            target = llvm.Target.from_triple(host["triple"])
             tm = target.create_target_machine(
-                cpu=ident.cpu, features=ident.features, opt=opt_level, reloc="pic"
+                cpu=host["cpu"], features=host["features"], opt=opt_level, reloc="pic"
             )
             _tm_cache[opt_level] = tm
         return tm
