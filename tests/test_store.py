@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,12 +30,14 @@ from pyevm_jit.runtime import (
     RuntimeTuning,
 )
 from pyevm_jit.runtime.store import (
+    MAGIC,
     ArtifactManifest,
     ArtifactStore,
     FileArtifactStore,
     RuntimeArtifactStore,
     StoredArtifact,
     StoreError,
+    artifact_digest,
     identity_fingerprint,
 )
 from pyevm_jit.runtime.workers import CompileTask
@@ -53,9 +57,9 @@ def store(tmp_path: Path) -> FileArtifactStore:
     return FileArtifactStore(tmp_path / "store")
 
 
-def files(store: FileArtifactStore, artifact: StoredArtifact) -> tuple[Path, Path]:
-    base = store.directory / artifact.key.fork / artifact.key.stem
-    return base.with_name(base.name + ".o"), base.with_name(base.name + ".json")
+def artifact_file(store: FileArtifactStore, artifact: StoredArtifact) -> Path:
+    """One file per artifact: header, manifest, object."""
+    return store.directory / artifact.key.fork / artifact.key.file_name
 
 
 # --- the store itself ---------------------------------------------------------------------------
@@ -80,15 +84,18 @@ def test_round_trip_and_protocol(store: FileArtifactStore) -> None:
 def test_manifest_contents(store: FileArtifactStore) -> None:
     a = artifact_for(code_n(3))
     store.store(a)
-    _obj, manifest = files(store, a)
-    data = json.loads(manifest.read_text())
+    raw = artifact_file(store, a).read_bytes()
+    assert raw.startswith(MAGIC) and raw.endswith(a.object_bytes)
+    data = json.loads(raw[len(MAGIC) + 4 : -len(a.object_bytes)])
     ident = engine_identity().as_dict()
     for name, value in ident.items():
         assert data[name] == value
     assert data["code_hash"] == keccak(code_n(3)).hex() and data["fork"] == "cancun"
-    assert data["opt_level"] == DEFAULT_OPT_LEVEL and data["entry_symbol"].startswith("evm_cancun_")
+    assert data["opt_level"] == DEFAULT_OPT_LEVEL
+    assert data["entry_symbol"] == "evm_cancun_" + keccak(code_n(3)).hex()
     assert data["bytecode_len"] == len(code_n(3)) and data["artifact_len"] == 64
-    assert data["digest"] == keccak(a.object_bytes).hex() and data["created"] > 0
+    signed = {k: v for k, v in data.items() if k != "digest"}
+    assert data["digest"] == artifact_digest(signed, a.object_bytes) and data["created"] > 0
 
 
 def test_writes_are_atomic(store: FileArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +103,7 @@ def test_writes_are_atomic(store: FileArtifactStore, monkeypatch: pytest.MonkeyP
     store.store(a)
     b = dataclasses.replace(a, object_bytes=a.object_bytes)  # same key, rewritten
 
-    def broken_replace(src: str, dst: str) -> None:
+    def broken_replace(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -125,34 +132,43 @@ def test_store_refuses_inconsistent_artifact(store: FileArtifactStore) -> None:
 # --- bad artifacts ------------------------------------------------------------------------------
 
 
+def rewrite(store: FileArtifactStore, a: StoredArtifact, manifest: bytes, obj: bytes) -> None:
+    path = artifact_file(store, a)
+    path.write_bytes(MAGIC + len(manifest).to_bytes(4, "big") + manifest + obj)
+
+
 def flip_byte(store: FileArtifactStore, a: StoredArtifact) -> None:
-    obj, _ = files(store, a)
-    data = bytearray(obj.read_bytes())
-    data[10] ^= 0x01
-    obj.write_bytes(bytes(data))
+    path = artifact_file(store, a)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01  # in the object
+    path.write_bytes(bytes(data))
 
 
 def truncate(store: FileArtifactStore, a: StoredArtifact) -> None:
-    obj, _ = files(store, a)
-    obj.write_bytes(obj.read_bytes()[:20])
+    path = artifact_file(store, a)
+    path.write_bytes(path.read_bytes()[:-20])
 
 
 def remove_object(store: FileArtifactStore, a: StoredArtifact) -> None:
-    files(store, a)[0].unlink()
+    rewrite(store, a, a.manifest.to_json().encode(), b"")
 
 
 def edit_manifest(field: str, value: object) -> Callable[[FileArtifactStore, StoredArtifact], None]:
     def edit(store: FileArtifactStore, a: StoredArtifact) -> None:
-        _, manifest = files(store, a)
-        data = json.loads(manifest.read_text())
+        data = json.loads(a.manifest.to_json())
         data[field] = value
-        manifest.write_text(json.dumps(data))
+        rewrite(store, a, json.dumps(data).encode(), a.object_bytes)
 
     return edit
 
 
 def garbage_manifest(store: FileArtifactStore, a: StoredArtifact) -> None:
-    files(store, a)[1].write_text("{not json")
+    rewrite(store, a, b"{not json", a.object_bytes)
+
+
+def bad_header(store: FileArtifactStore, a: StoredArtifact) -> None:
+    path = artifact_file(store, a)
+    path.write_bytes(b"#!/bin/sh" + path.read_bytes())
 
 
 BAD: dict[str, Callable[[FileArtifactStore, StoredArtifact], None]] = {
@@ -167,6 +183,8 @@ BAD: dict[str, Callable[[FileArtifactStore, StoredArtifact], None]] = {
     "other length": edit_manifest("artifact_len", 63),
     "malformed manifest": garbage_manifest,
     "wrong field type": edit_manifest("opt_level", "two"),
+    "other bytecode length": edit_manifest("bytecode_len", 99),
+    "bad header": bad_header,
 }
 
 
@@ -185,7 +203,8 @@ def test_bad_artifact_is_rejected_counted_logged(
 
 
 def test_foreign_artifact_is_not_linked(tmp_path: Path) -> None:
-    """A genuine artifact built by another engine (other CPU): the backend skips it."""
+    """A genuine artifact built by another engine (other CPU): the backend skips it by its
+    name, without reading it or counting it as rejected."""
     foreign_identity = dataclasses.replace(engine_identity(), cpu="not-this-cpu")
     store = FileArtifactStore(tmp_path / "s")
     foreign = artifact_for(code_n(8), identity=foreign_identity)
@@ -206,7 +225,12 @@ def test_foreign_artifact_is_not_linked(tmp_path: Path) -> None:
     )
     with JitBackend.new(config) as b:
         s = b.stats()
-        assert s.aot_loaded == 0 and s.artifacts_rejected == 1 and s.resident_entries == 0
+        assert s.aot_loaded == 0 and s.artifacts_rejected == 0 and s.resident_entries == 0
+        assert linked == []
+        code = code_n(8)
+        assert not b.lookup(
+            LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
+        ).is_compiled
         assert linked == []
 
 
@@ -222,8 +246,9 @@ def test_world_writable_directory_is_refused(
     assert store.unusable_reason is not None and "other users" in store.unusable_reason
     assert "other users" in caplog.text and store.rejected == 1
     assert store.load_all() == []
-    store.store(artifact_for(code_n(10)))
-    assert len(good.load_all()) == 1  # nothing was written
+    assert store.store(artifact_for(code_n(10))) is False
+    assert len(list((directory / "cancun").iterdir())) == 1  # nothing was written
+    assert good.load_all() == []  # a store that became unsafe is refused by every handle
     with pytest.raises(StoreError, match="other users"):
         store.check()
 
@@ -236,16 +261,68 @@ def test_path_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
     assert store.load_all() == []
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
-def test_read_only_directory_is_refused(tmp_path: Path) -> None:
-    directory = tmp_path / "ro"
-    directory.mkdir()
-    directory.chmod(0o500)
+NOBODY = 65534
+
+
+def in_child_as_nobody(check: Callable[[], None]) -> str:
+    """Run `check` in a forked child process, as an unprivileged user when we are root (for
+    whom a mode 0500 folder is writable); what it raised, or "" when it passed."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        os.close(reader)
+        status = 0
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            check()
+        except BaseException as exc:  # noqa: BLE001
+            os.write(writer, f"{type(exc).__name__}: {exc}".encode() or b"failed")
+            status = 1
+        os.close(writer)
+        os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        report = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    return report or ("" if status == 0 else f"child exit status {status}")
+
+
+def test_read_only_store_can_be_loaded_from() -> None:
+    """A safe store that cannot be written (a read-only mount, a system-wide store) is loaded
+    from; nothing is written into it. Runs as root too: the check then runs as an unprivileged
+    user (this test was skipped as root before)."""
+    directory = Path(tempfile.mkdtemp(prefix="pyevm-jit-ro-"))  # reachable by another user
     try:
-        store = FileArtifactStore(directory)
-        assert store.unusable_reason is not None and "not writable" in store.unusable_reason
+        store_dir = directory / "store"
+        a = artifact_for(code_n(1))
+        FileArtifactStore(store_dir).store(a)
+        if os.geteuid() == 0:
+            for path in [directory, *directory.rglob("*")]:
+                os.chown(path, NOBODY, NOBODY)
+            directory.chmod(0o755)
+        for path in [store_dir, *store_dir.iterdir()]:
+            path.chmod(0o500)
+
+        def check() -> None:
+            store = FileArtifactStore(store_dir)
+            assert store.unusable_reason is None, store.unusable_reason
+            assert store.read_only_reason is not None and not store.writable
+            assert store.load_all() == [a]
+            assert store.store(artifact_for(code_n(2))) is False  # nothing written, no error
+            store.check()
+            with pytest.raises(StoreError, match="read-only"):
+                store.check(write=True)
+
+        assert in_child_as_nobody(check) == ""
+        assert len(list((store_dir / "cancun").iterdir())) == 1
     finally:
-        directory.chmod(0o700)
+        for path in [directory, *directory.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o700)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_read_only_directory_check_uses_access(
@@ -253,9 +330,14 @@ def test_read_only_directory_check_uses_access(
 ) -> None:
     directory = tmp_path / "ro"
     directory.mkdir(mode=0o700)
+    FileArtifactStore(directory).store(artifact_for(code_n(2)))
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     store = FileArtifactStore(directory)
-    assert store.unusable_reason is not None and "not writable" in store.unusable_reason
+    assert store.unusable_reason is None
+    assert store.read_only_reason is not None and "not writable" in store.read_only_reason
+    assert len(store.load_all()) == 1
+    assert store.store(artifact_for(code_n(3))) is False
+    assert len(store) == 1
 
 
 def test_manifest_parser_rejects_wrong_format() -> None:
@@ -289,13 +371,15 @@ def prepared(store: FileArtifactStore) -> Iterator[list[bytes]]:
 
 
 def test_preload_on_new_compiles_nothing(store: FileArtifactStore, prepared: list[bytes]) -> None:
+    """Preloaded programs are verified and linked at the start and become resident on their
+    key's first lookup (where the code length is checked)."""
     with aot_backend(store) as b:
         s = b.stats()
-        assert s.aot_loaded == 4 and s.resident_entries == 4 and s.compilations_dispatched == 0
+        assert s.aot_loaded == 4 and s.resident_entries == 0 and s.compilations_dispatched == 0
         for c in prepared:
             d = b.lookup(LookupRequest(RuntimeCacheKey(keccak(c), "cancun"), c))
             assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
-        assert b.stats().lookup_hits == 4
+        assert b.stats().lookup_hits == 4 and b.stats().resident_entries == 4
 
 
 def test_preload_waits_for_enable(store: FileArtifactStore, prepared: list[bytes]) -> None:
@@ -341,6 +425,7 @@ def test_digest_is_checked_again_before_linking(store: FileArtifactStore) -> Non
             return [tampered]
 
     sneaky = Sneaky(store.directory)
+    sneaky.load = lambda key: tampered  # type: ignore[method-assign]
     with aot_backend(sneaky) as b:
         s = b.stats()
         assert s.aot_loaded == 0 and s.artifacts_rejected == 1
@@ -367,6 +452,8 @@ def test_lazy_load_from_store_on_miss(store: FileArtifactStore, prepared: list[b
 
 def test_clear_persisted(store: FileArtifactStore, prepared: list[bytes]) -> None:
     with aot_backend(store) as b:
+        for c in prepared:
+            assert b.lookup(LookupRequest(RuntimeCacheKey(keccak(c), "cancun"), c)).is_compiled
         b.clear_persisted()
         assert store.load_all() == []
         assert b.stats().resident_entries == 4  # resident programs are unaffected
@@ -381,7 +468,7 @@ def test_prepare_aot_persists_a_key_resident_as_jit(store: FileArtifactStore) ->
         req = LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
         first = b.lookup(req).program
         assert first is not None and first.kind is ProgramKind.JIT
-        assert store.load_all() == []
+        assert len(store.load_all()) == 1  # JIT compilations are persisted too
         b.prepare_aot(AotRequest(keccak(code), code, "cancun"))
         assert b.wait_idle(60)
         program = b.get_compiled(keccak(code), "cancun")
@@ -425,12 +512,11 @@ def test_without_preload_stored_keys_load_on_first_miss(
         assert b.stats().aot_loaded == 0 and b.stats().resident_entries == 0
         code = prepared[1]
         req = LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
-        assert b.lookup(req).reason is InterpretReason.NOT_READY
-        assert b.wait_idle(60)
-        d = b.lookup(req)
+        d = b.lookup(req)  # the first lookup loads it: no hot threshold for stored code
         assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
         s = b.stats()
         assert s.aot_loaded == 1 and s.compilations_dispatched == 0 and s.resident_entries == 1
+        assert s.lookup_hits == 1 and s.lookup_misses == 0
         # a key that is not in the store still waits for the hot threshold
         other = LookupRequest(RuntimeCacheKey(keccak(code_n(999)), "cancun"), code_n(999))
         b.lookup(other)
@@ -513,9 +599,12 @@ def test_runtime_store_with_backends() -> None:
 def test_evicted_aot_program_is_loaded_again_from_the_store(
     store: FileArtifactStore, prepared: list[bytes], how: str
 ) -> None:
-    """A store-only backend (no promotion) that evicts a preloaded program loads it again on
-    its next miss instead of interpreting it from then on."""
+    """A store-only backend (no promotion) that evicts a stored program loads it again on its
+    next lookup instead of interpreting it from then on."""
+    requests = [LookupRequest(RuntimeCacheKey(keccak(c), "cancun"), c) for c in prepared]
     with aot_backend(store) as b:
+        for req in requests:
+            assert b.lookup(req).is_compiled
         size = b.stats().resident_code_bytes // 4
     tuning = RuntimeTuning(
         worker_count=0,
@@ -525,29 +614,35 @@ def test_evicted_aot_program_is_loaded_again_from_the_store(
         resident_code_budget=(1 << 30) if how == "idle" else 3 * size,
     )
     with aot_backend(store, promote_hot=False, tuning=tuning) as b:
+        for req in requests:
+            b.lookup(req)
         if how == "idle":
             deadline = time.monotonic() + 60
             while b.stats().idle_evictions < 4:
                 assert time.monotonic() < deadline, "no idle eviction"
                 time.sleep(0.01)
-        evicted = [c for c in prepared if b.get_compiled(keccak(c), "cancun") is None]
+        evicted = [r for r in requests if b.get_compiled(r.key.code_hash, "cancun") is None]
         assert evicted, "nothing was evicted"
-        req = LookupRequest(RuntimeCacheKey(keccak(evicted[0]), "cancun"), evicted[0])
-        assert b.lookup(req).reason is InterpretReason.NOT_READY
-        deadline = time.monotonic() + 60
-        while not b.lookup(req).is_compiled:
-            assert time.monotonic() < deadline, "evicted program not reloaded"
-            time.sleep(0.01)
-        program = b.get_compiled(req.key.code_hash, "cancun")
-        assert program is not None and program.kind is ProgramKind.AOT
-        assert b.stats().compilations_dispatched == 0  # loaded, not compiled
+        loaded = b.stats().aot_loaded
+        d = b.lookup(evicted[0])
+        assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
+        s = b.stats()
+        assert s.aot_loaded == loaded + 1 and s.compilations_dispatched == 0  # loaded again
 
 
 def test_identity_fingerprint_is_stable() -> None:
     """Store file names carry it: the same identity must keep the same name across versions."""
     identity = EngineIdentity(
-        3, "22.1.0", "0.50.0", "x86_64-unknown-linux-gnu", "znver3", "+sse2,-avx512f"
+        package_version="0.1.0",
+        compiler_hash="ab" * 32,
+        py_evm_version="0.12.1b1",
+        abi_version=3,
+        llvm_version="22.1.0",
+        llvmlite_version="0.50.0",
+        triple="x86_64-unknown-linux-gnu",
+        cpu="znver3",
+        features="+sse2,-avx512f",
     )
-    assert identity_fingerprint(identity) == "57c082f0533f2c40"
+    assert identity_fingerprint(identity) == "16fdef19c2de0ccc"
     manifest = artifact_for(code_n(9), identity=identity).manifest
-    assert manifest.identity == identity and manifest.key.identity == "57c082f0533f2c40"
+    assert manifest.identity == identity and manifest.key.identity == "16fdef19c2de0ccc"

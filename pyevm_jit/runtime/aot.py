@@ -69,3 +69,13 @@ def compile_plan(
             if on_progress is not None:
                 on_progress(s.compilations_succeeded + s.compilations_failed, s.compilations_failed)
         return backend.stats()
+
+
+def write_failures(store: ArtifactStore) -> str:
+    """What could not be written into the store (a full disk, say), or "" when all was."""
+    failed = int(getattr(store, "write_errors", 0))
+    if not failed:
+        return ""
+    reason = getattr(store, "last_write_error", None) or "write failed"
+    where = getattr(store, "directory", store)
+    return f"{failed} could not be written to {where} ({reason})"
