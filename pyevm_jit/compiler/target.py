@@ -89,16 +89,17 @@ def _hash_sources(package_dir: Path) -> str:
 
 @functools.cache
 def _versions() -> tuple[str, str]:
-    """(this package's version, py-evm's version)."""
+    """(this package's version, py-evm's version), as installed ("unknown" when not)."""
     import importlib.metadata
 
-    import pyevm_jit
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
 
-    try:
-        py_evm = importlib.metadata.version("py-evm")
-    except importlib.metadata.PackageNotFoundError:
-        py_evm = "unknown"
-    return str(pyevm_jit.__version__), py_evm
+    # (read from the installed metadata: this layer does not import the package's top)
+    return version("pyevm-jit"), version("py-evm")
 
 
 @functools.cache
