@@ -361,7 +361,9 @@ def make_jit_side(
     prepare_linker()
     start = time.perf_counter()
     tuning = RuntimeTuning() if tier_up else RuntimeTuning(tier_up_after=0)
-    config = RuntimeConfig(enabled=True, blocking=True, on_compilation=events.append, tuning=tuning)
+    config = RuntimeConfig(  # no store: every run measures its own compilations
+        enabled=True, blocking=True, store=None, on_compilation=events.append, tuning=tuning
+    )
     backend = JitBackend.new(config)
     vm_class = jit_vm(stock_vm, backend)
     fork = str(stock_vm.fork)  # type: ignore[attr-defined]

@@ -1,22 +1,38 @@
-"""AOT adoption: the backend's side of the artifact store. Stored artifacts are checked (engine
-identity, then integrity), linked and made resident -- all at start-up (`preload`) or on the
-first miss of a key the store holds (`index_store`, `from_store`); new AOT programs are
-persisted once they are known to link (`persist`)."""
+"""The backend's side of the artifact store.
+
+Loading: a stored artifact is checked right before it is linked -- built by this very engine
+(package version, compiler sources hash, py-evm, LLVM, CPU: `compatibility_problem`), manifest
+and object agreeing (the digest covers both: `integrity_problem`, checked by the store and again
+here), bound to the key it is used for and to the length of the code it will run
+(`binding_problem`) -- and linked under the entry symbol derived from the key, so an object of
+another contract cannot link. It happens on the first lookup of a key (`first_lookup`: no hot
+threshold for code compiled once, in this process or any other), when a compilation starts
+(`from_store`), or at start-up for every artifact of this engine (`preload`; each waits in
+`staged` for its key's first lookup, where the code length is known). Artifacts of other
+engines are skipped by their file names, unread, with one summary line.
+
+Storing: every program compiled here (JIT, tier-up and AOT alike) is persisted once it is known
+to link (`persist`; best effort, failures logged and counted).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from pyevm_jit.runtime.state import BackendState, code_size, insert
+from pyevm_jit.runtime.state import BackendState, code_size, describe_key, insert
 from pyevm_jit.runtime.store import ArtifactKey, StoredArtifact, identity_fingerprint
 from pyevm_jit.runtime.types import CompiledProgram, ProgramKind, RuntimeCacheKey
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
     from pyevm_jit.compiler.target import EngineIdentity
+    from pyevm_jit.runtime.types import LookupRequest
 
 log = logging.getLogger("pyevm_jit.runtime")
+
+#: keys remembered as looked up in the store at most (the set starts again beyond)
+MAX_PROBED_KEYS = 1 << 16
 
 
 def engine_identity(inner: BackendState) -> EngineIdentity:
@@ -41,39 +57,90 @@ def check_store(inner: BackendState) -> None:
         log.warning("pyevm-jit: %s; running without a store", exc)
 
 
+def should_preload(inner: BackendState) -> bool:
+    """`RuntimeConfig.preload`, or when it is None: preload an unbounded store (an AOT store),
+    read a bounded one (a cache) lazily."""
+    preload = inner.config.preload
+    if preload is None:
+        return getattr(inner.config.store, "max_bytes", None) is None
+    return preload
+
+
 def preload(inner: BackendState) -> None:
+    """Verify and link the artifact of each key this engine built (its best level); each then
+    waits for its key's first lookup, which checks the code length and makes it resident."""
     store = inner.config.store
     if store is None:
         return
     try:
-        artifacts = store.load_all()
+        keys = store.keys()
     except Exception as exc:  # noqa: BLE001 - a broken store must not break the VM
         log.warning("pyevm-jit: cannot read artifact store %r: %s", store, exc)
         return
-    loaded = 0
-    for artifact in artifacts:
-        key = artifact.key.runtime_key
-        if key in inner.resident:
-            continue
-        if adopt(inner, artifact, key, count=True) is not None:
-            loaded += 1
-    log.info("pyevm-jit: preloaded %d AOT artifacts from %r", loaded, store)
-
-
-def index_store(inner: BackendState) -> None:
-    """Without preloading, remember which keys the store has, so that their first miss
-    loads the artifact instead of waiting for the hot threshold."""
-    store = inner.config.store
-    if store is None:
-        return
     ours = identity_fingerprint(engine_identity(inner))
-    try:
-        found = {k.runtime_key for k in store.keys() if k.identity == ours}
-    except Exception as exc:  # noqa: BLE001
-        log.warning("pyevm-jit: cannot list artifact store %r: %s", store, exc)
-        return
+    best: dict[RuntimeCacheKey, ArtifactKey] = {}
+    foreign = 0
+    for key in keys:
+        if key.identity != ours:
+            foreign += 1
+        elif key.runtime_key not in best or key.opt_level > best[key.runtime_key].opt_level:
+            best[key.runtime_key] = key
+    if foreign:
+        log.log(
+            logging.INFO if getattr(store, "max_bytes", None) is not None else logging.WARNING,
+            "pyevm-jit: %d artifacts in %r were built by another engine (another version of "
+            "pyevm-jit or of its code generator, py-evm, LLVM or CPU): skipped",
+            foreign,
+            store,
+        )
+    loaded = 0
+    for runtime_key, key in best.items():
+        if runtime_key in inner.resident or runtime_key in inner.staged:
+            continue
+        try:
+            artifact = store.load(key)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("pyevm-jit: artifact store read failed: %s", exc)
+            continue
+        if artifact is None:
+            continue
+        program = adopt(inner, artifact, runtime_key, None, count=True, resident=False)
+        if program is not None:
+            with inner.lock:
+                inner.staged[runtime_key] = (program, artifact.manifest.bytecode_len)
+            loaded += 1
+    log.info("pyevm-jit: preloaded %d artifacts from %r", loaded, store)
+
+
+def first_lookup(inner: BackendState, req: LookupRequest) -> CompiledProgram | None:
+    """The first lookup of a key (caller: `req.key not in inner.probed`): its preloaded
+    program, or its artifact in the store (checked, linked, made resident). None when there is
+    none, or when a compilation of the key is running (that looks in the store first itself)."""
+    key = req.key
     with inner.lock:
-        inner.store_keys = found
+        probed = inner.probed
+        if len(probed) >= MAX_PROBED_KEYS:
+            probed.clear()
+        probed.add(key)
+        staged = inner.staged.pop(key, None)
+        busy = key in inner.inflight or key in inner.failed
+    if staged is not None:
+        program, bytecode_len = staged
+        if bytecode_len != len(req.code):
+            reject_key(
+                inner,
+                key,
+                f"artifact for {bytecode_len} bytes of code, the code has {len(req.code)}",
+            )
+            return None
+        with inner.lock:
+            if key not in inner.resident:
+                insert(inner, program)  # may evict it again (over the code budget)
+            entry = inner.resident.get(key)
+        return entry.program if entry is not None else None
+    if busy:
+        return None
+    return from_store(inner, key, req.code)
 
 
 def reject(inner: BackendState, artifact: StoredArtifact, reason: str) -> None:
@@ -83,18 +150,33 @@ def reject(inner: BackendState, artifact: StoredArtifact, reason: str) -> None:
     log.warning("pyevm-jit: artifact %s/%s rejected: %s", m.fork, m.code_hash, reason)
 
 
+def reject_key(inner: BackendState, key: RuntimeCacheKey, reason: str) -> None:
+    with inner.lock:
+        inner.artifacts_rejected += 1
+    log.warning("pyevm-jit: artifact %s rejected: %s", describe_key(key), reason)
+
+
 def adopt(
-    inner: BackendState, artifact: StoredArtifact, key: RuntimeCacheKey, *, count: bool
+    inner: BackendState,
+    artifact: StoredArtifact,
+    key: RuntimeCacheKey,
+    code: bytes | None,
+    *,
+    count: bool,
+    resident: bool = True,
 ) -> CompiledProgram | None:
-    """Verify and link a stored artifact; make it resident. None when rejected."""
+    """Check and link a stored artifact for `key` (and for `code`, when known); make it
+    resident unless `resident` is false. None when rejected."""
     problem = artifact.compatibility_problem(engine_identity(inner))
     if problem is None:
         problem = artifact.integrity_problem()  # verified again right before linking
+    if problem is None:
+        problem = artifact.binding_problem(key, None if code is None else len(code))
     if problem is not None:
         reject(inner, artifact, problem)
         return None
     try:
-        native = inner.linker(artifact.to_object_code())
+        native = inner.linker(artifact.to_object_code())  # the entry symbol of `key`
     except Exception as exc:  # noqa: BLE001
         reject(inner, artifact, f"link failed: {exc}")
         return None
@@ -106,41 +188,63 @@ def adopt(
         opt_level=artifact.manifest.opt_level,
     )
     with inner.lock:
-        insert(inner, program)
+        if resident:
+            insert(inner, program)
         if count:
             inner.aot_loaded += 1
     return program
 
 
-def from_store(inner: BackendState, key: RuntimeCacheKey) -> CompiledProgram | None:
-    """The key's artifact at the AOT or the JIT level, adopted; None when the store has none
+def store_levels(inner: BackendState) -> list[int]:
+    """The optimisation levels looked for in the store, best first."""
+    t = inner.tuning
+    levels = {t.aot_opt_level, t.jit_opt_level}
+    if t.tier_up_after > 0:
+        levels.add(t.tier_up_opt_level)
+    return sorted(levels, reverse=True)
+
+
+def from_store(inner: BackendState, key: RuntimeCacheKey, code: bytes) -> CompiledProgram | None:
+    """The key's best stored program, checked and made resident; None when the store has none
     that is usable."""
     store = inner.config.store
     if store is None:
         return None
     identity = engine_identity(inner)
-    for opt in dict.fromkeys((inner.tuning.aot_opt_level, inner.tuning.jit_opt_level)):
+    for opt in store_levels(inner):
         try:
             artifact = store.load(ArtifactKey.for_identity(key, opt, identity))
         except Exception as exc:  # noqa: BLE001
             log.warning("pyevm-jit: artifact store read failed: %s", exc)
             return None
         if artifact is not None:
-            program = adopt(inner, artifact, key, count=True)
+            program = adopt(inner, artifact, key, code, count=True)
             if program is not None:
                 return program
     return None
 
 
 def persist(inner: BackendState, key: RuntimeCacheKey, obj: ObjectCode, code_len: int) -> None:
-    """Store the object code of a new AOT program (best effort: a failure is logged)."""
+    """Store the object code of a program compiled here (best effort: a failure is counted
+    and logged, the first as a warning)."""
     store = inner.config.store
     if store is None:
         return
     try:
         artifact = StoredArtifact.create(key, obj, code_len, engine_identity(inner))
-        store.store(artifact)
+        written = store.store(artifact) is not False  # (None: a store of the older protocol)
+    except Exception as exc:  # noqa: BLE001 - persisting is best effort
+        with inner.lock:
+            inner.store_failures += 1
+            first = inner.store_failures == 1
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "pyevm-jit: cannot store artifact for %s in %r: %s",
+            describe_key(key),
+            store,
+            exc,
+        )
+        return
+    if written:
         with inner.lock:
             inner.artifacts_stored += 1
-    except Exception as exc:  # noqa: BLE001 - persisting is best effort
-        log.warning("pyevm-jit: cannot store artifact for %s: %s", key, exc)

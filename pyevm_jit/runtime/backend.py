@@ -171,7 +171,7 @@ class JitBackend:
     @classmethod
     def new(cls, config: RuntimeConfig) -> JitBackend:
         """A backend from `config`; when `config.enabled`, the backend thread starts at once
-        and every matching AOT artifact of `config.store` is preloaded."""
+        and the artifacts of `config.store` are preloaded (see `RuntimeConfig.preload`)."""
         backend = cls(config)
         if config.enabled:
             backend.set_enabled(True)
@@ -244,6 +244,12 @@ class JitBackend:
         if code_len == 0 or code_len > inner.max_len:
             next(inner.misses[InterpretReason.INELIGIBLE])
             return _INELIGIBLE
+        if inner.config.store is not None and req.key not in inner.probed:
+            # the key's first lookup: code compiled once (here or by any process) runs now
+            program = artifacts.first_lookup(inner, req)
+            if program is not None:
+                next(inner.hits)
+                return LookupDecision.compiled(program)
         events = inner.events
         if len(events) < inner.event_cap:
             events.append(req)
@@ -276,8 +282,12 @@ class JitBackend:
             if not inner.tuning.should_compile(req.code):
                 next(inner.misses[InterpretReason.INELIGIBLE])
                 return _INELIGIBLE
-            kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
-            program = jobs.compile_and_wait(inner, req, kind)
+            program = None
+            if inner.config.store is not None and key not in inner.probed:
+                program = artifacts.first_lookup(inner, req)
+            if program is None:
+                kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
+                program = jobs.compile_and_wait(inner, req, kind)
             if program is not None:
                 next(inner.hits)
                 return LookupDecision.compiled(program)
@@ -400,6 +410,8 @@ class JitBackend:
             inner.resident_bytes = 0
             inner.failed.clear()
             inner.miss_counts.clear()
+            inner.staged.clear()
+            inner.probed.clear()
             inner.stale.update(inner.inflight.values())
             inner.inflight.clear()
             inner.events.clear()
@@ -465,10 +477,8 @@ class JitBackend:
             )
             inner.started = True
             inner.thread.start()
-        if inner.config.preload:
+        if artifacts.should_preload(inner):
             artifacts.preload(inner)
-        else:
-            artifacts.index_store(inner)
 
 
 __all__ = ["BackendError", "JitBackend"]

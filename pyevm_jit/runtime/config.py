@@ -140,12 +140,41 @@ def _env_path(name: str) -> Any:
     return field(default_factory=factory)
 
 
-def _env_store() -> Any:
-    def factory() -> ArtifactStore | None:
-        text = os.environ.get(ENV_PREFIX + "STORE")
-        if not text:
-            return None
-        return FileArtifactStore(text)
+#: the default cache's size bound (`PYEVM_JIT_STORE_MAX_BYTES`; 0: unbounded)
+DEFAULT_STORE_MAX_BYTES = 512 << 20
+#: values of `PYEVM_JIT_STORE` that switch the persistent cache off
+STORE_OFF = ("off", "none", "no", "0", "false", "")
+
+
+def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the persistent cache lives by default: `$XDG_CACHE_HOME/pyevm-jit` (when that is
+    an absolute path), else `~/.cache/pyevm-jit`."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "pyevm-jit"
+    home = env.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".cache" / "pyevm-jit"
+
+
+def default_store(environ: Mapping[str, str] | None = None) -> ArtifactStore | None:
+    """The store a `RuntimeConfig()` uses: the persistent cache, in `PYEVM_JIT_STORE` when set,
+    else in `default_store_path()`, bounded to `PYEVM_JIT_STORE_MAX_BYTES` (default 512 MiB)
+    with least-recently-used pruning. `PYEVM_JIT_STORE=off` switches it off (None). Nothing
+    is created on disk until the first program is stored."""
+    env = os.environ if environ is None else environ
+    text = env.get(ENV_PREFIX + "STORE")
+    if text is not None and text.strip().lower() in STORE_OFF:
+        return None
+    path = Path(text).expanduser() if text is not None else default_store_path(env)
+    max_bytes = env_value("store_max_bytes", DEFAULT_STORE_MAX_BYTES, env)
+    return FileArtifactStore(path, max_bytes=max_bytes or None)
+
+
+def _env_preload() -> Any:
+    def factory() -> bool | None:
+        text = os.environ.get(ENV_PREFIX + "PRELOAD")
+        return None if text is None else _parse_bool("preload", text)
 
     return field(default_factory=factory)
 
@@ -162,7 +191,9 @@ class RuntimeConfig:
 
     enabled: bool = _env("enabled", False)
     thread_name: str = _env("thread_name", "pyevm-jit")
-    store: ArtifactStore | None = _env_store()
+    #: where compiled programs persist: by default the user's cache (`default_store()`); None
+    #: keeps nothing
+    store: ArtifactStore | None = field(default_factory=default_store)
     dump_dir: Path | None = _env_path("dump_dir")
     #: check the context at every return from native code (`runtime.assertions`); for tests,
     #: fuzzing and debugging
@@ -172,9 +203,11 @@ class RuntimeConfig:
     #: compile keys whose misses reach the hot threshold (off: only artifacts already in the
     #: store, explicit requests and blocking lookups produce programs; ours)
     promote_hot: bool = _env("promote_hot", True)
-    #: link every matching artifact of `store` when the backend starts; when off, the store
-    #: is only listed, and an artifact is loaded on the first miss of its key (ours)
-    preload: bool = _env("preload", True)
+    #: check and link every artifact of `store` this engine built when the backend starts (each
+    #: becomes resident on its key's first lookup); when off, an artifact is loaded on its
+    #: key's first lookup. None: preload an unbounded store (an AOT store), not a bounded one
+    #: (a cache, like the default) (ours)
+    preload: bool | None = _env_preload()
     on_compilation: Callable[[CompilationEvent], None] | None = None
     tuning: RuntimeTuning = field(default_factory=RuntimeTuning)
     compiler: Callable[[CompileTask], ObjectCode] | None = None

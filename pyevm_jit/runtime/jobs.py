@@ -3,7 +3,7 @@
 The backend thread (`backend_loop`) takes explicit commands and the lookup events of misses,
 counts misses per key and promotes a key to a job at the hot threshold. A job first tries
 the artifact store, else becomes a `CompileTask` for the compiler pool; the object code that
-comes back is linked in this process (on the pool's thread), persisted when it is AOT, and
+comes back is linked in this process (on the pool's thread), persisted in the store, and
 made resident -- unless the backend was cleared meanwhile (the job's generation is old), in
 which case it is discarded.
 """
@@ -86,7 +86,7 @@ def compile_and_wait(
 
 
 def _run_job(inner: BackendState, job: Job) -> None:
-    program = None if job.tier_up else artifacts.from_store(inner, job.key)
+    program = None if job.tier_up else artifacts.from_store(inner, job.key, job.code)
     if program is not None:
         _complete(inner, job, program, None, None, dispatched=False)
         return
@@ -134,8 +134,7 @@ def _job_done(inner: BackendState, job: Job, fut: Future[ObjectCode]) -> None:
         _complete(inner, job, None, f"link failed: {exc}", obj)
         return
     link = monotonic() - t0
-    if job.kind is ProgramKind.AOT:
-        artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
+    artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
     program = CompiledProgram(
         job.key,
         job.kind,
@@ -275,11 +274,6 @@ def _drain_events(inner: BackendState) -> None:
             return
         key = req.key
         if key in inner.resident or key in inner.failed or key in inner.inflight:
-            continue
-        if key in inner.store_keys:
-            inner.store_keys.discard(key)
-            counts.pop(key, None)
-            start_job(inner, req, kind)
             continue
         if not promote:
             continue

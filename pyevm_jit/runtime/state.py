@@ -1,6 +1,6 @@
 """What every handle of one backend shares (`BackendState`) and the rules of its resident map:
 a program is made resident within the code budget (least recently used evicted first),
-idle programs are swept, and an evicted AOT program is remembered as still in the store."""
+idle programs are swept, and an evicted program is looked for in the store again."""
 
 from __future__ import annotations
 
@@ -30,16 +30,24 @@ class ResidentEntry:
 
     __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at")
 
-    def __init__(self, program: CompiledProgram, now: float, tuning: RuntimeTuning) -> None:
+    def __init__(
+        self,
+        program: CompiledProgram,
+        now: float,
+        tuning: RuntimeTuning,
+        tier_stored: bool = False,
+    ) -> None:
         self.decision = LookupDecision.compiled(program)
         self.program = program
         self.last_hit = now
         self.size = program.code_bytes
         self.hits = 0
-        #: hit count at which the program is recompiled at the tier-up level (0: never)
+        #: hit count at which the program is recompiled at the tier-up level (0: never). JIT
+        #: programs tier up; so do those loaded from a cache (`tier_stored`), which keeps what
+        #: earlier runs compiled at the first tier, but not those of an AOT store.
         self.tier_up_at = (
             tuning.tier_up_after
-            if program.kind is ProgramKind.JIT
+            if (program.kind is ProgramKind.JIT or tier_stored)
             and program.opt_level is not None
             and program.opt_level < tuning.tier_up_opt_level
             else 0
@@ -133,8 +141,15 @@ class BackendState:
         #: the store's own rejection count when this backend was created (stats are per backend)
         self.store_rejected_base = config.store.rejected if config.store is not None else 0
         self.in_use: dict[int, int] = {}
-        #: keys with an artifact in the store, not preloaded: loaded on their first miss
-        self.store_keys: set[RuntimeCacheKey] = set()
+        #: writes to the store that failed (a full disk...)
+        self.store_failures = 0
+        #: preloaded programs (checked and linked) waiting for their key's first lookup, which
+        #: checks the code length: (program, the manifest's bytecode length)
+        self.staged: dict[RuntimeCacheKey, tuple[CompiledProgram, int]] = {}
+        #: keys whose first lookup looked in the store (once per key; again after an eviction)
+        self.probed: set[RuntimeCacheKey] = set()
+        #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
+        self.tier_stored = getattr(config.store, "max_bytes", None) is not None
         #: live JitBackend handles (copies included); the last one to go shuts the backend down
         self.handles = 0
         self.pool: CompilerPool | None = None
@@ -156,7 +171,7 @@ def insert(inner: BackendState, program: CompiledProgram) -> None:
     old = resident.pop(key, None)
     if old is not None:
         inner.resident_bytes -= old.size
-    entry = ResidentEntry(program, monotonic(), inner.tuning)
+    entry = ResidentEntry(program, monotonic(), inner.tuning, inner.tier_stored)
     resident[key] = entry
     inner.resident_bytes += entry.size
     budget = inner.tuning.resident_code_budget
@@ -192,10 +207,10 @@ def sweep_idle(inner: BackendState, now: float) -> None:
 
 
 def remember_stored(inner: BackendState, key: RuntimeCacheKey, entry: ResidentEntry) -> None:
-    """An evicted AOT program is still in the store: its next miss loads it again (without
-    this, a store-only run would interpret it for good). Caller holds the lock."""
-    if entry.program.kind is ProgramKind.AOT and inner.config.store is not None:
-        inner.store_keys.add(key)
+    """An evicted program may still be in the store: its next lookup looks there again
+    (without this, a store-only run would interpret it for good). Caller holds the lock."""
+    if inner.config.store is not None:
+        inner.probed.discard(key)
 
 
 def code_size(native: NativeProgram, object_bytes: bytes) -> int:

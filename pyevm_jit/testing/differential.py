@@ -498,7 +498,8 @@ def get_backend() -> JitBackend:
     global _backend
     with _backend_lock:
         if _backend is None:
-            _backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
+            # no store: the programs fuzzing and differential tests run are never worth keeping
+            _backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
         return _backend
 
 
