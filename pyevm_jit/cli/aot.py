@@ -27,7 +27,7 @@ from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.statetest import input_files, read_fixture
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import fork_name
-from pyevm_jit.runtime.aot import AotPlan, compile_plan, plan_aot
+from pyevm_jit.runtime.aot import AotPlan, compile_plan, plan_aot, write_failures
 from pyevm_jit.runtime.config import RuntimeTuning
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot
 from pyevm_jit.runtime.store import FileArtifactStore, StoreError, directory_problem
@@ -182,7 +182,7 @@ def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
         raise UsageError(f"artifact store refused: {problem}")
     store = FileArtifactStore(store_path)
     try:
-        store.check()
+        store.check(write=True)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     return store
@@ -226,10 +226,12 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     s = compile_with_progress(store, plan, tuning, enabled=not args.quiet)
+    unwritten = write_failures(store)
     print(
         f"aot: {s.artifacts_stored} stored, {s.compilations_failed} failed to compile, "
-        f"{plan.present} already present, in {time.monotonic() - started:.1f}s",
+        f"{plan.present} already present, in {time.monotonic() - started:.1f}s"
+        + (f"; {unwritten}" if unwritten else ""),
         file=out,
         flush=True,
     )
-    return 0
+    return 1 if unwritten else 0

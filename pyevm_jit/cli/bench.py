@@ -19,7 +19,6 @@ functions by cumulative time.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit import bench
+from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.errors import UsageError
 
@@ -142,6 +142,8 @@ def _collect(args: argparse.Namespace) -> list[bench.BenchCase]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        check_output_file(args.json)  # before a run that may take an hour
     options = _options(args)
     if args.compile_times:
         return _compile_times(args, options)
@@ -192,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         data = bench.results_json(results, options)
-        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+        write_json(Path(args.json), data, indent=2)
     if args.plot:
         bench.plot_speedups(results, args.plot)
     return 1 if errors else 0
@@ -328,5 +330,5 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
             "machine": bench.machine_description(),
             "times": [asdict(t) for t in times],
         }
-        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+        write_json(Path(args.json), document)
     return 1 if failed else 0

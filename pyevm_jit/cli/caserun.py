@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import os
 import signal
@@ -34,13 +33,14 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from pyevm_jit.cli.aot import compile_with_progress, open_store
+from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.statetest import Status, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
 from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, RuntimeTuning
-from pyevm_jit.runtime.aot import plan_aot
+from pyevm_jit.runtime.aot import plan_aot, write_failures
 
 MODES = ("interp", "jit", "aot")
 
@@ -358,9 +358,9 @@ def prepare_aot(
     out: Any,
     *,
     progress: bool = True,
-) -> None:
+) -> str:
     """Compile the codes the store lacks into it (`pyevm-jit aot`'s planning and compiling)
-    and say what it took."""
+    and say what it took; what could not be written into the store ("" when all was)."""
     store = open_store(store_dir, f"--store {store_dir}")
     print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
     started = time.perf_counter()
@@ -368,14 +368,17 @@ def prepare_aot(
     plan = plan_aot(store, codes, tuning)
     stats = compile_with_progress(store, plan, tuning, enabled=progress)
     failed = stats.compilations_failed
+    unwritten = write_failures(store)
     print(
         f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
         f"{plan.present} already in the store"
         + (f", {failed} failed to compile" if failed else "")
-        + (f", {plan.too_large} too large to compile" if plan.too_large else ""),
+        + (f", {plan.too_large} too large to compile" if plan.too_large else "")
+        + (f"; {unwritten}" if unwritten else ""),
         file=out,
         flush=True,
     )
+    return unwritten
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +395,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         raise UsageError("--jobs must be at least 1")
     if args.store and mode != "aot":
         raise UsageError("--store only applies to --mode aot")
-    json_path = Path(args.json_file) if args.json_file else None
-    if json_path is not None and not json_path.parent.resolve().is_dir():
-        raise UsageError(f"--json: folder {json_path.parent} does not exist")
+    json_path = check_output_file(args.json_file) if args.json_file else None
     return mode, json_path
 
 
@@ -508,7 +509,10 @@ def run_command(
             else:
                 temp_dir = tempfile.TemporaryDirectory(prefix="pyevm-jit-aot-")
                 spec.store_dir = temp_dir.name
-            prepare_aot(kind.contract_codes(cases), spec.store_dir, out, progress=progress)
+            if prepare_aot(kind.contract_codes(cases), spec.store_dir, out, progress=progress):
+                # a store-only run would interpret what is missing: its results would mislead
+                print(f"{kind.name}: not run (the store lacks what could not be written)", file=out)
+                return 1
             started = time.perf_counter()
         with (
             _sigterm_as_interrupt(),
@@ -561,10 +565,7 @@ def run_command(
             "native": merged,
             "results": [result.to_json() for result in all_results],
         }
-        try:
-            json_path.write_text(json.dumps(document, indent=1) + "\n")
-        except OSError as exc:
-            raise UsageError(f"--json: cannot write {json_path}: {exc.strerror or exc}") from None
+        write_json(json_path, document)
     if interrupted:
         return 130
     return 1 if summary.failed else 0

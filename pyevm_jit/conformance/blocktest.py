@@ -360,8 +360,11 @@ def contract_codes(cases: Iterable[BlockCase]) -> dict[tuple[bytes, str], bytes]
             forks = {str(vm.fork) for _n, vm in vm_configuration_for(test)}
         except _Unsupported:
             continue
-        for account in test["pre"].values():
-            code = _decode_hex(account.get("code", "0x"))
+        try:
+            pre_codes = [_decode_hex(account.get("code", "0x")) for account in test["pre"].values()]
+        except (ValueError, TypeError, AttributeError):
+            continue  # a malformed pre-state: the case fails when it runs, as in every mode
+        for code in pre_codes:
             if not code:
                 continue
             code_hash = keccak(code)

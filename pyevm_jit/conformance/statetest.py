@@ -33,6 +33,7 @@ from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import (
     FIXTURE_FORKS,
     FORK_VMS,
+    UNSUPPORTED_FIXTURE_FORKS,
     VMFactory,
     fixture_fork_name,
     fork_at_least,
@@ -190,6 +191,17 @@ def _check_fixture(path: str, data: dict[str, Any]) -> None:
         post = test["post"]
         if not isinstance(post, dict) or not all(isinstance(v, list) for v in post.values()):
             raise UsageError(f"{path}: not a state test fixture (test {name!r} has a bad post)")
+        # A fork that is neither one this runner knows nor a known later fork (whose cases count
+        # as unsupported) is a typo or another kind of fixture: bad input, never a silent pass.
+        unknown = sorted(
+            f for f in post if f not in FIXTURE_FORKS and f not in UNSUPPORTED_FIXTURE_FORKS
+        )
+        if unknown:
+            raise UsageError(
+                f"{path}: test {name!r} names unknown fork {unknown[0]!r} in its post (known: "
+                f"{', '.join(FIXTURE_FORKS)}; later forks py-evm lacks: "
+                f"{', '.join(sorted(UNSUPPORTED_FIXTURE_FORKS))})"
+            )
 
 
 def load_test(case: Case) -> dict[str, Any]:
@@ -699,13 +711,16 @@ def contract_codes(cases: Iterable[Case]) -> dict[tuple[bytes, str], bytes]:
             continue
         fork = str(vm_class_for_fork(case.fork).fork)
         test = load_test(case)
-        codes = [_bytes(account.get("code", "0x")) for account in test["pre"].values()]
+        try:
+            codes = [_bytes(account.get("code", "0x")) for account in test["pre"].values()]
+        except (ValueError, TypeError, AttributeError):
+            continue  # a malformed pre-state: the case fails when it runs, as in every mode
         tx = test["transaction"]
-        if not tx.get("to"):
+        if isinstance(tx, dict) and not tx.get("to"):
             post = test["post"][case.fork][case.index]
             try:
                 codes.append(_bytes(tx["data"][_int(post["indexes"]["data"])]))
-            except (ValueError, IndexError, KeyError):
+            except (ValueError, TypeError, AttributeError, IndexError, KeyError):
                 pass
         for code in codes:
             if code:
