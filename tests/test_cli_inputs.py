@@ -244,3 +244,16 @@ def test_preload_skips_other_engines_cheaply(
     summaries = [r for r in caplog.records if "another engine" in r.getMessage()]
     assert len(summaries) == 1 and "20" in summaries[0].getMessage()
     assert not [r for r in caplog.records if "rejected" in r.getMessage()]
+
+
+def test_conformance_runs_leave_the_persistent_cache_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`statetest --mode jit` tests the compiler: it neither reads nor fills the user's cache."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYEVM_JIT_STORE", str(cache))
+    assert RuntimeConfig().store is not None  # the cache is on for this test
+    path = state_test(tmp_path)
+    assert main(["statetest", "--mode", "jit", "--no-progress", str(path)]) in (0, 1)
+    assert "passed" in capsys.readouterr().out
+    assert not cache.exists()

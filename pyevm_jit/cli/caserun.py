@@ -118,7 +118,9 @@ class RunSpec(Generic[C, R]):
 def make_backend(mode: str, store_dir: str | None) -> JitBackend:
     """The backend a process runs cases with in jit or aot mode."""
     if mode == "jit":
-        return JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
+        # no store: a conformance run tests the compiler (every code compiled here), and its
+        # thousands of test contracts have no place in the user's persistent cache
+        return JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
     assert store_dir is not None
     # aot runs only what the store holds: no promotion, so a run compiles nothing.
     return JitBackend.new(
