@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="FILE|DIR",
-        help="bench case files or directories (default: the shared bench directory)",
+        help="bench case files or directories (default: $PYEVM_JIT_BENCH, else fixtures/bench)",
     )
     parser.add_argument("-k", dest="filter", help="only cases whose name contains this")
     parser.add_argument("--fork", default=bench.DEFAULT_FORK, help="py-evm fork (default cancun)")

@@ -1,7 +1,8 @@
-"""`pyevm-jit blocktest PATH... [--mode interp|jit|aot] [--network NAME] [--jobs N]
+"""`pyevm-jit blocktest [PATH...] [--mode interp|jit|aot] [--network NAME] [--jobs N]
 [-k SUBSTRING] [--json FILE]`: run Ethereum BlockchainTests by importing their blocks into a
 py-evm chain whose VM classes are the stock ones (interp) or their JIT VMs (jit, aot); the
-running itself: `pyevm_jit.cli.caserun`."""
+running itself: `pyevm_jit.cli.caserun`. With no PATH it runs the bundled sample's
+BlockchainTests."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pyevm_jit.conformance.blocktest import (
     run_case,
     skipped_result,
 )
+from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_blockchain_tests_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         mode_help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it "
         "runs) or aot (pre-state contracts compiled into a store first, then run from it)",
+        paths_help="fixture file or folder (default: the bundled sample of ethereum/tests, "
+        "fixtures/ethereum-tests-sample/BlockchainTests; for the full corpus give its folder, "
+        f"e.g. ${ETHEREUM_TESTS_ENV}/BlockchainTests)",
     )
     parser.add_argument("--network", metavar="NAME", help="only this network (e.g. Cancun)")
     parser.add_argument(
@@ -53,6 +58,9 @@ KIND: caserun.CaseKind[BlockCase, BlockCaseResult] = caserun.CaseKind(
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.paths:
+        args.paths = [str(bundled_blockchain_tests_dir())]
+
     def skip(case: BlockCase) -> BlockCaseResult | None:
         slow = not args.include_slow and case.id in SLOW_CASES
         return skipped_result(case) if slow else None

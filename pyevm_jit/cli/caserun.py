@@ -401,9 +401,12 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     return mode, json_path
 
 
-def add_arguments(parser: argparse.ArgumentParser, mode_help: str) -> None:
-    """The arguments every case command has (it adds its own selection options)."""
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="fixture file or folder")
+def add_arguments(
+    parser: argparse.ArgumentParser, mode_help: str, paths_help: str = "fixture file or folder"
+) -> None:
+    """The arguments every case command has (it adds its own selection options; it fills in
+    its default when `paths` is empty)."""
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
     parser.add_argument("--mode", default="interp", help=mode_help + "; default interp")
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"

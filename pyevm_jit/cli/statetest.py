@@ -1,6 +1,7 @@
-"""`pyevm-jit statetest PATH... [--mode interp|jit|aot] [--fork NAME] [--jobs N] [-k SUBSTRING]
+"""`pyevm-jit statetest [PATH...] [--mode interp|jit|aot] [--fork NAME] [--jobs N] [-k SUBSTRING]
 [--json FILE]`: run Ethereum state tests on py-evm's interpreter, with the JIT, or from an AOT
-store (the running itself: `pyevm_jit.cli.caserun`)."""
+store (the running itself: `pyevm_jit.cli.caserun`). With no PATH it runs the bundled sample
+of ethereum/tests, whatever else is configured, so the command means the same everywhere."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 
 from pyevm_jit.cli import caserun
 from pyevm_jit.cli.caserun import MODES as MODES
+from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_general_state_tests_dir
 from pyevm_jit.conformance.statetest import (
     Case,
     CaseResult,
@@ -23,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         mode_help="interp (stock py-evm), jit (compile every contract before it runs) or aot "
         "(compile all contracts into a store first, then run from it)",
+        paths_help="fixture file or folder (default: the bundled sample of ethereum/tests, "
+        "fixtures/ethereum-tests-sample/GeneralStateTests, 2,701 cases; for the full corpus "
+        f"give its folder, e.g. ${ETHEREUM_TESTS_ENV}/GeneralStateTests)",
     )
     parser.add_argument("--fork", metavar="NAME", help="only this fork (e.g. Cancun)")
 
@@ -37,6 +42,8 @@ KIND: caserun.CaseKind[Case, CaseResult] = caserun.CaseKind(
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.paths:
+        args.paths = [str(bundled_general_state_tests_dir())]
     return caserun.run_from_arguments(
         args,
         KIND,

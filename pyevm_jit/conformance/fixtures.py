@@ -1,7 +1,11 @@
-"""Where the shared test data lives: the Ethereum tests and the benchmark cases.
+"""Where the test data lives: the Ethereum tests and the benchmark cases.
 
-Both locations are configurable with an environment variable; neither is ever committed into
-the project.
+The repository bundles a curated sample of ethereum/tests (`fixtures/ethereum-tests-sample`)
+and the benchmark cases (`fixtures/bench`), so everything works in a clone with nothing beside
+it. The full ethereum/tests corpus is found, in order, at `$PYEVM_JIT_ETHEREUM_TESTS`,
+`<repo>/fixtures/ethereum-tests` (ignored by git) or `<repo>/../shared/ethereum-tests`; the
+bundled sample stands in for it when none of them exists. The benchmark cases are read from
+`$PYEVM_JIT_BENCH`, else the bundled ones.
 """
 
 from __future__ import annotations
@@ -16,33 +20,67 @@ BENCH_ENV = "PYEVM_JIT_BENCH"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: the curated sample of ethereum/tests shipped with the repository
+BUNDLED_ETHEREUM_TESTS = REPO_ROOT / "fixtures" / "ethereum-tests-sample"
+#: the benchmark cases shipped with the repository
+BUNDLED_BENCH = REPO_ROOT / "fixtures" / "bench"
+#: where a full ethereum/tests checkout is looked for when the variable is not set
+FULL_CORPUS_LOCATIONS = (
+    REPO_ROOT / "fixtures" / "ethereum-tests",
+    REPO_ROOT.parent / "shared" / "ethereum-tests",
+)
+
+#: the reason a test that needs the full corpus gives when it skips
+NO_FULL_CORPUS = (
+    f"needs the full ethereum/tests corpus: set ${ETHEREUM_TESTS_ENV} to a checkout of "
+    "https://github.com/ethereum/tests (or put one at fixtures/ethereum-tests or "
+    "../shared/ethereum-tests)"
+)
+
 
 def _configured(env: str) -> Path | None:
     value = os.environ.get(env, "").strip()
     return Path(value).expanduser() if value else None
 
 
-def ethereum_tests_dir(*, must_exist: bool = True) -> Path:
-    """The checkout of ethereum/tests (the folder holding GeneralStateTests).
+def full_ethereum_tests_dir() -> Path | None:
+    """The full ethereum/tests checkout, or None when only the bundled sample is available.
 
-    `$PYEVM_JIT_ETHEREUM_TESTS` when set; otherwise `<repo>/fixtures/ethereum-tests` when it
-    exists, else `<repo>/../shared/ethereum-tests`. Raises UsageError when the folder is missing
-    and `must_exist` is true.
+    `$PYEVM_JIT_ETHEREUM_TESTS` when set (whether or not it exists: a wrong setting is reported
+    by `ethereum_tests_dir`, never replaced silently), else the first of
+    `FULL_CORPUS_LOCATIONS` that is a folder.
     """
     configured = _configured(ETHEREUM_TESTS_ENV)
     if configured is not None:
-        path = configured
-        origin = f"${ETHEREUM_TESTS_ENV}"
-    else:
-        local = REPO_ROOT / "fixtures" / "ethereum-tests"
-        path = local if local.is_dir() else (REPO_ROOT.parent / "shared" / "ethereum-tests")
-        origin = "the default location"
+        return configured
+    return next((path for path in FULL_CORPUS_LOCATIONS if path.is_dir()), None)
+
+
+def ethereum_tests_dir(*, must_exist: bool = True) -> Path:
+    """The ethereum/tests folder to use (the one holding GeneralStateTests).
+
+    The full corpus (`full_ethereum_tests_dir`) when there is one, else the bundled sample.
+    Raises UsageError when `$PYEVM_JIT_ETHEREUM_TESTS` names a missing folder and `must_exist`
+    is true.
+    """
+    full = full_ethereum_tests_dir()
+    path = full if full is not None else BUNDLED_ETHEREUM_TESTS
     if must_exist and not path.is_dir():
+        origin = f"${ETHEREUM_TESTS_ENV}" if full is not None else "the bundled sample"
         raise UsageError(
             f"Ethereum tests not found at {path} ({origin}); clone "
             f"https://github.com/ethereum/tests there or set {ETHEREUM_TESTS_ENV}"
         )
     return path
+
+
+def is_bundled_sample(path: Path) -> bool:
+    """Is `path` the bundled sample (or inside it)?"""
+    try:
+        path.resolve().relative_to(BUNDLED_ETHEREUM_TESTS.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def general_state_tests_dir(*, must_exist: bool = True) -> Path:
@@ -53,10 +91,20 @@ def general_state_tests_dir(*, must_exist: bool = True) -> Path:
     return path
 
 
+def bundled_general_state_tests_dir() -> Path:
+    """The bundled sample's GeneralStateTests: what `pyevm-jit statetest` runs with no path."""
+    return BUNDLED_ETHEREUM_TESTS / "GeneralStateTests"
+
+
+def bundled_blockchain_tests_dir() -> Path:
+    """The bundled sample's BlockchainTests: what `pyevm-jit blocktest` runs with no path."""
+    return BUNDLED_ETHEREUM_TESTS / "BlockchainTests"
+
+
 def bench_dir(*, must_exist: bool = True) -> Path:
-    """The benchmark cases: `$PYEVM_JIT_BENCH`, default `<repo>/../shared/bench`."""
+    """The benchmark cases: `$PYEVM_JIT_BENCH`, default the bundled `<repo>/fixtures/bench`."""
     configured = _configured(BENCH_ENV)
-    path = configured if configured is not None else REPO_ROOT.parent / "shared" / "bench"
+    path = configured if configured is not None else BUNDLED_BENCH
     if must_exist and not path.is_dir():
         raise UsageError(f"benchmark cases not found at {path}; set {BENCH_ENV}")
     return path
