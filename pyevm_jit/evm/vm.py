@@ -43,7 +43,9 @@ def jit_vm(vm_class: type, backend: Any) -> type:
     """Return a VM class like `vm_class` whose messages run native code on backend hits.
 
     Works for py-evm's fork VMs and for configured subclasses of them: the state class and
-    computation class of `vm_class` are kept and extended, never replaced.
+    computation class of `vm_class` are kept and extended, never replaced. The VM class keeps
+    `vm_class.__name__` (tools such as eth-tester and web3 name and compare VMs by it); its
+    state and computation classes are named `Jit...`.
     """
     fork = getattr(vm_class, "fork", None)
     state_class = getattr(vm_class, "_state_class", None)
@@ -56,4 +58,4 @@ def jit_vm(vm_class: type, backend: Any) -> type:
     jit_state = state_class.configure(
         __name__=f"Jit{state_class.__name__}", computation_class=jit_computation
     )
-    return vm_class.configure(__name__=f"Jit{vm_class.__name__}", _state_class=jit_state)  # type: ignore[attr-defined,no-any-return]
+    return vm_class.configure(__name__=vm_class.__name__, _state_class=jit_state)  # type: ignore[attr-defined,no-any-return]
