@@ -1,5 +1,6 @@
-"""Out of the box: where the test data is found when nothing is configured, and what the
-commands run with no path (the bundled sample of ethereum/tests, the bundled bench cases)."""
+"""Out of the box: where the test data is found when nothing is configured, what the commands
+run with no path (the bundled sample of ethereum/tests, the bundled bench cases), and JIT VM
+classes named like the classes they wrap."""
 
 from __future__ import annotations
 
@@ -145,3 +146,21 @@ def test_jit_vm_keeps_the_wrapped_class_name() -> None:
             assert jit_class.__qualname__ == vm_class.__name__
             computation = jit_class._state_class.computation_class
             assert computation.__name__.startswith("Jit")
+
+
+def test_eth_tester_chain_names_its_vms_as_stock() -> None:
+    """Tools that name or compare VMs by class name see eth-tester's own names."""
+    pytest.importorskip("eth_tester", reason="eth-tester not installed (pip install -e '.[web3]')")
+    from eth_tester import PyEVMBackend
+
+    from pyevm_jit.integrations.eth_tester import jit_pyevm_backend
+    from pyevm_jit.runtime import JitBackend, RuntimeConfig
+
+    def names(backend: Any) -> list[tuple[int, str]]:
+        return [(block, vm.__name__) for block, vm in backend.chain.vm_configuration]
+
+    with JitBackend.new(RuntimeConfig(enabled=True, store=None)) as jit:
+        jit_tester = jit_pyevm_backend(jit)
+        assert names(jit_tester) == names(PyEVMBackend())
+        for _, vm in jit_tester.chain.vm_configuration:
+            assert vm._state_class.computation_class.jit_backend is jit
