@@ -10,10 +10,11 @@ from eth_hash.auto import keccak
 
 from pyevm_jit.cli import main
 from pyevm_jit.cli.aot import collect, py_evm_fork
+from pyevm_jit.conformance.fixtures import BUNDLED_BENCH
 from pyevm_jit.errors import UsageError
 from pyevm_jit.runtime.store import FileArtifactStore
 
-BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench"
+BENCH = BUNDLED_BENCH
 SSTORE = "600160005500"
 ADD = "6002600301500000"
 
@@ -77,8 +78,7 @@ def test_collect_bench_hex_and_folders(tmp_path: Path) -> None:
     assert {fork for _h, fork in collect([str(tmp_path)], "berlin")} == {"berlin"}
 
 
-@pytest.mark.skipif(not BENCH.is_dir(), reason="shared bench cases not present")
-def test_collect_shared_bench() -> None:
+def test_collect_bench_case() -> None:
     found = collect([str(BENCH / "counter.json")], None)
     assert len(found) == 1
 

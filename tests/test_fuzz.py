@@ -12,6 +12,7 @@ import pytest
 
 from pyevm_jit import fuzz
 from pyevm_jit.cli import main
+from pyevm_jit.conformance.fixtures import BUNDLED_ETHEREUM_TESTS, ETHEREUM_TESTS_ENV
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.testing import differential as d
 
@@ -158,8 +159,11 @@ def test_isolated_fuzz_survives_a_crashing_program(
     """A worker killed while the JIT runs a program (here an injected abort, for any program
     containing an SSTORE byte) is replaced, and the program is minimised and saved."""
     monkeypatch.setenv(fuzz.CRASH_MARKER_ENV, "55")  # abort on any program containing SSTORE
+    # the seed contracts come from the bundled sample wherever the test runs, so that seed 1
+    # makes the same programs (one with an SSTORE byte among the first three) everywhere
+    monkeypatch.setenv(ETHEREUM_TESTS_ENV, str(BUNDLED_ETHEREUM_TESTS))
     report = fuzz.fuzz_isolated(
-        240, 5, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=3, crash_minimise_budget=6
+        240, 1, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=3, crash_minimise_budget=6
     )
     assert report.divergences >= 1, report.summary()
     assert report.fixtures

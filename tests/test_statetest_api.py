@@ -16,9 +16,11 @@ from pyevm_jit.conformance import known_deviations, statetest
 from pyevm_jit.conformance.fixtures import (
     BENCH_ENV,
     ETHEREUM_TESTS_ENV,
+    NO_FULL_CORPUS,
     bench_dir,
     ethereum_tests_dir,
     general_state_tests_dir,
+    is_bundled_sample,
 )
 from pyevm_jit.conformance.statetest import (
     EMPTY_LOGS_HASH,
@@ -297,6 +299,8 @@ def test_progress_plain_and_tty() -> None:
 
 def test_listed_deviations_exist(state_tests: Path) -> None:
     """Every entry names a fixture file (and test, fork, index) that exists."""
+    if is_bundled_sample(state_tests):
+        pytest.skip(NO_FULL_CORPUS)
     for key in known_deviations.KNOWN_DEVIATIONS:
         file, *rest = key.split("::")
         path = state_tests / file
