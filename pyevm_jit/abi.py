@@ -45,6 +45,18 @@ CONTEXT_FIELDS: tuple[tuple[str, bool], ...] = (
     ("log_buf", True),  # log records of native LOGs not yet handed to py-evm
     ("log_len", False),  # bytes used in log_buf
     ("log_cap", False),  # bytes of log_buf
+    # --- observation logs (evm/observe.py, codegen/observe.py), each NULL unless the running
+    # message is observed; native code appends and grows them with realloc, Python drains them
+    # at every exit
+    ("trace", True),  # u32 start pc of every block entered (before its head checks)
+    ("trace_len", False),
+    ("trace_cap", False),
+    ("gas_log", True),  # (i64 pc, i64 amount) per dynamic gas charge
+    ("gas_log_len", False),
+    ("gas_log_cap", False),
+    ("sha3_log", True),  # 32-byte hash then the 64 bytes hashed, per SHA3 of 64 bytes
+    ("sha3_log_len", False),
+    ("sha3_log_cap", False),
 )
 
 
@@ -132,12 +144,18 @@ class Status(enum.IntEnum):
     RETURN = 1  # output is memory[exit_a : exit_a + exit_b]
     REVERT = 2  # same, and the message reverts
     SUSPEND = 3  # run host operation exit_op at exit_pc through py-evm, then call again
-    FALLBACK = 4  # continue in the interpreter from exit_pc (the state is exact there)
-    OUT_OF_GAS = 10
+    # continue in the interpreter from exit_pc, where the state is exact: a block whose head
+    # checks fail, or an invalid or unknown opcode
+    FALLBACK = 4
+    # the instruction at exit_pc fails (out of gas, memory, return data bounds): its inputs are
+    # the top of the stack (the items below them are not written back), the static gas prepaid
+    # for it and the rest of its block is given back; py-evm runs it and raises its own error
+    FAIL = 5
+    OUT_OF_GAS = 10  # not returned any more (FAIL); the number is kept
     INVALID_JUMP = 11  # target in exit_a/exit_b
-    INVALID_INSTRUCTION = 12
-    RETURNDATA_OUT_OF_BOUNDS = 13
-    MEMORY_ALLOCATION_FAILED = 14
+    INVALID_INSTRUCTION = 12  # not returned any more (FALLBACK)
+    RETURNDATA_OUT_OF_BOUNDS = 13  # not returned any more (FAIL)
+    MEMORY_ALLOCATION_FAILED = 14  # not returned any more (FAIL)
 
 
 def _layout_fingerprint() -> int:

@@ -8,6 +8,7 @@ configuration (e.g. EXP's per-byte cost is a curried keyword of its logic functi
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import types
@@ -159,6 +160,9 @@ class ForkSpec:
     log_gas: tuple[int, int, int] | None = None
     # (TLOAD, TSTORE) static gas (EIP-1153)
     transient_gas: tuple[int, int] | None = None
+    # programs log what observers of a message need (block entries, dynamic gas, 64-byte SHA3
+    # preimages; see evm/observe.py): the fork named `<fork>.observed`
+    observed: bool = False
 
     def is_valid(self, opcode: int) -> bool:
         return opcode in self.static_gas
@@ -311,8 +315,14 @@ def fork_opcodes(fork: str) -> dict[int, Any]:
     return pristine
 
 
+#: suffix of a fork name whose programs log for observers (`ForkSpec.observed`)
+OBSERVED = ".observed"
+
+
 @functools.cache
 def fork_spec(fork: str) -> ForkSpec:
+    if fork.endswith(OBSERVED):
+        return dataclasses.replace(fork_spec(fork[: -len(OBSERVED)]), name=fork, observed=True)
     return spec_from_opcodes(fork, fork_opcodes(fork))
 
 

@@ -16,7 +16,7 @@ from eth_hash.auto import keccak
 
 # Bump whenever the context layout, status codes, calling convention or the runtime library's
 # functions change.
-ABI_VERSION = 5
+ABI_VERSION = 6
 DEFAULT_OPT_LEVEL = 1
 
 _init_lock = threading.RLock()

@@ -9,9 +9,14 @@ The boundary between native code and py-evm (see `abi.py`):
   computation's own py-evm stack, py-evm's opcode for this fork runs against the computation,
   its outputs move back, and the program is called again at its resume point. Native frames
   never stay on the C stack while a child message runs.
-- FALLBACK: a prepaid block check failed (or an opcode the compiler does not know). The whole
-  stack moves to py-evm and the interpreter finishes the message from that block's start, so
-  errors and their classes are exactly the interpreter's.
+- FALLBACK: a prepaid block check failed (or an invalid or unknown opcode was reached). The
+  whole stack moves to py-evm and the interpreter finishes the message from that block's start
+  (or that opcode), so errors and their classes are exactly the interpreter's.
+- FAIL: an instruction failed (out of gas, memory, return data bounds). py-evm runs that one
+  instruction on its inputs and raises its own error, with its own message.
+- Observers (a tracing code stream, a profiling gas meter, opcode hooks): the computation's
+  `jit_observe` says what native code must record for them, or that it must not run
+  (`pyevm_jit.evm.observe`).
 - Memory is one malloc'd buffer owned by the frame and shared through `NativeMemory`, the
   computation's `MemoryAPI`, so both sides see the same bytes without copying.
 - The native state path (`evm.state_path`): SLOAD, SSTORE, TLOAD, TSTORE and LOG run natively
@@ -46,6 +51,8 @@ from eth.exceptions import (
     OutOfGas,
     Revert,
 )
+from eth.vm.code_stream import CodeStream
+from eth.vm.gas_meter import GasMeter
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
 from eth_utils import ValidationError
@@ -57,8 +64,21 @@ from pyevm_jit.abi import (
     Status,
 )
 from pyevm_jit.evm.codehash import code_hash
+from pyevm_jit.evm.observe import (
+    Observation,
+    ObservedRun,
+    free_log_buffers,
+    interpret,
+    layout_for,
+)
 from pyevm_jit.evm.state_path import StateBuffers, StatePlan, flush, state_plan
-from pyevm_jit.opcodes import ENV_SLOT, OPCODES, fork_opcodes, opcode_table_differences
+from pyevm_jit.opcodes import (
+    ENV_SLOT,
+    OBSERVED,
+    OPCODES,
+    fork_opcodes,
+    opcode_table_differences,
+)
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
 if TYPE_CHECKING:
@@ -93,7 +113,9 @@ class NativeFrame:
     Invariant: bytes of memory past `memory_len` up to `memory_cap` are zero.
     """
 
-    __slots__ = ("ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "state", "keep")
+    __slots__ = (
+        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "state", "keep", "log_buffers",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.ctx = ExecutionContext()
@@ -105,6 +127,8 @@ class NativeFrame:
         self.ctx.env = ctypes.addressof(self.env_buf)
         self.state = StateBuffers(self.ctx)  # storage and transient caches, log buffer
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
+        #: (address, capacity) of the observation logs while detached (evm/observe.py)
+        self.log_buffers: list[tuple[int, int]] = [(0, 0), (0, 0), (0, 0)]
 
     def reset_memory(self) -> None:
         """Zero the used part of memory so the buffer can serve the next message."""
@@ -119,6 +143,7 @@ class NativeFrame:
         self.ctx.memory = None
         self.ctx.memory_len = 0
         self.ctx.memory_cap = 0
+        free_log_buffers(self.log_buffers)
 
     # --- stack words (little-endian 256-bit) ------------------------------------------------
     def read_word(self, index: int) -> int:
@@ -247,7 +272,7 @@ def _native_state_enabled(backend: Any) -> bool:
 def table_plan(computation_class: Any, opcodes: dict[int, Any]) -> TablePlan:
     """Check `opcodes` (the table a message runs with) against the fork's py-evm table."""
     fork = computation_class.jit_fork
-    differences = opcode_table_differences(fork, opcodes)
+    differences = computation_class.jit_table_differences(opcodes)
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if unsupported:
         warn_unsupported(computation_class.__name__, fork, unsupported)
@@ -318,12 +343,37 @@ class JitComputationMixin:
                 plan = entry[2]
             else:
                 plan = cls._jit_plan(opcodes)
-            program = cls._jit_program(message, plan)
+            observation = computation.jit_observe()
+            if observation is not None and observation.interpret_reason:
+                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+                _interpret(computation)
+                return computation
+            program = cls._jit_program(message, plan, observation is not None)
             if program is None:
                 _interpret(computation)
-            else:
+            elif observation is None:
                 _run_native(computation, program.native, cls._jit_pool, plan.state)
+            else:
+                layout = layout_for(bytes(code), cls.jit_fork)
+                observed = ObservedRun(observation, layout, computation)
+                _run_native(computation, program.native, cls._jit_pool, plan.state, observed)
         return computation
+
+    def jit_observe(self) -> Observation | None:
+        """What native code must record for whatever observes this message (see
+        `pyevm_jit.evm.observe`). py-evm's own code stream and gas meter need nothing; any
+        other one might observe execution in ways native code would bypass, so such messages
+        are interpreted unless a subclass (an integration that knows them) says otherwise."""
+        if type(self.code) is CodeStream and type(self._gas_meter) is GasMeter:  # type: ignore[attr-defined]
+            return None
+        return interpret("a code stream or gas meter other than py-evm's")
+
+    @classmethod
+    def jit_table_differences(cls, opcodes: dict[int, Any]) -> list[str]:
+        """How a table departs from py-evm's for the fork in ways compiled code would not
+        honour (`opcodes.opcode_table_differences`). A subclass whose `jit_observe` records
+        what some hooks would have seen leaves those out."""
+        return opcode_table_differences(cls.jit_fork, opcodes)
 
     @classmethod
     def _jit_plan(cls, opcodes: Any) -> TablePlan:
@@ -338,11 +388,14 @@ class JitComputationMixin:
         return plan
 
     @classmethod
-    def _jit_program(cls, message: MessageAPI, plan: TablePlan) -> Any:
+    def _jit_program(cls, message: MessageAPI, plan: TablePlan, observed: bool = False) -> Any:
+        """The program for the message's code, compiled for the fork, or for
+        `<fork>.observed` (with the logs observers need, `ForkSpec.observed`)."""
         if plan.unsupported:
             cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return None
-        decision = cls.jit_backend.lookup(_lookup_request(message.code, cls.jit_fork))
+        fork = cls.jit_fork + OBSERVED if observed else cls.jit_fork
+        decision = cls.jit_backend.lookup(_lookup_request(message.code, fork))
         return decision.program if decision.is_compiled else None
 
 
@@ -378,7 +431,13 @@ def _interpret(computation: Any) -> None:
 
 
 # --- the native path ------------------------------------------------------------------------------
-def _run_native(computation: Any, native: NativeProgram, pool: FramePool, plan: StatePlan) -> None:
+def _run_native(
+    computation: Any,
+    native: NativeProgram,
+    pool: FramePool,
+    plan: StatePlan,
+    observed: ObservedRun | None = None,
+) -> None:
     frame = pool.acquire()
     ctx = frame.ctx
     memory = NativeMemory(ctx)
@@ -387,10 +446,14 @@ def _run_native(computation: Any, native: NativeProgram, pool: FramePool, plan: 
     try:
         _enter(computation, native, frame)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
+        if observed is not None:
+            observed.attach(frame)
         run = native.run
         ctx_ref = frame.ctx_ref
         status = run(ctx_ref)
         while status == Status.SUSPEND:
+            if observed is not None:
+                observed.exited(status)
             # native writes, refunds and logs reach py-evm before any Python code runs
             if ctx.pending:
                 flush(computation, ctx, buffers)
@@ -399,10 +462,14 @@ def _run_native(computation: Any, native: NativeProgram, pool: FramePool, plan: 
             except Halt:
                 return
             status = run(ctx_ref)
+        if observed is not None:
+            observed.exited(status)
         if ctx.pending:
             flush(computation, ctx, buffers)
         _finish(computation, frame, status)
     finally:
+        if observed is not None:
+            observed.detach(frame)
         computation._memory = memory.snapshot()
         pool.release(frame)
 
@@ -534,6 +601,8 @@ def _finish(computation: Any, frame: NativeFrame, status: int) -> None:
     if status == Status.FALLBACK:
         _fall_back(computation, frame)
         return
+    if status == Status.FAIL:
+        _fail_in_py_evm(computation, frame)
     if status == Status.OUT_OF_GAS or status == Status.MEMORY_ALLOCATION_FAILED:
         raise OutOfGas("out of gas in native code")
     if status == Status.INVALID_JUMP:
@@ -562,3 +631,32 @@ def _fall_back(computation: Any, frame: NativeFrame) -> None:
     values.extend([frame.read_word(i) for i in range(ctx.stack_len)])
     computation.code.program_counter = ctx.exit_pc
     _interpret(computation)
+
+
+def _fail_in_py_evm(computation: Any, frame: NativeFrame) -> None:
+    """The instruction at exit_pc failed natively: py-evm runs it on its inputs (the top of the
+    native stack; the items below are placeholders, never read before it raises) and raises its
+    own error. Should it not fail, native code and py-evm disagree: an internal error."""
+    ctx = frame.ctx
+    depth = ctx.stack_len
+    count = min(_HOST_ARITY[computation.msg.code[ctx.exit_pc]][0], depth)
+    values = computation._stack.values
+    values.clear()
+    values.extend([0] * (depth - count))
+    values.extend([frame.read_word(i) for i in range(depth - count, depth)])
+    code = computation.code
+    code.program_counter = ctx.exit_pc
+    opcode = next(iter(code))  # a tracing code stream records the pc
+    try:
+        opcode_fn = computation.opcodes[opcode]
+    except KeyError:
+        opcode_fn = InvalidOpcode(opcode)
+    try:
+        opcode_fn(computation=computation)
+    except Halt:
+        pass
+    raise RuntimeError(
+        f"pyevm-jit: the instruction at pc {ctx.exit_pc} (0x{opcode:02x}) failed in native code "
+        "but not in py-evm"
+    )
+

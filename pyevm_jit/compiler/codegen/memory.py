@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyevm_jit.abi import Status
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
-from pyevm_jit.compiler.codegen.irtext import Phi, Value
+from pyevm_jit.compiler.codegen.irtext import Value
 from pyevm_jit.compiler.codegen.types import (
     FALSE,
     c8,
@@ -24,7 +24,6 @@ from pyevm_jit.compiler.codegen.types import (
     i1,
     i8,
     i8p,
-    i32,
     i64,
     i256,
     i256p,
@@ -47,13 +46,10 @@ class MemoryOps:
         self.memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
         self.memmove = module.declare_intrinsic("llvm.memmove", [i8p, i8p, i64])
         self.bswap = module.declare_intrinsic("llvm.bswap", [i256])
-        self._failed_bb: IRBlock | None = None
         #: within the current EVM block: memory is known to be at least this long (an access
         #: with constant bounds checked it), and the buffer's address when already loaded
         self.covered = 0
         self.base: Value | None = None
-        self._failed_code: Phi = None  # type: ignore[assignment]
-        self._failed_pc: Phi = None  # type: ignore[assignment]
 
     @property
     def b(self) -> IRBuilder:
@@ -109,31 +105,15 @@ class MemoryOps:
         b.cbranch(need, grow_bb, done)
         b.position_at_end(grow_bb)
         end = b.select(huge, c64(-1), end)
-        gas_left = b.call(pb.rt("pyevmjit_mem_grow"), [pb.ctx, b.load(pb.gas_var), end])
-        b.store(gas_left, pb.gas_var)  # negative on failure: harmless, the message fails
-        failed = b.icmp_signed("<", gas_left, c64(0))
-        fail_bb = self._grow_failed()
-        self._failed_code.add_incoming(gas_left, grow_bb)
-        self._failed_pc.add_incoming(c64(pc), grow_bb)
-        b.cbranch(failed, fail_bb, done)
+        gas_left = pb.observe.grow(b.load(pb.gas_var), end, pc)
+        # failed (out of gas, or no memory): py-evm runs the instruction and raises
+        grown = pb.fn.append_basic_block(f"grown{pc}")
+        b.cbranch(b.icmp_signed("<", gas_left, c64(0)), pb.fail_block(pc), grown)
+        b.position_at_end(grown)
+        b.store(gas_left, pb.gas_var)
+        b.branch(done)
         b.position_at_end(done)
         return low
-
-    def _grow_failed(self) -> IRBlock:
-        """The shared exit of failed expansions: the status is minus the grow result."""
-        if self._failed_bb is None:
-            pb, b = self.pb, self.b
-            saved = b.block
-            self._failed_bb = pb.fn.append_basic_block("grow_failed")
-            b.position_at_end(self._failed_bb)
-            self._failed_code = b.phi(i64)
-            self._failed_pc = b.phi(i64)
-            status = b.trunc(b.sub(c64(0), self._failed_code), i32)
-            pb.exit_status.add_incoming(status, self._failed_bb)
-            pb.exit_pc.add_incoming(self._failed_pc, self._failed_bb)
-            b.branch(pb.exit_bb)
-            b.position_at_end(saved)
-        return self._failed_bb
 
     def start_block(self) -> None:
         """A new EVM block: nothing is known about memory at its head (it is entered from
@@ -196,6 +176,7 @@ class MemoryOps:
         ptr = self.address(b.select(empty, c64(0), self._low64(offset)))
         out = self.pb.scratch[0]
         b.call(self.pb.rt("pyevmjit_keccak256"), [ptr, size64, out])
+        self.pb.observe.sha3_hashed(ptr, size64, out)
         return b.call(self.bswap, [b.load(out, typ=i256)])
 
     def _source_offset(self, offset: Value) -> Value:

@@ -4,7 +4,11 @@
 
 Every EVM block becomes an LLVM block that checks its stack bounds and static gas once at its
 head; when a check fails the program hands the rest of the message to the interpreter from that
-block's start ("fallback"), so errors and their classes are exactly the interpreter's. Host
+block's start ("fallback"). An instruction that fails (gas, memory, return data bounds) leaves
+with its inputs where the stack holds them and the static gas prepaid for it and the rest of its
+block given back ("fail"): py-evm runs that one instruction and raises its own error with its
+own message; an invalid opcode falls back at it. So errors, their messages and everything
+observed up to them are exactly the interpreter's. Host
 operations suspend: the program flushes its stack, records where to resume and returns; Python
 runs py-evm's own opcode and calls the program again, which jumps to the resume point.
 
@@ -12,6 +16,8 @@ The module is written as text (`irtext`), with constants folded while translatin
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
@@ -37,6 +43,7 @@ from pyevm_jit.compiler.codegen.irtext import (
 )
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
+from pyevm_jit.compiler.codegen.observe import ObserveOps
 from pyevm_jit.compiler.codegen.types import (
     CONTEXT_TYPE,
     CONTEXT_TYPE_DEF,
@@ -55,12 +62,14 @@ from pyevm_jit.compiler.codegen.types import (
     i256,
     i256p,
 )
-from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64
+from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64, widen
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
     JUMPDEST,
     JUMPI,
+    LOG0,
+    LOG4,
     OPCODES,
     RETURN,
     REVERT,
@@ -125,6 +134,9 @@ class ProgramBuilder:
         self._rt: dict[str, Function] = {}
         self.mem = MemoryOps(self)
         self.entry_bb = entry_bb
+        self.observe = ObserveOps(self)
+        self._current: _FailurePoint | None = None  # the instruction being emitted
+        self._fail_blocks: dict[int, IRBlock] = {}  # pc -> its exit when it fails
 
         self.llvm_blocks = {blk.start_pc: self.fn.append_basic_block(f"pc{blk.start_pc}")
                             for blk in self.blocks}
@@ -174,6 +186,9 @@ class ProgramBuilder:
 
     def exit(self, status: Status, pc: int) -> None:
         """Terminate the current LLVM block by leaving the program."""
+        if status in _FAILURES:
+            self.b.branch(self.fail_block(pc))
+            return
         self.exit_dynamic(c32(int(status)), pc)
 
     def exit_dynamic(self, status: Value, pc: int) -> None:
@@ -183,7 +198,57 @@ class ProgramBuilder:
 
     def exit_if(self, cond: Value, status: Status, pc: int, name: str = "cont") -> None:
         """Leave with `status` when `cond` holds; continue in a new block otherwise."""
+        if status in _FAILURES:
+            const = constant_int(cond)
+            if const == 0:
+                return
+            cont = self.fn.append_basic_block(f"{name}{pc}")
+            self.b.cbranch(cond, self.fail_block(pc), cont)
+            self.b.position_at_end(cont)
+            return
         self.exit_if_dynamic(cond, c32(int(status)), pc, name)
+
+    def fail_block(self, pc: int) -> IRBlock:
+        """The exit of the instruction at `pc` when it fails (one per instruction).
+
+        When no static gas was prepaid for instructions after it in its block, the failure is
+        py-evm's too: Status.FAIL, with only the inputs py-evm reads before it raises written
+        where the stack holds them. Otherwise py-evm might still run it (with the gas prepaid
+        for the rest of the block given back) and fail later in the block: Status.FALLBACK at
+        it, with the whole stack as it was before it. Either way the static gas prepaid for it
+        and the rest of its block is given back."""
+        block = self._fail_blocks.get(pc)
+        if block is not None:
+            return block
+        point = self._current
+        assert point is not None and point.pc == pc
+        block = self._fail_blocks[pc] = self.fn.append_basic_block(f"fail{pc}")
+        b = self.b
+        here = b.block
+        b.position_at_end(block)
+        vs = point.stack
+        if point.stack_before is not None:
+            point.stack_before.flush(self.len_var)
+            status = Status.FALLBACK
+        else:
+            top = vs.top if vs.top is not None else b.gep(vs.base, [vs.entry_len])
+            values = [None if i is None else vs.item_value(i, top) for i in point.inputs]
+            for depth, value in enumerate(values):  # all read before any write
+                if value is not None:
+                    slot = b.gep(top, [c64(point.height - 1 - depth)])
+                    b.store(widen(b, value), slot, align=8)
+            if point.height:
+                b.store(b.add(vs.entry_len, c64(point.height)), self.len_var)
+            status = Status.FAIL
+        if point.gas_before is not None:
+            b.store(point.gas_before, self.gas_var)
+        if point.refund:
+            b.store(b.add(b.load(self.gas_var), c64(point.refund)), self.gas_var)
+        self.exit_status.add_incoming(c32(int(status)), block)
+        self.exit_pc.add_incoming(c64(pc), block)
+        b.branch(self.exit_bb)
+        b.position_at_end(here)
+        return block
 
     def exit_if_dynamic(self, cond: Value, status: Value, pc: int, name: str = "cont") -> None:
         const = constant_int(cond)
@@ -203,6 +268,7 @@ class ProgramBuilder:
         gas = self.b.load(self.gas_var)
         self.exit_if(self.b.icmp_signed(">", amount, gas), Status.OUT_OF_GAS, pc, "charged")
         self.b.store(self.b.sub(gas, amount), self.gas_var)
+        self.observe.gas_charged(pc, amount)
 
     # --- jumps -----------------------------------------------------------------------------------
     def _make_jump_dispatch(self) -> None:
@@ -308,10 +374,10 @@ class ProgramBuilder:
         extra = b.phi(i64)
         fallback_pc = b.phi(i64)
         for n, stub in enumerate(stubs):
-            block = self.llvm_blocks[stub.start_pc]
-            extra.add_incoming(c64(stub.static_gas * (len(stubs) - n)), block)
-            fallback_pc.add_incoming(c64(stub.start_pc), block)
-            b.position_at_end(block)
+            b.position_at_end(self.llvm_blocks[stub.start_pc])
+            self.observe.block_entered(stub.start_pc)  # stands for the stubs after it, too
+            extra.add_incoming(c64(stub.static_gas * (len(stubs) - n)), b.block)
+            fallback_pc.add_incoming(c64(stub.start_pc), b.block)
             b.branch(entry)
         b.position_at_end(entry)
         entry_len = b.load(self.len_var)
@@ -322,7 +388,7 @@ class ProgramBuilder:
         self.b.position_at_end(self.llvm_blocks[block.start_pc])
         self.mem.start_block()
         entry_len = self.b.load(self.len_var)
-        self._emit_head_checks(block, entry_len)
+        self._emit_head_checks(block, entry_len, log_entry=self.observe.on)
         if block.start_pc in self.stub_targets:  # also entered from its stubs' checks
             body = self.fn.append_basic_block(f"body{block.start_pc}")
             self.b.branch(body)
@@ -332,6 +398,7 @@ class ProgramBuilder:
         vs = VirtualStack(self.b, self.stack_base, entry_len)
         spent = 0
         for instr in block.instructions:
+            self._current = self._failure_point(instr, vs, block.static_gas - spent)
             kind = native_kind(instr.opcode, self.spec)
             if kind is None:
                 self._emit_unknown(instr, vs)
@@ -349,8 +416,10 @@ class ProgramBuilder:
         self.b.branch(self._block_at(next_pc) if next_pc is not None else self.end_bb)
 
     def _emit_head_checks(self, block: Block, entry_len: Value, extra_gas: Value | None = None,
-                          fallback_pc: Value | None = None) -> None:
-        """Stack bounds and static gas (plus `extra_gas`, falling back at `fallback_pc`)."""
+                          fallback_pc: Value | None = None, log_entry: bool = False) -> None:
+        """Stack bounds and static gas (plus `extra_gas`, falling back at `fallback_pc`);
+        with `log_entry`, the block's entry is logged for observers first (codegen/observe.py:
+        the trace flag joins the checks' condition, so the main path gains no branch)."""
         b = self.b
         bad: Value | None = None
         low, high = block.min_stack, abi.STACK_LIMIT - block.max_growth
@@ -371,7 +440,9 @@ class ProgramBuilder:
             gas = b.load(self.gas_var)
             short = b.icmp_signed("<", gas, cost)
             bad = short if bad is None else b.or_(bad, short)
-        if bad is not None:
+        if log_entry:
+            self._log_entry_then_check(block, bad)
+        elif bad is not None:
             if fallback_pc is None:
                 self.exit_if(bad, Status.FALLBACK, block.start_pc, "checked")
             else:
@@ -383,13 +454,49 @@ class ProgramBuilder:
         if gas is not None:
             b.store(b.sub(gas, cost), self.gas_var)
 
-    def _emit_unknown(self, instr: Instruction, vs: VirtualStack) -> None:
-        if self.spec.is_valid(instr.opcode):
-            # valid in py-evm's table but unknown to the compiler: let the interpreter run it
-            vs.flush(self.len_var)
-            self.exit(Status.FALLBACK, instr.pc)
+    def _log_entry_then_check(self, block: Block, bad: Value | None) -> None:
+        """Off the main path when the checks fail or the trace is on: log the entry (the log
+        function does nothing when the trace is off), then fall back if the checks failed."""
+        b = self.b
+        flag = self.observe.flag("trace")
+        slow = self.fn.append_basic_block(f"entered{block.start_pc}")
+        cont = self.fn.append_basic_block(f"checked{block.start_pc}")
+        b.cbranch(flag if bad is None else b.or_(bad, flag), slow, cont)
+        b.position_at_end(slow)
+        self.observe.log_block(block.start_pc)
+        const = None if bad is None else constant_int(bad)
+        if bad is None or const == 0:
+            b.branch(cont)
+        elif const is not None:
+            self.exit(Status.FALLBACK, block.start_pc)
         else:
-            self.exit(Status.INVALID_INSTRUCTION, instr.pc)
+            self.exit_status.add_incoming(c32(int(Status.FALLBACK)), slow)
+            self.exit_pc.add_incoming(c64(block.start_pc), slow)
+            b.cbranch(bad, self.exit_bb, cont)
+        b.position_at_end(cont)
+
+    def _failure_point(self, instr: Instruction, vs: VirtualStack, refund: int) -> _FailurePoint:
+        """What `fail_block` needs of an instruction, taken before it is emitted."""
+        point = _FailurePoint(instr.pc, vs, refund)
+        read = _FAIL_INPUTS.get(instr.opcode)
+        if read is None:
+            return point
+        if refund > self.spec.static_gas.get(instr.opcode, 0):
+            point.stack_before = vs.snapshot()  # a failure may be py-evm's success
+            return point
+        vs.ensure(OPCODES[instr.opcode].inputs)
+        point.inputs = [vs.item_copy(d) if d in read else None for d in range(max(read) + 1)]
+        point.height = vs.height_delta()
+        if LOG0 <= instr.opcode <= LOG4 and self.spec.log_gas is not None:
+            # a native LOG charges its gas before expanding memory: py-evm charges again
+            point.gas_before = self.b.load(self.gas_var)
+        return point
+
+    def _emit_unknown(self, instr: Instruction, vs: VirtualStack) -> None:
+        # invalid in this fork, or valid in py-evm's table but unknown to the compiler: the
+        # interpreter runs it (raising py-evm's error, or running the table's own entry)
+        vs.flush(self.len_var)
+        self.exit(Status.FALLBACK, instr.pc)
 
     def _emit_host(self, instr: Instruction, vs: VirtualStack) -> None:
         if state.emit_state_op(self, instr, vs):
@@ -424,8 +531,12 @@ class ProgramBuilder:
             self.store_field("exit_a", self.b.trunc(offset, i64))
             self.store_field("exit_b", self.b.trunc(size, i64))
             self.exit(Status.RETURN if op == RETURN else Status.REVERT, instr.pc)
-        else:  # INVALID
-            self.exit(Status.INVALID_INSTRUCTION, instr.pc)
+        else:  # INVALID, when the fork's table has it: its static gas was prepaid
+            vs.flush(self.len_var)
+            gas = self.spec.static_gas[op]
+            if gas:
+                self.b.store(self.b.add(self.b.load(self.gas_var), c64(gas)), self.gas_var)
+            self.exit(Status.FALLBACK, instr.pc)
 
     def _emit_jumpi(self, target: Value, cond: Value, pc: int, next_pc: int | None) -> None:
         fallthrough = self._block_at(next_pc) if next_pc is not None else self.end_bb
@@ -455,6 +566,37 @@ class ProgramBuilder:
             return
         ops.emit(self, instr, vs, gas_after)
 
+
+
+# Failures of an instruction: the program leaves with Status.FAIL (see `fail_block`) instead.
+_FAILURES = frozenset({
+    Status.OUT_OF_GAS, Status.RETURNDATA_OUT_OF_BOUNDS, Status.MEMORY_ALLOCATION_FAILED,
+})  # fmt: skip
+# Instructions that can fail after their block's head checks (dynamic gas, memory, bounds),
+# and which of their inputs (0: the top) py-evm reads before it raises: the others are popped
+# unread, so their slots are not written (EXP's base, MSTORE's value, a copy's source offset).
+_FAIL_INPUTS: dict[int, tuple[int, ...]] = {
+    0x0A: (1,), 0x20: (0, 1), 0x37: (0, 2), 0x39: (0, 2), 0x3E: (0, 1, 2), 0x51: (0,),
+    0x52: (0,), 0x53: (0,), 0x5E: (0, 1, 2), RETURN: (0, 1), REVERT: (0, 1),
+    **{op: (0, 1) for op in range(LOG0, LOG4 + 1)},  # a native LOG (codegen/state.py)
+}  # fmt: skip
+
+
+
+
+class _FailurePoint:
+    """An instruction about to be emitted, as `ProgramBuilder.fail_block` needs it."""
+
+    __slots__ = ("pc", "stack", "refund", "inputs", "height", "gas_before", "stack_before")
+
+    def __init__(self, pc: int, stack: VirtualStack, refund: int) -> None:
+        self.pc = pc
+        self.stack = stack  # the block's stack view
+        self.refund = refund  # static gas prepaid for it and the rest of its block
+        self.inputs: list[Any] = []  # copies of the items py-evm reads (top first; None: not)
+        self.height = 0  # stack height before it, relative to the block's entry
+        self.gas_before: Value | None = None  # gas a failure must restore (a native LOG)
+        self.stack_before: VirtualStack | None = None  # a copy of the whole stack view
 
 
 def _is_stub(block: Block) -> bool:

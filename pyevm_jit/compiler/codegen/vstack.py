@@ -126,6 +126,27 @@ class VirtualStack:
         if delta:
             b.store(b.add(self.entry_len, c64(delta)), stack_len_var)
 
+    def snapshot(self) -> VirtualStack:
+        """A copy of this view as it is now: flushing it later (on a side path) writes the stack
+        as it was here."""
+        copy = VirtualStack(self.b, self.base, self.entry_len)
+        copy.top = self.top
+        copy.consumed = self.consumed
+        copy.items = [_Item(item.value, item.origin, item.home) for item in self.items]
+        return copy
+
+    def item_copy(self, depth: int) -> _Item:
+        """The item `depth` below the top as it is now (kept while the stack changes)."""
+        item = self.items[-1 - depth]
+        return _Item(item.value, item.origin, item.home)
+
+    def item_value(self, item: _Item, top: Value) -> Value:
+        """An item's value, read from its slot (relative to `top`, the entry top) if it was
+        never loaded; for side paths: nothing is cached."""
+        if item.value is not None:
+            return item.value
+        return self.b.load(self.b.gep(top, [c64(-item.home - 1)]), align=8, typ=i256)  # type: ignore[operator]
+
     def height_delta(self) -> int:
         return len(self.items) - self.consumed
 
