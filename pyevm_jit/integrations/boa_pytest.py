@@ -1,0 +1,48 @@
+"""pytest plugin: run a titanoboa test suite with every titanoboa environment on the JIT.
+
+    python -m pytest -p pyevm_jit.integrations.boa_pytest tests/
+
+Loading the plugin enables the JIT (`pyevm_jit.integrations.boa.enable_for_new_envs`) for
+`boa.env` and every environment the tests create, with `default_backend()` (the persistent
+store of `RuntimeConfig()`; `PYEVM_JIT_*` variables apply, e.g. `PYEVM_JIT_BLOCKING=1` compiles
+every contract before its first message). The terminal summary reports the native hits and the
+messages interpreted, by reason. `-p no:pyevm_jit.integrations.boa_pytest` or leaving `-p`
+out runs the suite on py-evm alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_backend: Any = None
+
+
+def pytest_configure(config: Any) -> None:
+    global _backend
+    from pyevm_jit.integrations.boa import enable_for_new_envs
+
+    _backend = enable_for_new_envs()
+
+
+def summary_line(backend: Any) -> str:
+    stats = backend.stats()
+    interpreted = ", ".join(f"{k} {v}" for k, v in stats.misses_by_reason.items() if v)
+    return (
+        f"pyevm-jit: {stats.lookup_hits} messages ran native code, {stats.lookup_misses} were "
+        f"interpreted ({interpreted or 'none'}); programs: {stats.compilations_succeeded} "
+        f"compiled, {stats.aot_loaded} loaded from the store, {stats.compilations_failed} failed"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _backend is not None:
+        terminalreporter.write_line(summary_line(_backend))
+
+
+def pytest_unconfigure(config: Any) -> None:
+    global _backend
+    if _backend is not None:
+        from pyevm_jit.integrations.boa import disable_for_new_envs
+
+        disable_for_new_envs()
+        _backend = None
