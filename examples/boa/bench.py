@@ -35,8 +35,6 @@ def run(paths: list[str], extra: list[str], jit: bool, store: str, cwd: str | No
         if jit:
             args += ["-p", "pyevm_jit.integrations.boa_pytest"]
             env["PYEVM_JIT_STORE"] = store
-            # until the runtime persists JIT programs by default: AOT programs are stored
-            env.setdefault("PYEVM_JIT_AOT", "1")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             args + paths + extra, env=env, cwd=cwd, capture_output=True, text=True
