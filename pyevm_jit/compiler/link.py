@@ -1,5 +1,8 @@
-"""In-process linking: one LLJIT per process, with the native runtime library (`rtlib`) linked
-into it once; object code from `pyevm_jit.compiler.compile` becomes a callable `NativeProgram`."""
+"""In-process linking: object code from `pyevm_jit.compiler.compile` becomes a callable
+`NativeProgram`, linked into an LLJIT that has the native runtime library (`rtlib`). Every link
+is undone completely when its program goes: the code is unmapped with the program's resource
+tracker, and the LLJIT itself (with what its session keeps of each link) with its last program
+(see `_Generation`)."""
 
 from __future__ import annotations
 
@@ -22,56 +25,94 @@ ENTRY_FUNCTYPE = ctypes.PYFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 
 
 class NativeProgram:
-    """A linked program: its entry point and the resource tracker that keeps its code mapped."""
+    """A linked program: its entry point, and what keeps its code mapped: the resource tracker
+    of its library and the generation (the LLJIT and the runtime library) it was linked into."""
 
-    __slots__ = ("entry_symbol", "address", "run", "env_mask", "code_size", "_tracker")
+    __slots__ = (
+        "entry_symbol", "address", "run", "env_mask", "code_size", "_tracker", "_generation",
+    )  # fmt: skip
 
-    def __init__(self, entry: str, tracker: object, address: int, env_mask: int, size: int):
+    def __init__(
+        self,
+        entry: str,
+        tracker: object,
+        address: int,
+        env_mask: int,
+        size: int,
+        generation: object = None,
+    ):
         self.entry_symbol = entry
         self._tracker = tracker
+        self._generation = generation
         self.address = address
         self.run = ENTRY_FUNCTYPE(address)
         self.env_mask = env_mask
         self.code_size = size
 
 
+#: programs linked into one LLJIT before the next link starts a new one (see `_Generation`)
+LINKS_PER_GENERATION = 32
+
+
+class _Generation:
+    """One LLJIT with the runtime library linked into it, and the programs linked after it.
+
+    Dropping a program's resource tracker unmaps its code, but llvmlite cannot remove the
+    program's JITDylib from the LLJIT's session: its name, symbol tables and search generator
+    stay behind (about 10 KB a link, and every later link gets slower). So after
+    `LINKS_PER_GENERATION` links a fresh LLJIT takes over (about 0.5 ms: the runtime library's
+    object code is built once per process), and an old one is destroyed, with everything its
+    session kept, when its last program goes: every program holds its generation, and the C++
+    side keeps an LLJIT alive while any tracker of it exists.
+    """
+
+    __slots__ = ("lljit", "rtlib", "links", "__weakref__")
+
+    def __init__(self) -> None:
+        from pyevm_jit.compiler import rtlib
+
+        tm = target_machine(DEFAULT_OPT_LEVEL)
+        self.lljit = llvm.create_lljit_compiler(tm)
+        builder = llvm.JITLibraryBuilder().add_current_process()
+        builder.add_object_img(rtlib.compile_rtlib_object(tm))
+        for name in rtlib.EXPORTED_SYMBOLS:
+            builder.export_symbol(name)
+        self.rtlib = builder.link(self.lljit, RTLIB_LIBRARY)
+        self.links = 0
+
+
 class _Linker:
-    """One LLJIT per process, with the runtime library linked once."""
+    """Links programs into the current generation (see `_Generation`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._lljit: llvm.LLJIT | None = None
-        self._rt_tracker: object | None = None
-        self._counter = 0
+        self._current: _Generation | None = None
+        #: a generation of its own for `rtlib_address` (kept for the life of the process)
+        self._library: _Generation | None = None
+        self.generations = 0
 
-    def _ensure(self) -> llvm.LLJIT:
-        if self._lljit is None:
-            from pyevm_jit.compiler import rtlib
-
-            tm = target_machine(DEFAULT_OPT_LEVEL)
-            lljit = llvm.create_lljit_compiler(tm)
-            builder = llvm.JITLibraryBuilder().add_current_process()
-            builder.add_object_img(rtlib.compile_rtlib_object(tm))
-            for name in rtlib.EXPORTED_SYMBOLS:
-                builder.export_symbol(name)
-            self._rt_tracker = builder.link(lljit, RTLIB_LIBRARY)
-            self._lljit = lljit
-        return self._lljit
+    def _generation(self) -> _Generation:
+        current = self._current
+        if current is None or current.links >= LINKS_PER_GENERATION:
+            current = self._current = _Generation()
+            self.generations += 1
+        return current
 
     def prepare(self) -> None:
         with self._lock:
-            self._ensure()
+            self._generation()
 
     def rtlib_address(self, name: str) -> int:
         with self._lock:
-            self._ensure()
-            return self._rt_tracker[name]  # type: ignore[index]
+            if self._library is None:
+                self._library = _Generation()
+            return self._library.rtlib[name]  # type: ignore[no-any-return]
 
     def link(self, obj: ObjectCode) -> NativeProgram:
         with self._lock:
-            lljit = self._ensure()
-            self._counter += 1
-            name = f"{obj.entry_symbol}#{self._counter}"
+            generation = self._generation()
+            generation.links += 1
+            name = f"{obj.entry_symbol}#{generation.links}"
             meta = obj.entry_symbol + "_meta"
             try:
                 tracker = (
@@ -81,7 +122,7 @@ class _Linker:
                     .add_current_process()
                     .export_symbol(obj.entry_symbol)
                     .export_symbol(meta)
-                    .link(lljit, name)
+                    .link(generation.lljit, name)
                 )
             except RuntimeError as exc:
                 raise CompileError(f"link failed: {exc}") from exc
@@ -96,7 +137,7 @@ class _Linker:
                 # newer sources): running it would read the context wrongly
                 raise CompileError(f"{obj.entry_symbol}: object code for another context layout")
             return NativeProgram(
-                obj.entry_symbol, tracker, address, env_mask, len(obj.object_bytes)
+                obj.entry_symbol, tracker, address, env_mask, len(obj.object_bytes), generation
             )
 
 
@@ -115,4 +156,5 @@ def prepare_linker() -> None:
 
 
 def rtlib_address(name: str) -> int:
+    """The address of a runtime-library function (in a library kept for the whole process)."""
     return _linker.rtlib_address(name)

@@ -145,6 +145,13 @@ class NativeFrame:
         self.ctx.memory_cap = 0
         free_log_buffers(self.log_buffers)
 
+    def __del__(self) -> None:
+        # a frame dropped with its pool (a garbage-collected jit_vm class) frees its memory
+        try:
+            self.release_buffers()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to free with
+            pass
+
     # --- stack words (little-endian 256-bit) ------------------------------------------------
     def read_word(self, index: int) -> int:
         offset = index * WORD_BYTES
