@@ -240,6 +240,9 @@ class JitBackend:
         if req.key in inner.failed:
             next(inner.misses[InterpretReason.JIT_FAILED])
             return _JIT_FAILED
+        if req.key in inner.ineligible:
+            next(inner.misses[InterpretReason.INELIGIBLE])
+            return _INELIGIBLE
         code_len = len(req.code)
         if code_len == 0 or code_len > inner.max_len:
             next(inner.misses[InterpretReason.INELIGIBLE])
@@ -279,7 +282,7 @@ class JitBackend:
             if key in inner.failed:
                 next(inner.misses[InterpretReason.JIT_FAILED])
                 return _JIT_FAILED
-            if not inner.tuning.should_compile(req.code):
+            if key in inner.ineligible or not inner.tuning.should_compile(req.code):
                 next(inner.misses[InterpretReason.INELIGIBLE])
                 return _INELIGIBLE
             program = None
@@ -294,6 +297,9 @@ class JitBackend:
             if key in inner.failed:
                 next(inner.misses[InterpretReason.JIT_FAILED])
                 return _JIT_FAILED
+            if key in inner.ineligible:
+                next(inner.misses[InterpretReason.INELIGIBLE])
+                return _INELIGIBLE
             next(inner.misses[InterpretReason.NOT_READY])
             return _NOT_READY
         entry.last_hit = monotonic()
@@ -409,6 +415,8 @@ class JitBackend:
             inner.resident = {}
             inner.resident_bytes = 0
             inner.failed.clear()
+            inner.ineligible.clear()
+            inner.spent.clear()
             inner.miss_counts.clear()
             inner.staged.clear()
             inner.probed.clear()
@@ -441,6 +449,11 @@ class JitBackend:
 
     def stats(self) -> RuntimeStatsSnapshot:
         return snapshot(self._inner)
+
+    def ineligible_reason(self, code_hash: bytes, fork: str) -> str | None:
+        """Why the key answers Ineligible when the runtime decided it (code pathological to
+        compile, or a compilation over its budget; see `runtime.budget`), else None."""
+        return self._inner.ineligible.get(RuntimeCacheKey(code_hash, fork))
 
     def failure_reason(self, code_hash: bytes, fork: str) -> str | None:
         """Why the key answers JitFailed (None when it does not)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
+from pyevm_jit.runtime.budget import BudgetPolicy
 from pyevm_jit.runtime.store import ArtifactStore, FileArtifactStore
 
 if TYPE_CHECKING:
@@ -118,15 +119,32 @@ class RuntimeTuning:
     idle_sweep_interval: float = _env("idle_sweep_interval", 60.0)
     #: a worker process is replaced after this many compilations, to bound its memory
     recycle_after: int = _env("recycle_after", 1000)
-    #: seconds one compilation may take in a worker before the worker is killed (0: no limit)
+    #: seconds one compilation may take in a worker before the worker is killed (0: no limit);
+    #: counted from the moment the worker is ready (start-up excluded)
     compile_timeout: float = _env("compile_timeout", 120.0)
     #: answer SLOAD, SSTORE, TLOAD, TSTORE and LOG natively where py-evm's rules allow it (off:
     #: each runs py-evm's opcode, to compare both on the same run; ours)
     native_state: bool = _env("native_state", True)
+    #: interpret (count Ineligible) code shaped to be pathological to compile (runtime/budget.py)
+    screen_pathological: bool = _env("screen_pathological", True)
+    #: a compilation's CPU budget is this multiple of its estimated cost (0: no budget)
+    compile_budget_headroom: float = _env("compile_budget_headroom", 4.0)
+    #: ... and at least this many CPU seconds
+    compile_budget_floor: float = _env("compile_budget_floor", 2.0)
+    #: CPU seconds all compilations of one contract may cost together (0: no cap)
+    compile_cost_cap: float = _env("compile_cost_cap", 60.0)
 
     def should_compile(self, code: bytes) -> bool:
         """Whether bytecode is eligible at all (empty or over-long code is never compiled)."""
         return 0 < len(code) <= self.max_bytecode_len
+
+    def budget_policy(self) -> BudgetPolicy:
+        return BudgetPolicy(
+            screen=self.screen_pathological,
+            headroom=self.compile_budget_headroom,
+            floor=self.compile_budget_floor,
+            cap=self.compile_cost_cap,
+        )
 
     def replace(self, **changes: Any) -> RuntimeTuning:
         return dataclasses.replace(self, **changes)

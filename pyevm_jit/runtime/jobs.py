@@ -6,6 +6,17 @@ the artifact store, else becomes a `CompileTask` for the compiler pool; the obje
 comes back is linked in this process (on the pool's thread), persisted in the store, and
 made resident -- unless the backend was cleared meanwhile (the job's generation is old), in
 which case it is discarded.
+
+What compiling may cost (`runtime.budget`): before a job is dispatched its bytecode is
+assessed. Code shaped to be pathological to compile is never dispatched: the key answers
+Ineligible, with the reason. Otherwise the task carries its estimated cost (the pool runs cheap
+jobs first) and a CPU budget the worker cannot exceed; the CPU seconds each key's compilations
+cost are added up against the per-contract cap.
+
+How a failed job counts (`CompileFailure.kind`): a failure of the compilation itself makes the
+key JitFailed; a compilation over its budget makes it Ineligible (a tier-up over budget only
+stops further tier-ups of that program); a transient failure (a worker that could not start,
+the pool shutting down) is not remembered, and the key's next miss may try again.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyevm_jit.runtime import artifacts
+from pyevm_jit.runtime import artifacts, budget
 from pyevm_jit.runtime.events import CompilationEvent
 from pyevm_jit.runtime.state import (
     BackendState,
@@ -29,7 +40,7 @@ from pyevm_jit.runtime.state import (
     sweep_idle,
 )
 from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
-from pyevm_jit.runtime.workers import CompileFailure, CompileTask
+from pyevm_jit.runtime.workers import BUDGET, COMPILE, TRANSIENT, CompileFailure, CompileTask
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -50,7 +61,7 @@ def start_job(
     resident below the tier-up level), failed, or over the pending limit."""
     key = req.key
     with inner.lock:
-        if inner.closed or key in inner.failed:
+        if inner.closed or key in inner.failed or key in inner.ineligible:
             return None
         entry = inner.resident.get(key)
         if tier_up:
@@ -95,6 +106,13 @@ def _run_job(inner: BackendState, job: Job) -> None:
         _complete(inner, job, None, "backend not started", None, dispatched=False)
         return
     opt = _job_opt_level(inner, job)
+    verdict = budget.assess(
+        job.code, opt, inner.tuning.budget_policy(), inner.spent.get(job.key, 0.0)
+    )
+    if verdict.reason is not None:
+        job.verdict = BUDGET
+        _complete(inner, job, None, verdict.reason, None, dispatched=False)
+        return
     task = CompileTask(
         code=job.code,
         fork=job.key.fork,
@@ -102,18 +120,23 @@ def _run_job(inner: BackendState, job: Job) -> None:
         code_hash=job.key.code_hash,
         keep_text=inner.config.dump_dir is not None,
         background=job.tier_up,
+        cost=verdict.estimate,
+        cpu_budget=verdict.budget,
     )
     with inner.lock:
         inner.dispatched += 1
     fut = pool.submit(task)
-    fut.add_done_callback(lambda f: _job_done(inner, job, f))
+    fut.add_done_callback(lambda f: _job_done(inner, job, task, f))
 
 
-def _job_done(inner: BackendState, job: Job, fut: Future[ObjectCode]) -> None:
+def _job_done(inner: BackendState, job: Job, task: CompileTask, fut: Future[ObjectCode]) -> None:
     cfg = inner.config
     try:
         obj = fut.result()
     except CompileFailure as exc:
+        job.verdict = exc.kind
+        if exc.kind == BUDGET:
+            _add_spent(inner, job, task.cpu_budget)
         _complete(inner, job, None, str(exc), None)
         return
     except BaseException as exc:  # noqa: BLE001
@@ -134,6 +157,7 @@ def _job_done(inner: BackendState, job: Job, fut: Future[ObjectCode]) -> None:
         _complete(inner, job, None, f"link failed: {exc}", obj)
         return
     link = monotonic() - t0
+    _add_spent(inner, job, obj.timings.total)  # linked: it is object code, with its timings
     artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
     program = CompiledProgram(
         job.key,
@@ -143,6 +167,19 @@ def _job_done(inner: BackendState, job: Job, fut: Future[ObjectCode]) -> None:
         opt_level=_job_opt_level(inner, job),
     )
     _complete(inner, job, program, None, obj, link=link)
+
+
+def _add_spent(inner: BackendState, job: Job, seconds: float) -> None:
+    with inner.lock:
+        _remember(inner.spent, job.key, inner.spent.get(job.key, 0.0) + seconds)
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    """Set `table[key]`, dropping the oldest half beyond `_MAX_TRACKED_KEYS` keys."""
+    table[key] = value
+    if len(table) > _MAX_TRACKED_KEYS:
+        for old in list(itertools.islice(table, _MAX_TRACKED_KEYS // 2)):
+            del table[old]
 
 
 def _job_opt_level(inner: BackendState, job: Job) -> int:
@@ -185,12 +222,24 @@ def _complete(
                 or inner.resident[program.key].program is not program
             ):
                 insert(inner, program)
-        elif error is not None and not inner.closed and not job.tier_up:
-            # a failed tier-up leaves the working program in place
-            inner.failed[job.key] = error
+        elif error is not None and not inner.closed:
+            if job.verdict == BUDGET:
+                if job.tier_up:
+                    # the program in place stays, and is not tiered up again
+                    entry = inner.resident.get(job.key)
+                    if entry is not None:
+                        entry.tier_up_at = 0
+                else:
+                    _remember(inner.ineligible, job.key, error)
+            elif job.verdict == COMPILE and not job.tier_up:
+                # a failed tier-up leaves the working program in place
+                inner.failed[job.key] = error
+            # TRANSIENT: nothing is known to be wrong with the contract
         inner.idle_cv.notify_all()
-    if error is not None and dispatched:
+    if error is not None and dispatched and job.verdict != TRANSIENT:
         log.info("pyevm-jit: compilation of %s failed: %s", describe_key(job.key), error)
+    elif error is not None and job.verdict == BUDGET:
+        log.info("pyevm-jit: %s is interpreted: %s", describe_key(job.key), error)
     job.program = program
     job.error = error
     job.done.set()
@@ -273,7 +322,12 @@ def _drain_events(inner: BackendState) -> None:
         except IndexError:
             return
         key = req.key
-        if key in inner.resident or key in inner.failed or key in inner.inflight:
+        if (
+            key in inner.resident
+            or key in inner.failed
+            or key in inner.ineligible
+            or key in inner.inflight
+        ):
             continue
         if not promote:
             continue

@@ -67,6 +67,7 @@ class Job:
         "program",
         "error",
         "tier_up",
+        "verdict",
     )
 
     def __init__(
@@ -87,6 +88,9 @@ class Job:
         self.done = threading.Event()
         self.program: CompiledProgram | None = None
         self.error: str | None = None
+        #: how the job's failure counts (a `CompileFailure` kind: "compile", "budget" or
+        #: "transient"; set when the job fails)
+        self.verdict = "compile"
 
 
 def default_linker(obj: ObjectCode) -> NativeProgram:
@@ -111,6 +115,10 @@ class BackendState:
         self.idle_cv = threading.Condition(self.lock)
         self.resident: dict[RuntimeCacheKey, ResidentEntry] = {}
         self.failed: dict[RuntimeCacheKey, str] = {}
+        #: keys the runtime interprets by decision, with the reason (runtime.budget)
+        self.ineligible: dict[RuntimeCacheKey, str] = {}
+        #: CPU seconds the compilations of each key have cost so far (its cap, runtime.budget)
+        self.spent: dict[RuntimeCacheKey, float] = {}
         self.inflight: dict[RuntimeCacheKey, Job] = {}
         #: jobs of older generations, still running; their results will be discarded
         self.stale: set[Job] = set()

@@ -3,17 +3,38 @@
 llvmlite serialises LLVM calls inside one process, so parallel compilation uses worker
 processes: fresh interpreters started with subprocess (never forked: the parent has threads and
 LLVM state; and not multiprocessing's spawn, which re-imports the parent's `__main__`). Each
-worker runs one job at a time, so a crash or a timeout is attributed exactly: that job
-fails, the worker is replaced, and every other job carries on. Workers return `ObjectCode`;
+worker runs one job at a time, so a failure is attributed exactly. Workers return `ObjectCode`;
 linking happens in the parent (`compiler.link.link_object`).
 
+What a failure means (`CompileFailure.kind`):
+- "compile": the compiler raised, or the worker died twice running the same job (a crash the
+  compilation itself causes). The runtime remembers the key as JitFailed.
+- "budget": the compilation used up its CPU budget (`CompileTask.cpu_budget`, enforced by the
+  kernel with RLIMIT_CPU inside the worker) or ran past the wall-clock timeout. The runtime
+  counts the key Ineligible.
+- "transient": nothing is known to be wrong with the contract: a worker could not be started,
+  or the pool is shutting down. The runtime forgets the attempt; a later miss may try again.
+A worker that dies (the OOM killer, `kill -9`) is replaced; a job it was running is retried
+once on a fresh worker. An idle worker's death is noticed when it happens, never by the next
+job sent to it.
+
+Scheduling: waiting first compilations run before tier-ups, cheapest estimated cost first
+(`CompileTask.cost`, see `runtime.budget`). Heavy jobs (tier-ups and first compilations
+estimated over `HEAVY_COST` seconds) occupy at most `workers` processes; a light job that finds
+them all busy with heavy ones gets one extra worker, so a flood of expensive contracts never
+starves cheap ones.
+
 `worker_count == 0` selects `InProcessPool`, which compiles on one helper thread of this
-process (no timeout, no crash isolation: for debugging and for tests of the runtime logic).
+process (no timeout, no budget, no crash isolation: for debugging and for tests of the
+runtime logic).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -22,7 +43,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,6 +52,12 @@ if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
 
 log = logging.getLogger(__name__)
+
+#: estimated seconds above which a first compilation is a heavy job (see the module doc)
+HEAVY_COST = 0.5
+#: seconds a worker may take to start (import the compiler, initialise LLVM) before it is killed
+#: and its job failed as transient; only when the pool has a timeout
+STARTUP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -46,13 +72,33 @@ class CompileTask:
     #: a tier-up recompilation: runs after every waiting first compilation, and never makes
     #: one wait for a free worker (see ProcessPool)
     background: bool = False
+    #: estimated CPU seconds (orders the queue; 0: unknown, treated as cheap)
+    cost: float = 0.0
+    #: CPU seconds the worker may spend on this task before the kernel stops it (0: no limit)
+    cpu_budget: float = 0.0
+
+    @property
+    def heavy(self) -> bool:
+        return self.background or self.cost > HEAVY_COST
 
 
 Compiler = Callable[[CompileTask], "ObjectCode"]
 
+COMPILE, BUDGET, TRANSIENT = "compile", "budget", "transient"
+
 
 class CompileFailure(Exception):
-    """A job failed: the compiler raised, its worker died or it ran out of time."""
+    """A job failed. `kind`: "compile" (the compilation failed: the key is JitFailed),
+    "budget" (over its CPU budget or timeout: the key is Ineligible) or "transient" (a worker
+    could not be started, the pool shut down: nothing is remembered about the key)."""
+
+    def __init__(self, message: str, kind: str = COMPILE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def transient(self) -> bool:
+        return self.kind == TRANSIENT
 
 
 def default_compiler(task: CompileTask) -> ObjectCode:
@@ -62,6 +108,25 @@ def default_compiler(task: CompileTask) -> ObjectCode:
     return compile_object(
         task.code, task.fork, task.opt_level, code_hash=task.code_hash, keep_text=task.keep_text
     )
+
+
+def _warm_up_default_compiler() -> None:
+    """Import the compiler and initialise LLVM before a worker reports ready, so that neither
+    counts against the first job's timeout or budget."""
+    from pyevm_jit.compiler.compile import compile_object  # noqa: F401
+    from pyevm_jit.compiler.target import target_machine
+
+    target_machine()
+
+
+#: compiler -> what a worker runs once before it reports ready
+_WARM_UP: dict[Any, Callable[[], None]] = {default_compiler: _warm_up_default_compiler}
+
+
+def register_warm_up(compiler: Compiler, warm_up: Callable[[], None]) -> None:
+    """Run `warm_up` in each worker of `compiler` before it reports ready (register it at the
+    import of the compiler's module, so that workers register it too)."""
+    _WARM_UP[compiler] = warm_up
 
 
 class CompilerPool(Protocol):
@@ -82,12 +147,58 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+def _shut_down() -> CompileFailure:
+    return CompileFailure("compiler pool is shut down", TRANSIENT)
+
+
+class _Queue:
+    """Waiting jobs: first compilations before tier-ups, retries first, then cheapest first
+    (ties in submission order)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, float, int, CompileTask, Future[ObjectCode]]] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, task: CompileTask, fut: Future[ObjectCode], *, retry: bool = False) -> None:
+        item = (int(task.background), 0 if retry else 1, task.cost, next(self._seq), task, fut)
+        heapq.heappush(self._heap, item)
+
+    def first(self, *, light_only: bool = False) -> CompileTask | None:
+        """The next job (the next light one with `light_only`), left in the queue."""
+        if not light_only:
+            return self._heap[0][4] if self._heap else None
+        lights = [item for item in self._heap if not item[4].heavy]
+        return min(lights)[4] if lights else None
+
+    def take(self, task: CompileTask) -> tuple[CompileTask, Future[ObjectCode]]:
+        """Remove the job of `task` (as returned by `first`)."""
+        if self._heap[0][4] is task:
+            item = heapq.heappop(self._heap)
+        else:
+            index = next(i for i, item in enumerate(self._heap) if item[4] is task)
+            item = self._heap.pop(index)
+            heapq.heapify(self._heap)
+        return item[4], item[5]
+
+    def pop(self) -> tuple[CompileTask, Future[ObjectCode]]:
+        item = heapq.heappop(self._heap)
+        return item[4], item[5]
+
+    def drain(self) -> list[tuple[CompileTask, Future[ObjectCode]]]:
+        items = [(item[4], item[5]) for item in sorted(self._heap)]
+        self._heap.clear()
+        return items
+
+
 class InProcessPool:
     """Compiles on one daemon thread of this process."""
 
     def __init__(self, compiler: Compiler, name: str = "pyevm-jit-compile") -> None:
         self._compiler = compiler
-        self._jobs: deque[tuple[CompileTask, Future[ObjectCode]] | None] = deque()
+        self._jobs = _Queue()
         self._cv = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -105,32 +216,20 @@ class InProcessPool:
         fut: Future[ObjectCode] = Future()
         with self._cv:
             if self._closed:
-                fut.set_exception(CompileFailure("compiler pool is shut down"))
+                fut.set_exception(_shut_down())
                 return fut
-            if task.background:
-                self._jobs.append((task, fut))
-            else:
-                self._insert_before_background((task, fut))
+            self._jobs.push(task, fut)
             self._cv.notify()
         return fut
-
-    def _insert_before_background(self, item: tuple[CompileTask, Future[ObjectCode]]) -> None:
-        jobs = self._jobs
-        for index, queued in enumerate(jobs):
-            if queued is not None and queued[0].background:
-                jobs.insert(index, item)
-                return
-        jobs.append(item)
 
     def _run(self) -> None:
         while True:
             with self._cv:
-                while not self._jobs:
+                while not self._jobs and not self._closed:
                     self._cv.wait()
-                item = self._jobs.popleft()
-            if item is None:
-                return
-            task, fut = item
+                if self._closed:
+                    return
+                task, fut = self._jobs.pop()
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
@@ -141,28 +240,49 @@ class InProcessPool:
                 fut.set_result(result)
                 del result
             # drop references now: the finished job must not be kept alive by this frame
-            del item, task, fut
+            del task, fut
 
     def shutdown(self, timeout: float) -> None:
         with self._cv:
             if self._closed:
                 return
             self._closed = True
-            pending = [item for item in self._jobs if item is not None]
-            self._jobs.clear()
-            self._jobs.append(None)
+            pending = self._jobs.drain()
             self._cv.notify()
         for _task, fut in pending:
             if fut.set_running_or_notify_cancel():
-                fut.set_exception(CompileFailure("compiler pool is shut down"))
+                fut.set_exception(_shut_down())
         self._thread.join(timeout)
 
 
 # --- worker processes ---------------------------------------------------------------------------
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, compiler: Compiler) -> None:
-    """Loop of one worker process: receive a task, send ("ok", ObjectCode) or ("err", text)."""
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _limit_cpu(budget: float) -> None:
+    """Let the kernel stop this process (SIGXCPU) once it has spent `budget` more CPU seconds
+    (0: no limit). RLIMIT_CPU counts whole seconds of the process's total CPU time."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if budget > 0:
+        soft = math.ceil(_cpu_seconds() + budget)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+    else:
+        soft = hard
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _worker_main(conn: Any, compiler: Compiler) -> None:
+    """Loop of one worker process: receive a task, send ("ok", ObjectCode) or ("err", text).
+    Returns quietly when the parent has gone (its end of the pipe closed)."""
     while True:
         try:
             task = conn.recv()
@@ -170,26 +290,44 @@ def _worker_main(conn: multiprocessing.connection.Connection, compiler: Compiler
             return
         if task is None:
             return
+        budget = getattr(task, "cpu_budget", 0.0)
+        if budget:
+            _limit_cpu(budget)
         try:
             result = compiler(task)
         except BaseException as exc:  # noqa: BLE001
             reply: tuple[str, Any] = ("err", _describe(exc))
         else:
             reply = ("ok", result)
+        finally:
+            if budget:
+                _limit_cpu(0.0)
         try:
             conn.send(reply)
-        except Exception as exc:  # unpicklable result
-            conn.send(("err", f"result not transferable: {_describe(exc)}"))
+        except OSError:  # the parent is gone (a broken pipe): nobody wants the result
+            return
+        except Exception as exc:  # an unpicklable result
+            try:
+                conn.send(("err", f"result not transferable: {_describe(exc)}"))
+            except OSError:
+                return
 
 
 def worker_entry(argv: list[str]) -> int:
     """`python -m pyevm_jit.runtime.worker_process IN_FD OUT_FD`: the worker process.
 
-    The first message is the compiler (pickled by reference), then tasks until None or EOF.
-    Workers are started with `subprocess` rather than multiprocessing's spawn so that the
-    parent's `__main__` is never re-imported in the worker.
+    The first message is the compiler (pickled by reference); the worker warms it up and
+    answers ("ready", pid), then compiles tasks until None or EOF. Workers are started with
+    `subprocess` rather than multiprocessing's spawn so that the parent's `__main__` is never
+    re-imported in the worker.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # over budget: no core file
+    except (ImportError, ValueError, OSError):
+        pass
     parent = os.getppid()
 
     def watchdog() -> None:  # never outlive the parent, even one killed with SIGKILL
@@ -212,9 +350,13 @@ def worker_entry(argv: list[str]) -> int:
 
     try:
         compiler = reader.recv()
+        warm_up = _WARM_UP.get(compiler)
+        if warm_up is not None:
+            warm_up()
+        writer.send(("ready", os.getpid()))
     except (EOFError, OSError):
         return 0
-    _worker_main(_Duplex(), compiler)  # type: ignore[arg-type]
+    _worker_main(_Duplex(), compiler)
     return 0
 
 
@@ -240,13 +382,26 @@ class _Proc:
                 stdout=sys.__stderr__.fileno() if sys.__stderr__ is not None else None,
                 env=env,
                 close_fds=True,
+                # its own session: a Ctrl-C at the terminal is the parent's business (the
+                # parent's death ends the worker through its watchdog)
+                start_new_session=True,
             )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
         self.writer = multiprocessing.connection.Connection(to_child_w, readable=False)
         self.reader = multiprocessing.connection.Connection(from_child_r, writable=False)
-        self.writer.send(compiler)
+        try:
+            self.writer.send(compiler)
+        except OSError:
+            self.kill()
+            self.close()
+            self.join(1.0)
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
 
     def send(self, obj: Any) -> None:
         self.writer.send(obj)
@@ -280,17 +435,29 @@ class _Proc:
 
 
 class _Worker:
-    __slots__ = ("process", "job", "deadline", "done")
+    __slots__ = ("process", "job", "deadline", "done", "ready", "dispatched_at", "started_at")
 
     def __init__(self, process: _Proc) -> None:
         self.process = process
         self.job: tuple[CompileTask, Future[ObjectCode]] | None = None
+        #: when the running job times out (0: no timeout, or not started yet)
         self.deadline = 0.0
         self.done = 0
+        #: the worker has warmed up and answered "ready"; before that its job's clock is off
+        self.ready = False
+        self.dispatched_at = 0.0
+        self.started_at = time.monotonic()
+
+
+@dataclass
+class _Attempt:
+    """Deaths of the workers that ran a job so far (a job is retried once)."""
+
+    codes: list[int | None]
 
 
 class ProcessPool:
-    """A fixed number of spawned worker processes, each running one job at a time."""
+    """Worker processes, each running one job at a time (see the module doc)."""
 
     def __init__(
         self,
@@ -300,15 +467,17 @@ class ProcessPool:
         timeout: float = 0.0,
         recycle_after: int = 1000,
         name: str = "pyevm-jit-workers",
+        startup_timeout: float = STARTUP_TIMEOUT,
     ) -> None:
         self._compiler = compiler
         self._size = max(1, workers)
         self._timeout = timeout
+        self._startup_timeout = startup_timeout
         self._recycle_after = max(1, recycle_after)
         self._lock = threading.Lock()
-        self._pending: deque[tuple[CompileTask, Future[ObjectCode]]] = deque()
-        #: tier-up jobs: dispatched only when no first compilation waits
-        self._background: deque[tuple[CompileTask, Future[ObjectCode]]] = deque()
+        self._queue = _Queue()
+        #: jobs whose worker died while running them: the deaths so far, by future
+        self._attempts: dict[Future[ObjectCode], _Attempt] = {}
         self._workers: list[_Worker] = []
         self._closed = False
         self._crashes = 0
@@ -320,19 +489,21 @@ class ProcessPool:
 
     @property
     def crashes(self) -> int:
+        """Worker processes that died (idle or busy) without being asked to."""
         return self._crashes
 
     @property
     def timeouts(self) -> int:
+        """Jobs stopped for running past their CPU budget or the wall-clock timeout."""
         return self._timeouts
 
     def submit(self, task: CompileTask) -> Future[ObjectCode]:
         fut: Future[ObjectCode] = Future()
         with self._lock:
             if self._closed:
-                fut.set_exception(CompileFailure("compiler pool is shut down"))
+                fut.set_exception(_shut_down())
                 return fut
-            (self._background if task.background else self._pending).append((task, fut))
+            self._queue.push(task, fut)
         self._wake()
         return fut
 
@@ -360,66 +531,153 @@ class ProcessPool:
         if worker.process.is_alive() and kill:
             worker.process.join(1.0)
 
+    def _can_start(self, task: CompileTask) -> tuple[bool, _Worker | None]:
+        """Whether `task` may start now, and on which idle worker (None: a new one).
+        Caller holds the lock."""
+        idle = next((w for w in self._workers if w.job is None), None)
+        heavy_busy = sum(1 for w in self._workers if w.job is not None and w.job[0].heavy)
+        if task.heavy:
+            if heavy_busy >= self._size:
+                return False, None
+            limit = self._size
+        else:
+            # a light job never waits behind heavy ones: one extra worker
+            limit = self._size + (1 if heavy_busy else 0)
+        if idle is not None:
+            return True, idle
+        return len(self._workers) < limit, None
+
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                if self._closed or not (self._pending or self._background):
+                if self._closed:
                     return
-                idle = next((w for w in self._workers if w.job is None), None)
-                if self._pending:
-                    queue = self._pending
-                    # a first compilation never waits behind tier-ups: one extra worker
-                    limit = self._size + any(
-                        w.job is not None and w.job[0].background for w in self._workers
-                    )
-                else:
-                    queue, limit = self._background, self._size
-                if idle is None and len(self._workers) >= limit:
+                first = self._queue.first()
+                if first is None:
                     return
-                task, fut = queue.popleft()
-            if not fut.set_running_or_notify_cancel():
+                ok, worker = self._can_start(first)
+                if not ok and first.heavy:
+                    # heavy jobs wait for a heavy slot; a light job behind them may still start
+                    first = self._queue.first(light_only=True)
+                    if first is not None:
+                        ok, worker = self._can_start(first)
+                if not ok or first is None:
+                    return
+                task, fut = self._queue.take(first)
+            # a retried job's future is running already
+            if not fut.running() and not fut.set_running_or_notify_cancel():
+                self._attempts.pop(fut, None)
                 continue
-            try:
-                if idle is None:
-                    idle = self._spawn()
-                    self._workers.append(idle)
-                idle.process.send(task)
-            except Exception as exc:  # could not start a worker or send the task
-                fut.set_exception(CompileFailure(f"cannot start compile worker: {exc}"))
-                if idle is not None:
-                    self._retire(idle, kill=True)
-                continue
-            idle.job = (task, fut)
-            idle.deadline = time.monotonic() + self._timeout if self._timeout > 0 else 0.0
+            self._start(task, fut, worker)
 
-    def _finish(self, worker: _Worker) -> None:
-        """A busy worker's connection or sentinel is ready: collect its reply or its death."""
-        assert worker.job is not None
-        _task, fut = worker.job
+    def _start(self, task: CompileTask, fut: Future[ObjectCode], worker: _Worker | None) -> None:
+        fresh = worker is None
+        try:
+            if worker is None:
+                worker = self._spawn()
+                self._workers.append(worker)
+            worker.process.send(task)
+        except OSError as exc:
+            if worker is not None:
+                self._retire(worker, kill=True)
+            if not fresh:
+                # the idle worker had died unnoticed: the job never started; go again
+                self._crashes += 1
+                with self._lock:
+                    self._queue.push(task, fut, retry=True)
+                self._wake()
+                return
+            self._fail(fut, CompileFailure(f"cannot start compile worker: {exc}", TRANSIENT))
+            return
+        worker.job = (task, fut)
+        worker.dispatched_at = time.monotonic()
+        worker.deadline = self._deadline(worker)
+
+    def _deadline(self, worker: _Worker) -> float:
+        """When the worker's job times out: `timeout` after the worker is ready (a worker still
+        starting has `startup_timeout` from its start); 0: never."""
+        if self._timeout <= 0 or worker.job is None:
+            return 0.0
+        if not worker.ready:
+            return worker.started_at + self._startup_timeout
+        return max(worker.dispatched_at, time.monotonic()) + self._timeout
+
+    def _fail(self, fut: Future[ObjectCode], failure: CompileFailure) -> None:
+        self._attempts.pop(fut, None)
+        if not fut.done():
+            fut.set_exception(failure)
+
+    def _died(self, worker: _Worker) -> None:
+        """A worker's pipe closed: it died. Replace it; retry its job once (see module doc)."""
+        worker.process.join(0.5)
+        code = worker.process.exitcode
+        job, ready = worker.job, worker.ready
+        worker.job = None
+        self._retire(worker, kill=True)
+        if job is None:
+            self._crashes += 1
+            log.info("pyevm-jit: idle compile worker died (exit code %s); replaced", code)
+            return
+        task, fut = job
+        if code is not None and code == -getattr(signal, "SIGXCPU", -1):
+            self._timeouts += 1
+            self._fail(
+                fut,
+                CompileFailure(f"compilation over its CPU budget of {task.cpu_budget:g}s", BUDGET),
+            )
+            return
+        self._crashes += 1
+        if not ready:
+            # it never got as far as compiling: a broken environment, not this contract
+            log.warning("pyevm-jit: compile worker died starting up (exit code %s)", code)
+            self._fail(
+                fut, CompileFailure(f"compile worker failed to start (exit code {code})", TRANSIENT)
+            )
+            return
+        attempt = self._attempts.setdefault(fut, _Attempt([]))
+        attempt.codes.append(code)
+        if len(attempt.codes) < 2:
+            log.warning("pyevm-jit: compile worker died (exit code %s); job retried", code)
+            with self._lock:
+                self._queue.push(task, fut, retry=True)
+            return
+        codes = ", ".join(str(c) for c in attempt.codes)
+        log.warning("pyevm-jit: compile worker died twice on one job (exit codes %s)", codes)
+        self._fail(fut, CompileFailure(f"compile worker died twice (exit codes {codes})"))
+
+    def _receive(self, worker: _Worker) -> None:
+        """A worker's pipe is readable: its readiness, its reply, or its death."""
         try:
             status, payload = worker.process.recv()
         except (EOFError, OSError, ValueError):
-            worker.process.join(0.5)
-            code = worker.process.exitcode
-            self._crashes += 1
-            log.warning("pyevm-jit: compile worker died (exit code %s); job failed", code)
-            worker.job = None
-            self._retire(worker, kill=True)
-            fut.set_exception(CompileFailure(f"compile worker died (exit code {code})"))
+            self._died(worker)
             return
         except Exception as exc:  # a reply this process cannot unpickle
+            job = worker.job
             worker.job = None
             self._retire(worker, kill=True)
-            fut.set_exception(CompileFailure(f"unreadable reply from worker: {_describe(exc)}"))
+            if job is not None:
+                self._fail(
+                    job[1], CompileFailure(f"unreadable reply from worker: {_describe(exc)}")
+                )
             return
+        if status == "ready":
+            worker.ready = True
+            worker.deadline = self._deadline(worker)
+            return
+        if worker.job is None:  # nothing was asked: a confused worker
+            self._retire(worker, kill=True)
+            return
+        _task, fut = worker.job
         worker.job = None
         worker.done += 1
+        self._attempts.pop(fut, None)
         if status == "ok":
             fut.set_result(payload)
         else:
             fut.set_exception(CompileFailure(str(payload)))
         if worker.done >= self._recycle_after or len(self._workers) > self._size:
-            self._retire(worker, kill=False)  # recycled, or the extra worker's job is done
+            self._retire(worker, kill=False)  # recycled, or an extra worker's job is done
 
     def _run(self) -> None:
         while True:
@@ -431,18 +689,19 @@ class ProcessPool:
                 time.sleep(0.01)
 
     def _step(self) -> bool:
-        """One round: dispatch, wait for replies or deadlines, handle them. False when closed."""
+        """One round: dispatch, wait for messages, deaths or deadlines, handle them. False when
+        closed."""
         self._dispatch()
         with self._lock:
             if self._closed:
                 return False
-            busy = [w for w in self._workers if w.job is not None]
+            workers = list(self._workers)
         now = time.monotonic()
-        deadlines = [w.deadline for w in busy if w.deadline]
+        deadlines = [w.deadline for w in workers if w.deadline]
         wait_for = max(0.0, min(deadlines) - now) if deadlines else None
         handles: list[Any] = [self._wake_r]
-        for w in busy:
-            handles.append(w.process.reader)
+        # every worker, idle ones too: an idle worker's death is seen when it happens
+        handles.extend(w.process.reader for w in workers)
         try:
             ready = multiprocessing.connection.wait(handles, wait_for)
         except OSError:
@@ -453,20 +712,36 @@ class ProcessPool:
             except OSError:
                 pass
         now = time.monotonic()
-        for w in busy:
+        for w in workers:
+            if w not in self._workers:
+                continue
             if w.process.reader in ready:
-                self._finish(w)
-            elif w.deadline and now >= w.deadline:
-                self._timeouts += 1
-                assert w.job is not None
+                self._receive(w)
+            elif w.deadline and now >= w.deadline and w.job is not None and not w.ready:
+                # not the contract's fault: the worker never got as far as compiling it
                 _task, fut = w.job
                 w.job = None
                 log.warning(
-                    "pyevm-jit: compilation timed out after %.1fs; worker killed",
-                    self._timeout,
+                    "pyevm-jit: compile worker not ready after %.0fs; killed", self._startup_timeout
                 )
                 self._retire(w, kill=True)
-                fut.set_exception(CompileFailure(f"compilation timed out after {self._timeout:g}s"))
+                self._fail(
+                    fut,
+                    CompileFailure(
+                        f"compile worker not ready after {self._startup_timeout:g}s", TRANSIENT
+                    ),
+                )
+            elif w.deadline and now >= w.deadline and w.job is not None:
+                self._timeouts += 1
+                _task, fut = w.job
+                w.job = None
+                log.warning(
+                    "pyevm-jit: compilation timed out after %.1fs; worker killed", self._timeout
+                )
+                self._retire(w, kill=True)
+                self._fail(
+                    fut, CompileFailure(f"compilation timed out after {self._timeout:g}s", BUDGET)
+                )
         return True
 
     def shutdown(self, timeout: float) -> None:
@@ -474,21 +749,22 @@ class ProcessPool:
             if self._closed:
                 return
             self._closed = True
-            pending = list(self._pending) + list(self._background)
-            self._pending.clear()
-            self._background.clear()
+            pending = self._queue.drain()
         self._wake()
         self._thread.join(timeout)
         for _task, fut in pending:
             if fut.set_running_or_notify_cancel():
-                fut.set_exception(CompileFailure("compiler pool is shut down"))
+                fut.set_exception(_shut_down())
+            elif not fut.done():  # a retry waiting in the queue was already running
+                fut.set_exception(_shut_down())
+        self._attempts.clear()
         deadline = time.monotonic() + timeout
         for w in list(self._workers):
             if w.job is not None:
                 _t, fut = w.job
                 w.job = None
                 if not fut.done():
-                    fut.set_exception(CompileFailure("compiler pool is shut down"))
+                    fut.set_exception(_shut_down())
                 self._retire(w, kill=True)
             else:
                 try:

@@ -13,7 +13,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from pyevm_jit.runtime.workers import CompileTask
+from pyevm_jit.runtime.workers import CompileTask, register_warm_up
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -25,6 +25,10 @@ HANG_MARKER = b"\xfe\xfe\x02"
 CRASH_MARKER = b"\xfe\xfe\x03"
 EXIT_MARKER = b"\xfe\xfe\x04"
 SLOW_MARKER = b"\xfe\xfe\x05"  # sleeps 0.3 s, then compiles
+BURN_MARKER = b"\xfe\xfe\x06"  # spins on the CPU until stopped
+#: creates the file named by the rest of the bytecode plus ".started", waits until the file
+#: itself exists, then compiles (a test knows the compilation is under way, and lets it end)
+GATE_MARKER = b"\xfe\xfe\x07"
 
 
 def fake_compiler(task: CompileTask) -> ObjectCode:
@@ -60,7 +64,33 @@ def fault_compiler(task: CompileTask) -> ObjectCode:
         os._exit(3)
     if code.startswith(SLOW_MARKER):
         time.sleep(0.3)
+    if code.startswith(BURN_MARKER):
+        while True:
+            pass
+    if code.startswith(GATE_MARKER):
+        gate = code[len(GATE_MARKER) :].decode()
+        with open(gate + ".started", "w"):
+            pass
+        while not os.path.exists(gate):
+            time.sleep(0.01)
     return fake_compiler(task)
+
+
+#: how long `slow_start_compiler`'s workers take to warm up
+SLOW_START_SECONDS = 4.0
+
+
+def slow_start_compiler(task: CompileTask) -> ObjectCode:
+    """`fault_compiler` in workers that take `SLOW_START_SECONDS` to start (as on a loaded
+    machine): a timeout must count from the worker being ready, not from dispatch."""
+    return fault_compiler(task)
+
+
+def _slow_warm_up() -> None:
+    time.sleep(SLOW_START_SECONDS)
+
+
+register_warm_up(slow_start_compiler, _slow_warm_up)
 
 
 def raising_compiler(task: CompileTask) -> ObjectCode:
