@@ -195,10 +195,20 @@ def test_unavailable_subcommand_is_one_line(
 
 
 def test_sigterm_reports_partial_results(state_tests: Path, tmp_path: Path) -> None:
-    """An interrupted run still prints its summary and writes what ran to --json."""
-    import signal
-    import time
+    """An interrupted run still prints its summary and writes what ran to --json.
 
+    SIGTERM goes out once the run has a result, which the test sees: the first case (in the
+    runner's order) kills its worker, and the FAIL line appears on stderr at once."""
+    import os
+    import queue
+    import signal
+    import threading
+
+    from pyevm_jit.cli.caserun import CRASH_ON_ENV
+    from pyevm_jit.conformance.statetest import discover_cases
+
+    folder = state_tests / "stMemoryTest"
+    first = discover_cases([folder])[0]
     report = tmp_path / "partial.json"
     process = subprocess.Popen(
         [
@@ -206,7 +216,7 @@ def test_sigterm_reports_partial_results(state_tests: Path, tmp_path: Path) -> N
             "-m",
             "pyevm_jit.cli",
             "statetest",
-            str(state_tests / "stMemoryTest"),
+            str(folder),
             "--jobs",
             "2",
             "--no-progress",
@@ -216,13 +226,39 @@ def test_sigterm_reports_partial_results(state_tests: Path, tmp_path: Path) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, CRASH_ON_ENV: first.id},
     )
-    time.sleep(8)
+    assert process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line)
+        lines.put("")
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    while True:
+        line = lines.get(timeout=120)
+        err_lines.append(line)
+        assert line, "the run ended before its first result: " + "".join(err_lines)
+        if line.startswith(f"FAIL {first.id}"):
+            break
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
+    assert process.stdout is not None
+    out = process.stdout.read()  # until the process closes it (stderr goes to the reader)
+    process.wait(timeout=120)
+    reader.join(120)
+    while not lines.empty():
+        err_lines.append(lines.get())
+    err = "".join(err_lines)
     assert process.returncode == 130, err
     assert "interrupted:" in out
+    assert "Traceback" not in err
     document = json.loads(report.read_text())
     assert document["interrupted"] is True
     assert document["not_run"] > 0
     assert sum(document["summary"].values()) == len(document["results"])
+    assert first.id in {result["id"] for result in document["results"]}

@@ -249,6 +249,9 @@ def _worker_main(conn: Connection, spec: RunSpec[Any, Any]) -> None:
     """A worker process: receives batches, sends each case's result as soon as it has it (so a
     crash is pinned on the case that caused it), then its backend statistics."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    # started with SIGINT and SIGTERM blocked (see _WorkerProcess): a Ctrl-C that came while it
+    # started is dropped now, SIGTERM works again
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
     _setup_process(spec)
     try:
         while True:
@@ -260,18 +263,28 @@ def _worker_main(conn: Connection, spec: RunSpec[Any, Any]) -> None:
                     os._exit(70)
                 conn.send(("result", spec.kind.run_case(case, _Process.factory)))
             conn.send(("done", stats_dict(_Process.backend)))
-    except (EOFError, KeyboardInterrupt):
-        pass
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass  # the main process has gone (interrupted): nobody wants the results
     finally:
         _close_process()
+
+
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
 class _WorkerProcess(Generic[C]):
     def __init__(self, context: Any, spec: RunSpec[C, Any]) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
-        self.process.start()
-        child.close()
+        # An interrupt (Ctrl-C, SIGTERM) raised while the child is being started would leave
+        # it without its start-up data (it prints an EOFError traceback); it waits until the
+        # child has what it needs. The child starts with both blocked and unblocks them itself.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        try:
+            self.process.start()
+            child.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self.remaining: list[C] = []
 
     def give(self, batch: list[C]) -> None:
