@@ -407,17 +407,29 @@ def test_concurrent_lookups_with_clears_and_evictions() -> None:
         errors: list[BaseException] = []
         per_thread = 3000
         hits = [0] * 6
+        lookups = [0] * 6
+        storm_over = threading.Event()
 
         def worker(i: int) -> None:
             try:
-                for j in range(per_thread):
+                j = 0
+                # the storm, then on until this thread has been served native code since it
+                # ended (the runtime keeps compiling, evicting and serving through clears)
+                served_after_storm = False
+                deadline = time.monotonic() + WAIT
+                while j < per_thread or not served_after_storm:
+                    after_storm = storm_over.is_set()
                     decision = b.lookup(reqs[(i * 7 + j) % len(reqs)])
+                    lookups[i] += 1
+                    j += 1
                     if decision.is_compiled:
                         assert decision.program is not None
                         assert decision.program.native.code_size == 64
                         hits[i] += 1
+                        served_after_storm = served_after_storm or after_storm
                     else:
                         assert decision.reason is InterpretReason.NOT_READY
+                    assert time.monotonic() < deadline, "never served after the storm"
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
 
@@ -425,6 +437,7 @@ def test_concurrent_lookups_with_clears_and_evictions() -> None:
             for _ in range(20):
                 b.clear_resident()
                 time.sleep(0.002)
+            storm_over.set()
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
         threads.append(threading.Thread(target=clearer))
@@ -435,8 +448,9 @@ def test_concurrent_lookups_with_clears_and_evictions() -> None:
         assert not any(t.is_alive() for t in threads)
         assert not errors
         s = b.stats()
-        assert s.lookup_hits + s.lookup_misses == 6 * per_thread
+        assert s.lookup_hits + s.lookup_misses == sum(lookups)
         assert s.lookup_hits == sum(hits)
+        assert all(h > 0 for h in hits)  # every thread was served native code
         assert s.resident_code_bytes <= 64 * 8
 
 
