@@ -125,14 +125,32 @@ def jit_factory(jit_backend: Any) -> VMFactory:
 @pytest.mark.parametrize("mode", MODES)
 def test_state(statetest_case: Case, mode: str, request: pytest.FixtureRequest) -> None:
     factory: VMFactory | None = None
+    backend: Any = None
     if mode == "jit":
         factory = request.getfixturevalue("jit_factory")
+        backend = request.getfixturevalue("jit_backend")
+        before = backend.stats()
     result = run_case(statetest_case, factory)
     if result.status is Status.UNSUPPORTED:
         pytest.skip(result.reason)
     if result.status is Status.XFAIL:
         pytest.xfail(result.reason)
     assert result.status is Status.PASSED, result.reason
+    if backend is not None:
+        check_native_ran(before, backend.stats())
+
+
+def check_native_ran(before: Any, after: Any) -> None:
+    """In jit mode every contract a case runs is compiled before it runs, so every message with
+    code runs native code: a lookup misses only for an Ineligible contract (too long, or
+    pathological to compile: interpreted by design, with its reason), never because it failed
+    to compile, was not ready or the runtime was off."""
+    misses = {
+        reason: count - before.misses_by_reason.get(reason, 0)
+        for reason, count in after.misses_by_reason.items()
+    }
+    unexpected = {reason: n for reason, n in misses.items() if n and reason != "Ineligible"}
+    assert not unexpected, f"messages that did not run native code: {unexpected}"
 
 
 def test_sample_covers_every_folder() -> None:
@@ -145,6 +163,24 @@ def test_sample_covers_every_folder() -> None:
     assert len(sample) < len(cases) / 10
     slow_in_sample = [case for case in sample if _is_slow(case)]
     assert len({_folder(case) for case in slow_in_sample}) == len(slow_in_sample)
+
+
+def test_native_check_catches_interpreted_messages() -> None:
+    """The jit-mode check fails a case whose messages were interpreted (a backend switched
+    off here), although the case itself passes."""
+    from pyevm_jit.evm.vm import jit_vm
+    from pyevm_jit.runtime import JitBackend
+
+    cases, problem = _discover_all()
+    if problem is not None:
+        pytest.skip(problem)
+    case = next(c for c in cases if "vmArithmeticTest/add.json" in c.id and c.fork == "Cancun")
+    with JitBackend.disabled() as off:
+        before = off.stats()
+        result = run_case(case, lambda vm_class: jit_vm(vm_class, off))
+        assert result.status is Status.PASSED, result.reason
+        with pytest.raises(AssertionError, match="Disabled"):
+            check_native_ran(before, off.stats())
 
 
 def test_jit_runs_native_code(jit_backend: Any, jit_factory: VMFactory) -> None:
