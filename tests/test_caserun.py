@@ -5,6 +5,9 @@ py-evm: each case passes or fails as its id says)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import re
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,6 +113,26 @@ def test_worker_death_fails_only_its_case() -> None:
     assert by_id["victim"].status is Status.FAILED
     assert by_id["victim"].reason.startswith("worker process died (exit code 70)")
     assert all(r.status is Status.PASSED for r in results if r.case.id != "victim")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_worker_ignores_ctrl_c_from_its_start() -> None:
+    """A Ctrl-C at the terminal reaches the workers too (one process group): a worker still
+    importing when it came printed a KeyboardInterrupt traceback. A worker ignores SIGINT from
+    the moment it exists; the main process's own handler is back once it is started."""
+    handler = signal.getsignal(signal.SIGINT)
+    worker = caserun._WorkerProcess(
+        multiprocessing.get_context("spawn"), caserun.RunSpec(FAKE, "interp")
+    )
+    try:
+        status = Path(f"/proc/{worker.process.pid}/status").read_text()
+        found = re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.MULTILINE)
+        assert found is not None
+        assert int(found.group(1), 16) & (1 << (signal.SIGINT - 1)), "SIGINT not ignored"
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        worker.stop()
+        worker.kill()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

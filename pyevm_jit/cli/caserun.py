@@ -248,10 +248,8 @@ def execute(
 def _worker_main(conn: Connection, spec: RunSpec[Any, Any]) -> None:
     """A worker process: receives batches, sends each case's result as soon as it has it (so a
     crash is pinned on the case that caused it), then its backend statistics."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
-    # started with SIGINT and SIGTERM blocked (see _WorkerProcess): a Ctrl-C that came while it
-    # started is dropped now, SIGTERM works again
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
+    # Ctrl-C is the main process's business (ignored from the start: see _WorkerProcess)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _setup_process(spec)
     try:
         while True:
@@ -276,14 +274,21 @@ class _WorkerProcess(Generic[C]):
     def __init__(self, context: Any, spec: RunSpec[C, Any]) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
-        # An interrupt (Ctrl-C, SIGTERM) raised while the child is being started would leave
-        # it without its start-up data (it prints an EOFError traceback); it waits until the
-        # child has what it needs. The child starts with both blocked and unblocks them itself.
+        # An interrupt (Ctrl-C, SIGTERM) raised here while the child is being started would
+        # leave it without its start-up data (it prints an EOFError traceback): it waits, blocked,
+        # until the child has what it needs. A Ctrl-C reaches the child too (same process
+        # group) while it imports, before `_worker_main` can ignore it (a KeyboardInterrupt
+        # traceback): the child is started with SIGINT ignored, which survives exec (a signal
+        # mask does not: spawn starts the child with none).
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        main_thread = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         try:
             self.process.start()
             child.close()
         finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self.remaining: list[C] = []
 
