@@ -9,7 +9,12 @@ titanoboa is not installed (`pip install -e '.[boa]'`).
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -334,3 +339,47 @@ def test_fork_tables_after_import_boa() -> None:
     assert fork_spec("prague").static_gas[0x20] == 30
     assert opcode_table_differences("prague", table) == ["SHA3 replaced"]
     assert "define" in translate(bytes.fromhex("6001600101"), "prague", "probe")
+
+
+SUITE = '''
+import boa
+
+SOURCE = """
+# pragma version ~=0.4.0
+@external
+def triple(x: uint256) -> uint256:
+    return x * 3
+"""
+
+
+def test_triple():
+    assert boa.loads(SOURCE).triple(5) == 15
+'''
+
+
+def test_a_suites_second_run_is_native_from_its_first_message(tmp_path: Path) -> None:
+    """The pytest plugin with its default backend: the first run compiles in the background and
+    stores what it compiled before the session ends; the second runs every message natively,
+    from programs loaded from the store."""
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    env = dict(os.environ, PYEVM_JIT_STORE=str(tmp_path / "store"))
+    env.pop("PYEVM_JIT_BLOCKING", None)
+    env.pop("PYEVM_JIT_HOT_THRESHOLD", None)
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    args += ["-p", "pyevm_jit.integrations.boa_pytest", "test_suite.py"]
+    summaries = []
+    for _ in range(2):
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        line = re.search(
+            r"pyevm-jit: (\d+) messages ran native code, (\d+) were interpreted .*; programs: "
+            r"(\d+) compiled, (\d+) loaded from the store, (\d+) failed",
+            done.stdout,
+        )
+        assert line is not None, done.stdout[-2000:]
+        summaries.append([int(n) for n in line.groups()])
+    first, second = summaries
+    assert first[2] >= 2 and first[4] == 0  # the deployment's and the contract's code
+    native, interpreted, compiled, loaded, _ = second
+    assert native >= 2 and interpreted == 0
+    assert compiled == 0 and loaded == first[2]

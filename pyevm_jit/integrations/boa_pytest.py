@@ -6,8 +6,10 @@ Loading the plugin enables the JIT (`pyevm_jit.integrations.boa.enable_for_new_e
 `boa.env` and every environment the tests create, with `default_backend()` (the persistent
 store of `RuntimeConfig()`; `PYEVM_JIT_*` variables apply, e.g. `PYEVM_JIT_BLOCKING=1` compiles
 every contract before its first message). The terminal summary reports the native hits and the
-messages interpreted, by reason. `-p no:pyevm_jit.integrations.boa_pytest` or leaving `-p`
-out runs the suite on py-evm alone.
+messages interpreted, by reason. Compilations still running when the tests end are waited
+for (up to `STORE_WAIT` seconds) when the backend has a store, so that the next run finds every
+contract this one saw. `-p no:pyevm_jit.integrations.boa_pytest` or leaving `-p` out runs the
+suite on py-evm alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 _backend: Any = None
+#: seconds the end of a session waits for compilations in flight to reach the store
+STORE_WAIT = 120.0
 
 
 def pytest_configure(config: Any) -> None:
@@ -32,6 +36,11 @@ def summary_line(backend: Any) -> str:
         f"interpreted ({interpreted or 'none'}); programs: {stats.compilations_succeeded} "
         f"compiled, {stats.aot_loaded} loaded from the store, {stats.compilations_failed} failed"
     )
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    if _backend is not None and _backend.config.store is not None:
+        _backend.wait_idle(STORE_WAIT)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
