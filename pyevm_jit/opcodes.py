@@ -261,6 +261,9 @@ def is_py_evm_opcode(opcode_fn: Any) -> bool:
     return _eth_made(opcode_fn, 0)
 
 
+_WRAPPER_WALK_LIMIT = 1 << 16
+
+
 def py_evm_opcode(opcode_fn: Any) -> Any:
     """The py-evm opcode a table entry is or wraps, or None.
 
@@ -270,7 +273,8 @@ def py_evm_opcode(opcode_fn: Any) -> Any:
     seen: set[int] = set()
     found: list[Any] = []
     pending = [opcode_fn]
-    while pending and len(seen) < 256:
+    # bounded, but far enough for a chain of one wrapper per titanoboa environment
+    while pending and len(seen) < _WRAPPER_WALK_LIMIT:
         fn = pending.pop()
         if id(fn) in seen:
             continue

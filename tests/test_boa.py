@@ -328,6 +328,28 @@ def test_enable_for_new_envs(backend: JitBackend) -> None:
     assert not boa_jit.is_enabled(boa.Env())
 
 
+def test_many_environments(backend: JitBackend) -> None:
+    """Every titanoboa environment wraps SHA3 and SSTORE of py-evm's shared table once more:
+    after hundreds of them the JIT still recognises the chains and runs messages natively."""
+    envs = [boa.Env() for _ in range(300)]
+    jit = Side(backend)
+    assert jit.run(lambda: int(boa.loads(STORAGE).total())) == 0
+    del envs
+    before = jit.stats()
+    stock = Side(None).run(lambda: _put_and_dump())
+    assert jit.run(lambda: _put_and_dump()) == stock
+    after = jit.stats()
+    assert after.lookup_hits > before.lookup_hits
+    assert after.lookup_misses == before.lookup_misses
+
+
+def _put_and_dump() -> tuple[int, dict[bytes, bytes]]:
+    boa.env.sha3_trace = {}
+    c = boa.loads(STORAGE)
+    c.put(WHO[1], 5)
+    return int(c.total()), dict(boa.env.sha3_trace)
+
+
 def test_fork_tables_after_import_boa() -> None:
     """titanoboa wraps SHA3 and SSTORE of py-evm's Prague table in place: programs are still
     compiled for py-evm's own table, and the wrapped table is not mistaken for it."""

@@ -55,6 +55,7 @@ __all__ = [
 _INSTALL_HINT = "pyevm-jit's titanoboa integration needs titanoboa: pip install 'pyevm-jit[boa]'"
 _ATTR = "_pyevm_jit"  # on titanoboa's PyEVM object while enabled: an _Enabled
 SHA3 = 0x20
+SSTORE = 0x55
 
 _default_backend: JitBackend | None = None
 _lock = threading.RLock()
@@ -95,15 +96,32 @@ class BoaJitComputation(JitComputationMixin):
 
     @classmethod
     def jit_table_differences(cls, opcodes: dict[int, Any]) -> list[str]:
-        """py-evm's differences, less two that titanoboa's messages are served exactly with:
-        its SHA3 preimage tracers around py-evm's SHA3 (`jit_observe` records what they would
-        have), and opcodes the fork does not define (its 0xA6 breakpoint: native code falls
-        back to the interpreter where it meets one, which runs the table's entry)."""
-        reference = fork_opcodes(cls.jit_fork)
+        """py-evm's differences, less those titanoboa's messages are served exactly with: its
+        SHA3 preimage tracers around py-evm's SHA3 (`jit_observe` records what they would
+        have), its SSTORE tracers (SSTORE is a host operation: py-evm runs the table's entry),
+        and opcodes the fork does not define (its 0xA6 breakpoint: native code falls back to
+        the interpreter where it meets one, which runs the table's entry).
+
+        Every titanoboa environment wraps py-evm's shared table once more (a chain as long as
+        the number of environments made so far) and gets a class of its own: the chains are
+        unwrapped here, and the answer for a table whose entries are then the same as the
+        last one checked is reused."""
+        try:
+            reference = fork_opcodes(cls.jit_fork)
+        except LookupError as exc:  # the fork's own table cannot be told apart from hooks
+            return [str(exc)]
         table = {op: fn for op, fn in opcodes.items() if op in reference}
         if SHA3 in table and _sha3_tracers(table[SHA3], reference[SHA3]):
             table[SHA3] = reference[SHA3]
-        return super().jit_table_differences(table)
+        if SSTORE in table:
+            table[SSTORE] = _inside_sstore_tracers(table[SSTORE])
+        key = (cls.jit_fork, table)
+        last = _last_differences
+        if last and last[0] == key:
+            return list(last[1])
+        differences = super().jit_table_differences(table)
+        _last_differences[:] = [key, tuple(differences)]
+        return differences
 
     def jit_observe(self) -> Observation | None:
         py_evm = _boa()
@@ -154,6 +172,18 @@ def _sha3_tracers(entry: Any, sha3: Any) -> tuple[Any, ...] | None:
         chain.append(entry)
         entry = entry.sha3
     return tuple(chain) if chain and entry is sha3 else None
+
+
+def _inside_sstore_tracers(entry: Any) -> Any:
+    """What titanoboa's SstoreTracer chain wraps (`entry` itself when it is not one)."""
+    tracer_class = _boa().SstoreTracer
+    while type(entry) is tracer_class:
+        entry = entry.sstore
+    return entry
+
+
+#: [(fork, table checked), its differences] of the last table `jit_table_differences` checked
+_last_differences: list[Any] = []
 
 
 def _sha3_recorder(tracers: tuple[Any, ...]) -> Any:
