@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pyevm_jit.evm.computation import (
@@ -10,6 +11,8 @@ from pyevm_jit.evm.computation import (
     warn_unsupported,
 )
 from pyevm_jit.opcodes import opcode_table_differences
+
+log = logging.getLogger(__name__)
 
 
 def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
@@ -39,6 +42,41 @@ def jit_computation_class(computation_class: type, backend: Any, fork: str) -> t
     return type(f"Jit{computation_class.__name__}", bases, namespace)
 
 
+def _tuning(backend: Any) -> Any:
+    tuning = getattr(getattr(backend, "config", None), "tuning", None)
+    if tuning is None:
+        from pyevm_jit.runtime.config import RuntimeTuning
+
+        tuning = RuntimeTuning()
+    return tuning
+
+
+def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
+    """The state class attributes `jit_vm` replaces besides the computation class: the account
+    database with the read cache and the lean paths (evm/statecache.py), where the state uses
+    py-evm's AccountDB (a subclass that overrides what they replace keeps its class)."""
+    from pyevm_jit.evm.statecache import jit_account_db, shared_read_cache
+
+    changes: dict[str, type] = {}
+    read_cache = bool(getattr(tuning, "read_cache", True))
+    lean = bool(getattr(tuning, "lean_messages", True))
+    if read_cache or lean:
+        cache = None
+        if read_cache:
+            entries = int(getattr(tuning, "read_cache_entries", 100_000))
+            cache = shared_read_cache(entries)
+        account_db = jit_account_db(state_class.account_db_class, cache)  # type: ignore[attr-defined]
+        if account_db is not None:
+            changes["account_db_class"] = account_db
+        else:
+            log.info(
+                "pyevm-jit: %s's account database %s is not py-evm's AccountDB: kept as it is",
+                state_class.__name__,
+                getattr(state_class, "account_db_class", None),
+            )
+    return changes
+
+
 def jit_vm(vm_class: type, backend: Any) -> type:
     """Return a VM class like `vm_class` whose messages run native code on backend hits.
 
@@ -54,8 +92,9 @@ def jit_vm(vm_class: type, backend: Any) -> type:
     computation_class = state_class.computation_class
     if issubclass(computation_class, JitComputationMixin):
         raise TypeError(f"{vm_class.__name__} already runs compiled code")
+    tuning = _tuning(backend)
     jit_computation = jit_computation_class(computation_class, backend, fork)
-    jit_state = state_class.configure(
-        __name__=f"Jit{state_class.__name__}", computation_class=jit_computation
-    )
+    changes: dict[str, Any] = {"computation_class": jit_computation}
+    changes.update(jit_state_classes(state_class, tuning))
+    jit_state = state_class.configure(__name__=f"Jit{state_class.__name__}", **changes)
     return vm_class.configure(__name__=vm_class.__name__, _state_class=jit_state)  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,426 @@
+"""The content-keyed read cache and lean account database (pyevm_jit.evm.statecache).
+
+Every test compares against py-evm's stock AccountDB in the same process: the same sequence of
+operations on both, every read and every root equal.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from typing import Any
+
+import pytest
+import rlp
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.account import AccountDB
+from eth.db.atomic import AtomicDB
+from eth.rlp.accounts import Account
+from eth_hash.auto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyevm_jit.evm import statecache as sc
+
+ADDRESSES = [bytes([0xA0 + i]) * 20 for i in range(4)]
+SLOTS = [0, 1, 2, 3, 7, 255, 256, 2**255 + 1]
+VALUES = [0, 1, 0x7F, 0x80, 0xFF, 2**64, 2**256 - 1]
+
+
+def cached_class(max_entries: int = 100_000) -> tuple[type, sc.ReadCache]:
+    cache = sc.ReadCache(max_entries)
+    cls = sc.jit_account_db(AccountDB, cache)
+    assert cls is not None
+    return cls, cache
+
+
+def lean_class() -> type:
+    cls = sc.jit_account_db(AccountDB, None)
+    assert cls is not None and not issubclass(cls, sc.ReadCacheAccountDBMixin)
+    return cls
+
+
+# --- codecs ------------------------------------------------------------------------------------
+accounts = st.builds(
+    Account,
+    nonce=st.integers(0, 2**64 - 1),
+    balance=st.integers(0, 2**256 - 1),
+    storage_root=st.binary(min_size=32, max_size=32),
+    code_hash=st.binary(min_size=32, max_size=32),
+)
+
+
+@given(accounts)
+@settings(max_examples=300, deadline=None)
+def test_account_codec_is_rlp(account: Account) -> None:
+    encoded = rlp.encode(account, sedes=Account)
+    assert sc.encode_account(account) == encoded
+    assert sc.decode_account(encoded) == account
+    assert tuple(sc.decode_account(encoded)) == tuple(account)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # nonce with a leading zero byte, a one-byte string below 0x80, a 33-byte balance,
+        # a short hash, trailing garbage, a list in place of an integer
+        rlp.encode([b"\x00\x01", b"", b"\x11" * 32, b"\x22" * 32]),
+        rlp.encode([b"\x05", b"", b"\x11" * 32, b"\x22" * 32])[:3] + b"\x81\x05" + b"",
+        rlp.encode([b"", b"\x01" * 33, b"\x11" * 32, b"\x22" * 32]),
+        rlp.encode([b"", b"", b"\x11" * 31, b"\x22" * 32]),
+        rlp.encode([b"", b"", b"\x11" * 32, b"\x22" * 32]) + b"\x00",
+        rlp.encode([[], b"", b"\x11" * 32, b"\x22" * 32]),
+    ],
+)
+def test_unusual_account_records_are_decoded_by_rlp(data: bytes) -> None:
+    """Anything the fast path does not recognise goes to py-evm's decoder, which decides."""
+    try:
+        expected: Any = rlp.decode(data, sedes=Account)
+    except Exception as exc:  # noqa: BLE001
+        with pytest.raises(type(exc)):
+            sc.decode_account(data)
+    else:
+        assert sc.decode_account(data) == expected
+
+
+@given(st.integers(1, 2**256 - 1))
+@settings(max_examples=300, deadline=None)
+def test_storage_value_codec_is_rlp(value: int) -> None:
+    encoded = rlp.encode(value)
+    assert sc._encode_value(value) == encoded
+    assert sc._decode_value(encoded) == value
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x00", b"\x81\x05", b"\x82\x00\x01", b"\x80", b"\xa1" + b"\x01" * 33]
+)
+def test_unusual_storage_values_are_decoded_by_rlp(data: bytes) -> None:
+    try:
+        expected = rlp.decode(data, sedes=rlp.sedes.big_endian_int)
+    except Exception as exc:  # noqa: BLE001
+        with pytest.raises(type(exc)):
+            sc._decode_value(data)
+    else:
+        assert sc._decode_value(data) == expected
+
+
+# --- the cache itself --------------------------------------------------------------------------
+def test_entries_are_bounded() -> None:
+    cache = sc.ReadCache(max_entries=64)
+    for i in range(1000):
+        cache.put(1, b"r" * 32, i.to_bytes(4, "big"), b"v")
+    assert len(cache) == 64
+
+
+def test_links_answer_unchanged_keys_only() -> None:
+    cache = sc.ReadCache()
+    a, b = b"a" * 32, b"b" * 32
+    cache.put(1, a, b"k1", b"one")
+    cache.put(1, a, b"k2", b"two")
+    cache.link(1, a, b, {b"k2": b"", b"k3": b"three"})
+    assert cache.get(1, b, b"k1") == b"one"
+    assert cache.get(1, b, b"k2") == b""  # deleted by the change
+    assert cache.get(1, b, b"k3") == b"three"
+    assert cache.get(1, b, b"k4") is None
+    assert cache.get(2, b, b"k1") is None  # another database
+
+
+def test_namespace_follows_database_identity() -> None:
+    cache = sc.ReadCache()
+    first, second = AtomicDB(), AtomicDB()
+    one, two = cache.namespace(first), cache.namespace(second)
+    assert one and two and one != two
+    assert cache.namespace(first) == one
+    del first
+    gc.collect()
+    third = AtomicDB()
+    assert cache.namespace(third) not in (one, two)  # never reused
+
+
+# --- differential: random operation sequences against stock AccountDB --------------------------
+class Pair:
+    """The same operations on a stock AccountDB and a cached one, each over its own database."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.stock_db, self.jit_db = AtomicDB(), AtomicDB()
+        self.stock = AccountDB(self.stock_db)
+        self.jit = cls(self.jit_db)
+        self.checkpoints: list[tuple[Any, Any]] = []
+        self.persisted: list[bytes] = [BLANK_ROOT_HASH]
+
+    def both(self, name: str, *args: Any) -> Any:
+        a = getattr(self.stock, name)(*args)
+        b = getattr(self.jit, name)(*args)
+        assert a == b, (name, args, a, b)
+        return a
+
+    def reopen(self, root: bytes) -> None:
+        self.stock = AccountDB(self.stock_db, root)
+        self.jit = self.cls(self.jit_db, root)
+        self.checkpoints.clear()
+
+
+def _step(pair: Pair, rng: random.Random) -> None:
+    address = rng.choice(ADDRESSES)
+    slot = rng.choice(SLOTS)
+    kind = rng.random()
+    if kind < 0.25:
+        pair.both("set_storage", address, slot, rng.choice(VALUES))
+    elif kind < 0.45:
+        pair.both("get_storage", address, slot, rng.random() < 0.8)
+    elif kind < 0.50:
+        pair.both("set_balance", address, rng.choice(VALUES))
+    elif kind < 0.53:
+        pair.both("increment_nonce", address)
+    elif kind < 0.56:
+        pair.both("set_code", address, rng.choice([b"", b"\x60\x00", bytes(range(40))]))
+    elif kind < 0.62:
+        for name in ("get_balance", "get_nonce", "get_code", "get_code_hash", "account_exists",
+                     "account_is_empty"):  # fmt: skip
+            pair.both(name, address)
+    elif kind < 0.64:
+        pair.both("touch_account", address)
+    elif kind < 0.68:
+        # py-evm deletes accounts at the end of a transaction, outside any snapshot
+        if not pair.checkpoints:
+            pair.both("delete_account" if kind < 0.66 else "delete_storage", address)
+    elif kind < 0.71:
+        pair.both("mark_storage_warm", address, slot)
+        pair.both("mark_address_warm", address)
+    elif kind < 0.73:
+        pair.both("is_storage_warm", address, slot)
+        pair.both("is_address_warm", address)
+    elif kind < 0.80:
+        pair.checkpoints.append((pair.stock.record(), pair.jit.record()))
+    elif kind < 0.88:
+        if pair.checkpoints:
+            a, b = pair.checkpoints.pop()
+            if rng.random() < 0.5:
+                pair.stock.discard(a)
+                pair.jit.discard(b)
+            else:
+                pair.stock.commit(a)
+                pair.jit.commit(b)
+    elif not pair.checkpoints:
+        if kind < 0.92:
+            pair.both("lock_changes")
+        elif kind < 0.95:
+            pair.both("make_state_root")
+        elif kind < 0.98:
+            a, b = pair.stock.persist(), pair.jit.persist()
+            assert pair.stock.state_root == pair.jit.state_root
+            # the witness's accounts, bytecodes and slots are py-evm's (node hashes: see doc)
+            assert a.accounts_queried == b.accounts_queried
+            assert a.account_bytecodes_queried == b.account_bytecodes_queried
+            assert a.total_slots_queried == b.total_slots_queried
+            pair.persisted.append(pair.stock.state_root)
+        else:
+            pair.reopen(rng.choice(pair.persisted))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_operations_match_stock(seed: int) -> None:
+    cls, cache = cached_class()
+    rng = random.Random(seed)
+    pair = Pair(cls)
+    for _ in range(400):
+        _step(pair, rng)
+    pair.both("make_state_root")
+    for address in ADDRESSES:
+        for slot in SLOTS:
+            pair.both("get_storage", address, slot)
+    assert cache.hits > 0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_operations_without_the_cache(seed: int) -> None:
+    """The lean account database alone (read cache switched off)."""
+    rng = random.Random(2000 + seed)
+    pair = Pair(lean_class())
+    for _ in range(400):
+        _step(pair, rng)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_operations_with_a_tiny_cache(seed: int) -> None:
+    """Constant eviction: still every read equal."""
+    cls, _cache = cached_class(max_entries=16)
+    rng = random.Random(1000 + seed)
+    pair = Pair(cls)
+    for _ in range(400):
+        _step(pair, rng)
+
+
+def test_reads_through_links_across_blocks() -> None:
+    """Block 2 changes one slot; the others are answered from block 1's entries via the link,
+    and equal what a fresh stock database reads."""
+    cls, cache = cached_class()
+    db = AtomicDB()
+    adb = cls(db)
+    address = ADDRESSES[0]
+    for slot in range(20):
+        adb.set_storage(address, slot, slot + 100)
+    adb.persist()
+    for slot in range(20):
+        assert adb.get_storage(address, slot) == slot + 100  # fills the cache at root 1
+    adb.set_storage(address, 3, 0)
+    adb.set_storage(address, 25, 7)
+    adb.persist()
+    hits = cache.hits
+    second = cls(db, adb.state_root)
+    stock = AccountDB(db, adb.state_root)
+    for slot in range(30):
+        assert second.get_storage(address, slot) == stock.get_storage(address, slot)
+    assert cache.hits - hits >= 18
+
+
+# --- state changed behind the cache's back -----------------------------------------------------
+@pytest.mark.parametrize("unseen_at", ["between", "after"])
+def test_a_write_the_cache_did_not_see_is_never_linked_over(unseen_at: str) -> None:
+    """A write straight into a storage trie, past every hook of the cache, between two writes
+    the cache sees or after them: reads at the final root still see it."""
+    cls, _cache = cached_class()
+    db = AtomicDB()
+    adb = cls(db)
+    address = ADDRESSES[1]
+    for slot in range(4):
+        adb.set_storage(address, slot, 50 + slot)
+    adb.persist()
+    for slot in range(4):
+        assert adb.get_storage(address, slot) == 50 + slot  # cached at the first root
+
+    lookup = adb._get_address_store(address)._storage_lookup
+
+    def unseen() -> None:
+        trie = lookup._get_write_trie()
+        trie[keccak((2).to_bytes(32, "big"))] = rlp.encode(999)
+
+    lookup[(0).to_bytes(1, "big")] = rlp.encode(1)  # seen
+    if unseen_at == "between":
+        unseen()
+    lookup[(1).to_bytes(1, "big")] = rlp.encode(2)  # seen
+    if unseen_at == "after":
+        unseen()
+    root = lookup.get_changed_root()
+    assert lookup[(2).to_bytes(1, "big")] == rlp.encode(999)
+    assert lookup[(3).to_bytes(1, "big")] == rlp.encode(53)
+    # the same trie read by py-evm's own lookup
+    from eth.db.storage import StorageLookup
+
+    stock = StorageLookup(lookup._trie_nodes_batch, root, address)
+    for slot in range(4):
+        key = slot.to_bytes(1, "big")
+        assert lookup[key] == stock[key], slot
+
+
+def test_state_root_set_by_the_user_is_honoured() -> None:
+    """Setting `state_root` (as State.revert does) reads the old accounts, as py-evm does."""
+    cls, _cache = cached_class()
+    results = []
+    for make in (AccountDB, cls):
+        adb = make(AtomicDB())
+        address = ADDRESSES[2]
+        adb.set_balance(address, 10)
+        adb.set_storage(address, 1, 11)
+        adb.persist()
+        old = adb.state_root
+        adb.set_balance(address, 20)
+        adb.set_storage(address, 1, 21)
+        adb.persist()
+        seen = [adb.get_balance(address), adb.get_storage(address, 1)]
+        adb.state_root = old
+        seen += [adb.get_balance(address), adb.get_storage(address, 1)]
+        adb.discard(adb.record())  # py-evm's revert: drops its per-transaction account cache
+        adb._account_stores.clear()
+        seen += [adb.get_balance(address), adb.get_storage(address, 1)]
+        results.append(seen)
+    assert results[0] == results[1]
+    assert results[0][-2:] == [10, 11]
+
+
+def test_another_database_with_the_same_roots_is_read_on_its_own() -> None:
+    """A database that lacks a trie's nodes fails as py-evm fails, even if another database with
+    those nodes filled the cache."""
+    from eth.vm.interrupt import MissingAccountTrieNode
+
+    cls, _cache = cached_class()
+    full = cls(AtomicDB())
+    full.set_balance(ADDRESSES[0], 5)
+    full.persist()
+    assert full.get_balance(ADDRESSES[0]) == 5
+    empty = cls(AtomicDB(), full.state_root)
+    with pytest.raises(MissingAccountTrieNode):
+        empty.get_balance(ADDRESSES[0])
+
+
+def test_a_class_that_overrides_what_the_cache_replaces_is_left_alone() -> None:
+    class Custom(AccountDB):
+        def _get_account(self, address: Any, from_journal: bool = True) -> Any:
+            return super()._get_account(address, from_journal)
+
+    assert sc.jit_account_db(Custom, sc.ReadCache()) is None
+    assert sc.jit_account_db(object, sc.ReadCache()) is None
+
+    class Plain(AccountDB):
+        pass
+
+    assert sc.jit_account_db(Plain, sc.ReadCache()) is not None
+
+
+# --- what jit_vm configures ----------------------------------------------------------------------
+class _FakeBackend:
+    def __init__(self, **tuning: Any) -> None:
+        from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
+
+        self.config = RuntimeConfig(tuning=RuntimeTuning(**tuning))
+
+
+@pytest.mark.parametrize(
+    ("tuning", "expected"),
+    [
+        ({}, sc.ReadCacheAccountDBMixin),
+        ({"read_cache": False}, sc.LeanAccountDBMixin),
+        ({"read_cache": False, "lean_messages": False}, None),
+    ],
+)
+def test_jit_vm_configures_the_account_database(tuning: dict[str, Any], expected: Any) -> None:
+    from eth.vm.forks import CancunVM
+
+    from pyevm_jit.evm.vm import jit_vm
+
+    vm_class = jit_vm(CancunVM, _FakeBackend(**tuning))
+    account_db = vm_class.get_state_class().account_db_class
+    if expected is None:
+        assert account_db is AccountDB
+    else:
+        assert issubclass(account_db, expected)
+    if expected is sc.LeanAccountDBMixin:
+        assert not issubclass(account_db, sc.ReadCacheAccountDBMixin)
+
+
+def test_jit_vm_keeps_an_account_database_of_its_own() -> None:
+    from eth.vm.forks import CancunVM
+
+    from pyevm_jit.evm.vm import jit_vm
+
+    class OwnAccountDB(AccountDB):
+        def get_storage(self, address: Any, slot: int, from_journal: bool = True) -> int:
+            return super().get_storage(address, slot, from_journal)
+
+        def _get_encoded_account(self, address: Any, from_journal: bool = True) -> bytes:
+            return super()._get_encoded_account(address, from_journal)
+
+    state = CancunVM.get_state_class().configure(account_db_class=OwnAccountDB)
+    vm = CancunVM.configure(_state_class=state)
+    # neither method is replaced by the cache: the class gets it in front, its methods still run
+    wrapped = jit_vm(vm, _FakeBackend()).get_state_class().account_db_class
+    assert wrapped is not OwnAccountDB and issubclass(wrapped, OwnAccountDB)
+
+    class Replaced(AccountDB):
+        def _set_account(self, address: Any, account: Any) -> None:
+            super()._set_account(address, account)
+
+    state = CancunVM.get_state_class().configure(account_db_class=Replaced)
+    vm = CancunVM.configure(_state_class=state)
+    assert jit_vm(vm, _FakeBackend()).get_state_class().account_db_class is Replaced
