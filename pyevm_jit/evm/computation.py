@@ -63,6 +63,7 @@ from pyevm_jit.abi import (
     ExecutionContext,
     Status,
 )
+from pyevm_jit.evm import messages
 from pyevm_jit.evm.codehash import code_hash
 from pyevm_jit.evm.observe import (
     Observation,
@@ -265,6 +266,7 @@ class TablePlan:
 
     unsupported: str  # why compiled code cannot run them (empty: it can)
     state: StatePlan
+    lean: messages.LeanPlan = messages.NO_LEAN_PLAN  # lean calls and environment words
 
 
 # (computation class, reason) already warned about
@@ -285,7 +287,8 @@ def table_plan(computation_class: Any, opcodes: dict[int, Any]) -> TablePlan:
         warn_unsupported(computation_class.__name__, fork, unsupported)
         return TablePlan(unsupported, StatePlan.disabled())
     enabled = _native_state_enabled(computation_class.jit_backend)
-    return TablePlan("", state_plan(opcodes, fork_opcodes(fork), enabled))
+    lean = messages.lean_plan(computation_class, opcodes, computation_class.jit_lean)
+    return TablePlan("", state_plan(opcodes, fork_opcodes(fork), enabled), lean)
 
 
 def warn_unsupported(name: str, fork: str, unsupported: str) -> None:
@@ -308,6 +311,8 @@ class JitComputationMixin:
     #: why compiled code cannot run the class's own table as `jit_vm` found it (empty: it can);
     #: messages check the table they actually run with (`_jit_plan`)
     jit_unsupported: ClassVar[str] = ""
+    #: whether messages use the lean paths of evm/messages.py where their table allows
+    jit_lean: ClassVar[bool] = False
     _jit_pool: ClassVar[FramePool]
     #: (table, a copy of its contents, plan) of the table last checked for this class
     _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan] | None] = None
@@ -338,6 +343,8 @@ class JitComputationMixin:
 
             code = message.code
             if not code or message.gas > MAX_NATIVE_GAS:
+                if not code and cls.jit_lean and messages.runs_nothing(computation.opcodes):
+                    return computation  # py-evm's loop would run its STOP
                 _interpret(computation)
                 return computation
             # the table this message runs with, checked where it is used: the same object with
@@ -359,11 +366,11 @@ class JitComputationMixin:
             if program is None:
                 _interpret(computation)
             elif observation is None:
-                _run_native(computation, program.native, cls._jit_pool, plan.state)
+                _run_native(computation, program.native, cls._jit_pool, plan)
             else:
                 layout = layout_for(bytes(code), cls.jit_fork)
                 observed = ObservedRun(observation, layout, computation)
-                _run_native(computation, program.native, cls._jit_pool, plan.state, observed)
+                _run_native(computation, program.native, cls._jit_pool, plan, observed)
         return computation
 
     def jit_observe(self) -> Observation | None:
@@ -442,7 +449,7 @@ def _run_native(
     computation: Any,
     native: NativeProgram,
     pool: FramePool,
-    plan: StatePlan,
+    table: TablePlan,
     observed: ObservedRun | None = None,
 ) -> None:
     frame = pool.acquire()
@@ -450,8 +457,10 @@ def _run_native(
     memory = NativeMemory(ctx)
     computation._memory = memory
     buffers = frame.state
+    plan = table.state
+    lean_calls = table.lean.calls
     try:
-        _enter(computation, native, frame)
+        _enter(computation, native, frame, table.lean.env)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
         if observed is not None:
             observed.attach(frame)
@@ -465,7 +474,9 @@ def _run_native(
             if ctx.pending:
                 flush(computation, ctx, buffers)
             try:
-                _run_host_op(computation, frame, plan)
+                reader = lean_calls.get(ctx.exit_op) if lean_calls else None
+                if reader is None or not _run_lean_call(computation, frame, reader):
+                    _run_host_op(computation, frame, plan)
             except Halt:
                 return
             status = run(ctx_ref)
@@ -481,7 +492,9 @@ def _run_native(
         pool.release(frame)
 
 
-def _enter(computation: Any, native: NativeProgram, frame: NativeFrame) -> None:
+def _enter(
+    computation: Any, native: NativeProgram, frame: NativeFrame, env_getters: dict[int, Any]
+) -> None:
     ctx = frame.ctx
     msg = computation.msg
     code = bytes(msg.code)
@@ -496,19 +509,26 @@ def _enter(computation: Any, native: NativeProgram, frame: NativeFrame) -> None:
     ctx.returndata_len = 0
     ctx.resume = 0
     if native.env_mask:
-        _fill_environment(computation, frame, native.env_mask)
+        _fill_environment(computation, frame, native.env_mask, env_getters)
 
 
-def _fill_environment(computation: Any, frame: NativeFrame, mask: int) -> None:
-    """Environment words the program reads, computed by the fork's own opcode logic."""
+def _fill_environment(
+    computation: Any, frame: NativeFrame, mask: int, getters: dict[int, Any]
+) -> None:
+    """Environment words the program reads, computed by the fork's own opcode logic (or read
+    directly from what py-evm's logic function pushes: `getters`, evm/messages.py)."""
     values = computation._stack.values
     opcodes = computation.opcodes
     for opcode, slot in _ENV_OPS:
         if mask >> slot & 1:
-            opcodes[opcode].logic_fn(computation)
-            value = values.pop()
-            if isinstance(value, bytes):
-                value = int.from_bytes(value, "big")
+            getter = getters.get(opcode)
+            if getter is not None:
+                value = getter(computation)
+            else:
+                opcodes[opcode].logic_fn(computation)
+                value = values.pop()
+                if isinstance(value, bytes):
+                    value = int.from_bytes(value, "big")
             offset = slot * WORD_BYTES
             ctypes.memmove(
                 ctypes.addressof(frame.env_buf) + offset,
@@ -574,6 +594,36 @@ def _run_host_op(computation: Any, frame: NativeFrame, plan: StatePlan) -> None:
         frame.state.transient.remember(inputs[-1], output)
     elif opcode == TSTORE:
         frame.state.transient.remember(inputs[-1], inputs[-2])
+
+
+def _run_lean_call(computation: Any, frame: NativeFrame, reader: Any) -> bool:
+    """A call opcode through `messages.call`: py-evm's steps on the native frame's words (see
+    evm/messages.py). False when the stack is short: py-evm's opcode raises the exact error."""
+    ctx = frame.ctx
+    opcode = ctx.exit_op
+    depth = ctx.stack_len
+    base = depth - _HOST_ARITY[opcode][0]
+    if base < 0:
+        return False
+    view = frame.stack_view
+    from_bytes = int.from_bytes
+    inputs = [
+        from_bytes(view[offset : offset + WORD_BYTES], "little")
+        for offset in range(base * WORD_BYTES, depth * WORD_BYTES, WORD_BYTES)
+    ]
+    gas_meter = computation._gas_meter
+    gas_meter.gas_remaining = ctx.gas
+    computation.code.program_counter = ctx.exit_pc + 1
+    try:
+        pushed = messages.call(computation, computation.opcodes[opcode], reader, inputs)
+    finally:
+        ctx.gas = gas_meter.gas_remaining
+    offset = base * WORD_BYTES
+    view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
+    ctx.stack_len = base + 1
+    frame.state.clear_caches()  # a child message may have written this account's storage
+    _sync_return_data(computation, frame)
+    return True
 
 
 def _sync_return_data(computation: Any, frame: NativeFrame) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyevm_jit.evm import messages
 from pyevm_jit.evm.computation import (
     FramePool,
     JitComputationMixin,
@@ -15,7 +16,9 @@ from pyevm_jit.opcodes import opcode_table_differences
 log = logging.getLogger(__name__)
 
 
-def jit_computation_class(computation_class: type, backend: Any, fork: str) -> type:
+def jit_computation_class(
+    computation_class: type, backend: Any, fork: str, *, lean: bool = True
+) -> type:
     """The fork's computation class with the native fast path in front of its message loop.
 
     Programs are compiled for py-evm's own opcode table of `fork`. The new class shares
@@ -24,7 +27,9 @@ def jit_computation_class(computation_class: type, backend: Any, fork: str) -> t
     py-evm's in a way compiled code would not honour, the message is interpreted (counted as
     Ineligible) and a warning says why, once.
     Replaced host and environment opcodes with py-evm's static gas run the VM's own logic,
-    and a replaced storage, log or transient storage opcode turns off its native path."""
+    and a replaced storage, log or transient storage opcode turns off its native path.
+    With `lean`, calls and environment words take the lean paths of evm/messages.py where the
+    table a message runs with keeps py-evm's implementations of them."""
     differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if differences:
@@ -33,6 +38,7 @@ def jit_computation_class(computation_class: type, backend: Any, fork: str) -> t
         "jit_backend": backend,
         "jit_fork": fork,
         "jit_unsupported": unsupported,
+        "jit_lean": lean,
         "_jit_pool": FramePool(),
         "_jit_table_entry": None,
         "__module__": __name__,
@@ -54,7 +60,9 @@ def _tuning(backend: Any) -> Any:
 def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
     """The state class attributes `jit_vm` replaces besides the computation class: the account
     database with the read cache and the lean paths (evm/statecache.py), where the state uses
-    py-evm's AccountDB (a subclass that overrides what they replace keeps its class)."""
+    py-evm's AccountDB (a subclass that overrides what they replace keeps its class), and the
+    transaction executor with the lean `build_evm_message` (evm/messages.py), where it is
+    py-evm's."""
     from pyevm_jit.evm.statecache import jit_account_db, shared_read_cache
 
     changes: dict[str, type] = {}
@@ -74,6 +82,10 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
                 state_class.__name__,
                 getattr(state_class, "account_db_class", None),
             )
+    if lean:
+        executor = messages.lean_executor(state_class.transaction_executor_class)  # type: ignore[attr-defined]
+        if executor is not None:
+            changes["transaction_executor_class"] = executor
     return changes
 
 
@@ -93,7 +105,8 @@ def jit_vm(vm_class: type, backend: Any) -> type:
     if issubclass(computation_class, JitComputationMixin):
         raise TypeError(f"{vm_class.__name__} already runs compiled code")
     tuning = _tuning(backend)
-    jit_computation = jit_computation_class(computation_class, backend, fork)
+    lean = bool(getattr(tuning, "lean_messages", True))
+    jit_computation = jit_computation_class(computation_class, backend, fork, lean=lean)
     changes: dict[str, Any] = {"computation_class": jit_computation}
     changes.update(jit_state_classes(state_class, tuning))
     jit_state = state_class.configure(__name__=f"Jit{state_class.__name__}", **changes)
