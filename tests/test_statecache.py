@@ -424,3 +424,17 @@ def test_jit_vm_keeps_an_account_database_of_its_own() -> None:
     state = CancunVM.get_state_class().configure(account_db_class=Replaced)
     vm = CancunVM.configure(_state_class=state)
     assert jit_vm(vm, _FakeBackend()).get_state_class().account_db_class is Replaced
+
+
+def test_cached_storage_db_has_py_evms_attributes() -> None:
+    """LeanAccountStorageDB builds py-evm's AccountStorageDB layering itself: same attributes,
+    same types (a py-evm upgrade that changes them fails here)."""
+    from eth.db.storage import AccountStorageDB
+
+    db = AtomicDB()
+    stock = AccountStorageDB(db, BLANK_ROOT_HASH, ADDRESSES[0])
+    lean = sc.LeanAccountStorageDB(db, BLANK_ROOT_HASH, ADDRESSES[0], sc.ReadCache(), 1)
+    assert set(vars(stock)) == set(vars(lean))
+    for name, value in vars(stock).items():
+        assert isinstance(getattr(lean, name), type(value)), name
+    assert lean._clear_count[b"clear-count"] == stock._clear_count[b"clear-count"]

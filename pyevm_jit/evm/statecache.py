@@ -50,9 +50,10 @@ import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.db.backends.base import BaseDB
+from eth.db.backends.memory import MemoryDB
 from eth.db.cache import CacheDB
 from eth.db.journal import JournalDB
-from eth.db.storage import AccountStorageDB, StorageLookup
+from eth.db.storage import CLEAR_COUNT_KEY_NAME, AccountStorageDB, StorageLookup
 from eth.rlp.accounts import Account
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth.vm.interrupt import MissingBytecode, MissingStorageTrieNode
@@ -389,18 +390,22 @@ class LeanAccountStorageDB(AccountStorageDB):
         cache: ReadCache | None = None,
         namespace: int = 0,
     ) -> None:
-        super().__init__(db, storage_root, address)
         if cache is None or not namespace:
+            super().__init__(db, storage_root, address)
             return
-        # the same layering as py-evm's, over the caching lookup
+        # py-evm's AccountStorageDB.__init__ (same attributes, same layering), over the caching
+        # lookup (tests/test_statecache.py checks the attributes against py-evm's)
         lookup = _CachedStorageLookup.__new__(_CachedStorageLookup)
         lookup._cache = cache
         lookup._namespace = namespace
         StorageLookup.__init__(lookup, db, storage_root, address)
+        self._address = address
         self._storage_lookup = lookup
         self._storage_cache = CacheDB(lookup)
         self._locked_changes = JournalDB(self._storage_cache)
         self._journal_storage = JournalDB(self._locked_changes)
+        self._accessed_slots = set()
+        self._clear_count = JournalDB(MemoryDB({CLEAR_COUNT_KEY_NAME: b"\x00"}))
 
     def get(self, slot: int, from_journal: bool = True) -> int:
         self._accessed_slots.add(slot)
