@@ -368,3 +368,16 @@ def test_messages_without_code() -> None:
     table = dict(CancunComputation.opcodes)
     table[0x00] = as_opcode(lambda c: None, "STOP", 0)
     assert not messages.runs_nothing(table)
+
+
+def test_buffer_addresses_are_the_ones_ctypes_gives() -> None:
+    import ctypes
+
+    from pyevm_jit.evm import computation
+
+    frame = computation.NativeFrame()
+    for data in (b"\x00", b"abc", bytes(range(256)) * 40, (7).to_bytes(32, "big")):
+        expected = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        assert computation._address_of(data, frame) == expected
+        assert ctypes.string_at(computation._address_of(data, frame), len(data)) == data
+    assert computation._address_of(b"", frame) == 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -115,7 +116,8 @@ class NativeFrame:
     """
 
     __slots__ = (
-        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "state", "keep", "log_buffers",
+        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "env_view", "state", "keep",
+        "log_buffers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -124,6 +126,7 @@ class NativeFrame:
         self.stack_buf = (ctypes.c_char * (STACK_LIMIT * WORD_BYTES))()
         self.stack_view = memoryview(self.stack_buf).cast("B")
         self.env_buf = (ctypes.c_char * _ENV_BYTES)()
+        self.env_view = memoryview(self.env_buf).cast("B")
         self.ctx.stack = ctypes.addressof(self.stack_buf)
         self.ctx.env = ctypes.addressof(self.env_buf)
         self.state = StateBuffers(self.ctx)  # storage and transient caches, log buffer
@@ -252,11 +255,26 @@ class NativeMemory(MemoryAPI):
         return memory
 
 
+def _buffer_offset() -> int | None:
+    """Offset of a bytes object's buffer from its address (CPython's PyBytesObject layout), or
+    None when this interpreter's objects are laid out otherwise (then ctypes is asked)."""
+    offset = sys.getsizeof(b"") - 1
+    for sample in (b"\x01", b"pyevm-jit" * 9):
+        if ctypes.cast(ctypes.c_char_p(sample), ctypes.c_void_p).value != id(sample) + offset:
+            return None
+    return offset
+
+
+_BYTES_BUFFER_OFFSET = _buffer_offset() if sys.implementation.name == "cpython" else None
+
+
 def _address_of(data: bytes, frame: NativeFrame) -> int:
     """Address of an immutable bytes object's buffer, kept alive by the frame."""
     if not data:
         return 0
     frame.keep.append(data)
+    if _BYTES_BUFFER_OFFSET is not None and data.__class__ is bytes:
+        return id(data) + _BYTES_BUFFER_OFFSET
     return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
 
 
@@ -530,11 +548,7 @@ def _fill_environment(
                 if isinstance(value, bytes):
                     value = int.from_bytes(value, "big")
             offset = slot * WORD_BYTES
-            ctypes.memmove(
-                ctypes.addressof(frame.env_buf) + offset,
-                value.to_bytes(WORD_BYTES, "little"),
-                WORD_BYTES,
-            )
+            frame.env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
 
 
 def _run_host_op(computation: Any, frame: NativeFrame, plan: StatePlan) -> None:
