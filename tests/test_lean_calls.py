@@ -381,3 +381,26 @@ def test_buffer_addresses_are_the_ones_ctypes_gives() -> None:
         assert computation._address_of(data, frame) == expected
         assert ctypes.string_at(computation._address_of(data, frame), len(data)) == data
     assert computation._address_of(b"", frame) == 0
+
+
+def test_switched_off(lean_count: list[int]) -> None:
+    """RuntimeTuning(lean_messages=False, read_cache=False): py-evm's opcodes, account database
+    and executor, and the same outcome."""
+    from eth.db.account import AccountDB
+
+    from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
+
+    backend_cls, _config = d._runtime_names()
+    tuning = RuntimeTuning(lean_messages=False, read_cache=False)
+    backend = backend_cls.new(RuntimeConfig(enabled=True, blocking=True, tuning=tuning))
+    try:
+        vm = d.jit_vm_class("cancun", backend)
+        state_class = vm.get_state_class()
+        assert state_class.account_db_class is AccountDB
+        assert "Lean" not in state_class.transaction_executor_class.__name__
+        scenario = Scenario(code=program(call_items("CALL", CALLEE)), accounts=WORLD)
+        stock, jit = d.run_both(scenario, backend)
+        assert d.compare(stock, jit) == [] and jit.native_messages
+        assert lean_count[0] == 0
+    finally:
+        backend.close()
