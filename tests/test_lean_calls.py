@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pyevm_jit import forks
 from pyevm_jit.evm import messages
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
@@ -69,7 +70,7 @@ def check(scenario: Scenario, lean_count: list[int], *, lean: bool = True) -> d.
 
 
 def _supports(fork: str, op: str) -> bool:
-    return d.OPCODES[op] in d.fork_opcodes(fork)
+    return d.OPCODES[op] in forks.valid_opcodes(fork)
 
 
 def call_items(
@@ -273,7 +274,7 @@ def test_build_evm_message_logs_what_py_evm_logs(caplog: pytest.LogCaptureFixtur
     from eth_utils.logging import DEBUG2_LEVEL_NUM
 
     for fork in ("berlin", "london", "cancun", "prague"):
-        vm = d.fork_vm(fork)
+        vm = forks.fork_vm(fork)
         stock_state = d.build_state(Scenario(code=b"\x00", fork=fork), vm)
         lean_cls = messages.lean_executor(stock_state.transaction_executor_class)
         assert lean_cls is not None
@@ -388,11 +389,10 @@ def test_switched_off(lean_count: list[int]) -> None:
     and executor, and the same outcome."""
     from eth.db.account import AccountDB
 
-    from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
+    from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 
-    backend_cls, _config = d._runtime_names()
     tuning = RuntimeTuning(lean_messages=False, read_cache=False)
-    backend = backend_cls.new(RuntimeConfig(enabled=True, blocking=True, tuning=tuning))
+    backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, tuning=tuning))
     try:
         vm = d.jit_vm_class("cancun", backend)
         state_class = vm.get_state_class()
