@@ -9,9 +9,12 @@ case, in a process of its own (see :func:`measure.run_case_in_subprocess`):
 3. each path executes the call once on a fresh state and the outcomes are compared (success,
    gas used and refund, output, logs, state root after the call); a mismatch makes the case an
    error and no speed figure is reported for it;
-4. after a warm-up, the paths run alternately, each repetition on a snapshot of the pre-state
-   that is reverted afterwards, until every path has reached a minimum number of repetitions
-   and a minimum total time; the median per path is reported.
+4. after a warm-up, the paths run alternately until every path has reached a minimum number of
+   repetitions and a minimum total time; the median per path is reported. Repetitions run on a
+   snapshot of one pre-state that is reverted afterwards (warm: what a run read, py-evm's
+   caches and the JIT's read cache may still hold), on a fresh copy of the persisted pre-state
+   each (cold: every trie read cold), or both (`--state`, default both); times are wall clock
+   or this thread's CPU time (`--clock`).
 
 What is timed is the message execution as a user of py-evm experiences it: building the message
 (reading the contract's code), warming sender and recipient, and
@@ -51,13 +54,17 @@ from pyevm_jit.bench.report import (
     table_rows,
 )
 from pyevm_jit.bench.sides import (
+    CLOCKS,
     PYREVM_SPECS,
     SCOPES,
     SIDES,
+    STATE_MODES,
     JitSide,
     PathOutcome,
+    PreState,
     PyEvmRunner,
     PyRevmRunner,
+    clock_function,
     make_jit_side,
     parse_pre_state,
     pyrevm_available,
@@ -66,10 +73,12 @@ from pyevm_jit.bench.sides import (
 )
 
 __all__ = [
+    "CLOCKS",
     "DEFAULT_FORK",
     "PYREVM_SPECS",
     "SCOPES",
     "SIDES",
+    "STATE_MODES",
     "BenchCase",
     "BenchInputError",
     "BenchOptions",
@@ -77,9 +86,11 @@ __all__ = [
     "CompileTime",
     "JitSide",
     "PathOutcome",
+    "PreState",
     "PyEvmRunner",
     "PyRevmRunner",
     "SideStats",
+    "clock_function",
     "compile_time",
     "corpus_codes",
     "default_bench_dir",

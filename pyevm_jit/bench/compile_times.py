@@ -68,9 +68,7 @@ def compile_time(code: bytes, fork: str, opt_level: int | None = None) -> Compil
         return CompileTime(len(code), time.perf_counter() - start, {}, repr(exc)[:200])
     link = time.perf_counter() - linked_at
     timings = obj.timings
-    phases = {
-        name: float(getattr(timings, name)) for name in ("translate", "optimise", "codegen")
-    }
+    phases = {name: float(getattr(timings, name)) for name in ("translate", "optimise", "codegen")}
     phases["link"] = link
     cpu = time.process_time() - cpu_start
     return CompileTime(len(code), time.perf_counter() - start, phases, cpu_seconds=cpu)

@@ -21,6 +21,7 @@ from pyevm_jit.bench.cases import DEFAULT_FORK, BenchCase, BenchInputError, find
 from pyevm_jit.bench.sides import (
     SIDES,
     JitSide,
+    PreState,
     PyEvmRunner,
     PyRevmRunner,
     backend_counters,
@@ -48,6 +49,8 @@ class BenchOptions:
     scope: str = "message"  # what is timed: "message" or "transaction"
     baseline: str | None = None  # JSON of an earlier run: its stock/pyrevm figures are reused
     tier_up: bool = True  # time the tier-up build (steady state of hot code), not the first tier
+    state: str = "both"  # repetitions on one state (warm), on fresh states (cold), or both
+    clock: str = "wall"  # what a repetition's time is: "wall" or "cpu" (this thread's CPU time)
 
 
 @dataclass
@@ -72,6 +75,8 @@ class CaseResult:
     jit: SideStats = field(default_factory=SideStats)
     pyrevm: SideStats | None = None
     pyrevm_error: str = ""
+    stock_cold: SideStats | None = None  # fresh pre-state per repetition (PyEvmRunner.timed_cold)
+    jit_cold: SideStats | None = None
     compile_seconds: float = 0.0
     compile_wall_seconds: float = 0.0
     tier_up_seconds: float = 0.0
@@ -92,6 +97,12 @@ class CaseResult:
         return self.stock.median_ns / self.jit.median_ns
 
     @property
+    def speedup_cold(self) -> float:
+        if self.status != "ok" or not self.jit_cold or not self.stock_cold:
+            return math.nan
+        return self.stock_cold.median_ns / self.jit_cold.median_ns
+
+    @property
     def jit_vs_pyrevm(self) -> float:
         """JIT time / pyrevm time (below 1: the JIT is faster)."""
         if self.status != "ok" or self.pyrevm is None or not self.pyrevm.median_ns:
@@ -107,6 +118,7 @@ class CaseResult:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["speedup"] = nan_to_none(self.speedup)
+        data["speedup_cold"] = nan_to_none(self.speedup_cold)
         data["jit_vs_pyrevm"] = nan_to_none(self.jit_vs_pyrevm)
         data["mgas_per_s"] = {s: nan_to_none(self.mgas_per_s(s)) for s in SIDES}
         return data
@@ -114,7 +126,7 @@ class CaseResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for side in SIDES:
+        for side in (*SIDES, "stock_cold", "jit_cold"):
             if fields.get(side) is not None:
                 fields[side] = SideStats(**fields[side])
         return cls(**fields)
@@ -133,7 +145,7 @@ def measure_case(
     result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
 
     note("setting up")
-    stock = PyEvmRunner(case, stock_vm, options.scope)
+    stock = PyEvmRunner(case, stock_vm, options.scope, clock=options.clock)
     note("compiling")
     try:
         jit_side = make_jit_side(
@@ -163,7 +175,10 @@ def _check_and_time(
     result.compile_phases = jit_side.phases
     result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
     result.compile_failures = list(jit_side.failures)
-    jit = PyEvmRunner(case, jit_side.vm_class, options.scope)
+    jit = PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock)
+    if options.state != "warm":  # one persisted pre-state, copied into a new database per run
+        pre_state = PreState(case, vm_class_for_fork(options.fork))
+        stock.pre_state = jit.pre_state = pre_state
 
     # correctness first, on fresh states, state roots included
     note("checking")
@@ -191,7 +206,7 @@ def _check_and_time(
 
     revm: PyRevmRunner | None = None
     if base is None and options.pyrevm and pyrevm_available():
-        revm = PyRevmRunner(case, options.fork)
+        revm = PyRevmRunner(case, options.fork, clock=options.clock)
         _ns, (ok, gas, out, nlogs) = revm.timed()
         expected = (reference.success, reference.output, len(reference.logs))
         gas_ok = pyrevm_gas_ok(result.tx_gas_used, gas, revm.prestorage_slots)
@@ -207,11 +222,14 @@ def _check_and_time(
             )
 
     runners: dict[str, Callable[[], int]] = {}
+    cold_runners: dict[str, Callable[[], int]] = {}
     mismatch: list[str] = []
 
-    def pyevm_rep(runner: PyEvmRunner, side: str) -> Callable[[], int]:
+    def pyevm_rep(runner: PyEvmRunner, side: str, cold: bool = False) -> Callable[[], int]:
+        timed = runner.timed_cold if cold else runner.timed
+
         def rep() -> int:
-            ns, outcome = runner.timed()
+            ns, outcome = timed()
             if not mismatch:
                 diffs = digest_differences(result.reference, outcome.digest(), with_root=False)
                 if diffs:
@@ -220,10 +238,15 @@ def _check_and_time(
 
         return rep
 
-    if base is None:
-        runners["stock"] = pyevm_rep(stock, "stock")
-    runners["jit"] = pyevm_rep(jit, "JIT")
-    if revm is not None:
+    if options.state != "cold":
+        if base is None:
+            runners["stock"] = pyevm_rep(stock, "stock")
+        runners["jit"] = pyevm_rep(jit, "JIT")
+    if options.state != "warm":
+        if base is None:
+            cold_runners["stock_cold"] = pyevm_rep(stock, "stock (cold)", cold=True)
+        cold_runners["jit_cold"] = pyevm_rep(jit, "JIT (cold)", cold=True)
+    if revm is not None and options.state != "cold":
         revm_runner = revm
 
         def revm_rep() -> int:
@@ -232,7 +255,10 @@ def _check_and_time(
         runners["pyrevm"] = revm_rep
 
     before = backend_counters(jit_side.backend)
-    samples = _alternate(runners, options, note)
+    samples = _alternate(runners, options, note) if runners else {}
+    if cold_runners:
+        note("fresh pre-state per repetition")
+        samples.update(_alternate(cold_runners, options, note))
     after = backend_counters(jit_side.backend)
     if mismatch:
         result.status, result.error = "error", mismatch[0]
@@ -247,6 +273,10 @@ def _check_and_time(
         )
         setattr(result, side, stats)
     if base is not None:  # stock (and pyrevm) figures of the baseline run
+        if base.get("stock_cold") and options.state != "warm":
+            result.stock_cold = SideStats(**base["stock_cold"])
+        if options.state == "cold":
+            return result
         result.stock = SideStats(**base["stock"])
         if base.get("pyrevm"):
             result.pyrevm = SideStats(**base["pyrevm"])
@@ -267,12 +297,20 @@ def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | 
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchInputError(f"--baseline: cannot read {options.baseline} ({exc})") from None
     saved = data.get("options", {}) if isinstance(data, dict) else {}
-    for key in ("fork", "scope"):
-        if saved.get(key, "message" if key == "scope" else None) != getattr(options, key):
+    defaults = {"scope": "message", "clock": "wall"}
+    for key in ("fork", "scope", "clock"):
+        if saved.get(key, defaults.get(key)) != getattr(options, key):
             raise BenchInputError(f"--baseline: it was run with another {key}")
     for entry in data.get("cases", []):
         if entry.get("name") == case.name and entry.get("status") == "ok":
-            if entry.get("reference") and entry.get("stock", {}).get("median_ns"):
+            warm = (entry.get("stock") or {}).get("median_ns")
+            cold = (entry.get("stock_cold") or {}).get("median_ns")
+            if options.state != "warm" and not cold:
+                raise BenchInputError(
+                    f"--baseline: no fresh-state (cold) figures for {case.name}; "
+                    "run with --state warm or use a baseline run with cold figures"
+                )
+            if entry.get("reference") and (warm or options.state == "cold"):
                 return dict(entry)
     raise BenchInputError(f"--baseline: no usable result for {case.name} in {options.baseline}")
 

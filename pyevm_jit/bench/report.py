@@ -44,12 +44,17 @@ def fmt_rate(value: float) -> str:
 def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, rows and footnotes of the results table (plain strings)."""
     with_revm = any(r.pyrevm is not None for r in results)
+    with_cold = any(r.jit_cold is not None for r in results)
     header = [
         "case",
         "gas used",
         "stock",
         "JIT",
         "speedup",
+    ]
+    if with_cold:
+        header += ["stock cold", "JIT cold", "speedup cold"]
+    header += [
         "compile",
         "tier-up",
         "stock Mgas/s",
@@ -76,6 +81,14 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
             fmt_time(r.stock.median_ns),
             fmt_time(r.jit.median_ns),
             fmt_ratio(r.speedup),
+        ]
+        if with_cold:
+            row += [
+                fmt_time(r.stock_cold.median_ns) if r.stock_cold else "-",
+                fmt_time(r.jit_cold.median_ns) if r.jit_cold else "-",
+                fmt_ratio(r.speedup_cold),
+            ]
+        row += [
             f"{r.compile_seconds * 1e3:.0f} ms" if not r.stock_both else "-",
             f"{r.tier_up_seconds * 1e3:.0f} ms" if r.tier_up_seconds else "-",
             fmt_rate(r.mgas_per_s("stock")),
@@ -91,6 +104,8 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         rows.append(row)
     ok = [r for r in results if r.status == "ok"]
     geo = ["geometric mean", "", "", "", fmt_ratio(geometric_mean(r.speedup for r in ok))]
+    if with_cold:
+        geo += ["", "", fmt_ratio(geometric_mean(r.speedup_cold for r in ok))]
     geo += ["", "", "", ""]
     if with_revm:
         geo += ["", fmt_ratio(geometric_mean(r.jit_vs_pyrevm for r in ok))]
@@ -100,6 +115,11 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         notes.append(f"stock and pyrevm figures reused from {', '.join(baselines)}")
     if any(r.stock_both for r in results):
         notes.append("--stock-both: the JIT column ran the stock interpreter (harness self-test)")
+    if with_cold:
+        notes.append(
+            "stock/JIT: repeated runs on one state (warm); cold: a fresh copy of the persisted "
+            "pre-state per run (every trie read cold)"
+        )
     return header, rows, notes
 
 
@@ -129,6 +149,7 @@ def results_json(results: Sequence[CaseResult], options: BenchOptions) -> dict[s
         "cases": [r.to_json() for r in results],
         "geometric_mean": {
             "speedup": nan_to_none(geometric_mean(r.speedup for r in ok)),
+            "speedup_cold": nan_to_none(geometric_mean(r.speedup_cold for r in ok)),
             "jit_vs_pyrevm": nan_to_none(geometric_mean(r.jit_vs_pyrevm for r in ok)),
         },
     }

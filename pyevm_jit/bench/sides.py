@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +95,11 @@ def vm_class_for_fork(fork: str) -> type:
     return fork_vm(key)
 
 
-def build_state(case: BenchCase, vm_class: type) -> Any:
-    """A fresh py-evm state for ``vm_class`` holding the case's pre-state, at the case's block."""
-    from eth.db.atomic import AtomicDB
-    from eth.vm.chain_context import ChainContext
-
+def case_header(case: BenchCase, vm_class: type) -> Any:
+    """The block header the case runs in (state root: the empty trie)."""
     block_class = vm_class.get_block_class()  # type: ignore[attr-defined]
     header_class = dict(block_class._meta.fields)["header"]
-    header = header_class(
+    return header_class(
         block_number=case.number,
         timestamp=case.timestamp,
         gas_limit=case.gas_limit,
@@ -110,8 +108,16 @@ def build_state(case: BenchCase, vm_class: type) -> Any:
         mix_hash=case.prev_randao,
         base_fee_per_gas=case.base_fee,
     )
+
+
+def build_state(case: BenchCase, vm_class: type, db: Any = None) -> Any:
+    """A fresh py-evm state for ``vm_class`` holding the case's pre-state, at the case's block
+    (in ``db``, by default a new in-memory database)."""
+    from eth.db.atomic import AtomicDB
+    from eth.vm.chain_context import ChainContext
+
     state = vm_class.build_state(  # type: ignore[attr-defined]
-        AtomicDB(), header, ChainContext(1), previous_hashes=()
+        AtomicDB() if db is None else db, case_header(case, vm_class), ChainContext(1), ()
     )
     for address, account in parse_pre_state(case.pre).items():
         for slot, value in account["storage"].items():
@@ -121,6 +127,29 @@ def build_state(case: BenchCase, vm_class: type) -> Any:
         state.set_balance(address, account["balance"])
     state.persist()
     return state
+
+
+class PreState:
+    """The case's pre-state persisted once by stock py-evm; `open(vm_class)` gives a state of
+    ``vm_class`` over a new database holding a copy of it. Nothing of the new database has been
+    read yet: every trie read of the first run is cold, for py-evm's caches and for the JIT's
+    read cache alike (that cache is per database)."""
+
+    def __init__(self, case: BenchCase, stock_vm: type) -> None:
+        from eth.db.atomic import AtomicDB
+
+        db = AtomicDB()
+        state = build_state(case, stock_vm, db)
+        self.items: dict[bytes, bytes] = dict(db.wrapped_db.kv_store)  # type: ignore[attr-defined]
+        self.header = case_header(case, stock_vm).copy(state_root=state.state_root)
+
+    def open(self, vm_class: type) -> Any:
+        from eth.db.atomic import AtomicDB
+        from eth.db.backends.memory import MemoryDB
+        from eth.vm.chain_context import ChainContext
+
+        db = AtomicDB(MemoryDB(dict(self.items)))
+        return vm_class.build_state(db, self.header, ChainContext(1), ())  # type: ignore[attr-defined]
 
 
 def parse_pre_state(pre: dict[str, Any]) -> dict[bytes, dict[str, Any]]:
@@ -150,6 +179,19 @@ def intrinsic_gas(case: BenchCase, vm_class: type) -> int:
 
 
 SCOPES = ("message", "transaction")
+#: which states the repetitions run on (see PyEvmRunner.timed and timed_cold)
+STATE_MODES = ("warm", "cold", "both")
+CLOCKS = ("wall", "cpu")
+
+
+def clock_function(clock: str) -> Callable[[], int]:
+    """Nanoseconds: wall time, or CPU time of this thread (not inflated by other processes on a
+    shared machine; it leaves out time this thread waits, which these runs never do)."""
+    if clock == "wall":
+        return time.perf_counter_ns
+    if clock == "cpu":
+        return time.thread_time_ns
+    raise BenchInputError(f"unknown clock {clock!r} (choose from {', '.join(CLOCKS)})")
 
 
 class PyEvmRunner:
@@ -157,12 +199,22 @@ class PyEvmRunner:
     (``computation_class.apply_message``) or as a whole transaction (``state.apply_transaction``
     of an unsigned transaction from the sender: validation, gas purchase, refunds, fees)."""
 
-    def __init__(self, case: BenchCase, vm_class: type, scope: str = "message") -> None:
+    def __init__(
+        self,
+        case: BenchCase,
+        vm_class: type,
+        scope: str = "message",
+        *,
+        clock: str = "wall",
+        pre_state: PreState | None = None,
+    ) -> None:
         if scope not in SCOPES:
             raise BenchInputError(f"unknown scope {scope!r} (choose from {', '.join(SCOPES)})")
         self.case = case
         self.vm_class = vm_class
         self.scope = scope
+        self.clock = clock_function(clock)
+        self.pre_state = pre_state
         self.state = build_state(case, vm_class)
         self.message_gas = case.tx.gas_limit - intrinsic_gas(case, vm_class)
         self._berlin = hasattr(self.state, "mark_address_warm")
@@ -202,17 +254,31 @@ class PyEvmRunner:
         return state.computation_class.apply_message(state, message, context)
 
     def timed(self) -> tuple[int, PathOutcome]:
-        """One repetition on a snapshot: (nanoseconds, outcome without state root)."""
+        """One repetition on a snapshot of the runner's state, reverted afterwards (warm: the
+        same state every time): (nanoseconds, outcome without state root)."""
         state = self.state
         snapshot = state.snapshot()
+        clock = self.clock
         try:
-            start = time.perf_counter_ns()
+            start = clock()
             computation = self._execute(state)
-            elapsed = time.perf_counter_ns() - start
+            elapsed = clock() - start
             outcome = outcome_of(computation)
         finally:
             state.revert(snapshot)
         return elapsed, outcome
+
+    def timed_cold(self) -> tuple[int, PathOutcome]:
+        """One repetition on a fresh state over a copy of the persisted pre-state (cold: no trie
+        read of it happened before): (nanoseconds, outcome without state root)."""
+        if self.pre_state is None:
+            raise BenchInputError("cold repetitions need the runner's pre_state")
+        state = self.pre_state.open(self.vm_class)
+        clock = self.clock
+        start = clock()
+        computation = self._execute(state)
+        elapsed = clock() - start
+        return elapsed, outcome_of(computation)
 
     def reference(self) -> PathOutcome:
         """One run on a fresh state, with the state root afterwards."""
@@ -261,10 +327,11 @@ def pyrevm_available() -> bool:
 class PyRevmRunner:
     """The same pre-state and call on pyrevm (revm's interpreter), timed the same way."""
 
-    def __init__(self, case: BenchCase, fork: str) -> None:
+    def __init__(self, case: BenchCase, fork: str, *, clock: str = "wall") -> None:
         import pyrevm
 
         self.case = case
+        self.clock = clock_function(clock)
         block = pyrevm.BlockEnv(
             number=case.number,
             coinbase="0x" + case.coinbase.hex(),
@@ -296,7 +363,7 @@ class PyRevmRunner:
         tx = self.case.tx
         checkpoint = evm.snapshot()
         try:
-            start = time.perf_counter_ns()
+            start = self.clock()
             output = evm.message_call(
                 self._sender,
                 self._to,
@@ -305,13 +372,13 @@ class PyRevmRunner:
                 gas=tx.gas_limit,
                 gas_price=tx.gas_price,
             )
-            elapsed = time.perf_counter_ns() - start
+            elapsed = self.clock() - start
             result = evm.result
             success = bool(result.is_success) if result is not None else False
             gas = int(result.gas_used) if result is not None else -1
             nlogs = len(result.logs) if result is not None else -1
         except Exception:  # pyrevm raises on revert/halt in some versions
-            elapsed = time.perf_counter_ns() - start
+            elapsed = self.clock() - start
             output, success, gas, nlogs = b"", False, -1, -1
         finally:
             evm.revert(checkpoint)

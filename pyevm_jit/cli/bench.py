@@ -69,6 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(state.apply_transaction: validation, gas purchase, refunds, fees)",
     )
     parser.add_argument(
+        "--state",
+        choices=bench.STATE_MODES,
+        default="both",
+        help="repetitions on one state, reverted after each (warm: the JIT's read cache and "
+        "py-evm's caches hold what the previous run read), on a fresh copy of the persisted "
+        "pre-state each (cold: every trie read cold), or both (default; two sets of columns; "
+        "--loop: warm unless cold)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=bench.CLOCKS,
+        default="wall",
+        help="time a repetition by wall clock (default) or by this thread's CPU time (not "
+        "inflated by other processes on a shared machine)",
+    )
+    parser.add_argument(
         "--stock-both",
         action="store_true",
         help="harness self-test: run the stock interpreter on the JIT side too",
@@ -124,6 +140,8 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         stock_both=args.stock_both,
         tier_up=not args.no_tier_up,
         scope=args.scope,
+        state=args.state,
+        clock=args.clock,
         baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
     )
 
@@ -209,7 +227,7 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
     if side == "pyrevm":
         if not bench.pyrevm_available():
             raise UsageError("pyrevm is not installed")
-        revm = bench.PyRevmRunner(case, options.fork)
+        revm = bench.PyRevmRunner(case, options.fork, clock=options.clock)
 
         def repeat() -> int:
             return revm.timed()[0]
@@ -227,10 +245,12 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
             )
             for failure in jit_side.failures:
                 print(f"warning: {failure}", file=sys.stderr)
-        runner = bench.PyEvmRunner(case, vm_class, options.scope)
+        runner = bench.PyEvmRunner(case, vm_class, options.scope, clock=options.clock)
+        if options.state == "cold":
+            runner.pre_state = bench.PreState(case, stock_vm)
 
         def repeat() -> int:
-            return runner.timed()[0]
+            return runner.timed_cold()[0] if runner.pre_state else runner.timed()[0]
 
     def body() -> list[int]:
         times: list[int] = []
