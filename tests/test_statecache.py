@@ -438,3 +438,19 @@ def test_cached_storage_db_has_py_evms_attributes() -> None:
     for name, value in vars(stock).items():
         assert isinstance(getattr(lean, name), type(value)), name
     assert lean._clear_count[b"clear-count"] == stock._clear_count[b"clear-count"]
+
+
+def test_links_are_bounded_by_their_changes() -> None:
+    """All links together hold at most half the entry bound of changed keys."""
+    cache = sc.ReadCache(max_entries=100, max_links=1000)
+    for i in range(200):
+        changes = {j.to_bytes(2, "big"): b"v" for j in range(7)}
+        cache.link(1, i.to_bytes(32, "big"), (i + 1).to_bytes(32, "big"), changes)
+        assert cache.stats()["link_changes"] <= 50
+    assert cache.stats()["link_changes"] == 7 * cache.stats()["links"]
+    # the newest links are kept
+    assert cache.get(1, (200).to_bytes(32, "big"), (3).to_bytes(2, "big")) == b"v"
+    small = sc.ReadCache(max_entries=10_000, max_links=16)
+    for i in range(40):
+        small.link(1, i.to_bytes(32, "big"), (i + 1).to_bytes(32, "big"), {b"k": b"v"})
+    assert small.stats()["links"] == 16 and small.stats()["link_changes"] == 16

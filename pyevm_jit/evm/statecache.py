@@ -76,8 +76,10 @@ class ReadCache:
         self.max_entries = max(16, int(max_entries))
         self._values: LRU[tuple[int, bytes, bytes], bytes] = LRU(self.max_entries)
         self._links: LRU[tuple[int, bytes], tuple[bytes, dict[bytes, bytes]]] = LRU(
-            max(16, int(max_links))
+            max(16, int(max_links)), self._link_dropped
         )
+        # changed keys held by all links together: at most half the entry bound
+        self._link_changes = 0
         # id(database) -> (weak reference to it, namespace number)
         self._namespaces: dict[int, tuple[weakref.ref[Any], int]] = {}
         self._lock = threading.Lock()
@@ -138,13 +140,30 @@ class ReadCache:
         self, namespace: int, before: bytes, after: bytes, changes: dict[bytes, bytes]
     ) -> None:
         """The trie at `after` is the trie at `before` with `changes` (b"": deleted)."""
-        if before != after and len(changes) <= MAX_LINK_CHANGES:
-            self._links[(namespace, after)] = (before, changes)
+        if before == after or len(changes) > MAX_LINK_CHANGES:
+            return
+        key = (namespace, after)
+        links = self._links
+        with self._lock:
+            old = links.pop(key, None)
+            if old is not None:
+                self._link_changes -= len(old[1])
+            links[key] = (before, changes)
+            self._link_changes += len(changes)
+            while self._link_changes > self.max_entries // 2 and len(links) > 1:
+                _key, dropped = links.popitem()  # the least recently used
+                self._link_changes -= len(dropped[1])
+
+    def _link_dropped(self, _key: Any, link: tuple[bytes, dict[bytes, bytes]]) -> None:
+        # called by the LRU when it drops a link for its size (not for pop or popitem)
+        self._link_changes -= len(link[1])
 
     def clear(self) -> None:
         """Forget every entry (never needed for correctness; frees the memory)."""
-        self._values.clear()
-        self._links.clear()
+        with self._lock:
+            self._values.clear()
+            self._links.clear()
+            self._link_changes = 0
 
     def resize(self, max_entries: int) -> None:
         self.max_entries = max(16, int(max_entries))
@@ -155,6 +174,7 @@ class ReadCache:
             "entries": len(self._values),
             "max_entries": self.max_entries,
             "links": len(self._links),
+            "link_changes": self._link_changes,
             "hits": self.hits,
             "misses": self.misses,
         }
