@@ -454,3 +454,114 @@ def test_links_are_bounded_by_their_changes() -> None:
     for i in range(40):
         small.link(1, i.to_bytes(32, "big"), (i + 1).to_bytes(32, "big"), {b"k": b"v"})
     assert small.stats()["links"] == 16 and small.stats()["link_changes"] == 16
+
+
+# --- a JIT VM's state changed by Python between messages, against stock py-evm -------------------
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+# no calldata: return slots 0 and 1; calldata (value, flag): slot 0 = value, REVERT if flag
+
+
+def _read_write_code() -> bytes:
+    from pyevm_jit.testing.differential import Label, Ref, asm, return_stack
+
+    return asm(
+        "CALLDATASIZE", Ref("write"), "JUMPI",
+        1, "SLOAD", 0, "SLOAD", *return_stack(2),
+        Label("write"), 0, "CALLDATALOAD", 0, "SSTORE",
+        32, "CALLDATALOAD", Ref("revert"), "JUMPI", "STOP",
+        Label("revert"), 0, 0, "REVERT",
+    )  # fmt: skip
+
+
+def _changed_behind_the_cache(vm_class: type) -> list[Any]:
+    """One sequence of messages, transactions and changes by the user's own code on a state of
+    `vm_class`; what every read saw, and the state roots."""
+    from eth.db.account import AccountDB as StockAccountDB
+    from eth.vm.chain_context import ChainContext
+    from eth.vm.message import Message
+
+    from pyevm_jit.forks import fork_vm
+    from pyevm_jit.testing import differential as d
+
+    code = _read_write_code()
+    scenario = d.Scenario(code=code, storage={0: 5, 1: 6})
+    state = d.build_state(scenario, vm_class)
+    seen: list[Any] = []
+
+    def message(data: bytes = b"", on: Any = None) -> None:
+        target = on if on is not None else state
+        msg = Message(gas=200_000, to=d.CONTRACT, sender=d.SENDER, value=0, data=data, code=code)
+        context = target.get_transaction_context_class()(gas_price=1, origin=d.SENDER)
+        computation = target.computation_class.apply_message(target, msg, context)
+        seen.append((computation.is_success, bytes(computation.output)))
+
+    def transaction(data: bytes) -> None:
+        state.set_nonce(d.SENDER, 0)  # the user's own code: every transaction signed with nonce 0
+        tx = d._signed_tx(fork_vm(scenario.fork), d.CONTRACT, 0, 200_000, data)
+        computation = state.apply_transaction(tx)
+        seen.append(("tx", computation.is_success))
+
+    def persist() -> None:
+        state.persist()
+        seen.append(("root", bytes(state.state_root)))
+
+    persist()  # the pre-state in the trie: reads go through the read cache from here on
+    message()
+    message()
+    state.set_storage(d.CONTRACT, 0, 42)  # the user writes storage between messages
+    message()
+    persist()
+    message()
+    snapshot = state.snapshot()  # the user writes and reverts
+    state.set_storage(d.CONTRACT, 1, 7)
+    message()
+    state.revert(snapshot)
+    message()
+    message(_word(99) + _word(1))  # a write reverted by the message itself
+    message()
+    persist()
+    message()
+    message(_word(8) + _word(0))  # a write the message keeps
+    message()
+    persist()
+    message()
+    transaction(_word(11) + _word(0))  # another transaction writes
+    message()
+    transaction(_word(12) + _word(1))  # another transaction's write, reverted
+    message()
+    persist()
+    message()
+    # another writer on the same database (a stock AccountDB), then a new state at its root
+    other = StockAccountDB(state._db, state.state_root)
+    other.set_storage(d.CONTRACT, 0, 77)
+    other.set_storage(d.CONTRACT, 1, 0)
+    other.persist()
+    header = d._header(fork_vm(scenario.fork)).copy(state_root=other.state_root)
+    newer = vm_class.build_state(state._db, header, ChainContext(d.CHAIN_ID), d._PREV_HASHES)
+    message(on=newer)
+    message()  # the first state still reads its own root
+    return seen
+
+
+def test_state_changed_behind_the_cache_is_never_served_stale() -> None:
+    """User code writing storage between messages, another transaction, reverted writes (by the
+    user, by a message, by a transaction) and another writer on the same database: every read of
+    a JIT VM with the read cache equals stock py-evm's, and the cache did answer reads."""
+    from pyevm_jit.forks import fork_vm
+    from pyevm_jit.testing import differential as d
+
+    jit_class = d.jit_vm_class("cancun")
+    assert issubclass(jit_class.get_state_class().account_db_class, sc.ReadCacheAccountDBMixin)
+    cache = sc.shared_read_cache()
+    hits = cache.hits
+    jit = _changed_behind_the_cache(jit_class)
+    assert cache.hits > hits
+    stock = _changed_behind_the_cache(fork_vm("cancun"))
+    assert jit == stock
+    reads = [(int.from_bytes(out[:32], "big"), int.from_bytes(out[32:], "big"))
+             for ok, out in stock if ok is True and len(out) == 64]  # fmt: skip
+    assert reads == [(5, 6), (5, 6), (42, 6), (42, 6), (42, 7), (42, 6), (42, 6), (42, 6),
+                     (8, 6), (8, 6), (11, 6), (11, 6), (11, 6), (77, 0), (11, 6)]  # fmt: skip
