@@ -1,4 +1,6 @@
-"""Native runtime library: 256-bit division and modular arithmetic, EXP, Keccak-256.
+"""Native runtime library: 256-bit division and modular arithmetic, EXP, Keccak-256, memory
+expansion, and the fast paths of the native state operations (SLOAD, SSTORE, TLOAD, TSTORE,
+LOG0-4).
 
 The library is generated as LLVM IR with llvmlite, compiled once per process
 (`compile_rtlib_object`) and linked into the process-wide LLJIT by `pyevm_jit.compiler.link`.
@@ -22,9 +24,14 @@ lanes in registers across its 24 rounds.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
+
+if TYPE_CHECKING:
+    from pyevm_jit.abi import SlotCacheLayout
+    from pyevm_jit.state_rules import SstoreRule
 
 i1 = ir.IntType(1)
 i8 = ir.IntType(8)
@@ -37,6 +44,7 @@ i512 = ir.IntType(512)
 VOID = ir.VoidType()
 I8P = i8.as_pointer()
 I64P = i64.as_pointer()
+I32P = i32.as_pointer()
 I256P = i256.as_pointer()
 
 _WORD2 = ir.FunctionType(VOID, [I256P, I256P, I256P])
@@ -46,6 +54,13 @@ _KECCAK = ir.FunctionType(VOID, [I8P, i64, I8P])
 _MEM_GROW = ir.FunctionType(i64, [I8P, i64, i64])
 # void copy_padded(dst, src, src_len, offset, size)
 _COPY_PADDED = ir.FunctionType(VOID, [I8P, I8P, i64, i64, i64])
+# native state operations (see _Gen.state_ops): i1 op(ctx, gas*, stack_len*, ...)
+_STATE_COST = ir.FunctionType(i1, [I8P, I64P, I64P, i64])  # SLOAD, TLOAD, TSTORE: warm cost
+_SSTORE = ir.FunctionType(i1, [I8P, I64P, I64P, I64P])  # the rule: SSTORE_RULE_FIELDS
+_LOG = ir.FunctionType(i1, [I8P, I64P, I64P, i64, i64, i64])  # topics, fixed cost, per byte
+#: the i64 array an SSTORE call points to (`sstore_rule_words`)
+SSTORE_RULE_FIELDS = ("net", "static_gas", "sload_gas", "set_gas", "reset_gas", "clears_refund",
+                      "sentry")  # fmt: skip
 
 SIGNATURES: dict[str, ir.FunctionType] = {
     "pyevmjit_udiv256": _WORD2,
@@ -58,6 +73,11 @@ SIGNATURES: dict[str, ir.FunctionType] = {
     "pyevmjit_keccak256": _KECCAK,
     "pyevmjit_mem_grow": _MEM_GROW,
     "pyevmjit_copy_padded": _COPY_PADDED,
+    "pyevmjit_sload": _STATE_COST,
+    "pyevmjit_tload": _STATE_COST,
+    "pyevmjit_sstore": _SSTORE,
+    "pyevmjit_tstore": _STATE_COST,
+    "pyevmjit_log": _LOG,
 }
 EXPORTED_SYMBOLS: tuple[str, ...] = tuple(SIGNATURES)
 
@@ -919,6 +939,319 @@ class _Gen:
         b.call(memset, [b.gep(dst, [n]), _c(i8, 0), b.sub(size, n), _c(i1, 0)])
         b.ret_void()
 
+    # -- native state operations (SLOAD, SSTORE, TLOAD, TSTORE, LOG0-4) ------------------------
+    # Programs flush their stack and call these with pointers to their gas and stack length;
+    # true: done (gas, stack and the frame's caches updated), false: nothing changed, suspend
+    # to py-evm's opcode. See `pyevm_jit.compiler.codegen.state` for when the fast path runs.
+    def _state_function(self, name: str) -> tuple[ir.IRBuilder, list[ir.Value], _StateAccess]:
+        fn = ir.Function(self.m, SIGNATURES[name], name)
+        fn.attributes.add("nounwind")
+        for arg in fn.args:
+            if isinstance(arg.type, ir.PointerType):
+                arg.add_attribute("captures(none)")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        return b, list(fn.args), _StateAccess(b, fn.args[0], fn.args[2])
+
+    @staticmethod
+    def _fast_or_fail(b: ir.IRBuilder, ok: ir.Value, name: str) -> None:
+        """Continue in a new block when `ok`; return false otherwise."""
+        fn = b.function
+        fast, fail = fn.append_basic_block(name), fn.append_basic_block(f"not_{name}")
+        b.cbranch(ok, fast, fail)
+        b.position_at_end(fail)
+        b.ret(_c(i1, 0))
+        b.position_at_end(fast)
+
+    def state_ops(self) -> None:
+        from pyevm_jit import abi
+        from pyevm_jit.abi import StateFlag
+
+        for name, layout, field, flag in (
+            ("pyevmjit_sload", abi.STORAGE_CACHE, "storage_cache", StateFlag.SLOAD),
+            ("pyevmjit_tload", abi.TRANSIENT_CACHE, "transient_cache", StateFlag.TLOAD),
+        ):
+            self._load_op(name, layout, field, int(flag))
+        self._sstore_op()
+        self._tstore_op()
+        self._log_op()
+
+    def _load_op(self, name: str, layout: SlotCacheLayout, field: str, flag: int) -> None:
+        """i1 load(ctx, gas*, len*, cost): a slot this frame already read or wrote, at the warm
+        cost: the top of the stack (the key) becomes its value."""
+        b, (_, gas_p, _, cost), st = self._state_function(name)
+        gas = b.load(gas_p)
+        ok = b.and_(st.flag(flag), b.and_(st.height_at_least(1), b.icmp_signed(">=", gas, cost)))
+        self._fast_or_fail(b, ok, "go")
+        top = st.slot(1)
+        entry = _CacheEntry(b, st, layout, field, b.load(top, align=_WORD_ALIGN))
+        self._fast_or_fail(b, entry.hit, "hit")
+        b.store(b.sub(gas, cost), gas_p)
+        b.store(b.load(entry.value_ptr, align=_WORD_ALIGN), top, align=_WORD_ALIGN)
+        b.ret(_c(i1, 1))
+
+    def _sstore_op(self) -> None:
+        """i1 pyevmjit_sstore(ctx, gas*, len*, rule*): py-evm's `sstore` (Frontier) or
+        `net_sstore` (EIP-1283/2200) for a cached slot, `rule` as in SSTORE_RULE_FIELDS (the
+        sentry: the EIP-2200 stipend, or -2^63 for none)."""
+        from pyevm_jit import abi
+        from pyevm_jit.abi import StateFlag
+
+        b, (_, gas_p, _, rule_p), st = self._state_function("pyevmjit_sstore")
+        rule = {name: b.load(b.gep(rule_p, [_c(i32, k)], inbounds=True))
+                for k, name in enumerate(SSTORE_RULE_FIELDS)}  # fmt: skip
+        self._fast_or_fail(b, b.and_(st.flag(int(StateFlag.SSTORE)), st.height_at_least(2)), "go")
+        key_slot, value_slot = st.slot(1), st.slot(2)
+        key = b.load(key_slot, align=_WORD_ALIGN)
+        value = b.load(value_slot, align=_WORD_ALIGN)
+        entry = _CacheEntry(b, st, abi.STORAGE_CACHE, "storage_cache", key)
+        self._fast_or_fail(b, entry.hit, "hit")
+        current = b.load(entry.value_ptr, align=_WORD_ALIGN)
+        assert entry.original_ptr is not None
+        original = b.load(entry.original_ptr, align=_WORD_ALIGN)
+        cost, refund = self._sstore_gas(b, rule, current, original, value)
+        gas = b.load(gas_p)
+        after_static = b.sub(gas, rule["static_gas"])
+        ok = b.and_(b.icmp_signed(">=", after_static, cost),
+                    b.icmp_signed(">", after_static, rule["sentry"]))  # fmt: skip
+        self._fast_or_fail(b, ok, "paid")
+        b.store(b.sub(after_static, cost), gas_p)
+        refund_p = st.field("refund")
+        b.store(b.add(b.load(refund_p), refund), refund_p)
+        b.store(value, entry.value_ptr, align=_WORD_ALIGN)
+        entry.mark_dirty("dirty_count")
+        st.pop(2)
+        b.ret(_c(i1, 1))
+
+    @staticmethod
+    def _sstore_gas(b: ir.IRBuilder, rule: dict[str, ir.Value], current: ir.Value,
+                    original: ir.Value, value: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(cost, refund) as i64: py-evm's `sstore` (Frontier) or `net_sstore`."""
+        zero64 = _c(i64, 0)
+
+        def is_zero(x: ir.Value) -> ir.Value:
+            return b.icmp_unsigned("==", x, _c(i256, 0))
+
+        def pick(cond: ir.Value, yes: ir.Value, no: ir.Value) -> ir.Value:
+            return b.select(cond, yes, no)
+
+        set_gas, reset_gas, sload_gas = rule["set_gas"], rule["reset_gas"], rule["sload_gas"]
+        clears = rule["clears_refund"]
+        cur0, val0, orig0 = is_zero(current), is_zero(value), is_zero(original)
+        # Frontier (eth.vm.logic.storage.sstore)
+        frontier_cost = pick(b.and_(cur0, b.not_(val0)), set_gas, reset_gas)
+        frontier_refund = pick(b.and_(b.not_(cur0), val0), clears, zero64)
+        # EIP-1283 / EIP-2200 net metering (eth.vm.logic.storage.net_sstore)
+        unchanged = b.icmp_unsigned("==", current, value)
+        clean = b.icmp_unsigned("==", original, current)
+        clean_cost = pick(orig0, set_gas, reset_gas)
+        net_cost = pick(unchanged, sload_gas, pick(clean, clean_cost, sload_gas))
+        clean_refund = pick(b.and_(b.not_(orig0), val0), clears, zero64)
+        dirty_clear = b.sub(
+            pick(b.and_(b.not_(orig0), val0), clears, zero64),
+            pick(b.and_(b.not_(orig0), cur0), clears, zero64),
+        )
+        restored = pick(orig0, b.sub(set_gas, sload_gas), b.sub(reset_gas, sload_gas))
+        dirty_refund = b.add(
+            dirty_clear, pick(b.icmp_unsigned("==", original, value), restored, zero64)
+        )
+        net_refund = pick(unchanged, zero64, pick(clean, clean_refund, dirty_refund))
+        net = b.icmp_unsigned("!=", rule["net"], zero64)
+        return pick(net, net_cost, frontier_cost), pick(net, net_refund, frontier_refund)
+
+    def _tstore_op(self) -> None:
+        """i1 pyevmjit_tstore(ctx, gas*, len*, cost): write the transient slot into the cache;
+        an entry dirty with another key fails."""
+        from pyevm_jit import abi
+        from pyevm_jit.abi import StateFlag
+
+        b, (_, gas_p, _, cost), st = self._state_function("pyevmjit_tstore")
+        gas = b.load(gas_p)
+        ok = b.and_(st.flag(int(StateFlag.TSTORE)),
+                    b.and_(st.height_at_least(2), b.icmp_signed(">=", gas, cost)))  # fmt: skip
+        self._fast_or_fail(b, ok, "go")
+        key = b.load(st.slot(1), align=_WORD_ALIGN)
+        value = b.load(st.slot(2), align=_WORD_ALIGN)
+        entry = _CacheEntry(b, st, abi.TRANSIENT_CACHE, "transient_cache", key)
+        clean = b.icmp_unsigned("==", b.and_(entry.flags, _c(i8, _DIRTY)), _c(i8, 0))
+        self._fast_or_fail(b, b.or_(entry.hit, clean), "usable")
+        b.store(b.sub(gas, cost), gas_p)
+        b.store(key, entry.key_ptr, align=_WORD_ALIGN)
+        b.store(value, entry.value_ptr, align=_WORD_ALIGN)
+        entry.mark_dirty("tdirty_count")
+        st.pop(2)
+        b.ret(_c(i1, 1))
+
+    def _log_op(self) -> None:
+        """i1 pyevmjit_log(ctx, gas*, len*, topics, fixed, per_byte): append a record to the
+        frame's log buffer (layout in `abi.LOG_RECORD_HEADER`). Memory expansion as py-evm
+        charges it, after the topic and data gas; a LOG that cannot pay for it fails (nothing
+        changed), and py-evm's opcode reports the error."""
+        from pyevm_jit import abi
+        from pyevm_jit.abi import StateFlag
+
+        memcpy = self.m.declare_intrinsic("llvm.memcpy", [I8P, I8P, i64])
+        mem_grow = self.m.get_global("pyevmjit_mem_grow")
+        b, (_, gas_p, _, topics, fixed, per_byte), st = self._state_function("pyevmjit_log")
+        fn = b.function
+        go = b.and_(st.flag(int(StateFlag.LOG)),
+                    st.height_at_least(b.add(topics, _c(i64, 2))))  # fmt: skip
+        self._fast_or_fail(b, go, "go")
+        offset = b.load(st.slot(1), align=_WORD_ALIGN)
+        size = b.load(st.slot(2), align=_WORD_ALIGN)
+        small = b.icmp_unsigned("<", size, _c(i256, abi.LOG_MAX_DATA))
+        size64 = b.trunc(size, i64)
+        padded = b.and_(b.add(size64, _c(i64, 7)), _c(i64, -8))
+        record = b.add(padded, b.add(b.mul(topics, _c(i64, 32)), _c(i64, abi.LOG_RECORD_HEADER)))
+        log_len_p = st.field("log_len")
+        used = b.load(log_len_p)
+        fits = b.icmp_unsigned("<=", b.add(used, record), b.load(st.field("log_cap")))
+        cost = b.add(b.mul(size64, per_byte), fixed)
+        gas = b.load(gas_p)
+        self._fast_or_fail(b, b.and_(b.and_(small, fits), b.icmp_signed(">=", gas, cost)), "fits")
+        # memory expansion (py-evm charges it after the topic and data gas): offsets at or
+        # above 2^63 can never be paid for
+        empty = b.icmp_unsigned("==", size64, _c(i64, 0))
+        huge = b.icmp_unsigned(">", offset, _c(i256, (1 << 63) - 1))
+        self._fast_or_fail(b, b.or_(empty, b.not_(huge)), "payable")
+        offset64 = b.select(empty, _c(i64, 0), b.trunc(offset, i64))
+        end = b.add(offset64, size64)
+        after_log = b.sub(gas, cost)
+        entry = b.block
+        grow_bb, paid_bb = fn.append_basic_block("grow"), fn.append_basic_block("paid")
+        b.cbranch(b.icmp_unsigned(">", end, b.load(st.field("memory_len"))), grow_bb, paid_bb)
+        b.position_at_end(grow_bb)
+        grown = b.call(mem_grow, [b.function.args[0], after_log, end])
+        self._fast_or_fail(b, b.icmp_signed(">=", grown, _c(i64, 0)), "grown")
+        grown_bb = b.block
+        b.branch(paid_bb)
+        b.position_at_end(paid_bb)
+        gas_left = b.phi(i64, "gas_left")
+        gas_left.add_incoming(after_log, entry)
+        gas_left.add_incoming(grown, grown_bb)
+        b.store(gas_left, gas_p)
+        at = b.gep(st.pointer_field("log_buf", I8P), [used])
+        header = b.bitcast(at, I64P)
+        b.store(record, header, align=8)
+        b.store(topics, b.gep(header, [_c(i64, 1)]), align=8)
+        b.store(size64, b.gep(header, [_c(i64, 2)]), align=8)
+        topic_words = b.bitcast(b.gep(at, [_c(i64, abi.LOG_RECORD_HEADER)]), I256P)
+        # topic k is the stack item 3 + k from the top
+        start = b.block
+        loop, copied = fn.append_basic_block("topics"), fn.append_basic_block("topics_done")
+        b.cbranch(b.icmp_unsigned("==", topics, _c(i64, 0)), copied, loop)
+        b.position_at_end(loop)
+        k = b.phi(i64, "k")
+        k.add_incoming(_c(i64, 0), start)
+        word = b.load(st.slot(b.add(k, _c(i64, 3))), align=_WORD_ALIGN)
+        b.store(word, b.gep(topic_words, [k]), align=_WORD_ALIGN)
+        k_next = b.add(k, _c(i64, 1))
+        k.add_incoming(k_next, loop)
+        b.cbranch(b.icmp_unsigned("<", k_next, topics), loop, copied)
+        b.position_at_end(copied)
+        data = b.gep(at, [b.add(b.mul(topics, _c(i64, 32)), _c(i64, abi.LOG_RECORD_HEADER))])
+        source = b.gep(st.pointer_field("memory", I8P), [offset64])
+        b.call(memcpy, [data, source, size64, _c(i1, 0)])
+        b.store(b.add(used, record), log_len_p)
+        b.store(_c(i64, 1), st.field("pending"))
+        st.pop(b.add(topics, _c(i64, 2)))
+        b.ret(_c(i1, 1))
+
+
+_VALID, _DIRTY = 1, 2
+
+
+class _StateAccess:
+    """The context fields and the EVM stack, as a state operation sees them."""
+
+    def __init__(self, b: ir.IRBuilder, ctx: ir.Value, len_p: ir.Value) -> None:
+        from pyevm_jit.abi import FIELD_INDEX
+
+        self.b = b
+        self.index = FIELD_INDEX
+        self.fields = b.bitcast(ctx, I64P)
+        self.len_p = len_p
+        self.height = b.load(len_p)
+        self._stack: ir.Value | None = None
+
+    def field(self, name: str) -> ir.Value:
+        """Pointer to an i64 field."""
+        return self.b.gep(self.fields, [_c(i32, self.index[name])], inbounds=True)
+
+    def pointer_field(self, name: str, ty: ir.PointerType) -> ir.Value:
+        return self.b.load(self.b.bitcast(self.field(name), ty.as_pointer()))
+
+    def flag(self, flag: int) -> ir.Value:
+        flags = self.b.load(self.field("state_flags"))
+        return self.b.icmp_unsigned("!=", self.b.and_(flags, _c(i64, flag)), _c(i64, 0))
+
+    def height_at_least(self, count: int | ir.Value) -> ir.Value:
+        n = _c(i64, count) if isinstance(count, int) else count
+        return self.b.icmp_unsigned(">=", self.height, n)
+
+    def slot(self, depth: int | ir.Value) -> ir.Value:
+        """Pointer to the stack item `depth` from the top (1: the top)."""
+        b = self.b
+        if self._stack is None:
+            self._stack = self.pointer_field("stack", I256P)
+        d = _c(i64, depth) if isinstance(depth, int) else depth
+        return b.gep(self._stack, [b.sub(self.height, d)])
+
+    def pop(self, count: int | ir.Value) -> None:
+        n = _c(i64, count) if isinstance(count, int) else count
+        self.b.store(self.b.sub(self.height, n), self.len_p)
+
+
+class _CacheEntry:
+    """The cache entry of a key (`abi.SlotCacheLayout`): pointers to its key, value, original
+    value and flag byte, and whether it holds the key."""
+
+    def __init__(self, b: ir.IRBuilder, st: _StateAccess, layout: SlotCacheLayout, field: str,
+                 key: ir.Value) -> None:  # fmt: skip
+        self.b, self.st, self.layout = b, st, layout
+        x = b.xor(key, b.lshr(key, _c(i256, 128)))
+        x = b.trunc(b.xor(x, b.lshr(x, _c(i256, 64))), i64)
+        x = b.xor(x, b.lshr(x, _c(i64, 32)))
+        x = b.xor(x, b.lshr(x, _c(i64, 16)))
+        self.index = b.and_(x, _c(i64, layout.entries - 1))
+        self.base = st.pointer_field(field, I8P)
+        words = b.bitcast(self.base, I256P)
+        self.key_ptr = b.gep(words, [self.index])
+        self.value_ptr = b.gep(words, [b.add(self.index, _c(i64, layout.entries))])
+        self.original_ptr = (
+            b.gep(words, [b.add(self.index, _c(i64, 2 * layout.entries))])
+            if layout.with_original
+            else None
+        )
+        self.flag_ptr = b.gep(self.base, [b.add(self.index, _c(i64, layout.flags_offset))])
+        self.flags = b.load(self.flag_ptr)
+        valid = b.icmp_unsigned("!=", b.and_(self.flags, _c(i8, _VALID)), _c(i8, 0))
+        same = b.icmp_unsigned("==", b.load(self.key_ptr, align=_WORD_ALIGN), key)
+        self.hit = b.and_(valid, same)
+
+    def mark_dirty(self, count_field: str) -> None:
+        """Set the dirty bit; a newly dirty entry joins the dirty list."""
+        b, st = self.b, self.st
+        was_dirty = b.icmp_unsigned("!=", b.and_(self.flags, _c(i8, _DIRTY)), _c(i8, 0))
+        b.store(b.or_(self.flags, _c(i8, _VALID | _DIRTY)), self.flag_ptr)
+        count_p = st.field(count_field)
+        count = b.load(count_p)
+        dirty_list = b.bitcast(b.gep(self.base, [_c(i64, self.layout.dirty_offset)]), I32P)
+        # the list has one spare element, so this store stays in bounds when nothing is added
+        b.store(b.trunc(self.index, i32), b.gep(dirty_list, [count]))
+        b.store(b.select(was_dirty, count, b.add(count, _c(i64, 1))), count_p)
+        b.store(_c(i64, 1), st.field("pending"))
+
+
+def sstore_rule_words(rule: SstoreRule) -> list[int]:
+    """The i64 words of SSTORE_RULE_FIELDS for a rule (what `pyevmjit_sstore` reads)."""
+    sentry = -(1 << 63) if rule.sentry is None else rule.sentry
+    words = {
+        "net": int(rule.family != "frontier"), "static_gas": rule.static_gas,
+        "sload_gas": rule.sload_gas, "set_gas": rule.set_gas, "reset_gas": rule.reset_gas,
+        "clears_refund": rule.clears_refund, "sentry": sentry,
+    }  # fmt: skip
+    return [words[name] for name in SSTORE_RULE_FIELDS]
+
 
 def build_rtlib_module(triple: str | None = None, *, portable: bool | None = None) -> ir.Module:
     """The runtime library as an llvmlite IR module (for `triple`, default: this process).
@@ -941,6 +1274,7 @@ def build_rtlib_module(triple: str | None = None, *, portable: bool | None = Non
     gen.keccak256()
     gen.mem_grow()
     gen.copy_padded()
+    gen.state_ops()
     return module
 
 

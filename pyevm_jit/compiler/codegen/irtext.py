@@ -229,6 +229,7 @@ class Module:
         self.type_defs: list[str] = []
         self.declarations: dict[str, str] = {}
         self.globals: list[str] = []
+        self.private_globals: set[str] = set()
         self.functions: list[Function] = []
 
     def add_function(self, fn: Function) -> None:
@@ -259,8 +260,13 @@ class Module:
             full = f"{name}.p0.{types[1].text}"
         return self.declare(full, ftype, "")
 
-    def add_global_constant(self, name: str, ty: Type, initializer: str) -> None:
-        self.globals.append(f"@{name} = constant {ty.text} {initializer}")
+    def add_global_constant(self, name: str, ty: Type, initializer: str,
+                            private: bool = False) -> None:
+        if private:
+            self.private_globals.add(name)
+            self.globals.append(f"@{name} = private unnamed_addr constant {ty.text} {initializer}")
+        else:
+            self.globals.append(f"@{name} = constant {ty.text} {initializer}")
 
     def __str__(self) -> str:
         out: list[str] = list(self.type_defs)

@@ -503,8 +503,10 @@ class ProgramBuilder:
             return
         self._suspend(instr, vs)
 
-    def _suspend(self, instr: Instruction, vs: VirtualStack) -> None:
-        vs.flush(self.len_var)
+    def _suspend(self, instr: Instruction, vs: VirtualStack | None) -> None:
+        """Leave to run `instr` through py-evm (`vs`: the stack to flush first, if any)."""
+        if vs is not None:
+            vs.flush(self.len_var)
         self.resume_targets.append(instr.pc + 1)
         self.store_field("resume", c64(len(self.resume_targets)))
         self.store_field("exit_op", c64(instr.opcode))
