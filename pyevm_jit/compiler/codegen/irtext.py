@@ -248,6 +248,26 @@ class Module:
         fn.name = name
         return fn
 
+    def declare_indirect(self, name: str, ftype: FunctionType, entry: Block,
+                         attributes: str = "nounwind") -> Function:
+        """A function defined elsewhere, called through a pointer loaded in `entry` (the
+        function's entry block). With the large code model of JIT code, LLVM's fast
+        instruction selector cannot call a symbol directly, and a call it leaves to
+        SelectionDAG costs several times as much to compile; a call through a register it
+        handles."""
+        self.declare(name, ftype, attributes)
+        holder = f"pyevmjit.fp.{name}"
+        if holder not in self.private_globals:
+            self.private_globals.add(holder)
+            self.globals.append(f"@{holder} = private unnamed_addr constant ptr @{name}")
+        ref = f"%fp.{name}"
+        entry.lines.insert(0, f"  {ref} = load ptr, ptr @{holder}")
+        fn = Function.__new__(Function)
+        Value.__init__(fn, PointerType(VOID), ref)
+        fn.ftype = ftype
+        fn.name = name
+        return fn
+
     def declare_intrinsic(self, name: str, types: Sequence[Type],
                           ftype: FunctionType | None = None) -> Function:
         full = name + "".join(f".{t.text}" for t in types[:1] if name != "llvm.memcpy"
@@ -501,9 +521,9 @@ class IRBuilder:
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
         text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
         if ret is VOID:
-            self.lines.append(f"  call void @{fn.name}({text})")
+            self.lines.append(f"  call void {fn.ref}({text})")
             return Value(VOID, "")
-        return self._emit(ret, f"call {ret.text} @{fn.name}({text})")
+        return self._emit(ret, f"call {ret.text} {fn.ref}({text})")
 
     def branch(self, target: Block) -> None:
         self.lines.append(f"  br label %{target.name}")

@@ -28,7 +28,7 @@ from pyevm_jit.compiler.codegen.types import (
     i256,
     i256p,
 )
-from pyevm_jit.compiler.codegen.vstack import narrow64, resize, widen
+from pyevm_jit.compiler.codegen.vstack import Split, narrow64, resize, widen
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.codegen.irtext import IRBuilder
@@ -55,36 +55,55 @@ class MemoryOps:
     def b(self) -> IRBuilder:
         return self.pb.b
 
-    def _is_huge(self, *values: Value) -> Value:
-        """Whether any of the values is at least 2^63 (i1)."""
-        b = self.b
-        narrow = [narrow64(b, v) for v in values]
-        if all(n is not None for n in narrow):
-            combined = narrow[0]
-            for n in narrow[1:]:
-                combined = b.or_(combined, n)  # type: ignore[arg-type]
-            return b.icmp_unsigned(">", combined, c64(_HUGE))  # type: ignore[arg-type]
-        combined = widen(b, values[0])
-        for v in values[1:]:
-            combined = b.or_(combined, widen(b, v))
-        return b.icmp_unsigned(">", combined, c256(_HUGE))
+    def _is_huge(self, *values: Value | Split) -> Value:
+        """Whether any of the values is at least 2^63 (i1).
 
-    def _low64(self, value: Value) -> Value:
+        A 256-bit value is tested as its low 64 bits and whether the bits above are zero: a
+        256-bit comparison with 2^63 - 1 costs instruction selection about twice as much."""
+        b = self.b
+        combined: Value | None = None
+        high: Value | None = None
+        for v in values:
+            if isinstance(v, Split):
+                above = v.high(b)
+                high = above if high is None else b.or_(high, above)
+                combined = v.low if combined is None else b.or_(combined, v.low)
+                continue
+            low = narrow64(b, v)
+            if low is None:
+                low = b.trunc(v, i64)
+                above = b.icmp_unsigned("!=", b.lshr(v, c256(64)), c256(0))
+                high = above if high is None else b.or_(high, above)
+            combined = low if combined is None else b.or_(combined, low)
+        assert combined is not None
+        huge = b.icmp_unsigned(">", combined, c64(_HUGE))
+        return huge if high is None else b.or_(huge, high)
+
+    def nonzero(self, value: Value | Split) -> Value:
+        """i1: whether a value is not zero."""
+        if isinstance(value, Split):
+            return value.nonzero(self.b)
+        return self.b.icmp_unsigned("!=", widen(self.b, value), c256(0))
+
+    def low64(self, value: Value | Split) -> Value:
+        """The low 64 bits of a value (i64)."""
+        if isinstance(value, Split):
+            return value.low
         narrow = narrow64(self.b, value)
         return narrow if narrow is not None else self.b.trunc(value, i64)
 
     # --- expansion -----------------------------------------------------------------------------
-    def expand(self, offset: Value, size: Value, pc: int) -> Value:
+    def expand(self, offset: Value | Split, size: Value | Split, pc: int) -> Value:
         """Charge for and perform memory expansion to cover [offset, offset + size).
 
         Afterwards offset and size are known to be below 2^63 (or size is zero). Returns the
         offset's low 64 bits (the offset itself when the access is in memory)."""
         pb, b = self.pb, self.b
-        low = self._low64(offset)
-        const_size = constant_int(size)
+        low = self.low64(offset)
+        const_size = constant_int(size) if isinstance(size, Value) else None
         if const_size == 0:
             return low
-        const_offset = constant_int(offset)
+        const_offset = constant_int(offset) if isinstance(offset, Value) else None
         if const_offset is not None and const_size is not None:
             if const_offset + const_size <= self.covered:
                 return low  # an earlier access of this block reached as far
@@ -93,10 +112,10 @@ class MemoryOps:
         if const_size is not None:
             end = b.add(low, c64(const_size))
         else:
-            end = b.add(low, self._low64(size))
+            end = b.add(low, self.low64(size))
         need = b.or_(huge, b.icmp_unsigned(">", end, pb.load_field("memory_len")))
         if const_size is None:
-            need = b.and_(need, b.icmp_unsigned("!=", widen(b, size), c256(0)))
+            need = b.and_(need, self.nonzero(size))
         if constant_int(need) == 0:
             return low
         self.base = None  # growing may move the buffer
@@ -124,7 +143,7 @@ class MemoryOps:
     def address(self, offset: Value) -> Value:
         """Pointer into memory for an offset already covered by `expand` (the buffer's address
         read afresh: usable off the block's main path)."""
-        return self.b.gep(self.pb.load_field("memory"), [self._low64(offset)])
+        return self.b.gep(self.pb.load_field("memory"), [self.low64(offset)])
 
     def at(self, low: Value) -> Value:
         """Pointer into memory at an i64 offset already covered by `expand`, on the block's
@@ -138,29 +157,29 @@ class MemoryOps:
         if per_word == 0 or constant_int(size) == 0:
             return
         b = self.b
-        words = b.lshr(b.add(self._low64(size), c64(31)), c64(5))
+        words = b.lshr(b.add(self.low64(size), c64(31)), c64(5))
         self.pb.charge(b.mul(words, c64(per_word)), pc)
 
     def _if_nonzero(self, size: Value, pc: int, name: str) -> tuple[IRBlock, IRBlock]:
         pb, b = self.pb, self.b
         body = pb.fn.append_basic_block(f"{name}{pc}")
         done = pb.fn.append_basic_block(f"{name}_done{pc}")
-        b.cbranch(b.icmp_unsigned("!=", self._low64(size), c64(0)), body, done)
+        b.cbranch(b.icmp_unsigned("!=", self.low64(size), c64(0)), body, done)
         b.position_at_end(body)
         return body, done
 
     # --- operations ----------------------------------------------------------------------------
-    def mload(self, offset: Value, pc: int) -> Value:
+    def mload(self, offset: Value | Split, pc: int) -> Value:
         low = self.expand(offset, c256(32), pc)
         ptr = self.b.bitcast(self.at(low), i256p)
         return self.b.call(self.bswap, [self.b.load(ptr, align=1)])
 
-    def mstore(self, offset: Value, value: Value, pc: int) -> None:
+    def mstore(self, offset: Value | Split, value: Value, pc: int) -> None:
         low = self.expand(offset, c256(32), pc)
         ptr = self.b.bitcast(self.at(low), i256p)
         self.b.store(self.b.call(self.bswap, [widen(self.b, value)]), ptr, align=1)
 
-    def mstore8(self, offset: Value, value: Value, pc: int) -> None:
+    def mstore8(self, offset: Value | Split, value: Value, pc: int) -> None:
         low = self.expand(offset, c256(1), pc)
         self.b.store(resize(self.b, value, i8), self.at(low))
 
@@ -171,9 +190,9 @@ class MemoryOps:
         b = self.b
         self.expand(offset, size, pc)
         self.charge_words(size, self.pb.spec.gas.sha3_word, pc)
-        size64 = self._low64(size)
+        size64 = self.low64(size)
         empty = b.icmp_unsigned("==", size64, c64(0))
-        ptr = self.address(b.select(empty, c64(0), self._low64(offset)))
+        ptr = self.address(b.select(empty, c64(0), self.low64(offset)))
         out = self.pb.scratch[0]
         b.call(self.pb.rt("pyevmjit_keccak256"), [ptr, size64, out])
         self.pb.observe.sha3_hashed(ptr, size64, out)
@@ -199,7 +218,7 @@ class MemoryOps:
         _, done = self._if_nonzero(size, pc, "copy")
         dst = self.address(mem_off)
         self.b.call(self.pb.rt("pyevmjit_copy_padded"),
-                    [dst, src_ptr, src_len, self._source_offset(src_off), self._low64(size)])
+                    [dst, src_ptr, src_len, self._source_offset(src_off), self.low64(size)])
         self.b.branch(done)
         self.b.position_at_end(done)
 
@@ -237,7 +256,7 @@ class MemoryOps:
         self.expand(b.select(b.icmp_unsigned(">", dst, src), dst, src), size, pc)
         self.charge_words(size, self.pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "mcopy")
-        b.call(self.memmove, [self.address(dst), self.address(src), self._low64(size), FALSE])
+        b.call(self.memmove, [self.address(dst), self.address(src), self.low64(size), FALSE])
         b.branch(done)
         b.position_at_end(done)
 

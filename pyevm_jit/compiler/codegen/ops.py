@@ -348,19 +348,19 @@ def _pop(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
 
 @_op(0x51)
 def _mload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.push(pb.mem.mload(vs.pop_any(), instr.pc))
+    vs.push(pb.mem.mload(vs.pop_split(), instr.pc))
 
 
 @_op(0x52)
 def _mstore(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset, value = vs.pop_any(), vs.pop_any()
-    pb.mem.mstore(offset, value, instr.pc)
+    offset = vs.pop_split()
+    pb.mem.mstore(offset, vs.pop_any(), instr.pc)
 
 
 @_op(0x53)
 def _mstore8(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    offset, value = vs.pop_any(), vs.pop_any()
-    pb.mem.mstore8(offset, value, instr.pc)
+    offset = vs.pop_split()
+    pb.mem.mstore8(offset, vs.pop_any(), instr.pc)
 
 
 @_op(0x58)

@@ -62,7 +62,7 @@ from pyevm_jit.compiler.codegen.types import (
     i256,
     i256p,
 )
-from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64, widen
+from pyevm_jit.compiler.codegen.vstack import Split, VirtualStack, narrow64, widen
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
@@ -132,8 +132,8 @@ class ProgramBuilder:
         # scratch words for runtime-library calls (arguments and results go by pointer)
         self.scratch = [self.b.alloca(i256) for _ in range(4)]
         self._rt: dict[str, Function] = {}
-        self.mem = MemoryOps(self)
         self.entry_bb = entry_bb
+        self.mem = MemoryOps(self)
         self.observe = ObserveOps(self)
         self._current: _FailurePoint | None = None  # the instruction being emitted
         self._fail_blocks: dict[int, IRBlock] = {}  # pc -> its exit when it fails
@@ -159,7 +159,9 @@ class ProgramBuilder:
         """A runtime-library function, declared in this module on first use."""
         fn = self._rt.get(name)
         if fn is None:
-            fn = self._rt[name] = self.module.declare(name, _RT_SIGNATURES[name])
+            fn = self._rt[name] = self.module.declare_indirect(
+                name, _RT_SIGNATURES[name], self.entry_bb
+            )
         return fn
 
     def call_rt_words(self, name: str, *args: Value) -> Value:
@@ -295,8 +297,10 @@ class ProgramBuilder:
         b.branch(self.exit_bb)
         b.position_at_end(saved)
 
-    def _split_target(self, target: Value) -> tuple[Value, Value]:
+    def _split_target(self, target: Value | Split) -> tuple[Value, Value]:
         """(low 64 bits, whether the target is at least 2^64) of a jump target."""
+        if isinstance(target, Split):
+            return target.low, target.high(self.b)
         low = narrow64(self.b, target)
         if low is not None:
             return low, FALSE
@@ -306,8 +310,8 @@ class ProgramBuilder:
         high = b.icmp_unsigned("!=", b.lshr(target, c256(64)), c256(0))
         return b.trunc(target, i64), high
 
-    def jump_to(self, target: Value, pc: int) -> None:
-        const = constant_int(target)
+    def jump_to(self, target: Value | Split, pc: int) -> None:
+        const = constant_int(target) if isinstance(target, Value) else None
         if const is not None:
             if const in self.jumpdests:
                 self.b.branch(self.llvm_blocks[const])
@@ -517,21 +521,21 @@ class ProgramBuilder:
         if op == STOP:
             self.exit(Status.STOP, instr.pc)
         elif op == JUMP:
-            target = vs.pop_any()
+            target = vs.pop_split()
             vs.flush(self.len_var)
             self.jump_to(target, instr.pc)
         elif op == JUMPI:
-            target = vs.pop_any()
-            cond = vs.pop_any()
+            target = vs.pop_split()
+            cond = vs.pop_split()
             vs.flush(self.len_var)
             self._emit_jumpi(target, cond, instr.pc, next_pc)
         elif op in (RETURN, REVERT):
-            offset, size = vs.pop(), vs.pop()
-            self.mem.expand(offset, size, instr.pc)
-            is_empty = self.b.icmp_unsigned("==", size, c256(0))
-            offset = self.b.select(is_empty, c256(0), offset)
-            self.store_field("exit_a", self.b.trunc(offset, i64))
-            self.store_field("exit_b", self.b.trunc(size, i64))
+            offset, size = vs.pop_split(), vs.pop_split()
+            low = self.mem.expand(offset, size, instr.pc)
+            size64 = self.mem.low64(size)
+            is_empty = self.b.icmp_unsigned("==", size64, c64(0))
+            self.store_field("exit_a", self.b.select(is_empty, c64(0), low))
+            self.store_field("exit_b", size64)
             self.exit(Status.RETURN if op == RETURN else Status.REVERT, instr.pc)
         else:  # INVALID, when the fork's table has it: its static gas was prepaid
             vs.flush(self.len_var)
@@ -540,23 +544,27 @@ class ProgramBuilder:
                 self.b.store(self.b.add(self.b.load(self.gas_var), c64(gas)), self.gas_var)
             self.exit(Status.FALLBACK, instr.pc)
 
-    def _emit_jumpi(self, target: Value, cond: Value, pc: int, next_pc: int | None) -> None:
+    def _emit_jumpi(self, target: Value | Split, cond: Value | Split, pc: int,
+                    next_pc: int | None) -> None:
         fallthrough = self._block_at(next_pc) if next_pc is not None else self.end_bb
-        const_cond = constant_int(cond)
+        const_cond = constant_int(cond) if isinstance(cond, Value) else None
         if const_cond is not None:
             if const_cond:
                 self.jump_to(target, pc)
             else:
                 self.b.branch(fallthrough)
             return
-        const_target = constant_int(target)
+        const_target = constant_int(target) if isinstance(target, Value) else None
         if const_target is not None and const_target in self.jumpdests:
-            self.b.cbranch(ops.truth(self.b, cond), self.llvm_blocks[const_target], fallthrough)
+            self.b.cbranch(self._truth(cond), self.llvm_blocks[const_target], fallthrough)
             return
         taken = self.fn.append_basic_block(f"jumpi_taken{pc}")
-        self.b.cbranch(ops.truth(self.b, cond), taken, fallthrough)
+        self.b.cbranch(self._truth(cond), taken, fallthrough)
         self.b.position_at_end(taken)
         self.jump_to(target, pc)
+
+    def _truth(self, cond: Value | Split) -> Value:
+        return cond.nonzero(self.b) if isinstance(cond, Split) else ops.truth(self.b, cond)
 
     def _emit_native(self, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
         info = OPCODES[instr.opcode]

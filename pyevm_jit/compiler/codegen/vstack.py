@@ -12,9 +12,30 @@ what it writes back.
 from __future__ import annotations
 
 from pyevm_jit.compiler.codegen.irtext import Constant, IntType, IRBuilder, Type, Value
-from pyevm_jit.compiler.codegen.types import c64, i64, i256, i256p
+from pyevm_jit.compiler.codegen.types import c64, i64, i64p, i256, i256p
 
 V4I64 = Type("<4 x i64>")  # a word's bytes, copied without looking at them
+
+
+class Split:
+    """A 256-bit word read as 64-bit limbs: the low limb and the other three or-ed together
+    (both i64). No 256-bit operation: a block without any is selected by LLVM's fast
+    instruction selector."""
+
+    __slots__ = ("low", "rest")
+
+    def __init__(self, low: Value, rest: Value) -> None:
+        self.low = low
+        self.rest = rest
+
+    def high(self, b: IRBuilder) -> Value:
+        """i1: whether the word is at least 2^64."""
+        return b.icmp_unsigned("!=", self.rest, c64(0))
+
+    def nonzero(self, b: IRBuilder) -> Value:
+        """i1: whether the word is not zero."""
+        return b.icmp_unsigned("!=", b.or_(self.low, self.rest), c64(0))
+
 
 
 class _Item:
@@ -24,6 +45,31 @@ class _Item:
         self.value = value  # None: an entry item not loaded yet (read from slot `home`)
         self.origin = origin  # entry depth it was loaded from, while unchanged
         self.home = home  # entry depth of the slot holding the value, while not loaded
+
+
+def store_word(b: IRBuilder, value: Value, ptr: Value) -> None:
+    """Store a stack value as a 256-bit word at `ptr` (8-byte aligned).
+
+    A constant or a narrow value is stored as four 64-bit limbs: instruction selection handles
+    those with LLVM's fast selector, while any 256-bit operation in a block sends the whole
+    block to the much slower SelectionDAG (a block that only pushes a return address and jumps
+    is a 256-bit constant store and a branch)."""
+    if value.__class__ is not Constant and value.type.width > 64:  # type: ignore[attr-defined]
+        b.store(widen(b, value), ptr, align=8)
+        return
+    if value.__class__ is Constant:
+        c = value.constant  # type: ignore[attr-defined]
+        limbs: list[Value] = [c64((c >> (64 * k)) & _LIMB) for k in range(4)]
+    else:
+        low = value if value.type is i64 else b.zext(value, i64)
+        limbs = [low, c64(0), c64(0), c64(0)]
+    words = b.bitcast(ptr, i64p)
+    b.store(limbs[0], words, align=8)
+    for k in range(1, 4):
+        b.store(limbs[k], b.gep(words, [c64(k)]), align=8)
+
+
+_LIMB = (1 << 64) - 1
 
 
 def widen(b: IRBuilder, value: Value) -> Value:
@@ -77,6 +123,18 @@ class VirtualStack:
         self.ensure(1)
         return self._value(self.items.pop())
 
+    def pop_split(self) -> Value | Split:
+        """The top item as `pop_any` holds it, or as a `Split` when it is still in its slot
+        (for users that need only its low 64 bits and whether the rest is zero)."""
+        self.ensure(1)
+        item = self.items.pop()
+        if item.value is not None:
+            return self._value(item)
+        b = self.b
+        words = b.bitcast(self._slot(-item.home - 1), i64p)  # type: ignore[operator]
+        limbs = [b.load(words if k == 0 else b.gep(words, [c64(k)]), align=8) for k in range(4)]
+        return Split(limbs[0], b.or_(b.or_(limbs[1], limbs[2]), limbs[3]))
+
     def peek(self, depth: int = 0) -> Value:
         self.ensure(depth + 1)
         item = self.items[-1 - depth]
@@ -119,9 +177,12 @@ class VirtualStack:
                 word = b.load(self._slot(-item.home - 1, top), align=8, typ=V4I64)  # type: ignore
                 moves.append((word, k))
             else:
-                moves.append((widen(b, item.value), k))
+                moves.append((item.value, k))
         for value, k in moves:
-            b.store(value, self._slot(k - consumed, top), align=8)
+            if value.type is V4I64:
+                b.store(value, self._slot(k - consumed, top), align=8)
+            else:
+                store_word(b, value, self._slot(k - consumed, top))
         delta = len(self.items) - consumed
         if delta:
             b.store(b.add(self.entry_len, c64(delta)), stack_len_var)
