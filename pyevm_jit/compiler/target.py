@@ -16,7 +16,7 @@ from eth_hash.auto import keccak
 
 # Bump whenever the context layout, status codes, calling convention or the runtime library's
 # functions change.
-ABI_VERSION = 6
+ABI_VERSION = 7
 DEFAULT_OPT_LEVEL = 1
 
 _init_lock = threading.RLock()

@@ -173,7 +173,7 @@ class Function(Value):
     """A function defined in (or declared by) the module."""
 
     __slots__ = ("ftype", "name", "args", "blocks", "attributes", "linkage", "_counter",
-                 "arg_attributes", "_names")
+                 "arg_attributes", "_names", "_pointers")
 
     def __init__(self, module: Module, ftype: FunctionType, name: str,
                  arg_names: Sequence[str] = ()) -> None:
@@ -188,6 +188,7 @@ class Function(Value):
         self.linkage = ""
         self._counter = 0
         self._names: dict[str, int] = {}
+        self._pointers: set[str] = set()  # IndirectFunctions loaded at entry
         module.add_function(self)
 
     def append_basic_block(self, name: str = "b") -> Block:
@@ -206,6 +207,14 @@ class Function(Value):
         self._counter += 1
         return f"%v{self._counter}"
 
+    def pointer_to(self, callee: IndirectFunction) -> str:
+        """The register holding `callee`'s address in this function (loaded at its entry)."""
+        ref = f"%fp.{callee.name}"
+        if callee.name not in self._pointers:
+            self._pointers.add(callee.name)
+            self.blocks[0].lines.insert(0, f"  {ref} = load ptr, ptr @{callee.holder}")
+        return ref
+
     def render(self, out: list[str]) -> None:
         ret = self.ftype.return_type.text
         params = ", ".join(
@@ -221,6 +230,13 @@ class Function(Value):
             if not block.terminated:  # never reached (a branch on a constant skipped it)
                 out.append("  unreachable")
         out.append("}")
+
+
+class IndirectFunction(Function):
+    """A function of the runtime library called through a pointer (`Module.declare_indirect`)."""
+
+    __slots__ = ("holder",)
+    holder: str  # the private constant holding its address
 
 
 class Module:
@@ -248,24 +264,23 @@ class Module:
         fn.name = name
         return fn
 
-    def declare_indirect(self, name: str, ftype: FunctionType, entry: Block,
-                         attributes: str = "nounwind") -> Function:
-        """A function defined elsewhere, called through a pointer loaded in `entry` (the
-        function's entry block). With the large code model of JIT code, LLVM's fast
-        instruction selector cannot call a symbol directly, and a call it leaves to
-        SelectionDAG costs several times as much to compile; a call through a register it
-        handles."""
+    def declare_indirect(self, name: str, ftype: FunctionType,
+                         attributes: str = "nounwind") -> IndirectFunction:
+        """A function defined elsewhere, called through a pointer held in a private constant of
+        the module (each calling function loads it once, at its entry). With the large code
+        model of JIT code, LLVM's fast instruction selector cannot call a symbol directly, and
+        a call it leaves to SelectionDAG costs several times as much to compile; a call through
+        a register it handles."""
         self.declare(name, ftype, attributes)
         holder = f"pyevmjit.fp.{name}"
         if holder not in self.private_globals:
             self.private_globals.add(holder)
             self.globals.append(f"@{holder} = private unnamed_addr constant ptr @{name}")
-        ref = f"%fp.{name}"
-        entry.lines.insert(0, f"  {ref} = load ptr, ptr @{holder}")
-        fn = Function.__new__(Function)
-        Value.__init__(fn, PointerType(VOID), ref)
+        fn = IndirectFunction.__new__(IndirectFunction)
+        Value.__init__(fn, PointerType(VOID), f"@{name}")
         fn.ftype = ftype
         fn.name = name
+        fn.holder = holder
         return fn
 
     def declare_intrinsic(self, name: str, types: Sequence[Type],
@@ -520,10 +535,11 @@ class IRBuilder:
             nbytes = ret.width // 8  # type: ignore[attr-defined]
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
         text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
+        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref  # type: ignore[arg-type]
         if ret is VOID:
-            self.lines.append(f"  call void {fn.ref}({text})")
+            self.lines.append(f"  call void {callee}({text})")
             return Value(VOID, "")
-        return self._emit(ret, f"call {ret.text} {fn.ref}({text})")
+        return self._emit(ret, f"call {ret.text} {callee}({text})")
 
     def branch(self, target: Block) -> None:
         self.lines.append(f"  br label %{target.name}")

@@ -159,9 +159,7 @@ class ProgramBuilder:
         """A runtime-library function, declared in this module on first use."""
         fn = self._rt.get(name)
         if fn is None:
-            fn = self._rt[name] = self.module.declare_indirect(
-                name, _RT_SIGNATURES[name], self.entry_bb
-            )
+            fn = self._rt[name] = self.module.declare_indirect(name, _RT_SIGNATURES[name])
         return fn
 
     def call_rt_words(self, name: str, *args: Value) -> Value:
