@@ -23,7 +23,8 @@ for the stock and the JIT VM. pyrevm's ``EVM.message_call`` is timed the same wa
 
 Modules: `cases` (reading bench files), `sides` (py-evm, pyrevm and the JIT set-up, and the
 outcome that must agree), `measure` (checking and timing one case, in its own process),
-`report` (table, JSON, chart), `compile_times` (compile times over a corpus).
+`report` (table, JSON, chart), `compile_times` (compile times over a corpus), `native_time`
+(time to native of a large contract called in a loop).
 """
 
 from pyevm_jit.bench.cases import (
@@ -42,6 +43,13 @@ from pyevm_jit.bench.measure import (
     SideStats,
     measure_case,
     run_case_in_subprocess,
+)
+from pyevm_jit.bench.native_time import (
+    TimeToNative,
+    format_time_to_native,
+    synthetic_case,
+    synthetic_contract,
+    time_to_native,
 )
 from pyevm_jit.bench.report import (
     fmt_ratio,
@@ -90,6 +98,7 @@ __all__ = [
     "PyEvmRunner",
     "PyRevmRunner",
     "SideStats",
+    "TimeToNative",
     "clock_function",
     "compile_time",
     "corpus_codes",
@@ -98,6 +107,7 @@ __all__ = [
     "find_case",
     "fmt_ratio",
     "fmt_time",
+    "format_time_to_native",
     "format_table",
     "geometric_mean",
     "load_cases",
@@ -111,6 +121,9 @@ __all__ = [
     "pyrevm_gas_ok",
     "results_json",
     "run_case_in_subprocess",
+    "synthetic_case",
+    "synthetic_contract",
     "table_rows",
+    "time_to_native",
     "vm_class_for_fork",
 ]

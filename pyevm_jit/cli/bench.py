@@ -118,11 +118,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, metavar="N", help="--compile-times: every k-th contract, N in all"
     )
     parser.add_argument("--opt-level", type=int, help="--compile-times: optimisation level")
+    parser.add_argument(
+        "--time-to-native",
+        type=float,
+        metavar="SECONDS",
+        help="also report time to native: a 24 KB contract called in a loop under the default "
+        "runtime config until its tier-up code runs, for at most SECONDS (default 120 with "
+        "--compile-times, off otherwise; 0 skips)",
+    )
 
 
 def _options(args: argparse.Namespace) -> bench.BenchOptions:
     if args.min_time < 0 or args.min_reps < 1 or args.max_reps < args.min_reps:
         raise UsageError("need --min-time >= 0 and 1 <= --min-reps <= --max-reps")
+    if args.time_to_native is not None and args.time_to_native < 0:
+        raise UsageError("--time-to-native must be at least 0")
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageError(f"--baseline: no such file: {args.baseline}")
     try:
@@ -215,7 +225,17 @@ def run(args: argparse.Namespace) -> int:
         write_json(Path(args.json), data, indent=2)
     if args.plot:
         bench.plot_speedups(results, args.plot)
+    if args.time_to_native and not _time_to_native(args.time_to_native, options.fork):
+        return 1
     return 1 if errors else 0
+
+
+def _time_to_native(seconds: float, fork: str) -> bench.TimeToNative | None:
+    """Measure and print time to native (None when the JIT's outcome differed)."""
+    result = bench.time_to_native(bench.synthetic_case(), fork=fork, limit_seconds=seconds)
+    print("\n".join(bench.format_time_to_native(result)))
+    print(f"  ({bench.machine_description()})")
+    return None if result.error else result
 
 
 def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Namespace) -> int:
@@ -338,6 +358,8 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
     for t in times:
         if t.error:
             print(f"FAIL compile ({t.code_len} bytes): {t.error}")
+    limit = 120.0 if args.time_to_native is None else args.time_to_native
+    native = _time_to_native(limit, fork) if limit else None
     if args.json:
         document = {
             "fork": fork,
@@ -348,7 +370,8 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
             "median_cpu_seconds": bench.percentile(cpu, 0.5) if cpu else None,
             "p90_seconds": bench.percentile(seconds, 0.9) if seconds else None,
             "machine": bench.machine_description(),
+            "time_to_native": asdict(native) if native is not None else None,
             "times": [asdict(t) for t in times],
         }
         write_json(Path(args.json), document)
-    return 1 if failed else 0
+    return 1 if failed or (limit and native is None) else 0
