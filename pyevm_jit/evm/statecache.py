@@ -47,17 +47,22 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import rlp
+from eth._utils.padding import pad32
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.backends.base import BaseDB
 from eth.db.backends.memory import MemoryDB
 from eth.db.cache import CacheDB
+from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
 from eth.db.storage import CLEAR_COUNT_KEY_NAME, AccountStorageDB, StorageLookup
 from eth.rlp.accounts import Account
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth.vm.interrupt import MissingBytecode, MissingStorageTrieNode
+from eth_hash.auto import keccak
 from lru import LRU
+from trie import HexaryTrie
 
 #: default bound of the shared cache (about 300 bytes per entry)
 DEFAULT_ENTRIES = 100_000
@@ -295,6 +300,132 @@ def _decode_value(data: bytes) -> int:
     return rlp.decode(data, sedes=rlp.sedes.big_endian_int)  # type: ignore[no-any-return]
 
 
+# --- trie walks ---------------------------------------------------------------------------------
+_NIBBLE = {c: i for i, c in enumerate("0123456789abcdef")}
+_Items = list[tuple[bool, int, int]]
+
+
+def _rlp_items(buf: bytes, start: int, end: int) -> _Items | None:
+    """The items of the RLP list payload buf[start:end]: (is a list, payload start, payload end)
+    each; None for anything pyrlp's strict decoder would reject (non-canonical lengths, a
+    single byte below 0x80 given a prefix, items running past the list)."""
+    items: _Items = []
+    at = start
+    while at < end:
+        b = buf[at]
+        if b < 0x80:
+            items.append((False, at, at + 1))
+            at += 1
+            continue
+        if b < 0xB8:
+            s, n, is_list = at + 1, b - 0x80, False
+            if n == 1 and s < end and buf[s] < 0x80:
+                return None
+        elif b < 0xC0:
+            ll = b - 0xB7
+            s, is_list = at + 1 + ll, False
+            if buf[at + 1] == 0:
+                return None
+            n = int.from_bytes(buf[at + 1 : s], "big")
+            if n < 56:
+                return None
+        elif b < 0xF8:
+            s, n, is_list = at + 1, b - 0xC0, True
+        else:
+            ll = b - 0xF7
+            s, is_list = at + 1 + ll, True
+            if buf[at + 1] == 0:
+                return None
+            n = int.from_bytes(buf[at + 1 : s], "big")
+            if n < 56:
+                return None
+        at = s + n
+        if at > end:
+            return None
+        items.append((is_list, s, at))
+    return items
+
+
+def _node(data: bytes) -> tuple[bytes, _Items] | None:
+    """A trie node's encoding as (buffer, items); None where py-evm's decoding is needed (not
+    exactly one RLP list: a blank node, a malformed one)."""
+    if not data or data[0] < 0xC0:
+        return None
+    items = _rlp_items(data, 0, len(data))
+    if items is None or len(items) != 1 or not items[0][0]:
+        return None
+    _is_list, s, e = items[0]
+    inner = _rlp_items(data, s, e)
+    return None if inner is None else (data, inner)
+
+
+def trie_get(db: Any, root: bytes, key: bytes) -> bytes | None:
+    """`HexaryTrie(db, root).get(key)` for a trie whose keys are all 32 bytes long (storage and
+    account tries: keccak hashes), read from the same node database (so py-evm's access logger
+    sees the same node reads), or None where py-evm's own walk must answer: a node missing from
+    the database (py-evm raises with the path) or anything unusual in a node.
+
+    py-evm's walk decodes every node with pyrlp and converts the key and every node path to
+    tuples of nibbles; here only the item boundaries of each node are read, and paths are hex
+    strings. Same nodes read in the same order; tests/test_statecache.py checks the result
+    against HexaryTrie on random tries."""
+    if root == BLANK_ROOT_HASH:
+        return b""
+    try:
+        node = _node(db[root])
+        path = key.hex()
+        at, end = 0, len(path)
+        while True:
+            if node is None:
+                return None
+            buf, items = node
+            if len(items) == 17:
+                if at == end:
+                    return None
+                is_list, s, e = items[_NIBBLE[path[at]]]
+                at += 1
+            elif len(items) == 2:
+                is_list, s, e = items[0]
+                if is_list or s == e:
+                    return None
+                prefix = buf[s:e].hex()
+                flag = prefix[0]
+                nibbles = prefix[1:] if flag in "13" else prefix[2:]
+                is_list, s, e = items[1]
+                if flag in "23":  # a leaf: its value where the rest of the key is its path
+                    if path[at:] != nibbles:
+                        return b""
+                    return None if is_list else buf[s:e]
+                if flag not in "01" or at == end:
+                    return None
+                if not path.startswith(nibbles, at):
+                    if nibbles.startswith(path[at:]):
+                        return None  # the key ends inside the extension: py-evm's case
+                    return b""
+                at += len(nibbles)
+            else:
+                return None
+            # the child: an inline node, blank, a hash, or (py-evm accepts it) short RLP bytes
+            if is_list:
+                inner = _rlp_items(buf, s, e)
+                node = None if inner is None else (buf, inner)
+                continue
+            n = e - s
+            if n == 0:
+                return b""
+            child = buf[s:e]
+            if n == 32:
+                if child == BLANK_ROOT_HASH:
+                    return b""
+                node = _node(db[child])
+            elif n < 32:
+                node = _node(child)
+            else:
+                return None
+    except (KeyError, IndexError):
+        return None
+
+
 # --- the account trie ---------------------------------------------------------------------------
 class _AccountTrieReads(BaseDB):
     """In place of AccountDB's `_trie_cache`: reads of the committed account trie, by root."""
@@ -304,12 +435,30 @@ class _AccountTrieReads(BaseDB):
         self._hexary = hexary  # the HexaryTrie under the HashTrie: its root_hash is current
         self._cache = cache
         self._namespace = namespace
+        # the key set of py-evm's access logger (accounts queried), when it is that logger over
+        # a HashTrie over this HexaryTrie: then the trie is walked here (trie_get)
+        self._keys_read: set[bytes] | None = None
+        if (
+            type(wrapped) is KeyAccessLoggerDB
+            and type(wrapped.wrapped_db) is HashTrie
+            and wrapped.wrapped_db._db is hexary
+            and type(hexary) is HexaryTrie
+            and type(getattr(wrapped, "_keys_read", None)) is set
+        ):
+            self._keys_read = wrapped._keys_read
 
     def __getitem__(self, key: bytes) -> bytes:
-        root = self._hexary.root_hash
+        hexary = self._hexary
+        root = hexary.root_hash
         value = self._cache.get(self._namespace, root, key)
         if value is None:
-            value = self._wrapped[key]
+            logged = self._keys_read
+            if logged is not None:
+                value = trie_get(hexary.db, root, keccak(key))
+                if value is not None:
+                    logged.add(key)  # as the access logger py-evm reads through records it
+            if value is None:
+                value = self._wrapped[key]
             self._cache.put(self._namespace, root, key, value)
         return value
 
@@ -362,10 +511,14 @@ class _CachedStorageLookup(StorageLookup):
     def __getitem__(self, key: bytes) -> bytes:
         if self._batch_changes is not None:
             self._end_batch()
-        root = self._root()
+        trie = self._write_trie
+        root = trie.root_hash if trie is not None else self._starting_root_hash
         value = self._cache.get(self._namespace, root, key)
         if value is None:
-            value = super().__getitem__(key)
+            db = trie.db if trie is not None else self._db
+            value = trie_get(db, root, keccak(pad32(key)))  # py-evm's _decode_key
+            if value is None:
+                value = super().__getitem__(key)
             self._cache.put(self._namespace, root, key, value)
         return value
 
