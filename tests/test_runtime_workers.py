@@ -372,3 +372,55 @@ def test_many_threads_blocking_on_two_workers_with_crashes_and_clears() -> None:
         # after the storm: every good key compiles, every bad key is JitFailed
         assert all(b.lookup(r).is_compiled for r in good)
         assert all(b.lookup(r).reason is InterpretReason.JIT_FAILED for r in bad)
+
+
+def _fake_package_in(folder: Path) -> None:
+    """A `pyevm_jit` folder that ends any process importing it (exit status 97)."""
+    (folder / "pyevm_jit").mkdir()
+    (folder / "pyevm_jit" / "__init__.py").write_text("raise SystemExit(97)\n")
+
+
+@pytest.mark.parametrize("safe_path_flag", [True, False], ids=["-P", "3.10-bootstrap"])
+def test_child_command_does_not_import_from_the_working_directory(
+    tmp_path: Path, safe_path_flag: bool
+) -> None:
+    """`python -m` puts the working directory first on `sys.path`; the command the workers
+    are started with (either form) imports the parent's package instead of a `pyevm_jit`
+    folder there, and passes its arguments on."""
+    import pyevm_jit
+    from pyevm_jit.runtime.workers import child_environment, python_module_command
+
+    cwd = tmp_path / "cwd"
+    lib = tmp_path / "lib"
+    cwd.mkdir()
+    lib.mkdir()
+    _fake_package_in(cwd)
+    (lib / "probe_mod.py").write_text(
+        "import sys\nimport pyevm_jit\nprint(pyevm_jit.__file__)\nprint(sys.argv[1:])\n"
+    )
+    env = child_environment()
+    env["PYTHONPATH"] = str(lib) + os.pathsep + env["PYTHONPATH"]
+    plain = subprocess.run(
+        [sys.executable, "-m", "probe_mod"], cwd=cwd, env=env, capture_output=True, timeout=WAIT
+    )
+    assert plain.returncode == 97  # the risk is real: plain -m imports the fake
+    cmd = python_module_command("probe_mod", "a", "b", safe_path_flag=safe_path_flag)
+    safe = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=WAIT)
+    assert safe.returncode == 0, safe.stderr
+    assert safe.stdout.splitlines() == [pyevm_jit.__file__, "['a', 'b']"]
+
+
+def test_worker_started_in_a_folder_with_a_fake_package_compiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compile worker started while the working directory holds a `pyevm_jit` folder still
+    imports the real package (it did not start at all before)."""
+    _fake_package_in(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    pool = ProcessPool(faults.fault_compiler, 1, timeout=WAIT)
+    try:
+        code = b"\x04\x02"
+        result = pool.submit(CompileTask(code, "cancun", 1, keccak(code))).result(timeout=WAIT)
+        assert result.object_bytes.startswith(b"FAKEOBJ:")
+    finally:
+        pool.shutdown(5.0)

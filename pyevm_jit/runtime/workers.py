@@ -360,27 +360,54 @@ def worker_entry(argv: list[str]) -> int:
     return 0
 
 
+#: runs a module as `__main__` without the working directory on `sys.path` (Python 3.10, which
+#: has no `-P`): `python -c BOOTSTRAP MODULE ARGS...`
+_SAFE_PATH_BOOTSTRAP = (
+    "import runpy, sys; del sys.path[0]; "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+)
+
+
+def python_module_command(module: str, *args: str, safe_path_flag: bool | None = None) -> list[str]:
+    """The command that runs `python -m module args...` in a child process without putting the
+    working directory on its `sys.path` (a `pyevm_jit` folder there must not replace the
+    package): `-P` on Python 3.11+, a bootstrap that drops `sys.path[0]` before importing on
+    3.10 (`safe_path_flag` chooses one; default: the running version's)."""
+    if safe_path_flag is None:
+        safe_path_flag = sys.version_info >= (3, 11)
+    if safe_path_flag:
+        return [sys.executable, "-P", "-m", module, *args]
+    return [sys.executable, "-c", _SAFE_PATH_BOOTSTRAP, module, *args]
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a child Python process: this one's, with `PYTHONPATH` set to this
+    process's `sys.path`, led by the folder this `pyevm_jit` package was imported from (so the
+    child imports the same package; a worktree run with `PYTHONPATH=...` keeps working)."""
+    import pyevm_jit
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pyevm_jit.__file__)))
+    paths = [root, *(p for p in sys.path if p and os.path.abspath(p) != root)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
 class _Proc:
     """A worker process started with subprocess, plus its two pipe ends."""
 
     def __init__(self, compiler: Compiler) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
             self.popen = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pyevm_jit.runtime.worker_process",
-                    str(to_child_r),
-                    str(from_child_w),
-                ],
+                python_module_command(
+                    "pyevm_jit.runtime.worker_process", str(to_child_r), str(from_child_w)
+                ),
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 stdout=sys.__stderr__.fileno() if sys.__stderr__ is not None else None,
-                env=env,
+                env=child_environment(),
                 close_fds=True,
                 # its own session: a Ctrl-C at the terminal is the parent's business (the
                 # parent's death ends the worker through its watchdog)
