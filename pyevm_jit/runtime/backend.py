@@ -115,7 +115,28 @@ def _release(inner: BackendState) -> None:
             pass
 
 
+def _wait_for_store(inner: BackendState) -> None:
+    """Give compilations in flight up to `store_wait` seconds to finish and reach the store
+    (only when there is a writable store: otherwise their programs die with the process)."""
+    wait = inner.tuning.store_wait
+    store = inner.config.store
+    if wait <= 0 or store is None or not getattr(store, "writable", True):
+        return
+    if not inner.started or inner.closed or inner.thread is threading.current_thread():
+        return
+    deadline = monotonic() + wait
+    with inner.idle_cv:
+        while not inner.closed and (
+            inner.inflight or inner.commands.unfinished_tasks or inner.events
+        ):
+            left = deadline - monotonic()
+            if left <= 0:
+                return
+            inner.idle_cv.wait(min(left, 0.05))
+
+
 def _shutdown(inner: BackendState, timeout: float) -> None:
+    _wait_for_store(inner)
     with inner.lock:
         if inner.closed:
             return
@@ -444,7 +465,10 @@ class JitBackend:
         inner.enabled = enabled
 
     def close(self) -> None:
-        """Stop the backend thread and the workers. Idempotent; lookups answer Disabled after."""
+        """Stop the backend thread and the workers. Idempotent; lookups answer Disabled after.
+
+        With a writable store, compilations in flight first get up to `tuning.store_wait`
+        seconds to finish and be stored (the exit of the process does the same)."""
         _shutdown(self._inner, self._inner.tuning.shutdown_timeout)
 
     def stats(self) -> RuntimeStatsSnapshot:

@@ -97,6 +97,10 @@ class RuntimeTuning:
     event_drain_interval: float = _env("event_drain_interval", 0.1)
     #: seconds `close()` waits for the backend thread and the workers
     shutdown_timeout: float = _env("shutdown_timeout", 5.0)
+    #: seconds `close()` (and the exit of the process) first waits for compilations in flight
+    #: to finish and reach the store, when the backend has a writable one, so that the next
+    #: run finds them (0: no wait)
+    store_wait: float = _env("store_wait", 5.0)
     #: observed misses after which a key is compiled
     hot_threshold: int = _env("hot_threshold", 8)
     #: longer bytecode is Ineligible (EIP-170 runtime code limit by default)
