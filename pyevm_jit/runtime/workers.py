@@ -384,9 +384,8 @@ def child_environment() -> dict[str, str]:
     """The environment of a child Python process: this one's, with `PYTHONPATH` set to this
     process's `sys.path`, led by the folder this `pyevm_jit` package was imported from (so the
     child imports the same package; a worktree run with `PYTHONPATH=...` keeps working)."""
-    import pyevm_jit
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pyevm_jit.__file__)))
+    # this file is pyevm_jit/runtime/workers.py: the folder above pyevm_jit
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [root, *(p for p in sys.path if p and os.path.abspath(p) != root)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(paths)
