@@ -24,7 +24,7 @@ lanes in registers across its 24 rounds.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -1293,17 +1293,39 @@ def emit_rtlib_object(module: ir.Module, tm: llvm.TargetMachine) -> bytes:
     return bytes(tm.emit_object(parsed))
 
 
+class ObjectCache(Protocol):
+    """Where built runtime-library objects persist beyond this process, by (triple, data
+    layout) within this engine (`runtime.rtlib_cache` keeps them in artifact stores). `load`
+    answers only an object it has verified; neither method raises."""
+
+    def load(self, key: tuple[str, str]) -> bytes | None: ...
+
+    def save(self, key: tuple[str, str], data: bytes) -> None: ...
+
+
 _cache_lock = threading.Lock()
 _object_cache: dict[tuple[str, str], bytes] = {}
+#: persistent caches `compile_rtlib_object` reads before building and writes after (the
+#: runtime adds one per artifact store a backend starts with)
+object_caches: list[ObjectCache] = []
+#: runtime libraries this process built (not found in memory or in `object_caches`)
+builds = 0
 
 
 def compile_rtlib_object(tm: llvm.TargetMachine) -> bytes:
-    """Object code of the runtime library for `tm`, built once per process."""
+    """Object code of the runtime library for `tm`: built once per process, or found in one of
+    `object_caches` (and written to them once built)."""
+    global builds
     key = (tm.triple, str(tm.target_data))
     with _cache_lock:
         cached = _object_cache.get(key)
         if cached is None:
-            cached = emit_rtlib_object(build_rtlib_module(tm.triple), tm)
+            cached = next(filter(None, (c.load(key) for c in object_caches)), None)
+            if cached is None:
+                cached = emit_rtlib_object(build_rtlib_module(tm.triple), tm)
+                builds += 1
+                for cache in object_caches:
+                    cache.save(key, cached)
             _object_cache[key] = cached
         return cached
 

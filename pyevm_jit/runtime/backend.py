@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pyevm_jit.runtime import artifacts, jobs
+from pyevm_jit.runtime import artifacts, jobs, rtlib_cache
 from pyevm_jit.runtime.config import RuntimeConfig
 from pyevm_jit.runtime.state import BackendState, ResidentEntry, monotonic
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot, snapshot
@@ -501,6 +501,7 @@ class JitBackend:
                 return
             cfg = inner.config
             artifacts.check_store(inner)
+            rtlib_cache.register(cfg.store)  # the runtime library is kept beside the artifacts
             tuning = inner.tuning
             inner.pool = make_pool(
                 inner.compiler,

@@ -1,0 +1,185 @@
+"""The runtime library's object code kept in an artifact store, so that a new process does not
+build it again before its first native call (about 0.8 s).
+
+Layout: `{store}/rtlib/rtlib.{identity}-{target}.pjit`, where `identity` is the engine
+identity's fingerprint (it hashes the runtime library's sources, the LLVM and the CPU: a
+library of another engine has another name and is never read) and `target` a hash of the
+target triple and data layout. The file is written like an artifact (one atomic step, mode
+0600, inside the store's checked folders, no symbolic link followed) and holds a header line,
+a manifest (JSON: the engine identity, the triple, the data layout, the object's size and a
+Keccak-256 digest of the manifest and the object together) and the object. A file that is
+unreadable, of another engine or target, or whose digest does not match is rejected (logged
+and counted in the store's `rejected`) and the library is built again (and the file
+replaced); a write that fails is ignored. The file counts in the store's size bound like an
+artifact, and `clear()` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from pyevm_jit.compiler import rtlib
+from pyevm_jit.compiler.target import engine_identity
+from pyevm_jit.runtime.store import (
+    MAX_ARTIFACT_BYTES,
+    MAX_MANIFEST_BYTES,
+    SUFFIX,
+    FileArtifactStore,
+    RuntimeArtifactStore,
+    _write_file_at,
+    entry_problem,
+    identity_fingerprint,
+)
+
+#: the folder of the store that holds runtime libraries (not a fork: no artifact name fits it)
+FOLDER = "rtlib"
+MAGIC = b"pyevm-jit rtlib 1\n"
+_DOMAIN = b"pyevm-jit rtlib digest 1\0"
+_HEADER = struct.Struct(">I")
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _digest(manifest: dict[str, Any], data: bytes) -> str:
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return keccak(_DOMAIN + _HEADER.pack(len(text)) + text + data).hex()
+
+
+def _manifest(key: tuple[str, str], data: bytes) -> dict[str, Any]:
+    return {
+        **engine_identity().as_dict(),
+        "target_triple": key[0],
+        "data_layout": key[1],
+        "object_len": len(data),
+    }
+
+
+def file_name(key: tuple[str, str]) -> str:
+    target = keccak(f"{key[0]}\0{key[1]}".encode()).hex()[:16]
+    return f"rtlib.{identity_fingerprint(engine_identity())}-{target}{SUFFIX}"
+
+
+def encode(key: tuple[str, str], data: bytes) -> bytes:
+    """The file for the runtime library `data` built for `key`."""
+    manifest = _manifest(key, data)
+    manifest["digest"] = _digest(manifest, data)
+    text = json.dumps(manifest, sort_keys=True).encode()
+    return MAGIC + _HEADER.pack(len(text)) + text + data
+
+
+def decode(key: tuple[str, str], blob: bytes) -> tuple[bytes | None, str | None]:
+    """(object, None) when `blob` is the runtime library of this engine for `key`, else
+    (None, why not)."""
+    start = len(MAGIC) + _HEADER.size
+    if not blob.startswith(MAGIC) or len(blob) < start:
+        return None, "not a runtime-library file (bad header)"
+    (size,) = _HEADER.unpack_from(blob, len(MAGIC))
+    if size > MAX_MANIFEST_BYTES or len(blob) < start + size:
+        return None, "truncated or its manifest oversized"
+    try:
+        manifest = json.loads(blob[start : start + size].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"unreadable manifest: {exc}"
+    if not isinstance(manifest, dict):
+        return None, "manifest is not a JSON object"
+    data = bytes(blob[start + size :])
+    digest = manifest.pop("digest", None)
+    expected = _manifest(key, data)
+    for name, value in expected.items():
+        if manifest.get(name) != value:
+            return None, f"built for {name}={manifest.get(name)!r}, {value!r} wanted"
+    if set(manifest) != set(expected):
+        return None, "manifest has unknown or missing fields"
+    if digest != _digest(manifest, data):
+        return None, "Keccak-256 digest mismatch (manifest or object modified)"
+    return data, None
+
+
+class StoreRtlibCache:
+    """`rtlib.ObjectCache` in a `FileArtifactStore` (see the module's description)."""
+
+    def __init__(self, store: FileArtifactStore) -> None:
+        self.store = store
+
+    def load(self, key: tuple[str, str]) -> bytes | None:
+        store = self.store
+        name = file_name(key)
+        try:
+            with store._root() as root:
+                if root is None:
+                    return None
+                folder = store._open_fork(root, FOLDER)
+                if folder is None:
+                    return None
+                try:
+                    flags = os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
+                    try:
+                        fd = os.open(name, flags, dir_fd=folder)
+                    except FileNotFoundError:
+                        return None
+                    try:
+                        st = os.fstat(fd)
+                        problem = entry_problem(
+                            st, str(store.directory / FOLDER / name), directory=False
+                        )
+                        if problem is None and st.st_size > MAX_ARTIFACT_BYTES:
+                            problem = "runtime-library file of insane size"
+                        if problem is not None:
+                            store._reject(f"{FOLDER}/{name}", problem)
+                            return None
+                        with os.fdopen(os.dup(fd), "rb") as fh:
+                            blob = fh.read(MAX_ARTIFACT_BYTES + 1)
+                        os.utime(fd)  # least recently used: used now
+                    finally:
+                        os.close(fd)
+                finally:
+                    os.close(folder)
+        except OSError as exc:
+            store._reject(f"{FOLDER}/{name}", f"unreadable: {exc.strerror or exc}")
+            return None
+        data, problem = decode(key, blob)
+        if problem is not None:
+            store._reject(f"{FOLDER}/{name}", problem)
+        return data
+
+    def save(self, key: tuple[str, str], data: bytes) -> None:
+        store = self.store
+        try:
+            if not store._ensure_directory() or store.read_only_reason is not None:
+                return
+            blob = encode(key, data)
+            with store._root() as root:
+                if root is None:
+                    return
+                folder = store._open_fork(root, FOLDER, create=True)
+                if folder is None:
+                    return
+                try:
+                    _write_file_at(folder, file_name(key), blob)
+                finally:
+                    os.close(folder)
+        except OSError:
+            return  # best effort: the next process builds it again
+        store._after_write(len(blob))
+
+
+_lock = threading.Lock()
+
+
+def register(store: object) -> None:
+    """Let `compile_rtlib_object` keep the runtime library in `store` (a `FileArtifactStore`;
+    anything else is ignored). Idempotent per store folder."""
+    if not isinstance(store, FileArtifactStore) or isinstance(store, RuntimeArtifactStore):
+        return  # a temporary store dies with the process
+    with _lock:
+        for cache in rtlib.object_caches:
+            if isinstance(cache, StoreRtlibCache) and cache.store.directory == store.directory:
+                return
+        rtlib.object_caches.append(StoreRtlibCache(store))
