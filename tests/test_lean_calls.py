@@ -269,16 +269,20 @@ def _forget_debug2(logger: Any) -> None:
     logger.__dict__.pop("debug2", None)
 
 
-def test_build_evm_message_logs_what_py_evm_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """With debug output on, the lean executor writes py-evm's line; the message is the same."""
+@pytest.mark.parametrize("fork", ["frontier", "berlin", "london", "cancun", "prague"])
+def test_build_evm_message_logs_what_py_evm_logs(
+    fork: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With debug output on, the lean executor writes py-evm's line; the message and the
+    sender's account are the same (a call and a create, every fork family of the method)."""
     from eth_utils.logging import DEBUG2_LEVEL_NUM
 
-    for fork in ("berlin", "london", "cancun", "prague"):
-        vm = forks.fork_vm(fork)
-        stock_state = d.build_state(Scenario(code=b"\x00", fork=fork), vm)
-        lean_cls = messages.lean_executor(stock_state.transaction_executor_class)
-        assert lean_cls is not None
-        tx = d._signed_tx(vm, d.CONTRACT, 1, 100_000, b"\x12\x34")
+    vm = forks.fork_vm(fork)
+    stock_state = d.build_state(Scenario(code=b"\x00", fork=fork), vm)
+    lean_cls = messages.lean_executor(stock_state.transaction_executor_class)
+    assert lean_cls is not None
+    for to in (d.CONTRACT, b""):
+        tx = d._signed_tx(vm, to, 1, 100_000, b"\x12\x34")
         messages_built = []
         lines = []
         for executor_cls in (stock_state.transaction_executor_class, lean_cls):
@@ -302,7 +306,12 @@ def test_build_evm_message_logs_what_py_evm_logs(caplog: pytest.LogCaptureFixtur
                     message.value,
                     message.data,
                     message.code,
+                    message.is_create,
                     message.storage_address,
+                    message.code_address,
+                    message.depth,
+                    message.should_transfer_value,
+                    message.is_static,
                     message.refund,
                     message.is_delegation,
                     state.get_balance(d.SENDER),
@@ -322,6 +331,50 @@ def test_lean_executor_only_for_py_evms_method() -> None:
 
     assert messages.lean_executor(Own) is None
     assert messages.lean_executor(CancunTransactionExecutor) is not None
+
+
+def test_lean_copies_written_against_the_installed_py_evm() -> None:
+    """Every lean build_evm_message is in use with the installed py-evm (when py-evm changes
+    one of its methods this fails: check the copy against the new method, record its
+    fingerprint)."""
+    assert set(messages.lean_methods().values()) == {
+        lean for _owner, _fingerprint, lean in messages._WRITTEN_AGAINST
+    }
+
+
+def _changed_build_evm_message(self: Any, transaction: Any) -> Any:
+    """Stands for a later py-evm's method: the same name and class, another body."""
+    return messages._build_evm_message(self, transaction, False, lambda tx, code: "changed")
+
+
+def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A py-evm whose build_evm_message is not the one a lean copy was written against keeps
+    its own method, in the executor class and in its subclasses, and the JIT VM uses it."""
+    from eth.vm.forks.frontier.state import FrontierTransactionExecutor
+    from eth.vm.forks.london.state import LondonTransactionExecutor
+
+    from pyevm_jit.evm.vm import jit_vm
+
+    monkeypatch.setattr(
+        FrontierTransactionExecutor, "build_evm_message", _changed_build_evm_message
+    )
+    table = messages.lean_methods()  # what the import of pyevm_jit finds with that py-evm
+    assert _changed_build_evm_message not in table
+    assert messages._frontier_build_evm_message not in table.values()
+    assert LondonTransactionExecutor.build_evm_message in table
+    monkeypatch.setattr(messages, "_BUILD_EVM_MESSAGE", table)
+    assert messages.lean_executor(FrontierTransactionExecutor) is None
+    assert messages.lean_executor(LondonTransactionExecutor) is not None
+
+    # berlin's executor inherits Frontier's method; london's is its own (still the lean one)
+    for fork, expected in (
+        ("frontier", _changed_build_evm_message),
+        ("berlin", _changed_build_evm_message),
+        ("london", messages._london_build_evm_message),
+    ):
+        jit = jit_vm(forks.fork_vm(fork), d.get_backend())
+        executor_class = jit._state_class.transaction_executor_class  # type: ignore[attr-defined]
+        assert executor_class.build_evm_message is expected, fork
 
 
 def test_a_call_opcode_patched_after_jit_vm_runs_its_own_logic(lean_count: list[int]) -> None:

@@ -224,8 +224,21 @@ def call(
 # --- transactions -----------------------------------------------------------------------------
 # py-evm's `build_evm_message` formats a debug line (the transaction's repr, a keccak of its
 # data, the contract's code in hex) before asking the logger whether debug output is on; that
-# formatting is most of the method's time. The methods below are py-evm's, line for line,
-# with the same debug line written only when the logger shows it.
+# formatting is most of the method's time. `_build_evm_message` below does what py-evm's three
+# versions of the method do (Frontier, London and Cancun: they differ only in the debug line and,
+# from Cancun on, the blob data fee, the message refund and EIP-7702 code lookup), in the same
+# order, with the same debug line written only when the logger shows it.
+#
+# Each lean method replaces py-evm's only when py-evm's method is the one it was written against:
+# the source text of the installed method must have the fingerprint recorded with it (py-evm
+# 0.12.1b1). Any other version of the method -- a py-evm upgrade that changes it -- is used as it
+# is. After checking a changed method against `_build_evm_message`, record its new fingerprint
+# (`method_fingerprint`).
+import hashlib  # noqa: E402
+import inspect  # noqa: E402
+import logging  # noqa: E402
+import textwrap  # noqa: E402
+
 from eth._utils.address import generate_contract_address  # noqa: E402
 from eth.constants import CREATE_CONTRACT_ADDRESS  # noqa: E402
 from eth.vm.forks.cancun import state as cancun_state  # noqa: E402
@@ -233,13 +246,23 @@ from eth.vm.forks.frontier import state as frontier_state  # noqa: E402
 from eth.vm.forks.london import state as london_state  # noqa: E402
 from eth_utils import encode_hex, keccak  # noqa: E402
 
+log = logging.getLogger(__name__)
 
-def _frontier_build_evm_message(self: Any, transaction: Any) -> Any:
+
+def _build_evm_message(
+    self: Any, transaction: Any, cancun: bool, debug_line: Callable[[Any, bytes], str]
+) -> Any:
+    """py-evm's `build_evm_message` of Frontier (`cancun` False; London differs only in
+    `debug_line`) or of Cancun (`cancun` True: blob data fee, message refund, delegations)."""
     state = self.vm_state
     gas_fee = transaction.gas * state.get_gas_price(transaction)
+    if cancun and transaction.type_id == cancun_state.BLOB_TX_TYPE:
+        gas_fee += self.calc_data_fee(transaction)
     state.delta_balance(transaction.sender, -1 * gas_fee)
     state.increment_nonce(transaction.sender)
+    refund = self.calc_message_refund(transaction) if cancun else 0
     message_gas = transaction.gas - transaction.intrinsic_gas
+    is_delegation = False
     if transaction.to == CREATE_CONTRACT_ADDRESS:
         contract_address = generate_contract_address(
             transaction.sender, state.get_nonce(transaction.sender) - 1
@@ -249,20 +272,14 @@ def _frontier_build_evm_message(self: Any, transaction: Any) -> Any:
     else:
         contract_address = None
         data = transaction.data
-        code = state.get_code(transaction.to)
+        if cancun:
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        else:
+            code = state.get_code(transaction.to)
     logger = state.logger
     if logger.show_debug2:
-        logger.debug2(
-            f"TRANSACTION: sender: {encode_hex(transaction.sender)} | "
-            f"to: {encode_hex(transaction.to)} | "
-            f"value: {transaction.value} | "
-            f"gas: {transaction.gas} | "
-            f"gas-price: {transaction.gas_price} | "
-            f"s: {transaction.s} | "
-            f"r: {transaction.r} | "
-            f"y_parity: {transaction.y_parity} | "
-            f"data-hash: {encode_hex(keccak(transaction.data))}"
-        )
+        logger.debug2(debug_line(transaction, code))
     return Message(
         gas=message_gas,
         to=transaction.to,
@@ -271,99 +288,91 @@ def _frontier_build_evm_message(self: Any, transaction: Any) -> Any:
         data=data,
         code=code,
         create_address=contract_address,  # type: ignore[arg-type]
-    )
-
-
-def _london_build_evm_message(self: Any, transaction: Any) -> Any:
-    state = self.vm_state
-    gas_fee = transaction.gas * state.get_gas_price(transaction)
-    state.delta_balance(transaction.sender, -1 * gas_fee)
-    state.increment_nonce(transaction.sender)
-    message_gas = transaction.gas - transaction.intrinsic_gas
-    if transaction.to == CREATE_CONTRACT_ADDRESS:
-        contract_address = generate_contract_address(
-            transaction.sender, state.get_nonce(transaction.sender) - 1
-        )
-        data = b""
-        code = transaction.data
-    else:
-        contract_address = None
-        data = transaction.data
-        code = state.get_code(transaction.to)
-    logger = state.logger
-    if logger.show_debug2:
-        logger.debug2(
-            f"TRANSACTION: {repr(transaction)}; "
-            f"sender: {encode_hex(transaction.sender)} | "
-            f"to: {encode_hex(transaction.to)} | "
-            f"data-hash: {encode_hex(keccak(transaction.data))}"
-        )
-    return Message(
-        gas=message_gas,
-        to=transaction.to,
-        sender=transaction.sender,
-        value=transaction.value,
-        data=data,
-        code=code,
-        create_address=contract_address,  # type: ignore[arg-type]
-    )
-
-
-def _cancun_build_evm_message(self: Any, transaction: Any) -> Any:
-    state = self.vm_state
-    london_gas_fee = transaction.gas * state.get_gas_price(transaction)
-    blob_data_fee = (
-        self.calc_data_fee(transaction) if transaction.type_id == cancun_state.BLOB_TX_TYPE else 0
-    )
-    state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
-    state.increment_nonce(transaction.sender)
-    msg_refund = self.calc_message_refund(transaction)
-    message_gas = transaction.gas - transaction.intrinsic_gas
-    if transaction.to == CREATE_CONTRACT_ADDRESS:
-        contract_address = generate_contract_address(
-            transaction.sender, state.get_nonce(transaction.sender) - 1
-        )
-        data = b""
-        code = transaction.data
-        is_delegation = False
-    else:
-        contract_address = None
-        data = transaction.data
-        code, delegation_address = self.get_code_at_address(transaction.to)
-        is_delegation = delegation_address is not None
-    logger = state.logger
-    if logger.show_debug2:
-        logger.debug2(
-            f"TRANSACTION: {repr(transaction)}; "
-            f"sender: {encode_hex(transaction.sender)} | "
-            f"to: {encode_hex(transaction.to)} | "
-            f"data-hash: {encode_hex(keccak(transaction.data))} | "
-            f"gas: {transaction.gas} | "
-            f"code: {encode_hex(code)} | "
-        )
-    return Message(
-        gas=message_gas,
-        to=transaction.to,
-        sender=transaction.sender,
-        value=transaction.value,
-        data=data,
-        code=code,
-        create_address=contract_address,  # type: ignore[arg-type]
-        refund=msg_refund,
+        refund=refund,
         is_delegation=is_delegation,
     )
 
 
-_BUILD_EVM_MESSAGE: dict[Any, Callable[[Any, Any], Any]] = {
-    frontier_state.FrontierTransactionExecutor.build_evm_message: _frontier_build_evm_message,
-    london_state.LondonTransactionExecutor.build_evm_message: _london_build_evm_message,
-    cancun_state.CancunTransactionExecutor.build_evm_message: _cancun_build_evm_message,
-}
+def _frontier_debug_line(transaction: Any, code: bytes) -> str:
+    return (
+        f"TRANSACTION: sender: {encode_hex(transaction.sender)} | "
+        f"to: {encode_hex(transaction.to)} | "
+        f"value: {transaction.value} | "
+        f"gas: {transaction.gas} | "
+        f"gas-price: {transaction.gas_price} | "
+        f"s: {transaction.s} | "
+        f"r: {transaction.r} | "
+        f"y_parity: {transaction.y_parity} | "
+        f"data-hash: {encode_hex(keccak(transaction.data))}"
+    )
+
+
+def _london_debug_line(transaction: Any, code: bytes) -> str:
+    return (
+        f"TRANSACTION: {repr(transaction)}; "
+        f"sender: {encode_hex(transaction.sender)} | "
+        f"to: {encode_hex(transaction.to)} | "
+        f"data-hash: {encode_hex(keccak(transaction.data))}"
+    )
+
+
+def _cancun_debug_line(transaction: Any, code: bytes) -> str:
+    return (
+        f"{_london_debug_line(transaction, code)} | "
+        f"gas: {transaction.gas} | "
+        f"code: {encode_hex(code)} | "
+    )
+
+
+def _frontier_build_evm_message(self: Any, transaction: Any) -> Any:
+    return _build_evm_message(self, transaction, False, _frontier_debug_line)
+
+
+def _london_build_evm_message(self: Any, transaction: Any) -> Any:
+    return _build_evm_message(self, transaction, False, _london_debug_line)
+
+
+def _cancun_build_evm_message(self: Any, transaction: Any) -> Any:
+    return _build_evm_message(self, transaction, True, _cancun_debug_line)
+
+
+def method_fingerprint(method: Any) -> str | None:
+    """A fingerprint of `method`'s source text (None when the source cannot be read)."""
+    try:
+        source = inspect.getsource(method)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(textwrap.dedent(source).encode()).hexdigest()[:16]
+
+
+#: (py-evm class, its build_evm_message's fingerprint in py-evm 0.12.1b1, the lean copy)
+_WRITTEN_AGAINST: tuple[tuple[type, str, Callable[[Any, Any], Any]], ...] = (
+    (frontier_state.FrontierTransactionExecutor, "191e8e3049d06771", _frontier_build_evm_message),
+    (london_state.LondonTransactionExecutor, "3ef800f286d2d2e1", _london_build_evm_message),
+    (cancun_state.CancunTransactionExecutor, "0a3e38aac2aaffa9", _cancun_build_evm_message),
+)
+
+
+def lean_methods() -> dict[Any, Callable[[Any, Any], Any]]:
+    """py-evm's build_evm_message -> its lean copy, for each method of the installed py-evm that
+    is the one its copy was written against."""
+    table = {}
+    for owner, recorded, lean in _WRITTEN_AGAINST:
+        method = owner.__dict__.get("build_evm_message")
+        if method is not None and method_fingerprint(method) == recorded:
+            table[method] = lean
+        else:
+            log.debug("pyevm-jit: %s.build_evm_message is not the one of py-evm 0.12.1b1: "
+                      "kept as it is", owner.__name__)  # fmt: skip
+    return table
+
+
+_BUILD_EVM_MESSAGE = lean_methods()
 
 
 def lean_executor(executor_class: type) -> type | None:
     """`executor_class` with the lean `build_evm_message`, or None when its method is not one
-    of py-evm's."""
+    of py-evm's that a lean copy was written against."""
     method: Any = getattr(executor_class, "build_evm_message", None)
     lean = _BUILD_EVM_MESSAGE.get(method)
     if lean is None:
