@@ -66,6 +66,8 @@ from pyevm_jit.abi import (
 )
 from pyevm_jit.evm import messages
 from pyevm_jit.evm.codehash import code_hash
+from pyevm_jit.evm.libc import free as _free
+from pyevm_jit.evm.libc import realloc as _realloc
 from pyevm_jit.evm.observe import (
     Observation,
     ObservedRun,
@@ -90,13 +92,6 @@ if TYPE_CHECKING:
 MAX_NATIVE_GAS = 2**63 - 1
 JUMPDEST = 0x5B
 
-_libc = ctypes.CDLL(None)
-_realloc = _libc.realloc
-_realloc.restype = ctypes.c_void_p
-_realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_free = _libc.free
-_free.restype = None
-_free.argtypes = [ctypes.c_void_p]
 
 _ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
 # (opcode, slot) for every environment opcode, in slot order

@@ -36,17 +36,12 @@ from itertools import chain
 from typing import Any
 
 from pyevm_jit.abi import Status
+from pyevm_jit.evm.libc import free as _free
+from pyevm_jit.evm.libc import realloc as _realloc
 from pyevm_jit.opcodes import OPCODES, Kind, fork_spec
 
 __all__ = ["Observation", "ObservedRun", "ProgramLayout", "interpret", "layout_for"]
 
-_libc = ctypes.CDLL(None)
-_realloc = _libc.realloc
-_realloc.restype = ctypes.c_void_p
-_realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_free = _libc.free
-_free.restype = None
-_free.argtypes = [ctypes.c_void_p]
 
 _TRACE_ITEM, _GAS_ITEM, _SHA3_ITEM = 4, 16, 96
 _INITIAL_ITEMS = 1024
