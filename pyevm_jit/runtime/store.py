@@ -632,6 +632,18 @@ class FileArtifactStore:
             return None
         return fd
 
+    def _fork_folders(self, root: int) -> Iterator[tuple[str, int]]:
+        """(name, open descriptor) of each fork folder in the root that opens and checks out;
+        the descriptor is closed when the loop moves on (or ends)."""
+        for fork in self._fork_names(root):
+            fork_fd = self._open_fork(root, fork)
+            if fork_fd is None:
+                continue
+            try:
+                yield fork, fork_fd
+            finally:
+                os.close(fork_fd)
+
     def _fork_names(self, root: int) -> list[str]:
         """The fork folders in the root (a symbolic link among them is rejected)."""
         names = []
@@ -705,17 +717,11 @@ class FileArtifactStore:
         with self._root() as root:
             if root is None:
                 return out
-            for fork in self._fork_names(root):
-                fork_fd = self._open_fork(root, fork)
-                if fork_fd is None:
-                    continue
-                try:
-                    for name in sorted(_list(fork_fd)):
-                        key = ArtifactKey.from_file_name(fork, name)
-                        if key is not None:
-                            out.append(key)
-                finally:
-                    os.close(fork_fd)
+            for fork, fork_fd in self._fork_folders(root):
+                for name in sorted(_list(fork_fd)):
+                    key = ArtifactKey.from_file_name(fork, name)
+                    if key is not None:
+                        out.append(key)
         return out
 
     def load_all(self, identity: str | None = None) -> list[StoredArtifact]:
@@ -829,22 +835,16 @@ class FileArtifactStore:
         with self._root() as root:
             if root is None:
                 return out
-            for fork in self._fork_names(root):
-                fork_fd = self._open_fork(root, fork)
-                if fork_fd is None:
-                    continue
-                try:
-                    for name in _list(fork_fd):
-                        if not _ours(name):
-                            continue
-                        try:
-                            st = os.stat(name, dir_fd=fork_fd, follow_symlinks=False)
-                        except OSError:
-                            continue
-                        if stat.S_ISREG(st.st_mode):
-                            out.append((fork, name, st.st_size, st.st_mtime))
-                finally:
-                    os.close(fork_fd)
+            for fork, fork_fd in self._fork_folders(root):
+                for name in _list(fork_fd):
+                    if not _ours(name):
+                        continue
+                    try:
+                        st = os.stat(name, dir_fd=fork_fd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        out.append((fork, name, st.st_size, st.st_mtime))
         return out
 
     def _after_write(self, written: int) -> None:
