@@ -344,7 +344,7 @@ def test_lean_copies_written_against_the_installed_py_evm() -> None:
 
 def _changed_build_evm_message(self: Any, transaction: Any) -> Any:
     """Stands for a later py-evm's method: the same name and class, another body."""
-    return messages._build_evm_message(self, transaction, False, lambda tx, code: "changed")
+    return messages._build_evm_message(self, transaction, "frontier")
 
 
 def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -358,10 +358,11 @@ def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         FrontierTransactionExecutor, "build_evm_message", _changed_build_evm_message
     )
+    leans = {owner: lean for owner, _fingerprint, lean in messages._WRITTEN_AGAINST}
     table = messages.lean_methods()  # what the import of pyevm_jit finds with that py-evm
     assert _changed_build_evm_message not in table
-    assert messages._frontier_build_evm_message not in table.values()
-    assert LondonTransactionExecutor.build_evm_message in table
+    assert leans[FrontierTransactionExecutor] not in table.values()
+    assert table[LondonTransactionExecutor.build_evm_message] is leans[LondonTransactionExecutor]
     monkeypatch.setattr(messages, "_BUILD_EVM_MESSAGE", table)
     assert messages.lean_executor(FrontierTransactionExecutor) is None
     assert messages.lean_executor(LondonTransactionExecutor) is not None
@@ -370,7 +371,7 @@ def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     for fork, expected in (
         ("frontier", _changed_build_evm_message),
         ("berlin", _changed_build_evm_message),
-        ("london", messages._london_build_evm_message),
+        ("london", leans[LondonTransactionExecutor]),
     ):
         jit = jit_vm(forks.fork_vm(fork), d.get_backend())
         executor_class = jit._state_class.transaction_executor_class  # type: ignore[attr-defined]

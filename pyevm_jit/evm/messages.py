@@ -71,20 +71,10 @@ def _call_params_byzantium(computation: Any, w: list[int]) -> Params:
 
 
 def _callcode_params(computation: Any, w: list[int]) -> Params:
+    # CALL's stack items; the address is the code's, the call goes to this account
+    params = _call_params(computation, w)
     here = computation.msg.storage_address
-    return (
-        w[-1],
-        w[-3],
-        here,
-        here,
-        _address(w[-2]),
-        w[-4],
-        w[-5],
-        w[-6],
-        w[-7],
-        True,
-        computation.msg.is_static,
-    )
+    return (params[0], params[1], here, here, params[2], *params[5:])
 
 
 def _delegatecall_params(computation: Any, w: list[int]) -> Params:
@@ -249,11 +239,10 @@ from eth_utils import encode_hex, keccak  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def _build_evm_message(
-    self: Any, transaction: Any, cancun: bool, debug_line: Callable[[Any, bytes], str]
-) -> Any:
-    """py-evm's `build_evm_message` of Frontier (`cancun` False; London differs only in
-    `debug_line`) or of Cancun (`cancun` True: blob data fee, message refund, delegations)."""
+def _build_evm_message(self: Any, transaction: Any, family: str) -> Any:
+    """py-evm's `build_evm_message` of `family`: "frontier", "london" (only the debug line
+    differs) or "cancun" (also the blob data fee, the message refund and delegations)."""
+    cancun = family == "cancun"
     state = self.vm_state
     gas_fee = transaction.gas * state.get_gas_price(transaction)
     if cancun and transaction.type_id == cancun_state.BLOB_TX_TYPE:
@@ -279,7 +268,7 @@ def _build_evm_message(
             code = state.get_code(transaction.to)
     logger = state.logger
     if logger.show_debug2:
-        logger.debug2(debug_line(transaction, code))
+        logger.debug2(_debug_line(transaction, code, family))
     return Message(
         gas=message_gas,
         to=transaction.to,
@@ -293,47 +282,32 @@ def _build_evm_message(
     )
 
 
-def _frontier_debug_line(transaction: Any, code: bytes) -> str:
-    return (
-        f"TRANSACTION: sender: {encode_hex(transaction.sender)} | "
-        f"to: {encode_hex(transaction.to)} | "
-        f"value: {transaction.value} | "
-        f"gas: {transaction.gas} | "
-        f"gas-price: {transaction.gas_price} | "
-        f"s: {transaction.s} | "
-        f"r: {transaction.r} | "
-        f"y_parity: {transaction.y_parity} | "
-        f"data-hash: {encode_hex(keccak(transaction.data))}"
-    )
+def _debug_line(transaction: Any, code: bytes, family: str) -> str:
+    """The line py-evm's `build_evm_message` of `family` logs at level DEBUG2."""
+    sender = encode_hex(transaction.sender)
+    to = encode_hex(transaction.to)
+    data_hash = encode_hex(keccak(transaction.data))
+    if family == "frontier":
+        return (
+            f"TRANSACTION: sender: {sender} | to: {to} | value: {transaction.value} | "
+            f"gas: {transaction.gas} | gas-price: {transaction.gas_price} | "
+            f"s: {transaction.s} | r: {transaction.r} | y_parity: {transaction.y_parity} | "
+            f"data-hash: {data_hash}"
+        )
+    line = f"TRANSACTION: {repr(transaction)}; sender: {sender} | to: {to} | data-hash: {data_hash}"
+    if family == "cancun":
+        line += f" | gas: {transaction.gas} | code: {encode_hex(code)} | "
+    return line
 
 
-def _london_debug_line(transaction: Any, code: bytes) -> str:
-    return (
-        f"TRANSACTION: {repr(transaction)}; "
-        f"sender: {encode_hex(transaction.sender)} | "
-        f"to: {encode_hex(transaction.to)} | "
-        f"data-hash: {encode_hex(keccak(transaction.data))}"
-    )
+def _lean_method(family: str) -> Callable[[Any, Any], Any]:
+    """The lean `build_evm_message` of `family`, to stand in an executor class."""
 
+    def build_evm_message(self: Any, transaction: Any) -> Any:
+        return _build_evm_message(self, transaction, family)
 
-def _cancun_debug_line(transaction: Any, code: bytes) -> str:
-    return (
-        f"{_london_debug_line(transaction, code)} | "
-        f"gas: {transaction.gas} | "
-        f"code: {encode_hex(code)} | "
-    )
-
-
-def _frontier_build_evm_message(self: Any, transaction: Any) -> Any:
-    return _build_evm_message(self, transaction, False, _frontier_debug_line)
-
-
-def _london_build_evm_message(self: Any, transaction: Any) -> Any:
-    return _build_evm_message(self, transaction, False, _london_debug_line)
-
-
-def _cancun_build_evm_message(self: Any, transaction: Any) -> Any:
-    return _build_evm_message(self, transaction, True, _cancun_debug_line)
+    build_evm_message.__qualname__ = f"lean_{family}_build_evm_message"
+    return build_evm_message
 
 
 def method_fingerprint(method: Any) -> str | None:
@@ -347,9 +321,9 @@ def method_fingerprint(method: Any) -> str | None:
 
 #: (py-evm class, its build_evm_message's fingerprint in py-evm 0.12.1b1, the lean copy)
 _WRITTEN_AGAINST: tuple[tuple[type, str, Callable[[Any, Any], Any]], ...] = (
-    (frontier_state.FrontierTransactionExecutor, "191e8e3049d06771", _frontier_build_evm_message),
-    (london_state.LondonTransactionExecutor, "3ef800f286d2d2e1", _london_build_evm_message),
-    (cancun_state.CancunTransactionExecutor, "0a3e38aac2aaffa9", _cancun_build_evm_message),
+    (frontier_state.FrontierTransactionExecutor, "191e8e3049d06771", _lean_method("frontier")),
+    (london_state.LondonTransactionExecutor, "3ef800f286d2d2e1", _lean_method("london")),
+    (cancun_state.CancunTransactionExecutor, "0a3e38aac2aaffa9", _lean_method("cancun")),
 )
 
 
