@@ -275,3 +275,23 @@ def test_baseline_reuses_stock_figures_and_still_checks(tmp_path: Path) -> None:
     baseline.write_text(json.dumps(data))
     with pytest.raises(bench.BenchInputError):
         bench.measure_case(case, options)
+
+
+def test_path_outcome_differences_name_each_field_in_order() -> None:
+    from pyevm_jit.bench.sides import PathOutcome
+
+    base = PathOutcome(True, "", 100, 0, b"\x01", (), b"r")
+    other = PathOutcome(False, "Revert", 90, 5, b"\x02", ((b"a", (1,), b""),), b"s")
+    assert base.differences(base) == []
+    assert base.differences(other) == [
+        "success True != False",
+        "error - != Revert",
+        "gas used 100 != 90",
+        "gas refund 0 != 5",
+        "output 0x01 != 0x02",
+        "logs (0) != (1)",
+        "state (storage/balances/nonces/code) differs",
+    ]
+    assert base.differences(other, with_root=False)[-1] == "logs (0) != (1)"
+    same_but_root = PathOutcome(True, "", 100, 0, b"\x01", (), b"s")
+    assert base.differences(same_but_root, with_root=False) == []

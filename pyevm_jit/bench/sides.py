@@ -46,15 +46,13 @@ class PathOutcome:
     state_root: bytes = b""
 
     def differences(self, other: PathOutcome, *, with_root: bool = True) -> list[str]:
-        diffs = []
-        if self.success != other.success:
-            diffs.append(f"success {self.success} != {other.success}")
-        if self.error != other.error:
-            diffs.append(f"error {self.error or '-'} != {other.error or '-'}")
-        if self.gas_used != other.gas_used:
-            diffs.append(f"gas used {self.gas_used} != {other.gas_used}")
-        if self.gas_refund != other.gas_refund:
-            diffs.append(f"gas refund {self.gas_refund} != {other.gas_refund}")
+        fields = (
+            ("success", self.success, other.success),
+            ("error", self.error or "-", other.error or "-"),  # no exception is named "-"
+            ("gas used", self.gas_used, other.gas_used),
+            ("gas refund", self.gas_refund, other.gas_refund),
+        )
+        diffs = [f"{label} {mine} != {theirs}" for label, mine, theirs in fields if mine != theirs]
         if self.output != other.output:
             diffs.append(f"output 0x{self.output.hex()[:40]} != 0x{other.output.hex()[:40]}")
         if self.logs != other.logs:

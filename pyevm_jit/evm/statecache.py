@@ -321,19 +321,11 @@ def _rlp_items(buf: bytes, start: int, end: int) -> _Items | None:
             s, n, is_list = at + 1, b - 0x80, False
             if n == 1 and s < end and buf[s] < 0x80:
                 return None
-        elif b < 0xC0:
-            ll = b - 0xB7
-            s, is_list = at + 1 + ll, False
-            if buf[at + 1] == 0:
-                return None
-            n = int.from_bytes(buf[at + 1 : s], "big")
-            if n < 56:
-                return None
-        elif b < 0xF8:
+        elif 0xC0 <= b < 0xF8:
             s, n, is_list = at + 1, b - 0xC0, True
-        else:
-            ll = b - 0xF7
-            s, is_list = at + 1 + ll, True
+        else:  # a long string (0xB8-0xBF) or list (0xF8-0xFF): its length in the next ll bytes
+            is_list = b >= 0xF8
+            s = at + 1 + b - (0xF7 if is_list else 0xB7)
             if buf[at + 1] == 0:
                 return None
             n = int.from_bytes(buf[at + 1 : s], "big")
