@@ -22,7 +22,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from pyevm_jit import JitBackend, RuntimeConfig, jit_vm
+from pyevm_jit import JitBackend, RuntimeConfig
+from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
 
 __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 
@@ -45,28 +46,14 @@ def default_backend() -> JitBackend:
         return _default_backend
 
 
-class _JitClasses:
+class _JitClasses(JitVMCache):
     """`jit_vm` at most once per VM class for one backend, so the chain built by every
-    `reset_to_genesis` reuses the same JIT VM classes."""
+    `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given."""
 
-    def __init__(self, backend: JitBackend) -> None:
-        self.backend = backend
-        self._classes: dict[type[Any], type[Any]] = {}
-        self._lock = threading.Lock()
-
-    def vm_class(self, vm_class: type[Any]) -> type[Any]:
-        with self._lock:
-            wrapped = self._classes.get(vm_class)
-            if wrapped is None:
-                if _runs_compiled_code(vm_class):
-                    return vm_class  # a JIT VM already: kept as given
-                wrapped = self._classes[vm_class] = jit_vm(vm_class, self.backend)
-            return wrapped
-
-    def configuration(
-        self, vm_configuration: Iterable[tuple[int, type[Any]]]
-    ) -> tuple[tuple[int, type[Any]], ...]:
-        return tuple((block, self.vm_class(vm)) for block, vm in vm_configuration)
+    def __call__(self, vm_class: type[Any]) -> type[Any]:
+        if _runs_compiled_code(vm_class):
+            return vm_class
+        return super().__call__(vm_class)
 
 
 def _runs_compiled_code(vm_class: type[Any]) -> bool:
@@ -107,7 +94,9 @@ def _with_jit_vms(chain: Any, classes: _JitClasses) -> Any:
     """The same chain (database, head, pending header) with every VM class of its schedule
     replaced by its JIT VM."""
     chain_class = type(chain)
-    configuration = classes.configuration(chain_class.vm_configuration)
+    configuration = jit_vm_configuration(
+        chain_class.vm_configuration, classes.backend, cache=classes
+    )
     jit_chain_class = chain_class.configure(vm_configuration=configuration)
     return jit_chain_class(chain.chaindb.db, chain.header)
 
