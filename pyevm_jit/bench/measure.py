@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pyevm_jit.bench.sides import (
     pyrevm_gas_ok,
     vm_class_for_fork,
 )
+from pyevm_jit.runtime.workers import child_environment, python_module_command
 
 PROGRESS = Callable[[str], None]
 
@@ -398,10 +398,9 @@ def run_case_in_subprocess(
     """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``); its
     progress notes are passed to ``progress`` as they come."""
     request = json.dumps({"path": str(path), "name": name, "options": asdict(options)})
-    cmd = [sys.executable, "-m", "pyevm_jit.bench", request]
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])  # importable in the child
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    # the working directory is kept off the child's sys.path, this package leads its PYTHONPATH
+    cmd = python_module_command("pyevm_jit.bench", request)
+    env = child_environment()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     timed_out = threading.Event()
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from pyevm_jit.forks import fork_name
 from pyevm_jit.fuzz.loop import FuzzReport, fuzz, injected_crash, write_json
 from pyevm_jit.fuzz.regressions import minimise, save_regression
+from pyevm_jit.runtime.workers import child_environment, python_module_command
 from pyevm_jit.testing import differential as d
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +86,8 @@ def replay_in_subprocess(
         )
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "pyevm_jit.fuzz", "replay", str(case)],
+                python_module_command("pyevm_jit.fuzz", "replay", str(case)),
+                env=child_environment(),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -131,8 +133,8 @@ def fuzz_isolated(
                 break
             for path in (current, report_file):
                 path.unlink(missing_ok=True)
-            argv = [
-                sys.executable, "-m", "pyevm_jit.fuzz", "worker",
+            argv = python_module_command(
+                "pyevm_jit.fuzz", "worker",
                 json.dumps({
                     "seconds": left,
                     "seed": worker_seed,
@@ -143,8 +145,8 @@ def fuzz_isolated(
                     "max_programs": None if max_programs is None else max_programs - total.programs,
                     "minimise_budget": minimise_budget,
                 }),
-            ]  # fmt: skip
-            proc = subprocess.run(argv)
+            )  # fmt: skip
+            proc = subprocess.run(argv, env=child_environment())
             if report_file.exists():
                 _merge_report(total, json.loads(report_file.read_text()))
                 if proc.returncode in (0, 1):
