@@ -289,7 +289,7 @@ def test_build_evm_message_logs_what_py_evm_logs(
             state = d.build_state(Scenario(code=b"\x00", fork=fork), vm)
             caplog.clear()
             logger = state.logger
-            with caplog.at_level(DEBUG2_LEVEL_NUM):
+            with caplog.at_level(DEBUG2_LEVEL_NUM, logger=logger.name):
                 _forget_debug2(logger)  # py-evm caches whether debug output is on
                 try:
                     message = executor_cls(state).build_evm_message(tx)
