@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
+from support import WAIT, fake_backend, wait_until
 
 from pyevm_jit.compiler.compile import ObjectCode, PhaseTimings
 from pyevm_jit.runtime import (
@@ -20,7 +20,6 @@ from pyevm_jit.runtime import (
     JitBackend,
     LookupRequest,
     RuntimeCacheKey,
-    RuntimeConfig,
     RuntimeTuning,
     budget,
 )
@@ -28,7 +27,6 @@ from pyevm_jit.runtime.workers import CompileTask, InProcessPool, ProcessPool
 from pyevm_jit.testing import faults
 
 REPO = Path(__file__).resolve().parents[1]
-WAIT = 60.0
 
 # The three: bytecode that costs a few gas to call and seconds to a minute to compile.
 PATHOLOGICAL = {
@@ -42,29 +40,15 @@ def request(code: bytes) -> LookupRequest:
     return LookupRequest(RuntimeCacheKey(keccak(code), "cancun"), code)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
-
-
 def backend(**tuning: object) -> JitBackend:
     tuning.setdefault("worker_count", 0)
     tuning.setdefault("event_drain_interval", 0.005)
     blocking = bool(tuning.pop("blocking", True))
     compiler = tuning.pop("compiler", faults.fault_compiler)
-    return JitBackend.new(
-        RuntimeConfig(
-            enabled=True,
-            blocking=blocking,
-            compiler=compiler,  # type: ignore[arg-type]
-            linker=faults.fake_linker,
-            store=None,
-            dump_dir=None,
-            tuning=RuntimeTuning(**tuning),  # type: ignore[arg-type]
-        )
+    return fake_backend(
+        blocking=blocking,
+        compiler=compiler,
+        tuning=RuntimeTuning(**tuning),  # type: ignore[arg-type]
     )
 
 

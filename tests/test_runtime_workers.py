@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from eth_hash.auto import keccak
-from support import WAIT, request, wait_until
+from support import WAIT, fake_backend, request, wait_until
 
 from pyevm_jit.runtime import (
     InterpretReason,
@@ -36,16 +36,10 @@ def one_worker_backend(
 ) -> JitBackend:
     """A blocking backend on one worker process with the fault-injecting compiler. The compile
     timeout counts from the moment the worker is ready, so it need not allow for start-up."""
-    return JitBackend.new(
-        RuntimeConfig(
-            enabled=True,
-            blocking=True,
-            compiler=compiler,  # type: ignore[arg-type]
-            linker=faults.fake_linker,
-            store=None,
-            dump_dir=None,
-            tuning=RuntimeTuning(worker_count=1, compile_timeout=timeout),
-        )
+    return fake_backend(
+        blocking=True,
+        compiler=compiler,
+        tuning=RuntimeTuning(worker_count=1, compile_timeout=timeout),
     )
 
 
