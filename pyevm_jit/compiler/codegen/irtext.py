@@ -24,16 +24,24 @@ def _mask(width: int) -> int:
 
 # --- types -----------------------------------------------------------------------------------
 class Type:
-    __slots__ = ("text",)
+    __slots__ = ("text", "_pointer")
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self._pointer: PointerType | None = None
 
     def __str__(self) -> str:
         return self.text
 
     def as_pointer(self) -> PointerType:
         return PointerType(self)
+
+    def pointer(self) -> PointerType:
+        """A pointer to this type (made once: address arithmetic asks for it at every step)."""
+        ptr = self._pointer
+        if ptr is None:
+            ptr = self._pointer = PointerType(self)
+        return ptr
 
 
 class IntType(Type):
@@ -103,21 +111,34 @@ class Value:
 
 
 class Constant(Value):
-    """An integer constant (kept in [0, 2^width))."""
+    """An integer constant (kept in [0, 2^width)). Never changed once made, so small ones are
+    shared (`const`)."""
 
     __slots__ = ("constant",)
 
     def __init__(self, ty: IntType, value: int) -> None:
-        value &= _mask(ty.width)
-        if ty.width == 1:
-            ref = "true" if value else "false"
-        else:
-            ref = str(value)
-        super().__init__(ty, ref)
+        width = ty.width
+        if value < 0 or value >> width:
+            value &= _mask(width)
+        self.type = ty
+        self.ref = ("true" if value else "false") if width == 1 else str(value)
         self.constant = value
 
 
+#: small constants by (type, value): most constants of a program are small and repeated
+#: (stack offsets, gas amounts, limb indices); bounded, since a worker compiles many programs
+_SMALL: dict[tuple[IntType, int], Constant] = {}
+_SMALL_LIMIT = 4096
+
+
 def const(ty: IntType, value: int) -> Constant:
+    """The constant `value` of type `ty` (shared when small)."""
+    if 0 <= value < _SMALL_LIMIT:
+        key = (ty, value)
+        found = _SMALL.get(key)
+        if found is None:
+            found = _SMALL[key] = Constant(ty, value)
+        return found
     return Constant(ty, value)
 
 
@@ -226,7 +247,7 @@ class Function(Value):
         out.append(f"define {linkage}{ret} @{self.name}({params}){attrs} {{")
         for block in self.blocks:
             out.append(f"{block.name}:")
-            out.extend(line if line.__class__ is str else str(line) for line in block.lines)
+            out += [line if line.__class__ is str else str(line) for line in block.lines]
             if not block.terminated:  # never reached (a branch on a constant skipped it)
                 out.append("  unreachable")
         out.append("}")
@@ -385,7 +406,9 @@ class IRBuilder:
         self.lines = block.lines
 
     def _emit(self, ty: Type, text: str) -> Value:
-        ref = self.fn.new_name()
+        fn = self.fn  # (Function.new_name, inlined: this runs for every instruction)
+        fn._counter = number = fn._counter + 1
+        ref = f"%v{number}"
         self.lines.append(f"  {ref} = {text}")
         return Value(ty, ref)
 
@@ -396,7 +419,7 @@ class IRBuilder:
             if b.__class__ is Constant:
                 folded = _fold_bin(op, a.constant, b.constant, ty.width)  # type: ignore
                 if folded is not None:
-                    return Constant(ty, folded)  # type: ignore[arg-type]
+                    return const(ty, folded)  # type: ignore[arg-type]
             elif op in ("add", "or", "xor") and a.constant == 0:  # type: ignore[attr-defined]
                 return b
             elif op == "mul" and a.constant == 1:  # type: ignore[attr-defined]
@@ -462,8 +485,9 @@ class IRBuilder:
     def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
         if cond.__class__ is Constant:
             return a if cond.constant else b  # type: ignore[attr-defined]
-        if a is b:
-            return a
+        if a is b or (a.__class__ is Constant and b.__class__ is Constant
+                      and a.type is b.type and a.constant == b.constant):  # type: ignore
+            return a  # (by value: whether two equal constants are one object is by chance)
         return self._emit(a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, "
                                   f"{b.type.text} {b.ref}")
 
@@ -513,6 +537,13 @@ class IRBuilder:
     def gep(self, ptr: Value, indices: Sequence[Value], inbounds: bool = False,
             name: str = "", source_etype: Type | None = None) -> Value:
         source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
+        if len(indices) == 1:  # the common case (a stack slot, a limb): said without loops
+            index = indices[0]
+            if index.__class__ is Constant and index.constant == 0:  # type: ignore[attr-defined]
+                return Value(source.pointer(), ptr.ref)
+            kind = "getelementptr inbounds" if inbounds else "getelementptr"
+            return self._emit(source.pointer(), f"{kind} {source.text}, ptr {ptr.ref}, "
+                                                   f"{index.type.text} {index.ref}")
         result = source
         for index in indices[1:]:
             if isinstance(result, StructType):

@@ -10,6 +10,7 @@ from pyevm_jit.compiler.codegen.irtext import (
     PointerType,
     StructType,
     Value,
+    const,
     int_type,
 )
 
@@ -37,23 +38,31 @@ FALSE = Constant(i1, 0)
 
 
 def c8(v: int) -> Constant:
-    return Constant(i8, v)
+    return const(i8, v)
 
 
 def c32(v: int) -> Constant:
-    return Constant(i32, v)
+    return const(i32, v)
+
+
+_C64: dict[int, Constant] = {}
 
 
 def c64(v: int) -> Constant:
+    if 0 <= v < 4096:  # (the most frequent constant type: its own small table)
+        found = _C64.get(v)
+        if found is None:
+            found = _C64[v] = const(i64, v)
+        return found
     return Constant(i64, v)
 
 
 def c128(v: int) -> Constant:
-    return Constant(i128, v)
+    return const(i128, v)
 
 
 def c256(v: int) -> Constant:
-    return Constant(i256, v)
+    return const(i256, v)
 
 
 def constant_int(value: Value) -> int | None:
