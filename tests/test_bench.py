@@ -236,7 +236,9 @@ def test_compile_times(tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "ct.json"
     args = ["bench", "--compile-times", str(path), "--time-to-native", "0", "--json", str(out)]
     assert main(args) == 0
-    assert "1 contracts compiled for cancun: median" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 contracts compiled for cancun: median" in printed
+    assert "max " in printed.split("CPU time:")[1] and "(15 bytes)" in printed
     data = json.loads(out.read_text())
     assert data["contracts"] == 1 and data["failed"] == 0
     assert data["times"][0]["seconds"] > 0 and data["times"][0]["code_len"] == 15

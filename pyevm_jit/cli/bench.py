@@ -343,9 +343,11 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
     )
     cpu = [t.cpu_seconds for t in ok]
     if cpu:
+        slowest = max(ok, key=lambda t: t.cpu_seconds)
         print(
             f"CPU time: median {bench.percentile(cpu, 0.5) * 1e3:.1f} ms, "
-            f"p90 {bench.percentile(cpu, 0.9) * 1e3:.1f} ms"
+            f"p90 {bench.percentile(cpu, 0.9) * 1e3:.1f} ms, "
+            f"max {slowest.cpu_seconds * 1e3:.0f} ms ({slowest.code_len} bytes)"
         )
     if ok:
         phases = {
