@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp
+from eth_hash.auto import keccak
 
 from pyevm_jit.conformance.statetest import Case, Status, discover_cases, run_case
 from pyevm_jit.errors import UsageError
@@ -137,20 +141,49 @@ def test_state(statetest_case: Case, mode: str, request: pytest.FixtureRequest) 
         pytest.xfail(result.reason)
     assert result.status is Status.PASSED, result.reason
     if backend is not None:
-        check_native_ran(before, backend.stats())
+        check_native_ran(before, backend.stats(), runs_code=_runs_code(statetest_case))
 
 
-def check_native_ran(before: Any, after: Any) -> None:
+def check_native_ran(before: Any, after: Any, runs_code: bool = False) -> None:
     """In jit mode every contract a case runs is compiled before it runs, so every message with
     code runs native code: a lookup misses only for an Ineligible contract (too long, or
     pathological to compile: interpreted by design, with its reason), never because it failed
-    to compile, was not ready or the runtime was off."""
+    to compile, was not ready or the runtime was off. With `runs_code` (the transaction
+    starts in code), the case must have looked its code up at least once."""
     misses = {
         reason: count - before.misses_by_reason.get(reason, 0)
         for reason, count in after.misses_by_reason.items()
     }
     unexpected = {reason: n for reason, n in misses.items() if n and reason != "Ineligible"}
     assert not unexpected, f"messages that did not run native code: {unexpected}"
+    if runs_code:
+        looked_up = after.lookup_hits - before.lookup_hits + misses.get("Ineligible", 0)
+        assert looked_up > 0, "the transaction runs code, but no message looked it up"
+
+
+def _runs_code(case: Case) -> bool:
+    """Whether the case's transaction runs code: it is valid (no expected exception) and
+    creates with init code or calls an account with code in the pre-state."""
+    test = json.loads(Path(case.path).read_text())[case.name]
+    post = test["post"][case.fork][case.index]
+    if post.get("expectException"):
+        return False
+    tx = test["transaction"]
+    pre = {k.lower(): v for k, v in test["pre"].items()}
+    to = (tx.get("to") or "").lower()
+    if not to or to == "0x":
+        data = tx.get("data") or ["0x"]
+        if data[post.get("indexes", {}).get("data", 0)] in ("", "0x"):
+            return False
+        sender = tx.get("sender")
+        if sender is None:
+            return True
+        nonce = int(tx["nonce"], 16)
+        address = "0x" + keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:].hex()
+        target = pre.get(address) or {}
+        collides = target.get("code", "0x") not in ("", "0x") or int(target.get("nonce", "0"), 16)
+        return not collides  # a creation onto an account with code or a nonce runs nothing
+    return (pre.get(to) or {}).get("code", "0x") not in ("", "0x")
 
 
 def test_sample_covers_every_folder() -> None:
@@ -181,6 +214,32 @@ def test_native_check_catches_interpreted_messages() -> None:
         assert result.status is Status.PASSED, result.reason
         with pytest.raises(AssertionError, match="Disabled"):
             check_native_ran(before, off.stats())
+
+
+def test_native_check_needs_a_lookup_when_the_transaction_runs_code() -> None:
+    """A case whose transaction runs code but whose messages never looked it up (no hit, no
+    miss: the JIT VM was not used at all) fails the check; one that runs no code passes."""
+    from types import SimpleNamespace
+
+    nothing = SimpleNamespace(lookup_hits=5, misses_by_reason={"Ineligible": 2})
+    with pytest.raises(AssertionError, match="no message looked it up"):
+        check_native_ran(nothing, nothing, runs_code=True)
+    check_native_ran(nothing, nothing, runs_code=False)
+    hit = SimpleNamespace(lookup_hits=6, misses_by_reason={"Ineligible": 2})
+    check_native_ran(nothing, hit, runs_code=True)
+
+
+def test_transactions_that_run_code_are_told_apart() -> None:
+    cases, problem = _discover_all()
+    if problem is not None:
+        pytest.skip(problem)
+    by_id = {case.id: case for case in cases}
+
+    def find(part: str) -> Case:
+        return next(by_id[i] for i in sorted(by_id) if part in i and by_id[i].fork == "Cancun")
+
+    assert _runs_code(find("vmArithmeticTest/add.json"))  # a call into code
+    assert not _runs_code(find("initCollidingWithNonEmptyAccount.json"))  # collides: no code
 
 
 def test_jit_runs_native_code(jit_backend: Any, jit_factory: VMFactory) -> None:
