@@ -58,6 +58,28 @@ def test_adversarial_and_mutations_run_on_stock() -> None:
     assert len(mutants) > 10
 
 
+@pytest.mark.parametrize("share", ["0.1", "0.5", "0.9"])
+def test_every_generator_gets_programs_whatever_the_state_share(
+    share: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state patterns take their share; random, mutation and adversarial programs keep
+    their proportions of the rest (a share of 0.5 once left mutation and adversarial none)."""
+    from pyevm_jit.fuzz.loop import make_scenario
+    from pyevm_jit.fuzz.state_patterns import SHARE_ENV
+
+    monkeypatch.setenv(SHARE_ENV, share)
+    rng = random.Random(5)
+    src = fuzz.RandomSource(rng)
+    seeds = fuzz.load_seed_contracts(random.Random(5))
+    counts: dict[str, int] = {}
+    for _ in range(600):
+        name, _scenario = make_scenario(src, rng, "cancun", seeds)
+        kind = name.split(":")[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    assert set(counts) == {"random", "mutation", "adversarial", "state"}, counts
+    assert abs(counts["state"] / 600 - float(share)) < 0.08, counts
+
+
 def test_seed_contracts_from_state_tests() -> None:
     root = fuzz.ethereum_tests_root()
     if root is None or not (root / "GeneralStateTests").is_dir():

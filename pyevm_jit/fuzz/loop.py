@@ -109,8 +109,12 @@ def make_scenario(
     """One fuzz case: (generator name, scenario)."""
     r = rng.random()
     calldata = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 4, 32, 36, 68))))
-    if r >= 1.0 - state_patterns.share():  # storage, transient storage and log patterns
+    rest = 1.0 - state_patterns.share()
+    if r >= rest:  # storage, transient storage and log patterns
         return state_patterns.state_scenario(src, fork)
+    # the other generators keep their proportions of what is left (a large state share must
+    # not crowd out mutation and adversarial programs)
+    r /= rest
     if r < 0.55 or (r < 0.80 and not seeds):
         code = generate_program(src, fork, max_ops=rng.choice((10, 30, 60, 120)))
         create = rng.random() < 0.05
