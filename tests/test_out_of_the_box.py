@@ -164,3 +164,21 @@ def test_eth_tester_chain_names_its_vms_as_stock() -> None:
         assert names(jit_tester) == names(PyEVMBackend())
         for _, vm in jit_tester.chain.vm_configuration:
             assert vm._state_class.computation_class.jit_backend is jit
+
+
+@pytest.mark.parametrize("command", [["statetest"], ["blocktest"], ["bench"]])
+def test_installed_without_the_repository_says_what_to_do(
+    command: list[str],
+    nothing_configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A non-editable install has no fixtures/ beside the package: the commands that default
+    to the bundled data say so in one line (exit status 2), naming what to do instead."""
+    gone = nothing_configured / "site-packages" / "fixtures"
+    monkeypatch.setattr(fixtures, "BUNDLED_ETHEREUM_TESTS", gone / "ethereum-tests-sample")
+    monkeypatch.setattr(fixtures, "BUNDLED_BENCH", gone / "bench")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ships with the repository" in err and "pip install -e ." in err

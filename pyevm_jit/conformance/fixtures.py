@@ -91,20 +91,46 @@ def general_state_tests_dir(*, must_exist: bool = True) -> Path:
     return path
 
 
+#: what to do when the repository's fixtures are not beside the package (a non-editable install)
+_NOT_IN_A_CLONE = (
+    "the bundled {what} ships with the repository, not with an installed package: install from "
+    "a clone with `pip install -e .`, or {instead}"
+)
+
+
+def _bundled(path: Path, what: str, instead: str) -> Path:
+    if not path.is_dir():
+        raise UsageError(_NOT_IN_A_CLONE.format(what=what, instead=instead))
+    return path
+
+
 def bundled_general_state_tests_dir() -> Path:
-    """The bundled sample's GeneralStateTests: what `pyevm-jit statetest` runs with no path."""
-    return BUNDLED_ETHEREUM_TESTS / "GeneralStateTests"
+    """The bundled sample's GeneralStateTests: what `pyevm-jit statetest` runs with no path
+    (UsageError when the package runs without its repository)."""
+    return _bundled(
+        BUNDLED_ETHEREUM_TESTS / "GeneralStateTests",
+        "sample of ethereum/tests",
+        "give a fixture file or folder (e.g. a checkout of https://github.com/ethereum/tests)",
+    )
 
 
 def bundled_blockchain_tests_dir() -> Path:
-    """The bundled sample's BlockchainTests: what `pyevm-jit blocktest` runs with no path."""
-    return BUNDLED_ETHEREUM_TESTS / "BlockchainTests"
+    """The bundled sample's BlockchainTests: what `pyevm-jit blocktest` runs with no path
+    (UsageError when the package runs without its repository)."""
+    return _bundled(
+        BUNDLED_ETHEREUM_TESTS / "BlockchainTests",
+        "sample of ethereum/tests",
+        "give a fixture file or folder (e.g. a checkout of https://github.com/ethereum/tests)",
+    )
 
 
 def bench_dir(*, must_exist: bool = True) -> Path:
     """The benchmark cases: `$PYEVM_JIT_BENCH`, default the bundled `<repo>/fixtures/bench`."""
     configured = _configured(BENCH_ENV)
-    path = configured if configured is not None else BUNDLED_BENCH
-    if must_exist and not path.is_dir():
-        raise UsageError(f"benchmark cases not found at {path}; set {BENCH_ENV}")
-    return path
+    if configured is None:
+        if not must_exist:
+            return BUNDLED_BENCH
+        return _bundled(BUNDLED_BENCH, "benchmark cases", f"give a PATH or set {BENCH_ENV}")
+    if must_exist and not configured.is_dir():
+        raise UsageError(f"benchmark cases not found at {configured}; set {BENCH_ENV}")
+    return configured
