@@ -104,24 +104,24 @@ def _bundled(path: Path, what: str, instead: str) -> Path:
     return path
 
 
-def bundled_general_state_tests_dir() -> Path:
-    """The bundled sample's GeneralStateTests: what `pyevm-jit statetest` runs with no path
-    (UsageError when the package runs without its repository)."""
+def _bundled_sample(folder: str) -> Path:
     return _bundled(
-        BUNDLED_ETHEREUM_TESTS / "GeneralStateTests",
+        BUNDLED_ETHEREUM_TESTS / folder,
         "sample of ethereum/tests",
         "give a fixture file or folder (e.g. a checkout of https://github.com/ethereum/tests)",
     )
+
+
+def bundled_general_state_tests_dir() -> Path:
+    """The bundled sample's GeneralStateTests: what `pyevm-jit statetest` runs with no path
+    (UsageError when the package runs without its repository)."""
+    return _bundled_sample("GeneralStateTests")
 
 
 def bundled_blockchain_tests_dir() -> Path:
     """The bundled sample's BlockchainTests: what `pyevm-jit blocktest` runs with no path
     (UsageError when the package runs without its repository)."""
-    return _bundled(
-        BUNDLED_ETHEREUM_TESTS / "BlockchainTests",
-        "sample of ethereum/tests",
-        "give a fixture file or folder (e.g. a checkout of https://github.com/ethereum/tests)",
-    )
+    return _bundled_sample("BlockchainTests")
 
 
 def bench_dir(*, must_exist: bool = True) -> Path:
