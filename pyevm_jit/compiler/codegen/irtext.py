@@ -128,12 +128,12 @@ class Constant(Value):
 #: small constants by (type, value): most constants of a program are small and repeated
 #: (stack offsets, gas amounts, limb indices); bounded, since a worker compiles many programs
 _SMALL: dict[tuple[IntType, int], Constant] = {}
-_SMALL_LIMIT = 4096
+SMALL_CONSTANT_LIMIT = 4096
 
 
 def const(ty: IntType, value: int) -> Constant:
     """The constant `value` of type `ty` (shared when small)."""
-    if 0 <= value < _SMALL_LIMIT:
+    if 0 <= value < SMALL_CONSTANT_LIMIT:
         key = (ty, value)
         found = _SMALL.get(key)
         if found is None:

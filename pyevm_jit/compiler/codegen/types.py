@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyevm_jit.abi import CONTEXT_FIELDS
 from pyevm_jit.compiler.codegen.irtext import (
+    SMALL_CONSTANT_LIMIT,
     VOID,
     Constant,
     FunctionType,
@@ -49,7 +50,7 @@ _C64: dict[int, Constant] = {}
 
 
 def c64(v: int) -> Constant:
-    if 0 <= v < 4096:  # (the most frequent constant type: its own small table)
+    if 0 <= v < SMALL_CONSTANT_LIMIT:  # (the most frequent type: its own table, same bound)
         found = _C64.get(v)
         if found is None:
             found = _C64[v] = const(i64, v)
