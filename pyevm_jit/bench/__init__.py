@@ -36,7 +36,13 @@ from pyevm_jit.bench.cases import (
     find_case,
     load_cases,
 )
-from pyevm_jit.bench.compile_times import CompileTime, compile_time, corpus_codes, percentile
+from pyevm_jit.bench.compile_times import (
+    CompileTime,
+    compile_time,
+    corpus_codes,
+    percentile,
+    start_engine,
+)
 from pyevm_jit.bench.measure import (
     BenchOptions,
     CaseResult,
@@ -121,6 +127,7 @@ __all__ = [
     "pyrevm_gas_ok",
     "results_json",
     "run_case_in_subprocess",
+    "start_engine",
     "synthetic_case",
     "synthetic_contract",
     "table_rows",

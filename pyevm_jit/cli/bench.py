@@ -325,7 +325,7 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
     if not codes:
         raise UsageError("no contracts found")
     fork = options.fork
-    bench.compile_time(bytes.fromhex("6001600101"), fork, args.opt_level)  # engine start-up
+    bench.start_engine(fork, args.opt_level)
     times: list[bench.CompileTime] = []
     with Progress(len(codes), "compile times") as progress:
         for code in codes:
