@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pyevm_jit import bench
-from pyevm_jit.bench import sides
+from pyevm_jit.bench import measure, sides
 from pyevm_jit.cli import main
 from pyevm_jit.evm import statecache
 
@@ -164,3 +164,56 @@ def test_jit_side_starts_the_engine_before_its_compilations(
         assert side.compiled == side.contracts == len(case.codes())
     finally:
         side.backend.close()
+
+
+def _fake_runners(cost_ns: dict[str, int], order: list[str]) -> dict[str, Any]:
+    """Runners that take no time but report `cost_ns` per repetition, recording their order."""
+
+    def runner(side: str) -> Any:
+        def run() -> int:
+            order.append(side)
+            return cost_ns[side]
+
+        return run
+
+    return {side: runner(side) for side in cost_ns}
+
+
+def test_batches_keep_one_path_running_for_the_batch_time() -> None:
+    options = bench.BenchOptions(min_time=0.5, min_reps=3, warmup=1, batch_time=0.02)
+    batches = measure._batches({"stock": 120_000, "jit": 60_000, "slow": 50_000_000}, options)
+    assert batches == {"stock": 20_000_000 // 120_000, "jit": 20_000_000 // 60_000, "slow": 1}
+    # a minimum time too short for the batch time still alternates five times within it
+    short = bench.BenchOptions(min_time=0.01, min_reps=3, warmup=1, batch_time=0.02)
+    assert measure._batches({"jit": 100_000}, short) == {"jit": 2_000_000 // 100_000}
+    # without a batch time: paths keep pace with the slowest, as before
+    single = bench.BenchOptions(min_time=0.5, min_reps=3, warmup=1, batch_time=0)
+    assert measure._batches({"stock": 120_000, "jit": 60_000}, single) == {"stock": 1, "jit": 2}
+
+
+@pytest.mark.parametrize("batch_time", [0.0, 0.001])
+def test_alternate_runs_paths_in_batches_and_flips_the_order(batch_time: float) -> None:
+    options = bench.BenchOptions(min_time=0.02, min_reps=3, warmup=1, batch_time=batch_time)
+    order: list[str] = []
+    cost = {"stock": 200_000, "jit": 100_000}
+    samples = measure._alternate(_fake_runners(cost, order), options, lambda _m: None)
+    timed = order[2:]  # after one warm-up run each
+    runs: list[tuple[str, int]] = []
+    for side in timed:
+        if runs and runs[-1][0] == side:
+            runs[-1] = (side, runs[-1][1] + 1)
+        else:
+            runs.append((side, 1))
+    expected = measure._batches(cost, options)
+    # 1 ms of each path per round; or keeping pace with the slowest
+    assert expected == ({"stock": 5, "jit": 10} if batch_time else {"stock": 1, "jit": 2})
+    # whole batches (two merge where the order flips), the paths taking turns
+    assert all(count % expected[side] == 0 for side, count in runs)
+    assert {side for side, _ in runs} == {"stock", "jit"} and len(runs) >= 5
+    for values in samples.values():
+        assert sum(values) >= options.min_time * 1e9 and len(values) >= options.min_reps
+
+
+def test_batch_time_must_not_be_negative(capsys: Any) -> None:
+    assert main(["bench", "--batch-time", "-1"]) == 2
+    assert "--batch-time" in capsys.readouterr().err

@@ -51,6 +51,9 @@ class BenchOptions:
     tier_up: bool = True  # time the tier-up build (steady state of hot code), not the first tier
     state: str = "both"  # repetitions on one state (warm), on fresh states (cold), or both
     clock: str = "wall"  # what a repetition's time is: "wall" or "cpu" (this thread's CPU time)
+    #: seconds of consecutive repetitions of one path before the next path runs (0: every
+    #: round runs each path once, or as often as keeps its pace with the slowest)
+    batch_time: float = 0.02
 
 
 @dataclass
@@ -320,8 +323,8 @@ def _alternate(
 ) -> dict[str, list[int]]:
     """Warm up, then run the paths in alternation until each has enough repetitions and time.
 
-    Each round runs every unfinished path once, or a batch of times for a path much faster
-    than the slowest, so that all paths accumulate time at a similar pace."""
+    Each round runs every unfinished path for a batch of consecutive repetitions (`_batches`);
+    the order of the paths flips every round."""
     samples: dict[str, list[int]] = {side: [] for side in runners}
     one: dict[str, int] = {}
     for side, run in runners.items():
@@ -337,14 +340,9 @@ def _alternate(
             if spent > 1_000_000_000:
                 break
         one[side] = ns
-    # a path much faster than the slowest runs a batch per round: enough to reach the minimum
-    # time within min_reps rounds, never more than would take as long as the slowest path
+    batch = _batches(one, options)
     slowest = max(one.values())
     min_ns = int(options.min_time * 1e9)
-    batch = {
-        side: max(1, min(slowest // ns, -(-min_ns // (ns * max(1, options.min_reps)))))
-        for side, ns in one.items()
-    }
     deadline = time.perf_counter() + options.max_case_time
 
     def done(side: str) -> bool:
@@ -372,8 +370,9 @@ def _alternate(
             for side, run in order:
                 if done(side):
                     continue
-                for _ in range(batch[side]):
-                    samples[side].append(run())
+                values = samples[side]
+                for _ in range(min(batch[side], options.max_reps - len(values))):
+                    values.append(run())
             rounds += 1
             if rounds % 20 == 0 or slowest > 100_000_000:
                 note(", ".join(f"{s} {len(v)}" for s, v in samples.items()) + " reps")
@@ -383,6 +382,28 @@ def _alternate(
         if gc_was_enabled:
             gc.enable()
     return samples
+
+
+def _batches(one: dict[str, int], options: BenchOptions) -> dict[str, int]:
+    """Repetitions per round for each path, from one repetition's time (`one`, ns).
+
+    With a batch time, a path runs consecutive repetitions for about that long (at least one):
+    a repetition right after another path's runs pays for what they left in the processor's
+    caches (measured on this machine: a 57 us JIT message took 71 us after another JIT state's
+    run, 83 us after the stock interpreter's), which a process running one VM does not; at
+    least five rounds still alternate within the minimum time, so slow drift of the machine
+    affects every path alike. Without one, a path much faster than the slowest runs a batch
+    per round: enough to reach the minimum time within min_reps rounds, never more than would
+    take as long as the slowest path."""
+    min_ns = int(options.min_time * 1e9)
+    if options.batch_time > 0:
+        target = min(int(options.batch_time * 1e9), min_ns // 5)
+        return {side: max(1, target // ns) for side, ns in one.items()}
+    slowest = max(one.values())
+    return {
+        side: max(1, min(slowest // ns, -(-min_ns // (ns * max(1, options.min_reps)))))
+        for side, ns in one.items()
+    }
 
 
 _PROGRESS_PREFIX = "progress: "

@@ -54,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-case-time", type=float, default=120.0, help="wall-clock cap per case (s)"
     )
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per path (2)")
+    parser.add_argument(
+        "--batch-time",
+        type=float,
+        default=0.02,
+        metavar="SECONDS",
+        help="consecutive repetitions of one path before the next runs, in seconds of its own "
+        "time (0.02; 0: switch paths after every repetition, which times each path with the "
+        "others' data in the processor's caches)",
+    )
     parser.add_argument("--no-pyrevm", action="store_true", help="leave pyrevm out")
     parser.add_argument(
         "--baseline",
@@ -131,6 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> bench.BenchOptions:
     if args.min_time < 0 or args.min_reps < 1 or args.max_reps < args.min_reps:
         raise UsageError("need --min-time >= 0 and 1 <= --min-reps <= --max-reps")
+    if args.batch_time < 0:
+        raise UsageError("--batch-time must be at least 0")
     if args.time_to_native is not None and args.time_to_native < 0:
         raise UsageError("--time-to-native must be at least 0")
     if args.baseline and not Path(args.baseline).is_file():
@@ -152,6 +163,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         scope=args.scope,
         state=args.state,
         clock=args.clock,
+        batch_time=args.batch_time,
         baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
     )
 
