@@ -137,35 +137,6 @@ def test_command_options(tmp_path: Path, capsys: Any) -> None:
     assert exc.value.code == 2
 
 
-def test_jit_side_starts_the_engine_before_its_compilations(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The process's compiler start-up (linker, runtime library, a first tiny compilation) runs
-    once before the case's contracts compile, and is not part of their compile figure."""
-    from pyevm_jit.runtime import JitBackend
-
-    calls: list[str] = []
-    real_start, real_compile = sides.start_engine, JitBackend.compile_jit_sync
-
-    def start(fork: str, opt_level: int | None = None) -> None:
-        calls.append(f"start {fork}")
-        real_start(fork, opt_level)
-
-    def compile_sync(self: JitBackend, request: Any) -> Any:
-        calls.append("compile")
-        return real_compile(self, request)
-
-    monkeypatch.setattr(sides, "start_engine", start)
-    monkeypatch.setattr(JitBackend, "compile_jit_sync", compile_sync)
-    case = _case(tmp_path)
-    side = bench.make_jit_side(case, bench.vm_class_for_fork("cancun"), stock_both=False)
-    try:
-        assert calls == ["start cancun"] + ["compile"] * len(case.codes())
-        assert side.compiled == side.contracts == len(case.codes())
-    finally:
-        side.backend.close()
-
-
 def _fake_runners(cost_ns: dict[str, int], order: list[str]) -> dict[str, Any]:
     """Runners that take no time but report `cost_ns` per repetition, recording their order."""
 

@@ -418,3 +418,26 @@ def test_worker_started_in_a_folder_with_a_fake_package_compiles(
         assert result.object_bytes.startswith(b"FAKEOBJ:")
     finally:
         pool.shutdown(5.0)
+
+
+def test_worker_warm_up_starts_the_compiler_at_both_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before a worker reports ready it compiles once at the first tier's and the tier-up's
+    level, so the target machines those jobs use exist and the first job's time is its own."""
+    from pyevm_jit.compiler import compile as compile_module
+    from pyevm_jit.compiler import target
+    from pyevm_jit.runtime import workers
+
+    compiled: list[tuple[bytes, str, int]] = []
+    real = compile_module.compile_object
+
+    def record(code: bytes, fork: str, opt_level: int = 1, **kwargs: object) -> object:
+        compiled.append((code, fork, opt_level))
+        return real(code, fork, opt_level)
+
+    monkeypatch.setattr(compile_module, "compile_object", record)
+    monkeypatch.setattr(target, "_tm_cache", {})
+    workers._warm_up_default_compiler()
+    levels = [target.DEFAULT_OPT_LEVEL, target.TIER_UP_OPT_LEVEL]
+    assert compiled == [(compile_module.START_UP_CODE, "frontier", level) for level in levels]
+    # the machine-code levels those compilations use, and no other
+    assert set(target._tm_cache) == {target._levels(level)[1] for level in levels}

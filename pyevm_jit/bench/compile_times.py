@@ -10,11 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyevm_jit.bench.cases import BenchInputError, discover_files, hex_bytes
-from pyevm_jit.compiler.compile import compile_object
+from pyevm_jit.compiler.compile import START_UP_CODE, compile_object
 from pyevm_jit.compiler.link import link_object, prepare_linker
-
-#: a contract too small to matter, compiled once before anything is timed
-_START_UP_CODE = bytes.fromhex("6001600101")
 
 
 def corpus_codes(paths: Sequence[str | Path]) -> list[bytes]:
@@ -83,7 +80,7 @@ def start_engine(fork: str, opt_level: int | None = None) -> None:
     generator's own code and data (the first compilation in a process costs some 20-40 ms more
     than the same one later). Both happen once per process, not per contract."""
     prepare_linker()
-    compile_time(_START_UP_CODE, fork, opt_level)
+    compile_time(START_UP_CODE, fork, opt_level)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -111,12 +111,13 @@ def default_compiler(task: CompileTask) -> ObjectCode:
 
 
 def _warm_up_default_compiler() -> None:
-    """Import the compiler and initialise LLVM before a worker reports ready, so that neither
-    counts against the first job's timeout or budget."""
-    from pyevm_jit.compiler.compile import compile_object  # noqa: F401
-    from pyevm_jit.compiler.target import target_machine
+    """Import the compiler and start it (LLVM, the target machines of the first tier and the
+    tier-up, one tiny compilation at each) before a worker reports ready, so that none of it
+    counts against the first job's timeout, budget or compile time."""
+    from pyevm_jit.compiler.compile import start
+    from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
 
-    target_machine()
+    start((DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL))
 
 
 #: compiler -> what a worker runs once before it reports ready
