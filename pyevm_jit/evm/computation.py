@@ -103,6 +103,13 @@ _CALLS_AND_CREATES = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
 log = logging.getLogger("pyevm_jit.evm.vm")
 
 
+# Memory kept by a pooled frame between messages; larger buffers are freed after use.
+_POOLED_MEMORY_LIMIT = 1 << 20
+_PooledMemory = ctypes.c_char * _POOLED_MEMORY_LIMIT
+# zeros to clear used memory with (calloc'd by CPython: pages are mapped only when read)
+_ZERO_MEMORY = memoryview(bytes(_POOLED_MEMORY_LIMIT))
+
+
 class NativeFrame:
     """The native state of one running message: context, stack and memory buffers.
 
@@ -112,7 +119,7 @@ class NativeFrame:
 
     __slots__ = (
         "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "env_view", "state", "keep",
-        "log_buffers",
+        "log_buffers", "memory", "memory_view", "memory_view_address",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -128,15 +135,46 @@ class NativeFrame:
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
         #: (address, capacity) of the observation logs while detached (evm/observe.py)
         self.log_buffers: list[tuple[int, int]] = [(0, 0), (0, 0), (0, 0)]
+        #: py-evm's view of the memory buffer (it holds only the context)
+        self.memory = NativeMemory(self.ctx)
+        #: a writable view of _POOLED_MEMORY_LIMIT bytes at memory_view_address (0: none)
+        self.memory_view: memoryview | None = None
+        self.memory_view_address = 0
 
     def reset_memory(self) -> None:
-        """Zero the used part of memory so the buffer can serve the next message."""
-        used = self.ctx.memory_len
+        """Zero the used part of memory so the buffer can serve the next message.
+
+        The buffer's capacity is at most _POOLED_MEMORY_LIMIT here (larger ones are freed), so
+        a view of that many bytes at its address covers every used byte; only the used bytes
+        are written, from a shared zero buffer, by a slice assignment (no foreign call). The
+        view is made again when native code or `NativeMemory.extend` moved the buffer."""
+        ctx = self.ctx
+        used = ctx.memory_len
         if used:
-            ctypes.memset(self.ctx.memory, 0, used)
-        self.ctx.memory_len = 0
+            self.memory_bytes()[:used] = _ZERO_MEMORY[:used]
+            ctx.memory_len = 0
+
+    def memory_bytes(self) -> memoryview:
+        """A writable view of _POOLED_MEMORY_LIMIT bytes at the memory buffer's address: its
+        first `memory_cap` bytes are the buffer (only those may be touched; call only while
+        the capacity is at most _POOLED_MEMORY_LIMIT). Made again when the buffer moved."""
+        address = self.ctx.memory
+        view = self.memory_view
+        if view is None or address != self.memory_view_address:
+            view = self.memory_view = memoryview(_PooledMemory.from_address(address)).cast("B")
+            self.memory_view_address = address
+        return view
+
+    def read_memory(self, start: int, size: int) -> bytes:
+        """memory[start : start + size] (within memory_len) as bytes."""
+        ctx = self.ctx
+        if start + size <= ctx.memory_cap <= _POOLED_MEMORY_LIMIT:
+            return self.memory_bytes()[start : start + size].tobytes()
+        return ctypes.string_at(ctx.memory + start, size)
 
     def release_buffers(self) -> None:
+        self.memory_view = None
+        self.memory_view_address = 0
         if self.ctx.memory:
             _free(self.ctx.memory)
         self.ctx.memory = None
@@ -159,10 +197,6 @@ class NativeFrame:
     def write_word(self, index: int, value: int) -> None:
         offset = index * WORD_BYTES
         self.stack_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
-
-
-# Memory kept by a pooled frame between messages; larger buffers are freed after use.
-_POOLED_MEMORY_LIMIT = 1 << 20
 
 
 class FramePool:
@@ -467,8 +501,8 @@ def _run_native(
 ) -> None:
     frame = pool.acquire()
     ctx = frame.ctx
-    memory = NativeMemory(ctx)
-    computation._memory = memory
+    initial_memory = computation._memory
+    computation._memory = frame.memory
     buffers = frame.state
     plan = table.state
     lean_calls = table.lean.calls
@@ -501,7 +535,15 @@ def _run_native(
     finally:
         if observed is not None:
             observed.detach(frame)
-        computation._memory = memory.snapshot()
+        # the contents go to the computation's own memory, as the interpreter leaves it, when
+        # that is py-evm's Memory, untouched (anything else gets a new one)
+        if type(initial_memory) is Memory and not initial_memory._bytes:
+            length = ctx.memory_len
+            if length:
+                initial_memory._bytes = bytearray(frame.read_memory(0, length))
+            computation._memory = initial_memory
+        else:
+            computation._memory = frame.memory.snapshot()
         pool.release(frame)
 
 
@@ -650,7 +692,7 @@ def _output(frame: NativeFrame) -> bytes:
     size = frame.ctx.exit_b
     if not size:
         return b""
-    return ctypes.string_at(frame.ctx.memory + frame.ctx.exit_a, size)
+    return frame.read_memory(frame.ctx.exit_a, size)
 
 
 def _finish(computation: Any, frame: NativeFrame, status: int) -> None:
@@ -725,4 +767,3 @@ def _fail_in_py_evm(computation: Any, frame: NativeFrame) -> None:
         f"pyevm-jit: the instruction at pc {ctx.exit_pc} (0x{opcode:02x}) failed in native code "
         "but not in py-evm"
     )
-

@@ -49,20 +49,24 @@ _STATE_NEUTRAL = frozenset({0x31, 0x3B, 0x3C, 0x3F, 0x40, 0x47, 0x49}) | LOGS
 class SlotCache:
     """One `abi.SlotCacheLayout` buffer."""
 
-    __slots__ = ("layout", "buf", "view", "address", "used")
+    __slots__ = ("layout", "buf", "view", "address", "used", "flags", "zero_flags")
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
         self.layout = layout
         self.buf = (ctypes.c_char * layout.size)()
         self.view = memoryview(self.buf).cast("B")
         self.address = ctypes.addressof(self.buf)
+        #: the flag bytes, and as many zero bytes to clear them with (a slice assignment: no
+        #: foreign call, which costs microseconds in the middle of a run)
+        self.flags = self.view[layout.flags_offset : layout.flags_offset + layout.entries]
+        self.zero_flags = bytes(layout.entries)
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
 
     def clear(self) -> None:
         if self.used:
-            ctypes.memset(self.address + self.layout.flags_offset, 0, self.layout.entries)
+            self.flags[:] = self.zero_flags
             self.used = False
 
     def remember(self, key: int, value: int, original: int = 0) -> None:
@@ -137,12 +141,18 @@ class StateBuffers:
         ctx.log_cap = abi.LOG_BUFFER_BYTES
 
     def reset(self, ctx: abi.ExecutionContext) -> None:
-        """Empty caches and nothing pending, for the next message."""
+        """Empty caches and nothing pending, for the next message.
+
+        Native code sets `pending` whenever it adds to a count, the refund or the log buffer,
+        and `flush` clears it only once everything was handed over; so with `pending` zero
+        all of them are zero and no entry was made valid behind the caches' `used` marks."""
         if ctx.pending:  # left by a message that ended by an exception
             self.storage.used = self.transient.used = True
-        self.storage.clear()
-        self.transient.clear()
-        ctx.pending = ctx.refund = ctx.dirty_count = ctx.tdirty_count = ctx.log_len = 0
+            ctx.pending = ctx.refund = ctx.dirty_count = ctx.tdirty_count = ctx.log_len = 0
+        if self.storage.used:
+            self.storage.clear()
+        if self.transient.used:
+            self.transient.clear()
 
     def clear_caches(self) -> None:
         self.storage.clear()
@@ -150,8 +160,10 @@ class StateBuffers:
 
 
 def flush(computation: Any, ctx: abi.ExecutionContext, buffers: StateBuffers) -> None:
-    """Hand everything native code changed since the last flush to py-evm."""
-    ctx.pending = 0
+    """Hand everything native code changed since the last flush to py-evm.
+
+    `pending` is cleared last: should py-evm raise on the way, `StateBuffers.reset` still
+    sees that something was left (and clears all of it)."""
     address = computation.msg.storage_address
     count = ctx.dirty_count
     if count:
@@ -173,6 +185,7 @@ def flush(computation: Any, ctx: abi.ExecutionContext, buffers: StateBuffers) ->
     if used:
         ctx.log_len = 0
         _hand_over_logs(computation, address, buffers.log_buf, used)
+    ctx.pending = 0
 
 
 def _stock_log_methods() -> tuple[Any, Any]:
