@@ -31,15 +31,25 @@ FAMILIES = ("frontier", "byzantium", "constantinople", "petersburg", "istanbul",
 
 @pytest.fixture
 def suspensions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Opcodes of the host operations native code suspended for, in order."""
+    """Opcodes of the host operations native code suspended for, in order (run by py-evm's
+    opcode, or a SLOAD miss by the lean path)."""
     seen: list[int] = []
     original = jit_computation._run_host_op
+    original_sload = jit_computation._run_lean_sload
 
     def counting(computation: Any, frame: Any, plan: Any) -> None:
         seen.append(frame.ctx.exit_op)
         original(computation, frame, plan)
 
+    def counting_sload(computation: Any, frame: Any, plan: Any) -> bool:
+        op = frame.ctx.exit_op
+        done = original_sload(computation, frame, plan)
+        if done:
+            seen.append(op)
+        return done
+
     monkeypatch.setattr(jit_computation, "_run_host_op", counting)
+    monkeypatch.setattr(jit_computation, "_run_lean_sload", counting_sload)
     yield seen
 
 

@@ -506,6 +506,7 @@ def _run_native(
     buffers = frame.state
     plan = table.state
     lean_calls = table.lean.calls
+    lean_sload = table.lean.sload
     try:
         _enter(computation, native, frame, table.lean.env)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
@@ -521,9 +522,14 @@ def _run_native(
             if ctx.pending:
                 flush(computation, ctx, buffers)
             try:
-                reader = lean_calls.get(ctx.exit_op) if lean_calls else None
-                if reader is None or not _run_lean_call(computation, frame, reader):
-                    _run_host_op(computation, frame, plan)
+                op = ctx.exit_op
+                if op == SLOAD:
+                    if not (lean_sload and _run_lean_sload(computation, frame, plan)):
+                        _run_host_op(computation, frame, plan)
+                else:
+                    reader = lean_calls.get(op) if lean_calls else None
+                    if reader is None or not _run_lean_call(computation, frame, reader):
+                        _run_host_op(computation, frame, plan)
             except Halt:
                 return
             status = run(ctx_ref)
@@ -633,18 +639,53 @@ def _run_host_op(computation: Any, frame: NativeFrame, plan: StatePlan) -> None:
             _sync_return_data(computation, frame)
     elif opcode == SLOAD or opcode == SSTORE:
         # py-evm's own opcode ran: the slot's value is known and (from Berlin on) it is warm
-        key = inputs[-1]
-        value = output if opcode == SLOAD else inputs[-2]
-        original = 0
-        if plan.needs_original:
-            original = computation.state.get_storage(
-                computation.msg.storage_address, key, from_journal=False
-            )
-        frame.state.storage.remember(key, value, original)
+        _remember_slot(computation, frame, plan, inputs[-1],
+                       output if opcode == SLOAD else inputs[-2])  # fmt: skip
     elif opcode == TLOAD:
         frame.state.transient.remember(inputs[-1], output)
     elif opcode == TSTORE:
         frame.state.transient.remember(inputs[-1], inputs[-2])
+
+
+def _remember_slot(
+    computation: Any, frame: NativeFrame, plan: StatePlan, key: int, value: int
+) -> None:
+    """Fill the storage cache after py-evm's own SLOAD or SSTORE of `key` (with, for net
+    metering, the original value read as py-evm's `net_sstore` reads it)."""
+    original = 0
+    if plan.needs_original:
+        original = computation.state.get_storage(
+            computation.msg.storage_address, key, from_journal=False
+        )
+    frame.state.storage.remember(key, value, original)
+
+
+def _run_lean_sload(computation: Any, frame: NativeFrame, plan: StatePlan) -> bool:
+    """A SLOAD miss through `messages.sload`: py-evm's steps on the slot word of the native
+    stack, the value written over it. False when nothing was done: the stack is empty (py-evm's
+    opcode raises the exact error) or the table's SLOAD is not py-evm's."""
+    ctx = frame.ctx
+    depth = ctx.stack_len
+    if depth < 1:
+        return False
+    at = (depth - 1) * WORD_BYTES
+    view = frame.stack_view
+    key = int.from_bytes(view[at : at + WORD_BYTES], "little")
+    gas_meter = computation._gas_meter
+    gas_meter.gas_remaining = ctx.gas
+    computation.code.program_counter = ctx.exit_pc + 1
+    try:
+        value = messages.sload(computation, key)
+    finally:
+        ctx.gas = gas_meter.gas_remaining
+    if value is None:
+        return False
+    view[at : at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+    if SLOAD in plan.keep:
+        _remember_slot(computation, frame, plan, key, value)
+    else:
+        frame.state.clear_caches()  # as after any opcode outside the plan (a replaced SSTORE)
+    return True
 
 
 def _run_lean_call(computation: Any, frame: NativeFrame, reader: Any) -> bool:

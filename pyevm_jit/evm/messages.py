@@ -400,6 +400,64 @@ def environment_getters(opcodes: Any, env_opcodes: Any) -> dict[int, Any]:
     return found
 
 
+# --- storage reads ----------------------------------------------------------------------------
+# A SLOAD that native code could not answer from its cache (a miss) suspends to py-evm. py-evm's
+# opcode (`_FastOpcode.__call__`: the static gas, then the logic function) pops the slot off
+# py-evm's stack and pushes the value; `sload(...)` below does the same steps in the same order
+# on the slot word the native frame holds, and returns the value instead of pushing it. It runs
+# only for py-evm's own opcode class and logic functions, checked by identity on every call
+# (a replaced or patched SLOAD returns None and runs through the generic host operation), and
+# only for computation classes with py-evm's stack methods (`lean_sload`).
+from eth.validation import validate_stack_int  # noqa: E402
+from eth.vm import mnemonics  # noqa: E402
+from eth.vm.forks.berlin import constants as berlin_constants  # noqa: E402
+from eth.vm.forks.berlin import logic as berlin_logic  # noqa: E402
+from eth.vm.logic import storage as storage_logic  # noqa: E402
+
+SLOAD = 0x54
+_UINT256_LIMIT = 1 << 256
+_FAST_OPCODE_CALL = _FastOpcode.__call__
+#: computation methods py-evm's SLOAD logic calls, which `sload` does not call
+_SLOAD_STACK_METHODS = ("stack_pop1_int", "stack_push_int")
+
+
+def lean_sload(computation_class: type) -> bool:
+    """Whether messages of `computation_class` may read storage through `sload`."""
+    return all(
+        getattr(computation_class, name) is getattr(BaseComputation, name)
+        for name in _SLOAD_STACK_METHODS
+    )
+
+
+def sload(computation: Any, slot: int) -> int | None:
+    """py-evm's SLOAD of `slot` for the computation's table: its gas, EIP-2929 access marks
+    and state read, exactly as its opcode does them (its errors raised as it raises them);
+    returns the value it would push. None, with nothing done, when the table's SLOAD is not
+    py-evm's `sload` or `sload_eip2929` in py-evm's opcode class."""
+    opcode_fn = computation.opcodes.get(SLOAD)
+    if type(opcode_fn).__call__ is not _FAST_OPCODE_CALL:
+        return None
+    logic = opcode_fn.logic_fn
+    if logic is berlin_logic.sload_eip2929:
+        computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
+        if berlin_logic._mark_storage_warm(computation, slot):
+            gas_cost = berlin_constants.COLD_SLOAD_COST
+        else:
+            gas_cost = berlin_constants.WARM_STORAGE_READ_COST
+        computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
+    elif logic is storage_logic.sload:
+        computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
+    else:
+        return None
+    value: int = computation.state.get_storage(
+        address=computation.msg.storage_address,
+        slot=slot,
+    )
+    if value.__class__ is not int or not 0 <= value < _UINT256_LIMIT:
+        validate_stack_int(value)  # py-evm's push raises this error
+    return value
+
+
 # --- per opcode table -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LeanPlan:
@@ -408,6 +466,8 @@ class LeanPlan:
 
     calls: dict[int, Callable[[Any, list[int]], Params]]
     env: dict[int, Callable[[Any], int]]
+    #: a SLOAD miss may go through `sload` (which checks the table's opcode on each call)
+    sload: bool = False
 
 
 NO_LEAN_PLAN = LeanPlan({}, {})
@@ -418,7 +478,11 @@ def lean_plan(computation_class: type, opcodes: Any, enabled: bool) -> LeanPlan:
         return NO_LEAN_PLAN
     from pyevm_jit.opcodes import ENV_SLOT
 
-    return LeanPlan(lean_calls(computation_class, opcodes), environment_getters(opcodes, ENV_SLOT))
+    return LeanPlan(
+        lean_calls(computation_class, opcodes),
+        environment_getters(opcodes, ENV_SLOT),
+        lean_sload(computation_class),
+    )
 
 
 def runs_nothing(opcodes: Any) -> bool:

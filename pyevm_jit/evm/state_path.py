@@ -259,6 +259,12 @@ def state_plan(
     the same rule as the stock one (so native code does what the VM's opcode would do)."""
     from pyevm_jit import state_rules as rules
 
+    def called_alike(op: int) -> bool:
+        """The entry's class calls it as the stock entry's class does (an opcode class with
+        its own __call__ around py-evm's logic must keep running: no native path for it)."""
+        mine, theirs = opcodes.get(op), stock.get(op)
+        return mine is theirs or type(mine).__call__ is type(theirs).__call__
+
     def same(op: int) -> bool:
         mine, theirs = opcodes.get(op), stock.get(op)
         return mine is not None and (
@@ -266,6 +272,7 @@ def state_plan(
             or (
                 getattr(mine, "logic_fn", None) is getattr(theirs, "logic_fn", None)
                 and rules.gas_cost(mine) == rules.gas_cost(theirs)
+                and called_alike(op)
             )
         )
 
@@ -273,20 +280,26 @@ def state_plan(
     flags = 0
     sload = rules.sload_hit_cost(opcodes)
     sstore = rules.sstore_rule(opcodes)
-    sload_ok = sload is not None and sload == rules.sload_hit_cost(stock)
-    sstore_ok = sstore is not None and sstore == rules.sstore_rule(stock)
+    sload_ok = sload is not None and sload == rules.sload_hit_cost(stock) and called_alike(SLOAD)
+    sstore_ok = sstore is not None and sstore == rules.sstore_rule(stock) and called_alike(SSTORE)
     # both must be py-evm's: the cache holds what their logic reads and writes
     if sload_ok and sstore_ok:
         keep |= {SLOAD, SSTORE}
         if enabled:
             flags |= StateFlag.SLOAD | StateFlag.SSTORE
     transient = rules.transient_gas(opcodes)
-    if transient is not None and transient == rules.transient_gas(stock):
+    if (
+        transient is not None
+        and transient == rules.transient_gas(stock)
+        and called_alike(TLOAD)
+        and called_alike(TSTORE)
+    ):
         keep |= {TLOAD, TSTORE}
         if enabled:
             flags |= StateFlag.TLOAD | StateFlag.TSTORE
     logs = rules.log_gas(opcodes)
-    if enabled and logs is not None and logs == rules.log_gas(stock):
+    logs_alike = all(called_alike(op) for op in LOGS)
+    if enabled and logs is not None and logs == rules.log_gas(stock) and logs_alike:
         flags |= StateFlag.LOG
     return StatePlan(
         flags=flags,

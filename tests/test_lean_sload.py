@@ -1,0 +1,260 @@
+"""A SLOAD miss through the lean path (`messages.sload`): py-evm's steps on the native word.
+
+Every program runs through the JIT and py-evm's stock interpreter in the same process; outcomes
+(status, error class and message, gas, refund, output, logs, state root, accounts) must match,
+and the tests check that the lean path actually ran where it should, and not where it must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.opcode import _FastOpcode, as_opcode
+
+from pyevm_jit.evm import computation as jit_computation
+from pyevm_jit.evm import messages
+from pyevm_jit.forks import fork_vm
+from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
+from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.differential import Scenario, asm, return_stack
+
+FAMILIES = ("frontier", "byzantium", "constantinople", "petersburg", "istanbul", "berlin",
+            "london", "cancun", "prague")  # fmt: skip
+NET_METERED = ("constantinople", "istanbul", "berlin", "london", "cancun", "prague")
+
+
+@pytest.fixture
+def lean_sloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Slots read through the lean path, in order (also those whose read raised)."""
+    seen: list[int] = []
+    original = messages.sload
+
+    def counting(computation: Any, slot: int) -> int | None:
+        seen.append(slot)
+        value = original(computation, slot)
+        if value is None:
+            seen.pop()
+        return value
+
+    monkeypatch.setattr(messages, "sload", counting)
+    yield seen
+
+
+def check(scenario: Scenario, backend: JitBackend | None = None) -> d.Outcome:
+    stock, jit = d.run_both(scenario, backend)
+    assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
+    assert (jit.detail, jit.gas_used) == (stock.detail, stock.gas_used)
+    assert jit.native_messages
+    return jit
+
+
+@pytest.mark.parametrize("fork", FAMILIES)
+def test_miss_with_gas_around_its_cost(fork: str, lean_sloads: list[int]) -> None:
+    """Gas left at a SLOAD miss from below to above its cost (cold from Berlin on): the out of
+    gas error, its message and the gas are py-evm's."""
+    code = asm(5, "SLOAD", 0, "SSTORE", "STOP")
+    for gas in range(21_000 + 3, 21_000 + 3 + 2_100 + 30, 7):
+        jit = check(Scenario(code=code, fork=fork, gas=gas, storage={5: 9}))
+        if jit.status == "success":
+            assert lean_sloads[-1:] == [5]
+    assert lean_sloads
+
+
+@pytest.mark.parametrize("fork", ("berlin", "cancun"))
+def test_out_of_gas_exactly_at_the_cold_cost(fork: str, lean_sloads: list[int]) -> None:
+    """From Berlin SLOAD's static gas is 0, so native code reaches the miss with any gas and
+    py-evm's cold charge inside the lean path is what fails."""
+    code = asm(5, "SLOAD", "STOP")
+    base = 21_000 + 3
+    for extra in (2_099, 2_100):
+        jit = check(Scenario(code=code, fork=fork, gas=base + extra, storage={5: 9}))
+        assert jit.status == ("success" if extra == 2_100 else "error")
+    assert lean_sloads == [5, 5]
+
+
+@pytest.mark.parametrize("fork", ("istanbul", "berlin", "cancun"))
+def test_warm_and_cold_misses(fork: str, lean_sloads: list[int]) -> None:
+    """A child frame reads slot 0 (py-evm marks it warm); the parent then misses on slot 0
+    (warm in py-evm) and slot 1 (cold): each costs what py-evm charges."""
+    inner = [0, "SLOAD", "POP", "STOP"]
+    outer = [
+        0, 0, 1, 0, 0, "ADDRESS", 100_000, "CALL", "POP",
+        "GAS", 0, "SLOAD", "GAS", 1, "SLOAD", "GAS", *return_stack(5),
+    ]  # fmt: skip
+    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    check(Scenario(code=code, fork=fork, storage={0: 3, 1: 4}))
+    assert lean_sloads == [0, 0, 1]
+
+
+@pytest.mark.parametrize("fork", NET_METERED)
+def test_original_value_after_a_write_in_a_child(fork: str, lean_sloads: list[int]) -> None:
+    """A child call writes slot 0 (original 1 -> 5); the parent misses on slot 0 (lean), then
+    writes it natively back to 1 and to 7: net metering needs the original value, which the
+    cache must hold as py-evm's `net_sstore` reads it."""
+    inner = [5, 0, "SSTORE", "STOP"]
+    outer = [
+        0, 0, 1, 0, 0, "ADDRESS", 100_000, "CALL", "POP",
+        0, "SLOAD", 1, 0, "SSTORE", 7, 0, "SSTORE", 0, "SLOAD", "GAS", *return_stack(3),
+    ]  # fmt: skip
+    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    jit = check(Scenario(code=code, fork=fork, storage={0: 1}))
+    assert int.from_bytes(jit.output[64:], "big") == 5
+    assert lean_sloads == [0]
+
+
+def test_miss_inside_a_static_call_and_after_a_revert(lean_sloads: list[int]) -> None:
+    inner = [0, "SLOAD", 1, "SLOAD", "ADD", 0, "MSTORE", 32, 0, "REVERT"]
+    outer = [
+        0, 0, 1, 0, "ADDRESS", 100_000, "STATICCALL", "RETURNDATASIZE",
+        0, "SLOAD", 1, "SLOAD", *return_stack(4),
+    ]  # fmt: skip
+    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    check(Scenario(code=code, storage={0: 3, 1: 4}))
+    assert sorted(lean_sloads) == [0, 0, 1, 1]
+
+
+def run_custom(
+    backend: JitBackend, replacements: dict[int, Any], code: bytes, **kw: Any
+) -> tuple[Any, Any]:
+    from eth.vm.forks import CancunVM
+    from eth.vm.forks.cancun.state import CancunState
+
+    from pyevm_jit.evm.vm import jit_vm
+
+    opcodes = {**CancunComputation.opcodes, **replacements}
+    computation = CancunComputation.configure(__name__="CustomComputation", opcodes=opcodes)
+    state = CancunState.configure(__name__="CustomState", computation_class=computation)
+    vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
+    scenario = Scenario(code=code, fork="cancun", **kw)
+    return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
+
+
+SLOAD_CODE = asm(0, "SLOAD", 1, "SLOAD", 0, "SLOAD", *return_stack(3))
+
+
+def test_replaced_sload_logic_keeps_running(lean_sloads: list[int]) -> None:
+    calls: list[int] = []
+
+    def sload_plus_one(computation: Any) -> None:
+        slot = computation.stack_pop1_int()
+        calls.append(slot)
+        value = computation.state.get_storage(computation.msg.storage_address, slot)
+        computation.stack_push_int(value + 1)
+
+    opcode_fn = as_opcode(logic_fn=sload_plus_one, mnemonic="SLOAD", gas_cost=0)
+    with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
+        stock, jit = run_custom(backend, {0x54: opcode_fn}, SLOAD_CODE, storage={0: 3, 1: 4})
+        assert backend.stats().lookup_hits >= 1
+    assert stock.output == b"".join(v.to_bytes(32, "big") for v in (4, 5, 4))
+    assert d.compare(stock, jit) == []
+    assert calls == [0, 1, 0] * 2  # the stock run's three, then the JIT run's three
+    assert lean_sloads == []
+
+
+@pytest.mark.parametrize("op", [0x54, 0x55, 0x5C, 0x5D, 0xA0, 0xA1])
+def test_opcode_class_with_its_own_call_keeps_running(op: int, lean_sloads: list[int]) -> None:
+    """py-evm's logic in an opcode class whose __call__ differs (here: it records each call)
+    for SLOAD, SSTORE, TLOAD, TSTORE or a LOG: neither the lean SLOAD nor a native state path
+    may skip it."""
+    calls: list[int] = []
+
+    class Recording(_FastOpcode):
+        def __call__(self, computation: Any) -> None:
+            calls.append(computation.code.program_counter)
+            super().__call__(computation)
+
+    stock_fn = CancunComputation.opcodes[op]
+    opcode_fn = Recording(stock_fn.logic_fn, stock_fn.mnemonic, stock_fn.gas_cost)
+    code = asm(
+        0, "SLOAD", 1, "SLOAD", 0, "SLOAD", 5, 0, "SSTORE", 6, 0, "SSTORE", 0, "SLOAD",
+        2, 1, "TSTORE", 1, "TLOAD", 3, 1, "TSTORE", 1, "TLOAD",
+        0, 0, "LOG0", 1, 0, 0, "LOG1", 0, 0, "LOG0", *return_stack(5),
+    )  # fmt: skip
+    with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
+        stock, jit = run_custom(backend, {op: opcode_fn}, code, storage={0: 3, 1: 4})
+        assert backend.stats().lookup_hits >= 1
+    assert d.compare(stock, jit) == []
+    assert calls and len(calls) % 2 == 0 and calls[: len(calls) // 2] == calls[len(calls) // 2 :]
+    if op == 0x54:
+        assert lean_sloads == []
+
+
+def test_opcode_patched_in_place_is_seen(lean_sloads: list[int]) -> None:
+    """The table's SLOAD object gets another logic function after messages ran: the next
+    message runs it (the lean path checks the opcode on every call)."""
+    stock_sload = CancunComputation.opcodes[0x54]
+    opcode_fn = _FastOpcode(stock_sload.logic_fn, stock_sload.mnemonic, stock_sload.gas_cost)
+
+    def sload_zero(computation: Any) -> None:
+        computation.stack_pop1_int()
+        computation.stack_push_int(0)
+
+    with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
+        stock, jit = run_custom(backend, {0x54: opcode_fn}, SLOAD_CODE, storage={0: 3, 1: 4})
+        assert d.compare(stock, jit) == [] and lean_sloads
+        del lean_sloads[:]
+        opcode_fn.logic_fn = sload_zero
+        stock, jit = run_custom(backend, {0x54: opcode_fn}, SLOAD_CODE, storage={0: 3, 1: 4})
+    assert stock.output == bytes(96)
+    assert d.compare(stock, jit) == []
+    assert lean_sloads == []
+
+
+def test_computation_with_its_own_stack_methods_is_not_lean() -> None:
+    assert messages.lean_sload(CancunComputation)
+
+    class OwnStack(CancunComputation):
+        @property
+        def stack_push_int(self) -> Any:
+            return self._stack.push_int
+
+    assert not messages.lean_sload(OwnStack)
+
+
+def test_state_value_out_of_range_raises_pyevms_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state returning a value py-evm's stack refuses: the same exception as the opcode's."""
+    from eth_utils import ValidationError
+
+    scenario = Scenario(code=asm(0, "SLOAD", "STOP"), storage={0: 1})
+    errors = []
+    for vm_class in (fork_vm("cancun"), d.jit_vm_class("cancun")):
+        state = d.build_state(scenario, vm_class)
+        monkeypatch.setattr(type(state), "get_storage", lambda *a, **k: 1 << 256)
+        with pytest.raises(ValidationError) as info:
+            apply_message(state, scenario.code)
+        errors.append(str(info.value))
+        monkeypatch.undo()
+    assert errors[0] == errors[1]
+
+
+def apply_message(state: Any, code: bytes, gas: int = 100_000) -> Any:
+    from eth.vm.message import Message
+
+    message = Message(gas=gas, to=d.CONTRACT, sender=d.SENDER, value=0, data=b"", code=code)
+    context = state.get_transaction_context_class()(gas_price=1, origin=d.SENDER)
+    return state.computation_class.apply_message(state, message, context)
+
+
+def test_lean_path_used_by_default_and_not_when_lean_is_off(
+    lean_sloads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = asm(0, "SLOAD", *return_stack(1))
+    check(Scenario(code=code, storage={0: 8}))
+    assert lean_sloads == [0]
+    del lean_sloads[:]
+    seen = []
+    original = jit_computation._run_host_op
+
+    def counting(computation: Any, frame: Any, plan: Any) -> None:
+        seen.append(frame.ctx.exit_op)
+        original(computation, frame, plan)
+
+    monkeypatch.setattr(jit_computation, "_run_host_op", counting)
+    tuning = RuntimeTuning(lean_messages=False)
+    config = RuntimeConfig(enabled=True, blocking=True, store=None, tuning=tuning)
+    with JitBackend.new(config) as backend:
+        check(Scenario(code=code, storage={0: 8}), backend)
+    assert lean_sloads == [] and seen == [0x54]
