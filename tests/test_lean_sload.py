@@ -258,3 +258,23 @@ def test_lean_path_used_by_default_and_not_when_lean_is_off(
     with JitBackend.new(config) as backend:
         check(Scenario(code=code, storage={0: 8}), backend)
     assert lean_sloads == [] and seen == [0x54]
+
+
+def test_patched_mark_storage_warm_is_called(
+    lean_sloads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """py-evm's helper that the lean path inlines, replaced (by a tracer, say): it is called
+    for each SLOAD miss as py-evm's own SLOAD calls it."""
+    from eth.vm.forks.berlin import logic as berlin_logic
+
+    calls: list[int] = []
+    original = berlin_logic._mark_storage_warm
+
+    def recording(computation: Any, slot: int) -> bool:
+        calls.append(slot)
+        return original(computation, slot)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(berlin_logic, "_mark_storage_warm", recording)
+    check(Scenario(code=asm(4, "SLOAD", 9, "SLOAD", *return_stack(2)), storage={4: 1}))
+    stock_calls = calls[:2]
+    assert lean_sloads == [4, 9] and calls == stock_calls * 2

@@ -580,18 +580,30 @@ def _fill_environment(
     directly from what py-evm's logic function pushes: `getters`, evm/messages.py)."""
     values = computation._stack.values
     opcodes = computation.opcodes
-    for opcode, slot in _ENV_OPS:
-        if mask >> slot & 1:
-            getter = getters.get(opcode)
-            if getter is not None:
-                value = getter(computation)
-            else:
-                opcodes[opcode].logic_fn(computation)
-                value = values.pop()
-                if isinstance(value, bytes):
-                    value = int.from_bytes(value, "big")
-            offset = slot * WORD_BYTES
-            frame.env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+    env_view = frame.env_view
+    for opcode, offset in _env_words(mask):
+        getter = getters.get(opcode)
+        if getter is not None:
+            value = getter(computation)
+        else:
+            opcodes[opcode].logic_fn(computation)
+            value = values.pop()
+            if isinstance(value, bytes):
+                value = int.from_bytes(value, "big")
+        env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+
+
+# env_mask -> (opcode, byte offset) of each environment word it has, in slot order
+_env_words_of: dict[int, tuple[tuple[int, int], ...]] = {}
+
+
+def _env_words(mask: int) -> tuple[tuple[int, int], ...]:
+    words = _env_words_of.get(mask)
+    if words is None:
+        words = tuple((op, slot * WORD_BYTES) for op, slot in _ENV_OPS if mask >> slot & 1)
+        if len(_env_words_of) < 4096:  # masks are few (one per program); bounded anyway
+            _env_words_of[mask] = words
+    return words
 
 
 def _run_host_op(computation: Any, frame: NativeFrame, plan: StatePlan) -> None:

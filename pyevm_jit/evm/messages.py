@@ -417,6 +417,7 @@ from eth.vm.logic import storage as storage_logic  # noqa: E402
 SLOAD = 0x54
 _UINT256_LIMIT = 1 << 256
 _FAST_OPCODE_CALL = _FastOpcode.__call__
+_MARK_STORAGE_WARM = berlin_logic._mark_storage_warm
 #: computation methods py-evm's SLOAD logic calls, which `sload` does not call
 _SLOAD_STACK_METHODS = ("stack_pop1_int", "stack_push_int")
 
@@ -440,19 +441,27 @@ def sload(computation: Any, slot: int) -> int | None:
     logic = opcode_fn.logic_fn
     if logic is berlin_logic.sload_eip2929:
         computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
-        if berlin_logic._mark_storage_warm(computation, slot):
+        state = computation.state
+        address = computation.msg.storage_address
+        if berlin_logic._mark_storage_warm is not _MARK_STORAGE_WARM:  # patched: call it
+            was_cold = berlin_logic._mark_storage_warm(computation, slot)
+        elif state.is_storage_warm(address, slot):  # py-evm's _mark_storage_warm, inlined
+            was_cold = False
+        else:
+            state.mark_storage_warm(address, slot)
+            was_cold = True
+        if was_cold:
             gas_cost = berlin_constants.COLD_SLOAD_COST
         else:
             gas_cost = berlin_constants.WARM_STORAGE_READ_COST
         computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
     elif logic is storage_logic.sload:
         computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
+        state = computation.state
+        address = computation.msg.storage_address
     else:
         return None
-    value: int = computation.state.get_storage(
-        address=computation.msg.storage_address,
-        slot=slot,
-    )
+    value: int = state.get_storage(address=address, slot=slot)
     if value.__class__ is not int or not 0 <= value < _UINT256_LIMIT:
         validate_stack_int(value)  # py-evm's push raises this error
     return value
