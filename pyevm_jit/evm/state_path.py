@@ -49,7 +49,10 @@ _STATE_NEUTRAL = frozenset({0x31, 0x3B, 0x3C, 0x3F, 0x40, 0x47, 0x49}) | LOGS
 class SlotCache:
     """One `abi.SlotCacheLayout` buffer."""
 
-    __slots__ = ("layout", "buf", "view", "address", "used", "flags", "zero_flags")
+    __slots__ = (
+        "layout", "buf", "view", "address", "used", "flags", "zero_flags", "values_at",
+        "flags_at", "dirty_at", "with_original",
+    )  # fmt: skip
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
         self.layout = layout
@@ -60,6 +63,11 @@ class SlotCache:
         #: foreign call, which costs microseconds in the middle of a run)
         self.flags = self.view[layout.flags_offset : layout.flags_offset + layout.entries]
         self.zero_flags = bytes(layout.entries)
+        # the layout's offsets, computed once (its properties recompute them on every use)
+        self.values_at = layout.entries * 32  # values follow the keys; originals the values
+        self.flags_at = layout.flags_offset
+        self.dirty_at = layout.dirty_offset
+        self.with_original = layout.with_original
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
@@ -71,27 +79,25 @@ class SlotCache:
 
     def remember(self, key: int, value: int, original: int = 0) -> None:
         """Record a slot as py-evm has it now (the entry must not be dirty: flush first)."""
-        layout = self.layout
-        index = layout.index(key)
-        entries = layout.entries
+        index = self.layout.index(key)
         view = self.view
         at = index * 32
         view[at : at + 32] = key.to_bytes(32, "little")
-        at += entries * 32
+        step = self.values_at
+        at += step
         view[at : at + 32] = value.to_bytes(32, "little")
-        if layout.with_original:
-            at += entries * 32
+        if self.with_original:
+            at += step
             view[at : at + 32] = original.to_bytes(32, "little")
-        view[layout.flags_offset + index] = _VALID
+        view[self.flags_at + index] = _VALID
         self.used = True
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
-        layout = self.layout
         view = self.view
-        entries32 = layout.entries * 32
-        flags = layout.flags_offset
-        start = layout.dirty_offset
+        entries32 = self.values_at
+        flags = self.flags_at
+        start = self.dirty_at
         indices = view[start : start + 4 * count].cast("i")
         out = []
         from_bytes = int.from_bytes
