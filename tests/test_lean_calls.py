@@ -458,3 +458,36 @@ def test_switched_off(lean_count: list[int]) -> None:
         assert lean_count[0] == 0
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("fork", ["frontier", "berlin", "cancun"])
+def test_gas_meter_sees_the_calls_py_evm_makes(
+    fork: str, lean_count: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call opcodes' charges reach the gas meter as py-evm makes them, the static gas
+    included when it is 0 (from Berlin on): a meter that records or logs each charge sees the
+    same (native code charges other instructions itself)."""
+    from eth.vm.gas_meter import GasMeter
+
+    reasons = {"CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"}
+    seen: list[tuple[int, str]] = []
+    real = GasMeter.consume_gas
+
+    def recording(self: GasMeter, amount: int, reason: str) -> None:
+        if reason in reasons:
+            seen.append((amount, reason))
+        real(self, amount, reason)
+
+    monkeypatch.setattr(GasMeter, "consume_gas", recording)
+    ops = [op for op in ("CALL", "CALLCODE", "DELEGATECALL", "STATICCALL") if _supports(fork, op)]
+    scenario = Scenario(
+        code=program(*(call_items(op, CALLEE) for op in ops)), fork=fork, accounts=WORLD
+    )
+    d.run_stock(scenario)
+    stock, seen[:] = list(seen), []
+    before = lean_count[0]
+    d.run_jit(scenario)
+    assert lean_count[0] > before
+    assert seen == stock
+    static = [amount for amount, reason in stock if reason == "CALL"][0]
+    assert static == (0 if forks.fork_at_least(fork, "berlin") else 40)

@@ -145,8 +145,7 @@ def call(
     computation: Any, opcode_fn: Any, reader: Callable[[Any, list[int]], Params], inputs: list[int]
 ) -> int:
     """Run one call opcode like `BaseCall.__call__`; returns the word it pushes (1 or 0)."""
-    if opcode_fn.gas_cost:
-        computation.consume_gas(opcode_fn.gas_cost, reason=opcode_fn.mnemonic)
+    computation.consume_gas(opcode_fn.gas_cost, reason=opcode_fn.mnemonic)  # also when 0
     (
         gas,
         value,
