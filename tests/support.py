@@ -49,3 +49,23 @@ def fake_backend(*, tuning: RuntimeTuning | None = None, **config: Any) -> JitBa
     if tuning is None:
         tuning = RuntimeTuning(worker_count=0, event_drain_interval=0.01)
     return JitBackend.new(RuntimeConfig(tuning=tuning, **config))
+
+
+def run_custom(
+    backend: JitBackend, replacements: dict[int, Any], code: bytes, **kw: Any
+) -> tuple[Any, Any]:
+    """The outcomes (differential.Outcome) of `code` on a Cancun VM whose opcode table has
+    `replacements`, stock and through `jit_vm` over `backend` (`kw`: Scenario fields)."""
+    from eth.vm.forks import CancunVM
+    from eth.vm.forks.cancun.computation import CancunComputation
+    from eth.vm.forks.cancun.state import CancunState
+
+    from pyevm_jit.evm.vm import jit_vm
+    from pyevm_jit.testing import differential as d
+
+    opcodes = {**CancunComputation.opcodes, **replacements}
+    computation = CancunComputation.configure(__name__="CustomComputation", opcodes=opcodes)
+    state = CancunState.configure(__name__="CustomState", computation_class=computation)
+    vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
+    scenario = d.Scenario(code=code, fork="cancun", **kw)
+    return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.opcode import _FastOpcode, as_opcode
+from support import run_custom
 
 from pyevm_jit.evm import computation as jit_computation
 from pyevm_jit.evm import messages
@@ -114,22 +115,6 @@ def test_miss_inside_a_static_call_and_after_a_revert(lean_sloads: list[int]) ->
     code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
     check(Scenario(code=code, storage={0: 3, 1: 4}))
     assert sorted(lean_sloads) == [0, 0, 1, 1]
-
-
-def run_custom(
-    backend: JitBackend, replacements: dict[int, Any], code: bytes, **kw: Any
-) -> tuple[Any, Any]:
-    from eth.vm.forks import CancunVM
-    from eth.vm.forks.cancun.state import CancunState
-
-    from pyevm_jit.evm.vm import jit_vm
-
-    opcodes = {**CancunComputation.opcodes, **replacements}
-    computation = CancunComputation.configure(__name__="CustomComputation", opcodes=opcodes)
-    state = CancunState.configure(__name__="CustomState", computation_class=computation)
-    vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
-    scenario = Scenario(code=code, fork="cancun", **kw)
-    return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
 
 
 SLOAD_CODE = asm(0, "SLOAD", 1, "SLOAD", 0, "SLOAD", *return_stack(3))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import run_custom
 
 from pyevm_jit import abi
 from pyevm_jit.evm import computation as jit_computation
@@ -244,23 +245,6 @@ def test_switch_environment_variable() -> None:
 def sub_instead_of_add(computation: Any) -> None:
     a, b = computation.stack_pop_ints(2)
     computation.stack_push_int((a - b) % 2**256)
-
-
-def run_custom(
-    backend: JitBackend, replacements: dict[int, Any], code: bytes, **kw: Any
-) -> tuple[d.Outcome, d.Outcome]:
-    from eth.vm.forks import CancunVM
-    from eth.vm.forks.cancun.computation import CancunComputation
-    from eth.vm.forks.cancun.state import CancunState
-
-    from pyevm_jit.evm.vm import jit_vm
-
-    opcodes = {**CancunComputation.opcodes, **replacements}
-    computation = CancunComputation.configure(__name__="CustomComputation", opcodes=opcodes)
-    state = CancunState.configure(__name__="CustomState", computation_class=computation)
-    vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
-    scenario = Scenario(code=code, fork="cancun", **kw)
-    return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
 
 
 def test_replaced_sstore_runs_the_vms_own_logic(suspensions: list[int]) -> None:
