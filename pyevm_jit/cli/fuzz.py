@@ -9,7 +9,7 @@ The loop runs in worker processes, so a JIT crash is caught, minimised and saved
   one fork:                              pyevm-jit fuzz --fork cancun --seconds 600
 
 A divergence is minimised and saved under --out (default fixtures/regressions), where
-tests/test_regressions.py replays it. Exit status: 0 no divergence, 1 divergences, 2 bad input.
+tests/fuzz/test_regressions.py replays it. Exit status: 0 no divergence, 1 divergences, 2 bad input.
 """
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ def trie_get(db: Any, root: bytes, key: bytes) -> bytes | None:
 
     py-evm's walk decodes every node with pyrlp and converts the key and every node path to
     tuples of nibbles; here only the item boundaries of each node are read, and paths are hex
-    strings. Same nodes read in the same order; tests/test_statecache.py checks the result
+    strings. Same nodes read in the same order; tests/evm/test_statecache.py checks the result
     against HexaryTrie on random tries."""
     if root == BLANK_ROOT_HASH:
         return b""
@@ -559,7 +559,7 @@ class LeanAccountStorageDB(AccountStorageDB):
             super().__init__(db, storage_root, address)
             return
         # py-evm's AccountStorageDB.__init__ (same attributes, same layering), over the caching
-        # lookup (tests/test_statecache.py checks the attributes against py-evm's)
+        # lookup (tests/evm/test_statecache.py checks the attributes against py-evm's)
         lookup = _CachedStorageLookup.__new__(_CachedStorageLookup)
         lookup._cache = cache
         lookup._namespace = namespace

@@ -1,6 +1,6 @@
 """Divergences kept: `minimise` shrinks a diverging program by delta debugging on its bytes;
 `save_regression` writes it as a fixture under `fixtures/regressions/`, which
-`tests/test_regressions.py` replays (`load_regressions`)."""
+`tests/fuzz/test_regressions.py` replays (`load_regressions`)."""
 
 from __future__ import annotations
 

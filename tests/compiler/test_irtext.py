@@ -13,7 +13,7 @@ from pyevm_jit.compiler.codegen.irtext import Constant, FunctionType, IRBuilder,
 from pyevm_jit.compiler.codegen.types import c64, c256, i1, i64, i64p, i256
 from pyevm_jit.compiler.target import _ensure_llvm
 
-BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "fixtures" / "bench"
 
 
 def _builder() -> tuple[Module, IRBuilder, list[object]]:

@@ -26,7 +26,7 @@ from pyevm_jit.runtime import (
 from pyevm_jit.runtime.workers import CompileTask, InProcessPool, ProcessPool
 from pyevm_jit.testing import faults
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # The three: bytecode that costs a few gas to call and seconds to a minute to compile.
 PATHOLOGICAL = {

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,8 @@ boa = pytest.importorskip("boa", reason="titanoboa is not installed (pip install
 from boa.profiling import _SingleComputation, global_profile  # noqa: E402
 from boa.vm.gas_meters import NoGasMeter, ProfilingGasMeter  # noqa: E402
 
-from pyevm_jit import JitBackend, RuntimeConfig  # noqa: E402
+from pyevm_jit import JitBackend  # noqa: E402
 from pyevm_jit.integrations import boa as boa_jit  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[JitBackend]:
-    jit_backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
-    yield jit_backend
-    jit_backend.close()
 
 
 class Side:

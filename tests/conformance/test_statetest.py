@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,28 +97,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def jit_backend() -> Iterator[Any]:
-    try:
-        from pyevm_jit.evm.vm import jit_vm  # noqa: F401
-        from pyevm_jit.runtime import JitBackend, RuntimeConfig
-    except ImportError as exc:
-        pytest.skip(f"JIT modules not importable: {exc}")
-    backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True))
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-@pytest.fixture(scope="session")
-def jit_factory(jit_backend: Any) -> VMFactory:
+def jit_factory(backend: Any) -> VMFactory:
     from pyevm_jit.evm.vm import jit_vm
 
     classes: dict[type[Any], type[Any]] = {}
 
     def factory(vm_class: type[Any]) -> type[Any]:
         if vm_class not in classes:
-            classes[vm_class] = jit_vm(vm_class, jit_backend)
+            classes[vm_class] = jit_vm(vm_class, backend)
         return classes[vm_class]
 
     return factory
@@ -132,7 +117,7 @@ def test_state(statetest_case: Case, mode: str, request: pytest.FixtureRequest) 
     backend: Any = None
     if mode == "jit":
         factory = request.getfixturevalue("jit_factory")
-        backend = request.getfixturevalue("jit_backend")
+        backend = request.getfixturevalue("backend")
         before = backend.stats()
     result = run_case(statetest_case, factory)
     if result.status is Status.UNSUPPORTED:
@@ -242,16 +227,16 @@ def test_transactions_that_run_code_are_told_apart() -> None:
     assert not _runs_code(find("initCollidingWithNonEmptyAccount.json"))  # collides: no code
 
 
-def test_jit_runs_native_code(jit_backend: Any, jit_factory: VMFactory) -> None:
+def test_jit_runs_native_code(backend: Any, jit_factory: VMFactory) -> None:
     """In jit mode (blocking backend) a contract call runs native code."""
     from pyevm_jit.conformance.fixtures import general_state_tests_dir
 
     folder = general_state_tests_dir() / "VMTests" / "vmArithmeticTest" / "add.json"
     cases = discover_cases([folder], fork="Cancun")
-    before = jit_backend.stats().lookup_hits
+    before = backend.stats().lookup_hits
     result = run_case(cases[0], jit_factory)
     assert result.status is Status.PASSED, result.reason
-    assert jit_backend.stats().lookup_hits > before
+    assert backend.stats().lookup_hits > before
 
 
 # Cases over 2 s on the interpreter in the full baseline run (`pyevm-jit statetest

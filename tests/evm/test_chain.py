@@ -6,7 +6,6 @@ state roots must agree; the backend's statistics must show native execution."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -21,7 +20,6 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_typing import Address
 
-from pyevm_jit import runtime  # noqa: E402
 from pyevm_jit.evm.chain import JitVMCache, jit_chain, jit_vm_configuration
 
 # sum 0..n-1 for n = calldata word 0; stores the sum in slot 0 and returns it
@@ -34,15 +32,6 @@ INITCODE += RUNTIME
 KEY = keys.PrivateKey(b"\x07" * 32)
 SENDER = Address(KEY.public_key.to_canonical_address())
 CHAIN_ID = 1337
-
-
-@pytest.fixture
-def backend() -> Iterator[Any]:
-    backend = runtime.JitBackend.new(runtime.RuntimeConfig(enabled=True, blocking=True))
-    try:
-        yield backend
-    finally:
-        backend.close()
 
 
 def _chain(vm_configuration: Any) -> Any:

@@ -24,7 +24,7 @@ from pyevm_jit.runtime.store import FileArtifactStore, StoredArtifact
 from pyevm_jit.runtime.workers import CompileTask
 from pyevm_jit.testing import faults
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SSTORE = "600160005500"
 
 

@@ -34,7 +34,7 @@ from pyevm_jit.integrations import eth_tester as integration  # noqa: E402
 if not is_supported_pyevm_version_available():
     pytest.skip("eth-tester does not accept the installed py-evm", allow_module_level=True)
 
-CONTRACTS = Path(__file__).resolve().parent.parent / "fixtures" / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[2] / "fixtures" / "contracts"
 SUPPLY = 10**24
 
 

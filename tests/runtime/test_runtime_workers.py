@@ -28,7 +28,7 @@ from pyevm_jit.runtime import (
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask, ProcessPool
 from pyevm_jit.testing import faults
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def one_worker_backend(

@@ -33,7 +33,7 @@ from pyevm_jit.testing import differential as d
 from pyevm_jit.testing import faults
 
 ROOT = os.geteuid() == 0
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def code_n(n: int) -> bytes:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from eth.vm.forks import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
@@ -13,14 +11,8 @@ from eth.vm.opcode import as_opcode
 
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.opcodes import _opcode_gas_cost, opcode_table_differences
-from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit.runtime import JitBackend
 from pyevm_jit.testing import differential as d
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[JitBackend]:
-    with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as b:
-        yield b
 
 
 def vm_with(replacements: dict[int, Any]) -> type:

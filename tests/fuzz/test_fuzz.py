@@ -120,6 +120,7 @@ def test_regression_fixture_round_trip(tmp_path: Path) -> None:
     assert d.compare(d.run_stock(loaded), d.run_stock(scenario)) == []
 
 
+@pytest.mark.slow
 def test_fuzz_loop_saves_a_minimised_divergence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

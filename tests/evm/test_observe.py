@@ -1,11 +1,11 @@
 """Observed messages (evm/observe.py): what a tracing code stream, a profiling gas meter and a
 SHA3 hook see with native code equals what they see with py-evm's interpreter.
 
-The observers here are written like titanoboa's (tests/test_boa.py runs titanoboa itself): a
-code stream appending every executed pc, a gas meter adding gas per pc, a SHA3 hook recording
-64-byte preimages. Each scenario runs through stock py-evm and through the JIT, in this
-process, and every message's observations are compared, including at failures (out of gas
-mid-block, invalid jumps and opcodes, return data bounds, stack errors at block heads).
+The observers here are written like titanoboa's (tests/integrations/test_boa.py runs titanoboa
+itself): a code stream appending every executed pc, a gas meter adding gas per pc, a SHA3 hook
+recording 64-byte preimages. Each scenario runs through stock py-evm and through the JIT, in this
+process, and every message's observations are compared, including at failures (out of gas mid-block,
+invalid jumps and opcodes, return data bounds, stack errors at block heads).
 """
 
 from __future__ import annotations
