@@ -480,7 +480,8 @@ class ProgramBuilder:
     def _failure_point(self, instr: Instruction, vs: VirtualStack, refund: int) -> _FailurePoint:
         """What `fail_block` needs of an instruction, taken before it is emitted."""
         point = _FailurePoint(instr.pc, vs, refund)
-        read = _FAIL_INPUTS.get(instr.opcode)
+        info = OPCODES.get(instr.opcode)
+        read = info.fail_inputs if info is not None else None
         if read is None:
             return point
         if refund > self.spec.static_gas.get(instr.opcode, 0):
@@ -580,14 +581,6 @@ class ProgramBuilder:
 _FAILURES = frozenset({
     Status.OUT_OF_GAS, Status.RETURNDATA_OUT_OF_BOUNDS, Status.MEMORY_ALLOCATION_FAILED,
 })  # fmt: skip
-# Instructions that can fail after their block's head checks (dynamic gas, memory, bounds),
-# and which of their inputs (0: the top) py-evm reads before it raises: the others are popped
-# unread, so their slots are not written (EXP's base, MSTORE's value, a copy's source offset).
-_FAIL_INPUTS: dict[int, tuple[int, ...]] = {
-    0x0A: (1,), 0x20: (0, 1), 0x37: (0, 2), 0x39: (0, 2), 0x3E: (0, 1, 2), 0x51: (0,),
-    0x52: (0,), 0x53: (0,), 0x5E: (0, 1, 2), RETURN: (0, 1), REVERT: (0, 1),
-    **{op: (0, 1) for op in range(LOG0, LOG4 + 1)},  # a native LOG (codegen/state.py)
-}  # fmt: skip
 
 
 
