@@ -26,6 +26,7 @@ from pyevm_jit.compiler.codegen.types import (
     i256,
 )
 from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64, widen
+from pyevm_jit.compiler.irflow import Merge
 from pyevm_jit.opcodes import BY_NAME, OPCODES
 
 if TYPE_CHECKING:
@@ -117,24 +118,15 @@ def _unsigned_divmod(pb: ProgramBuilder, a: Value, d: Value, is_div: bool) -> Va
     a, d = widen(b, a), widen(b, d)
     fast = pb.fn.append_basic_block("div64")
     slow = pb.fn.append_basic_block("div256")
-    done = pb.fn.append_basic_block("div_done")
+    done = Merge(b, pb.fn.append_basic_block("div_done"))
     b.cbranch(_fits64(b, a, d), fast, slow)
 
     b.position_at_end(fast)
-    fast_result = b.zext(_divmod64(b, b.trunc(a, i64), b.trunc(d, i64), is_div), i256)
-    fast_end = b.block
-    b.branch(done)
+    done.arrive(b.zext(_divmod64(b, b.trunc(a, i64), b.trunc(d, i64), is_div), i256))
 
     b.position_at_end(slow)
-    slow_result = pb.call_rt_words("pyevmjit_udiv256" if is_div else "pyevmjit_umod256", a, d)
-    slow_end = b.block
-    b.branch(done)
-
-    b.position_at_end(done)
-    phi = b.phi(i256)
-    phi.add_incoming(fast_result, fast_end)
-    phi.add_incoming(slow_result, slow_end)
-    return phi
+    done.arrive(pb.call_rt_words("pyevmjit_udiv256" if is_div else "pyevmjit_umod256", a, d))
+    return done.phis(i256)[0]
 
 
 @_op("DIV", "MOD")
@@ -327,23 +319,20 @@ def _calldatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: i
     vs.push(pb.load_field("calldata_len"))
 
 
-@_op("CALLDATACOPY")
-def _calldatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+#: the context fields (data, its length) an opcode reads or copies
+_DATA = {"CALLDATACOPY": ("calldata", "calldata_len"), "CODECOPY": ("code", "code_len")}
+
+
+@_op(*_DATA)
+def _data_copy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     mem_off, data_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
-    pb.mem.copy_from(pb.load_field("calldata"), pb.load_field("calldata_len"), mem_off, data_off,
-                     size, instr.pc)
+    data, length = _DATA[_name(instr)]
+    pb.mem.copy_from(pb.load_field(data), pb.load_field(length), mem_off, data_off, size, instr.pc)
 
 
 @_op("CODESIZE")
 def _codesize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(c64(len(pb.code)))
-
-
-@_op("CODECOPY")
-def _codecopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    mem_off, code_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
-    pb.mem.copy_from(pb.load_field("code"), pb.load_field("code_len"), mem_off, code_off, size,
-                     instr.pc)
 
 
 @_op("RETURNDATASIZE")

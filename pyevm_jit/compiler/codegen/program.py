@@ -21,7 +21,6 @@ from typing import Any
 
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
-from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.analysis import (
     Block,
     Instruction,
@@ -33,13 +32,9 @@ from pyevm_jit.compiler.codegen import ops, state
 from pyevm_jit.compiler.codegen.irtext import (
     ArrayType,
     Function,
-    FunctionType,
     IRBuilder,
     Module,
-    PointerType,
-    Type,
     Value,
-    int_type,
 )
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
@@ -49,14 +44,13 @@ from pyevm_jit.compiler.codegen.types import (
     CONTEXT_TYPE_DEF,
     ENTRY_TYPE,
     FALSE,
+    RTLIB_SIGNATURES,
     TRUE,
-    VOID,
     c32,
     c64,
     c256,
     constant_int,
     i1,
-    i8,
     i32,
     i64,
     i256,
@@ -77,26 +71,6 @@ from pyevm_jit.opcodes import (
     ForkSpec,
     Kind,
 )
-
-
-def _rt_type(llvm_type: object) -> Type:
-    """irtext type of a runtime-library signature's llvmlite type."""
-    text = str(llvm_type)
-    if text.endswith("*"):
-        return PointerType(i8)
-    if text == "void":
-        return VOID
-    return int_type(int(text[1:]))
-
-
-def _rt_signatures() -> dict[str, FunctionType]:
-    return {
-        name: FunctionType(_rt_type(fnty.return_type), [_rt_type(a) for a in fnty.args])
-        for name, fnty in rtlib.SIGNATURES.items()
-    }
-
-
-_RT_SIGNATURES = _rt_signatures()
 
 
 class ProgramBuilder:
@@ -159,7 +133,7 @@ class ProgramBuilder:
         """A runtime-library function, declared in this module on first use."""
         fn = self._rt.get(name)
         if fn is None:
-            fn = self._rt[name] = self.module.declare_indirect(name, _RT_SIGNATURES[name])
+            fn = self._rt[name] = self.module.declare_indirect(name, RTLIB_SIGNATURES[name])
         return fn
 
     def call_rt_words(self, name: str, *args: Value) -> Value:

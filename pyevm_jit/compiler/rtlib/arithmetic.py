@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from pyevm_jit.compiler.irflow import Merge, enter_loop
 from pyevm_jit.compiler.rtlib.division import Division
-from pyevm_jit.compiler.rtlib.signatures import (
-    SIGNATURES,
-    WORD_ALIGN,
-    const,
-    i1,
-    i256,
-    i320,
-    i512,
-)  # fmt: skip
+from pyevm_jit.compiler.rtlib.signatures import SIGNATURES, WORD_ALIGN, const, i1, i256, i320, i512
 
 
 class Arithmetic(Division):
@@ -56,7 +49,6 @@ class Arithmetic(Division):
         scratch = self.scratch(b)
         fn = b.function
         zero = const(i256, 0)
-        entry = b.block
         reduced_bb = fn.append_basic_block("reduced")  # a < n and b < n: one subtraction
         other_bb = fn.append_basic_block("other")
         nocarry_bb = fn.append_basic_block("no_carry")
@@ -67,48 +59,39 @@ class Arithmetic(Division):
         n_zero = b.icmp_unsigned("==", n, zero)
         in_range = b.and_(b.icmp_unsigned("<", a, n), b.icmp_unsigned("<", c, n))
         b.cbranch(n_zero, done_bb, other_bb)
+        done = Merge(b, done_bb)
+        done.arrived(zero)
 
         b.position_at_end(other_bb)
         b.cbranch(in_range, reduced_bb, nocarry_bb)
 
         b.position_at_end(reduced_bb)
         over = b.or_(carry, b.icmp_unsigned(">=", s, n))
-        r_reduced = b.select(over, b.sub(s, n), s)
-        b.branch(done_bb)
+        done.arrive(b.select(over, b.sub(s, n), s))
 
         b.position_at_end(nocarry_bb)
         word_bb = fn.append_basic_block("no_carry_div")
         b.cbranch(carry, carry_bb, word_bb)
         b.position_at_end(word_bb)
-        _, r_small = self.udivrem256(b, scratch, s, n)
-        small_end = b.block
-        b.branch(done_bb)
+        done.arrive(self.udivrem256(b, scratch, s, n)[1])
 
         b.position_at_end(carry_bb)
         wide = b.or_(b.zext(s, i320), b.shl(const(i320, 1), const(i320, 256)))
-        _, r_wide = self.call_divrem(b, scratch, wide, n)
-        carry_end = b.block
-        b.branch(done_bb)
-
-        b.position_at_end(done_bb)
-        phi = b.phi(i256)
-        phi.add_incoming(zero, entry)
-        phi.add_incoming(r_reduced, reduced_bb)
-        phi.add_incoming(r_small, small_end)
-        phi.add_incoming(r_wide, carry_end)
-        self.finish(b, phi, out)
+        done.arrive(self.call_divrem(b, scratch, wide, n)[1])
+        self.finish(b, done.phis(i256)[0], out)
 
     def mulmod(self) -> None:
         b, (a, c, n), out = self.word_function("pyevmjit_mulmod256")
         scratch = self.scratch(b)
         fn = b.function
         zero = const(i256, 0)
-        entry = b.block
         nonzero_bb = fn.append_basic_block("nonzero")
         narrow_bb = fn.append_basic_block("narrow")
         wide_bb = fn.append_basic_block("wide")
         done_bb = fn.append_basic_block("done")
         b.cbranch(b.icmp_unsigned("==", n, zero), done_bb, nonzero_bb)
+        done = Merge(b, done_bb)
+        done.arrived(zero)
 
         b.position_at_end(nonzero_bb)
         product = b.mul(b.zext(a, i512), b.zext(c, i512))
@@ -116,37 +99,21 @@ class Arithmetic(Division):
         b.cbranch(b.icmp_unsigned("==", high, zero), narrow_bb, wide_bb)
 
         b.position_at_end(narrow_bb)
-        _, r_narrow = self.udivrem256(b, scratch, b.trunc(product, i256), n)
-        narrow_end = b.block
-        b.branch(done_bb)
+        done.arrive(self.udivrem256(b, scratch, b.trunc(product, i256), n)[1])
 
         b.position_at_end(wide_bb)
-        _, r_wide = self.call_divrem(b, scratch, product, n)
-        wide_end = b.block
-        b.branch(done_bb)
-
-        b.position_at_end(done_bb)
-        phi = b.phi(i256)
-        phi.add_incoming(zero, entry)
-        phi.add_incoming(r_narrow, narrow_end)
-        phi.add_incoming(r_wide, wide_end)
-        self.finish(b, phi, out)
+        done.arrive(self.call_divrem(b, scratch, product, n)[1])
+        self.finish(b, done.phis(i256)[0], out)
 
     def exp(self) -> None:
         b, (base, exponent), out = self.word_function("pyevmjit_exp256")
         fn = b.function
-        entry = b.block
         loop = fn.append_basic_block("loop")
         body = fn.append_basic_block("body")
         done = fn.append_basic_block("done")
-        b.branch(loop)
-        b.position_at_end(loop)
-        result = b.phi(i256, "result")
-        power = b.phi(i256, "power")
-        e = b.phi(i256, "e")
-        result.add_incoming(const(i256, 1), entry)
-        power.add_incoming(base, entry)
-        e.add_incoming(exponent, entry)
+        result, power, e = enter_loop(
+            b, loop, (i256, "result", const(i256, 1)), (i256, "power", base), (i256, "e", exponent)
+        )
         b.cbranch(b.icmp_unsigned("==", e, const(i256, 0)), done, body)
         b.position_at_end(body)
         odd = b.trunc(e, i1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from pyevm_jit.compiler.irflow import Merge, enter_loop
 from pyevm_jit.compiler.rtlib.limbs import LibraryBase
 from pyevm_jit.compiler.rtlib.signatures import I64P, VOID, const, i1, i32, i64, i128, i256
 
@@ -51,16 +52,10 @@ class Division(LibraryBase):
         done = fn.append_basic_block("done")
         b = ir.IRBuilder(entry)
         not_d = b.not_(d)
-        b.branch(loop)
-        b.position_at_end(loop)
-        i = b.phi(i32, "i")
-        rem = b.phi(i64, "rem")
-        low = b.phi(i64, "low")
-        quo = b.phi(i64, "quo")
-        i.add_incoming(const(i32, 0), entry)
-        rem.add_incoming(not_d, entry)
-        low.add_incoming(const(i64, -1), entry)
-        quo.add_incoming(const(i64, 0), entry)
+        i, rem, low, quo = enter_loop(
+            b, loop, (i32, "i", const(i32, 0)), (i64, "rem", not_d), (i64, "low", const(i64, -1)),
+            (i64, "quo", const(i64, 0)),
+        )  # fmt: skip
         carry = b.icmp_signed("<", rem, const(i64, 0))  # the bit shifted out of rem
         shifted = b.or_(b.shl(rem, const(i64, 1)), b.lshr(low, const(i64, 63)))
         take = b.or_(carry, b.icmp_unsigned(">=", shifted, d))
@@ -189,16 +184,10 @@ class Division(LibraryBase):
         With a reciprocal dinv, d and u must be normalised.
         """
         fn = b.function
-        start = b.block
         top = b.sub(ulen, const(i32, 1))
         loop = fn.append_basic_block("short_loop")
         done = fn.append_basic_block("short_done")
-        b.branch(loop)
-        b.position_at_end(loop)
-        i = b.phi(i32, "i")
-        rem = b.phi(i64, "rem")
-        i.add_incoming(top, start)
-        rem.add_incoming(rem0, start)
+        i, rem = enter_loop(b, loop, (i32, "i", top), (i64, "rem", rem0))
         digit, rem2 = self.digit(b, rem, b.load(self.elt(b, u, i)), d, dinv)
         b.store(digit, self.elt(b, q, i))
         i2 = b.sub(i, const(i32, 1))
@@ -228,7 +217,6 @@ class Division(LibraryBase):
         as un[ulen-n+1 .. ulen] and ends as the normalised remainder.
         """
         fn = b.function
-        start = b.block
         vtop, vsec = vn[n - 1], vn[n - 2]
         vinv = self.reciprocal(b, vtop)
         j0 = b.sub(ulen, const(i32, n))
@@ -237,16 +225,9 @@ class Division(LibraryBase):
         addback = fn.append_basic_block(f"d{n}_addback")
         next_bb = fn.append_basic_block(f"d{n}_next")
         done = fn.append_basic_block(f"d{n}_done")
-        b.branch(loop)
-
-        b.position_at_end(loop)
-        j = b.phi(i32, "j")
-        j.add_incoming(j0, start)
-        rem_phis = []
-        for k in range(n):
-            phi = b.phi(i64, f"r{k}")
-            phi.add_incoming(r_init[k], start)
-            rem_phis.append(phi)
+        j, *rem_phis = enter_loop(
+            b, loop, (i32, "j", j0), *((i64, f"r{k}", r_init[k]) for k in range(n))
+        )
         w = [b.load(self.elt(b, un, j))] + rem_phis  # n + 1 limbs
         hi, lo, lo2 = w[n], w[n - 1], w[n - 2]
         # estimate qhat from the top two limbs; hi == vtop gives qhat = 2^64 - 1 (hi > vtop
@@ -347,7 +328,6 @@ class Division(LibraryBase):
     ) -> tuple[ir.Value, ir.Value]:
         """EVM DIV and MOD of two words: (0, 0) when d is zero."""
         fn = b.function
-        start = b.block
         small_bb = fn.append_basic_block("div_small")
         word_bb = fn.append_basic_block("div_word")
         general_bb = fn.append_basic_block("div_general")
@@ -356,9 +336,11 @@ class Division(LibraryBase):
         trivial = b.or_(d_zero, b.icmp_unsigned("<", a, d))
         r_trivial = b.select(d_zero, const(i256, 0), a)
         b.cbranch(trivial, done_bb, small_bb)
+        done = Merge(b, done_bb)
+        done.arrived(const(i256, 0), r_trivial)
 
         b.position_at_end(small_bb)  # here 0 < d <= a
-        incoming: list[tuple[ir.Value, ir.Value, ir.Block]] = []
+        double: tuple[ir.Value, ...] = ()
         if self.preinv:
             b.cbranch(b.icmp_unsigned("<", a, const(i256, 1 << 64)), word_bb, general_bb)
         else:
@@ -377,31 +359,16 @@ class Division(LibraryBase):
             hi = b.trunc(b.lshr(a, const(i256, 64)), i64)
             q_hi, r_hi = b.udiv(hi, d64), b.urem(hi, d64)
             q_lo, r_lo = self.div2by1(b, r_hi, b.trunc(a, i64), d64)
-            q_double = self.join(b, [q_lo, q_hi], i256)
-            incoming.append((q_double, b.zext(r_lo, i256), double_bb))
-            b.branch(done_bb)
+            double = (self.join(b, [q_lo, q_hi], i256), b.zext(r_lo, i256))
+            b.branch(done_bb)  # (its phi incomings come last)
 
         b.position_at_end(word_bb)
         a64, d64 = b.trunc(a, i64), b.trunc(d, i64)
-        q_word = b.zext(b.udiv(a64, d64), i256)
-        r_word = b.zext(b.urem(a64, d64), i256)
-        b.branch(done_bb)
+        done.arrive(b.zext(b.udiv(a64, d64), i256), b.zext(b.urem(a64, d64), i256))
 
         b.position_at_end(general_bb)
-        q_gen, r_gen = self.call_divrem(b, scratch, a, d)
-        general_end = b.block
-        b.branch(done_bb)
-
-        b.position_at_end(done_bb)
-        qphi = b.phi(i256, "q")
-        rphi = b.phi(i256, "r")
-        qphi.add_incoming(const(i256, 0), start)
-        rphi.add_incoming(r_trivial, start)
-        qphi.add_incoming(q_word, word_bb)
-        rphi.add_incoming(r_word, word_bb)
-        qphi.add_incoming(q_gen, general_end)
-        rphi.add_incoming(r_gen, general_end)
-        for q_in, r_in, block in incoming:
-            qphi.add_incoming(q_in, block)
-            rphi.add_incoming(r_in, block)
+        done.arrive(*self.call_divrem(b, scratch, a, d))
+        if double:
+            done.arrived(*double, block=double_bb)
+        qphi, rphi = done.phis(i256, "q", "r")
         return qphi, rphi

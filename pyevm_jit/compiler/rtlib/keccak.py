@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from pyevm_jit.compiler.irflow import enter_loop
 from pyevm_jit.compiler.rtlib.limbs import LibraryBase
 from pyevm_jit.compiler.rtlib.signatures import _KECCAK, I8P, I64P, VOID, const, i32, i64
 
@@ -76,16 +77,9 @@ class Keccak(LibraryBase):
         for idx in range(KECCAK_RATE // 8):
             src = b.bitcast(b.gep(block, [const(i64, 8 * idx)], inbounds=True), I64P)
             lanes0[idx] = b.xor(lanes0[idx], b.load(src, align=1))
-        b.branch(loop)
-
-        b.position_at_end(loop)
-        rnd = b.phi(i32, "round")
-        rnd.add_incoming(const(i32, 0), entry)
-        phis = []
-        for idx in range(25):
-            phi = b.phi(i64, f"a{idx}")
-            phi.add_incoming(lanes0[idx], entry)
-            phis.append(phi)
+        rnd, *phis = enter_loop(
+            b, loop, (i32, "round", const(i32, 0)), *((i64, f"a{k}", lanes0[k]) for k in range(25))
+        )
 
         def rot(x: ir.Value, n: int) -> ir.Value:
             return x if n == 0 else b.call(self.fshl64, [x, x, const(i64, n)])
@@ -147,12 +141,7 @@ class Keccak(LibraryBase):
         absorb_head = fn.append_basic_block("absorb_head")
         absorb_body = fn.append_basic_block("absorb_body")
         tail = fn.append_basic_block("tail")
-        b.branch(absorb_head)
-        b.position_at_end(absorb_head)
-        ptr = b.phi(I8P, "p")
-        left = b.phi(i64, "left")
-        ptr.add_incoming(data, entry)
-        left.add_incoming(length, entry)
+        ptr, left = enter_loop(b, absorb_head, (I8P, "p", data), (i64, "left", length))
         b.cbranch(b.icmp_unsigned(">=", left, const(i64, KECCAK_RATE)), absorb_body, tail)
         b.position_at_end(absorb_body)
         b.call(self.keccak_f, [state, ptr])
@@ -167,14 +156,9 @@ class Keccak(LibraryBase):
         bytes_head = fn.append_basic_block("bytes_head")
         bytes_body = fn.append_basic_block("bytes_body")
         finish = fn.append_basic_block("finish")
-        b.branch(words_head)
-        b.position_at_end(words_head)
-        wp = b.phi(I8P, "wp")
-        wleft = b.phi(i64, "wleft")
-        lane = b.phi(i32, "lane")
-        wp.add_incoming(ptr, tail)
-        wleft.add_incoming(left, tail)
-        lane.add_incoming(const(i32, 0), tail)
+        wp, wleft, lane = enter_loop(
+            b, words_head, (I8P, "wp", ptr), (i64, "wleft", left), (i32, "lane", const(i32, 0))
+        )
         b.cbranch(b.icmp_unsigned(">=", wleft, const(i64, 8)), words_body, bytes_head)
         b.position_at_end(words_body)
         b.store(b.load(b.bitcast(wp, I64P), align=1), self.elt(b, last, lane))
