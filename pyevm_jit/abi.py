@@ -1,8 +1,9 @@
 """The contract between compiled programs and Python: the context struct and status codes.
 
 The struct is described once here; `ExecutionContext` (ctypes) and the LLVM struct type used by
-the code generator are both generated from `CONTEXT_FIELDS`. Change anything here and bump
-`compiler.target.ABI_VERSION`.
+the code generator are both generated from `CONTEXT_FIELDS`. Nothing to bump when anything here
+changes: programs embed `ABI_FINGERPRINT` (the linker refuses another), and this file is one of
+the sources hashed into the engine identity (`compiler.target.COMPILER_SOURCES`).
 """
 
 from __future__ import annotations

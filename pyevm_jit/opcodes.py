@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth import constants as eth_constants
+from eth.vm import opcode_values
 
 from pyevm_jit.forks import vm_classes
 from pyevm_jit.state_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
@@ -32,105 +33,145 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class OpInfo:
-    name: str
+    """Everything the package knows about one opcode, whatever the fork (the fork's own facts,
+    validity and gas, come from py-evm: `ForkSpec`)."""
+
+    name: str  # py-evm's mnemonic (`eth.vm.opcode_values`), INVALID for 0xFE
     inputs: int
     outputs: int
     kind: Kind
-    immediate: int = 0
+    immediate: int = 0  # bytes of PUSH data that follow the opcode
+    #: reads or writes memory (it has memory offsets and sizes among its inputs)
+    memory: bool = False
+    #: can fail after its block's head checks (dynamic gas, memory, bounds): which inputs
+    #: (0: the top) py-evm reads before it raises (the others are popped unread, so a failing
+    #: program does not write their slots); None: it cannot fail there
+    fail_inputs: tuple[int, ...] | None = None
+    #: ends the message (STOP, RETURN, REVERT, INVALID, SELFDESTRUCT)
+    halts: bool = False
+    #: runs a child message (calls and creates): the return data buffer is new afterwards
+    child: bool = False
+    #: reads or writes storage or transient storage (each has a native fast path)
+    storage: bool = False
+    #: a host operation that, as py-evm implements it, never writes any account's storage or
+    #: transient storage (native storage caches stay valid across py-evm's own opcode)
+    keeps_storage: bool = False
+    #: 256-bit arithmetic with 64-bit fast paths and runtime-library calls (compile budgets)
+    wide: bool = False
+
+    @property
+    def may_fail(self) -> bool:
+        return self.fail_inputs is not None
+
+
+N, E, H, C = Kind.NATIVE, Kind.ENV, Kind.HOST, Kind.CONTROL
+_MEM = {"memory": True}
+_WIDE = {"wide": True}
+_NEUTRAL = {"keeps_storage": True}
+_STORAGE = {"storage": True}
+_CHILD = {"memory": True, "child": True}
+
+
+def _fails(*inputs: int, memory: bool = False) -> dict[str, Any]:
+    return {"fail_inputs": inputs, "memory": memory}
+
+
+#: (name, inputs, outputs, kind, facts) of every opcode but PUSHn, DUPn, SWAPn and LOGn
+_ROWS: tuple[tuple[str, int, int, Kind, dict[str, Any]], ...] = (
+    ("STOP", 0, 0, C, {"halts": True}),
+    ("ADD", 2, 1, N, {}), ("MUL", 2, 1, N, {}), ("SUB", 2, 1, N, {}),
+    ("DIV", 2, 1, N, _WIDE), ("SDIV", 2, 1, N, _WIDE), ("MOD", 2, 1, N, _WIDE),
+    ("SMOD", 2, 1, N, _WIDE), ("ADDMOD", 3, 1, N, _WIDE), ("MULMOD", 3, 1, N, _WIDE),
+    ("EXP", 2, 1, N, {**_fails(1), **_WIDE}), ("SIGNEXTEND", 2, 1, N, _WIDE),
+    ("LT", 2, 1, N, {}), ("GT", 2, 1, N, {}), ("SLT", 2, 1, N, {}), ("SGT", 2, 1, N, {}),
+    ("EQ", 2, 1, N, {}), ("ISZERO", 1, 1, N, {}), ("AND", 2, 1, N, {}), ("OR", 2, 1, N, {}),
+    ("XOR", 2, 1, N, {}), ("NOT", 1, 1, N, {}), ("BYTE", 2, 1, N, _WIDE),
+    ("SHL", 2, 1, N, _WIDE), ("SHR", 2, 1, N, _WIDE), ("SAR", 2, 1, N, _WIDE),
+    ("SHA3", 2, 1, N, _fails(0, 1, memory=True)),
+    ("ADDRESS", 0, 1, E, {}), ("BALANCE", 1, 1, H, _NEUTRAL), ("ORIGIN", 0, 1, E, {}),
+    ("CALLER", 0, 1, E, {}), ("CALLVALUE", 0, 1, E, {}), ("CALLDATALOAD", 1, 1, N, {}),
+    ("CALLDATASIZE", 0, 1, N, {}), ("CALLDATACOPY", 3, 0, N, _fails(0, 2, memory=True)),
+    ("CODESIZE", 0, 1, N, {}), ("CODECOPY", 3, 0, N, _fails(0, 2, memory=True)),
+    ("GASPRICE", 0, 1, E, {}), ("EXTCODESIZE", 1, 1, H, _NEUTRAL),
+    ("EXTCODECOPY", 4, 0, H, {**_MEM, **_NEUTRAL}), ("RETURNDATASIZE", 0, 1, N, {}),
+    ("RETURNDATACOPY", 3, 0, N, _fails(0, 1, 2, memory=True)),
+    ("EXTCODEHASH", 1, 1, H, _NEUTRAL), ("BLOCKHASH", 1, 1, H, _NEUTRAL),
+    ("COINBASE", 0, 1, E, {}), ("TIMESTAMP", 0, 1, E, {}), ("NUMBER", 0, 1, E, {}),
+    ("PREVRANDAO", 0, 1, E, {}), ("GASLIMIT", 0, 1, E, {}), ("CHAINID", 0, 1, E, {}),
+    ("SELFBALANCE", 0, 1, H, _NEUTRAL), ("BASEFEE", 0, 1, E, {}),
+    ("BLOBHASH", 1, 1, H, _NEUTRAL), ("BLOBBASEFEE", 0, 1, E, {}),
+    ("POP", 1, 0, N, {}), ("MLOAD", 1, 1, N, _fails(0, memory=True)),
+    ("MSTORE", 2, 0, N, _fails(0, memory=True)), ("MSTORE8", 2, 0, N, _fails(0, memory=True)),
+    ("SLOAD", 1, 1, H, _STORAGE), ("SSTORE", 2, 0, H, _STORAGE), ("JUMP", 1, 0, C, {}),
+    ("JUMPI", 2, 0, C, {}), ("PC", 0, 1, N, {}), ("MSIZE", 0, 1, N, {}), ("GAS", 0, 1, N, {}),
+    ("JUMPDEST", 0, 0, N, {}), ("TLOAD", 1, 1, H, _STORAGE), ("TSTORE", 2, 0, H, _STORAGE),
+    ("MCOPY", 3, 0, N, _fails(0, 1, 2, memory=True)), ("PUSH0", 0, 1, N, {}),
+    ("CREATE", 3, 1, H, _CHILD), ("CALL", 7, 1, H, _CHILD), ("CALLCODE", 7, 1, H, _CHILD),
+    ("RETURN", 2, 0, C, {**_fails(0, 1, memory=True), "halts": True}),
+    ("DELEGATECALL", 6, 1, H, _CHILD), ("CREATE2", 4, 1, H, _CHILD),
+    ("STATICCALL", 6, 1, H, _CHILD),
+    ("REVERT", 2, 0, C, {**_fails(0, 1, memory=True), "halts": True}),
+    ("INVALID", 0, 0, C, {"halts": True}), ("SELFDESTRUCT", 1, 0, H, {"halts": True}),
+)  # fmt: skip
+
+#: 0xFE, the designated invalid opcode, has no name in py-evm's `opcode_values`
+_INVALID = 0xFE
+
+
+def _number(name: str) -> int:
+    return _INVALID if name == "INVALID" else int(getattr(opcode_values, name))
 
 
 def _table() -> dict[int, OpInfo]:
     t: dict[int, OpInfo] = {}
-
-    def add(code: int, name: str, ins: int, outs: int, kind: Kind = Kind.NATIVE) -> None:
-        t[code] = OpInfo(name, ins, outs, kind)
-
-    N, E, H, C = Kind.NATIVE, Kind.ENV, Kind.HOST, Kind.CONTROL
-    add(0x00, "STOP", 0, 0, C)
-    for code, name, ins in (
-        (0x01, "ADD", 2), (0x02, "MUL", 2), (0x03, "SUB", 2), (0x04, "DIV", 2),
-        (0x05, "SDIV", 2), (0x06, "MOD", 2), (0x07, "SMOD", 2), (0x08, "ADDMOD", 3),
-        (0x09, "MULMOD", 3), (0x0A, "EXP", 2), (0x0B, "SIGNEXTEND", 2),
-        (0x10, "LT", 2), (0x11, "GT", 2), (0x12, "SLT", 2), (0x13, "SGT", 2),
-        (0x14, "EQ", 2), (0x15, "ISZERO", 1), (0x16, "AND", 2), (0x17, "OR", 2),
-        (0x18, "XOR", 2), (0x19, "NOT", 1), (0x1A, "BYTE", 2), (0x1B, "SHL", 2),
-        (0x1C, "SHR", 2), (0x1D, "SAR", 2), (0x20, "SHA3", 2),
-    ):  # fmt: skip
-        add(code, name, ins, 1, N)
-    add(0x30, "ADDRESS", 0, 1, E)
-    add(0x31, "BALANCE", 1, 1, H)
-    add(0x32, "ORIGIN", 0, 1, E)
-    add(0x33, "CALLER", 0, 1, E)
-    add(0x34, "CALLVALUE", 0, 1, E)
-    add(0x35, "CALLDATALOAD", 1, 1, N)
-    add(0x36, "CALLDATASIZE", 0, 1, N)
-    add(0x37, "CALLDATACOPY", 3, 0, N)
-    add(0x38, "CODESIZE", 0, 1, N)
-    add(0x39, "CODECOPY", 3, 0, N)
-    add(0x3A, "GASPRICE", 0, 1, E)
-    add(0x3B, "EXTCODESIZE", 1, 1, H)
-    add(0x3C, "EXTCODECOPY", 4, 0, H)
-    add(0x3D, "RETURNDATASIZE", 0, 1, N)
-    add(0x3E, "RETURNDATACOPY", 3, 0, N)
-    add(0x3F, "EXTCODEHASH", 1, 1, H)
-    add(0x40, "BLOCKHASH", 1, 1, H)
-    add(0x41, "COINBASE", 0, 1, E)
-    add(0x42, "TIMESTAMP", 0, 1, E)
-    add(0x43, "NUMBER", 0, 1, E)
-    add(0x44, "PREVRANDAO", 0, 1, E)
-    add(0x45, "GASLIMIT", 0, 1, E)
-    add(0x46, "CHAINID", 0, 1, E)
-    add(0x47, "SELFBALANCE", 0, 1, H)
-    add(0x48, "BASEFEE", 0, 1, E)
-    add(0x49, "BLOBHASH", 1, 1, H)
-    add(0x4A, "BLOBBASEFEE", 0, 1, E)
-    add(0x50, "POP", 1, 0, N)
-    add(0x51, "MLOAD", 1, 1, N)
-    add(0x52, "MSTORE", 2, 0, N)
-    add(0x53, "MSTORE8", 2, 0, N)
-    add(0x54, "SLOAD", 1, 1, H)
-    add(0x55, "SSTORE", 2, 0, H)
-    add(0x56, "JUMP", 1, 0, C)
-    add(0x57, "JUMPI", 2, 0, C)
-    add(0x58, "PC", 0, 1, N)
-    add(0x59, "MSIZE", 0, 1, N)
-    add(0x5A, "GAS", 0, 1, N)
-    add(0x5B, "JUMPDEST", 0, 0, N)
-    add(0x5C, "TLOAD", 1, 1, H)
-    add(0x5D, "TSTORE", 2, 0, H)
-    add(0x5E, "MCOPY", 3, 0, N)
-    add(0x5F, "PUSH0", 0, 1, N)
+    for name, ins, outs, kind, facts in _ROWS:
+        t[_number(name)] = OpInfo(name, ins, outs, kind, **facts)
     for n in range(1, 33):
-        t[0x5F + n] = OpInfo(f"PUSH{n}", 0, 1, N, immediate=n)
+        t[_number(f"PUSH{n}")] = OpInfo(f"PUSH{n}", 0, 1, N, immediate=n)
     for n in range(1, 17):
-        t[0x7F + n] = OpInfo(f"DUP{n}", n, n + 1, N)
-        t[0x8F + n] = OpInfo(f"SWAP{n}", n + 1, n + 1, N)
+        t[_number(f"DUP{n}")] = OpInfo(f"DUP{n}", n, n + 1, N)
+        t[_number(f"SWAP{n}")] = OpInfo(f"SWAP{n}", n + 1, n + 1, N)
     for n in range(5):
-        add(0xA0 + n, f"LOG{n}", 2 + n, 0, H)
-    add(0xF0, "CREATE", 3, 1, H)
-    add(0xF1, "CALL", 7, 1, H)
-    add(0xF2, "CALLCODE", 7, 1, H)
-    add(0xF3, "RETURN", 2, 0, C)
-    add(0xF4, "DELEGATECALL", 6, 1, H)
-    add(0xF5, "CREATE2", 4, 1, H)
-    add(0xFA, "STATICCALL", 6, 1, H)
-    add(0xFD, "REVERT", 2, 0, C)
-    add(0xFE, "INVALID", 0, 0, C)
-    add(0xFF, "SELFDESTRUCT", 1, 0, H)
-    return t
+        # a LOG can fail natively (codegen/state.py) after reading its offset and size
+        t[_number(f"LOG{n}")] = OpInfo(f"LOG{n}", 2 + n, 0, H, **_fails(0, 1, memory=True),
+                                       keeps_storage=True)  # fmt: skip
+    return dict(sorted(t.items()))
 
 
 OPCODES: dict[int, OpInfo] = _table()
+
+#: opcode by name: the table's names, and py-evm's other names of the same opcodes
+#: (KECCAK256, DIFFICULTY)
+BY_NAME: dict[str, int] = {info.name: op for op, info in OPCODES.items()}
+for _name, _value in vars(opcode_values).items():
+    if _name.isupper() and isinstance(_value, int):
+        BY_NAME.setdefault(_name, _value)
+BY_NAME.setdefault("KECCAK256", BY_NAME["SHA3"])
 
 # Environment opcodes get one 32-byte slot each in the context's environment area.
 ENV_OPCODES: tuple[int, ...] = tuple(sorted(op for op, i in OPCODES.items() if i.kind is Kind.ENV))
 ENV_SLOT: dict[int, int] = {op: slot for slot, op in enumerate(ENV_OPCODES)}
 
-STOP, JUMP, JUMPI, JUMPDEST = 0x00, 0x56, 0x57, 0x5B
-RETURN, REVERT, INVALID, SELFDESTRUCT = 0xF3, 0xFD, 0xFE, 0xFF
-SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
-LOG0, LOG4 = 0xA0, 0xA4
-PUSH0, PUSH1, PUSH32 = 0x5F, 0x60, 0x7F
+
+def _codes(names: str) -> tuple[int, ...]:
+    return tuple(BY_NAME[name] for name in names.split())
+
+
+STOP, JUMP, JUMPI, JUMPDEST = _codes("STOP JUMP JUMPI JUMPDEST")
+RETURN, REVERT, INVALID, SELFDESTRUCT = _codes("RETURN REVERT INVALID SELFDESTRUCT")
+SLOAD, SSTORE, TLOAD, TSTORE = _codes("SLOAD SSTORE TLOAD TSTORE")
+LOG0, LOG4 = _codes("LOG0 LOG4")
+PUSH0, PUSH1, PUSH32 = _codes("PUSH0 PUSH1 PUSH32")
+CALL, CALLCODE, DELEGATECALL, STATICCALL = _codes("CALL CALLCODE DELEGATECALL STATICCALL")
+(SHA3,) = _codes("SHA3")
+
+
+def opcodes_where(**facts: object) -> frozenset[int]:
+    """The opcodes whose table facts are all as given (e.g. `opcodes_where(child=True)`)."""
+    return frozenset(
+        op for op, info in OPCODES.items()
+        if all(getattr(info, name) == value for name, value in facts.items())
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

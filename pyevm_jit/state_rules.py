@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
-LOG0, LOG4 = 0xA0, 0xA4
+# opcode numbers from py-evm's `opcode_values`, where `opcodes.OPCODES` takes them from (that
+# module builds `ForkSpec` from these rules, so this one cannot import it)
+from eth.vm.opcode_values import LOG0, SLOAD, SSTORE, TLOAD, TSTORE
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pyevm_jit.bench.cases import BenchCase, BenchTx
 from pyevm_jit.bench.sides import PyEvmRunner, vm_class_for_fork
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import CompilationEvent, JitBackend, RuntimeConfig
+from pyevm_jit.testing import differential as d
 
 #: the largest code the runtime compiles (EIP-170)
 MAX_CODE = 24576
@@ -36,42 +37,11 @@ _CALLER = bytes([0x11] * 20)
 _CONTRACT = bytes([0xCC] * 20)
 
 
-class _Asm:
-    """A tiny assembler: opcodes, pushes and labels resolved to 2-byte jump targets."""
-
-    def __init__(self) -> None:
-        self.code = bytearray()
-        self.labels: dict[str, int] = {}
-        self.fixups: list[tuple[int, str]] = []
-
-    def op(self, *opcodes: int) -> None:
-        self.code.extend(opcodes)
-
-    def push(self, value: int) -> None:
-        size = max(1, (value.bit_length() + 7) // 8)
-        self.code.append(0x5F + size)
-        self.code.extend(value.to_bytes(size, "big"))
-
-    def push_label(self, name: str) -> None:
-        self.code.append(0x61)  # PUSH2
-        self.fixups.append((len(self.code), name))
-        self.code.extend(b"\0\0")
-
-    def label(self, name: str) -> None:
-        self.labels[name] = len(self.code)
-        self.code.append(0x5B)  # JUMPDEST
-
-    def assemble(self) -> bytes:
-        for at, name in self.fixups:
-            self.code[at : at + 2] = self.labels[name].to_bytes(2, "big")
-        return bytes(self.code)
-
-
 def _selector(index: int) -> int:
     return int.from_bytes(keccak(f"f{index}(uint256)".encode())[:4], "big")
 
 
-def _function(asm: _Asm, index: int) -> None:
+def _function(index: int) -> list[d.AsmItem]:
     """f<index>(x): 48 rounds of mixing x into an accumulator (arithmetic, a branch, memory and
     a Keccak each round); returns the accumulator. Stack comments: top last."""
     k = keccak(index.to_bytes(4, "big"))
@@ -79,68 +49,32 @@ def _function(asm: _Asm, index: int) -> None:
     shift = 3 + index % 61
     offset = 0x20 * (index % 4)
     f = f"f{index}"
-    asm.label(f)
-    asm.op(0x50)  # POP the selector
-    asm.push(4)
-    asm.op(0x35)  # CALLDATALOAD: x
-    asm.push(0)  # acc
-    asm.push(48)  # n: x acc n
-    asm.label(f"{f}.loop")
-    asm.op(0x90)  # SWAP1: x n acc
-    asm.push(k1)
-    asm.op(0x02)  # MUL
-    asm.op(0x82, 0x01)  # DUP3 ADD: x n acc*k1+x
-    asm.op(0x82)  # DUP3
-    asm.push(shift)
-    asm.op(0x1C, 0x18)  # SHR XOR: x n acc
-    asm.op(0x80)  # DUP1
-    asm.push(k2)
-    asm.op(0x10)  # LT: k2 < acc
-    asm.push_label(f"{f}.low")
-    asm.op(0x57)  # JUMPI
-    asm.push(k2)
-    asm.op(0x90, 0x06 if index % 2 else 0x04)  # SWAP1 MOD/DIV: acc % k2 or acc / k2
-    asm.push(index + 1)
-    asm.op(0x01)  # ADD
-    asm.label(f"{f}.low")  # x n acc
-    asm.op(0x80)  # DUP1
-    asm.push(offset + 0x20)
-    asm.op(0x52)  # MSTORE
-    asm.push(0x40)
-    asm.push(offset)
-    asm.op(0x20, 0x18)  # KECCAK256 XOR: x n acc
-    asm.op(0x90)  # SWAP1: x acc n
-    asm.push(1)
-    asm.op(0x90, 0x03)  # SWAP1 SUB: x acc n-1
-    asm.op(0x80)  # DUP1
-    asm.push_label(f"{f}.loop")
-    asm.op(0x57)  # JUMPI while n != 0
-    asm.op(0x50)  # POP n
-    asm.push(0)
-    asm.op(0x52)  # MSTORE acc at 0
-    asm.op(0x50)  # POP x
-    asm.push(0x20)
-    asm.push(0)
-    asm.op(0xF3)  # RETURN
+    return [
+        d.Label(f), "POP",  # the selector
+        4, "CALLDATALOAD", 0, 48,  # x acc n
+        d.Label(f"{f}.loop"),
+        "SWAP1", k1, "MUL", "DUP3", "ADD",  # x n acc*k1+x
+        "DUP3", shift, "SHR", "XOR",  # x n acc
+        "DUP1", k2, "LT", d.Ref(f"{f}.low"), "JUMPI",  # k2 < acc
+        k2, "SWAP1", "MOD" if index % 2 else "DIV",  # acc % k2 or acc / k2
+        index + 1, "ADD",
+        d.Label(f"{f}.low"),  # x n acc
+        "DUP1", offset + 0x20, "MSTORE", 0x40, offset, "SHA3", "XOR",  # x n acc
+        "SWAP1", 1, "SWAP1", "SUB",  # x acc n-1
+        "DUP1", d.Ref(f"{f}.loop"), "JUMPI",  # while n != 0
+        "POP", 0, "MSTORE",  # acc at 0
+        "POP", 0x20, 0, "RETURN",
+    ]  # fmt: skip
 
 
 def _contract(count: int) -> bytes:
-    asm = _Asm()
-    asm.push(0)
-    asm.op(0x35)  # CALLDATALOAD
-    asm.push(0xE0)
-    asm.op(0x1C)  # SHR: the selector
+    items: list[d.AsmItem] = [0, "CALLDATALOAD", 0xE0, "SHR"]  # the selector
     for index in range(count):
-        asm.op(0x80)  # DUP1
-        asm.push(_selector(index))
-        asm.op(0x14)  # EQ
-        asm.push_label(f"f{index}")
-        asm.op(0x57)  # JUMPI
-    asm.push(0)
-    asm.op(0x80, 0xFD)  # DUP1 REVERT
+        items += ["DUP1", _selector(index), "EQ", d.Ref(f"f{index}"), "JUMPI"]
+    items += [0, "DUP1", "REVERT"]
     for index in range(count):
-        _function(asm, index)
-    return asm.assemble()
+        items += _function(index)
+    return d.asm(*items)
 
 
 def synthetic_contract(max_size: int = MAX_CODE) -> tuple[bytes, list[int]]:

@@ -11,21 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyevm_jit.opcodes import (
-    INVALID,
     JUMP,
     JUMPDEST,
     OPCODES,
     PUSH1,
     PUSH32,
-    RETURN,
-    REVERT,
-    STOP,
+    SELFDESTRUCT,
     ForkSpec,
     Kind,
+    opcodes_where,
 )
 
-# Opcodes after which execution never falls through to the next instruction.
-TERMINATORS = frozenset({STOP, JUMP, RETURN, REVERT, INVALID})
+# Opcodes after which execution never falls through to the next instruction (SELFDESTRUCT
+# only where the fork has it: an invalid opcode fails when reached either way).
+TERMINATORS = opcodes_where(halts=True) - {SELFDESTRUCT} | {JUMP}
 
 
 @dataclass(frozen=True)
@@ -134,6 +133,6 @@ def _summarise(block: Block, spec: ForkSpec) -> None:
     block.max_growth = highest
     last = block.last.opcode
     block.falls_through = not (
-        last in TERMINATORS or (last == 0xFF and spec.is_valid(last))
+        last in TERMINATORS or (last == SELFDESTRUCT and spec.is_valid(last))
         or not spec.is_valid(last) or last not in OPCODES
     )

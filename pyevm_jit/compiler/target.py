@@ -14,9 +14,6 @@ import llvmlite
 import llvmlite.binding as llvm
 from eth_hash.auto import keccak
 
-# Bump whenever the context layout, status codes, calling convention or the runtime library's
-# functions change.
-ABI_VERSION = 7
 DEFAULT_OPT_LEVEL = 1
 
 _init_lock = threading.RLock()
@@ -27,12 +24,16 @@ _initialised = False
 class EngineIdentity:
     """Everything that makes machine code incompatible between two processes: the compiler that
     made it (this package's version, a hash of the code generator's and the runtime library's
-    sources, the py-evm whose fork rules it follows, the ABI) and the machine it targets."""
+    sources, the py-evm whose fork rules it follows) and the machine it targets.
+
+    The ABI (context layout, status codes, runtime functions) has no version number of its own:
+    its sources (`abi.py`, the runtime library) are among `COMPILER_SOURCES`, so any change of
+    it changes `compiler_hash`, and programs embed `abi.ABI_FINGERPRINT`, which the linker
+    checks."""
 
     package_version: str
     compiler_hash: str
     py_evm_version: str
-    abi_version: int
     llvm_version: str
     llvmlite_version: str
     triple: str
@@ -111,7 +112,6 @@ def engine_identity() -> EngineIdentity:
         package_version=package_version,
         compiler_hash=compiler_sources_hash(),
         py_evm_version=py_evm_version,
-        abi_version=ABI_VERSION,
         llvm_version=".".join(str(v) for v in llvm.llvm_version_info),
         llvmlite_version=llvmlite.__version__,
         **_host_target(),

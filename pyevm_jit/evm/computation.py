@@ -78,10 +78,16 @@ from pyevm_jit.evm.observe import (
 from pyevm_jit.evm.state_path import StateBuffers, StatePlan, flush, state_plan
 from pyevm_jit.opcodes import (
     ENV_SLOT,
+    JUMPDEST,
     OBSERVED,
     OPCODES,
+    SLOAD,
+    SSTORE,
+    TLOAD,
+    TSTORE,
     fork_opcodes,
     opcode_table_differences,
+    opcodes_where,
 )
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
@@ -90,16 +96,14 @@ if TYPE_CHECKING:
 
 # Messages with more gas than the native signed 64-bit counter holds are interpreted.
 MAX_NATIVE_GAS = 2**63 - 1
-JUMPDEST = 0x5B
 
 
 _ENV_BYTES = WORD_BYTES * (max(ENV_SLOT.values()) + 1)
 # (opcode, slot) for every environment opcode, in slot order
 _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
 _HOST_ARITY = {op: (info.inputs, info.outputs) for op, info in OPCODES.items()}
-SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
 # Host operations that run a child message: the return data buffer is new afterwards.
-_CALLS_AND_CREATES = frozenset({0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA})
+_CALLS_AND_CREATES = opcodes_where(child=True)
 log = logging.getLogger("pyevm_jit.evm.vm")
 
 

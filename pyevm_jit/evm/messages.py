@@ -34,7 +34,8 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth_typing import Address
 
-CALL, CALLCODE, DELEGATECALL, STATICCALL = 0xF1, 0xF2, 0xF4, 0xFA
+from pyevm_jit.opcodes import CALL, CALLCODE, DELEGATECALL, SLOAD, STATICCALL
+
 _ADDRESS_MASK = (1 << 160) - 1
 STACK_DEPTH_LIMIT = constants.STACK_DEPTH_LIMIT
 
@@ -413,7 +414,6 @@ from eth.vm.forks.berlin import constants as berlin_constants  # noqa: E402
 from eth.vm.forks.berlin import logic as berlin_logic  # noqa: E402
 from eth.vm.logic import storage as storage_logic  # noqa: E402
 
-SLOAD = 0x54
 _UINT256_LIMIT = 1 << 256
 _FAST_OPCODE_CALL = _FastOpcode.__call__
 _MARK_STORAGE_WARM = berlin_logic._mark_storage_warm

@@ -36,14 +36,14 @@ from eth_utils import to_bytes
 
 from pyevm_jit import abi
 from pyevm_jit.abi import StateFlag
+from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
 _VALID, _DIRTY = 1, 2
 
-SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
-LOGS = frozenset(range(0xA0, 0xA5))
+LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
 # transient storage: the caches stay valid across them when the VM runs py-evm's own opcode.
-_STATE_NEUTRAL = frozenset({0x31, 0x3B, 0x3C, 0x3F, 0x40, 0x47, 0x49}) | LOGS
+_STATE_NEUTRAL = opcodes_where(keeps_storage=True)
 
 
 class SlotCache:

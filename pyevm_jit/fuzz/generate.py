@@ -22,7 +22,8 @@ from typing import Any, Protocol, TypeVar
 
 from pyevm_jit.conformance.fixtures import ethereum_tests_dir
 from pyevm_jit.forks import valid_opcodes
-from pyevm_jit.opcodes import OPCODES
+from pyevm_jit.opcodes import BY_NAME as OP
+from pyevm_jit.opcodes import JUMP, JUMPI, OPCODES, opcodes_where
 from pyevm_jit.testing import differential as d
 
 T = TypeVar("T")
@@ -44,12 +45,12 @@ EDGE_VALUES: tuple[int, ...] = (
 )  # fmt: skip
 
 # Opcodes the generator emits with explicitly generated (mostly sane) arguments.
-_MEMORY_ARGS = {
-    0x20, 0x37, 0x39, 0x3C, 0x3E, 0x51, 0x52, 0x53, 0x5E, 0xA0, 0xA1, 0xA2, 0xA3, 0xA4,
-    0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xFA, 0xFD,
-}  # fmt: skip
-_HALTS = {0x00, 0xF3, 0xFD, 0xFE, 0xFF}
-_JUMPS = {0x56, 0x57}
+_MEMORY_ARGS = opcodes_where(memory=True)
+_HALTS = opcodes_where(halts=True)
+_JUMPS = {JUMP, JUMPI}
+_STORAGE = opcodes_where(storage=True)
+_CALLS = {OP[name] for name in ("CALL", "CALLCODE", "DELEGATECALL", "STATICCALL")}
+_CREATES = {OP["CREATE"], OP["CREATE2"]}
 
 
 class Source(Protocol):
@@ -149,8 +150,8 @@ class _Builder:
     refs: list[int] = field(default_factory=list)  # positions of PUSH2 immediates to patch
 
     def push(self, v: int) -> None:
-        if v == 0 and 0x5F in self.ops and chance(self.src, 50):
-            self.out.append(0x5F)
+        if v == 0 and OP["PUSH0"] in self.ops and chance(self.src, 50):
+            self.out.append(OP["PUSH0"])
         else:
             size = max(1, (v.bit_length() + 7) // 8)
             if chance(self.src, 10):
@@ -179,13 +180,13 @@ def _call_args(b: _Builder, op: int) -> None:
         in_size, out_size = min(in_size, 64), min(out_size, 64)
         in_off, out_off = min(in_off, 256), min(out_off, 256)
     tail = [in_off, in_size, out_off, out_size]
-    if op in (0xF1, 0xF2):
+    if op in (OP["CALL"], OP["CALLCODE"]):
         tail = [value_arg, *tail]
     for v in reversed(tail):
         b.push(v)
     b.push(to)
     if gas_kind == 0:
-        b.emit(0x5A)  # GAS
+        b.emit(OP["GAS"])
     else:
         b.push(choice(src, (0, 100, 2300, 2301, 5000, 30_000, 100_000, d.MAX_U256)))
     b.emit(op)
@@ -207,10 +208,10 @@ def _create_args(b: _Builder, op: int) -> None:
     )
     word = int.from_bytes(init.ljust(32, b"\0")[:32], "big")
     b.args(word, 0)
-    b.emit(0x52)  # MSTORE at 0
+    b.emit(OP["MSTORE"])  # at 0
     size = len(init) if chance(src, 85) else _size(src)
     value_arg = choice(src, (0, 0, 1, d.MAX_U256))
-    if op == 0xF5:
+    if op == OP["CREATE2"]:
         b.args(value_arg, 0, size, value(src))
     else:
         b.args(value_arg, 0, size)
@@ -219,31 +220,32 @@ def _create_args(b: _Builder, op: int) -> None:
 
 def _memory_op(b: _Builder, op: int) -> None:
     src = b.src
-    if op in (0xF1, 0xF2, 0xF4, 0xFA):
+    if op in _CALLS:
         _call_args(b, op)
         return
-    if op in (0xF0, 0xF5):
+    if op in _CREATES:
         _create_args(b, op)
         return
-    if op == 0x51:  # MLOAD
+    name = OPCODES[op].name
+    if name == "MLOAD":
         b.args(_offset(b.src))
-    elif op in (0x52, 0x53):  # MSTORE, MSTORE8
+    elif name in ("MSTORE", "MSTORE8"):
         b.args(_offset(src), value(src))
-    elif op in (0x20, 0xF3, 0xFD):  # SHA3, RETURN, REVERT
+    elif name in ("SHA3", "RETURN", "REVERT"):
         b.args(_offset(src), _size(src))
-    elif op in (0x37, 0x39, 0x3E):  # *COPY
+    elif name in ("CALLDATACOPY", "CODECOPY", "RETURNDATACOPY"):
         b.args(_offset(src), choice(src, (0, 1, 31, 32, 64, *EDGE_VALUES)), _size(src))
-    elif op == 0x3C:  # EXTCODECOPY
+    elif name == "EXTCODECOPY":
         b.args(
             int.from_bytes(choice(src, _ADDRESSES), "big"),
             _offset(src),
             choice(src, (0, 1, 5, 2**64)),
             _size(src),
         )
-    elif op == 0x5E:  # MCOPY dst src size
+    elif name == "MCOPY":  # dst src size
         b.args(_offset(src), _offset(src), _size(src))
     else:  # LOGn
-        n = op - 0xA0
+        n = OPCODES[op].inputs - 2
         b.args(_offset(src), _size(src), *(value(src) for _ in range(n)))
     b.emit(op)
 
@@ -251,10 +253,11 @@ def _memory_op(b: _Builder, op: int) -> None:
 def _weights(ops: frozenset[int]) -> list[int]:
     pool: list[int] = []
     for op in sorted(ops):
-        if op in _HALTS or op in _JUMPS or 0x60 <= op <= 0x7F or op == 0x5B:
+        info = OPCODES.get(op)
+        if op in _HALTS or op in _JUMPS or (info and info.immediate) or op == OP["JUMPDEST"]:
             continue
         weight = 1
-        if op <= 0x1D or 0x80 <= op <= 0x9F:
+        if op <= OP["SAR"] or OP["DUP1"] <= op <= OP["SWAP16"]:
             weight = 3
         pool += [op] * weight
     return pool
@@ -273,7 +276,7 @@ def generate_program(src: Source, fork: str, max_ops: int = 60) -> bytes:
             b.push(value(src))
         elif r < 28:
             b.jumpdests.append(len(b.out))
-            b.emit(0x5B)
+            b.emit(OP["JUMPDEST"])
         elif r < 32:
             # jump to a label fixed up later (PUSH2 placeholder)
             if chance(src, 50):
@@ -281,12 +284,12 @@ def generate_program(src: Source, fork: str, max_ops: int = 60) -> bytes:
                 b.refs.append(len(b.out) + 1)
                 b.out += b"\x61\x00\x00"
                 b.depth += 1
-                b.emit(0x57)
+                b.emit(JUMPI)
             else:
                 b.refs.append(len(b.out) + 1)
                 b.out += b"\x61\x00\x00"
                 b.depth += 1
-                b.emit(0x56)
+                b.emit(JUMP)
         elif r < 33:
             b.emit(src.randint(0, 255))  # any byte at all (invalid opcodes included)
         else:
@@ -298,11 +301,11 @@ def generate_program(src: Source, fork: str, max_ops: int = 60) -> bytes:
             underflow = chance(src, 1)
             while b.depth < need and not underflow:
                 b.push(value(src))
-            if op in (0x54, 0x55, 0x5C, 0x5D) and chance(src, 70):
+            if op in _STORAGE and chance(src, 70):
                 b.push(src.randint(0, 4))  # a small slot
             b.emit(op)
         if b.depth > 1000:
-            b.emit(0x50)
+            b.emit(OP["POP"])
     _ending(b)
     _fix_jumps(b)
     return bytes(b.out)
@@ -316,22 +319,22 @@ def _ending(b: _Builder) -> None:
         k = min(b.depth, src.randint(0, 2))
         for i in range(k):
             b.args(i * 32)
-            b.emit(0x52)
+            b.emit(OP["MSTORE"])
         b.args(0, 32 * k)
-        b.out.append(0xF3)
+        b.out.append(OP["RETURN"])
     elif r == 3:
         b.args(0, src.randint(0, 64))
-        b.out.append(0xFD)
+        b.out.append(OP["REVERT"])
     elif r == 4:
-        b.out.append(0x00)
+        b.out.append(OP["STOP"])
     elif r == 5:
-        b.out.append(0xFE)
-    elif r == 6 and 0xFF in b.ops:
+        b.out.append(OP["INVALID"])
+    elif r == 6 and OP["SELFDESTRUCT"] in b.ops:
         b.args(int.from_bytes(choice(src, _ADDRESSES), "big"))
-        b.out.append(0xFF)
+        b.out.append(OP["SELFDESTRUCT"])
     elif r == 7:
         n = src.randint(1, 32)
-        b.out.append(0x5F + n)
+        b.out.append(OP[f"PUSH{n}"])
         b.out += bytes(src.randint(0, 255) for _ in range(src.randint(0, n - 1)))  # truncated
     # else: run off the end (implicit STOP)
 
@@ -363,12 +366,14 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
         k = src.randint(1, 32)
         imm = bytearray(src.randint(0, 255) for _ in range(k))
         j = src.randint(0, k - 1)
-        imm[j] = 0x5B
+        imm[j] = OP["JUMPDEST"]
         if chance(src, 50):  # [PUSH2 t][JUMP][PUSHk ...]: data starts at 5
-            code = d.asm(d.push(5 + j, 2), "JUMP", bytes([0x5F + k]) + bytes(imm), 1, 0, "SSTORE")
+            code = d.asm(
+                d.push(5 + j, 2), "JUMP", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE"
+            )
         else:  # [PUSH1 1][PUSH2 t][JUMPI][PUSHk ...]: data starts at 7
             code = d.asm(
-                1, d.push(7 + j, 2), "JUMPI", bytes([0x5F + k]) + bytes(imm), 1, 0, "SSTORE"
+                1, d.push(7 + j, 2), "JUMPI", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE"
             )
     elif kind == 1:  # huge memory offsets
         op = choice(src, ("MLOAD", "MSTORE", "MSTORE8", "SHA3", "RETURN", "REVERT", "CALLDATACOPY"))
@@ -408,7 +413,9 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
         gas = 21_000 + choice(src, (2299, 2300, 2301, 2400, 5000, 5005, 20_005, 22_100))
     elif kind == 7:  # truncated PUSH at the end: the missing bytes read as zeros
         n = src.randint(1, 32)
-        tail = bytes([0x5F + n]) + bytes(src.randint(0, 255) for _ in range(src.randint(0, n - 1)))
+        tail = bytes([OP[f"PUSH{n}"]]) + bytes(
+            src.randint(0, 255) for _ in range(src.randint(0, n - 1))
+        )
         code = d.asm("PC", "CODESIZE", *d.store_stack(2)) + tail
     elif kind == 8:  # deep stack: 1024 and 1025 items
         count = choice(src, (1023, 1024, 1025))
@@ -420,7 +427,7 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
         )  # fmt: skip
         gas = 1_000_000
     elif kind == 10:  # copies with overlapping / out-of-range sources
-        if 0x5E in ops:
+        if OP["MCOPY"] in ops:
             code = d.asm(value(src), 0, "MSTORE", _size(src) % 80, 1, 0, "MCOPY", 64, 0, "RETURN")
         else:
             code = d.asm(_size(src) % 100, choice(src, EDGE_VALUES), 0, "CODECOPY", 64, 0, "RETURN")

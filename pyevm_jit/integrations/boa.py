@@ -40,7 +40,7 @@ from typing import Any
 
 from pyevm_jit.evm.computation import FramePool, JitComputationMixin
 from pyevm_jit.evm.observe import Observation, interpret
-from pyevm_jit.opcodes import fork_opcodes
+from pyevm_jit.opcodes import SHA3, SSTORE, fork_opcodes
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
 
 __all__ = [
@@ -54,8 +54,6 @@ __all__ = [
 
 _INSTALL_HINT = "pyevm-jit's titanoboa integration needs titanoboa: pip install 'pyevm-jit[boa]'"
 _ATTR = "_pyevm_jit"  # on titanoboa's PyEVM object while enabled: an _Enabled
-SHA3 = 0x20
-SSTORE = 0x55
 
 _default_backend: JitBackend | None = None
 _lock = threading.RLock()

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyevm_jit.opcodes import OPCODES, Kind
+from pyevm_jit.opcodes import JUMP, JUMPDEST, JUMPI, OPCODES, PUSH1, PUSH32, Kind, opcodes_where
 
-_PUSH1, _PUSH32 = 0x60, 0x7F
-_JUMPDEST, _JUMP, _JUMPI = 0x5B, 0x56, 0x57
-_MEMORY = frozenset({0x20, 0x37, 0x39, 0x3E, 0x51, 0x52, 0x53, 0x5E, 0xF3, 0xFD})
-_STORAGE = frozenset({0x54, 0x55, 0x5C, 0x5D})
-_WIDE_ARITH = frozenset({0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x1A, 0x1B, 0x1C, 0x1D})
+_PUSH1, _PUSH32 = PUSH1, PUSH32
+_JUMPDEST, _JUMP, _JUMPI = JUMPDEST, JUMP, JUMPI
+_MEMORY = frozenset(op for op in opcodes_where(memory=True) if OPCODES[op].kind is not Kind.HOST)
+_STORAGE = opcodes_where(storage=True)
+_WIDE_ARITH = opcodes_where(wide=True)
 
 # Per byte value: (stack delta, class) where class is a small int; -1 for unknown opcodes.
 _NATIVE, _HOST, _CONTROL, _UNKNOWN = 0, 1, 2, 3
@@ -91,7 +91,7 @@ def shape(code: bytes) -> Shape:
         op = code[pc]
         instructions += 1
         if _PUSH1 <= op <= _PUSH32:
-            pc += op - 0x5E
+            pc += 1 + OPCODES[op].immediate
             if not block_open:
                 blocks += 1
                 block_open = True

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import eth.vm.opcode_values as _ov
 from eth.abc import SignedTransactionAPI, VirtualMachineAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.db.atomic import AtomicDB
@@ -39,6 +38,8 @@ from eth_typing import Address, Hash32
 
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
+from pyevm_jit.opcodes import BY_NAME
+from pyevm_jit.opcodes import OPCODES as OPCODE_TABLE
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -60,17 +61,9 @@ MAIN_FORKS: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------------
 # A tiny assembler (for tests and generators)
 
-OPCODES: dict[str, int] = {
-    name: value for name, value in vars(_ov).items() if name.isupper() and isinstance(value, int)
-}
-OPCODES["INVALID"] = 0xFE
-OPCODES.setdefault("KECCAK256", OPCODES["SHA3"])
-OPCODES.setdefault("DIFFICULTY", 0x44)
-MNEMONICS: dict[int, str] = {}
-for _name, _value in sorted(OPCODES.items()):
-    MNEMONICS.setdefault(_value, _name)
-MNEMONICS[0x20] = "SHA3"
-MNEMONICS[0x44] = "PREVRANDAO"
+#: opcode by mnemonic, and mnemonic by opcode (the one opcode table's names)
+OPCODES: dict[str, int] = BY_NAME
+MNEMONICS: dict[int, str] = {op: info.name for op, info in OPCODE_TABLE.items()}
 
 U256 = 2**256
 MAX_U256 = U256 - 1

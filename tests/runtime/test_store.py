@@ -177,7 +177,7 @@ BAD: dict[str, Callable[[FileArtifactStore, StoredArtifact], None]] = {
     "missing object": remove_object,
     "other code hash": edit_manifest("code_hash", keccak(b"other").hex()),
     "other fork": edit_manifest("fork", "shanghai"),
-    "other abi": edit_manifest("abi_version", 999),
+    "other compiler": edit_manifest("compiler_hash", "cd" * 32),
     "other cpu": edit_manifest("cpu", "some-other-cpu"),
     "other digest": edit_manifest("digest", keccak(b"x").hex()),
     "other length": edit_manifest("artifact_len", 63),
@@ -636,13 +636,12 @@ def test_identity_fingerprint_is_stable() -> None:
         package_version="0.1.0",
         compiler_hash="ab" * 32,
         py_evm_version="0.12.1b1",
-        abi_version=3,
         llvm_version="22.1.0",
         llvmlite_version="0.50.0",
         triple="x86_64-unknown-linux-gnu",
         cpu="znver3",
         features="+sse2,-avx512f",
     )
-    assert identity_fingerprint(identity) == "16fdef19c2de0ccc"
+    assert identity_fingerprint(identity) == "31c5300d2cff3e43"
     manifest = artifact_for(code_n(9), identity=identity).manifest
-    assert manifest.identity == identity and manifest.key.identity == "16fdef19c2de0ccc"
+    assert manifest.identity == identity and manifest.key.identity == "31c5300d2cff3e43"

@@ -10,7 +10,7 @@ a pointer value remembers the type it points to so that `load` and `gep` need no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 _MASKS: dict[int, int] = {}
 
@@ -390,6 +390,31 @@ def _compare(pred: str, a: int, b: int, width: int) -> bool:
             "ge": a >= b}[pred]
 
 
+def _binary(op: str) -> Callable[[IRBuilder, Value, Value], Value]:
+    """An `IRBuilder` method writing the binary instruction `op` (llvmlite's signature: the
+    optional name is accepted and not used)."""
+
+    def method(self: IRBuilder, a: Value, b: Value, name: str = "") -> Value:
+        return self._bin(op, a, b)
+
+    method.__name__ = method.__qualname__ = op
+    return method
+
+
+def _resize(op: str) -> Callable[[IRBuilder, Value, IntType], Value]:
+    """`IRBuilder.zext` or `trunc` (a constant folds: `Constant` keeps the low bits)."""
+
+    def method(self: IRBuilder, v: Value, ty: IntType, name: str = "") -> Value:
+        if v.type is ty:
+            return v
+        if v.__class__ is Constant:
+            return Constant(ty, v.constant)  # type: ignore[attr-defined]
+        return self._emit(ty, f"{op} {v.type.text} {v.ref} to {ty.text}")
+
+    method.__name__ = method.__qualname__ = op
+    return method
+
+
 class IRBuilder:
     """Appends instructions to a block; folds constants (the result is then a Constant)."""
 
@@ -434,38 +459,18 @@ class IRBuilder:
                 return a
         return self._emit(ty, f"{op} {ty.text} {a.ref}, {b.ref}")
 
-    def add(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("add", a, b)
-
-    def sub(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("sub", a, b)
-
-    def mul(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("mul", a, b)
-
-    def udiv(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("udiv", a, b)
-
-    def urem(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("urem", a, b)
-
-    def and_(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("and", a, b)
-
-    def or_(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("or", a, b)
-
-    def xor(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("xor", a, b)
-
-    def shl(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("shl", a, b)
-
-    def lshr(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("lshr", a, b)
-
-    def ashr(self, a: Value, b: Value, name: str = "") -> Value:
-        return self._bin("ashr", a, b)
+    # llvmlite's names for the binary instructions (`b.add(x, y)` writes `add`)
+    add = _binary("add")
+    sub = _binary("sub")
+    mul = _binary("mul")
+    udiv = _binary("udiv")
+    urem = _binary("urem")
+    and_ = _binary("and")
+    or_ = _binary("or")
+    xor = _binary("xor")
+    shl = _binary("shl")
+    lshr = _binary("lshr")
+    ashr = _binary("ashr")
 
     def not_(self, a: Value, name: str = "") -> Value:
         return self._bin("xor", a, Constant(a.type, -1))  # type: ignore[arg-type]
@@ -492,24 +497,13 @@ class IRBuilder:
                                   f"{b.type.text} {b.ref}")
 
     # --- conversions -------------------------------------------------------------------------
-    def zext(self, v: Value, ty: IntType, name: str = "") -> Value:
-        if v.type is ty:
-            return v
-        if v.__class__ is Constant:
-            return Constant(ty, v.constant)  # type: ignore[attr-defined]
-        return self._emit(ty, f"zext {v.type.text} {v.ref} to {ty.text}")
+    zext = _resize("zext")
+    trunc = _resize("trunc")
 
     def sext(self, v: Value, ty: IntType, name: str = "") -> Value:
         if v.__class__ is Constant:
             return Constant(ty, _signed(v.constant, v.type.width))  # type: ignore
         return self._emit(ty, f"sext {v.type.text} {v.ref} to {ty.text}")
-
-    def trunc(self, v: Value, ty: IntType, name: str = "") -> Value:
-        if v.type is ty:
-            return v
-        if v.__class__ is Constant:
-            return Constant(ty, v.constant)  # type: ignore[attr-defined]
-        return self._emit(ty, f"trunc {v.type.text} {v.ref} to {ty.text}")
 
     def bitcast(self, v: Value, ty: Type, name: str = "") -> Value:
         if isinstance(ty, PointerType):

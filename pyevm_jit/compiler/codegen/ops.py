@@ -26,6 +26,8 @@ from pyevm_jit.compiler.codegen.types import (
     i256,
 )
 from pyevm_jit.compiler.codegen.vstack import VirtualStack, narrow64, widen
+from pyevm_jit.compiler.irflow import Merge
+from pyevm_jit.opcodes import BY_NAME, OPCODES
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.codegen.program import ProgramBuilder
@@ -34,13 +36,28 @@ Emitter = Callable[["ProgramBuilder", Instruction, VirtualStack, int], None]
 _EMITTERS: dict[int, Emitter] = {}
 
 
-def _op(*opcodes: int) -> Callable[[Emitter], Emitter]:
+def _op(*names: str) -> Callable[[Emitter], Emitter]:
+    """Register an emitter for the opcodes of these names (`opcodes.OPCODES`; every opcode of
+    kind NATIVE has exactly one emitter: tests/compiler/test_emitters.py)."""
+
     def register(fn: Emitter) -> Emitter:
-        for op in opcodes:
+        for name in names:
+            op = BY_NAME[name]
+            if op in _EMITTERS or OPCODES[op].name != name:
+                raise ValueError(f"emitter for {name}: registered twice or not the table's name")
             _EMITTERS[op] = fn
         return fn
 
     return register
+
+
+def emitters() -> dict[str, Emitter]:
+    """The registered emitters by opcode name."""
+    return {OPCODES[op].name: fn for op, fn in _EMITTERS.items()}
+
+
+def _name(instr: Instruction) -> str:
+    return OPCODES[instr.opcode].name
 
 
 def emit(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
@@ -71,10 +88,10 @@ def _as64(b: IRBuilder, value: Value) -> Value | None:
 
 
 # --- arithmetic --------------------------------------------------------------------------------
-@_op(0x01, 0x02, 0x03)
+@_op("ADD", "MUL", "SUB")
 def _add_mul_sub(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     a, b_ = vs.pop(), vs.pop()
-    build = {0x01: pb.b.add, 0x02: pb.b.mul, 0x03: pb.b.sub}[instr.opcode]
+    build = {"ADD": pb.b.add, "MUL": pb.b.mul, "SUB": pb.b.sub}[_name(instr)]
     vs.push(build(a, b_))
 
 
@@ -101,27 +118,18 @@ def _unsigned_divmod(pb: ProgramBuilder, a: Value, d: Value, is_div: bool) -> Va
     a, d = widen(b, a), widen(b, d)
     fast = pb.fn.append_basic_block("div64")
     slow = pb.fn.append_basic_block("div256")
-    done = pb.fn.append_basic_block("div_done")
+    done = Merge(b, pb.fn.append_basic_block("div_done"))
     b.cbranch(_fits64(b, a, d), fast, slow)
 
     b.position_at_end(fast)
-    fast_result = b.zext(_divmod64(b, b.trunc(a, i64), b.trunc(d, i64), is_div), i256)
-    fast_end = b.block
-    b.branch(done)
+    done.arrive(b.zext(_divmod64(b, b.trunc(a, i64), b.trunc(d, i64), is_div), i256))
 
     b.position_at_end(slow)
-    slow_result = pb.call_rt_words("pyevmjit_udiv256" if is_div else "pyevmjit_umod256", a, d)
-    slow_end = b.block
-    b.branch(done)
-
-    b.position_at_end(done)
-    phi = b.phi(i256)
-    phi.add_incoming(fast_result, fast_end)
-    phi.add_incoming(slow_result, slow_end)
-    return phi
+    done.arrive(pb.call_rt_words("pyevmjit_udiv256" if is_div else "pyevmjit_umod256", a, d))
+    return done.phis(i256)[0]
 
 
-@_op(0x04, 0x06)
+@_op("DIV", "MOD")
 def _div_mod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     a, d = vs.pop_any(), vs.pop_any()
     const_d = constant_int(d)
@@ -129,29 +137,29 @@ def _div_mod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -
         # power of two divisor: a shift or a mask
         shift = const_d.bit_length() - 1
         a = widen(pb.b, a)
-        if instr.opcode == 0x04:
+        if _name(instr) == "DIV":
             vs.push(pb.b.lshr(a, c256(shift)))
         else:
             vs.push(pb.b.and_(a, c256(const_d - 1)))
         return
-    vs.push(_unsigned_divmod(pb, a, d, instr.opcode == 0x04))
+    vs.push(_unsigned_divmod(pb, a, d, _name(instr) == "DIV"))
 
 
-@_op(0x05, 0x07)
+@_op("SDIV", "SMOD")
 def _sdiv_smod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     a, d = vs.pop(), vs.pop()
-    vs.push(pb.call_rt_words("pyevmjit_sdiv256" if instr.opcode == 0x05 else "pyevmjit_smod256",
+    vs.push(pb.call_rt_words("pyevmjit_sdiv256" if _name(instr) == "SDIV" else "pyevmjit_smod256",
                              a, d))
 
 
-@_op(0x08, 0x09)
+@_op("ADDMOD", "MULMOD")
 def _addmod_mulmod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     a, b_, n = vs.pop(), vs.pop(), vs.pop()
-    name = "pyevmjit_addmod256" if instr.opcode == 0x08 else "pyevmjit_mulmod256"
+    name = "pyevmjit_addmod256" if _name(instr) == "ADDMOD" else "pyevmjit_mulmod256"
     vs.push(pb.call_rt_words(name, a, b_, n))
 
 
-@_op(0x0A)
+@_op("EXP")
 def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     base, exponent = vs.pop(), vs.pop()
@@ -182,7 +190,7 @@ def _exp(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> No
         vs.push(pb.call_rt_words("pyevmjit_exp256", base, exponent))
 
 
-@_op(0x0B)
+@_op("SIGNEXTEND")
 def _signextend(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     byte_index, value = vs.pop(), vs.pop()
@@ -193,15 +201,15 @@ def _signextend(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int
 
 
 # --- comparison and bitwise --------------------------------------------------------------------
-_CMP = {0x10: ("<", False), 0x11: (">", False), 0x12: ("<", True), 0x13: (">", True),
-        0x14: ("==", False)}
+_CMP = {"LT": ("<", False), "GT": (">", False), "SLT": ("<", True), "SGT": (">", True),
+        "EQ": ("==", False)}
 
 
 @_op(*_CMP)
 def _compare(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     a, b_ = vs.pop_any(), vs.pop_any()
-    op, signed = _CMP[instr.opcode]
+    op, signed = _CMP[_name(instr)]
     if signed:
         vs.push(b.icmp_signed(op, widen(b, a), widen(b, b_)))
         return
@@ -209,7 +217,7 @@ def _compare(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -
     vs.push(b.icmp_unsigned(op, x, y))
 
 
-@_op(0x15)
+@_op("ISZERO")
 def _iszero(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     value = vs.pop_any()
     if value.type is i1:
@@ -218,18 +226,18 @@ def _iszero(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) ->
         vs.push(pb.b.icmp_unsigned("==", value, _zero(value)))
 
 
-_BITWISE = {0x16: "and_", 0x17: "or_", 0x18: "xor"}
+_BITWISE = {"AND": "and_", "OR": "or_", "XOR": "xor"}
 
 
 @_op(*_BITWISE)
 def _bitwise(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     a, b_ = vs.pop_any(), vs.pop_any()
-    build = getattr(b, _BITWISE[instr.opcode])
+    build = getattr(b, _BITWISE[_name(instr)])
     if a.type is i1 and b_.type is i1:
         vs.push(build(a, b_))
         return
-    if instr.opcode == 0x16:
+    if _name(instr) == "AND":
         # AND with a value below 2^64 is below 2^64
         na, nb = _as64(b, a), _as64(b, b_)
         if na is not None or nb is not None:
@@ -241,12 +249,12 @@ def _bitwise(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -
     vs.push(build(x, y))
 
 
-@_op(0x19)
+@_op("NOT")
 def _not(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.b.not_(vs.pop()))
 
 
-@_op(0x1A)
+@_op("BYTE")
 def _byte(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     index, value = vs.pop(), vs.pop()
@@ -264,17 +272,18 @@ def _byte(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> N
     vs.push(b.select(inside, byte, c64(0)))
 
 
-@_op(0x1B, 0x1C, 0x1D)
+@_op("SHL", "SHR", "SAR")
 def _shift(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     b = pb.b
     shift, value = vs.pop(), vs.pop()
+    name = _name(instr)
     const_shift = constant_int(shift)
     if const_shift is not None:
         if const_shift >= 256:
-            vs.push(b.ashr(value, c256(255)) if instr.opcode == 0x1D else c64(0))
-        elif instr.opcode == 0x1B:
+            vs.push(b.ashr(value, c256(255)) if name == "SAR" else c64(0))
+        elif name == "SHL":
             vs.push(b.shl(value, shift))
-        elif instr.opcode == 0x1C:
+        elif name == "SHR":
             shifted = b.lshr(value, shift)
             # SHR by 192 or more leaves a value below 2^64 (a selector, a small field)
             vs.push(b.trunc(shifted, i64) if const_shift >= 192 else shifted)
@@ -283,123 +292,120 @@ def _shift(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> 
         return
     inside = b.icmp_unsigned("<", shift, c256(256))
     safe = b.select(inside, shift, c256(0))
-    if instr.opcode == 0x1B:
+    if name == "SHL":
         vs.push(b.select(inside, b.shl(value, safe), c256(0)))
-    elif instr.opcode == 0x1C:
+    elif name == "SHR":
         vs.push(b.select(inside, b.lshr(value, safe), c256(0)))
     else:
         vs.push(b.select(inside, b.ashr(value, safe), b.ashr(value, c256(255))))
 
 
-@_op(0x20)
+@_op("SHA3")
 def _sha3(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     offset, size = vs.pop_any(), vs.pop_any()
     vs.push(pb.mem.sha3(offset, size, instr.pc))
 
 
 # --- message data and code ---------------------------------------------------------------------
-@_op(0x35)
+@_op("CALLDATALOAD")
 def _calldataload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     offset = vs.pop_any()
     vs.push(pb.mem.load_padded_word(pb.load_field("calldata"), pb.load_field("calldata_len"),
                                     offset))
 
 
-@_op(0x36)
+@_op("CALLDATASIZE")
 def _calldatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.load_field("calldata_len"))
 
 
-@_op(0x37)
-def _calldatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+#: the context fields (data, its length) an opcode reads or copies
+_DATA = {"CALLDATACOPY": ("calldata", "calldata_len"), "CODECOPY": ("code", "code_len")}
+
+
+@_op(*_DATA)
+def _data_copy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     mem_off, data_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
-    pb.mem.copy_from(pb.load_field("calldata"), pb.load_field("calldata_len"), mem_off, data_off,
-                     size, instr.pc)
+    data, length = _DATA[_name(instr)]
+    pb.mem.copy_from(pb.load_field(data), pb.load_field(length), mem_off, data_off, size, instr.pc)
 
 
-@_op(0x38)
+@_op("CODESIZE")
 def _codesize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(c64(len(pb.code)))
 
 
-@_op(0x39)
-def _codecopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    mem_off, code_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
-    pb.mem.copy_from(pb.load_field("code"), pb.load_field("code_len"), mem_off, code_off, size,
-                     instr.pc)
-
-
-@_op(0x3D)
+@_op("RETURNDATASIZE")
 def _returndatasize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.load_field("returndata_len"))
 
 
-@_op(0x3E)
+@_op("RETURNDATACOPY")
 def _returndatacopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     mem_off, data_off, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.returndatacopy(mem_off, data_off, size, instr.pc)
 
 
 # --- stack, memory, flow -----------------------------------------------------------------------
-@_op(0x50)
+@_op("POP")
 def _pop(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.pop_any()
 
 
-@_op(0x51)
+@_op("MLOAD")
 def _mload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.mem.mload(vs.pop_split(), instr.pc))
 
 
-@_op(0x52)
+@_op("MSTORE")
 def _mstore(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     offset = vs.pop_split()
     pb.mem.mstore(offset, vs.pop_any(), instr.pc)
 
 
-@_op(0x53)
+@_op("MSTORE8")
 def _mstore8(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     offset = vs.pop_split()
     pb.mem.mstore8(offset, vs.pop_any(), instr.pc)
 
 
-@_op(0x58)
+@_op("PC")
 def _pc(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(c64(instr.pc))
 
 
-@_op(0x59)
+@_op("MSIZE")
 def _msize(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.mem.msize())
 
 
-@_op(0x5A)
+@_op("GAS")
 def _gas(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, gas_after: int) -> None:
     # the block prepaid the static gas of the instructions after this one: give it back
     vs.push(pb.b.add(pb.b.load(pb.gas_var), c64(gas_after)))
 
 
-@_op(0x5B)
+@_op("JUMPDEST")
 def _jumpdest(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     pass
 
 
-@_op(0x5E)
+@_op("MCOPY")
 def _mcopy(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     dst, src, size = vs.pop_any(), vs.pop_any(), vs.pop_any()
     pb.mem.mcopy(dst, src, size, instr.pc)
 
 
-@_op(*range(0x5F, 0x80))
+@_op(*(f"PUSH{n}" for n in range(33)))
 def _push(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(c256(instr.immediate))
 
 
-@_op(*range(0x80, 0x90))
+@_op(*(f"DUP{n}" for n in range(1, 17)))
 def _dup(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.dup(instr.opcode - 0x7F)
+    vs.dup(OPCODES[instr.opcode].inputs)  # DUPn reads n items
 
 
-@_op(*range(0x90, 0xA0))
+@_op(*(f"SWAP{n}" for n in range(1, 17)))
 def _swap(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
-    vs.swap(instr.opcode - 0x8F)
+    vs.swap(OPCODES[instr.opcode].inputs - 1)  # SWAPn reads n + 1 items

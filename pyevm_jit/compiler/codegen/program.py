@@ -21,7 +21,6 @@ from typing import Any
 
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
-from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.analysis import (
     Block,
     Instruction,
@@ -33,13 +32,9 @@ from pyevm_jit.compiler.codegen import ops, state
 from pyevm_jit.compiler.codegen.irtext import (
     ArrayType,
     Function,
-    FunctionType,
     IRBuilder,
     Module,
-    PointerType,
-    Type,
     Value,
-    int_type,
 )
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
@@ -49,14 +44,13 @@ from pyevm_jit.compiler.codegen.types import (
     CONTEXT_TYPE_DEF,
     ENTRY_TYPE,
     FALSE,
+    RTLIB_SIGNATURES,
     TRUE,
-    VOID,
     c32,
     c64,
     c256,
     constant_int,
     i1,
-    i8,
     i32,
     i64,
     i256,
@@ -77,26 +71,6 @@ from pyevm_jit.opcodes import (
     ForkSpec,
     Kind,
 )
-
-
-def _rt_type(llvm_type: object) -> Type:
-    """irtext type of a runtime-library signature's llvmlite type."""
-    text = str(llvm_type)
-    if text.endswith("*"):
-        return PointerType(i8)
-    if text == "void":
-        return VOID
-    return int_type(int(text[1:]))
-
-
-def _rt_signatures() -> dict[str, FunctionType]:
-    return {
-        name: FunctionType(_rt_type(fnty.return_type), [_rt_type(a) for a in fnty.args])
-        for name, fnty in rtlib.SIGNATURES.items()
-    }
-
-
-_RT_SIGNATURES = _rt_signatures()
 
 
 class ProgramBuilder:
@@ -159,7 +133,7 @@ class ProgramBuilder:
         """A runtime-library function, declared in this module on first use."""
         fn = self._rt.get(name)
         if fn is None:
-            fn = self._rt[name] = self.module.declare_indirect(name, _RT_SIGNATURES[name])
+            fn = self._rt[name] = self.module.declare_indirect(name, RTLIB_SIGNATURES[name])
         return fn
 
     def call_rt_words(self, name: str, *args: Value) -> Value:
@@ -480,7 +454,8 @@ class ProgramBuilder:
     def _failure_point(self, instr: Instruction, vs: VirtualStack, refund: int) -> _FailurePoint:
         """What `fail_block` needs of an instruction, taken before it is emitted."""
         point = _FailurePoint(instr.pc, vs, refund)
-        read = _FAIL_INPUTS.get(instr.opcode)
+        info = OPCODES.get(instr.opcode)
+        read = info.fail_inputs if info is not None else None
         if read is None:
             return point
         if refund > self.spec.static_gas.get(instr.opcode, 0):
@@ -580,14 +555,6 @@ class ProgramBuilder:
 _FAILURES = frozenset({
     Status.OUT_OF_GAS, Status.RETURNDATA_OUT_OF_BOUNDS, Status.MEMORY_ALLOCATION_FAILED,
 })  # fmt: skip
-# Instructions that can fail after their block's head checks (dynamic gas, memory, bounds),
-# and which of their inputs (0: the top) py-evm reads before it raises: the others are popped
-# unread, so their slots are not written (EXP's base, MSTORE's value, a copy's source offset).
-_FAIL_INPUTS: dict[int, tuple[int, ...]] = {
-    0x0A: (1,), 0x20: (0, 1), 0x37: (0, 2), 0x39: (0, 2), 0x3E: (0, 1, 2), 0x51: (0,),
-    0x52: (0,), 0x53: (0,), 0x5E: (0, 1, 2), RETURN: (0, 1), REVERT: (0, 1),
-    **{op: (0, 1) for op in range(LOG0, LOG4 + 1)},  # a native LOG (codegen/state.py)
-}  # fmt: skip
 
 
 

@@ -9,7 +9,7 @@ data lies in memory already, and the message's `state_flags` allow it (not stati
 opcode is py-evm's, the switch is on). Anything else suspends, so every error and its class
 come from py-evm.
 
-The fast paths live in the runtime library (`rtlib._Gen.state_ops`): a call site flushes its
+The fast paths live in the runtime library (`rtlib.state.StateOps`): a call site flushes its
 stack, calls the operation with pointers to the program's gas and stack length, and goes on
 to the next block when it answered or suspends when it did not. Keeping the cache lookup and
 SSTORE's gas and refund arithmetic out of line keeps every call site a handful of

@@ -1,8 +1,12 @@
-"""LLVM types shared by the code generator: words, the context struct, constants."""
+"""LLVM types shared by the code generator: words, the context struct, the runtime library's
+functions, constants."""
 
 from __future__ import annotations
 
+import llvmlite.ir as llvmlite_ir
+
 from pyevm_jit.abi import CONTEXT_FIELDS
+from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.codegen.irtext import (
     SMALL_CONSTANT_LIMIT,
     VOID,
@@ -10,6 +14,7 @@ from pyevm_jit.compiler.codegen.irtext import (
     FunctionType,
     PointerType,
     StructType,
+    Type,
     Value,
     const,
     int_type,
@@ -33,6 +38,25 @@ CONTEXT_TYPE_DEF = "%Ctx = type {" + ", ".join(
 CONTEXT_PTR = PointerType(CONTEXT_TYPE)
 
 ENTRY_TYPE = FunctionType(i32, [CONTEXT_PTR])
+
+
+def from_llvmlite(ty: llvmlite_ir.Type) -> Type:
+    """The type of llvmlite's `ty` (integers, void, pointers: opaque `ptr`, as every pointer
+    here) in the code generator's vocabulary."""
+    if isinstance(ty, llvmlite_ir.PointerType):
+        return i8p
+    if isinstance(ty, llvmlite_ir.VoidType):
+        return VOID
+    if isinstance(ty, llvmlite_ir.IntType):
+        return int_type(ty.width)
+    raise TypeError(f"no code generator type for {ty}")
+
+
+#: the runtime library's exported functions (`rtlib.SIGNATURES`), as programs declare them
+RTLIB_SIGNATURES: dict[str, FunctionType] = {
+    name: FunctionType(from_llvmlite(fnty.return_type), [from_llvmlite(a) for a in fnty.args])
+    for name, fnty in rtlib.SIGNATURES.items()
+}
 
 TRUE = Constant(i1, 1)
 FALSE = Constant(i1, 0)
