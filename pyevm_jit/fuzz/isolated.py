@@ -48,8 +48,6 @@ def _merge_report(total: FuzzReport, data: dict[str, Any]) -> None:
     total.fixtures += [Path(p) for p in data["fixtures"]]
 
 
-
-
 def shrink_history(
     scenario: d.Scenario, history: list[d.Scenario], budget: int
 ) -> list[d.Scenario]:
