@@ -31,7 +31,7 @@ from pyevm_jit.bench.sides import (
     pyrevm_gas_ok,
     vm_class_for_fork,
 )
-from pyevm_jit.runtime.workers import child_environment, python_module_command
+from pyevm_jit.runtime import children
 
 PROGRESS = Callable[[str], None]
 
@@ -419,10 +419,9 @@ def run_case_in_subprocess(
     """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``); its
     progress notes are passed to ``progress`` as they come."""
     request = json.dumps({"path": str(path), "name": name, "options": asdict(options)})
-    # the working directory is kept off the child's sys.path, this package leads its PYTHONPATH
-    cmd = python_module_command("pyevm_jit.bench", request)
-    env = child_environment()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = children.start(
+        "pyevm_jit.bench", request, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     timed_out = threading.Event()
 
     def expire() -> None:
