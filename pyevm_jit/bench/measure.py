@@ -24,12 +24,12 @@ from pyevm_jit.bench.sides import (
     PyEvmRunner,
     PyRevmRunner,
     backend_counters,
+    bench_vm_class,
     digest_differences,
     expected_tx_gas,
     make_jit_side,
     pyrevm_available,
     pyrevm_gas_ok,
-    vm_class_for_fork,
 )
 from pyevm_jit.runtime import children
 
@@ -144,7 +144,7 @@ def measure_case(
 ) -> CaseResult:
     """Set up, check and time one case in this process."""
     note = progress or (lambda _msg: None)
-    stock_vm = vm_class_for_fork(options.fork)
+    stock_vm = bench_vm_class(options.fork)
     result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
 
     note("setting up")
@@ -180,7 +180,7 @@ def _check_and_time(
     result.compile_failures = list(jit_side.failures)
     jit = PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock)
     if options.state != "warm":  # one persisted pre-state, copied into a new database per run
-        pre_state = PreState(case, vm_class_for_fork(options.fork))
+        pre_state = PreState(case, bench_vm_class(options.fork))
         stock.pre_state = jit.pre_state = pre_state
 
     # correctness first, on fresh states, state roots included

@@ -147,7 +147,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageError(f"--baseline: no such file: {args.baseline}")
     try:
-        bench.vm_class_for_fork(args.fork)
+        bench.bench_vm_class(args.fork)
     except bench.BenchInputError as exc:
         raise UsageError(str(exc)) from None
     return bench.BenchOptions(
@@ -253,7 +253,7 @@ def _time_to_native(seconds: float, fork: str) -> bench.TimeToNative | None:
 def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Namespace) -> int:
     """Run one path of one case repeatedly, for a profiler to watch."""
     side = args.loop
-    stock_vm = bench.vm_class_for_fork(options.fork)
+    stock_vm = bench.bench_vm_class(options.fork)
     repeat: Callable[[], int]
     backend: Any = None
     if side == "pyrevm":

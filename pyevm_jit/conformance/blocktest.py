@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.conformance.statetest import (
     Status,
     Summary,
@@ -68,13 +69,6 @@ SLOW_CASES: dict[str, str] = {
 def skipped_result(case: BlockCase) -> BlockCaseResult:
     reason = f"slow on the interpreter ({SLOW_CASES[case.id]}); run with --include-slow"
     return BlockCaseResult(case, Status.SKIPPED, reason)
-
-
-def deviation_reason(case_id: str) -> str | None:
-    reason = KNOWN_DEVIATIONS.get(case_id)
-    if reason is None:
-        reason = KNOWN_DEVIATIONS.get(case_id.split("::", 1)[0])
-    return reason
 
 
 @dataclass(frozen=True, order=True)
@@ -330,7 +324,7 @@ def run_case(case: BlockCase, vm_factory: VMFactory | None = None) -> BlockCaseR
     except Exception as exc:  # anything else is a failure of this case, not of the run
         status, reason = Status.FAILED, f"{type(exc).__name__}: {exc}"[:400]
     reason = _one_line(reason)
-    known = deviation_reason(case.id)
+    known = deviation_reason(case.id, KNOWN_DEVIATIONS)
     if known is not None:
         if status is Status.FAILED:
             status, reason = Status.XFAIL, f"{known} (got: {reason})"
