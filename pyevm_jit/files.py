@@ -169,19 +169,20 @@ def nesting_depth(data: bytes) -> int:
     return max(itertools.accumulate(_DEPTH_STEP[c] for c in brackets), default=0)
 
 
-def loads_json(data: bytes | str, what: str = "JSON input") -> Any:
-    """Decode JSON whose nesting cannot crash the process: ValueError (one line naming `what`)
-    when it is nested deeper than MAX_NESTING or is not JSON."""
+def loads_json(data: bytes | str) -> Any:
+    """Decode JSON so that its nesting cannot crash the process: ValueError when it is nested
+    deeper than MAX_NESTING or is not JSON (UnicodeDecodeError, a ValueError too, when it is
+    not text)."""
     raw = data.encode() if isinstance(data, str) else bytes(data)
     if nesting_depth(raw) > MAX_NESTING:
-        raise ValueError(f"{what}: JSON nested deeper than {MAX_NESTING} levels")
+        raise ValueError(f"JSON nested deeper than {MAX_NESTING} levels")
     try:
         return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"{what}: not valid JSON ({exc})") from None
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise ValueError("JSON nested too deep for this interpreter") from None
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
     """Read and decode a JSON file (see `loads_json`); OSError when it cannot be read."""
     with open(path, "rb") as handle:
-        return loads_json(handle.read(), str(path))
+        return loads_json(handle.read())

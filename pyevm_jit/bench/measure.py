@@ -31,6 +31,7 @@ from pyevm_jit.bench.sides import (
     pyrevm_available,
     pyrevm_gas_ok,
 )
+from pyevm_jit.files import load_json
 from pyevm_jit.runtime import children
 
 PROGRESS = Callable[[str], None]
@@ -296,8 +297,8 @@ def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | 
     if not options.baseline:
         return None
     try:
-        data = json.loads(Path(options.baseline).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = load_json(options.baseline)
+    except (OSError, ValueError) as exc:
         raise BenchInputError(f"--baseline: cannot read {options.baseline} ({exc})") from None
     saved = data.get("options", {}) if isinstance(data, dict) else {}
     defaults = {"scope": "message", "clock": "wall"}

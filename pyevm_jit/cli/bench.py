@@ -206,6 +206,44 @@ def run(args: argparse.Namespace) -> int:
 
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
+    try:
+        _measure(cases, options, args, results)
+        interrupted = False
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what finished is reported and written
+        interrupted = True
+
+    print(bench.format_table(results, markdown=args.markdown))
+    elapsed = time.perf_counter() - started
+    errors = sum(r.status != "ok" for r in results)
+    line = (
+        f"{len(results) - errors} measured, {errors} errors in {elapsed:.0f} s "
+        f"({bench.machine_description()})"
+    )
+    if interrupted:
+        line += f" (interrupted: {len(cases) - len(results)} of {len(cases)} cases not run)"
+    print(line, flush=True)
+    if args.json:
+        data = bench.results_json(results, options)
+        if interrupted:
+            data["interrupted"] = True
+            data["not_run"] = len(cases) - len(results)
+        write_json(Path(args.json), data, indent=2)
+    if interrupted:
+        return 130
+    if args.plot:
+        bench.plot_speedups(results, args.plot)
+    if args.time_to_native and not _time_to_native(args.time_to_native, options.fork):
+        return 1
+    return 1 if errors else 0
+
+
+def _measure(
+    cases: list[bench.BenchCase],
+    options: bench.BenchOptions,
+    args: argparse.Namespace,
+    results: list[bench.CaseResult],
+) -> None:
+    """Measure the cases one by one (each in a fresh process), appending to `results`."""
     with Progress(len(cases), "bench", plain_interval=10.0) as progress:
         for index, case in enumerate(cases, 1):
             prefix = f"[{index}/{len(cases)}] {case.name}"
@@ -224,22 +262,6 @@ def run(args: argparse.Namespace) -> int:
                 summary = "ERROR"
             progress.write(f"{prefix}: {summary}")
             progress.advance(note="")
-
-    print(bench.format_table(results, markdown=args.markdown))
-    elapsed = time.perf_counter() - started
-    errors = sum(r.status != "ok" for r in results)
-    print(
-        f"{len(results) - errors} measured, {errors} errors in {elapsed:.0f} s "
-        f"({bench.machine_description()})"
-    )
-    if args.json:
-        data = bench.results_json(results, options)
-        write_json(Path(args.json), data, indent=2)
-    if args.plot:
-        bench.plot_speedups(results, args.plot)
-    if args.time_to_native and not _time_to_native(args.time_to_native, options.fork):
-        return 1
-    return 1 if errors else 0
 
 
 def _time_to_native(seconds: float, fork: str) -> bench.TimeToNative | None:

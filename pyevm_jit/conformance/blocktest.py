@@ -27,7 +27,7 @@ from pyevm_jit.conformance.statetest import (
     relative_id_path,
 )
 from pyevm_jit.errors import UsageError
-from pyevm_jit.forks import VMFactory
+from pyevm_jit.forks import VMFactory, fixture_fork_name
 
 __all__ = [
     "BlockCase",
@@ -132,6 +132,8 @@ def _load_file(path: str) -> dict[str, Any]:
 def discover_cases(
     paths: Sequence[str | Path], *, substring: str | None = None, network: str | None = None
 ) -> list[BlockCase]:
+    if network is not None:
+        network = check_network(network)
     cases = []
     for file in input_files(paths):
         rel = relative_id_path(file, "BlockchainTests")
@@ -143,6 +145,28 @@ def discover_cases(
                 continue
             cases.append(case)
     return cases
+
+
+def check_network(name: str) -> str:
+    """The Ethereum tests' spelling of a network named by a user: a fork (py-evm's, or a later
+    one it lacks) or a transition py-evm knows ("ShanghaiToCancunAtTime15k"). UsageError for
+    anything else (a misspelled name must not select nothing and pass)."""
+    from eth.tools.fixtures.helpers import chain_vm_configuration
+
+    try:
+        return fixture_fork_name(name)
+    except ValueError:
+        pass
+    try:
+        chain_vm_configuration({"network": name, "blocks": []})
+    except ValueError:
+        raise UsageError(
+            f"--network: unknown network {name!r} (a fork such as Cancun, or a transition "
+            "such as ShanghaiToCancunAtTime15k)"
+        ) from None
+    except Exception:  # noqa: BLE001 - a known transition, which wants a fixture's blocks
+        pass
+    return name
 
 
 def load_test(case: BlockCase) -> dict[str, Any]:
