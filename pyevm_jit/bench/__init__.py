@@ -78,12 +78,12 @@ from pyevm_jit.bench.sides import (
     PreState,
     PyEvmRunner,
     PyRevmRunner,
+    bench_vm_class,
     clock_function,
     make_jit_side,
     parse_pre_state,
     pyrevm_available,
     pyrevm_gas_ok,
-    vm_class_for_fork,
 )
 
 __all__ = [
@@ -132,5 +132,5 @@ __all__ = [
     "synthetic_contract",
     "table_rows",
     "time_to_native",
-    "vm_class_for_fork",
+    "bench_vm_class",
 ]

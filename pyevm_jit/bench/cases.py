@@ -3,7 +3,6 @@ loaded (`discover_files`, `load_cases`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from eth_utils import to_canonical_address
 
 from pyevm_jit.conformance.fixtures import bench_dir
+from pyevm_jit.files import load_json
 
 DEFAULT_FORK = "cancun"
 
@@ -104,8 +104,8 @@ def discover_files(paths: Sequence[str | Path]) -> list[Path]:
 
 def load_cases(path: Path) -> list[BenchCase]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = load_json(path)
+    except (OSError, ValueError) as exc:
         raise BenchInputError(f"{path}: cannot read JSON ({exc})") from None
     if not isinstance(data, dict) or not data:
         raise BenchInputError(f"{path}: expected an object {{name: case}}")

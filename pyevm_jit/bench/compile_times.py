@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 from pyevm_jit.bench.cases import BenchInputError, discover_files, hex_bytes
 from pyevm_jit.compiler.compile import START_UP_CODE, compile_object
 from pyevm_jit.compiler.link import link_object, prepare_linker
+from pyevm_jit.files import load_json
 
 
 def corpus_codes(paths: Sequence[str | Path]) -> list[bytes]:
@@ -20,8 +20,8 @@ def corpus_codes(paths: Sequence[str | Path]) -> list[bytes]:
     found: dict[bytes, None] = {}
     for file in discover_files(paths):
         try:
-            data = json.loads(file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(file)
+        except (OSError, ValueError) as exc:
             raise BenchInputError(f"{file}: cannot read JSON ({exc})") from None
         if not isinstance(data, dict):
             continue

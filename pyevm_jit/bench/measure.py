@@ -24,14 +24,15 @@ from pyevm_jit.bench.sides import (
     PyEvmRunner,
     PyRevmRunner,
     backend_counters,
+    bench_vm_class,
     digest_differences,
     expected_tx_gas,
     make_jit_side,
     pyrevm_available,
     pyrevm_gas_ok,
-    vm_class_for_fork,
 )
-from pyevm_jit.runtime.workers import child_environment, python_module_command
+from pyevm_jit.files import load_json
+from pyevm_jit.runtime import children
 
 PROGRESS = Callable[[str], None]
 
@@ -144,7 +145,7 @@ def measure_case(
 ) -> CaseResult:
     """Set up, check and time one case in this process."""
     note = progress or (lambda _msg: None)
-    stock_vm = vm_class_for_fork(options.fork)
+    stock_vm = bench_vm_class(options.fork)
     result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
 
     note("setting up")
@@ -180,7 +181,7 @@ def _check_and_time(
     result.compile_failures = list(jit_side.failures)
     jit = PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock)
     if options.state != "warm":  # one persisted pre-state, copied into a new database per run
-        pre_state = PreState(case, vm_class_for_fork(options.fork))
+        pre_state = PreState(case, bench_vm_class(options.fork))
         stock.pre_state = jit.pre_state = pre_state
 
     # correctness first, on fresh states, state roots included
@@ -296,8 +297,8 @@ def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | 
     if not options.baseline:
         return None
     try:
-        data = json.loads(Path(options.baseline).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = load_json(options.baseline)
+    except (OSError, ValueError) as exc:
         raise BenchInputError(f"--baseline: cannot read {options.baseline} ({exc})") from None
     saved = data.get("options", {}) if isinstance(data, dict) else {}
     defaults = {"scope": "message", "clock": "wall"}
@@ -419,10 +420,9 @@ def run_case_in_subprocess(
     """Measure one case in a fresh Python process (``python -m pyevm_jit.bench``); its
     progress notes are passed to ``progress`` as they come."""
     request = json.dumps({"path": str(path), "name": name, "options": asdict(options)})
-    # the working directory is kept off the child's sys.path, this package leads its PYTHONPATH
-    cmd = python_module_command("pyevm_jit.bench", request)
-    env = child_environment()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = children.start(
+        "pyevm_jit.bench", request, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     timed_out = threading.Event()
 
     def expire() -> None:

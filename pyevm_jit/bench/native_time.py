@@ -26,7 +26,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from pyevm_jit.bench.cases import BenchCase, BenchTx
-from pyevm_jit.bench.sides import PyEvmRunner, vm_class_for_fork
+from pyevm_jit.bench.sides import PyEvmRunner, bench_vm_class
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import CompilationEvent, JitBackend, RuntimeConfig
 from pyevm_jit.testing import differential as d
@@ -146,7 +146,7 @@ def time_to_native(
     """Call the case's contract in a loop until tier-up code ran a few times (or the limit)."""
     code = case.codes()[-1] if case.codes() else b""
     result = TimeToNative(case.name, len(code))
-    stock = vm_class_for_fork(fork)
+    stock = bench_vm_class(fork)
     expected = PyEvmRunner(case, stock).timed()[1]
     events: list[CompilationEvent] = []
     if config is None:

@@ -86,7 +86,9 @@ def digest_differences(
     ]
 
 
-def vm_class_for_fork(fork: str) -> type:
+def bench_vm_class(fork: str) -> type:
+    """py-evm's VM class of a fork the bench runs (`forks.fork_vm`); BenchInputError for a
+    fork it does not run."""
     key = fork.lower()
     if key not in PYREVM_SPECS:
         raise BenchInputError(f"unknown fork {fork!r} (choose from {', '.join(PYREVM_SPECS)})")

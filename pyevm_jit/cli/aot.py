@@ -26,6 +26,7 @@ from eth_hash.auto import keccak
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.statetest import input_files, read_fixture
 from pyevm_jit.errors import UsageError
+from pyevm_jit.files import make_private_dirs
 from pyevm_jit.forks import fork_name
 from pyevm_jit.runtime.aot import AotPlan, compile_plan, plan_aot, write_failures
 from pyevm_jit.runtime.config import RuntimeTuning
@@ -174,7 +175,7 @@ def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
         raise UsageError(f"{where}: not a directory")
     if not store_path.exists():
         try:
-            store_path.mkdir(mode=0o700, parents=True)
+            make_private_dirs(store_path)
         except OSError as exc:
             raise UsageError(f"{where}: cannot create: {exc.strerror or exc}") from None
     problem = directory_problem(store_path)

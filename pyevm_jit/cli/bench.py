@@ -147,7 +147,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageError(f"--baseline: no such file: {args.baseline}")
     try:
-        bench.vm_class_for_fork(args.fork)
+        bench.bench_vm_class(args.fork)
     except bench.BenchInputError as exc:
         raise UsageError(str(exc)) from None
     return bench.BenchOptions(
@@ -206,6 +206,44 @@ def run(args: argparse.Namespace) -> int:
 
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
+    try:
+        _measure(cases, options, args, results)
+        interrupted = False
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what finished is reported and written
+        interrupted = True
+
+    print(bench.format_table(results, markdown=args.markdown))
+    elapsed = time.perf_counter() - started
+    errors = sum(r.status != "ok" for r in results)
+    line = (
+        f"{len(results) - errors} measured, {errors} errors in {elapsed:.0f} s "
+        f"({bench.machine_description()})"
+    )
+    if interrupted:
+        line += f" (interrupted: {len(cases) - len(results)} of {len(cases)} cases not run)"
+    print(line, flush=True)
+    if args.json:
+        data = bench.results_json(results, options)
+        if interrupted:
+            data["interrupted"] = True
+            data["not_run"] = len(cases) - len(results)
+        write_json(Path(args.json), data, indent=2)
+    if interrupted:
+        return 130
+    if args.plot:
+        bench.plot_speedups(results, args.plot)
+    if args.time_to_native and not _time_to_native(args.time_to_native, options.fork):
+        return 1
+    return 1 if errors else 0
+
+
+def _measure(
+    cases: list[bench.BenchCase],
+    options: bench.BenchOptions,
+    args: argparse.Namespace,
+    results: list[bench.CaseResult],
+) -> None:
+    """Measure the cases one by one (each in a fresh process), appending to `results`."""
     with Progress(len(cases), "bench", plain_interval=10.0) as progress:
         for index, case in enumerate(cases, 1):
             prefix = f"[{index}/{len(cases)}] {case.name}"
@@ -225,22 +263,6 @@ def run(args: argparse.Namespace) -> int:
             progress.write(f"{prefix}: {summary}")
             progress.advance(note="")
 
-    print(bench.format_table(results, markdown=args.markdown))
-    elapsed = time.perf_counter() - started
-    errors = sum(r.status != "ok" for r in results)
-    print(
-        f"{len(results) - errors} measured, {errors} errors in {elapsed:.0f} s "
-        f"({bench.machine_description()})"
-    )
-    if args.json:
-        data = bench.results_json(results, options)
-        write_json(Path(args.json), data, indent=2)
-    if args.plot:
-        bench.plot_speedups(results, args.plot)
-    if args.time_to_native and not _time_to_native(args.time_to_native, options.fork):
-        return 1
-    return 1 if errors else 0
-
 
 def _time_to_native(seconds: float, fork: str) -> bench.TimeToNative | None:
     """Measure and print time to native (None when the JIT's outcome differed)."""
@@ -253,7 +275,7 @@ def _time_to_native(seconds: float, fork: str) -> bench.TimeToNative | None:
 def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Namespace) -> int:
     """Run one path of one case repeatedly, for a profiler to watch."""
     side = args.loop
-    stock_vm = bench.vm_class_for_fork(options.fork)
+    stock_vm = bench.bench_vm_class(options.fork)
     repeat: Callable[[], int]
     backend: Any = None
     if side == "pyrevm":

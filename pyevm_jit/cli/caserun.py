@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 import os
-import signal
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +37,7 @@ from pyevm_jit.conformance.statetest import Status, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
-from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, RuntimeTuning
+from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, RuntimeTuning, children
 from pyevm_jit.runtime.aot import plan_aot, write_failures
 
 MODES = ("interp", "jit", "aot")
@@ -245,68 +243,75 @@ def execute(
         _close_process()
 
 
-def _worker_main(conn: Connection, spec: RunSpec[Any, Any]) -> None:
-    """A worker process: receives batches, sends each case's result as soon as it has it (so a
-    crash is pinned on the case that caused it), then its backend statistics."""
-    # Ctrl-C is the main process's business (ignored from the start: see _WorkerProcess)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def worker_main(reader: Connection, writer: Connection) -> None:
+    """A worker process (`pyevm_jit.cli.caseworker`): receives its `RunSpec`, then batches;
+    sends each case's result as soon as it has it (so a crash is pinned on the case that caused
+    it), then its backend statistics. Started by `runtime.children`: Ctrl-C is the main
+    process's business, and the worker ends when the main process has gone."""
+    try:
+        spec: RunSpec[Any, Any] = reader.recv()
+    except (EOFError, OSError):
+        return
     _setup_process(spec)
     try:
         while True:
-            batch = conn.recv()
+            batch = reader.recv()
             if batch is None:
                 break
             for case in batch:
                 if case.id == spec.crash_on:
                     os._exit(70)
-                conn.send(("result", spec.kind.run_case(case, _Process.factory)))
-            conn.send(("done", stats_dict(_Process.backend)))
+                writer.send(("result", spec.kind.run_case(case, _Process.factory)))
+            writer.send(("done", stats_dict(_Process.backend)))
     except (EOFError, OSError, KeyboardInterrupt):
         pass  # the main process has gone (interrupted): nobody wants the results
     finally:
         _close_process()
 
 
-_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
-
-
 class _WorkerProcess(Generic[C]):
-    def __init__(self, context: Any, spec: RunSpec[C, Any]) -> None:
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, spec), daemon=True)
-        # An interrupt (Ctrl-C, SIGTERM) raised here while the child is being started would
-        # leave it without its start-up data (it prints an EOFError traceback): it waits, blocked,
-        # until the child has what it needs. A Ctrl-C reaches the child too (same process
-        # group) while it imports, before `_worker_main` can ignore it (a KeyboardInterrupt
-        # traceback): the child is started with SIGINT ignored, which survives exec (a signal
-        # mask does not: spawn starts the child with none).
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
-        main_thread = threading.current_thread() is threading.main_thread()
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
-        try:
-            self.process.start()
-            child.close()
-        finally:
-            if main_thread:
-                signal.signal(signal.SIGINT, handler)
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    """A worker process and its two pipe ends."""
+
+    def __init__(self, spec: RunSpec[C, Any]) -> None:
+        self.process, self.conn_out, self.conn = children.start_connected(
+            "pyevm_jit.cli.caseworker"
+        )
         self.remaining: list[C] = []
+        try:
+            self.conn_out.send(spec)
+        except OSError:
+            pass  # it died at once: its pipe says so (EOF)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def give(self, batch: list[C]) -> None:
         self.remaining = list(batch)
-        self.conn.send(batch)
+        try:
+            self.conn_out.send(batch)
+        except OSError:
+            pass  # it died: its pipe says so (EOF)
 
     def stop(self) -> None:
         try:
-            self.conn.send(None)
+            self.conn_out.send(None)
         except OSError:
             pass
 
+    def exit_code(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5)
-        self.conn.close()
+        self.exit_code(5)
+        for conn in (self.conn_out, self.conn):
+            with contextlib.suppress(OSError):
+                conn.close()
 
 
 def execute_parallel(
@@ -314,42 +319,39 @@ def execute_parallel(
 ) -> Iterator[tuple[list[R], StatsByProcess]]:
     """Worker processes fed one batch at a time. A worker that dies fails the case it was
     running (`spec.kind.died`); the rest of its batch goes to a fresh worker."""
-    context = multiprocessing.get_context("spawn")
     pending: deque[list[C]] = deque(batches)
     workers: list[_WorkerProcess[C]] = []
     try:
         for _ in range(min(jobs, len(pending))):
-            worker = _WorkerProcess(context, spec)
+            worker = _WorkerProcess(spec)
             worker.give(pending.popleft())
             workers.append(worker)
         while workers:
-            ready = set(wait([w.conn for w in workers] + [w.process.sentinel for w in workers]))
+            ready = set(wait([w.conn for w in workers]))
             for worker in list(workers):
-                if worker.conn in ready or worker.conn.poll():
-                    try:
-                        kind, payload = worker.conn.recv()
-                    except (EOFError, OSError):
-                        kind, payload = "died", None
-                    if kind == "result":
-                        worker.remaining.pop(0)
-                        yield [payload], stats
-                        continue
-                    if kind == "done":
-                        if payload is not None:
-                            stats[worker.process.pid] = payload
-                        if pending:
-                            worker.give(pending.popleft())
-                        else:
-                            worker.stop()
-                            worker.process.join(30)
-                            worker.kill()
-                            workers.remove(worker)
-                        continue
-                elif worker.process.sentinel not in ready:
+                if worker.conn not in ready:
                     continue
-                # The process is gone (and nothing is left in its pipe).
-                worker.process.join(5)
-                code = worker.process.exitcode
+                try:
+                    kind, payload = worker.conn.recv()
+                except (EOFError, OSError):
+                    kind, payload = "died", None
+                if kind == "result":
+                    worker.remaining.pop(0)
+                    yield [payload], stats
+                    continue
+                if kind == "done":
+                    if payload is not None:
+                        stats[worker.pid] = payload
+                    if pending:
+                        worker.give(pending.popleft())
+                    else:
+                        worker.stop()
+                        worker.exit_code(30)
+                        worker.kill()
+                        workers.remove(worker)
+                    continue
+                # The process is gone (its pipe closed, nothing left in it).
+                code = worker.exit_code(5)
                 worker.kill()
                 workers.remove(worker)
                 if worker.remaining:
@@ -359,7 +361,7 @@ def execute_parallel(
                     if rest:
                         pending.appendleft(rest)
                 if pending:
-                    replacement = _WorkerProcess(context, spec)
+                    replacement = _WorkerProcess(spec)
                     replacement.give(pending.popleft())
                     workers.append(replacement)
     finally:
@@ -537,12 +539,9 @@ def run_command(
                 print(f"{kind.name}: not run (the store lacks what could not be written)", file=out)
                 return 1
             started = time.perf_counter()
-        with (
-            _sigterm_as_interrupt(),
-            Progress(
-                len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
-            ) as progress_bar,
-        ):
+        with Progress(
+            len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
+        ) as progress_bar:
             for results, latest in execute(cases, spec, jobs):
                 stats = latest
                 for result in results:
@@ -592,21 +591,3 @@ def run_command(
     if interrupted:
         return 130
     return 1 if summary.failed else 0
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt inside (in the main thread; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

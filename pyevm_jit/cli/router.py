@@ -4,11 +4,38 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from pyevm_jit.errors import UsageError
+
+
+@contextlib.contextmanager
+def interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM alike in every command: both raise KeyboardInterrupt in the main
+    thread, so a command ends its child processes and keeps what finished on the way out
+    (`finally` blocks run; a plain SIGTERM would end the process where it stands and leave its
+    children running). The command's children run in sessions of their own
+    (`runtime.children`): the terminal's Ctrl-C reaches only this process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -61,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyevm-jit {args.command}: error: {args._import_error}", file=sys.stderr)
         return 2
     try:
-        return int(args._module.run(args))
+        with interrupts():
+            return int(args._module.run(args))
     except UsageError as exc:
         print(f"pyevm-jit {args.command}: error: {exc}", file=sys.stderr)
         return 2

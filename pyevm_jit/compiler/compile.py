@@ -25,6 +25,7 @@ from pyevm_jit.compiler.target import (
     target_machine,
 )
 from pyevm_jit.errors import CompileError
+from pyevm_jit.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,11 @@ def start(opt_levels: Iterable[int] = (DEFAULT_OPT_LEVEL,)) -> None:
 def dump_object(obj: ObjectCode, code: bytes, directory: Path) -> None:
     """Write bytecode, IR, optimised IR and assembly for one contract into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "bytecode.hex").write_text(code.hex() + "\n")
-    (directory / "unopt.ll").write_text(obj.ir)
-    (directory / "opt.ll").write_text(obj.optimised_ir)
-    (directory / "program.s").write_text(obj.assembly)
-    (directory / "program.o").write_bytes(obj.object_bytes)
+    for name, data in (
+        ("bytecode.hex", (code.hex() + "\n").encode()),
+        ("unopt.ll", obj.ir.encode()),
+        ("opt.ll", obj.optimised_ir.encode()),
+        ("program.s", obj.assembly.encode()),
+        ("program.o", bytes(obj.object_bytes)),
+    ):
+        atomic_write(directory / name, data)

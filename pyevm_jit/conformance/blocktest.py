@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.conformance.statetest import (
     Status,
     Summary,
@@ -26,7 +27,7 @@ from pyevm_jit.conformance.statetest import (
     relative_id_path,
 )
 from pyevm_jit.errors import UsageError
-from pyevm_jit.forks import VMFactory
+from pyevm_jit.forks import VMFactory, fixture_fork_name
 
 __all__ = [
     "BlockCase",
@@ -68,13 +69,6 @@ SLOW_CASES: dict[str, str] = {
 def skipped_result(case: BlockCase) -> BlockCaseResult:
     reason = f"slow on the interpreter ({SLOW_CASES[case.id]}); run with --include-slow"
     return BlockCaseResult(case, Status.SKIPPED, reason)
-
-
-def deviation_reason(case_id: str) -> str | None:
-    reason = KNOWN_DEVIATIONS.get(case_id)
-    if reason is None:
-        reason = KNOWN_DEVIATIONS.get(case_id.split("::", 1)[0])
-    return reason
 
 
 @dataclass(frozen=True, order=True)
@@ -138,6 +132,8 @@ def _load_file(path: str) -> dict[str, Any]:
 def discover_cases(
     paths: Sequence[str | Path], *, substring: str | None = None, network: str | None = None
 ) -> list[BlockCase]:
+    if network is not None:
+        network = check_network(network)
     cases = []
     for file in input_files(paths):
         rel = relative_id_path(file, "BlockchainTests")
@@ -149,6 +145,28 @@ def discover_cases(
                 continue
             cases.append(case)
     return cases
+
+
+def check_network(name: str) -> str:
+    """The Ethereum tests' spelling of a network named by a user: a fork (py-evm's, or a later
+    one it lacks) or a transition py-evm knows ("ShanghaiToCancunAtTime15k"). UsageError for
+    anything else (a misspelled name must not select nothing and pass)."""
+    from eth.tools.fixtures.helpers import chain_vm_configuration
+
+    try:
+        return fixture_fork_name(name)
+    except ValueError:
+        pass
+    try:
+        chain_vm_configuration({"network": name, "blocks": []})
+    except ValueError:
+        raise UsageError(
+            f"--network: unknown network {name!r} (a fork such as Cancun, or a transition "
+            "such as ShanghaiToCancunAtTime15k)"
+        ) from None
+    except Exception:  # noqa: BLE001 - a known transition, which wants a fixture's blocks
+        pass
+    return name
 
 
 def load_test(case: BlockCase) -> dict[str, Any]:
@@ -330,7 +348,7 @@ def run_case(case: BlockCase, vm_factory: VMFactory | None = None) -> BlockCaseR
     except Exception as exc:  # anything else is a failure of this case, not of the run
         status, reason = Status.FAILED, f"{type(exc).__name__}: {exc}"[:400]
     reason = _one_line(reason)
-    known = deviation_reason(case.id)
+    known = deviation_reason(case.id, KNOWN_DEVIATIONS)
     if known is not None:
         if status is Status.FAILED:
             status, reason = Status.XFAIL, f"{known} (got: {reason})"

@@ -14,6 +14,8 @@ today: every entry below names exactly one case). Each value says what differs a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # --- why: one explanation per py-evm gap -----------------------------------------------------
 
 _EIP3607 = (
@@ -179,9 +181,11 @@ KNOWN_DEVIATIONS: dict[str, str] = {
 }
 
 
-def deviation_reason(case_id: str) -> str | None:
-    """Why `case_id` is a known py-evm deviation, or None when it is not one."""
+def deviation_reason(case_id: str, known: Mapping[str, str] | None = None) -> str | None:
+    """Why `case_id` is a known py-evm deviation (in `known`: the state tests' by default),
+    or None when it is not one. Keys are case ids, or a prefix of one cut at "::" (a file)."""
     # Test names may contain "::" themselves (the EEST ones do), so cut from both ends.
+    table = KNOWN_DEVIATIONS if known is None else known
     candidates = (
         case_id,
         case_id.rsplit("::", 1)[0],  # file::test::fork
@@ -189,7 +193,7 @@ def deviation_reason(case_id: str) -> str | None:
         case_id.split("::", 1)[0],  # file
     )
     for key in candidates:
-        reason = KNOWN_DEVIATIONS.get(key)
+        reason = table.get(key)
         if reason is not None:
             return reason
     return None

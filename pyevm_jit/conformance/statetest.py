@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
+import stat
+import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 
 from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.errors import UsageError
+from pyevm_jit.files import load_json
 from pyevm_jit.forks import (
     FIXTURE_FORKS,
     FORK_VMS,
@@ -163,11 +165,10 @@ def read_fixture(path: str, kind: str, required: Sequence[str]) -> dict[str, Any
     """A fixture file: a non-empty JSON object of tests, each an object with the `required`
     keys. Anything else raises UsageError naming the file (`kind` says what was expected)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = load_json(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, nested too deep
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not data:
         raise UsageError(f"{path}: not a {kind} fixture (expected a JSON object of tests)")
@@ -193,6 +194,7 @@ def _check_fixture(path: str, data: dict[str, Any]) -> None:
             raise UsageError(f"{path}: not a state test fixture (test {name!r} has a bad post)")
         # A fork that is neither one this runner knows nor a known later fork (whose cases count
         # as unsupported) is a typo or another kind of fixture: bad input, never a silent pass.
+        _check_env(path, name, test["env"])
         unknown = sorted(
             f for f in post if f not in FIXTURE_FORKS and f not in UNSUPPORTED_FIXTURE_FORKS
         )
@@ -201,6 +203,37 @@ def _check_fixture(path: str, data: dict[str, Any]) -> None:
                 f"{path}: test {name!r} names unknown fork {unknown[0]!r} in its post (known: "
                 f"{', '.join(FIXTURE_FORKS)}; later forks py-evm lacks: "
                 f"{', '.join(sorted(UNSUPPORTED_FIXTURE_FORKS))})"
+            )
+
+
+#: the block environment's numbers and their bounds: a block number, gas limit and timestamp
+#: are 64-bit in every client; the others are words
+_ENV_BOUNDS = {
+    "currentNumber": 1 << 64,
+    "currentGasLimit": 1 << 64,
+    "currentTimestamp": 1 << 64,
+    "currentDifficulty": 1 << 256,
+    "currentBaseFee": 1 << 256,
+    "currentExcessBlobGas": 1 << 64,
+}
+
+
+def _check_env(path: str, name: str, env: Any) -> None:
+    """UsageError for a block environment that is no object or has a number out of its range
+    (negative, or beyond what a header holds)."""
+    if not isinstance(env, dict):
+        raise UsageError(f"{path}: test {name!r} has a bad env (not an object)")
+    for key, bound in _ENV_BOUNDS.items():
+        if key not in env:
+            continue
+        try:
+            value = _int(env[key])
+        except (TypeError, ValueError):
+            value = -1
+        if not 0 <= value < bound:
+            raise UsageError(
+                f"{path}: test {name!r}: env {key} {env[key]!r} is not a number in "
+                f"[0, 2**{bound.bit_length() - 1})"
             )
 
 
@@ -213,14 +246,23 @@ def input_files(
     paths: Sequence[str | Path], suffixes: Sequence[str] = (".json",), what: str = "fixture files"
 ) -> list[Path]:
     """The files named, and those with one of `suffixes` in the folders named (recursively,
-    sorted), each once. A missing path or a folder without such files raises UsageError."""
+    sorted), each once. A missing path or a folder without such files raises UsageError. An
+    entry of a folder that has the suffix but is no file to read (a dangling link, a FIFO, a
+    folder named `x.json`) is skipped with one line on stderr naming it."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such file or directory")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in suffixes and p.is_file())
+            found = []
+            for entry in sorted(path.rglob("*")):
+                if entry.suffix not in suffixes:
+                    continue
+                if entry.is_file():
+                    found.append(entry)
+                else:
+                    print(f"skipped {entry}: {_not_a_file(entry)}", file=sys.stderr)
             if not found:
                 raise UsageError(f"{raw}: no {' or '.join(suffixes)} {what} in this folder")
             files.extend(found)
@@ -234,6 +276,19 @@ def input_files(
             seen.add(resolved)
             unique.append(file)
     return unique
+
+
+def _not_a_file(path: Path) -> str:
+    """What `path` is, when it is no regular file (for a message)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "a dangling symbolic link" if path.is_symlink() else "unreadable"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "not a regular file"
 
 
 def canonical_fork_name(name: str) -> str:

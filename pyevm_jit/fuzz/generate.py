@@ -13,7 +13,6 @@ fuzzer, with `random.Random`, and the hypothesis tests, with `HypothesisSource`)
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pyevm_jit.conformance.fixtures import ethereum_tests_dir
+from pyevm_jit.files import load_json
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.opcodes import BY_NAME as OP
 from pyevm_jit.opcodes import JUMP, JUMPI, OPCODES, opcodes_where
@@ -478,7 +478,7 @@ def load_seed_contracts(
     seeds: list[SeedContract] = []
     for path in files[:max_files]:
         try:
-            data = json.loads(path.read_text())
+            data = load_json(path)
         except (OSError, ValueError):
             continue
         for case in data.values():

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from pyevm_jit.forks import fork_name
 from pyevm_jit.fuzz.loop import FuzzReport, fuzz, injected_crash, write_json
 from pyevm_jit.fuzz.regressions import minimise, save_regression
-from pyevm_jit.runtime.workers import child_environment, python_module_command
+from pyevm_jit.runtime import children
 from pyevm_jit.testing import differential as d
 
 # ---------------------------------------------------------------------------------------------
@@ -46,8 +46,6 @@ def _merge_report(total: FuzzReport, data: dict[str, Any]) -> None:
     total.by_generator.update(data["by_generator"])
     total.executed.update({int(k): v for k, v in data["executed"].items()})
     total.fixtures += [Path(p) for p in data["fixtures"]]
-
-
 
 
 def shrink_history(
@@ -85,10 +83,12 @@ def replay_in_subprocess(
             else json.dumps(scenario.to_json())
         )
         try:
-            proc = subprocess.run(
-                python_module_command("pyevm_jit.fuzz", "replay", str(case)),
-                env=child_environment(),
-                capture_output=True,
+            proc = children.run(
+                "pyevm_jit.fuzz",
+                "replay",
+                str(case),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
                 timeout=timeout,
             )
@@ -133,7 +133,7 @@ def fuzz_isolated(
                 break
             for path in (current, report_file):
                 path.unlink(missing_ok=True)
-            argv = python_module_command(
+            proc = children.run(
                 "pyevm_jit.fuzz", "worker",
                 json.dumps({
                     "seconds": left,
@@ -146,7 +146,6 @@ def fuzz_isolated(
                     "minimise_budget": minimise_budget,
                 }),
             )  # fmt: skip
-            proc = subprocess.run(argv, env=child_environment())
             if report_file.exists():
                 _merge_report(total, json.loads(report_file.read_text()))
                 if proc.returncode in (0, 1):

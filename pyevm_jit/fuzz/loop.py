@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pyevm_jit.files import atomic_write
 from pyevm_jit.forks import fork_name, fork_vm, valid_opcodes
 from pyevm_jit.fuzz import state_patterns
 from pyevm_jit.fuzz.generate import (
@@ -271,6 +272,4 @@ def injected_crash(scenario: d.Scenario) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(payload).encode())

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit.conformance.fixtures import REPO_ROOT
+from pyevm_jit.files import atomic_write, load_json
 from pyevm_jit.testing import differential as d
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def save_regression(
 ) -> Path:
     """Write a regression fixture; its name is derived from the fork and the code. `history`
     holds programs to run first in the same process (a crash that needs them)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     digest = hashlib.sha256(scenario.code + scenario.fork.encode()).hexdigest()[:12]
     path = out_dir / f"{scenario.fork}-{digest}{suffix}"
     payload: dict[str, Any] = {
@@ -109,16 +110,14 @@ def save_regression(
     }
     if history:
         payload["history"] = [h.to_json() for h in history]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode())
     return path
 
 
 def load_history(name: str, directory: Path | None = None) -> list[d.Scenario]:
     """The programs a fixture says to run first (usually none)."""
     directory = directory if directory is not None else regressions_dir()
-    data = json.loads((directory / f"{name}.json").read_text())
+    data = load_json(directory / f"{name}.json")
     return [d.Scenario.from_json(h) for h in data.get("history", [])]
 
 
@@ -127,5 +126,5 @@ def load_regressions(directory: Path | None = None) -> Iterator[tuple[str, d.Sce
     if not directory.is_dir():
         return
     for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text())
+        data = load_json(path)
         yield path.stem, d.Scenario.from_json(data["scenario"])

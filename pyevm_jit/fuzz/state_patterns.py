@@ -35,6 +35,8 @@ def share() -> float:
     except ValueError:
         return DEFAULT_SHARE
     return min(max(value, 0.0), 1.0)
+
+
 Item = int | str | bytes | Label | Ref
 
 #: a callee that DELEGATECALLs nothing: it reads slot calldata[0] of the *caller's* storage

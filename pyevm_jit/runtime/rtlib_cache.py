@@ -26,13 +26,13 @@ from eth_hash.auto import keccak
 
 from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.target import engine_identity
+from pyevm_jit.files import write_file_at
 from pyevm_jit.runtime.store import (
     MAX_ARTIFACT_BYTES,
     MAX_MANIFEST_BYTES,
     SUFFIX,
     FileArtifactStore,
     RuntimeArtifactStore,
-    _write_file_at,
     entry_problem,
     identity_fingerprint,
 )
@@ -162,12 +162,12 @@ class StoreRtlibCache:
                 if folder is None:
                     return
                 try:
-                    _write_file_at(folder, file_name(key), blob)
+                    write_file_at(folder, file_name(key), blob)
                 finally:
                     os.close(folder)
         except OSError:
             return  # best effort: the next process builds it again
-        store._after_write(len(blob))
+        store._pruner.after_write(len(blob))
 
 
 _lock = threading.Lock()

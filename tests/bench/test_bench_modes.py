@@ -46,7 +46,7 @@ def _case(tmp_path: Path) -> bench.BenchCase:
 
 def test_a_fresh_pre_state_is_the_persisted_one_in_a_new_database(tmp_path: Path) -> None:
     case = _case(tmp_path)
-    stock_vm = bench.vm_class_for_fork("cancun")
+    stock_vm = bench.bench_vm_class("cancun")
     pre = bench.PreState(case, stock_vm)
     first, second = pre.open(stock_vm), pre.open(stock_vm)
     built = sides.build_state(case, stock_vm)
@@ -66,10 +66,10 @@ def test_cold_repetitions_start_with_an_empty_read_cache(tmp_path: Path) -> None
     """The JIT's read cache is per database: a fresh copy has no entries, whatever earlier runs
     on other copies read."""
     case = _case(tmp_path)
-    side = bench.make_jit_side(case, bench.vm_class_for_fork("cancun"), stock_both=False)
+    side = bench.make_jit_side(case, bench.bench_vm_class("cancun"), stock_both=False)
     try:
         runner = bench.PyEvmRunner(case, side.vm_class)
-        runner.pre_state = bench.PreState(case, bench.vm_class_for_fork("cancun"))
+        runner.pre_state = bench.PreState(case, bench.bench_vm_class("cancun"))
         cache = statecache.shared_read_cache()
         outcomes = set()
         for _ in range(3):

@@ -17,7 +17,7 @@ from pyevm_jit.bench.native_time import (
     synthetic_contract,
     time_to_native,
 )
-from pyevm_jit.bench.sides import PyEvmRunner, vm_class_for_fork
+from pyevm_jit.bench.sides import PyEvmRunner, bench_vm_class
 from pyevm_jit.cli import main
 from pyevm_jit.runtime import RuntimeConfig, RuntimeTuning
 
@@ -33,7 +33,7 @@ def test_synthetic_contract_fills_the_limit() -> None:
 def test_synthetic_call_returns_a_word(size: int) -> None:
     case = synthetic_case(size)
     assert len(case.codes()[0]) <= size
-    outcome = PyEvmRunner(case, vm_class_for_fork("cancun")).timed()[1]
+    outcome = PyEvmRunner(case, bench_vm_class("cancun")).timed()[1]
     assert outcome.success and len(outcome.output) == 32 and outcome.gas_used > 48 * 100
 
 

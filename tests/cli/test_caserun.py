@@ -5,7 +5,7 @@ py-evm: each case passes or fails as its id says)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
+import os
 import re
 import signal
 import sys
@@ -116,16 +116,19 @@ def test_worker_death_fails_only_its_case() -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-def test_worker_ignores_ctrl_c_from_its_start() -> None:
-    """A Ctrl-C at the terminal reaches the workers too (one process group): a worker still
-    importing when it came printed a KeyboardInterrupt traceback. A worker ignores SIGINT from
-    the moment it exists; the main process's own handler is back once it is started."""
+def test_worker_is_out_of_reach_of_the_terminals_ctrl_c() -> None:
+    """A Ctrl-C at the terminal reached the workers too (one process group): a worker still
+    importing when it came printed a KeyboardInterrupt traceback. A worker runs in a session of
+    its own from the moment it exists, and ignores SIGINT once started; the main process's own
+    handler is untouched."""
     handler = signal.getsignal(signal.SIGINT)
-    worker = caserun._WorkerProcess(
-        multiprocessing.get_context("spawn"), caserun.RunSpec(FAKE, "interp")
-    )
+    worker = caserun._WorkerProcess(caserun.RunSpec(FAKE, "interp"))
     try:
-        status = Path(f"/proc/{worker.process.pid}/status").read_text()
+        assert os.getsid(worker.pid) != os.getsid(0)
+        assert os.getpgid(worker.pid) != os.getpgid(0)
+        worker.give([])  # answered once the worker runs its main loop
+        assert worker.conn.poll(60.0) and worker.conn.recv() == ("done", None)
+        status = Path(f"/proc/{worker.pid}/status").read_text()
         found = re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.MULTILINE)
         assert found is not None
         assert int(found.group(1), 16) & (1 << (signal.SIGINT - 1)), "SIGINT not ignored"

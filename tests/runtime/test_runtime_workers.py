@@ -25,6 +25,7 @@ from pyevm_jit.runtime import (
     RuntimeConfig,
     RuntimeTuning,
 )
+from pyevm_jit.runtime.children import child_command
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask, ProcessPool
 from pyevm_jit.testing import faults
 
@@ -197,13 +198,7 @@ def test_worker_exits_quietly_when_its_parent_is_gone() -> None:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pyevm_jit.runtime.worker_process",
-            str(to_child_r),
-            str(from_child_w),
-        ],
+        child_command("pyevm_jit.runtime.workers", str(to_child_r), str(from_child_w)),
         pass_fds=(to_child_r, from_child_w),
         stderr=subprocess.PIPE,
         text=True,
@@ -382,7 +377,7 @@ def test_child_command_does_not_import_from_the_working_directory(
     are started with (either form) imports the parent's package instead of a `pyevm_jit`
     folder there, and passes its arguments on."""
     import pyevm_jit
-    from pyevm_jit.runtime.workers import child_environment, python_module_command
+    from pyevm_jit.runtime.children import child_environment, python_module_command
 
     cwd = tmp_path / "cwd"
     lib = tmp_path / "lib"
@@ -425,7 +420,7 @@ def test_worker_warm_up_starts_the_compiler_at_both_tiers(monkeypatch: pytest.Mo
     level, so the target machines those jobs use exist and the first job's time is its own."""
     from pyevm_jit.compiler import compile as compile_module
     from pyevm_jit.compiler import target
-    from pyevm_jit.runtime import workers
+    from pyevm_jit.runtime.workers import tasks
 
     compiled: list[tuple[bytes, str, int]] = []
     real = compile_module.compile_object
@@ -436,7 +431,7 @@ def test_worker_warm_up_starts_the_compiler_at_both_tiers(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(compile_module, "compile_object", record)
     monkeypatch.setattr(target, "_tm_cache", {})
-    workers._warm_up_default_compiler()
+    tasks._warm_up_default_compiler()
     levels = [target.DEFAULT_OPT_LEVEL, target.TIER_UP_OPT_LEVEL]
     assert compiled == [(compile_module.START_UP_CODE, "frontier", level) for level in levels]
     # the machine-code levels those compilations use, and no other

@@ -1,19 +1,10 @@
-"""Compiler pools: where bytecode becomes object code.
+"""`ProcessPool`: compile jobs run in worker processes, one job at a time each.
 
 llvmlite serialises LLVM calls inside one process, so parallel compilation uses worker
-processes: fresh interpreters started with subprocess (never forked: the parent has threads and
-LLVM state; and not multiprocessing's spawn, which re-imports the parent's `__main__`). Each
-worker runs one job at a time, so a failure is attributed exactly. Workers return `ObjectCode`;
-linking happens in the parent (`compiler.link.link_object`).
+processes (`workers.child`, started by `runtime.children`). Each worker runs one job at a time,
+so a failure is attributed exactly. Workers return `ObjectCode`; linking happens in the parent
+(`compiler.link.link_object`).
 
-What a failure means (`CompileFailure.kind`):
-- "compile": the compiler raised, or the worker died twice running the same job (a crash the
-  compilation itself causes). The runtime remembers the key as JitFailed.
-- "budget": the compilation used up its CPU budget (`CompileTask.cpu_budget`, enforced by the
-  kernel with RLIMIT_CPU inside the worker) or ran past the wall-clock timeout. The runtime
-  counts the key Ineligible.
-- "transient": nothing is known to be wrong with the contract: a worker could not be started,
-  or the pool is shutting down. The runtime forgets the attempt; a later miss may try again.
 A worker that dies (the OOM killer, `kill -9`) is replaced; a job it was running is retried
 once on a fresh worker. An idle worker's death is noticed when it happens, never by the next
 job sent to it.
@@ -23,19 +14,11 @@ Scheduling: waiting first compilations run before tier-ups, cheapest estimated c
 estimated over `HEAVY_COST` seconds) occupy at most `workers` processes; a light job that finds
 them all busy with heavy ones gets one extra worker, so a flood of expensive contracts never
 starves cheap ones.
-
-`worker_count == 0` selects `InProcessPool`, which compiles on one helper thread of this
-process (no timeout, no budget, no crash isolation: for debugging and for tests of the
-runtime logic).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import math
-import multiprocessing
 import multiprocessing.connection
 import os
 import signal
@@ -43,381 +26,40 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from pyevm_jit.runtime import children
+from pyevm_jit.runtime.workers.queue import TaskQueue
+from pyevm_jit.runtime.workers.tasks import (
+    BUDGET,
+    TRANSIENT,
+    CompileFailure,
+    Compiler,
+    CompileTask,
+    describe,
+    shut_down,
+)
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
 
 log = logging.getLogger(__name__)
 
-#: estimated seconds above which a first compilation is a heavy job (see the module doc)
-HEAVY_COST = 0.5
 #: seconds a worker may take to start (import the compiler, initialise LLVM) before it is killed
 #: and its job failed as transient; only when the pool has a timeout
 STARTUP_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
-class CompileTask:
-    """Everything a worker needs to compile one contract (picklable)."""
-
-    code: bytes
-    fork: str
-    opt_level: int
-    code_hash: bytes
-    keep_text: bool = False
-    #: a tier-up recompilation: runs after every waiting first compilation, and never makes
-    #: one wait for a free worker (see ProcessPool)
-    background: bool = False
-    #: estimated CPU seconds (orders the queue; 0: unknown, treated as cheap)
-    cost: float = 0.0
-    #: CPU seconds the worker may spend on this task before the kernel stops it (0: no limit)
-    cpu_budget: float = 0.0
-
-    @property
-    def heavy(self) -> bool:
-        return self.background or self.cost > HEAVY_COST
-
-
-Compiler = Callable[[CompileTask], "ObjectCode"]
-
-COMPILE, BUDGET, TRANSIENT = "compile", "budget", "transient"
-
-
-class CompileFailure(Exception):
-    """A job failed. `kind`: "compile" (the compilation failed: the key is JitFailed),
-    "budget" (over its CPU budget or timeout: the key is Ineligible) or "transient" (a worker
-    could not be started, the pool shut down: nothing is remembered about the key)."""
-
-    def __init__(self, message: str, kind: str = COMPILE) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-    @property
-    def transient(self) -> bool:
-        return self.kind == TRANSIENT
-
-
-def default_compiler(task: CompileTask) -> ObjectCode:
-    """The real compiler: `pyevm_jit.compiler.compile.compile_object`."""
-    from pyevm_jit.compiler.compile import compile_object
-
-    return compile_object(
-        task.code, task.fork, task.opt_level, code_hash=task.code_hash, keep_text=task.keep_text
-    )
-
-
-def _warm_up_default_compiler() -> None:
-    """Import the compiler and start it (LLVM, the target machines of the first tier and the
-    tier-up, one tiny compilation at each) before a worker reports ready, so that none of it
-    counts against the first job's timeout, budget or compile time."""
-    from pyevm_jit.compiler.compile import start
-    from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
-
-    start((DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL))
-
-
-#: compiler -> what a worker runs once before it reports ready
-_WARM_UP: dict[Any, Callable[[], None]] = {default_compiler: _warm_up_default_compiler}
-
-
-def register_warm_up(compiler: Compiler, warm_up: Callable[[], None]) -> None:
-    """Run `warm_up` in each worker of `compiler` before it reports ready (register it at the
-    import of the compiler's module, so that workers register it too)."""
-    _WARM_UP[compiler] = warm_up
-
-
-class CompilerPool(Protocol):
-    def submit(self, task: CompileTask) -> Future[ObjectCode]: ...
-
-    def shutdown(self, timeout: float) -> None: ...
-
-    @property
-    def crashes(self) -> int: ...
-
-    @property
-    def timeouts(self) -> int: ...
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _shut_down() -> CompileFailure:
-    return CompileFailure("compiler pool is shut down", TRANSIENT)
-
-
-class _Queue:
-    """Waiting jobs: first compilations before tier-ups, retries first, then cheapest first
-    (ties in submission order)."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, float, int, CompileTask, Future[ObjectCode]]] = []
-        self._seq = itertools.count()
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def push(self, task: CompileTask, fut: Future[ObjectCode], *, retry: bool = False) -> None:
-        item = (int(task.background), 0 if retry else 1, task.cost, next(self._seq), task, fut)
-        heapq.heappush(self._heap, item)
-
-    def first(self, *, light_only: bool = False) -> CompileTask | None:
-        """The next job (the next light one with `light_only`), left in the queue."""
-        if not light_only:
-            return self._heap[0][4] if self._heap else None
-        lights = [item for item in self._heap if not item[4].heavy]
-        return min(lights)[4] if lights else None
-
-    def take(self, task: CompileTask) -> tuple[CompileTask, Future[ObjectCode]]:
-        """Remove the job of `task` (as returned by `first`)."""
-        if self._heap[0][4] is task:
-            item = heapq.heappop(self._heap)
-        else:
-            index = next(i for i, item in enumerate(self._heap) if item[4] is task)
-            item = self._heap.pop(index)
-            heapq.heapify(self._heap)
-        return item[4], item[5]
-
-    def pop(self) -> tuple[CompileTask, Future[ObjectCode]]:
-        item = heapq.heappop(self._heap)
-        return item[4], item[5]
-
-    def drain(self) -> list[tuple[CompileTask, Future[ObjectCode]]]:
-        items = [(item[4], item[5]) for item in sorted(self._heap)]
-        self._heap.clear()
-        return items
-
-
-class InProcessPool:
-    """Compiles on one daemon thread of this process."""
-
-    def __init__(self, compiler: Compiler, name: str = "pyevm-jit-compile") -> None:
-        self._compiler = compiler
-        self._jobs = _Queue()
-        self._cv = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def crashes(self) -> int:
-        return 0
-
-    @property
-    def timeouts(self) -> int:
-        return 0
-
-    def submit(self, task: CompileTask) -> Future[ObjectCode]:
-        fut: Future[ObjectCode] = Future()
-        with self._cv:
-            if self._closed:
-                fut.set_exception(_shut_down())
-                return fut
-            self._jobs.push(task, fut)
-            self._cv.notify()
-        return fut
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._jobs and not self._closed:
-                    self._cv.wait()
-                if self._closed:
-                    return
-                task, fut = self._jobs.pop()
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                result = self._compiler(task)
-            except BaseException as exc:  # noqa: BLE001 - every failure means "interpret"
-                fut.set_exception(CompileFailure(_describe(exc)))
-            else:
-                fut.set_result(result)
-                del result
-            # drop references now: the finished job must not be kept alive by this frame
-            del task, fut
-
-    def shutdown(self, timeout: float) -> None:
-        with self._cv:
-            if self._closed:
-                return
-            self._closed = True
-            pending = self._jobs.drain()
-            self._cv.notify()
-        for _task, fut in pending:
-            if fut.set_running_or_notify_cancel():
-                fut.set_exception(_shut_down())
-        self._thread.join(timeout)
-
-
-# --- worker processes ---------------------------------------------------------------------------
-
-
-def _cpu_seconds() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _limit_cpu(budget: float) -> None:
-    """Let the kernel stop this process (SIGXCPU) once it has spent `budget` more CPU seconds
-    (0: no limit). RLIMIT_CPU counts whole seconds of the process's total CPU time."""
-    import resource
-
-    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if budget > 0:
-        soft = math.ceil(_cpu_seconds() + budget)
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
-    else:
-        soft = hard
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-def _worker_main(conn: Any, compiler: Compiler) -> None:
-    """Loop of one worker process: receive a task, send ("ok", ObjectCode) or ("err", text).
-    Returns quietly when the parent has gone (its end of the pipe closed)."""
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        budget = getattr(task, "cpu_budget", 0.0)
-        if budget:
-            _limit_cpu(budget)
-        try:
-            result = compiler(task)
-        except BaseException as exc:  # noqa: BLE001
-            reply: tuple[str, Any] = ("err", _describe(exc))
-        else:
-            reply = ("ok", result)
-        finally:
-            if budget:
-                _limit_cpu(0.0)
-        try:
-            conn.send(reply)
-        except OSError:  # the parent is gone (a broken pipe): nobody wants the result
-            return
-        except Exception as exc:  # an unpicklable result
-            try:
-                conn.send(("err", f"result not transferable: {_describe(exc)}"))
-            except OSError:
-                return
-
-
-def worker_entry(argv: list[str]) -> int:
-    """`python -m pyevm_jit.runtime.worker_process IN_FD OUT_FD`: the worker process.
-
-    The first message is the compiler (pickled by reference); the worker warms it up and
-    answers ("ready", pid), then compiles tasks until None or EOF. Workers are started with
-    `subprocess` rather than multiprocessing's spawn so that the parent's `__main__` is never
-    re-imported in the worker.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # over budget: no core file
-    except (ImportError, ValueError, OSError):
-        pass
-    parent = os.getppid()
-
-    def watchdog() -> None:  # never outlive the parent, even one killed with SIGKILL
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watchdog, name="pyevm-jit-watchdog", daemon=True).start()
-    in_fd, out_fd = int(argv[0]), int(argv[1])
-    reader = multiprocessing.connection.Connection(in_fd, writable=False)
-    writer = multiprocessing.connection.Connection(out_fd, readable=False)
-
-    class _Duplex:
-        def recv(self) -> Any:
-            return reader.recv()
-
-        def send(self, obj: Any) -> None:
-            writer.send(obj)
-
-    try:
-        compiler = reader.recv()
-        warm_up = _WARM_UP.get(compiler)
-        if warm_up is not None:
-            warm_up()
-        writer.send(("ready", os.getpid()))
-    except (EOFError, OSError):
-        return 0
-    _worker_main(_Duplex(), compiler)
-    return 0
-
-
-#: runs a module as `__main__` without the working directory on `sys.path` (Python 3.10, which
-#: has no `-P`): `python -c BOOTSTRAP MODULE ARGS...`
-_SAFE_PATH_BOOTSTRAP = (
-    "import runpy, sys; del sys.path[0]; "
-    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
-)
-
-
-def python_module_command(module: str, *args: str, safe_path_flag: bool | None = None) -> list[str]:
-    """The command that runs `python -m module args...` in a child process without putting the
-    working directory on its `sys.path` (a `pyevm_jit` folder there must not replace the
-    package): `-P` on Python 3.11+, a bootstrap that drops `sys.path[0]` before importing on
-    3.10 (`safe_path_flag` chooses one; default: the running version's)."""
-    if safe_path_flag is None:
-        safe_path_flag = sys.version_info >= (3, 11)
-    if safe_path_flag:
-        return [sys.executable, "-P", "-m", module, *args]
-    return [sys.executable, "-c", _SAFE_PATH_BOOTSTRAP, module, *args]
-
-
-def child_environment() -> dict[str, str]:
-    """The environment of a child Python process: this one's, with `PYTHONPATH` set to this
-    process's `sys.path`, led by the folder this `pyevm_jit` package was imported from (so the
-    child imports the same package; a worktree run with `PYTHONPATH=...` keeps working)."""
-    # this file is pyevm_jit/runtime/workers.py: the folder above pyevm_jit
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [root, *(p for p in sys.path if p and os.path.abspath(p) != root)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
 class _Proc:
-    """A worker process started with subprocess, plus its two pipe ends."""
+    """A worker process (started by `runtime.children`), plus its two pipe ends."""
 
     def __init__(self, compiler: Compiler) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        try:
-            self.popen = subprocess.Popen(
-                python_module_command(
-                    "pyevm_jit.runtime.worker_process", str(to_child_r), str(from_child_w)
-                ),
-                pass_fds=(to_child_r, from_child_w),
-                stdin=subprocess.DEVNULL,
-                stdout=sys.__stderr__.fileno() if sys.__stderr__ is not None else None,
-                env=child_environment(),
-                close_fds=True,
-                # its own session: a Ctrl-C at the terminal is the parent's business (the
-                # parent's death ends the worker through its watchdog)
-                start_new_session=True,
-            )
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
-        self.writer = multiprocessing.connection.Connection(to_child_w, readable=False)
-        self.reader = multiprocessing.connection.Connection(from_child_r, writable=False)
+        self.popen, self.writer, self.reader = children.start_connected(
+            "pyevm_jit.runtime.workers",
+            stdout=sys.__stderr__.fileno() if sys.__stderr__ is not None else None,
+        )
         try:
             self.writer.send(compiler)
         except OSError:
@@ -502,7 +144,7 @@ class ProcessPool:
         self._startup_timeout = startup_timeout
         self._recycle_after = max(1, recycle_after)
         self._lock = threading.Lock()
-        self._queue = _Queue()
+        self._queue = TaskQueue()
         #: jobs whose worker died while running them: the deaths so far, by future
         self._attempts: dict[Future[ObjectCode], _Attempt] = {}
         self._workers: list[_Worker] = []
@@ -528,7 +170,7 @@ class ProcessPool:
         fut: Future[ObjectCode] = Future()
         with self._lock:
             if self._closed:
-                fut.set_exception(_shut_down())
+                fut.set_exception(shut_down())
                 return fut
             self._queue.push(task, fut)
         self._wake()
@@ -684,9 +326,7 @@ class ProcessPool:
             worker.job = None
             self._retire(worker, kill=True)
             if job is not None:
-                self._fail(
-                    job[1], CompileFailure(f"unreadable reply from worker: {_describe(exc)}")
-                )
+                self._fail(job[1], CompileFailure(f"unreadable reply from worker: {describe(exc)}"))
             return
         if status == "ready":
             worker.ready = True
@@ -781,9 +421,9 @@ class ProcessPool:
         self._thread.join(timeout)
         for _task, fut in pending:
             if fut.set_running_or_notify_cancel():
-                fut.set_exception(_shut_down())
+                fut.set_exception(shut_down())
             elif not fut.done():  # a retry waiting in the queue was already running
-                fut.set_exception(_shut_down())
+                fut.set_exception(shut_down())
         self._attempts.clear()
         deadline = time.monotonic() + timeout
         for w in list(self._workers):
@@ -791,7 +431,7 @@ class ProcessPool:
                 _t, fut = w.job
                 w.job = None
                 if not fut.done():
-                    fut.set_exception(_shut_down())
+                    fut.set_exception(shut_down())
                 self._retire(w, kill=True)
             else:
                 try:
@@ -810,18 +450,3 @@ class ProcessPool:
                 os.close(fd)
             except OSError:
                 pass
-
-
-def make_pool(
-    compiler: Compiler,
-    workers: int,
-    *,
-    timeout: float,
-    recycle_after: int,
-    name: str,
-) -> CompilerPool:
-    if workers <= 0:
-        return InProcessPool(compiler, name=name + "-compile")
-    return ProcessPool(
-        compiler, workers, timeout=timeout, recycle_after=recycle_after, name=name + "-workers"
-    )
