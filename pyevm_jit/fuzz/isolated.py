@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from pyevm_jit.files import atomic_write
 from pyevm_jit.forks import fork_name
 from pyevm_jit.fuzz.loop import FuzzReport, fuzz, injected_crash, write_json
 from pyevm_jit.fuzz.regressions import minimise, save_regression
@@ -77,11 +78,8 @@ def replay_in_subprocess(
 
     with tempfile.TemporaryDirectory(prefix="pyevm-jit-replay-") as tmp:
         case = Path(tmp) / "case.json"
-        case.write_text(
-            json.dumps([h.to_json() for h in history] + [scenario.to_json()])
-            if history
-            else json.dumps(scenario.to_json())
-        )
+        document = [h.to_json() for h in history] + [scenario.to_json()] if history else None
+        atomic_write(case, json.dumps(document or scenario.to_json()).encode())
         try:
             proc = children.run(
                 "pyevm_jit.fuzz",

@@ -575,8 +575,8 @@ def test_directory_owned_by_another_user_is_refused(
     if os.geteuid() == 0:
         os.chown(directory, 4242, 4242)  # really someone else's
     else:
-        real = os.getuid()
-        monkeypatch.setattr(os, "getuid", lambda: real + 1)  # we pretend to be someone else
+        real = os.geteuid()  # the id the store checks ownership against
+        monkeypatch.setattr(os, "geteuid", lambda: real + 1)  # we pretend to be someone else
     store = FileArtifactStore(directory)
     assert store.unusable_reason is not None and "another user" in store.unusable_reason
 
