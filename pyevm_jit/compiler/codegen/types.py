@@ -93,5 +93,5 @@ def c256(v: int) -> Constant:
 def constant_int(value: Value) -> int | None:
     """The Python integer of a constant (unsigned), or None when the value is not constant."""
     if value.__class__ is Constant:
-        return value.constant  # type: ignore[attr-defined,no-any-return]
+        return value.constant
     return None
