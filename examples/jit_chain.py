@@ -23,8 +23,7 @@ from eth_keys import keys
 from eth_typing import Address
 from eth_utils import to_wei
 
-from pyevm_jit.chain import jit_vm_configuration
-from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit import JitBackend, RuntimeConfig, jit_vm_configuration
 
 # A contract summing 0 + 1 + ... + (n - 1) for n = the first calldata word, in a loop; it stores
 # the sum in slot 0 and returns it.

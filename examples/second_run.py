@@ -41,7 +41,7 @@ SENDER = Address(SENDER_KEY.public_key.to_canonical_address())
 def build_chain(backend: Any) -> MiningChain:
     vm_configuration: tuple[tuple[int, type], ...] = ((0, CancunVM),)
     if backend is not None:
-        from pyevm_jit.evm.chain import jit_vm_configuration
+        from pyevm_jit import jit_vm_configuration
 
         vm_configuration = jit_vm_configuration(vm_configuration, backend)
     chain_class = MiningChain.configure(
@@ -82,7 +82,7 @@ def child(side: str, calls: int, n: int) -> dict[str, Any]:
     started = time.perf_counter()
     backend = None
     if side == "jit":
-        from pyevm_jit.runtime import JitBackend, RuntimeConfig
+        from pyevm_jit import JitBackend, RuntimeConfig
 
         backend = JitBackend.new(RuntimeConfig(enabled=True))  # the defaults: what users get
     chain = build_chain(backend)

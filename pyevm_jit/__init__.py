@@ -1,6 +1,10 @@
 """pyevm-jit: run py-evm contract code as native code compiled with llvmlite.
 
-    from pyevm_jit import JitBackend, RuntimeConfig, FileArtifactStore, jit_vm
+A JIT version of a py-evm VM class (README: chains, eth-tester/web3, titanoboa)::
+
+    from eth.vm.forks import CancunVM
+    from pyevm_jit import JitBackend, RuntimeConfig, jit_vm
+
     backend = JitBackend.new(RuntimeConfig(enabled=True))
     JitCancunVM = jit_vm(CancunVM, backend)
 """

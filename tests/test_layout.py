@@ -150,7 +150,6 @@ LAYERS: dict[str, int] = {
     "fuzz": 5, "bench": 5,
     "": 5,  # pyevm_jit/__init__.py: the public names
     "integrations": 6,  # built on the public names
-    "chain": 7, "vm": 7, "statetest": 7, "blocktest": 7, "store": 7,  # old import paths
     "cli": 8,
 }  # fmt: skip
 

@@ -111,7 +111,7 @@ class _Linker:
         with self._lock:
             if self._library is None:
                 self._library = _Generation()
-            return self._library.rtlib[name]  # type: ignore[no-any-return]
+            return self._library.rtlib[name]
 
     def link(self, obj: ObjectCode) -> NativeProgram:
         with self._lock:

@@ -170,7 +170,7 @@ def check_network(name: str) -> str:
 
 
 def load_test(case: BlockCase) -> dict[str, Any]:
-    return _load_file(case.path)[case.name]  # type: ignore[no-any-return]
+    return _load_file(case.path)[case.name]
 
 
 # ---------------------------------------------------------------------------------------------

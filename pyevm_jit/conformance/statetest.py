@@ -239,7 +239,7 @@ def _check_env(path: str, name: str, env: Any) -> None:
 
 def load_test(case: Case) -> dict[str, Any]:
     """The fixture JSON of the case's test (files are cached per process)."""
-    return _load_file(case.path)[case.name]  # type: ignore[no-any-return]
+    return _load_file(case.path)[case.name]
 
 
 def input_files(

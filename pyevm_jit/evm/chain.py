@@ -76,6 +76,6 @@ def jit_vm_configuration(
 def jit_chain(chain_class: _ChainT, backend: Any, *, name: str | None = None) -> _ChainT:
     """``chain_class.configure(vm_configuration=jit_vm_configuration(...))`` in one call."""
     configuration = jit_vm_configuration(chain_class.vm_configuration, backend)
-    return chain_class.configure(  # type: ignore[no-any-return]
+    return chain_class.configure(
         __name__=name or f"Jit{chain_class.__name__}", vm_configuration=configuration
     )

@@ -231,7 +231,7 @@ def _hand_over_logs(computation: Any, address: bytes, buf: Any, used: int) -> No
             d = t + 32 * topics
             data = bytes(view[d : d + size])
             if append is not None:
-                append((next(counter), address, words, data))  # type: ignore[arg-type,call-overload]
+                append((next(counter), address, words, data))  # type: ignore[arg-type]
             else:
                 computation.add_log_entry(address, words, data)
             at += record

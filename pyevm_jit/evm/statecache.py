@@ -240,7 +240,7 @@ def encode_account(account: Any) -> bytes:
             )
             if len(payload) < 256:  # always, for nonces below 2**64 * 2**1500
                 return b"\xf8" + bytes((len(payload),)) + payload
-    return rlp.encode(account, sedes=Account)  # type: ignore[no-any-return]
+    return rlp.encode(account, sedes=Account)
 
 
 def _decode_int(data: bytes, at: int) -> tuple[int, int] | None:
@@ -266,7 +266,7 @@ def decode_account(data: bytes) -> Account:
                 at = balance[1]
                 if len(data) == at + 66 and data[at] == 0xA0 and data[at + 33] == 0xA0:
                     return Account(nonce[0], balance[0], data[at + 1 : at + 33], data[at + 34 :])
-    return rlp.decode(data, sedes=Account)  # type: ignore[no-any-return]
+    return rlp.decode(data, sedes=Account)
 
 
 _BLANK_ACCOUNT = Account()
@@ -297,7 +297,7 @@ def _decode_value(data: bytes) -> int:
     elif 0x81 < first <= 0xA0 or (first == 0x81 and len(data) == 2 and data[1] >= 0x80):
         if len(data) == first - 0x7F and data[1]:
             return int.from_bytes(data[1:], "big")
-    return rlp.decode(data, sedes=rlp.sedes.big_endian_int)  # type: ignore[no-any-return]
+    return rlp.decode(data, sedes=rlp.sedes.big_endian_int)
 
 
 # --- trie walks ---------------------------------------------------------------------------------
@@ -434,7 +434,7 @@ class _AccountTrieReads(BaseDB):
             type(wrapped) is KeyAccessLoggerDB
             and type(wrapped.wrapped_db) is HashTrie
             and wrapped.wrapped_db._db is hexary
-            and type(hexary) is HexaryTrie
+            and type(hexary) is HexaryTrie  # type: ignore[comparison-overlap]
             and type(getattr(wrapped, "_keys_read", None)) is set
         ):
             self._keys_read = wrapped._keys_read
@@ -485,19 +485,19 @@ class _CachedStorageLookup(StorageLookup):
 
     def _root(self) -> bytes:
         trie = self._write_trie
-        return trie.root_hash if trie is not None else self._starting_root_hash  # type: ignore[no-any-return]
+        return trie.root_hash if trie is not None else self._starting_root_hash
 
     def _end_batch(self) -> None:
         before, after, changes = self._batch_before, self._batch_after, self._batch_changes
         if before is not None and changes is not None and after == self._root():
-            self._cache.link(self._namespace, before, after, changes)  # type: ignore[arg-type]
+            self._cache.link(self._namespace, before, after, changes)
         self._batch_before = self._batch_after = self._batch_changes = None
 
     def _note_write(self, key: bytes, value: bytes, before: bytes) -> None:
         if self._batch_changes is None or self._batch_after != before:
             self._end_batch()
             self._batch_before, self._batch_changes = before, {}
-        self._batch_changes[key] = value  # type: ignore[index]
+        self._batch_changes[key] = value
         self._batch_after = self._root()
 
     def __getitem__(self, key: bytes) -> bytes:
@@ -625,7 +625,7 @@ class LeanAccountDBMixin(_AccountDBBase):
         if from_journal:
             account = self._account_cache.get(address)
             if account is not None:
-                return account  # type: ignore[no-any-return]
+                return account
         account = _account_from(self._get_encoded_account(address, from_journal))
         if from_journal:
             self._account_cache[address] = account
@@ -668,7 +668,7 @@ class LeanAccountDBMixin(_AccountDBBase):
         if code_hash == EMPTY_SHA3:
             return b""
         try:
-            return self._journaldb[code_hash]  # type: ignore[no-any-return]
+            return self._journaldb[code_hash]
         except KeyError:
             raise MissingBytecode(code_hash) from KeyError
         finally:
@@ -718,7 +718,7 @@ class ReadCacheAccountDBMixin(LeanAccountDBMixin):
     read_cache: ReadCache
 
     def __init__(self, db: Any, state_root: Any = BLANK_ROOT_HASH) -> None:
-        super().__init__(db, state_root)  # type: ignore[call-arg]
+        super().__init__(db, state_root)
         self._jit_diff: tuple[bytes, dict[bytes, bytes]] | None = None
         namespace = self.read_cache.namespace(db)
         if namespace:
@@ -735,12 +735,12 @@ class ReadCacheAccountDBMixin(LeanAccountDBMixin):
         before = _hexary(self).root_hash
         changes = {key: b"" for key in diff.deleted_keys()}
         changes.update(diff.pending_items())
-        super()._apply_account_diff_without_proof(diff, trie)  # type: ignore[misc]
+        super()._apply_account_diff_without_proof(diff, trie)
         self._jit_diff = (before, changes)
 
     def make_state_root(self) -> Any:
         self._jit_diff = None
-        root = super().make_state_root()  # type: ignore[misc]
+        root = super().make_state_root()
         diff, self._jit_diff = self._jit_diff, None
         if diff is not None and self._jit_cache is not None:
             self._jit_cache.link(self._jit_namespace, diff[0], bytes(root), diff[1])

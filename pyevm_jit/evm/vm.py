@@ -110,4 +110,4 @@ def jit_vm(vm_class: type, backend: Any) -> type:
     changes: dict[str, Any] = {"computation_class": jit_computation}
     changes.update(jit_state_classes(state_class, tuning))
     jit_state = state_class.configure(__name__=f"Jit{state_class.__name__}", **changes)
-    return vm_class.configure(__name__=vm_class.__name__, _state_class=jit_state)  # type: ignore[attr-defined,no-any-return]
+    return vm_class.configure(__name__=vm_class.__name__, _state_class=jit_state)  # type: ignore[attr-defined]

@@ -71,7 +71,7 @@ def jit_pyevm_backend_class() -> type[Any]:
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
 
-    class JitPyEVMBackend(PyEVMBackend):  # type: ignore[misc,valid-type]
+    class JitPyEVMBackend(PyEVMBackend):
         """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend`."""
 
         jit_backend: JitBackend

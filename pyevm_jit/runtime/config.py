@@ -72,7 +72,7 @@ def env_value(name: str, default: T, environ: Mapping[str, str] | None = None) -
     text = env.get(ENV_PREFIX + name.upper())
     if text is None:
         return default
-    return _parse(name, text, type(default))  # type: ignore[no-any-return]
+    return _parse(name, text, type(default))
 
 
 def _env(name: str, default: T) -> Any:

@@ -392,7 +392,7 @@ def build_state(scenario: Scenario, vm_class: type[VirtualMachineAPI]) -> Any:
 
 
 def _dump_accounts(state: Any, extra: Iterable[bytes]) -> dict[bytes, AccountDump]:
-    adb: Any = state._account_db  # type: ignore[attr-defined]
+    adb: Any = state._account_db
     addresses: set[bytes] = set(extra)
     addresses |= set(getattr(adb, "_accessed_accounts", ()))
     stores: dict[bytes, Any] = dict(getattr(adb, "_account_stores", {}))
@@ -499,7 +499,7 @@ def get_backend() -> JitBackend:
 def jit_vm_class(fork: str, backend: JitBackend | None = None) -> type[VirtualMachineAPI]:
     fork = fork_name(fork)
     if backend is not None:
-        return jit_vm(FORK_VMS[fork], backend)  # type: ignore[no-any-return]
+        return jit_vm(FORK_VMS[fork], backend)
     if fork not in _jit_vms:
         _jit_vms[fork] = jit_vm(FORK_VMS[fork], get_backend())
     return _jit_vms[fork]

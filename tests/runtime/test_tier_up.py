@@ -36,9 +36,7 @@ def request(code: bytes = CODE, fork: str = "cancun") -> LookupRequest:
 
 
 def fake_backend(tier_up_after: int = 3, **kwargs: Any) -> JitBackend:
-    tuning = RuntimeTuning(
-        worker_count=0, event_drain_interval=0.01, tier_up_after=tier_up_after
-    )
+    tuning = RuntimeTuning(worker_count=0, event_drain_interval=0.01, tier_up_after=tier_up_after)
     return support.fake_backend(blocking=True, tuning=tuning, **kwargs)
 
 
@@ -146,7 +144,17 @@ def test_real_tier_up_program_runs_and_matches_stock() -> None:
     scenario = d.Scenario(
         code=d.asm(
             *[x for i in range(8) for x in (i * 7 + 3, i, "SSTORE")],
-            5, 6, "MUL", 1, "SLOAD", "ADD", 0, "MSTORE", 32, 0, "RETURN",
+            5,
+            6,
+            "MUL",
+            1,
+            "SLOAD",
+            "ADD",
+            0,
+            "MSTORE",
+            32,
+            0,
+            "RETURN",
         )
     )
     config = RuntimeConfig(

@@ -193,11 +193,22 @@ class Switch:
 class Function(Value):
     """A function defined in (or declared by) the module."""
 
-    __slots__ = ("ftype", "name", "args", "blocks", "attributes", "linkage", "_counter",
-                 "arg_attributes", "_names", "_pointers")
+    __slots__ = (
+        "ftype",
+        "name",
+        "args",
+        "blocks",
+        "attributes",
+        "linkage",
+        "_counter",
+        "arg_attributes",
+        "_names",
+        "_pointers",
+    )
 
-    def __init__(self, module: Module, ftype: FunctionType, name: str,
-                 arg_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self, module: Module, ftype: FunctionType, name: str, arg_names: Sequence[str] = ()
+    ) -> None:
         super().__init__(PointerType(VOID), f"@{name}")
         self.ftype = ftype
         self.name = name
@@ -285,8 +296,9 @@ class Module:
         fn.name = name
         return fn
 
-    def declare_indirect(self, name: str, ftype: FunctionType,
-                         attributes: str = "nounwind") -> IndirectFunction:
+    def declare_indirect(
+        self, name: str, ftype: FunctionType, attributes: str = "nounwind"
+    ) -> IndirectFunction:
         """A function defined elsewhere, called through a pointer held in a private constant of
         the module (each calling function loads it once, at its entry). With the large code
         model of JIT code, LLVM's fast instruction selector cannot call a symbol directly, and
@@ -304,10 +316,14 @@ class Module:
         fn.holder = holder
         return fn
 
-    def declare_intrinsic(self, name: str, types: Sequence[Type],
-                          ftype: FunctionType | None = None) -> Function:
-        full = name + "".join(f".{t.text}" for t in types[:1] if name != "llvm.memcpy"
-                              and name != "llvm.memmove" and name != "llvm.memset")
+    def declare_intrinsic(
+        self, name: str, types: Sequence[Type], ftype: FunctionType | None = None
+    ) -> Function:
+        full = name + "".join(
+            f".{t.text}"
+            for t in types[:1]
+            if name != "llvm.memcpy" and name != "llvm.memmove" and name != "llvm.memset"
+        )
         if ftype is None:
             ftype = _intrinsic_type(name, types)
         if name in ("llvm.memcpy", "llvm.memmove"):
@@ -316,8 +332,9 @@ class Module:
             full = f"{name}.p0.{types[1].text}"
         return self.declare(full, ftype, "")
 
-    def add_global_constant(self, name: str, ty: Type, initializer: str,
-                            private: bool = False) -> None:
+    def add_global_constant(
+        self, name: str, ty: Type, initializer: str, private: bool = False
+    ) -> None:
         if private:
             self.private_globals.add(name)
             self.globals.append(f"@{name} = private unnamed_addr constant {ty.text} {initializer}")
@@ -386,8 +403,7 @@ def _compare(pred: str, a: int, b: int, width: int) -> bool:
         pred = pred[1:]
     elif pred[0] == "u":
         pred = pred[1:]
-    return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b,
-            "ge": a >= b}[pred]
+    return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[pred]
 
 
 def _binary(op: str) -> Callable[[IRBuilder, Value, Value], Value]:
@@ -408,7 +424,7 @@ def _resize(op: str) -> Callable[[IRBuilder, Value, IntType], Value]:
         if v.type is ty:
             return v
         if v.__class__ is Constant:
-            return Constant(ty, v.constant)  # type: ignore[attr-defined]
+            return Constant(ty, v.constant)
         return self._emit(ty, f"{op} {v.type.text} {v.ref} to {ty.text}")
 
     method.__name__ = method.__qualname__ = op
@@ -445,12 +461,12 @@ class IRBuilder:
                 folded = _fold_bin(op, a.constant, b.constant, ty.width)  # type: ignore
                 if folded is not None:
                     return const(ty, folded)  # type: ignore[arg-type]
-            elif op in ("add", "or", "xor") and a.constant == 0:  # type: ignore[attr-defined]
+            elif op in ("add", "or", "xor") and a.constant == 0:
                 return b
-            elif op == "mul" and a.constant == 1:  # type: ignore[attr-defined]
+            elif op == "mul" and a.constant == 1:
                 return b
         elif b.__class__ is Constant:
-            c = b.constant  # type: ignore[attr-defined]
+            c = b.constant
             if c == 0 and op in ("add", "sub", "or", "xor", "shl", "lshr", "ashr"):
                 return a
             if c == 1 and op in ("mul", "udiv"):
@@ -489,12 +505,17 @@ class IRBuilder:
 
     def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
         if cond.__class__ is Constant:
-            return a if cond.constant else b  # type: ignore[attr-defined]
-        if a is b or (a.__class__ is Constant and b.__class__ is Constant
-                      and a.type is b.type and a.constant == b.constant):  # type: ignore
+            return a if cond.constant else b
+        if a is b or (
+            a.__class__ is Constant
+            and b.__class__ is Constant
+            and a.type is b.type
+            and a.constant == b.constant
+        ):
             return a  # (by value: whether two equal constants are one object is by chance)
-        return self._emit(a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, "
-                                  f"{b.type.text} {b.ref}")
+        return self._emit(
+            a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, {b.type.text} {b.ref}"
+        )
 
     # --- conversions -------------------------------------------------------------------------
     zext = _resize("zext")
@@ -518,8 +539,9 @@ class IRBuilder:
     def alloca(self, ty: Type, name: str = "") -> Value:
         return self._emit(PointerType(ty), f"alloca {ty.text}")
 
-    def load(self, ptr: Value, name: str = "", align: int | None = None,
-             typ: Type | None = None) -> Value:
+    def load(
+        self, ptr: Value, name: str = "", align: int | None = None, typ: Type | None = None
+    ) -> Value:
         ty = typ if typ is not None else ptr.type.pointee  # type: ignore[attr-defined]
         suffix = f", align {align}" if align else ""
         return self._emit(ty, f"load {ty.text}, ptr {ptr.ref}{suffix}")
@@ -528,24 +550,31 @@ class IRBuilder:
         suffix = f", align {align}" if align else ""
         self.lines.append(f"  store {value.type.text} {value.ref}, ptr {ptr.ref}{suffix}")
 
-    def gep(self, ptr: Value, indices: Sequence[Value], inbounds: bool = False,
-            name: str = "", source_etype: Type | None = None) -> Value:
+    def gep(
+        self,
+        ptr: Value,
+        indices: Sequence[Value],
+        inbounds: bool = False,
+        name: str = "",
+        source_etype: Type | None = None,
+    ) -> Value:
         source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
         if len(indices) == 1:  # the common case (a stack slot, a limb): said without loops
             index = indices[0]
-            if index.__class__ is Constant and index.constant == 0:  # type: ignore[attr-defined]
+            if index.__class__ is Constant and index.constant == 0:
                 return Value(source.pointer(), ptr.ref)
             kind = "getelementptr inbounds" if inbounds else "getelementptr"
-            return self._emit(source.pointer(), f"{kind} {source.text}, ptr {ptr.ref}, "
-                                                   f"{index.type.text} {index.ref}")
+            return self._emit(
+                source.pointer(),
+                f"{kind} {source.text}, ptr {ptr.ref}, {index.type.text} {index.ref}",
+            )
         result = source
         for index in indices[1:]:
             if isinstance(result, StructType):
                 result = result.elements[index.constant]  # type: ignore[attr-defined]
             elif isinstance(result, ArrayType):
                 result = result.element
-        if (len(indices) == 1 and indices[0].__class__ is Constant
-                and indices[0].constant == 0):  # type: ignore[attr-defined]
+        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:
             return Value(PointerType(result), ptr.ref)
         idx = ", ".join(f"{i.type.text} {i.ref}" for i in indices)
         kind = "getelementptr inbounds" if inbounds else "getelementptr"
@@ -555,12 +584,12 @@ class IRBuilder:
     def call(self, fn: Function, args: Iterable[Value], name: str = "") -> Value:
         args = list(args)
         ret = fn.ftype.return_type
-        if (fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant):
-            value = args[0].constant  # type: ignore[attr-defined]
+        if fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant:
+            value = args[0].constant
             nbytes = ret.width // 8  # type: ignore[attr-defined]
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
         text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
-        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref  # type: ignore[arg-type]
+        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref
         if ret is VOID:
             self.lines.append(f"  call void {callee}({text})")
             return Value(VOID, "")
@@ -572,7 +601,7 @@ class IRBuilder:
 
     def cbranch(self, cond: Value, then: Block, otherwise: Block) -> None:
         if cond.__class__ is Constant:
-            self.branch(then if cond.constant else otherwise)  # type: ignore[attr-defined]
+            self.branch(then if cond.constant else otherwise)
             return
         self.lines.append(f"  br i1 {cond.ref}, label %{then.name}, label %{otherwise.name}")
         self.block.terminated = True

@@ -32,9 +32,9 @@ i256p = PointerType(i256)
 void = VOID
 
 CONTEXT_TYPE = StructType([i8p if is_ptr else i64 for _, is_ptr in CONTEXT_FIELDS], "%Ctx")
-CONTEXT_TYPE_DEF = "%Ctx = type {" + ", ".join(
-    "ptr" if is_ptr else "i64" for _, is_ptr in CONTEXT_FIELDS
-) + "}"
+CONTEXT_TYPE_DEF = (
+    "%Ctx = type {" + ", ".join("ptr" if is_ptr else "i64" for _, is_ptr in CONTEXT_FIELDS) + "}"
+)
 CONTEXT_PTR = PointerType(CONTEXT_TYPE)
 
 ENTRY_TYPE = FunctionType(i32, [CONTEXT_PTR])
@@ -93,5 +93,5 @@ def c256(v: int) -> Constant:
 def constant_int(value: Value) -> int | None:
     """The Python integer of a constant (unsigned), or None when the value is not constant."""
     if value.__class__ is Constant:
-        return value.constant  # type: ignore[attr-defined,no-any-return]
+        return value.constant
     return None

@@ -37,7 +37,6 @@ class Split:
         return b.icmp_unsigned("!=", b.or_(self.low, self.rest), c64(0))
 
 
-
 class _Item:
     __slots__ = ("value", "origin", "home")
 
@@ -58,7 +57,7 @@ def store_word(b: IRBuilder, value: Value, ptr: Value) -> None:
         b.store(widen(b, value), ptr, align=8)
         return
     if value.__class__ is Constant:
-        c = value.constant  # type: ignore[attr-defined]
+        c = value.constant
         limbs: list[Value] = [c64((c >> (64 * k)) & _LIMB) for k in range(4)]
     else:
         low = value if value.type is i64 else b.zext(value, i64)
@@ -218,7 +217,7 @@ def narrow64(b: IRBuilder, value: Value) -> Value | None:
     if ty is i64:
         return value
     if value.__class__ is Constant:
-        c = value.constant  # type: ignore[attr-defined]
+        c = value.constant
         return c64(c) if c >> 64 == 0 else None
     if ty is i256:
         return None
