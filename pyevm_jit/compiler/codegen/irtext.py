@@ -595,7 +595,3 @@ class IRBuilder:
     def ret_void(self) -> None:
         self.lines.append("  ret void")
         self.block.terminated = True
-
-    def unreachable(self) -> None:
-        self.lines.append("  unreachable")
-        self.block.terminated = True
