@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from pyevm_jit.abi import Status
 from pyevm_jit.compiler.analysis import Instruction
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
-from pyevm_jit.compiler.codegen.irtext import Function, IRBuilder, Value
-from pyevm_jit.compiler.codegen.types import c32, c64, constant_int, i32, i64
+from pyevm_jit.compiler.codegen.irtext import Function, IRBuilder, Value, constant_int
+from pyevm_jit.compiler.codegen.types import c32, c64, i32, i64
 from pyevm_jit.compiler.codegen.vstack import VirtualStack, widen
 from pyevm_jit.opcodes import LOG0, LOG4, OPCODES, ForkSpec
 

@@ -111,8 +111,7 @@ class Value:
 
 
 class Constant(Value):
-    """An integer constant (kept in [0, 2^width)). Never changed once made, so small ones are
-    shared (`const`)."""
+    """An integer constant, kept in [0, 2^width); never changed, so small ones are shared."""
 
     __slots__ = ("constant",)
 
@@ -123,6 +122,11 @@ class Constant(Value):
         self.type = ty
         self.ref = ("true" if value else "false") if width == 1 else str(value)
         self.constant = value
+
+
+def constant_int(value: Value) -> int | None:
+    """The Python integer of a constant (unsigned), or None when the value is not constant."""
+    return value.constant if value.__class__ is Constant else None  # type: ignore
 
 
 #: small constants by (type, value): most constants of a program are small and repeated
@@ -391,8 +395,7 @@ def _compare(pred: str, a: int, b: int, width: int) -> bool:
 
 
 def _binary(op: str) -> Callable[[IRBuilder, Value, Value], Value]:
-    """An `IRBuilder` method writing the binary instruction `op` (llvmlite's signature: the
-    optional name is accepted and not used)."""
+    """An `IRBuilder` method writing the binary instruction `op` (llvmlite's signature)."""
 
     def method(self: IRBuilder, a: Value, b: Value, name: str = "") -> Value:
         return self._bin(op, a, b)

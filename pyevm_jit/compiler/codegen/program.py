@@ -34,6 +34,7 @@ from pyevm_jit.compiler.codegen.irtext import (
     IRBuilder,
     Module,
     Value,
+    constant_int,
 )
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
@@ -48,7 +49,6 @@ from pyevm_jit.compiler.codegen.types import (
     c32,
     c64,
     c256,
-    constant_int,
     i1,
     i64,
     i256,
