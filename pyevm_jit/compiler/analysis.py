@@ -133,6 +133,8 @@ def _summarise(block: Block, spec: ForkSpec) -> None:
     block.max_growth = highest
     last = block.last.opcode
     block.falls_through = not (
-        last in TERMINATORS or (last == SELFDESTRUCT and spec.is_valid(last))
-        or not spec.is_valid(last) or last not in OPCODES
+        last in TERMINATORS
+        or (last == SELFDESTRUCT and spec.is_valid(last))
+        or not spec.is_valid(last)
+        or last not in OPCODES
     )

@@ -12,142 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-_MASKS: dict[int, int] = {}
+from pyevm_jit.compiler.codegen.irvalues import (
+    SMALL_CONSTANT_LIMIT,
+    VOID,
+    ArrayType,
+    Constant,
+    FunctionType,
+    IntType,
+    PointerType,
+    StructType,
+    Type,
+    Value,
+    _mask,
+    _signed,
+    const,
+    constant_int,
+    int_type,
+)
 
-
-def _mask(width: int) -> int:
-    mask = _MASKS.get(width)
-    if mask is None:
-        mask = _MASKS[width] = (1 << width) - 1
-    return mask
-
-
-# --- types -----------------------------------------------------------------------------------
-class Type:
-    __slots__ = ("text", "_pointer")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._pointer: PointerType | None = None
-
-    def __str__(self) -> str:
-        return self.text
-
-    def as_pointer(self) -> PointerType:
-        return PointerType(self)
-
-    def pointer(self) -> PointerType:
-        """A pointer to this type (made once: address arithmetic asks for it at every step)."""
-        ptr = self._pointer
-        if ptr is None:
-            ptr = self._pointer = PointerType(self)
-        return ptr
-
-
-class IntType(Type):
-    __slots__ = ("width",)
-
-    def __init__(self, width: int) -> None:
-        super().__init__(f"i{width}")
-        self.width = width
-
-
-class PointerType(Type):
-    """`ptr`, remembering what it points to (for loads and address arithmetic)."""
-
-    __slots__ = ("pointee",)
-
-    def __init__(self, pointee: Type) -> None:
-        super().__init__("ptr")
-        self.pointee = pointee
-
-
-class StructType(Type):
-    __slots__ = ("elements",)
-
-    def __init__(self, elements: Sequence[Type], name: str = "") -> None:
-        super().__init__(name or "{" + ", ".join(e.text for e in elements) + "}")
-        self.elements = tuple(elements)
-
-
-class ArrayType(Type):
-    __slots__ = ("element", "count")
-
-    def __init__(self, element: Type, count: int) -> None:
-        super().__init__(f"[{count} x {element.text}]")
-        self.element = element
-        self.count = count
-
-
-class FunctionType:
-    __slots__ = ("return_type", "args")
-
-    def __init__(self, return_type: Type, args: Sequence[Type]) -> None:
-        self.return_type = return_type
-        self.args = tuple(args)
-
-
-VOID = Type("void")
-_INT_TYPES: dict[int, IntType] = {}
-
-
-def int_type(width: int) -> IntType:
-    ty = _INT_TYPES.get(width)
-    if ty is None:
-        ty = _INT_TYPES[width] = IntType(width)
-    return ty
-
-
-# --- values ----------------------------------------------------------------------------------
-class Value:
-    __slots__ = ("type", "ref")
-
-    def __init__(self, ty: Type, ref: str) -> None:
-        self.type = ty
-        self.ref = ref
-
-    def __repr__(self) -> str:
-        return f"<{self.type.text} {self.ref}>"
-
-
-class Constant(Value):
-    """An integer constant, kept in [0, 2^width); never changed, so small ones are shared."""
-
-    __slots__ = ("constant",)
-
-    def __init__(self, ty: IntType, value: int) -> None:
-        width = ty.width
-        if value < 0 or value >> width:
-            value &= _mask(width)
-        self.type = ty
-        self.ref = ("true" if value else "false") if width == 1 else str(value)
-        self.constant = value
-
-
-def constant_int(value: Value) -> int | None:
-    """The Python integer of a constant (unsigned), or None when the value is not constant."""
-    return value.constant if value.__class__ is Constant else None  # type: ignore
-
-
-#: small constants by (type, value): most constants of a program are small and repeated
-#: (stack offsets, gas amounts, limb indices); bounded, since a worker compiles many programs
-_SMALL: dict[tuple[IntType, int], Constant] = {}
-SMALL_CONSTANT_LIMIT = 4096
-
-
-def const(ty: IntType, value: int) -> Constant:
-    """The constant `value` of type `ty` (shared when small)."""
-    if 0 <= value < SMALL_CONSTANT_LIMIT:
-        key = (ty, value)
-        found = _SMALL.get(key)
-        if found is None:
-            found = _SMALL[key] = Constant(ty, value)
-        return found
-    return Constant(ty, value)
-
-
-def _signed(value: int, width: int) -> int:
-    return value - (1 << width) if value >> (width - 1) else value
+__all__ = [
+    "SMALL_CONSTANT_LIMIT", "VOID", "ArrayType", "Block", "Constant", "Function", "FunctionType",
+    "IRBuilder", "IndirectFunction", "IntType", "Module", "Phi", "PointerType", "StructType",
+    "Switch", "Type", "Value", "const", "constant_int", "int_type",
+]  # fmt: skip
 
 
 class Block:
@@ -197,11 +84,22 @@ class Switch:
 class Function(Value):
     """A function defined in (or declared by) the module."""
 
-    __slots__ = ("ftype", "name", "args", "blocks", "attributes", "linkage", "_counter",
-                 "arg_attributes", "_names", "_pointers")
+    __slots__ = (
+        "ftype",
+        "name",
+        "args",
+        "blocks",
+        "attributes",
+        "linkage",
+        "_counter",
+        "arg_attributes",
+        "_names",
+        "_pointers",
+    )
 
-    def __init__(self, module: Module, ftype: FunctionType, name: str,
-                 arg_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self, module: Module, ftype: FunctionType, name: str, arg_names: Sequence[str] = ()
+    ) -> None:
         super().__init__(PointerType(VOID), f"@{name}")
         self.ftype = ftype
         self.name = name
@@ -289,8 +187,9 @@ class Module:
         fn.name = name
         return fn
 
-    def declare_indirect(self, name: str, ftype: FunctionType,
-                         attributes: str = "nounwind") -> IndirectFunction:
+    def declare_indirect(
+        self, name: str, ftype: FunctionType, attributes: str = "nounwind"
+    ) -> IndirectFunction:
         """A function defined elsewhere, called through a pointer held in a private constant of
         the module (each calling function loads it once, at its entry). With the large code
         model of JIT code, LLVM's fast instruction selector cannot call a symbol directly, and
@@ -308,10 +207,14 @@ class Module:
         fn.holder = holder
         return fn
 
-    def declare_intrinsic(self, name: str, types: Sequence[Type],
-                          ftype: FunctionType | None = None) -> Function:
-        full = name + "".join(f".{t.text}" for t in types[:1] if name != "llvm.memcpy"
-                              and name != "llvm.memmove" and name != "llvm.memset")
+    def declare_intrinsic(
+        self, name: str, types: Sequence[Type], ftype: FunctionType | None = None
+    ) -> Function:
+        full = name + "".join(
+            f".{t.text}"
+            for t in types[:1]
+            if name != "llvm.memcpy" and name != "llvm.memmove" and name != "llvm.memset"
+        )
         if ftype is None:
             ftype = _intrinsic_type(name, types)
         if name in ("llvm.memcpy", "llvm.memmove"):
@@ -320,8 +223,9 @@ class Module:
             full = f"{name}.p0.{types[1].text}"
         return self.declare(full, ftype, "")
 
-    def add_global_constant(self, name: str, ty: Type, initializer: str,
-                            private: bool = False) -> None:
+    def add_global_constant(
+        self, name: str, ty: Type, initializer: str, private: bool = False
+    ) -> None:
         if private:
             self.private_globals.add(name)
             self.globals.append(f"@{name} = private unnamed_addr constant {ty.text} {initializer}")
@@ -390,8 +294,7 @@ def _compare(pred: str, a: int, b: int, width: int) -> bool:
         pred = pred[1:]
     elif pred[0] == "u":
         pred = pred[1:]
-    return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b,
-            "ge": a >= b}[pred]
+    return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[pred]
 
 
 def _binary(op: str) -> Callable[[IRBuilder, Value, Value], Value]:
@@ -493,11 +396,16 @@ class IRBuilder:
     def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
         if cond.__class__ is Constant:
             return a if cond.constant else b  # type: ignore[attr-defined]
-        if a is b or (a.__class__ is Constant and b.__class__ is Constant
-                      and a.type is b.type and a.constant == b.constant):  # type: ignore
+        if a is b or (
+            a.__class__ is Constant
+            and b.__class__ is Constant
+            and a.type is b.type
+            and a.constant == b.constant
+        ):  # type: ignore
             return a  # (by value: whether two equal constants are one object is by chance)
-        return self._emit(a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, "
-                                  f"{b.type.text} {b.ref}")
+        return self._emit(
+            a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, {b.type.text} {b.ref}"
+        )
 
     # --- conversions -------------------------------------------------------------------------
     zext = _resize("zext")
@@ -521,8 +429,9 @@ class IRBuilder:
     def alloca(self, ty: Type, name: str = "") -> Value:
         return self._emit(PointerType(ty), f"alloca {ty.text}")
 
-    def load(self, ptr: Value, name: str = "", align: int | None = None,
-             typ: Type | None = None) -> Value:
+    def load(
+        self, ptr: Value, name: str = "", align: int | None = None, typ: Type | None = None
+    ) -> Value:
         ty = typ if typ is not None else ptr.type.pointee  # type: ignore[attr-defined]
         suffix = f", align {align}" if align else ""
         return self._emit(ty, f"load {ty.text}, ptr {ptr.ref}{suffix}")
@@ -531,24 +440,31 @@ class IRBuilder:
         suffix = f", align {align}" if align else ""
         self.lines.append(f"  store {value.type.text} {value.ref}, ptr {ptr.ref}{suffix}")
 
-    def gep(self, ptr: Value, indices: Sequence[Value], inbounds: bool = False,
-            name: str = "", source_etype: Type | None = None) -> Value:
+    def gep(
+        self,
+        ptr: Value,
+        indices: Sequence[Value],
+        inbounds: bool = False,
+        name: str = "",
+        source_etype: Type | None = None,
+    ) -> Value:
         source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
         if len(indices) == 1:  # the common case (a stack slot, a limb): said without loops
             index = indices[0]
             if index.__class__ is Constant and index.constant == 0:  # type: ignore[attr-defined]
                 return Value(source.pointer(), ptr.ref)
             kind = "getelementptr inbounds" if inbounds else "getelementptr"
-            return self._emit(source.pointer(), f"{kind} {source.text}, ptr {ptr.ref}, "
-                                                   f"{index.type.text} {index.ref}")
+            return self._emit(
+                source.pointer(),
+                f"{kind} {source.text}, ptr {ptr.ref}, {index.type.text} {index.ref}",
+            )
         result = source
         for index in indices[1:]:
             if isinstance(result, StructType):
                 result = result.elements[index.constant]  # type: ignore[attr-defined]
             elif isinstance(result, ArrayType):
                 result = result.element
-        if (len(indices) == 1 and indices[0].__class__ is Constant
-                and indices[0].constant == 0):  # type: ignore[attr-defined]
+        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:  # type: ignore[attr-defined]
             return Value(PointerType(result), ptr.ref)
         idx = ", ".join(f"{i.type.text} {i.ref}" for i in indices)
         kind = "getelementptr inbounds" if inbounds else "getelementptr"
@@ -558,7 +474,7 @@ class IRBuilder:
     def call(self, fn: Function, args: Iterable[Value], name: str = "") -> Value:
         args = list(args)
         ret = fn.ftype.return_type
-        if (fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant):
+        if fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant:
             value = args[0].constant  # type: ignore[attr-defined]
             nbytes = ret.width // 8  # type: ignore[attr-defined]
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore

@@ -208,16 +208,23 @@ class MemoryOps:
         return b.select(high, c64(-1), b.trunc(offset, i64))
 
     def copy_from(
-        self, src_ptr: Value, src_len: Value, mem_off: Value, src_off: Value,
-        size: Value, pc: int,
+        self,
+        src_ptr: Value,
+        src_len: Value,
+        mem_off: Value,
+        src_off: Value,
+        size: Value,
+        pc: int,
     ) -> None:
         """CALLDATACOPY / CODECOPY: expansion, copy gas, zero-padded copy."""
         self.expand(mem_off, size, pc)
         self.charge_words(size, self.pb.spec.gas.copy_word, pc)
         _, done = self._if_nonzero(size, pc, "copy")
         dst = self.address(mem_off)
-        self.b.call(self.pb.rt("pyevmjit_copy_padded"),
-                    [dst, src_ptr, src_len, self._source_offset(src_off), self.low64(size)])
+        self.b.call(
+            self.pb.rt("pyevmjit_copy_padded"),
+            [dst, src_ptr, src_len, self._source_offset(src_off), self.low64(size)],
+        )
         self.b.branch(done)
         self.b.position_at_end(done)
 
@@ -225,13 +232,13 @@ class MemoryOps:
         """CALLDATALOAD: 32 bytes from `offset`, zero-padded, as a big-endian word."""
         b = self.b
         out = self.pb.scratch[0]
-        b.call(self.pb.rt("pyevmjit_copy_padded"),
-               [out, src_ptr, src_len, self._source_offset(offset), c64(32)])
+        b.call(
+            self.pb.rt("pyevmjit_copy_padded"),
+            [out, src_ptr, src_len, self._source_offset(offset), c64(32)],
+        )
         return b.call(self.bswap, [b.load(out, typ=i256)])
 
-    def returndatacopy(
-        self, mem_off: Value, data_off: Value, size: Value, pc: int
-    ) -> None:
+    def returndatacopy(self, mem_off: Value, data_off: Value, size: Value, pc: int) -> None:
         pb, b = self.pb, self.b
         length = b.zext(pb.load_field("returndata_len"), i256)
         data_off, size = widen(b, data_off), widen(b, size)

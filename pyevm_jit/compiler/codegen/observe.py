@@ -66,8 +66,9 @@ class ObserveOps:
         ctx = fn.args[0]
 
         def field(name: str) -> Value:
-            return b.gep(ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True,
-                         source_etype=CONTEXT_TYPE)
+            return b.gep(
+                ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True, source_etype=CONTEXT_TYPE
+            )
 
         buf_ptr, len_ptr, cap_ptr = field(log), field(f"{log}_len"), field(f"{log}_cap")
         buf = b.load(buf_ptr, typ=i8p)
@@ -136,8 +137,9 @@ class ObserveOps:
             # read once per entry into the program (appended to the entry block, whose
             # terminator is written last): a log is attached for the whole message or not
             entry = IRBuilder(pb.entry_bb)
-            ptr = entry.gep(pb.ctx, [c32(0), c32(FIELD_INDEX[log])], inbounds=True,
-                            source_etype=CONTEXT_TYPE)
+            ptr = entry.gep(
+                pb.ctx, [c32(0), c32(FIELD_INDEX[log])], inbounds=True, source_etype=CONTEXT_TYPE
+            )
             buf = entry.load(ptr, typ=i8p)
             flag = entry.icmp_unsigned("!=", entry.ptrtoint(buf, i64), c64(0))
             self._flags[log] = flag

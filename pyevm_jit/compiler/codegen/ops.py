@@ -147,8 +147,9 @@ def _div_mod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -
 @_op("SDIV", "SMOD")
 def _sdiv_smod(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     a, d = vs.pop(), vs.pop()
-    vs.push(pb.call_rt_words("pyevmjit_sdiv256" if _name(instr) == "SDIV" else "pyevmjit_smod256",
-                             a, d))
+    vs.push(
+        pb.call_rt_words("pyevmjit_sdiv256" if _name(instr) == "SDIV" else "pyevmjit_smod256", a, d)
+    )
 
 
 @_op("ADDMOD", "MULMOD")
@@ -200,8 +201,13 @@ def _signextend(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int
 
 
 # --- comparison and bitwise --------------------------------------------------------------------
-_CMP = {"LT": ("<", False), "GT": (">", False), "SLT": ("<", True), "SGT": (">", True),
-        "EQ": ("==", False)}
+_CMP = {
+    "LT": ("<", False),
+    "GT": (">", False),
+    "SLT": ("<", True),
+    "SGT": (">", True),
+    "EQ": ("==", False),
+}
 
 
 @_op(*_CMP)
@@ -309,8 +315,9 @@ def _sha3(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> N
 @_op("CALLDATALOAD")
 def _calldataload(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     offset = vs.pop_any()
-    vs.push(pb.mem.load_padded_word(pb.load_field("calldata"), pb.load_field("calldata_len"),
-                                    offset))
+    vs.push(
+        pb.mem.load_padded_word(pb.load_field("calldata"), pb.load_field("calldata_len"), offset)
+    )
 
 
 @_op("CALLDATASIZE")

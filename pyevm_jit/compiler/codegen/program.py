@@ -108,16 +108,18 @@ class ProgramBuilder(Exits):
         self._current: FailurePoint | None = None  # the instruction being emitted
         self._fail_blocks: dict[int, IRBlock] = {}  # pc -> its exit when it fails
 
-        self.llvm_blocks = {blk.start_pc: self.fn.append_basic_block(f"pc{blk.start_pc}")
-                            for blk in self.blocks}
+        self.llvm_blocks = {
+            blk.start_pc: self.fn.append_basic_block(f"pc{blk.start_pc}") for blk in self.blocks
+        }
         self.end_bb = self.fn.append_basic_block("end_of_code")
         self._make_exit_block()
         self._make_jump_dispatch()
 
     # --- context access ----------------------------------------------------------------------
     def field_ptr(self, name: str) -> Value:
-        return self.b.gep(self.ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True,
-                          source_etype=CONTEXT_TYPE)
+        return self.b.gep(
+            self.ctx, [c32(0), c32(FIELD_INDEX[name])], inbounds=True, source_etype=CONTEXT_TYPE
+        )
 
     def load_field(self, name: str) -> Value:
         return self.b.load(self.field_ptr(name))
@@ -232,7 +234,8 @@ class ProgramBuilder(Exits):
         # [environment words read, context layout fingerprint] (checked when linking)
         meta_type = ArrayType(i64, 2)
         self.module.add_global_constant(
-            self.entry_name + "_meta", meta_type,
+            self.entry_name + "_meta",
+            meta_type,
             f"[i64 {self.env_mask}, i64 {abi.ABI_FINGERPRINT}]",
         )
 
@@ -287,8 +290,14 @@ class ProgramBuilder(Exits):
         vs.flush(self.len_var)
         self.b.branch(self._block_at(next_pc) if next_pc is not None else self.end_bb)
 
-    def _emit_head_checks(self, block: Block, entry_len: Value, extra_gas: Value | None = None,
-                          fallback_pc: Value | None = None, log_entry: bool = False) -> None:
+    def _emit_head_checks(
+        self,
+        block: Block,
+        entry_len: Value,
+        extra_gas: Value | None = None,
+        fallback_pc: Value | None = None,
+        log_entry: bool = False,
+    ) -> None:
         """Stack bounds and static gas (plus `extra_gas`, falling back at `fallback_pc`);
         with `log_entry`, the block's entry is logged for observers first (codegen/observe.py:
         the trace flag joins the checks' condition, so the main path gains no branch)."""
@@ -347,7 +356,6 @@ class ProgramBuilder(Exits):
             b.cbranch(bad, self.exit_bb, cont)
         b.position_at_end(cont)
 
-
     def _emit_unknown(self, instr: Instruction, vs: VirtualStack) -> None:
         # invalid in this fork, or valid in py-evm's table but unknown to the compiler: the
         # interpreter runs it (raising py-evm's error, or running the table's own entry)
@@ -396,8 +404,9 @@ class ProgramBuilder(Exits):
                 self.b.store(self.b.add(self.b.load(self.gas_var), c64(gas)), self.gas_var)
             self.exit(Status.FALLBACK, instr.pc)
 
-    def _emit_jumpi(self, target: Value | Split, cond: Value | Split, pc: int,
-                    next_pc: int | None) -> None:
+    def _emit_jumpi(
+        self, target: Value | Split, cond: Value | Split, pc: int, next_pc: int | None
+    ) -> None:
         fallthrough = self._block_at(next_pc) if next_pc is not None else self.end_bb
         const_cond = constant_int(cond) if isinstance(cond, Value) else None
         if const_cond is not None:
@@ -429,13 +438,13 @@ class ProgramBuilder(Exits):
         ops.emit(self, instr, vs, gas_after)
 
 
-
-
-
 def _is_stub(block: Block) -> bool:
     """A lone JUMPDEST that falls through (JUMPDEST sleds, padding between functions)."""
-    return (len(block.instructions) == 1 and block.instructions[0].opcode == JUMPDEST
-            and block.falls_through)
+    return (
+        len(block.instructions) == 1
+        and block.instructions[0].opcode == JUMPDEST
+        and block.falls_through
+    )
 
 
 def translate(code: bytes, spec: ForkSpec, entry: str) -> Module:

@@ -31,9 +31,9 @@ i256p = PointerType(i256)
 void = VOID
 
 CONTEXT_TYPE = StructType([i8p if is_ptr else i64 for _, is_ptr in CONTEXT_FIELDS], "%Ctx")
-CONTEXT_TYPE_DEF = "%Ctx = type {" + ", ".join(
-    "ptr" if is_ptr else "i64" for _, is_ptr in CONTEXT_FIELDS
-) + "}"
+CONTEXT_TYPE_DEF = (
+    "%Ctx = type {" + ", ".join("ptr" if is_ptr else "i64" for _, is_ptr in CONTEXT_FIELDS) + "}"
+)
 CONTEXT_PTR = PointerType(CONTEXT_TYPE)
 
 ENTRY_TYPE = FunctionType(i32, [CONTEXT_PTR])
@@ -87,4 +87,3 @@ def c128(v: int) -> Constant:
 
 def c256(v: int) -> Constant:
     return const(i256, v)
-

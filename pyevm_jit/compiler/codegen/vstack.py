@@ -37,7 +37,6 @@ class Split:
         return b.icmp_unsigned("!=", b.or_(self.low, self.rest), c64(0))
 
 
-
 class _Item:
     __slots__ = ("value", "origin", "home")
 
