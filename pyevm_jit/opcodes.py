@@ -114,12 +114,14 @@ _ROWS: tuple[tuple[str, int, int, Kind, dict[str, Any]], ...] = (
     ("INVALID", 0, 0, C, {"halts": True}), ("SELFDESTRUCT", 1, 0, H, {"halts": True}),
 )  # fmt: skip
 
-#: 0xFE, the designated invalid opcode, has no name in py-evm's `opcode_values`
-_INVALID = 0xFE
+#: opcodes py-evm's `eth.vm.opcode_values` does not name: 0xFE, the designated invalid opcode
+#: (and an opcode of a fork py-evm lacks goes here, by its number in the specification)
+_NOT_IN_PY_EVM: dict[str, int] = {"INVALID": 0xFE}
 
 
 def _number(name: str) -> int:
-    return _INVALID if name == "INVALID" else int(getattr(opcode_values, name))
+    value = getattr(opcode_values, name, None)
+    return int(value) if isinstance(value, int) else _NOT_IN_PY_EVM[name]
 
 
 def _table() -> dict[int, OpInfo]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
-from pyevm_jit.compiler.codegen import irtext, translate
+from pyevm_jit.compiler.codegen import irtext, irvalues, translate
 from pyevm_jit.compiler.codegen.irtext import Constant, FunctionType, IRBuilder, Module, const
 from pyevm_jit.compiler.codegen.types import c64, c256, i1, i64, i64p, i256
 from pyevm_jit.compiler.target import _ensure_llvm
@@ -30,7 +30,7 @@ def test_small_constants_are_shared_large_ones_are_not() -> None:
     assert c256(big) is not c256(big)  # not kept: a worker compiles many programs
     assert c256(big).constant == big and c256(big).ref == str(big)
     assert c64(-1).constant == (1 << 64) - 1 and c64(-1).ref == str((1 << 64) - 1)
-    assert len(irtext._SMALL) <= 5 * irtext.SMALL_CONSTANT_LIMIT  # bounded by the limit per type
+    assert len(irvalues._SMALL) <= 5 * irtext.SMALL_CONSTANT_LIMIT  # bounded by the limit per type
 
 
 def test_select_of_equal_constants_folds_by_value() -> None:

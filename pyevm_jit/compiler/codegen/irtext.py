@@ -12,138 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-_MASKS: dict[int, int] = {}
+from pyevm_jit.compiler.codegen.irvalues import (
+    SMALL_CONSTANT_LIMIT,
+    VOID,
+    ArrayType,
+    Constant,
+    FunctionType,
+    IntType,
+    PointerType,
+    StructType,
+    Type,
+    Value,
+    _mask,
+    _signed,
+    const,
+    constant_int,
+    int_type,
+)
 
-
-def _mask(width: int) -> int:
-    mask = _MASKS.get(width)
-    if mask is None:
-        mask = _MASKS[width] = (1 << width) - 1
-    return mask
-
-
-# --- types -----------------------------------------------------------------------------------
-class Type:
-    __slots__ = ("text", "_pointer")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._pointer: PointerType | None = None
-
-    def __str__(self) -> str:
-        return self.text
-
-    def as_pointer(self) -> PointerType:
-        return PointerType(self)
-
-    def pointer(self) -> PointerType:
-        """A pointer to this type (made once: address arithmetic asks for it at every step)."""
-        ptr = self._pointer
-        if ptr is None:
-            ptr = self._pointer = PointerType(self)
-        return ptr
-
-
-class IntType(Type):
-    __slots__ = ("width",)
-
-    def __init__(self, width: int) -> None:
-        super().__init__(f"i{width}")
-        self.width = width
-
-
-class PointerType(Type):
-    """`ptr`, remembering what it points to (for loads and address arithmetic)."""
-
-    __slots__ = ("pointee",)
-
-    def __init__(self, pointee: Type) -> None:
-        super().__init__("ptr")
-        self.pointee = pointee
-
-
-class StructType(Type):
-    __slots__ = ("elements",)
-
-    def __init__(self, elements: Sequence[Type], name: str = "") -> None:
-        super().__init__(name or "{" + ", ".join(e.text for e in elements) + "}")
-        self.elements = tuple(elements)
-
-
-class ArrayType(Type):
-    __slots__ = ("element", "count")
-
-    def __init__(self, element: Type, count: int) -> None:
-        super().__init__(f"[{count} x {element.text}]")
-        self.element = element
-        self.count = count
-
-
-class FunctionType:
-    __slots__ = ("return_type", "args")
-
-    def __init__(self, return_type: Type, args: Sequence[Type]) -> None:
-        self.return_type = return_type
-        self.args = tuple(args)
-
-
-VOID = Type("void")
-_INT_TYPES: dict[int, IntType] = {}
-
-
-def int_type(width: int) -> IntType:
-    ty = _INT_TYPES.get(width)
-    if ty is None:
-        ty = _INT_TYPES[width] = IntType(width)
-    return ty
-
-
-# --- values ----------------------------------------------------------------------------------
-class Value:
-    __slots__ = ("type", "ref")
-
-    def __init__(self, ty: Type, ref: str) -> None:
-        self.type = ty
-        self.ref = ref
-
-    def __repr__(self) -> str:
-        return f"<{self.type.text} {self.ref}>"
-
-
-class Constant(Value):
-    """An integer constant (kept in [0, 2^width)). Never changed once made, so small ones are
-    shared (`const`)."""
-
-    __slots__ = ("constant",)
-
-    def __init__(self, ty: IntType, value: int) -> None:
-        width = ty.width
-        if value < 0 or value >> width:
-            value &= _mask(width)
-        self.type = ty
-        self.ref = ("true" if value else "false") if width == 1 else str(value)
-        self.constant = value
-
-
-#: small constants by (type, value): most constants of a program are small and repeated
-#: (stack offsets, gas amounts, limb indices); bounded, since a worker compiles many programs
-_SMALL: dict[tuple[IntType, int], Constant] = {}
-SMALL_CONSTANT_LIMIT = 4096
-
-
-def const(ty: IntType, value: int) -> Constant:
-    """The constant `value` of type `ty` (shared when small)."""
-    if 0 <= value < SMALL_CONSTANT_LIMIT:
-        key = (ty, value)
-        found = _SMALL.get(key)
-        if found is None:
-            found = _SMALL[key] = Constant(ty, value)
-        return found
-    return Constant(ty, value)
-
-
-def _signed(value: int, width: int) -> int:
-    return value - (1 << width) if value >> (width - 1) else value
+__all__ = [
+    "SMALL_CONSTANT_LIMIT", "VOID", "ArrayType", "Block", "Constant", "Function", "FunctionType",
+    "IRBuilder", "IndirectFunction", "IntType", "Module", "Phi", "PointerType", "StructType",
+    "Switch", "Type", "Value", "const", "constant_int", "int_type",
+]  # fmt: skip
 
 
 class Block:
@@ -407,8 +298,7 @@ def _compare(pred: str, a: int, b: int, width: int) -> bool:
 
 
 def _binary(op: str) -> Callable[[IRBuilder, Value, Value], Value]:
-    """An `IRBuilder` method writing the binary instruction `op` (llvmlite's signature: the
-    optional name is accepted and not used)."""
+    """An `IRBuilder` method writing the binary instruction `op` (llvmlite's signature)."""
 
     def method(self: IRBuilder, a: Value, b: Value, name: str = "") -> Value:
         return self._bin(op, a, b)
@@ -424,7 +314,7 @@ def _resize(op: str) -> Callable[[IRBuilder, Value, IntType], Value]:
         if v.type is ty:
             return v
         if v.__class__ is Constant:
-            return Constant(ty, v.constant)
+            return Constant(ty, v.constant)  # type: ignore[attr-defined]
         return self._emit(ty, f"{op} {v.type.text} {v.ref} to {ty.text}")
 
     method.__name__ = method.__qualname__ = op
@@ -461,12 +351,12 @@ class IRBuilder:
                 folded = _fold_bin(op, a.constant, b.constant, ty.width)  # type: ignore
                 if folded is not None:
                     return const(ty, folded)  # type: ignore[arg-type]
-            elif op in ("add", "or", "xor") and a.constant == 0:
+            elif op in ("add", "or", "xor") and a.constant == 0:  # type: ignore[attr-defined]
                 return b
-            elif op == "mul" and a.constant == 1:
+            elif op == "mul" and a.constant == 1:  # type: ignore[attr-defined]
                 return b
         elif b.__class__ is Constant:
-            c = b.constant
+            c = b.constant  # type: ignore[attr-defined]
             if c == 0 and op in ("add", "sub", "or", "xor", "shl", "lshr", "ashr"):
                 return a
             if c == 1 and op in ("mul", "udiv"):
@@ -505,13 +395,13 @@ class IRBuilder:
 
     def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
         if cond.__class__ is Constant:
-            return a if cond.constant else b
+            return a if cond.constant else b  # type: ignore[attr-defined]
         if a is b or (
             a.__class__ is Constant
             and b.__class__ is Constant
             and a.type is b.type
             and a.constant == b.constant
-        ):
+        ):  # type: ignore
             return a  # (by value: whether two equal constants are one object is by chance)
         return self._emit(
             a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, {b.type.text} {b.ref}"
@@ -561,7 +451,7 @@ class IRBuilder:
         source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
         if len(indices) == 1:  # the common case (a stack slot, a limb): said without loops
             index = indices[0]
-            if index.__class__ is Constant and index.constant == 0:
+            if index.__class__ is Constant and index.constant == 0:  # type: ignore[attr-defined]
                 return Value(source.pointer(), ptr.ref)
             kind = "getelementptr inbounds" if inbounds else "getelementptr"
             return self._emit(
@@ -574,7 +464,7 @@ class IRBuilder:
                 result = result.elements[index.constant]  # type: ignore[attr-defined]
             elif isinstance(result, ArrayType):
                 result = result.element
-        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:
+        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:  # type: ignore[attr-defined]
             return Value(PointerType(result), ptr.ref)
         idx = ", ".join(f"{i.type.text} {i.ref}" for i in indices)
         kind = "getelementptr inbounds" if inbounds else "getelementptr"
@@ -585,11 +475,11 @@ class IRBuilder:
         args = list(args)
         ret = fn.ftype.return_type
         if fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant:
-            value = args[0].constant
+            value = args[0].constant  # type: ignore[attr-defined]
             nbytes = ret.width // 8  # type: ignore[attr-defined]
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
         text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
-        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref
+        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref  # type: ignore[arg-type]
         if ret is VOID:
             self.lines.append(f"  call void {callee}({text})")
             return Value(VOID, "")
@@ -601,7 +491,7 @@ class IRBuilder:
 
     def cbranch(self, cond: Value, then: Block, otherwise: Block) -> None:
         if cond.__class__ is Constant:
-            self.branch(then if cond.constant else otherwise)
+            self.branch(then if cond.constant else otherwise)  # type: ignore[attr-defined]
             return
         self.lines.append(f"  br i1 {cond.ref}, label %{then.name}, label %{otherwise.name}")
         self.block.terminated = True
@@ -623,8 +513,4 @@ class IRBuilder:
 
     def ret_void(self) -> None:
         self.lines.append("  ret void")
-        self.block.terminated = True
-
-    def unreachable(self) -> None:
-        self.lines.append("  unreachable")
         self.block.terminated = True

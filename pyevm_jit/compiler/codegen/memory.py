@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 from pyevm_jit.abi import Status
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
-from pyevm_jit.compiler.codegen.irtext import Value
+from pyevm_jit.compiler.codegen.irtext import Value, constant_int
 from pyevm_jit.compiler.codegen.types import (
     FALSE,
     c8,
     c32,
     c64,
     c256,
-    constant_int,
     i1,
     i8,
     i8p,

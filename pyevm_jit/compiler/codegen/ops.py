@@ -14,13 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyevm_jit.compiler.analysis import Instruction
-from pyevm_jit.compiler.codegen.irtext import IRBuilder, Value
+from pyevm_jit.compiler.codegen.irtext import IRBuilder, Value, constant_int
 from pyevm_jit.compiler.codegen.types import (
     FALSE,
     TRUE,
     c64,
     c256,
-    constant_int,
     i1,
     i64,
     i256,

@@ -17,8 +17,6 @@ The module is written as text (`irtext`), with constants folded while translatin
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyevm_jit import abi
 from pyevm_jit.abi import FIELD_INDEX, Status
 from pyevm_jit.compiler.analysis import (
@@ -29,12 +27,14 @@ from pyevm_jit.compiler.analysis import (
     native_kind,
 )
 from pyevm_jit.compiler.codegen import ops, state
+from pyevm_jit.compiler.codegen.exits import Exits, FailurePoint
 from pyevm_jit.compiler.codegen.irtext import (
     ArrayType,
     Function,
     IRBuilder,
     Module,
     Value,
+    constant_int,
 )
 from pyevm_jit.compiler.codegen.irtext import Block as IRBlock
 from pyevm_jit.compiler.codegen.memory import MemoryOps
@@ -49,21 +49,17 @@ from pyevm_jit.compiler.codegen.types import (
     c32,
     c64,
     c256,
-    constant_int,
     i1,
-    i32,
     i64,
     i256,
     i256p,
 )
-from pyevm_jit.compiler.codegen.vstack import Split, VirtualStack, narrow64, widen
+from pyevm_jit.compiler.codegen.vstack import Split, VirtualStack, narrow64
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
     JUMPDEST,
     JUMPI,
-    LOG0,
-    LOG4,
     OPCODES,
     RETURN,
     REVERT,
@@ -73,7 +69,7 @@ from pyevm_jit.opcodes import (
 )
 
 
-class ProgramBuilder:
+class ProgramBuilder(Exits):
     def __init__(self, code: bytes, spec: ForkSpec, entry: str):
         self.code = code
         self.spec = spec
@@ -109,7 +105,7 @@ class ProgramBuilder:
         self.entry_bb = entry_bb
         self.mem = MemoryOps(self)
         self.observe = ObserveOps(self)
-        self._current: _FailurePoint | None = None  # the instruction being emitted
+        self._current: FailurePoint | None = None  # the instruction being emitted
         self._fail_blocks: dict[int, IRBlock] = {}  # pc -> its exit when it fails
 
         self.llvm_blocks = {
@@ -145,106 +141,6 @@ class ProgramBuilder:
         out = self.scratch[len(args)]
         self.b.call(self.rt(name), [*self.scratch[: len(args)], out])
         return self.b.load(out)
-
-    # --- exits ---------------------------------------------------------------------------------
-    def _make_exit_block(self) -> None:
-        """One shared exit: write gas and stack length back, record the pc, return a status."""
-        self.exit_bb = self.fn.append_basic_block("exit")
-        saved = self.b.block
-        self.b.position_at_end(self.exit_bb)
-        self.exit_status = self.b.phi(i32)
-        self.exit_pc = self.b.phi(i64)
-        self.store_field("gas", self.b.load(self.gas_var))
-        self.store_field("stack_len", self.b.load(self.len_var))
-        self.store_field("exit_pc", self.exit_pc)
-        self.b.ret(self.exit_status)
-        self.b.position_at_end(saved)
-
-    def exit(self, status: Status, pc: int) -> None:
-        """Terminate the current LLVM block by leaving the program."""
-        if status in _FAILURES:
-            self.b.branch(self.fail_block(pc))
-            return
-        self.exit_dynamic(c32(int(status)), pc)
-
-    def exit_dynamic(self, status: Value, pc: int) -> None:
-        self.exit_status.add_incoming(status, self.b.block)
-        self.exit_pc.add_incoming(c64(pc), self.b.block)
-        self.b.branch(self.exit_bb)
-
-    def exit_if(self, cond: Value, status: Status, pc: int, name: str = "cont") -> None:
-        """Leave with `status` when `cond` holds; continue in a new block otherwise."""
-        if status in _FAILURES:
-            const = constant_int(cond)
-            if const == 0:
-                return
-            cont = self.fn.append_basic_block(f"{name}{pc}")
-            self.b.cbranch(cond, self.fail_block(pc), cont)
-            self.b.position_at_end(cont)
-            return
-        self.exit_if_dynamic(cond, c32(int(status)), pc, name)
-
-    def fail_block(self, pc: int) -> IRBlock:
-        """The exit of the instruction at `pc` when it fails (one per instruction).
-
-        When no static gas was prepaid for instructions after it in its block, the failure is
-        py-evm's too: Status.FAIL, with only the inputs py-evm reads before it raises written
-        where the stack holds them. Otherwise py-evm might still run it (with the gas prepaid
-        for the rest of the block given back) and fail later in the block: Status.FALLBACK at
-        it, with the whole stack as it was before it. Either way the static gas prepaid for it
-        and the rest of its block is given back."""
-        block = self._fail_blocks.get(pc)
-        if block is not None:
-            return block
-        point = self._current
-        assert point is not None and point.pc == pc
-        block = self._fail_blocks[pc] = self.fn.append_basic_block(f"fail{pc}")
-        b = self.b
-        here = b.block
-        b.position_at_end(block)
-        vs = point.stack
-        if point.stack_before is not None:
-            point.stack_before.flush(self.len_var)
-            status = Status.FALLBACK
-        else:
-            top = vs.top if vs.top is not None else b.gep(vs.base, [vs.entry_len])
-            values = [None if i is None else vs.item_value(i, top) for i in point.inputs]
-            for depth, value in enumerate(values):  # all read before any write
-                if value is not None:
-                    slot = b.gep(top, [c64(point.height - 1 - depth)])
-                    b.store(widen(b, value), slot, align=8)
-            if point.height:
-                b.store(b.add(vs.entry_len, c64(point.height)), self.len_var)
-            status = Status.FAIL
-        if point.gas_before is not None:
-            b.store(point.gas_before, self.gas_var)
-        if point.refund:
-            b.store(b.add(b.load(self.gas_var), c64(point.refund)), self.gas_var)
-        self.exit_status.add_incoming(c32(int(status)), block)
-        self.exit_pc.add_incoming(c64(pc), block)
-        b.branch(self.exit_bb)
-        b.position_at_end(here)
-        return block
-
-    def exit_if_dynamic(self, cond: Value, status: Value, pc: int, name: str = "cont") -> None:
-        const = constant_int(cond)
-        if const == 0:
-            return
-        cont = self.fn.append_basic_block(f"{name}{pc}")
-        if const is not None:  # always leaves: what follows is unreachable
-            self.exit_dynamic(status, pc)
-        else:
-            self.exit_status.add_incoming(status, self.b.block)
-            self.exit_pc.add_incoming(c64(pc), self.b.block)
-            self.b.cbranch(cond, self.exit_bb, cont)
-        self.b.position_at_end(cont)
-
-    def charge(self, amount: Value, pc: int) -> None:
-        """Charge dynamic gas (i64, non-negative); out of gas ends the message."""
-        gas = self.b.load(self.gas_var)
-        self.exit_if(self.b.icmp_signed(">", amount, gas), Status.OUT_OF_GAS, pc, "charged")
-        self.b.store(self.b.sub(gas, amount), self.gas_var)
-        self.observe.gas_charged(pc, amount)
 
     # --- jumps -----------------------------------------------------------------------------------
     def _make_jump_dispatch(self) -> None:
@@ -460,24 +356,6 @@ class ProgramBuilder:
             b.cbranch(bad, self.exit_bb, cont)
         b.position_at_end(cont)
 
-    def _failure_point(self, instr: Instruction, vs: VirtualStack, refund: int) -> _FailurePoint:
-        """What `fail_block` needs of an instruction, taken before it is emitted."""
-        point = _FailurePoint(instr.pc, vs, refund)
-        info = OPCODES.get(instr.opcode)
-        read = info.fail_inputs if info is not None else None
-        if read is None:
-            return point
-        if refund > self.spec.static_gas.get(instr.opcode, 0):
-            point.stack_before = vs.snapshot()  # a failure may be py-evm's success
-            return point
-        vs.ensure(OPCODES[instr.opcode].inputs)
-        point.inputs = [vs.item_copy(d) if d in read else None for d in range(max(read) + 1)]
-        point.height = vs.height_delta()
-        if LOG0 <= instr.opcode <= LOG4 and self.spec.log_gas is not None:
-            # a native LOG charges its gas before expanding memory: py-evm charges again
-            point.gas_before = self.b.load(self.gas_var)
-        return point
-
     def _emit_unknown(self, instr: Instruction, vs: VirtualStack) -> None:
         # invalid in this fork, or valid in py-evm's table but unknown to the compiler: the
         # interpreter runs it (raising py-evm's error, or running the table's own entry)
@@ -558,27 +436,6 @@ class ProgramBuilder:
             vs.push(self.b.load(self.b.gep(env, [c64(slot)]), align=8))
             return
         ops.emit(self, instr, vs, gas_after)
-
-
-# Failures of an instruction: the program leaves with Status.FAIL (see `fail_block`) instead.
-_FAILURES = frozenset({
-    Status.OUT_OF_GAS, Status.RETURNDATA_OUT_OF_BOUNDS, Status.MEMORY_ALLOCATION_FAILED,
-})  # fmt: skip
-
-
-class _FailurePoint:
-    """An instruction about to be emitted, as `ProgramBuilder.fail_block` needs it."""
-
-    __slots__ = ("pc", "stack", "refund", "inputs", "height", "gas_before", "stack_before")
-
-    def __init__(self, pc: int, stack: VirtualStack, refund: int) -> None:
-        self.pc = pc
-        self.stack = stack  # the block's stack view
-        self.refund = refund  # static gas prepaid for it and the rest of its block
-        self.inputs: list[Any] = []  # copies of the items py-evm reads (top first; None: not)
-        self.height = 0  # stack height before it, relative to the block's entry
-        self.gas_before: Value | None = None  # gas a failure must restore (a native LOG)
-        self.stack_before: VirtualStack | None = None  # a copy of the whole stack view
 
 
 def _is_stub(block: Block) -> bool:

@@ -15,7 +15,6 @@ from pyevm_jit.compiler.codegen.irtext import (
     PointerType,
     StructType,
     Type,
-    Value,
     const,
     int_type,
 )
@@ -88,10 +87,3 @@ def c128(v: int) -> Constant:
 
 def c256(v: int) -> Constant:
     return const(i256, v)
-
-
-def constant_int(value: Value) -> int | None:
-    """The Python integer of a constant (unsigned), or None when the value is not constant."""
-    if value.__class__ is Constant:
-        return value.constant
-    return None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
+from pyevm_jit.compiler.irflow import Merge
 from pyevm_jit.compiler.rtlib.limbs import LibraryBase
 from pyevm_jit.compiler.rtlib.signatures import (
     I8P,
@@ -43,14 +44,13 @@ class StateOps(LibraryBase):
         return b, list(fn.args), _StateAccess(b, fn.args[0], fn.args[2])
 
     @staticmethod
-    def _fast_or_fail(b: ir.IRBuilder, ok: ir.Value, name: str) -> None:
-        """Continue in a new block when `ok`; return false otherwise."""
-        fn = b.function
-        fast, fail = fn.append_basic_block(name), fn.append_basic_block(f"not_{name}")
-        b.cbranch(ok, fast, fail)
-        b.position_at_end(fail)
-        b.ret(const(i1, 0))
-        b.position_at_end(fast)
+    def _fast_or_fail(b: ir.IRBuilder, ok: ir.Value) -> None:
+        """Return false unless `ok` (then continue in a new block)."""
+        with b.if_else(ok) as (fast, fail):
+            with fast:
+                pass
+            with fail:
+                b.ret(const(i1, 0))
 
     def state_ops(self) -> None:
         from pyevm_jit import abi
@@ -71,10 +71,10 @@ class StateOps(LibraryBase):
         b, (_, gas_p, _, cost), st = self._state_function(name)
         gas = b.load(gas_p)
         ok = b.and_(st.flag(flag), b.and_(st.height_at_least(1), b.icmp_signed(">=", gas, cost)))
-        self._fast_or_fail(b, ok, "go")
+        self._fast_or_fail(b, ok)
         top = st.slot(1)
         entry = _CacheEntry(b, st, layout, field, b.load(top, align=WORD_ALIGN))
-        self._fast_or_fail(b, entry.hit, "hit")
+        self._fast_or_fail(b, entry.hit)
         b.store(b.sub(gas, cost), gas_p)
         b.store(b.load(entry.value_ptr, align=WORD_ALIGN), top, align=WORD_ALIGN)
         b.ret(const(i1, 1))
@@ -89,12 +89,12 @@ class StateOps(LibraryBase):
         b, (_, gas_p, _, rule_p), st = self._state_function("pyevmjit_sstore")
         rule = {name: b.load(b.gep(rule_p, [const(i32, k)], inbounds=True))
                 for k, name in enumerate(SSTORE_RULE_FIELDS)}  # fmt: skip
-        self._fast_or_fail(b, b.and_(st.flag(int(StateFlag.SSTORE)), st.height_at_least(2)), "go")
+        self._fast_or_fail(b, b.and_(st.flag(int(StateFlag.SSTORE)), st.height_at_least(2)))
         key_slot, value_slot = st.slot(1), st.slot(2)
         key = b.load(key_slot, align=WORD_ALIGN)
         value = b.load(value_slot, align=WORD_ALIGN)
         entry = _CacheEntry(b, st, abi.STORAGE_CACHE, "storage_cache", key)
-        self._fast_or_fail(b, entry.hit, "hit")
+        self._fast_or_fail(b, entry.hit)
         current = b.load(entry.value_ptr, align=WORD_ALIGN)
         assert entry.original_ptr is not None
         original = b.load(entry.original_ptr, align=WORD_ALIGN)
@@ -103,7 +103,7 @@ class StateOps(LibraryBase):
         after_static = b.sub(gas, rule["static_gas"])
         ok = b.and_(b.icmp_signed(">=", after_static, cost),
                     b.icmp_signed(">", after_static, rule["sentry"]))  # fmt: skip
-        self._fast_or_fail(b, ok, "paid")
+        self._fast_or_fail(b, ok)
         b.store(b.sub(after_static, cost), gas_p)
         refund_p = st.field("refund")
         b.store(b.add(b.load(refund_p), refund), refund_p)
@@ -163,12 +163,12 @@ class StateOps(LibraryBase):
         gas = b.load(gas_p)
         ok = b.and_(st.flag(int(StateFlag.TSTORE)),
                     b.and_(st.height_at_least(2), b.icmp_signed(">=", gas, cost)))  # fmt: skip
-        self._fast_or_fail(b, ok, "go")
+        self._fast_or_fail(b, ok)
         key = b.load(st.slot(1), align=WORD_ALIGN)
         value = b.load(st.slot(2), align=WORD_ALIGN)
         entry = _CacheEntry(b, st, abi.TRANSIENT_CACHE, "transient_cache", key)
         clean = b.icmp_unsigned("==", b.and_(entry.flags, const(i8, _DIRTY)), const(i8, 0))
-        self._fast_or_fail(b, b.or_(entry.hit, clean), "usable")
+        self._fast_or_fail(b, b.or_(entry.hit, clean))
         b.store(b.sub(gas, cost), gas_p)
         b.store(key, entry.key_ptr, align=WORD_ALIGN)
         b.store(value, entry.value_ptr, align=WORD_ALIGN)
@@ -190,7 +190,7 @@ class StateOps(LibraryBase):
         fn = b.function
         go = b.and_(st.flag(int(StateFlag.LOG)),
                     st.height_at_least(b.add(topics, const(i64, 2))))  # fmt: skip
-        self._fast_or_fail(b, go, "go")
+        self._fast_or_fail(b, go)
         offset = b.load(st.slot(1), align=WORD_ALIGN)
         size = b.load(st.slot(2), align=WORD_ALIGN)
         small = b.icmp_unsigned("<", size, const(i256, abi.LOG_MAX_DATA))
@@ -204,27 +204,24 @@ class StateOps(LibraryBase):
         fits = b.icmp_unsigned("<=", b.add(used, record), b.load(st.field("log_cap")))
         cost = b.add(b.mul(size64, per_byte), fixed)
         gas = b.load(gas_p)
-        self._fast_or_fail(b, b.and_(b.and_(small, fits), b.icmp_signed(">=", gas, cost)), "fits")
+        self._fast_or_fail(b, b.and_(b.and_(small, fits), b.icmp_signed(">=", gas, cost)))
         # memory expansion (py-evm charges it after the topic and data gas): offsets at or
         # above 2^63 can never be paid for
         empty = b.icmp_unsigned("==", size64, const(i64, 0))
         huge = b.icmp_unsigned(">", offset, const(i256, (1 << 63) - 1))
-        self._fast_or_fail(b, b.or_(empty, b.not_(huge)), "payable")
+        self._fast_or_fail(b, b.or_(empty, b.not_(huge)))
         offset64 = b.select(empty, const(i64, 0), b.trunc(offset, i64))
         end = b.add(offset64, size64)
         after_log = b.sub(gas, cost)
-        entry = b.block
         grow_bb, paid_bb = fn.append_basic_block("grow"), fn.append_basic_block("paid")
         b.cbranch(b.icmp_unsigned(">", end, b.load(st.field("memory_len"))), grow_bb, paid_bb)
+        paid = Merge(b, paid_bb)
+        paid.arrived(after_log)
         b.position_at_end(grow_bb)
         grown = b.call(mem_grow, [b.function.args[0], after_log, end])
-        self._fast_or_fail(b, b.icmp_signed(">=", grown, const(i64, 0)), "grown")
-        grown_bb = b.block
-        b.branch(paid_bb)
-        b.position_at_end(paid_bb)
-        gas_left = b.phi(i64, "gas_left")
-        gas_left.add_incoming(after_log, entry)
-        gas_left.add_incoming(grown, grown_bb)
+        self._fast_or_fail(b, b.icmp_signed(">=", grown, const(i64, 0)))
+        paid.arrive(grown)
+        (gas_left,) = paid.phis(i64, "gas_left")
         b.store(gas_left, gas_p)
         at = b.gep(st.pointer_field("log_buf", I8P), [used])
         header = b.bitcast(at, I64P)
