@@ -145,11 +145,12 @@ LAYERS: dict[str, int] = {
     "errors": 0, "forks": 0, "opcodes": 0, "abi": 0, "state_rules": 0, "files": 0,
     "compiler": 1,
     "runtime": 2,
-    "evm": 3,
-    "conformance": 4, "testing": 4,
-    "fuzz": 5, "bench": 5,
-    "": 5,  # pyevm_jit/__init__.py: the public names
-    "integrations": 6,  # built on the public names
+    "lean": 3,  # guarded copies of py-evm code paths: py-evm and the ground facts only
+    "evm": 4,
+    "conformance": 5, "testing": 5,
+    "fuzz": 6, "bench": 6,
+    "": 6,  # pyevm_jit/__init__.py: the public names
+    "integrations": 7,  # built on the public names
     "cli": 8,
 }  # fmt: skip
 

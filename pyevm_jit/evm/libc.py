@@ -1,5 +1,5 @@
 """The C library's `realloc` and `free`, through ctypes: the native frames' memory
-(evm/computation.py) and the observed runs' logs (evm/observe.py) are C heap blocks that native
+(evm/frame.py) and the observed runs' logs (evm/observe.py) are C heap blocks that native
 code reads and writes directly."""
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from typing import Any
 from pyevm_jit.abi import Status
 from pyevm_jit.evm.libc import free as _free
 from pyevm_jit.evm.libc import realloc as _realloc
+from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import OPCODES, Kind, fork_spec
 
 __all__ = ["Observation", "ObservedRun", "ProgramLayout", "interpret", "layout_for"]
@@ -136,7 +137,7 @@ class ObservedRun:
 
     __slots__ = ("observation", "layout", "computation", "ctx", "_on")
 
-    def __init__(self, observation: Observation, layout: ProgramLayout, computation: Any):
+    def __init__(self, observation: Observation, layout: ProgramLayout, computation: Computation):
         self.observation = observation
         self.layout = layout
         self.computation = computation

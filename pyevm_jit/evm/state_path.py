@@ -36,6 +36,8 @@ from eth_utils import to_bytes
 
 from pyevm_jit import abi
 from pyevm_jit.abi import StateFlag
+from pyevm_jit.lean import guard
+from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
 _VALID, _DIRTY = 1, 2
@@ -165,7 +167,7 @@ class StateBuffers:
         self.transient.clear()
 
 
-def flush(computation: Any, ctx: abi.ExecutionContext, buffers: StateBuffers) -> None:
+def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuffers) -> None:
     """Hand everything native code changed since the last flush to py-evm.
 
     `pending` is cleared last: should py-evm raise on the way, `StateBuffers.reset` still
@@ -194,29 +196,14 @@ def flush(computation: Any, ctx: abi.ExecutionContext, buffers: StateBuffers) ->
     ctx.pending = 0
 
 
-def _stock_log_methods() -> tuple[Any, Any]:
-    from eth.vm.computation import BaseComputation
-    from eth.vm.transaction_context import BaseTransactionContext
-
-    return BaseComputation.add_log_entry, BaseTransactionContext.get_next_log_counter
-
-
-_STOCK_ADD_LOG, _STOCK_NEXT_COUNTER = _stock_log_methods()
-
-
-def _hand_over_logs(computation: Any, address: bytes, buf: Any, used: int) -> None:
+def _hand_over_logs(computation: Computation, address: bytes, buf: Any, used: int) -> None:
     """Each record as `computation.add_log_entry(address, topics, data)`, in program order.
 
     When neither the computation's `add_log_entry` nor the transaction context's log counter
-    is overridden, the entry py-evm's method would append (its validation cannot fail on
-    these values) is appended directly."""
-    context = computation.transaction_context
-    direct = (
-        type(computation).add_log_entry is _STOCK_ADD_LOG
-        and type(context).get_next_log_counter is _STOCK_NEXT_COUNTER
-    )
-    append = computation._log_entries.append if direct else None
-    counter = context._log_counter if direct else None
+    is overridden (`guard.pyevm_log_counter`), the entry py-evm's method would append (its
+    validation cannot fail on these values) is appended directly."""
+    counter = guard.pyevm_log_counter(computation)
+    append = computation._log_entries.append if counter is not None else None
     view = memoryview(buf).cast("B")[:used]
     at = 0
     header = abi.LOG_RECORD_HEADER

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
-from pyevm_jit.evm import messages
-from pyevm_jit.evm.computation import (
-    FramePool,
-    JitComputationMixin,
-    warn_unsupported,
-)
+from pyevm_jit.evm.computation import JitComputationMixin
+from pyevm_jit.evm.frame import FramePool
+from pyevm_jit.evm.plan import warn_unsupported
+from pyevm_jit.lean import guard, txmessage
 from pyevm_jit.opcodes import opcode_table_differences
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,10 @@ def jit_computation_class(
     Ineligible) and a warning says why, once.
     Replaced host and environment opcodes with py-evm's static gas run the VM's own logic,
     and a replaced storage, log or transient storage opcode turns off its native path.
-    With `lean`, calls and environment words take the lean paths of evm/messages.py where the
-    table a message runs with keeps py-evm's implementations of them."""
+    With `lean`, calls and environment words take the lean paths of `pyevm_jit.lean` where the
+    table a message runs with keeps py-evm's implementations of them.
+    When py-evm's `apply_computation` is not the version whose opening the JIT computation
+    copies, every message runs py-evm's own method (interpreted), with one warning."""
     differences = opcode_table_differences(fork, computation_class.opcodes)  # type: ignore[attr-defined]
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if differences:
@@ -44,6 +45,16 @@ def jit_computation_class(
         "__module__": __name__,
         "__doc__": f"{computation_class.__name__} running compiled code from a JitBackend.",
     }
+    if not guard.apply_computation_pinned():
+        # py-evm's own method (the one the class had): its loop, the interpreter, runs
+        namespace["apply_computation"] = inspect.getattr_static(
+            computation_class, "apply_computation"
+        )
+        log.warning(
+            "pyevm-jit: py-evm's apply_computation is not the one Jit%s copies (py-evm "
+            "0.12.1b1): its messages are interpreted",
+            computation_class.__name__,
+        )
     bases = (JitComputationMixin, computation_class)
     return type(f"Jit{computation_class.__name__}", bases, namespace)
 
@@ -59,11 +70,12 @@ def _tuning(backend: Any) -> Any:
 
 def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
     """The state class attributes `jit_vm` replaces besides the computation class: the account
-    database with the read cache and the lean paths (evm/statecache.py), where the state uses
+    database with the read cache and the lean paths (`pyevm_jit.lean.statedb`), where the state uses
     py-evm's AccountDB (a subclass that overrides what they replace keeps its class), and the
-    transaction executor with the lean `build_evm_message` (evm/messages.py), where it is
+    transaction executor with the lean `build_evm_message` (`pyevm_jit.lean.txmessage`), where it is
     py-evm's."""
-    from pyevm_jit.evm.statecache import jit_account_db, shared_read_cache
+    from pyevm_jit.lean.statedb.accountdb import jit_account_db
+    from pyevm_jit.lean.statedb.readcache import shared_read_cache
 
     changes: dict[str, type] = {}
     read_cache = bool(getattr(tuning, "read_cache", True))
@@ -83,7 +95,7 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
                 getattr(state_class, "account_db_class", None),
             )
     if lean:
-        executor = messages.lean_executor(state_class.transaction_executor_class)  # type: ignore[attr-defined]
+        executor = txmessage.lean_executor(state_class.transaction_executor_class)  # type: ignore[attr-defined]
         if executor is not None:
             changes["transaction_executor_class"] = executor
     return changes

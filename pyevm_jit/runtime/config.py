@@ -138,12 +138,12 @@ class RuntimeTuning:
     #: CPU seconds all compilations of one contract may cost together (0: no cap)
     compile_cost_cap: float = _env("compile_cost_cap", 60.0)
     #: JIT VMs answer reads of account and storage tries from a process-wide cache keyed by
-    #: trie root (evm/statecache.py; PYEVM_JIT_READ_CACHE=0 reads the tries as py-evm does)
+    #: trie root (lean/statedb/; PYEVM_JIT_READ_CACHE=0 reads the tries as py-evm does)
     read_cache: bool = _env("read_cache", True)
     #: entries of that cache (about 300 bytes each) before the least recently used are dropped
     read_cache_entries: int = _env("read_cache_entries", 100_000)
     #: JIT VMs use exact lean paths for message set-up: calls from native code, account records,
-    #: access marks, environment words, transaction messages (evm/messages.py, evm/statecache.py)
+    #: access marks, environment words, transaction messages (pyevm_jit/lean/)
     lean_messages: bool = _env("lean_messages", True)
 
     def should_compile(self, code: bytes) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from pyevm_jit import bench
 from pyevm_jit.bench import measure, sides
 from pyevm_jit.cli import main
-from pyevm_jit.evm import statecache
+from pyevm_jit.lean.statedb import readcache
 
 # SLOAD(0) + 1 -> SSTORE(0); RETURN the old value: reads a pre-state slot, writes it
 CODE = "0x60005460018101600055600052602060" + "00f3"
@@ -70,7 +70,7 @@ def test_cold_repetitions_start_with_an_empty_read_cache(tmp_path: Path) -> None
     try:
         runner = bench.PyEvmRunner(case, side.vm_class)
         runner.pre_state = bench.PreState(case, bench.bench_vm_class("cancun"))
-        cache = statecache.shared_read_cache()
+        cache = readcache.shared_read_cache()
         outcomes = set()
         for _ in range(3):
             misses = cache.misses

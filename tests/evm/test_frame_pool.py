@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from eth.vm.memory import Memory
 
-from pyevm_jit.evm import computation as jit_computation
+from pyevm_jit.evm import frame as jit_frame
 from pyevm_jit.forks import fork_vm
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import Scenario, asm, return_stack
@@ -161,7 +161,7 @@ def test_pending_changes_left_by_a_failing_hand_over_are_dropped(
 def test_frames_are_reused() -> None:
     """The tests above exercise reuse only if messages at one depth share a frame."""
     created = []
-    original = jit_computation.NativeFrame.__init__
+    original = jit_frame.NativeFrame.__init__
 
     def counting(self: Any) -> None:
         created.append(self)
@@ -170,10 +170,10 @@ def test_frames_are_reused() -> None:
     code = asm(5, 0, "MSTORE", 0, "SLOAD", *return_stack(1))
     state = d.build_state(Scenario(code=code), d.jit_vm_class("cancun"))
     apply_message(state, code)
-    jit_computation.NativeFrame.__init__ = counting  # type: ignore[method-assign]
+    jit_frame.NativeFrame.__init__ = counting  # type: ignore[method-assign]
     try:
         for _ in range(3):
             assert apply_message(state, code).is_success
     finally:
-        jit_computation.NativeFrame.__init__ = original  # type: ignore[method-assign]
+        jit_frame.NativeFrame.__init__ = original  # type: ignore[method-assign]
     assert created == []

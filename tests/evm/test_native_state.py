@@ -17,6 +17,7 @@ from support import run_custom
 
 from pyevm_jit import abi
 from pyevm_jit.evm import computation as jit_computation
+from pyevm_jit.evm import run as jit_run
 from pyevm_jit.forks import FORK_VMS, fork_vm
 from pyevm_jit.fuzz import RandomSource
 from pyevm_jit.fuzz.state_patterns import GENERATORS
@@ -35,8 +36,8 @@ def suspensions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Opcodes of the host operations native code suspended for, in order (run by py-evm's
     opcode, or a SLOAD miss by the lean path)."""
     seen: list[int] = []
-    original = jit_computation._run_host_op
-    original_sload = jit_computation._run_lean_sload
+    original = jit_run.run_host_op
+    original_sload = jit_run.run_lean_sload
 
     def counting(computation: Any, frame: Any, plan: Any) -> None:
         seen.append(frame.ctx.exit_op)
@@ -49,8 +50,8 @@ def suspensions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
             seen.append(op)
         return done
 
-    monkeypatch.setattr(jit_computation, "_run_host_op", counting)
-    monkeypatch.setattr(jit_computation, "_run_lean_sload", counting_sload)
+    monkeypatch.setattr(jit_run, "run_host_op", counting)
+    monkeypatch.setattr(jit_run, "run_lean_sload", counting_sload)
     yield seen
 
 

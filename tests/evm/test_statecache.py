@@ -1,4 +1,4 @@
-"""The content-keyed read cache and lean account database (pyevm_jit.evm.statecache).
+"""The content-keyed read cache and lean account database (pyevm_jit.lean.statedb).
 
 Every test compares against py-evm's stock AccountDB in the same process: the same sequence of
 operations on both, every read and every root equal.
@@ -20,23 +20,24 @@ from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyevm_jit.evm import statecache as sc
+from pyevm_jit.lean.statedb import accountdb, codec, readcache, storage
+from pyevm_jit.lean.statedb import trie as trie_walk
 
 ADDRESSES = [bytes([0xA0 + i]) * 20 for i in range(4)]
 SLOTS = [0, 1, 2, 3, 7, 255, 256, 2**255 + 1]
 VALUES = [0, 1, 0x7F, 0x80, 0xFF, 2**64, 2**256 - 1]
 
 
-def cached_class(max_entries: int = 100_000) -> tuple[type, sc.ReadCache]:
-    cache = sc.ReadCache(max_entries)
-    cls = sc.jit_account_db(AccountDB, cache)
+def cached_class(max_entries: int = 100_000) -> tuple[type, readcache.ReadCache]:
+    cache = readcache.ReadCache(max_entries)
+    cls = accountdb.jit_account_db(AccountDB, cache)
     assert cls is not None
     return cls, cache
 
 
 def lean_class() -> type:
-    cls = sc.jit_account_db(AccountDB, None)
-    assert cls is not None and not issubclass(cls, sc.ReadCacheAccountDBMixin)
+    cls = accountdb.jit_account_db(AccountDB, None)
+    assert cls is not None and not issubclass(cls, accountdb.ReadCacheAccountDBMixin)
     return cls
 
 
@@ -54,9 +55,9 @@ accounts = st.builds(
 @settings(max_examples=300, deadline=None)
 def test_account_codec_is_rlp(account: Account) -> None:
     encoded = rlp.encode(account, sedes=Account)
-    assert sc.encode_account(account) == encoded
-    assert sc.decode_account(encoded) == account
-    assert tuple(sc.decode_account(encoded)) == tuple(account)
+    assert codec.encode_account(account) == encoded
+    assert codec.decode_account(encoded) == account
+    assert tuple(codec.decode_account(encoded)) == tuple(account)
 
 
 @pytest.mark.parametrize(
@@ -78,17 +79,17 @@ def test_unusual_account_records_are_decoded_by_rlp(data: bytes) -> None:
         expected: Any = rlp.decode(data, sedes=Account)
     except Exception as exc:  # noqa: BLE001
         with pytest.raises(type(exc)):
-            sc.decode_account(data)
+            codec.decode_account(data)
     else:
-        assert sc.decode_account(data) == expected
+        assert codec.decode_account(data) == expected
 
 
 @given(st.integers(1, 2**256 - 1))
 @settings(max_examples=300, deadline=None)
 def test_storage_value_codec_is_rlp(value: int) -> None:
     encoded = rlp.encode(value)
-    assert sc._encode_value(value) == encoded
-    assert sc._decode_value(encoded) == value
+    assert codec.encode_value(value) == encoded
+    assert codec.decode_value(encoded) == value
 
 
 @pytest.mark.parametrize(
@@ -99,21 +100,21 @@ def test_unusual_storage_values_are_decoded_by_rlp(data: bytes) -> None:
         expected = rlp.decode(data, sedes=rlp.sedes.big_endian_int)
     except Exception as exc:  # noqa: BLE001
         with pytest.raises(type(exc)):
-            sc._decode_value(data)
+            codec.decode_value(data)
     else:
-        assert sc._decode_value(data) == expected
+        assert codec.decode_value(data) == expected
 
 
 # --- the cache itself --------------------------------------------------------------------------
 def test_entries_are_bounded() -> None:
-    cache = sc.ReadCache(max_entries=64)
+    cache = readcache.ReadCache(max_entries=64)
     for i in range(1000):
         cache.put(1, b"r" * 32, i.to_bytes(4, "big"), b"v")
     assert len(cache) == 64
 
 
 def test_links_answer_unchanged_keys_only() -> None:
-    cache = sc.ReadCache()
+    cache = readcache.ReadCache()
     a, b = b"a" * 32, b"b" * 32
     cache.put(1, a, b"k1", b"one")
     cache.put(1, a, b"k2", b"two")
@@ -126,7 +127,7 @@ def test_links_answer_unchanged_keys_only() -> None:
 
 
 def test_namespace_follows_database_identity() -> None:
-    cache = sc.ReadCache()
+    cache = readcache.ReadCache()
     first, second = AtomicDB(), AtomicDB()
     one, two = cache.namespace(first), cache.namespace(second)
     assert one and two and one != two
@@ -359,13 +360,13 @@ def test_a_class_that_overrides_what_the_cache_replaces_is_left_alone() -> None:
         def _get_account(self, address: Any, from_journal: bool = True) -> Any:
             return super()._get_account(address, from_journal)
 
-    assert sc.jit_account_db(Custom, sc.ReadCache()) is None
-    assert sc.jit_account_db(object, sc.ReadCache()) is None
+    assert accountdb.jit_account_db(Custom, readcache.ReadCache()) is None
+    assert accountdb.jit_account_db(object, readcache.ReadCache()) is None
 
     class Plain(AccountDB):
         pass
 
-    assert sc.jit_account_db(Plain, sc.ReadCache()) is not None
+    assert accountdb.jit_account_db(Plain, readcache.ReadCache()) is not None
 
 
 # --- what jit_vm configures ----------------------------------------------------------------------
@@ -379,8 +380,8 @@ class _FakeBackend:
 @pytest.mark.parametrize(
     ("tuning", "expected"),
     [
-        ({}, sc.ReadCacheAccountDBMixin),
-        ({"read_cache": False}, sc.LeanAccountDBMixin),
+        ({}, accountdb.ReadCacheAccountDBMixin),
+        ({"read_cache": False}, accountdb.LeanAccountDBMixin),
         ({"read_cache": False, "lean_messages": False}, None),
     ],
 )
@@ -395,8 +396,8 @@ def test_jit_vm_configures_the_account_database(tuning: dict[str, Any], expected
         assert account_db is AccountDB
     else:
         assert issubclass(account_db, expected)
-    if expected is sc.LeanAccountDBMixin:
-        assert not issubclass(account_db, sc.ReadCacheAccountDBMixin)
+    if expected is accountdb.LeanAccountDBMixin:
+        assert not issubclass(account_db, accountdb.ReadCacheAccountDBMixin)
 
 
 def test_jit_vm_keeps_an_account_database_of_its_own() -> None:
@@ -433,7 +434,7 @@ def test_cached_storage_db_has_py_evms_attributes() -> None:
 
     db = AtomicDB()
     stock = AccountStorageDB(db, BLANK_ROOT_HASH, ADDRESSES[0])
-    lean = sc.LeanAccountStorageDB(db, BLANK_ROOT_HASH, ADDRESSES[0], sc.ReadCache(), 1)
+    lean = storage.LeanAccountStorageDB(db, BLANK_ROOT_HASH, ADDRESSES[0], readcache.ReadCache(), 1)
     assert set(vars(stock)) == set(vars(lean))
     for name, value in vars(stock).items():
         assert isinstance(getattr(lean, name), type(value)), name
@@ -442,7 +443,7 @@ def test_cached_storage_db_has_py_evms_attributes() -> None:
 
 def test_links_are_bounded_by_their_changes() -> None:
     """All links together hold at most half the entry bound of changed keys."""
-    cache = sc.ReadCache(max_entries=100, max_links=1000)
+    cache = readcache.ReadCache(max_entries=100, max_links=1000)
     for i in range(200):
         changes = {j.to_bytes(2, "big"): b"v" for j in range(7)}
         cache.link(1, i.to_bytes(32, "big"), (i + 1).to_bytes(32, "big"), changes)
@@ -450,7 +451,7 @@ def test_links_are_bounded_by_their_changes() -> None:
     assert cache.stats()["link_changes"] == 7 * cache.stats()["links"]
     # the newest links are kept
     assert cache.get(1, (200).to_bytes(32, "big"), (3).to_bytes(2, "big")) == b"v"
-    small = sc.ReadCache(max_entries=10_000, max_links=16)
+    small = readcache.ReadCache(max_entries=10_000, max_links=16)
     for i in range(40):
         small.link(1, i.to_bytes(32, "big"), (i + 1).to_bytes(32, "big"), {b"k": b"v"})
     assert small.stats()["links"] == 16 and small.stats()["link_changes"] == 16
@@ -554,8 +555,10 @@ def test_state_changed_behind_the_cache_is_never_served_stale() -> None:
     from pyevm_jit.testing import differential as d
 
     jit_class = d.jit_vm_class("cancun")
-    assert issubclass(jit_class.get_state_class().account_db_class, sc.ReadCacheAccountDBMixin)
-    cache = sc.shared_read_cache()
+    assert issubclass(
+        jit_class.get_state_class().account_db_class, accountdb.ReadCacheAccountDBMixin
+    )
+    cache = readcache.shared_read_cache()
     hits = cache.hits
     jit = _changed_behind_the_cache(jit_class)
     assert cache.hits > hits
@@ -589,10 +592,10 @@ def test_trie_walk_is_hexary_tries_get(seed: int) -> None:
     probes = keys + [keccak(rng.randbytes(8)) for _ in range(40)]
     probes += [k[:-1] + bytes([k[-1] ^ 2]) for k in keys[:40]]
     for key in probes:
-        assert sc.trie_get(trie.db, trie.root_hash, key) == trie.get(key)
+        assert trie_walk.trie_get(trie.db, trie.root_hash, key) == trie.get(key)
     if keys and trie.root_hash != BLANK_ROOT_HASH:
         del db[trie.root_hash]
-        assert sc.trie_get(trie.db, trie.root_hash, keys[0]) is None
+        assert trie_walk.trie_get(trie.db, trie.root_hash, keys[0]) is None
         with pytest.raises(MissingTrieNode):
             trie.get(keys[0])
 
@@ -611,6 +614,6 @@ def test_trie_walk_leaves_unusual_nodes_to_py_evm(data: bytes) -> None:
     root = keccak(data)
     db[root] = data
     key = keccak(b"k")
-    got = sc.trie_get(db, root, key)
+    got = trie_walk.trie_get(db, root, key)
     if got is not None:
         assert got == HexaryTrie(db, root).get(key)

@@ -1,9 +1,9 @@
-"""The lean message paths (pyevm_jit.evm.messages) against py-evm: calls from native code,
+"""The lean message paths (pyevm_jit.lean) against py-evm: calls from native code,
 environment words, transaction messages.
 
 Each program runs through the JIT VM and the stock interpreter in the same process; the whole
 outcome (status, gas, refund, output, logs, accounts, state root) must match, and the lean call
-path must actually have run (counted by wrapping `messages.call`).
+path must actually have run (counted by wrapping `lean.calls.call`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from pyevm_jit import forks
-from pyevm_jit.evm import messages
+from pyevm_jit.lean import calls, guard, txmessage
+from pyevm_jit.lean.env import environment_getters
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     BURNER,
@@ -49,13 +50,13 @@ IDENTITY = (4).to_bytes(20, "big")
 @pytest.fixture
 def lean_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     count = [0]
-    real = messages.call
+    real = calls.call
 
     def counting(*args: Any) -> int:
         count[0] += 1
         return real(*args)
 
-    monkeypatch.setattr(messages, "call", counting)
+    monkeypatch.setattr(calls, "call", counting)
     yield count
 
 
@@ -217,14 +218,14 @@ def test_a_replaced_call_opcode_is_not_lean() -> None:
     opcodes = dict(CancunComputation.opcodes)
     opcodes[0xF1] = OwnCall.configure(__name__="opcode:CALL", mnemonic="CALL", gas_cost=0)()
     custom = CancunComputation.configure(__name__="Custom", opcodes=opcodes)
-    assert 0xF1 not in messages.lean_calls(custom, custom.opcodes)
-    assert 0xFA in messages.lean_calls(custom, custom.opcodes)
+    assert 0xF1 not in calls.lean_calls(custom, custom.opcodes)
+    assert 0xFA in calls.lean_calls(custom, custom.opcodes)
 
     class OwnChildren(CancunComputation):
         def apply_child_computation(self, child_msg: Any) -> Any:
             return super().apply_child_computation(child_msg)
 
-    assert messages.lean_calls(OwnChildren, OwnChildren.opcodes) == {}
+    assert calls.lean_calls(OwnChildren, OwnChildren.opcodes) == {}
 
 
 @pytest.mark.parametrize("op", ["CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"])
@@ -256,12 +257,12 @@ def test_environment_getters_only_for_py_evms_logic() -> None:
 
     from pyevm_jit.opcodes import ENV_SLOT
 
-    found = messages.environment_getters(CancunComputation.opcodes, ENV_SLOT)
+    found = environment_getters(CancunComputation.opcodes, ENV_SLOT)
     assert set(found) == set(ENV_SLOT)
     opcodes = dict(CancunComputation.opcodes)
     opcodes[0x33] = as_opcode(lambda c: c.stack_push_int(1), "CALLER", 2)
     custom = CancunComputation.configure(__name__="Custom", opcodes=opcodes)
-    assert 0x33 not in messages.environment_getters(custom.opcodes, ENV_SLOT)
+    assert 0x33 not in environment_getters(custom.opcodes, ENV_SLOT)
 
 
 def _forget_debug2(logger: Any) -> None:
@@ -279,7 +280,7 @@ def test_build_evm_message_logs_what_py_evm_logs(
 
     vm = forks.fork_vm(fork)
     stock_state = d.build_state(Scenario(code=b"\x00", fork=fork), vm)
-    lean_cls = messages.lean_executor(stock_state.transaction_executor_class)
+    lean_cls = txmessage.lean_executor(stock_state.transaction_executor_class)
     assert lean_cls is not None
     for to in (d.CONTRACT, b""):
         tx = d._signed_tx(vm, to, 1, 100_000, b"\x12\x34")
@@ -329,22 +330,20 @@ def test_lean_executor_only_for_py_evms_method() -> None:
         def build_evm_message(self, transaction: Any) -> Any:
             return super().build_evm_message(transaction)
 
-    assert messages.lean_executor(Own) is None
-    assert messages.lean_executor(CancunTransactionExecutor) is not None
+    assert txmessage.lean_executor(Own) is None
+    assert txmessage.lean_executor(CancunTransactionExecutor) is not None
 
 
 def test_lean_copies_written_against_the_installed_py_evm() -> None:
     """Every lean build_evm_message is in use with the installed py-evm (when py-evm changes
     one of its methods this fails: check the copy against the new method, record its
     fingerprint)."""
-    assert set(messages.lean_methods().values()) == {
-        lean for _owner, _fingerprint, lean in messages._WRITTEN_AGAINST
-    }
+    assert set(txmessage.lean_methods().values()) == set(txmessage.LEAN.values())
 
 
 def _changed_build_evm_message(self: Any, transaction: Any) -> Any:
     """Stands for a later py-evm's method: the same name and class, another body."""
-    return messages._build_evm_message(self, transaction, "frontier")
+    return txmessage._build_evm_message(self, transaction, "frontier")
 
 
 def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -358,14 +357,17 @@ def test_changed_py_evm_method_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         FrontierTransactionExecutor, "build_evm_message", _changed_build_evm_message
     )
-    leans = {owner: lean for owner, _fingerprint, lean in messages._WRITTEN_AGAINST}
-    table = messages.lean_methods()  # what the import of pyevm_jit finds with that py-evm
+    leans = {
+        FrontierTransactionExecutor: txmessage.LEAN["frontier"],
+        LondonTransactionExecutor: txmessage.LEAN["london"],
+    }
+    table = txmessage.lean_methods()  # what the import of pyevm_jit finds with that py-evm
     assert _changed_build_evm_message not in table
     assert leans[FrontierTransactionExecutor] not in table.values()
     assert table[LondonTransactionExecutor.build_evm_message] is leans[LondonTransactionExecutor]
-    monkeypatch.setattr(messages, "_BUILD_EVM_MESSAGE", table)
-    assert messages.lean_executor(FrontierTransactionExecutor) is None
-    assert messages.lean_executor(LondonTransactionExecutor) is not None
+    monkeypatch.setattr(txmessage, "_BUILD_EVM_MESSAGE", table)
+    assert txmessage.lean_executor(FrontierTransactionExecutor) is None
+    assert txmessage.lean_executor(LondonTransactionExecutor) is not None
 
     # berlin's executor inherits Frontier's method; london's is its own (still the lean one)
     for fork, expected in (
@@ -419,23 +421,23 @@ def test_messages_without_code() -> None:
     from eth.vm.forks.cancun.computation import CancunComputation
     from eth.vm.opcode import as_opcode
 
-    assert messages.runs_nothing(CancunComputation.opcodes)
+    assert guard.runs_nothing(CancunComputation.opcodes)
     table = dict(CancunComputation.opcodes)
     table[0x00] = as_opcode(lambda c: None, "STOP", 0)
-    assert not messages.runs_nothing(table)
+    assert not guard.runs_nothing(table)
 
 
 def test_buffer_addresses_are_the_ones_ctypes_gives() -> None:
     import ctypes
 
-    from pyevm_jit.evm import computation
+    from pyevm_jit.evm import frame as jit_frame
 
-    frame = computation.NativeFrame()
+    frame = jit_frame.NativeFrame()
     for data in (b"\x00", b"abc", bytes(range(256)) * 40, (7).to_bytes(32, "big")):
         expected = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
-        assert computation._address_of(data, frame) == expected
-        assert ctypes.string_at(computation._address_of(data, frame), len(data)) == data
-    assert computation._address_of(b"", frame) == 0
+        assert jit_frame.address_of(data, frame) == expected
+        assert ctypes.string_at(jit_frame.address_of(data, frame), len(data)) == data
+    assert jit_frame.address_of(b"", frame) == 0
 
 
 def test_switched_off(lean_count: list[int]) -> None:

@@ -1,4 +1,4 @@
-"""A SLOAD miss through the lean path (`messages.sload`): py-evm's steps on the native word.
+"""A SLOAD miss through the lean path (`pyevm_jit.lean.sload`): py-evm's steps on the native word.
 
 Every program runs through the JIT and py-evm's stock interpreter in the same process; outcomes
 (status, error class and message, gas, refund, output, logs, state root, accounts) must match,
@@ -15,9 +15,9 @@ from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.opcode import _FastOpcode, as_opcode
 from support import run_custom
 
-from pyevm_jit.evm import computation as jit_computation
-from pyevm_jit.evm import messages
+from pyevm_jit.evm import run as jit_run
 from pyevm_jit.forks import fork_vm
+from pyevm_jit.lean import sload as lean_sload
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import Scenario, asm, return_stack
@@ -31,7 +31,7 @@ NET_METERED = ("constantinople", "istanbul", "berlin", "london", "cancun", "prag
 def lean_sloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Slots read through the lean path, in order (also those whose read raised)."""
     seen: list[int] = []
-    original = messages.sload
+    original = lean_sload.sload
 
     def counting(computation: Any, slot: int) -> int | None:
         seen.append(slot)
@@ -40,7 +40,7 @@ def lean_sloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
             seen.pop()
         return value
 
-    monkeypatch.setattr(messages, "sload", counting)
+    monkeypatch.setattr(lean_sload, "sload", counting)
     yield seen
 
 
@@ -189,14 +189,14 @@ def test_opcode_patched_in_place_is_seen(lean_sloads: list[int]) -> None:
 
 
 def test_computation_with_its_own_stack_methods_is_not_lean() -> None:
-    assert messages.lean_sload(CancunComputation)
+    assert lean_sload.lean_sload(CancunComputation)
 
     class OwnStack(CancunComputation):
         @property
         def stack_push_int(self) -> Any:
             return self._stack.push_int
 
-    assert not messages.lean_sload(OwnStack)
+    assert not lean_sload.lean_sload(OwnStack)
 
 
 def test_state_value_out_of_range_raises_pyevms_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,13 +231,13 @@ def test_lean_path_used_by_default_and_not_when_lean_is_off(
     assert lean_sloads == [0]
     del lean_sloads[:]
     seen = []
-    original = jit_computation._run_host_op
+    original = jit_run.run_host_op
 
     def counting(computation: Any, frame: Any, plan: Any) -> None:
         seen.append(frame.ctx.exit_op)
         original(computation, frame, plan)
 
-    monkeypatch.setattr(jit_computation, "_run_host_op", counting)
+    monkeypatch.setattr(jit_run, "run_host_op", counting)
     tuning = RuntimeTuning(lean_messages=False)
     config = RuntimeConfig(enabled=True, blocking=True, store=None, tuning=tuning)
     with JitBackend.new(config) as backend:

@@ -1,0 +1,60 @@
+"""`TablePlan`: what messages of one opcode table may do natively, checked against py-evm's table
+of the fork (`table_plan`), with one warning per class and reason when they cannot."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyevm_jit.evm.state_path import StatePlan, state_plan
+from pyevm_jit.lean.plan import NO_LEAN_PLAN, LeanPlan, lean_plan
+from pyevm_jit.opcodes import fork_opcodes
+
+if TYPE_CHECKING:
+    from pyevm_jit.evm.computation import JitComputationMixin
+
+log = logging.getLogger("pyevm_jit.evm.vm")
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """What messages of one opcode table may do natively."""
+
+    unsupported: str  # why compiled code cannot run them (empty: it can)
+    state: StatePlan
+    lean: LeanPlan = NO_LEAN_PLAN  # lean calls and environment words
+
+
+# (computation class, reason) already warned about
+_warned: set[tuple[str, str]] = set()
+
+
+def _native_state_enabled(backend: Any) -> bool:
+    tuning = getattr(getattr(backend, "config", None), "tuning", None)
+    return bool(getattr(tuning, "native_state", True))
+
+
+def table_plan(computation_class: type[JitComputationMixin], opcodes: dict[int, Any]) -> TablePlan:
+    """Check `opcodes` (the table a message runs with) against the fork's py-evm table."""
+    fork = computation_class.jit_fork
+    differences = computation_class.jit_table_differences(opcodes)
+    unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+    if unsupported:
+        warn_unsupported(computation_class.__name__, fork, unsupported)
+        return TablePlan(unsupported, StatePlan.disabled())
+    enabled = _native_state_enabled(computation_class.jit_backend)
+    lean = lean_plan(computation_class, opcodes, computation_class.jit_lean)
+    return TablePlan("", state_plan(opcodes, fork_opcodes(fork), enabled), lean)
+
+
+def warn_unsupported(name: str, fork: str, unsupported: str) -> None:
+    if (name, unsupported) in _warned:
+        return
+    _warned.add((name, unsupported))
+    log.warning(
+        "pyevm-jit: %s differs from py-evm's %s opcode table (%s): its messages are interpreted",
+        name,
+        fork,
+        unsupported,
+    )

@@ -1,0 +1,246 @@
+"""The run loop of a message: the native program, its suspensions and its exits (see
+evm/computation.py for the boundary), and the stock interpreter loop it falls back to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eth.exceptions import (
+    Halt,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfBoundsRead,
+    OutOfGas,
+    Revert,
+)
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.memory import Memory
+
+from pyevm_jit.abi import WORD_BYTES, Status
+from pyevm_jit.evm.frame import FramePool, NativeFrame, address_of
+from pyevm_jit.evm.hostops import HOST_ARITY, SLOAD, run_host_op, run_lean_call, run_lean_sload
+from pyevm_jit.evm.observe import ObservedRun
+from pyevm_jit.evm.plan import TablePlan
+from pyevm_jit.evm.state_path import flush
+from pyevm_jit.lean.env import EnvGetter
+from pyevm_jit.lean.protocols import Computation
+from pyevm_jit.opcodes import ENV_SLOT, JUMPDEST
+
+if TYPE_CHECKING:
+    from pyevm_jit.compiler.link import NativeProgram
+
+# (opcode, slot) for every environment opcode, in slot order
+_ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
+
+
+# --- the stock loop, from a given program counter -----------------------------------------------
+def run_interpreter(computation: Computation) -> None:
+    opcode_lookup = computation.opcodes
+    for opcode in computation.code:
+        try:
+            opcode_fn = opcode_lookup[opcode]
+        except KeyError:
+            opcode_fn = InvalidOpcode(opcode)
+        try:
+            opcode_fn(computation=computation)
+        except Halt:
+            break
+
+
+# --- the native path ------------------------------------------------------------------------------
+def run_native(
+    computation: Computation,
+    native: NativeProgram,
+    pool: FramePool,
+    table: TablePlan,
+    observed: ObservedRun | None = None,
+) -> None:
+    frame = pool.acquire()
+    ctx = frame.ctx
+    initial_memory = computation._memory
+    computation._memory = frame.memory
+    buffers = frame.state
+    plan = table.state
+    lean_calls = table.lean.calls
+    lean_sload = table.lean.sload
+    try:
+        _enter(computation, native, frame, table.lean.env)
+        ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
+        if observed is not None:
+            observed.attach(frame)
+        run = native.run
+        ctx_ref = frame.ctx_ref
+        status = run(ctx_ref)
+        while status == Status.SUSPEND:
+            if observed is not None:
+                observed.exited(status)
+            # native writes, refunds and logs reach py-evm before any Python code runs
+            if ctx.pending:
+                flush(computation, ctx, buffers)
+            try:
+                op = ctx.exit_op
+                if op == SLOAD:
+                    if not (lean_sload and run_lean_sload(computation, frame, plan)):
+                        run_host_op(computation, frame, plan)
+                else:
+                    reader = lean_calls.get(op) if lean_calls else None
+                    if reader is None or not run_lean_call(computation, frame, reader):
+                        run_host_op(computation, frame, plan)
+            except Halt:
+                return
+            status = run(ctx_ref)
+        if observed is not None:
+            observed.exited(status)
+        if ctx.pending:
+            flush(computation, ctx, buffers)
+        _finish(computation, frame, status)
+    finally:
+        if observed is not None:
+            observed.detach(frame)
+        # the contents go to the computation's own memory, as the interpreter leaves it, when
+        # that is py-evm's Memory, untouched (anything else gets a new one)
+        if type(initial_memory) is Memory and not initial_memory._bytes:
+            length = ctx.memory_len
+            if length:
+                initial_memory._bytes = bytearray(frame.read_memory(0, length))
+            computation._memory = initial_memory
+        else:
+            computation._memory = frame.memory.snapshot()
+        pool.release(frame)
+
+
+def _enter(
+    computation: Computation,
+    native: NativeProgram,
+    frame: NativeFrame,
+    env_getters: dict[int, EnvGetter],
+) -> None:
+    ctx = frame.ctx
+    msg = computation.msg
+    code = bytes(msg.code)
+    data = bytes(msg.data)
+    ctx.gas = computation._gas_meter.gas_remaining
+    ctx.stack_len = 0
+    ctx.code = address_of(code, frame)
+    ctx.code_len = len(code)
+    ctx.calldata = address_of(data, frame)
+    ctx.calldata_len = len(data)
+    ctx.returndata = 0
+    ctx.returndata_len = 0
+    ctx.resume = 0
+    if native.env_mask:
+        _fill_environment(computation, frame, native.env_mask, env_getters)
+
+
+def _fill_environment(
+    computation: Computation, frame: NativeFrame, mask: int, getters: dict[int, EnvGetter]
+) -> None:
+    """Environment words the program reads, computed by the fork's own opcode logic (or read
+    directly from what py-evm's logic function pushes: `getters`, lean/env.py)."""
+    values = computation._stack.values
+    opcodes = computation.opcodes
+    env_view = frame.env_view
+    for opcode, offset in _env_words(mask):
+        getter = getters.get(opcode)
+        if getter is not None:
+            value = getter(computation)
+        else:
+            opcodes[opcode].logic_fn(computation)
+            value = values.pop()
+            if isinstance(value, bytes):
+                value = int.from_bytes(value, "big")
+        env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
+
+
+# env_mask -> (opcode, byte offset) of each environment word it has, in slot order
+_env_words_of: dict[int, tuple[tuple[int, int], ...]] = {}
+
+
+def _env_words(mask: int) -> tuple[tuple[int, int], ...]:
+    words = _env_words_of.get(mask)
+    if words is None:
+        words = tuple((op, slot * WORD_BYTES) for op, slot in _ENV_OPS if mask >> slot & 1)
+        if len(_env_words_of) < 4096:  # masks are few (one per program); bounded anyway
+            _env_words_of[mask] = words
+    return words
+
+
+def _output(frame: NativeFrame) -> bytes:
+    size = frame.ctx.exit_b
+    if not size:
+        return b""
+    return frame.read_memory(frame.ctx.exit_a, size)
+
+
+def _finish(computation: Computation, frame: NativeFrame, status: int) -> None:
+    ctx = frame.ctx
+    computation._gas_meter.gas_remaining = max(ctx.gas, 0)
+    if status == Status.STOP:
+        return
+    if status == Status.RETURN:
+        computation.output = _output(frame)
+        return
+    if status == Status.REVERT:
+        computation.output = _output(frame)
+        raise Revert(computation.output)
+    if status == Status.FALLBACK:
+        _fall_back(computation, frame)
+        return
+    if status == Status.FAIL:
+        _fail_in_py_evm(computation, frame)
+    if status == Status.OUT_OF_GAS or status == Status.MEMORY_ALLOCATION_FAILED:
+        raise OutOfGas("out of gas in native code")
+    if status == Status.INVALID_JUMP:
+        raise _invalid_jump(computation, ctx.exit_a, ctx.exit_b)
+    if status == Status.INVALID_INSTRUCTION:
+        opcode = computation.code[ctx.exit_pc] if ctx.exit_pc < len(computation.code) else 0
+        raise InvalidInstruction(f"Invalid opcode 0x{opcode:x} @ {ctx.exit_pc}")
+    if status == Status.RETURNDATA_OUT_OF_BOUNDS:
+        raise OutOfBoundsRead("Return data out of bounds")
+    raise RuntimeError(f"native program returned unknown status {status}")
+
+
+def _invalid_jump(computation: Computation, low: int, high: int) -> Exception:
+    code = computation.code
+    target = low & (2**64 - 1)
+    if not high and target < len(code) and code[target] == JUMPDEST:
+        return InvalidInstruction("Jump resulted in invalid instruction")
+    return InvalidJumpDestination("Invalid Jump Destination")
+
+
+def _fall_back(computation: Computation, frame: NativeFrame) -> None:
+    """Hand the rest of the message to the interpreter from the failed block's start."""
+    ctx = frame.ctx
+    values = computation._stack.values
+    values.clear()
+    values.extend([frame.read_word(i) for i in range(ctx.stack_len)])
+    computation.code.program_counter = ctx.exit_pc
+    run_interpreter(computation)
+
+
+def _fail_in_py_evm(computation: Computation, frame: NativeFrame) -> None:
+    """The instruction at exit_pc failed natively: py-evm runs it on its inputs (the top of the
+    native stack; the items below are placeholders, never read before it raises) and raises its
+    own error. Should it not fail, native code and py-evm disagree: an internal error."""
+    ctx = frame.ctx
+    depth = ctx.stack_len
+    count = min(HOST_ARITY[computation.msg.code[ctx.exit_pc]][0], depth)
+    values = computation._stack.values
+    values.clear()
+    values.extend([0] * (depth - count))
+    values.extend([frame.read_word(i) for i in range(depth - count, depth)])
+    code = computation.code
+    code.program_counter = ctx.exit_pc
+    opcode = next(iter(code))  # a tracing code stream records the pc
+    try:
+        opcode_fn = computation.opcodes[opcode]
+    except KeyError:
+        opcode_fn = InvalidOpcode(opcode)
+    try:
+        opcode_fn(computation=computation)
+    except Halt:
+        pass
+    raise RuntimeError(
+        f"pyevm-jit: the instruction at pc {ctx.exit_pc} (0x{opcode:02x}) failed in native code "
+        "but not in py-evm"
+    )

@@ -1,0 +1,245 @@
+"""Every check that lets a lean path stand in for py-evm code (see the package docstring).
+
+Two kinds of check, both here and nowhere else:
+
+- **Identity**: what a message would run is py-evm's own object -- the computation class's
+  method, the opcode's class and its `__call__`, the logic function, the database layer. A
+  user's override, subclass or patch is never replaced: that path runs py-evm's (or the user's)
+  code as written.
+- **Fingerprint**: py-evm's own object is the version its lean copy was written against (py-evm
+  0.12.1b1): the sha256 of its source text, first 16 hex digits (`fingerprint`). A py-evm whose
+  method differs keeps its own method (and tests/lean fails until the copy is checked and the
+  new fingerprint recorded in `PINNED`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import logging
+import textwrap
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from eth.db.accesslog import KeyAccessLoggerDB
+from eth.db.account import AccountDB
+from eth.db.hash_trie import HashTrie
+from eth.vm.computation import BaseComputation
+from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.logic import block as block_logic
+from eth.vm.logic import call as call_logic
+from eth.vm.logic import context as context_logic
+from eth.vm.logic import flow as flow_logic
+from eth.vm.logic import storage as storage_logic
+from eth.vm.opcode import _FastOpcode
+from eth.vm.transaction_context import BaseTransactionContext
+from trie import HexaryTrie
+
+log = logging.getLogger(__name__)
+
+# --- source fingerprints --------------------------------------------------------------------------
+#: "module:qualified name" of py-evm code a lean path copies -> its fingerprint in py-evm 0.12.1b1
+PINNED: dict[str, str] = {
+    # the opening of JitComputationMixin.apply_computation (evm/computation.py) up to the loop
+    "eth.vm.computation:BaseComputation.apply_computation": "4645a2de61ddb378",
+    # txmessage._build_evm_message: py-evm's three versions of the method
+    "eth.vm.forks.frontier.state:FrontierTransactionExecutor.build_evm_message": "191e8e3049d06771",
+    "eth.vm.forks.london.state:LondonTransactionExecutor.build_evm_message": "3ef800f286d2d2e1",
+    "eth.vm.forks.cancun.state:CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
+}  # fmt: skip
+
+
+def fingerprint(obj: Any) -> str | None:
+    """A fingerprint of `obj`'s source text (None when the source cannot be read)."""
+    obj = getattr(obj, "__func__", obj)  # a classmethod's function
+    try:
+        source = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(textwrap.dedent(source).encode()).hexdigest()[:16]
+
+
+def resolve(name: str) -> Any:
+    """The object a `PINNED` name stands for, as installed now (its owner's own attribute)."""
+    module_name, _, qualified = name.partition(":")
+    *owners, attribute = qualified.split(".")
+    owner: Any = importlib.import_module(module_name)
+    for part in owners:
+        owner = getattr(owner, part)
+    return vars(owner).get(attribute)
+
+
+def pinned(name: str) -> bool:
+    """Whether py-evm's object `name` is the version its lean copy was written against (read
+    anew on each call: a patched or upgraded method is seen)."""
+    obj = resolve(name)
+    return obj is not None and fingerprint(obj) == PINNED[name]
+
+
+# --- the computation's apply_computation ----------------------------------------------------------
+_APPLY_COMPUTATION = "eth.vm.computation:BaseComputation.apply_computation"
+
+
+def apply_computation_pinned() -> bool:
+    """Whether py-evm's `apply_computation` is the one whose opening the JIT computation copies."""
+    return pinned(_APPLY_COMPUTATION)
+
+
+# --- transaction messages (txmessage.py) ----------------------------------------------------------
+#: (PINNED name of a py-evm build_evm_message, the family of its lean copy)
+BUILD_EVM_MESSAGE: tuple[tuple[str, str], ...] = (
+    ("eth.vm.forks.frontier.state:FrontierTransactionExecutor.build_evm_message", "frontier"),
+    ("eth.vm.forks.london.state:LondonTransactionExecutor.build_evm_message", "london"),
+    ("eth.vm.forks.cancun.state:CancunTransactionExecutor.build_evm_message", "cancun"),
+)
+
+
+def pinned_build_evm_messages() -> dict[Any, str]:
+    """py-evm's build_evm_message -> the family of its lean copy, for each method of the
+    installed py-evm that is the one its copy was written against."""
+    found = {}
+    for name, family in BUILD_EVM_MESSAGE:
+        if pinned(name):
+            found[resolve(name)] = family
+        else:
+            log.debug("pyevm-jit: %s is not the one of py-evm 0.12.1b1: kept as it is", name)
+    return found
+
+
+# --- calls (calls.py) -----------------------------------------------------------------------------
+#: computation methods the lean call path inlines or relies on being py-evm's
+CHILD_METHODS = (
+    "prepare_child_message",
+    "apply_child_computation",
+    "generate_child_computation",
+    "add_child_computation",
+    "extend_memory",
+    "memory_read_bytes",
+    "memory_write",
+    "consume_gas",
+    "return_gas",
+)
+
+#: py-evm's get_call_params implementations -> the name of their reader in calls.py
+CALL_PARAMS: dict[Any, str] = {
+    call_logic.Call.get_call_params: "call",
+    call_logic.CallByzantium.get_call_params: "call_byzantium",
+    call_logic.CallCode.get_call_params: "callcode",
+    call_logic.DelegateCall.get_call_params: "delegatecall",
+    call_logic.StaticCall.get_call_params: "staticcall",
+}
+
+
+def keeps_pyevm_methods(cls: type, names: Iterable[str], base: type = BaseComputation) -> bool:
+    """Whether `cls` runs `base`'s own method for every one of `names`."""
+    return all(getattr(cls, name, None) is getattr(base, name, None) for name in names)
+
+
+def call_params_kind(opcode_fn: Any) -> str | None:
+    """The reader name of a call opcode run by py-evm's `BaseCall.__call__` with one of py-evm's
+    `get_call_params` (None for anything else)."""
+    if opcode_fn is None or type(opcode_fn).__call__ is not call_logic.BaseCall.__call__:
+        return None
+    return CALL_PARAMS.get(type(opcode_fn).get_call_params)
+
+
+# --- environment words (env.py) -------------------------------------------------------------------
+#: py-evm's logic functions of environment opcodes -> the name of the value they push (env.py)
+ENV_LOGIC: dict[Any, str] = {
+    context_logic.address: "address",
+    context_logic.origin: "origin",
+    context_logic.caller: "caller",
+    context_logic.callvalue: "callvalue",
+    context_logic.gasprice: "gasprice",
+    context_logic.chain_id: "chain_id",
+    block_logic.coinbase: "coinbase",
+    block_logic.timestamp: "timestamp",
+    block_logic.number: "number",
+    block_logic.difficulty: "difficulty",
+    block_logic.gaslimit: "gaslimit",
+    block_logic.basefee: "basefee",
+    block_logic.mixhash: "mixhash",
+    block_logic.blob_base_fee: "blob_base_fee",
+}
+
+
+def env_logic_name(opcode_fn: Any) -> str | None:
+    """The ENV_LOGIC name of the opcode's logic function, when it is py-evm's."""
+    return ENV_LOGIC.get(getattr(opcode_fn, "logic_fn", None))
+
+
+# --- SLOAD (sload.py) -----------------------------------------------------------------------------
+#: computation methods py-evm's SLOAD logic calls, which the lean SLOAD does not call
+SLOAD_STACK_METHODS = ("stack_pop1_int", "stack_push_int")
+#: how `sload_kind` classifies a table's SLOAD
+SLOAD_OTHER, SLOAD_FRONTIER, SLOAD_BERLIN, SLOAD_BERLIN_WARM_PATCHED = 0, 1, 2, 3
+_FAST_OPCODE_CALL = _FastOpcode.__call__
+_MARK_STORAGE_WARM = berlin_logic._mark_storage_warm
+
+
+def sload_kind(opcode_fn: Any) -> int:
+    """Which of py-evm's SLOADs `opcode_fn` is: py-evm's opcode class with `storage.sload`
+    (SLOAD_FRONTIER) or `sload_eip2929` (SLOAD_BERLIN; SLOAD_BERLIN_WARM_PATCHED when py-evm's
+    module-level `_mark_storage_warm` was replaced: the lean path calls it as it is), or
+    SLOAD_OTHER. Checked on every SLOAD miss."""
+    if type(opcode_fn).__call__ is not _FAST_OPCODE_CALL:
+        return SLOAD_OTHER
+    logic = opcode_fn.logic_fn
+    if logic is berlin_logic.sload_eip2929:
+        if berlin_logic._mark_storage_warm is _MARK_STORAGE_WARM:
+            return SLOAD_BERLIN
+        return SLOAD_BERLIN_WARM_PATCHED
+    if logic is storage_logic.sload:
+        return SLOAD_FRONTIER
+    return SLOAD_OTHER
+
+
+# --- messages without code ------------------------------------------------------------------------
+def runs_nothing(opcodes: Mapping[int, Any]) -> bool:
+    """Whether a message without code does nothing with this table: its STOP is py-evm's (the
+    interpreter would run it once: no gas, no state, no output)."""
+    stop = opcodes.get(0)
+    return type(stop) is _FastOpcode and stop.logic_fn is flow_logic.stop and stop.gas_cost == 0
+
+
+# --- log entries (evm/state_path.py) ------------------------------------------------------------
+def pyevm_log_counter(computation: Any) -> Iterator[int] | None:
+    """The transaction context's log counter when the computation's `add_log_entry` and the
+    context's `get_next_log_counter` are py-evm's (then an entry may be appended as py-evm's
+    method appends it), else None."""
+    context: Any = computation.transaction_context  # py-evm's: its `_log_counter` is read
+    if (
+        type(computation).add_log_entry is BaseComputation.add_log_entry
+        and type(context).get_next_log_counter is BaseTransactionContext.get_next_log_counter
+    ):
+        counter: Iterator[int] = context._log_counter
+        return counter
+    return None
+
+
+# --- the state database (statedb/) ----------------------------------------------------------------
+def is_account_db(account_db_class: Any) -> bool:
+    """Whether `account_db_class` is py-evm's AccountDB or a subclass of it."""
+    return isinstance(account_db_class, type) and issubclass(account_db_class, AccountDB)
+
+
+def keeps_account_db_methods(account_db_class: type, names: Iterable[str]) -> bool:
+    """Whether `account_db_class` runs py-evm AccountDB's own method for every one of `names`."""
+    return keeps_pyevm_methods(account_db_class, names, AccountDB)
+
+
+def logged_trie_keys(wrapped: Any, hexary: Any) -> set[bytes] | None:
+    """The key set of py-evm's access logger when `wrapped` (AccountDB's `_trie_logger`) is that
+    logger over a HashTrie over the HexaryTrie `hexary`: then the lean trie walk may read the
+    account trie in its place and record the key as the logger would. None otherwise."""
+    if (
+        type(wrapped) is KeyAccessLoggerDB
+        and type(wrapped.wrapped_db) is HashTrie
+        and wrapped.wrapped_db._db is hexary
+        and type(hexary) is HexaryTrie  # type: ignore[comparison-overlap]
+        and type(getattr(wrapped, "_keys_read", None)) is set
+    ):
+        keys: set[bytes] = wrapped._keys_read
+        return keys
+    return None
