@@ -314,7 +314,7 @@ def _resize(op: str) -> Callable[[IRBuilder, Value, IntType], Value]:
         if v.type is ty:
             return v
         if v.__class__ is Constant:
-            return Constant(ty, v.constant)  # type: ignore[attr-defined]
+            return Constant(ty, v.constant)
         return self._emit(ty, f"{op} {v.type.text} {v.ref} to {ty.text}")
 
     method.__name__ = method.__qualname__ = op
@@ -351,12 +351,12 @@ class IRBuilder:
                 folded = _fold_bin(op, a.constant, b.constant, ty.width)  # type: ignore
                 if folded is not None:
                     return const(ty, folded)  # type: ignore[arg-type]
-            elif op in ("add", "or", "xor") and a.constant == 0:  # type: ignore[attr-defined]
+            elif op in ("add", "or", "xor") and a.constant == 0:
                 return b
-            elif op == "mul" and a.constant == 1:  # type: ignore[attr-defined]
+            elif op == "mul" and a.constant == 1:
                 return b
         elif b.__class__ is Constant:
-            c = b.constant  # type: ignore[attr-defined]
+            c = b.constant
             if c == 0 and op in ("add", "sub", "or", "xor", "shl", "lshr", "ashr"):
                 return a
             if c == 1 and op in ("mul", "udiv"):
@@ -395,13 +395,13 @@ class IRBuilder:
 
     def select(self, cond: Value, a: Value, b: Value, name: str = "") -> Value:
         if cond.__class__ is Constant:
-            return a if cond.constant else b  # type: ignore[attr-defined]
+            return a if cond.constant else b
         if a is b or (
             a.__class__ is Constant
             and b.__class__ is Constant
             and a.type is b.type
             and a.constant == b.constant
-        ):  # type: ignore
+        ):
             return a  # (by value: whether two equal constants are one object is by chance)
         return self._emit(
             a.type, f"select i1 {cond.ref}, {a.type.text} {a.ref}, {b.type.text} {b.ref}"
@@ -451,7 +451,7 @@ class IRBuilder:
         source = source_etype if source_etype is not None else ptr.type.pointee  # type: ignore
         if len(indices) == 1:  # the common case (a stack slot, a limb): said without loops
             index = indices[0]
-            if index.__class__ is Constant and index.constant == 0:  # type: ignore[attr-defined]
+            if index.__class__ is Constant and index.constant == 0:
                 return Value(source.pointer(), ptr.ref)
             kind = "getelementptr inbounds" if inbounds else "getelementptr"
             return self._emit(
@@ -464,7 +464,7 @@ class IRBuilder:
                 result = result.elements[index.constant]  # type: ignore[attr-defined]
             elif isinstance(result, ArrayType):
                 result = result.element
-        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:  # type: ignore[attr-defined]
+        if len(indices) == 1 and indices[0].__class__ is Constant and indices[0].constant == 0:
             return Value(PointerType(result), ptr.ref)
         idx = ", ".join(f"{i.type.text} {i.ref}" for i in indices)
         kind = "getelementptr inbounds" if inbounds else "getelementptr"
@@ -475,11 +475,11 @@ class IRBuilder:
         args = list(args)
         ret = fn.ftype.return_type
         if fn.name.startswith("llvm.bswap") and args[0].__class__ is Constant:
-            value = args[0].constant  # type: ignore[attr-defined]
+            value = args[0].constant
             nbytes = ret.width // 8  # type: ignore[attr-defined]
             return Constant(ret, int.from_bytes(value.to_bytes(nbytes, "little"), "big"))  # type: ignore
         text = ", ".join(f"{a.type.text} {a.ref}" for a in args)
-        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref  # type: ignore[arg-type]
+        callee = self.fn.pointer_to(fn) if fn.__class__ is IndirectFunction else fn.ref
         if ret is VOID:
             self.lines.append(f"  call void {callee}({text})")
             return Value(VOID, "")
@@ -491,7 +491,7 @@ class IRBuilder:
 
     def cbranch(self, cond: Value, then: Block, otherwise: Block) -> None:
         if cond.__class__ is Constant:
-            self.branch(then if cond.constant else otherwise)  # type: ignore[attr-defined]
+            self.branch(then if cond.constant else otherwise)
             return
         self.lines.append(f"  br i1 {cond.ref}, label %{then.name}, label %{otherwise.name}")
         self.block.terminated = True

@@ -119,7 +119,7 @@ class Constant(Value):
 
 def constant_int(value: Value) -> int | None:
     """The Python integer of a constant (unsigned), or None when the value is not constant."""
-    return value.constant if value.__class__ is Constant else None  # type: ignore
+    return value.constant if value.__class__ is Constant else None
 
 
 #: small constants by (type, value): most constants of a program are small and repeated
