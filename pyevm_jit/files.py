@@ -49,20 +49,29 @@ class NotWritableTarget(OSError):
     """What is at the path is neither a regular file nor something written through."""
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    return "not a regular file"
+#: what a file-system entry is, by the type bits of its mode (for messages)
+_KINDS = {
+    stat.S_IFREG: "a regular file",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What an entry of this mode is, for a message ("a folder", "a FIFO", ...)."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def describe_entry(path: Path) -> str:
+    """What is at `path` (links followed), for a message; "a dangling symbolic link" too."""
+    try:
+        return kind_of(path.stat().st_mode)
+    except OSError:
+        return "a dangling symbolic link" if path.is_symlink() else "unreadable"
 
 
 def written_through(mode: int) -> bool:
@@ -82,7 +91,7 @@ def write_file_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> Non
         pass
     else:
         if not stat.S_ISREG(st.st_mode):
-            raise NotWritableTarget(f"{name} is {_kind(st.st_mode)}; not replaced")
+            raise NotWritableTarget(f"{name} is {kind_of(st.st_mode)}; not replaced")
     tmp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
     fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
@@ -107,7 +116,7 @@ def write_target(path: Path) -> Path:
     except FileNotFoundError:
         return target
     if not (stat.S_ISREG(st.st_mode) or written_through(st.st_mode)):
-        raise NotWritableTarget(f"{path} is {_kind(st.st_mode)}; not written")
+        raise NotWritableTarget(f"{path} is {kind_of(st.st_mode)}; not written")
     return target
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import stat
 import sys
 import time
 import traceback
@@ -31,7 +30,7 @@ from typing import Any, Protocol
 
 from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.errors import UsageError
-from pyevm_jit.files import load_json
+from pyevm_jit.files import describe_entry, load_json
 from pyevm_jit.forks import (
     FIXTURE_FORKS,
     FORK_VMS,
@@ -262,7 +261,7 @@ def input_files(
                 if entry.is_file():
                     found.append(entry)
                 else:
-                    print(f"skipped {entry}: {_not_a_file(entry)}", file=sys.stderr)
+                    print(f"skipped {entry}: {describe_entry(entry)}", file=sys.stderr)
             if not found:
                 raise UsageError(f"{raw}: no {' or '.join(suffixes)} {what} in this folder")
             files.extend(found)
@@ -276,19 +275,6 @@ def input_files(
             seen.add(resolved)
             unique.append(file)
     return unique
-
-
-def _not_a_file(path: Path) -> str:
-    """What `path` is, when it is no regular file (for a message)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return "a dangling symbolic link" if path.is_symlink() else "unreadable"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    return "not a regular file"
 
 
 def canonical_fork_name(name: str) -> str:

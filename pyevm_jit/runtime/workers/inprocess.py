@@ -4,30 +4,17 @@ crash isolation: for debugging and for tests of the runtime logic; `worker_count
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
-from typing import TYPE_CHECKING
 
-from pyevm_jit.runtime.workers.queue import TaskQueue
-from pyevm_jit.runtime.workers.tasks import (
-    CompileFailure,
-    Compiler,
-    CompileTask,
-    describe,
-    shut_down,
-)
-
-if TYPE_CHECKING:
-    from pyevm_jit.compiler.compile import ObjectCode
+from pyevm_jit.runtime.workers.queue import QueuedPool
+from pyevm_jit.runtime.workers.tasks import CompileFailure, Compiler, describe
 
 
-class InProcessPool:
+class InProcessPool(QueuedPool):
     """Compiles on one daemon thread of this process."""
 
     def __init__(self, compiler: Compiler, name: str = "pyevm-jit-compile") -> None:
+        super().__init__()
         self._compiler = compiler
-        self._jobs = TaskQueue()
-        self._cv = threading.Condition()
-        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -39,24 +26,18 @@ class InProcessPool:
     def timeouts(self) -> int:
         return 0
 
-    def submit(self, task: CompileTask) -> Future[ObjectCode]:
-        fut: Future[ObjectCode] = Future()
-        with self._cv:
-            if self._closed:
-                fut.set_exception(shut_down())
-                return fut
-            self._jobs.push(task, fut)
-            self._cv.notify()
-        return fut
+    def _wake(self) -> None:
+        with self._lock:
+            self._lock.notify()
 
     def _run(self) -> None:
         while True:
-            with self._cv:
-                while not self._jobs and not self._closed:
-                    self._cv.wait()
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
                 if self._closed:
                     return
-                task, fut = self._jobs.pop()
+                task, fut = self._queue.pop()
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
@@ -70,13 +51,8 @@ class InProcessPool:
             del task, fut
 
     def shutdown(self, timeout: float) -> None:
-        with self._cv:
-            if self._closed:
-                return
-            self._closed = True
-            pending = self._jobs.drain()
-            self._cv.notify()
-        for _task, fut in pending:
-            if fut.set_running_or_notify_cancel():
-                fut.set_exception(shut_down())
+        pending = self._close()
+        if pending is None:
+            return
+        self._fail_pending(pending)
         self._thread.join(timeout)

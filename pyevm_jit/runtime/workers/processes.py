@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyevm_jit.runtime import children
-from pyevm_jit.runtime.workers.queue import TaskQueue
+from pyevm_jit.runtime.workers.queue import QueuedPool
 from pyevm_jit.runtime.workers.tasks import (
     BUDGET,
     TRANSIENT,
@@ -125,7 +125,7 @@ class _Attempt:
     codes: list[int | None]
 
 
-class ProcessPool:
+class ProcessPool(QueuedPool):
     """Worker processes, each running one job at a time (see the module doc)."""
 
     def __init__(
@@ -143,12 +143,10 @@ class ProcessPool:
         self._timeout = timeout
         self._startup_timeout = startup_timeout
         self._recycle_after = max(1, recycle_after)
-        self._lock = threading.Lock()
-        self._queue = TaskQueue()
+        super().__init__()
         #: jobs whose worker died while running them: the deaths so far, by future
         self._attempts: dict[Future[ObjectCode], _Attempt] = {}
         self._workers: list[_Worker] = []
-        self._closed = False
         self._crashes = 0
         self._timeouts = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -165,16 +163,6 @@ class ProcessPool:
     def timeouts(self) -> int:
         """Jobs stopped for running past their CPU budget or the wall-clock timeout."""
         return self._timeouts
-
-    def submit(self, task: CompileTask) -> Future[ObjectCode]:
-        fut: Future[ObjectCode] = Future()
-        with self._lock:
-            if self._closed:
-                fut.set_exception(shut_down())
-                return fut
-            self._queue.push(task, fut)
-        self._wake()
-        return fut
 
     def _wake(self) -> None:
         try:
@@ -384,46 +372,32 @@ class ProcessPool:
                 continue
             if w.process.reader in ready:
                 self._receive(w)
-            elif w.deadline and now >= w.deadline and w.job is not None and not w.ready:
-                # not the contract's fault: the worker never got as far as compiling it
-                _task, fut = w.job
-                w.job = None
-                log.warning(
-                    "pyevm-jit: compile worker not ready after %.0fs; killed", self._startup_timeout
-                )
-                self._retire(w, kill=True)
-                self._fail(
-                    fut,
-                    CompileFailure(
-                        f"compile worker not ready after {self._startup_timeout:g}s", TRANSIENT
-                    ),
-                )
             elif w.deadline and now >= w.deadline and w.job is not None:
-                self._timeouts += 1
-                _task, fut = w.job
-                w.job = None
-                log.warning(
-                    "pyevm-jit: compilation timed out after %.1fs; worker killed", self._timeout
-                )
-                self._retire(w, kill=True)
-                self._fail(
-                    fut, CompileFailure(f"compilation timed out after {self._timeout:g}s", BUDGET)
-                )
+                self._expire(w)
         return True
 
+    def _expire(self, worker: _Worker) -> None:
+        """Kill a worker past its deadline and fail its job: as transient when it never got
+        ready (not the contract's fault), else as over budget."""
+        assert worker.job is not None
+        _task, fut = worker.job
+        worker.job = None
+        if worker.ready:
+            self._timeouts += 1
+            failure = CompileFailure(f"compilation timed out after {self._timeout:g}s", BUDGET)
+        else:
+            limit = f"{self._startup_timeout:g}s"
+            failure = CompileFailure(f"compile worker not ready after {limit}", TRANSIENT)
+        log.warning("pyevm-jit: %s; worker killed", failure)
+        self._retire(worker, kill=True)
+        self._fail(fut, failure)
+
     def shutdown(self, timeout: float) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            pending = self._queue.drain()
-        self._wake()
+        pending = self._close()
+        if pending is None:
+            return
         self._thread.join(timeout)
-        for _task, fut in pending:
-            if fut.set_running_or_notify_cancel():
-                fut.set_exception(shut_down())
-            elif not fut.done():  # a retry waiting in the queue was already running
-                fut.set_exception(shut_down())
+        self._fail_pending(pending)
         self._attempts.clear()
         deadline = time.monotonic() + timeout
         for w in list(self._workers):

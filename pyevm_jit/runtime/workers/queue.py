@@ -1,13 +1,15 @@
-"""The queue of waiting compile jobs, in the order they run."""
+"""The queue of waiting compile jobs, in the order they run, and what both pools do with it
+(`QueuedPool`: submit, close once, fail what never ran)."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from pyevm_jit.runtime.workers.tasks import CompileTask
+from pyevm_jit.runtime.workers.tasks import CompileTask, shut_down
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -53,3 +55,46 @@ class TaskQueue:
         items = [(item[4], item[5]) for item in sorted(self._heap)]
         self._heap.clear()
         return items
+
+
+class QueuedPool:
+    """What both pools share: the queue of waiting jobs under one condition (`_lock`), closed
+    once. A pool wakes its dispatcher in `_wake` (called after a job is queued or the pool is
+    closed, outside the lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._queue = TaskQueue()
+        self._closed = False
+
+    def _wake(self) -> None:
+        raise NotImplementedError
+
+    def submit(self, task: CompileTask) -> Future[ObjectCode]:
+        fut: Future[ObjectCode] = Future()
+        with self._lock:
+            if self._closed:
+                fut.set_exception(shut_down())
+                return fut
+            self._queue.push(task, fut)
+        self._wake()
+        return fut
+
+    def _close(self) -> list[tuple[CompileTask, Future[ObjectCode]]] | None:
+        """Close the pool: the jobs that were waiting (None when it was closed already)."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            pending = self._queue.drain()
+        self._wake()
+        return pending
+
+    @staticmethod
+    def _fail_pending(pending: list[tuple[CompileTask, Future[ObjectCode]]]) -> None:
+        """Fail the jobs a closed pool never ran."""
+        for _task, fut in pending:
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(shut_down())
+            elif not fut.done():  # a retry waiting in the queue was already running
+                fut.set_exception(shut_down())
