@@ -19,7 +19,7 @@ from eth import constants as eth_constants
 from eth.vm import opcode_values
 
 from pyevm_jit.forks import vm_classes
-from pyevm_jit.state_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
+from pyevm_jit.gas_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
 
 
 class Kind(enum.Enum):
@@ -194,7 +194,7 @@ class ForkSpec:
     name: str
     static_gas: dict[int, int]  # opcode -> gas charged before its logic runs (valid opcodes only)
     gas: GasSchedule
-    # The native state path (see state_rules; None: that operation always suspends to py-evm).
+    # The native state path (see gas_rules; None: that operation always suspends to py-evm).
     # Gas of an SLOAD of a slot this frame already read or wrote (warm, value known)
     sload_hit_cost: int | None = None
     # SSTORE's gas and refund rule for a slot whose value this frame knows

@@ -142,7 +142,7 @@ def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
 
 #: the layers, ground first: a module may import its own layer and the ones below it
 LAYERS: dict[str, int] = {
-    "errors": 0, "forks": 0, "opcodes": 0, "abi": 0, "state_rules": 0, "files": 0,
+    "errors": 0, "forks": 0, "opcodes": 0, "abi": 0, "gas_rules": 0, "files": 0,
     "compiler": 1,
     "runtime": 2,
     "lean": 3,  # guarded copies of py-evm code paths: py-evm and the ground facts only

@@ -17,7 +17,7 @@ from pyevm_jit.conformance.blocktest import (
     SLOW_CASES,
     BlockCase,
     BlockCaseResult,
-    Status,
+    CaseStatus,
     contract_codes,
     discover_cases,
     run_case,
@@ -49,7 +49,7 @@ def _quiet_py_evm() -> None:
 
 
 def _died(case: BlockCase, reason: str) -> BlockCaseResult:
-    return BlockCaseResult(case, Status.FAILED, reason)
+    return BlockCaseResult(case, CaseStatus.FAILED, reason)
 
 
 KIND: caserun.CaseKind[BlockCase, BlockCaseResult] = caserun.CaseKind(

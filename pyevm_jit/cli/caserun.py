@@ -33,7 +33,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pyevm_jit.cli.aot import compile_with_progress, open_store
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
-from pyevm_jit.conformance.statetest import Status, Summary
+from pyevm_jit.conformance.statetest import CaseStatus, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
@@ -74,7 +74,7 @@ class ResultLike(Protocol):
     def case(self) -> Any: ...
 
     @property
-    def status(self) -> Status: ...
+    def status(self) -> CaseStatus: ...
 
     @property
     def reason(self) -> str: ...
@@ -547,7 +547,7 @@ def run_command(
                 for result in results:
                     summary.add(result)
                     all_results.append(result)
-                    if result.status is Status.FAILED:
+                    if result.status is CaseStatus.FAILED:
                         progress_bar.write(f"FAIL {result.case.id}: {result.reason}")
                 progress_bar.advance(
                     len(results), note=f"{summary.passed} passed, {summary.failed} failed"
@@ -583,7 +583,7 @@ def run_command(
             "interrupted": interrupted,
             "not_run": not_run,
             "seconds": round(summary.seconds, 3),
-            "summary": {status.value: summary.counts[status] for status in Status},
+            "summary": {status.value: summary.counts[status] for status in CaseStatus},
             "native": merged,
             "results": [result.to_json() for result in all_results],
         }

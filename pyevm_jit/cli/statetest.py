@@ -13,7 +13,7 @@ from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_general_s
 from pyevm_jit.conformance.statetest import (
     Case,
     CaseResult,
-    Status,
+    CaseStatus,
     contract_codes,
     discover_cases,
     run_case,
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _died(case: Case, reason: str) -> CaseResult:
-    return CaseResult(case, Status.FAILED, f"error: {reason}")
+    return CaseResult(case, CaseStatus.FAILED, f"error: {reason}")
 
 
 KIND: caserun.CaseKind[Case, CaseResult] = caserun.CaseKind(

@@ -57,7 +57,7 @@ def _ensure_llvm() -> None:
 #: the sources whose text decides what object code looks like, relative to the package folder:
 #: the whole compiler (code generator, analysis, runtime library, target set-up, compile and
 #: link) and the ground facts it is built on (context layout, fork and opcode tables, state rules)
-COMPILER_SOURCES = ("compiler/**/*.py", "abi.py", "forks.py", "opcodes.py", "state_rules.py")
+COMPILER_SOURCES = ("compiler/**/*.py", "abi.py", "forks.py", "opcodes.py", "gas_rules.py")
 
 
 def compiler_sources_hash(package_dir: Path | None = None) -> str:

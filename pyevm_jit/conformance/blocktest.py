@@ -20,7 +20,7 @@ from typing import Any
 
 from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.conformance.statetest import (
-    Status,
+    CaseStatus,
     Summary,
     input_files,
     read_fixture,
@@ -33,7 +33,7 @@ __all__ = [
     "BlockCase",
     "BlockCaseResult",
     "KNOWN_DEVIATIONS",
-    "Status",
+    "CaseStatus",
     "BlockSummary",
     "VMFactory",
     "blockchain_tests_dir",
@@ -68,7 +68,7 @@ SLOW_CASES: dict[str, str] = {
 
 def skipped_result(case: BlockCase) -> BlockCaseResult:
     reason = f"slow on the interpreter ({SLOW_CASES[case.id]}); run with --include-slow"
-    return BlockCaseResult(case, Status.SKIPPED, reason)
+    return BlockCaseResult(case, CaseStatus.SKIPPED, reason)
 
 
 @dataclass(frozen=True, order=True)
@@ -82,7 +82,7 @@ class BlockCase:
 @dataclass
 class BlockCaseResult:
     case: BlockCase
-    status: Status
+    status: CaseStatus
     reason: str = ""
     seconds: float = 0.0
     blocks: int = 0  # blocks imported
@@ -338,22 +338,22 @@ def run_case(case: BlockCase, vm_factory: VMFactory | None = None) -> BlockCaseR
     try:
         test = load_test(case)
         blocks, rejected = check_case(test, vm_factory)
-        status = Status.PASSED
+        status = CaseStatus.PASSED
     except _Unsupported as exc:
-        status, reason = Status.UNSUPPORTED, str(exc)
+        status, reason = CaseStatus.UNSUPPORTED, str(exc)
     except _CaseFailure as exc:
-        status, reason = Status.FAILED, str(exc)
+        status, reason = CaseStatus.FAILED, str(exc)
     except UsageError:
         raise
     except Exception as exc:  # anything else is a failure of this case, not of the run
-        status, reason = Status.FAILED, f"{type(exc).__name__}: {exc}"[:400]
+        status, reason = CaseStatus.FAILED, f"{type(exc).__name__}: {exc}"[:400]
     reason = _one_line(reason)
     known = deviation_reason(case.id, KNOWN_DEVIATIONS)
     if known is not None:
-        if status is Status.FAILED:
-            status, reason = Status.XFAIL, f"{known} (got: {reason})"
-        elif status is Status.PASSED:
-            status, reason = Status.FAILED, f"listed as a known deviation but passes: {known}"
+        if status is CaseStatus.FAILED:
+            status, reason = CaseStatus.XFAIL, f"{known} (got: {reason})"
+        elif status is CaseStatus.PASSED:
+            status, reason = CaseStatus.FAILED, f"listed as a known deviation but passes: {known}"
     return BlockCaseResult(
         case, status, reason, time.perf_counter() - started, blocks=blocks, rejected=rejected
     )

@@ -52,7 +52,7 @@ CHAIN_ID = 1
 _MAX_PREV_HASHES = 256
 
 
-class Status(str, enum.Enum):
+class CaseStatus(str, enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     XFAIL = "xfail"  # failed, and listed in known_deviations.py
@@ -87,7 +87,7 @@ class Case:
 @dataclass
 class CaseResult:
     case: Case
-    status: Status
+    status: CaseStatus
     reason: str = ""
     seconds: float = 0.0
 
@@ -109,14 +109,14 @@ class HasStatus(Protocol):
     """A result of any kind of case (state test, blockchain test)."""
 
     @property
-    def status(self) -> Status: ...
+    def status(self) -> CaseStatus: ...
 
 
 @dataclass
 class Summary:
     """Counts of results by status (of any kind of case) and the run's one-line summary."""
 
-    counts: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
+    counts: dict[CaseStatus, int] = field(default_factory=lambda: {s: 0 for s in CaseStatus})
     seconds: float = 0.0
 
     def add(self, result: HasStatus) -> None:
@@ -124,18 +124,18 @@ class Summary:
 
     @property
     def failed(self) -> int:
-        return self.counts[Status.FAILED]
+        return self.counts[CaseStatus.FAILED]
 
     @property
     def passed(self) -> int:
-        return self.counts[Status.PASSED]
+        return self.counts[CaseStatus.PASSED]
 
     def line(self) -> str:
         text = f"{self.passed} passed, {self.failed} failed"
         extras = [
-            (Status.XFAIL, "expected failures"),
-            (Status.SKIPPED, "skipped"),
-            (Status.UNSUPPORTED, "unsupported"),
+            (CaseStatus.XFAIL, "expected failures"),
+            (CaseStatus.SKIPPED, "skipped"),
+            (CaseStatus.UNSUPPORTED, "unsupported"),
         ]
         for status, label in extras:
             if self.counts[status]:
@@ -709,7 +709,7 @@ def run_case(case: Case, vm_factory: VMFactory | None = None) -> CaseResult:
     """Execute one case and judge it (known deviations become XFAIL)."""
     started = time.perf_counter()
     if not case.supported:
-        return CaseResult(case, Status.UNSUPPORTED, f"py-evm has no {case.fork} VM")
+        return CaseResult(case, CaseStatus.UNSUPPORTED, f"py-evm has no {case.fork} VM")
     try:
         outcome = execute_case(case, vm_factory)
         problem = check_outcome(case, outcome)
@@ -725,14 +725,16 @@ def run_case(case: Case, vm_factory: VMFactory | None = None) -> CaseResult:
         if deviation is not None:
             return CaseResult(
                 case,
-                Status.FAILED,
+                CaseStatus.FAILED,
                 f"listed as a known deviation but passed; remove it ({deviation})",
                 seconds,
             )
-        return CaseResult(case, Status.PASSED, "", seconds)
+        return CaseResult(case, CaseStatus.PASSED, "", seconds)
     if deviation is not None:
-        return CaseResult(case, Status.XFAIL, f"{problem} [known deviation: {deviation}]", seconds)
-    return CaseResult(case, Status.FAILED, problem, seconds)
+        return CaseResult(
+            case, CaseStatus.XFAIL, f"{problem} [known deviation: {deviation}]", seconds
+        )
+    return CaseResult(case, CaseStatus.FAILED, problem, seconds)
 
 
 def run_cases(cases: Iterable[Case], vm_factory: VMFactory | None = None) -> Iterator[CaseResult]:

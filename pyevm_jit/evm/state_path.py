@@ -250,7 +250,7 @@ def state_plan(
     """The plan for a VM whose table is `opcodes`, where programs were compiled for the
     fork's py-evm table `stock`: an operation runs natively only when the VM's opcode follows
     the same rule as the stock one (so native code does what the VM's opcode would do)."""
-    from pyevm_jit import state_rules as rules
+    from pyevm_jit import gas_rules as rules
 
     def called_alike(op: int) -> bool:
         """The entry's class calls it as the stock entry's class does (an opcode class with

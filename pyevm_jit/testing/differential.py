@@ -38,8 +38,7 @@ from eth_typing import Address, Hash32
 
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
-from pyevm_jit.opcodes import BY_NAME
-from pyevm_jit.opcodes import OPCODES as OPCODE_TABLE
+from pyevm_jit.opcodes import BY_NAME, OPCODES
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -62,8 +61,7 @@ MAIN_FORKS: tuple[str, ...] = (
 # A tiny assembler (for tests and generators)
 
 #: opcode by mnemonic, and mnemonic by opcode (the one opcode table's names)
-OPCODES: dict[str, int] = BY_NAME
-MNEMONICS: dict[int, str] = {op: info.name for op, info in OPCODE_TABLE.items()}
+MNEMONICS: dict[int, str] = {op: info.name for op, info in OPCODES.items()}
 
 U256 = 2**256
 MAX_U256 = U256 - 1
@@ -109,7 +107,7 @@ def asm(*items: AsmItem) -> bytes:
             out += push(item)
         elif isinstance(item, str):
             try:
-                out.append(OPCODES[item.upper()])
+                out.append(BY_NAME[item.upper()])
             except KeyError:
                 raise ValueError(f"unknown mnemonic {item!r}") from None
         elif isinstance(item, (bytes, bytearray)):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pyevm_jit.cli import caserun
-from pyevm_jit.conformance.statetest import Status
+from pyevm_jit.conformance.statetest import CaseStatus
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class FakeCase:
 @dataclass
 class FakeResult:
     case: FakeCase
-    status: Status
+    status: CaseStatus
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -37,12 +37,12 @@ class FakeResult:
 
 
 def fake_run(case: FakeCase, factory: Any) -> FakeResult:
-    status = Status.FAILED if "bad" in case.id else Status.PASSED
-    return FakeResult(case, status, "bad case" if status is Status.FAILED else "")
+    status = CaseStatus.FAILED if "bad" in case.id else CaseStatus.PASSED
+    return FakeResult(case, status, "bad case" if status is CaseStatus.FAILED else "")
 
 
 def fake_died(case: FakeCase, reason: str) -> FakeResult:
-    return FakeResult(case, Status.FAILED, reason)
+    return FakeResult(case, CaseStatus.FAILED, reason)
 
 
 def fake_codes(cases: Sequence[FakeCase]) -> dict[tuple[bytes, str], bytes]:
@@ -110,9 +110,9 @@ def test_worker_death_fails_only_its_case() -> None:
     ]
     by_id = {r.case.id: r for r in results}
     assert sorted(by_id) == sorted(c.id for c in cases) and len(results) == len(cases)
-    assert by_id["victim"].status is Status.FAILED
+    assert by_id["victim"].status is CaseStatus.FAILED
     assert by_id["victim"].reason.startswith("worker process died (exit code 70)")
-    assert all(r.status is Status.PASSED for r in results if r.case.id != "victim")
+    assert all(r.status is CaseStatus.PASSED for r in results if r.case.id != "victim")
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
@@ -143,7 +143,7 @@ def test_run_command_reports_and_writes_json(
     jobs: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cases = _cases("one", "bad-two", "three", path="/t/x.json")
-    skipped = [FakeResult(FakeCase("slow", "/t/x.json"), Status.SKIPPED, "slow")]
+    skipped = [FakeResult(FakeCase("slow", "/t/x.json"), CaseStatus.SKIPPED, "slow")]
     report = tmp_path / "r.json"
     status = caserun.run_command(
         FAKE,

@@ -157,7 +157,7 @@ def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
     from pyevm_jit.cli import caserun
     from pyevm_jit.cli import statetest as statetest_cli
-    from pyevm_jit.conformance.statetest import Status, discover_cases
+    from pyevm_jit.conformance.statetest import CaseStatus, discover_cases
 
     cases = discover_cases([state_tests / "VMTests" / "vmArithmeticTest"], substring="::add")
     assert len(cases) > 3
@@ -170,9 +170,9 @@ def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
     ]
     assert sorted(r.case.id for r in results) == sorted(c.id for c in cases)
     by_id = {r.case.id: r for r in results}
-    assert by_id[victim.id].status is Status.FAILED
+    assert by_id[victim.id].status is CaseStatus.FAILED
     assert "worker process died" in by_id[victim.id].reason
-    assert all(r.status is Status.PASSED for r in results if r.case.id != victim.id)
+    assert all(r.status is CaseStatus.PASSED for r in results if r.case.id != victim.id)
 
 
 def test_unavailable_subcommand_is_one_line(

@@ -13,6 +13,7 @@ import itertools
 import pytest
 
 from pyevm_jit.forks import fork_at_least, valid_opcodes
+from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     BURNER,
@@ -63,7 +64,7 @@ def _results(items: list[list[AsmItem]]) -> bytes:
 
 def _skip_absent(fork: str, *mnemonics: str) -> None:
     for name in mnemonics:
-        if d.OPCODES[name] not in valid_opcodes(fork):
+        if BY_NAME[name] not in valid_opcodes(fork):
             pytest.skip(f"{name} does not exist in {fork}")
 
 
@@ -384,9 +385,9 @@ ENV_OPS = (
 
 @pytest.mark.parametrize("fork", MAIN_FORKS)
 def test_environment(fork: str) -> None:
-    present = [op for op in ENV_OPS if d.OPCODES[op] in valid_opcodes(fork)]
+    present = [op for op in ENV_OPS if BY_NAME[op] in valid_opcodes(fork)]
     items: list[list[AsmItem]] = [[op] for op in present]
-    if d.OPCODES["BLOBHASH"] in valid_opcodes(fork):
+    if BY_NAME["BLOBHASH"] in valid_opcodes(fork):
         items += [[0, "BLOBHASH"], [MAX_U256, "BLOBHASH"]]
     code = _results(items)
     check(
@@ -458,7 +459,7 @@ def test_balance_and_extcode(fork: str) -> None:
     for t in targets:
         a = d.addr(t)
         items += [["GAS"], [a, "BALANCE"], ["GAS"], [a, "EXTCODESIZE"], ["GAS"]]
-        if d.OPCODES["EXTCODEHASH"] in valid_opcodes(fork):
+        if BY_NAME["EXTCODEHASH"] in valid_opcodes(fork):
             items.append([a, "EXTCODEHASH"])
     code = _results(items)
     check(Scenario(code=code, fork=fork, accounts=standard_accounts(), balance=3), expect="success")
@@ -612,7 +613,7 @@ NEVER_VALID = (0x0C, 0x0F, 0x1E, 0x21, 0x2F, 0x4B, 0x4F, 0xA5, 0xB0, 0xEF, 0xF6,
 @pytest.mark.parametrize("fork", MAIN_FORKS)
 def test_absent_opcodes_are_invalid(fork: str) -> None:
     table = valid_opcodes(fork)
-    absent = [d.OPCODES[n] for n in NEW_OPCODES if d.OPCODES[n] not in table]
+    absent = [BY_NAME[n] for n in NEW_OPCODES if BY_NAME[n] not in table]
     for op in [*absent, *NEVER_VALID]:
         code = asm(*([1] * 7), 5, 0, "SSTORE") + bytes([op]) + asm(1, 1, "SSTORE")
         check(Scenario(code=code, fork=fork), expect="InvalidInstruction")

@@ -14,7 +14,7 @@ import pytest
 
 from pyevm_jit.cli import main
 from pyevm_jit.conformance import blocktest
-from pyevm_jit.conformance.blocktest import BlockCase, Status, discover_cases, run_case
+from pyevm_jit.conformance.blocktest import BlockCase, CaseStatus, discover_cases, run_case
 from pyevm_jit.conformance.fixtures import is_bundled_sample
 from pyevm_jit.errors import UsageError
 
@@ -85,7 +85,7 @@ def test_sample_is_small_and_covers_invalid_blocks() -> None:
 @pytest.mark.parametrize("case", SAMPLE, ids=lambda c: c.id)
 def test_sample_interp(case: BlockCase) -> None:
     result = run_case(case)
-    assert result.status in (Status.PASSED, Status.XFAIL), result.reason
+    assert result.status in (CaseStatus.PASSED, CaseStatus.XFAIL), result.reason
     assert result.blocks + result.rejected == len(blocktest.load_test(case)["blocks"])
 
 
@@ -131,7 +131,7 @@ def _only_result(path: Path) -> Any:
 
 @needs_fixtures
 def test_untampered_copy_passes(tmp_path: Path) -> None:
-    assert _only_result(_small_case_file(tmp_path)).status is Status.PASSED
+    assert _only_result(_small_case_file(tmp_path)).status is CaseStatus.PASSED
 
 
 @needs_fixtures
@@ -140,7 +140,7 @@ def test_wrong_last_block_hash_fails(tmp_path: Path) -> None:
         test["lastblockhash"] = "0x" + "11" * 32
 
     result = _only_result(_small_case_file(tmp_path, edit))
-    assert result.status is Status.FAILED and "last block hash" in result.reason
+    assert result.status is CaseStatus.FAILED and "last block hash" in result.reason
 
 
 @needs_fixtures
@@ -150,7 +150,7 @@ def test_wrong_post_state_fails(tmp_path: Path) -> None:
         account["balance"] = hex(int(account["balance"], 16) + 1)
 
     result = _only_result(_small_case_file(tmp_path, edit))
-    assert result.status is Status.FAILED and "post state" in result.reason
+    assert result.status is CaseStatus.FAILED and "post state" in result.reason
 
 
 @needs_fixtures
@@ -159,7 +159,7 @@ def test_valid_block_marked_invalid_fails(tmp_path: Path) -> None:
         test["blocks"][0]["expectException"] = "TransactionException.INTRINSIC_GAS_TOO_LOW"
 
     result = _only_result(_small_case_file(tmp_path, edit))
-    assert result.status is Status.FAILED and "expects" in result.reason
+    assert result.status is CaseStatus.FAILED and "expects" in result.reason
 
 
 @needs_fixtures
@@ -172,7 +172,7 @@ def test_corrupted_block_is_rejected(tmp_path: Path) -> None:
         test["postState"] = test["pre"]
 
     result = _only_result(_small_case_file(tmp_path, edit))
-    assert result.status is Status.PASSED, result.reason
+    assert result.status is CaseStatus.PASSED, result.reason
     assert result.rejected == 1
 
 
@@ -181,7 +181,7 @@ def test_known_deviation_that_passes_is_a_failure(monkeypatch: pytest.MonkeyPatc
         pytest.skip("BlockchainTests not found")
     case = SAMPLE[0]
     monkeypatch.setitem(blocktest.KNOWN_DEVIATIONS, case.id, "pretend py-evm gets this wrong")
-    assert run_case(case).status is Status.FAILED
+    assert run_case(case).status is CaseStatus.FAILED
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
-from pyevm_jit.conformance.statetest import Case, Status, discover_cases, run_case
+from pyevm_jit.conformance.statetest import Case, CaseStatus, discover_cases, run_case
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import VMFactory
 
@@ -120,11 +120,11 @@ def test_state(statetest_case: Case, mode: str, request: pytest.FixtureRequest) 
         backend = request.getfixturevalue("backend")
         before = backend.stats()
     result = run_case(statetest_case, factory)
-    if result.status is Status.UNSUPPORTED:
+    if result.status is CaseStatus.UNSUPPORTED:
         pytest.skip(result.reason)
-    if result.status is Status.XFAIL:
+    if result.status is CaseStatus.XFAIL:
         pytest.xfail(result.reason)
-    assert result.status is Status.PASSED, result.reason
+    assert result.status is CaseStatus.PASSED, result.reason
     if backend is not None:
         check_native_ran(before, backend.stats(), runs_code=_runs_code(statetest_case))
 
@@ -196,7 +196,7 @@ def test_native_check_catches_interpreted_messages() -> None:
     with JitBackend.disabled() as off:
         before = off.stats()
         result = run_case(case, lambda vm_class: jit_vm(vm_class, off))
-        assert result.status is Status.PASSED, result.reason
+        assert result.status is CaseStatus.PASSED, result.reason
         with pytest.raises(AssertionError, match="Disabled"):
             check_native_ran(before, off.stats())
 
@@ -235,7 +235,7 @@ def test_jit_runs_native_code(backend: Any, jit_factory: VMFactory) -> None:
     cases = discover_cases([folder], fork="Cancun")
     before = backend.stats().lookup_hits
     result = run_case(cases[0], jit_factory)
-    assert result.status is Status.PASSED, result.reason
+    assert result.status is CaseStatus.PASSED, result.reason
     assert backend.stats().lookup_hits > before
 
 

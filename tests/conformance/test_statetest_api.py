@@ -25,7 +25,7 @@ from pyevm_jit.conformance.fixtures import (
 from pyevm_jit.conformance.statetest import (
     EMPTY_LOGS_HASH,
     Case,
-    Status,
+    CaseStatus,
     discover_cases,
     logs_hash,
     run_case,
@@ -129,28 +129,28 @@ def test_every_pyevm_fork_has_a_vm() -> None:
 def test_case_passes_and_runner_can_fail(state_tests: Path, tmp_path: Path) -> None:
     original = _fixture(state_tests, ADD)
     case = discover_cases([state_tests / ADD], fork="Cancun")[0]
-    assert run_case(case).status is Status.PASSED
+    assert run_case(case).status is CaseStatus.PASSED
 
     name = case.name
     wrong_root = copy.deepcopy(original)
     wrong_root[name]["post"]["Cancun"][0]["hash"] = "0x" + "11" * 32
     path = _write(tmp_path, "wrong_root.json", wrong_root)
     result = run_case(discover_cases([path], fork="Cancun")[0])
-    assert result.status is Status.FAILED
+    assert result.status is CaseStatus.FAILED
     assert "state root" in result.reason
 
     wrong_logs = copy.deepcopy(original)
     wrong_logs[name]["post"]["Cancun"][0]["logs"] = "0x" + "22" * 32
     path = _write(tmp_path, "wrong_logs.json", wrong_logs)
     result = run_case(discover_cases([path], fork="Cancun")[0])
-    assert result.status is Status.FAILED
+    assert result.status is CaseStatus.FAILED
     assert "logs hash" in result.reason
 
     expects_error = copy.deepcopy(original)
     expects_error[name]["post"]["Cancun"][0]["expectException"] = "TransactionException.X"
     path = _write(tmp_path, "expects.json", expects_error)
     result = run_case(discover_cases([path], fork="Cancun")[0])
-    assert result.status is Status.FAILED
+    assert result.status is CaseStatus.FAILED
     assert "expected exception" in result.reason
 
 
@@ -176,12 +176,12 @@ def test_rejected_transaction_keeps_pre_state(state_tests: Path, tmp_path: Path)
     test["post"]["Cancun"][0]["logs"] = "0x" + EMPTY_LOGS_HASH.hex()
     path = _write(tmp_path, "poor_no_expect.json", original)
     result = run_case(discover_cases([path])[0])
-    assert result.status is Status.FAILED
+    assert result.status is CaseStatus.FAILED
     assert "transaction rejected" in result.reason
 
     test["post"]["Cancun"][0]["expectException"] = "TransactionException.INSUFFICIENT_ACCOUNT_FUNDS"
     path = _write(tmp_path, "poor_expect.json", original)
-    assert run_case(discover_cases([path])[0]).status is Status.PASSED
+    assert run_case(discover_cases([path])[0]).status is CaseStatus.PASSED
 
 
 def test_unsupported_fork_is_counted(state_tests: Path, tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_unsupported_fork_is_counted(state_tests: Path, tmp_path: Path) -> None:
     cases = discover_cases([path])
     assert len(cases) == 1
     result = run_case(cases[0])
-    assert result.status is Status.UNSUPPORTED
+    assert result.status is CaseStatus.UNSUPPORTED
 
 
 def test_vm_factory_is_used(state_tests: Path) -> None:
@@ -203,7 +203,7 @@ def test_vm_factory_is_used(state_tests: Path) -> None:
         return type("Recorded" + vm_class.__name__, (vm_class,), {})
 
     case = discover_cases([state_tests / ADD], fork="Cancun")[0]
-    assert run_case(case, factory).status is Status.PASSED
+    assert run_case(case, factory).status is CaseStatus.PASSED
     assert [cls.fork for cls in seen] == ["cancun"]
 
     def broken(vm_class: type[Any]) -> type[Any]:
@@ -216,7 +216,7 @@ def test_vm_factory_is_used(state_tests: Path) -> None:
         return Broken
 
     result = run_case(case, broken)
-    assert result.status is Status.FAILED and "state root" in result.reason
+    assert result.status is CaseStatus.FAILED and "state root" in result.reason
 
 
 def test_known_deviations(monkeypatch: pytest.MonkeyPatch, state_tests: Path) -> None:
@@ -227,7 +227,7 @@ def test_known_deviations(monkeypatch: pytest.MonkeyPatch, state_tests: Path) ->
     assert known_deviations.deviation_reason(f"{file}::other::{fork}::{index}") is None
     # a listed case that passes is a failure, so the list stays exact
     result = run_case(case)
-    assert result.status is Status.FAILED
+    assert result.status is CaseStatus.FAILED
     assert "known deviation" in result.reason
 
 

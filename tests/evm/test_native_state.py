@@ -21,9 +21,9 @@ from pyevm_jit.evm import run as jit_run
 from pyevm_jit.forks import FORK_VMS, fork_vm
 from pyevm_jit.fuzz import RandomSource
 from pyevm_jit.fuzz.state_patterns import GENERATORS
+from pyevm_jit.gas_rules import sstore_rule
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.config import env_value
-from pyevm_jit.state_rules import sstore_rule
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import Scenario, asm, return_stack
 

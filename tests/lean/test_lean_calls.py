@@ -16,6 +16,7 @@ import pytest
 from pyevm_jit import forks
 from pyevm_jit.lean import calls, guard, txmessage
 from pyevm_jit.lean.env import environment_getters
+from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
     BURNER,
@@ -71,7 +72,7 @@ def check(scenario: Scenario, lean_count: list[int], *, lean: bool = True) -> d.
 
 
 def _supports(fork: str, op: str) -> bool:
-    return d.OPCODES[op] in forks.valid_opcodes(fork)
+    return BY_NAME[op] in forks.valid_opcodes(fork)
 
 
 def call_items(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ir
 
 if TYPE_CHECKING:
-    from pyevm_jit.state_rules import SstoreRule
+    from pyevm_jit.gas_rules import SstoreRule
 
 i1 = ir.IntType(1)
 i8 = ir.IntType(8)

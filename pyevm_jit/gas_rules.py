@@ -16,6 +16,7 @@ SSTORE, by the logic function in the fork's table (py-evm):
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,11 +27,19 @@ from typing import Any
 from eth.vm.opcode_values import LOG0, SLOAD, SSTORE, TLOAD, TSTORE
 
 
+class SstoreFamily(str, enum.Enum):
+    """The two ways py-evm's SSTORE logic charges and refunds (a str: compares equal to its
+    value)."""
+
+    FRONTIER = "frontier"  # eth.vm.logic.storage.sstore: set/reset cost, clear refund
+    NET = "net"  # net metering (EIP-1283, EIP-2200 and their Berlin/London variants)
+
+
 @dataclass(frozen=True)
 class SstoreRule:
     """What py-evm's SSTORE of a fork charges and refunds for a warm slot of known value."""
 
-    family: str  # "frontier" (eth.vm.logic.storage.sstore) or "net" (net_sstore)
+    family: SstoreFamily
     static_gas: int  # the opcode's own gas_cost, charged before its logic
     sload_gas: int  # net: cost of a no-op or dirty write
     set_gas: int
@@ -68,7 +77,7 @@ def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
         return None
     if logic is storage.sstore:
         return SstoreRule(
-            "frontier", static, 0, int(constants.GAS_SSET), int(constants.GAS_SRESET),
+            SstoreFamily.FRONTIER, static, 0, int(constants.GAS_SSET), int(constants.GAS_SRESET),
             int(constants.REFUND_SCLEAR), None, "eth.vm.logic.storage.sstore",
         )  # fmt: skip
     # (logic object, its NetSStoreGasSchedule, sentry from EIP-2200 on, name)
@@ -86,7 +95,7 @@ def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
     for fn, schedule, sentry, name in known:
         if logic is fn:
             return SstoreRule(
-                "net", static, int(schedule.sload_gas), int(schedule.sstore_set_gas),
+                SstoreFamily.NET, static, int(schedule.sload_gas), int(schedule.sstore_set_gas),
                 int(schedule.sstore_reset_gas), int(schedule.sstore_clears_schedule), sentry,
                 name,
             )  # fmt: skip
