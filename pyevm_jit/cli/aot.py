@@ -24,7 +24,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from pyevm_jit.cli.progress import Progress
-from pyevm_jit.conformance.statetest import input_files, read_fixture
+from pyevm_jit.conformance.fixtures import input_files, read_fixture
 from pyevm_jit.errors import UsageError
 from pyevm_jit.files import make_private_dirs
 from pyevm_jit.forks import fork_name

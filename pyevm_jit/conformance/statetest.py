@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
 from pyevm_jit.conformance.known_deviations import deviation_reason
 from pyevm_jit.errors import UsageError
-from pyevm_jit.files import describe_entry, load_json
 from pyevm_jit.forks import (
     FIXTURE_FORKS,
     FORK_VMS,
@@ -150,35 +149,6 @@ class Summary:
 _REQUIRED_TEST_KEYS = ("env", "pre", "transaction", "post")
 
 
-def relative_id_path(path: Path, root: str = "GeneralStateTests") -> str:
-    """`path` relative to the innermost folder named `root` above it (its name alone when there
-    is none): the file part of case ids."""
-    parts = path.resolve().parts
-    if root in parts:
-        where = len(parts) - 1 - parts[::-1].index(root)
-        return "/".join(parts[where + 1 :])
-    return path.name
-
-
-def read_fixture(path: str, kind: str, required: Sequence[str]) -> dict[str, Any]:
-    """A fixture file: a non-empty JSON object of tests, each an object with the `required`
-    keys. Anything else raises UsageError naming the file (`kind` says what was expected)."""
-    try:
-        data = load_json(path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:  # not JSON, not UTF-8, nested too deep
-        raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        raise UsageError(f"{path}: not a {kind} fixture (expected a JSON object of tests)")
-    for name, test in data.items():
-        if not isinstance(test, dict) or any(key not in test for key in required):
-            raise UsageError(
-                f"{path}: not a {kind} fixture (test {name!r} lacks {', '.join(required)})"
-            )
-    return data
-
-
 @functools.lru_cache(maxsize=8)
 def _load_file(path: str) -> dict[str, Any]:
     data = read_fixture(path, "state test", _REQUIRED_TEST_KEYS)
@@ -239,42 +209,6 @@ def _check_env(path: str, name: str, env: Any) -> None:
 def load_test(case: Case) -> dict[str, Any]:
     """The fixture JSON of the case's test (files are cached per process)."""
     return _load_file(case.path)[case.name]
-
-
-def input_files(
-    paths: Sequence[str | Path], suffixes: Sequence[str] = (".json",), what: str = "fixture files"
-) -> list[Path]:
-    """The files named, and those with one of `suffixes` in the folders named (recursively,
-    sorted), each once. A missing path or a folder without such files raises UsageError. An
-    entry of a folder that has the suffix but is no file to read (a dangling link, a FIFO, a
-    folder named `x.json`) is skipped with one line on stderr naming it."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise UsageError(f"{raw}: no such file or directory")
-        if path.is_dir():
-            found = []
-            for entry in sorted(path.rglob("*")):
-                if entry.suffix not in suffixes:
-                    continue
-                if entry.is_file():
-                    found.append(entry)
-                else:
-                    print(f"skipped {entry}: {describe_entry(entry)}", file=sys.stderr)
-            if not found:
-                raise UsageError(f"{raw}: no {' or '.join(suffixes)} {what} in this folder")
-            files.extend(found)
-        else:
-            files.append(path)
-    seen: set[Path] = set()
-    unique = []
-    for file in files:
-        resolved = file.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            unique.append(file)
-    return unique
 
 
 def canonical_fork_name(name: str) -> str:
