@@ -6,6 +6,11 @@
 
     w3 = Web3(EthereumTesterProvider(EthereumTester(jit_pyevm_backend())))
 
+Without changing code: `ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend`
+makes every `EthereumTester()` built without a backend (web3's `EthereumTesterProvider()`
+among them) use `JitPyEVMBackend()`, the class `jit_pyevm_backend()` instantiates, with its
+defaults (`default_backend()`: configured by the `PYEVM_JIT_*` variables).
+
 `jit_pyevm_backend()` returns an eth-tester `PyEVMBackend` (a subclass of it) whose chain runs
 every VM of its schedule through `jit_vm`: eth-tester builds the chain exactly as it would
 (its genesis, its accounts, its default VM schedule or the `vm_configuration` given), then the
@@ -25,7 +30,7 @@ from typing import Any
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
 
-__all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
+__all__ = ["JitPyEVMBackend", "default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 
 _INSTALL_HINT = "pyevm-jit's eth-tester integration needs eth-tester with py-evm: " + (
     "pip install 'pyevm-jit[web3]'"
@@ -72,12 +77,15 @@ def jit_pyevm_backend_class() -> type[Any]:
         raise ImportError(_INSTALL_HINT) from exc
 
     class JitPyEVMBackend(PyEVMBackend):
-        """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend`."""
+        """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend` (default:
+        `default_backend()`); its other arguments are `PyEVMBackend`'s."""
 
         jit_backend: JitBackend
         chain: Any
 
-        def __init__(self, *args: Any, jit_backend: JitBackend, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, jit_backend: JitBackend | None = None, **kwargs: Any):
+            if jit_backend is None:
+                jit_backend = default_backend()
             self.jit_backend = jit_backend
             self._jit_classes = _JitClasses(jit_backend)
             super().__init__(*args, **kwargs)
@@ -87,7 +95,16 @@ def jit_pyevm_backend_class() -> type[Any]:
             self.chain = _with_jit_vms(self.chain, self._jit_classes)
 
     JitPyEVMBackend.__qualname__ = JitPyEVMBackend.__name__
+    JitPyEVMBackend.__module__ = __name__  # found again by its path (eth-tester's import_string)
     return JitPyEVMBackend
+
+
+def __getattr__(name: str) -> Any:
+    """`JitPyEVMBackend`, the class `jit_pyevm_backend_class()` builds on first use, by its path:
+    `ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend`."""
+    if name == "JitPyEVMBackend":
+        return jit_pyevm_backend_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _with_jit_vms(chain: Any, classes: _JitClasses) -> Any:
