@@ -6,7 +6,10 @@
 
     w3 = Web3(EthereumTesterProvider(EthereumTester(jit_pyevm_backend())))
 
-Without changing code: `ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend`
+Without changing code:
+
+    ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend
+
 makes every `EthereumTester()` built without a backend (web3's `EthereumTesterProvider()`
 among them) use `JitPyEVMBackend()`, the class `jit_pyevm_backend()` instantiates, with its
 defaults (`default_backend()`: configured by the `PYEVM_JIT_*` variables).
@@ -30,7 +33,7 @@ from typing import Any
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
 
-__all__ = ["JitPyEVMBackend", "default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
+__all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 
 _INSTALL_HINT = "pyevm-jit's eth-tester integration needs eth-tester with py-evm: " + (
     "pip install 'pyevm-jit[web3]'"
@@ -99,7 +102,7 @@ def jit_pyevm_backend_class() -> type[Any]:
     return JitPyEVMBackend
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # not in __all__: a star import would build the class
     """`JitPyEVMBackend`, the class `jit_pyevm_backend_class()` builds on first use, by its path:
     `ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend`."""
     if name == "JitPyEVMBackend":

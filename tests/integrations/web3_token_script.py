@@ -45,7 +45,9 @@ def main() -> None:
     for i in range(TRANSFERS):
         sender, to = [(owner, alice), (alice, bob), (bob, owner)][i % 3]
         amount = 10**21 // (i + 1)
-        receipts.append(_receipt(w3, token.functions.transfer(to, amount).transact({"from": sender})))
+        receipts.append(
+            _receipt(w3, token.functions.transfer(to, amount).transact({"from": sender}))
+        )
     receipts.append(
         _receipt(w3, token.functions.transfer(owner, 10**30).transact({"from": bob, "gas": 10**5}))
     )
