@@ -54,7 +54,7 @@ def default_backend() -> JitBackend:
         return _default_backend
 
 
-class _JitClasses(JitVMCache):
+class JitClasses(JitVMCache):
     """`jit_vm` at most once per VM class for one backend, so the chain built by every
     `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given."""
 
@@ -90,12 +90,12 @@ def jit_pyevm_backend_class() -> type[Any]:
             if jit_backend is None:
                 jit_backend = default_backend()
             self.jit_backend = jit_backend
-            self._jit_classes = _JitClasses(jit_backend)
+            self._jit_classes = JitClasses(jit_backend)
             super().__init__(*args, **kwargs)
 
         def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
             super().reset_to_genesis(*args, **kwargs)
-            self.chain = _with_jit_vms(self.chain, self._jit_classes)
+            self.chain = with_jit_vms(self.chain, self._jit_classes)
 
     JitPyEVMBackend.__qualname__ = JitPyEVMBackend.__name__
     JitPyEVMBackend.__module__ = __name__  # found again by its path (eth-tester's import_string)
@@ -110,7 +110,7 @@ def __getattr__(name: str) -> Any:  # not in __all__: a star import would build 
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _with_jit_vms(chain: Any, classes: _JitClasses) -> Any:
+def with_jit_vms(chain: Any, classes: JitClasses) -> Any:
     """The same chain (database, head, pending header) with every VM class of its schedule
     replaced by its JIT VM."""
     chain_class = type(chain)
