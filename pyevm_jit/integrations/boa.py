@@ -42,6 +42,7 @@ from pyevm_jit.evm.computation import FramePool, JitComputationMixin
 from pyevm_jit.evm.observe import Observation, interpret
 from pyevm_jit.opcodes import SHA3, SSTORE, fork_opcodes
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = [
     "default_backend",
@@ -80,6 +81,7 @@ def default_backend() -> JitBackend:
             if "PYEVM_JIT_HOT_THRESHOLD" not in os.environ:
                 config = config.replace(tuning=config.tuning.replace(hot_threshold=1))
             _default_backend = JitBackend.new(config)
+            report_at_exit(_default_backend)  # PYEVM_JIT_REPORT
         return _default_backend
 
 

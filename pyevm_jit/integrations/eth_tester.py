@@ -32,6 +32,7 @@ from typing import Any
 
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
+from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 
@@ -46,11 +47,13 @@ _default_lock = threading.Lock()
 def default_backend() -> JitBackend:
     """The JIT backend used when `jit_pyevm_backend` is given none: one per process, created on
     first use, enabled, from `RuntimeConfig(enabled=True)` (otherwise the defaults, including
-    the `PYEVM_JIT_*` environment variables)."""
+    the `PYEVM_JIT_*` environment variables). `PYEVM_JIT_REPORT=1` prints its report at exit
+    (`=FILE.json` saves it)."""
     global _default_backend
     with _default_lock:
         if _default_backend is None:
             _default_backend = JitBackend.new(RuntimeConfig(enabled=True))
+            report_at_exit(_default_backend)  # PYEVM_JIT_REPORT
         return _default_backend
 
 

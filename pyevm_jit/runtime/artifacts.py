@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pyevm_jit.runtime.state import BackendState, code_size, describe_key, insert
 from pyevm_jit.runtime.store import ArtifactKey, StoredArtifact, identity_fingerprint
 from pyevm_jit.runtime.types import CompiledProgram, ProgramKind, RuntimeCacheKey
+from pyevm_jit.runtime.usage import usage_of
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -192,6 +193,7 @@ def adopt(
             insert(inner, program)
         if count:
             inner.aot_loaded += 1
+            usage_of(inner, key).cache_loads += 1
     return program
 
 

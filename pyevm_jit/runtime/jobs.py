@@ -40,6 +40,7 @@ from pyevm_jit.runtime.state import (
     sweep_idle,
 )
 from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
+from pyevm_jit.runtime.usage import TIER_AOT, TIER_JIT, TIER_UP, add_compile_time
 from pyevm_jit.runtime.workers import BUDGET, COMPILE, TRANSIENT, CompileFailure, CompileTask
 
 if TYPE_CHECKING:
@@ -206,6 +207,8 @@ def _complete(
         inner.stale.discard(job)
         if dispatched:
             inner.compile_seconds += duration
+            tier = TIER_UP if job.tier_up else TIER_AOT if job.kind is ProgramKind.AOT else TIER_JIT
+            add_compile_time(inner, job.key, tier, duration)
             if program is not None:
                 inner.succeeded += 1
             else:

@@ -14,6 +14,7 @@ from pyevm_jit.runtime.assertions import checked_linker
 from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.stats import new_counter
 from pyevm_jit.runtime.types import InterpretReason, LookupDecision, ProgramKind
+from pyevm_jit.runtime.usage import KeyUsage, usage_of
 from pyevm_jit.runtime.workers import CompilerPool, default_compiler
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ monotonic = time.monotonic
 class ResidentEntry:
     """A resident program and when it was last returned by a lookup."""
 
-    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at")
+    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at", "native")
 
     def __init__(
         self,
@@ -36,7 +37,13 @@ class ResidentEntry:
         now: float,
         tuning: RuntimeTuning,
         tier_stored: bool = False,
+        usage: KeyUsage | None = None,
     ) -> None:
+        if usage is None:
+            usage = KeyUsage()
+        #: the key's count of native messages (`KeyUsage.native`), bumped by each hit
+        self.native = usage.native
+        program.usage = usage
         self.decision = LookupDecision.compiled(program)
         self.program = program
         self.last_hit = now
@@ -149,6 +156,10 @@ class BackendState:
         #: the store's own rejection count when this backend was created (stats are per backend)
         self.store_rejected_base = config.store.rejected if config.store is not None else 0
         self.in_use: dict[int, int] = {}
+        #: what happened to each key's messages, for the whole run (`runtime.usage`)
+        self.usage: dict[RuntimeCacheKey, KeyUsage] = {}
+        #: names given to code hashes (`JitBackend.label`), used by the report
+        self.labels: dict[bytes, str] = {}
         #: writes to the store that failed (a full disk...)
         self.store_failures = 0
         #: preloaded programs (checked and linked) waiting for their key's first lookup, which
@@ -179,7 +190,9 @@ def insert(inner: BackendState, program: CompiledProgram) -> None:
     old = resident.pop(key, None)
     if old is not None:
         inner.resident_bytes -= old.size
-    entry = ResidentEntry(program, monotonic(), inner.tuning, inner.tier_stored)
+    entry = ResidentEntry(
+        program, monotonic(), inner.tuning, inner.tier_stored, usage_of(inner, key)
+    )
     resident[key] = entry
     inner.resident_bytes += entry.size
     budget = inner.tuning.resident_code_budget
