@@ -230,6 +230,12 @@ def report_at_exit(backend: JitBackend) -> None:
             atexit.register(_emit_at_exit)
 
 
+def forget_at_exit(backend: JitBackend) -> None:
+    """Undo `report_at_exit` (a caller that printed the report itself)."""
+    with _at_exit_lock:
+        _at_exit.pop(id(backend._inner), None)
+
+
 def emit(report: BackendReport, setting: str, out: TextIO | None = None) -> None:
     """Print `report` (setting "-") or save it to the file `setting`."""
     if setting == "-":
@@ -259,6 +265,7 @@ __all__ = [
     "ContractReport",
     "build_report",
     "emit",
+    "forget_at_exit",
     "report_at_exit",
     "report_setting",
 ]
