@@ -235,11 +235,13 @@ class JitBackend:
         inner = self._inner
         entry = inner.resident.get(req.key)
         if entry is not None and inner.enabled:
+            if entry.tier_up_at:  # a tier-up to count, or a preloaded program's first hit
+                if entry.expect_len and not artifacts.verify_length(inner, entry, req.code):
+                    return self._miss(inner, req)
+                self._count_hot_hit(inner, entry, req)
             entry.last_hit = monotonic()
             next(inner.hits)
             next(entry.native)
-            if entry.tier_up_at:
-                self._count_hot_hit(inner, entry, req)
             return entry.decision
         if inner.blocking:
             return self.lookup_blocking(req)
@@ -332,13 +334,17 @@ class JitBackend:
                 return _INELIGIBLE
             count_miss(inner, req.key, InterpretReason.NOT_READY)
             return _NOT_READY
+        if entry.expect_len and not artifacts.verify_length(inner, entry, req.code):
+            return self.lookup_blocking(req)
         entry.last_hit = monotonic()
         next(inner.hits)
         next(entry.native)
         return entry.decision
 
     def get_compiled(self, code_hash: bytes, fork: str) -> CompiledProgram | None:
-        """The resident program for (code_hash, fork), without events or statistics."""
+        """The resident program for (code_hash, fork), without events or statistics. The
+        programs of an AOT store are resident from `new` (the store preloaded: its programs are
+        checked and linked there; each one's code length is checked by its first lookup)."""
         entry = self._inner.resident.get(RuntimeCacheKey(code_hash, fork))
         return entry.program if entry is not None else None
 
@@ -451,7 +457,6 @@ class JitBackend:
             inner.ineligible.clear()
             inner.spent.clear()
             inner.miss_counts.clear()
-            inner.staged.clear()
             inner.probed.clear()
             inner.stale.update(inner.inflight.values())
             inner.inflight.clear()

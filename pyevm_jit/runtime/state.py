@@ -29,7 +29,17 @@ monotonic = time.monotonic
 class ResidentEntry:
     """A resident program and when it was last returned by a lookup."""
 
-    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at", "native")
+    __slots__ = (
+        "decision",
+        "program",
+        "last_hit",
+        "size",
+        "hits",
+        "tier_up_at",
+        "native",
+        "expect_len",
+        "_tier_up_at",
+    )
 
     def __init__(
         self,
@@ -59,6 +69,21 @@ class ResidentEntry:
             and program.opt_level < tuning.tier_up_opt_level
             else 0
         )
+        #: a preloaded program's code length, checked on its key's first lookup (0: checked)
+        self.expect_len = 0
+        self._tier_up_at = 0
+
+    def expect_length(self, length: int) -> None:
+        """A preloaded program: the first hit checks the code's length. The check rides on the
+        hit path's existing `tier_up_at` test (nonzero until then), so other hits pay nothing."""
+        self.expect_len = length
+        self._tier_up_at = self.tier_up_at
+        self.tier_up_at = -1
+
+    def length_verified(self) -> None:
+        if self.expect_len:
+            self.expect_len = 0
+            self.tier_up_at = self._tier_up_at
 
 
 class Job:
@@ -162,9 +187,6 @@ class BackendState:
         self.labels: dict[bytes, str] = {}
         #: writes to the store that failed (a full disk...)
         self.store_failures = 0
-        #: preloaded programs (checked and linked) waiting for their key's first lookup, which
-        #: checks the code length: (program, the manifest's bytecode length)
-        self.staged: dict[RuntimeCacheKey, tuple[CompiledProgram, int]] = {}
         #: keys whose first lookup looked in the store (once per key; again after an eviction)
         self.probed: set[RuntimeCacheKey] = set()
         #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
