@@ -6,7 +6,9 @@ native code records, is a key of its own), from the backend's `runtime.usage` re
 - native / interpreted messages (interpreted by reason: Disabled, Ineligible, NotReady,
   JitFailed); they add up to `stats()` (lookup_hits, misses_by_reason);
 - native seconds and interpreted seconds: each message's own time, its child messages left out;
-- compile seconds per tier (jit, tier-up, aot) and the programs loaded from the store;
+- compile seconds per tier (jit, tier-up, aot): the compiler's own work and the link of each
+  compilation (`stats().compile_seconds` is wall time from dispatch, so it also holds queueing
+  and a compile worker's start-up), and the programs loaded from the store;
 - saved seconds, an estimate: the native messages at the mean time of the key's interpreted
   ones, less their native time (none when the key had no timed interpreted message, e.g. native
   from its first call thanks to the store). `net` also takes the compile seconds off.
@@ -104,6 +106,16 @@ class BackendReport:
     def compile_seconds(self) -> float:
         return sum(c.compile_total for c in self.contracts)
 
+    @classmethod
+    def merged(cls, reports: list[BackendReport]) -> BackendReport:
+        """One report of several (processes, bench cases): the rows of a key added up."""
+        rows: dict[tuple[str, str], ContractReport] = {}
+        for report in reports:
+            for row in report.contracts:
+                key = (row.code_hash, row.fork)
+                rows[key] = row if key not in rows else _added(rows[key], row)
+        return cls(sorted(rows.values(), key=_order))
+
     def as_dict(self) -> dict[str, Any]:
         return {"format": REPORT_FORMAT, "contracts": [asdict(c) for c in self.contracts]}
 
@@ -151,18 +163,18 @@ class BackendReport:
         if not self.contracts:
             return lines[0]
         header = (
-            f"{'contract':<28} {'fork':<16} {'native':>8} {'interp':>8} {'native s':>9} "
+            f"{"contract":<34} {'fork':<16} {'native':>8} {'interp':>8} {'native s':>9} "
             f"{'interp s':>9} {'compile s':>9} {'loads':>5} {'saved s':>8}  interpreted by reason"
         )
         lines += [header, "-" * len(header)]
         shown = self.contracts if rows is None else self.contracts[:rows]
         for c in shown:
-            saved = "-" if c.saved_seconds is None else f"{c.saved_seconds:.3f}"
+            saved = "-" if c.saved_seconds is None else f"{c.saved_seconds:.4f}"
             why = ", ".join(f"{r} {n}" for r, n in c.interpreted.items() if n)
-            tiers = " ".join(f"{t} {s:.2f}" for t, s in c.compile_seconds.items())
+            tiers = " ".join(f"{t} {s:.3f}" for t, s in c.compile_seconds.items())
             lines.append(
-                f"{c.name[:28]:<28} {c.fork[:16]:<16} {c.native:>8} {c.interpreted_total:>8} "
-                f"{c.native_seconds:>9.3f} {c.interpreted_seconds:>9.3f} {c.compile_total:>9.3f} "
+                f"{c.name[:34]:<34} {c.fork[:16]:<16} {c.native:>8} {c.interpreted_total:>8} "
+                f"{c.native_seconds:>9.4f} {c.interpreted_seconds:>9.4f} {c.compile_total:>9.3f} "
                 f"{c.cache_loads:>5} {saved:>8}  {why}{'; compile ' + tiers if tiers else ''}"
             )
         if len(shown) < len(self.contracts):
@@ -171,6 +183,32 @@ class BackendReport:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _order(c: ContractReport) -> tuple[float, int, str, str]:
+    return (-c.at_stake, -c.native, c.code_hash, c.fork)
+
+
+def _sum(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+
+
+def _added(a: ContractReport, b: ContractReport) -> ContractReport:
+    saved = None
+    if a.saved_seconds is not None or b.saved_seconds is not None:
+        saved = (a.saved_seconds or 0.0) + (b.saved_seconds or 0.0)
+    return ContractReport(
+        code_hash=a.code_hash,
+        fork=a.fork,
+        native=a.native + b.native,
+        interpreted=_sum(a.interpreted, b.interpreted),
+        native_seconds=a.native_seconds + b.native_seconds,
+        interpreted_seconds=a.interpreted_seconds + b.interpreted_seconds,
+        compile_seconds=_sum(a.compile_seconds, b.compile_seconds),
+        cache_loads=a.cache_loads + b.cache_loads,
+        saved_seconds=saved,
+        label=a.label or b.label,
+    )
 
 
 def build_report(inner: BackendState) -> BackendReport:
@@ -198,7 +236,7 @@ def build_report(inner: BackendState) -> BackendReport:
                 label="other contracts" if key == OTHERS else inner.labels.get(key.code_hash),
             )
         )
-    rows.sort(key=lambda c: (-c.at_stake, -c.native, c.code_hash, c.fork))
+    rows.sort(key=_order)
     return BackendReport(rows)
 
 

@@ -39,7 +39,8 @@ def _check_sums(backend: JitBackend, report: BackendReport) -> None:
     assert report.native == stats.lookup_hits
     assert report.interpreted == stats.misses_by_reason
     assert sum(c.cache_loads for c in report.contracts) == stats.aot_loaded
-    assert report.compile_seconds == pytest.approx(stats.compile_seconds)
+    # per contract: the compiler's own work and the link, within the wall time of stats()
+    assert report.compile_seconds <= stats.compile_seconds + 1e-6
 
 
 def _scenario() -> d.Scenario:
