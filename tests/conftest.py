@@ -5,8 +5,8 @@ deterministic CI sample.
 
 Any environment the README's extras make runs the suite alike: titanoboa's pytest plugin is
 kept out (pyproject.toml's addopts) and, once titanoboa is imported (collecting
-tests/integrations/test_boa.py imports it in every worker), the hooks it installs in py-evm's shared opcode
-tables are taken out for the duration of every test but titanoboa's own
+tests/integrations/test_boa.py imports it in every worker), the hooks it installs in py-evm's
+shared opcode tables are taken out for the duration of every test but titanoboa's own
 (`_py_evm_tables_as_shipped`).
 
 The suite is hermetic: the persistent cache a `RuntimeConfig()` uses by default is switched off

@@ -163,7 +163,7 @@ class BackendReport:
         if not self.contracts:
             return lines[0]
         header = (
-            f"{"contract":<34} {'fork':<16} {'native':>8} {'interp':>8} {'native s':>9} "
+            f"{'contract':<34} {'fork':<16} {'native':>8} {'interp':>8} {'native s':>9} "
             f"{'interp s':>9} {'compile s':>9} {'loads':>5} {'saved s':>8}  interpreted by reason"
         )
         lines += [header, "-" * len(header)]

@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - the module is imported by the p
 __all__ = ["JitApeEVMBackend", "JitApeTester", "JitLocalProvider"]
 
 
-class JitApeEVMBackend(ApeEVMBackend):  # type: ignore[misc]
+class JitApeEVMBackend(ApeEVMBackend):  # type: ignore[misc,unused-ignore]
     """ape's lazy eth-tester backend whose chain (the first one, and each one a snapshot
     revert or a reset sets) runs the JIT VMs of `jit_backend`."""
 
@@ -28,21 +28,21 @@ class JitApeEVMBackend(ApeEVMBackend):  # type: ignore[misc]
         self._jit_classes = JitClasses(jit_backend)
         self._jit_chain_types: set[type] = set()
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override,unused-ignore]
     def chain(self) -> Any:
-        chain = ApeEVMBackend.chain.fget(self)  # type: ignore[attr-defined]
+        chain = ApeEVMBackend.chain.fget(self)  # type: ignore[attr-defined,unused-ignore]
         if type(chain) not in self._jit_chain_types:
             chain = with_jit_vms(chain, self._jit_classes)
             self._jit_chain_types.add(type(chain))
-            ApeEVMBackend.chain.fset(self, chain)  # type: ignore[attr-defined]
+            ApeEVMBackend.chain.fset(self, chain)  # type: ignore[attr-defined,unused-ignore]
         return chain
 
     @chain.setter
     def chain(self, value: Any) -> None:
-        ApeEVMBackend.chain.fset(self, value)  # type: ignore[attr-defined]
+        ApeEVMBackend.chain.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
 
 
-class JitApeTester(ApeTester):  # type: ignore[misc]
+class JitApeTester(ApeTester):  # type: ignore[misc,unused-ignore]
     """ape's web3 eth-tester provider, with a `JitApeEVMBackend`."""
 
     def __init__(self, config: Any, chain_id: int, jit_backend: JitBackend) -> None:
@@ -53,7 +53,7 @@ class JitApeTester(ApeTester):  # type: ignore[misc]
         self._backend = JitApeEVMBackend(self.config, self.chain_id, self.jit_backend)
         self._ethereum_tester = EthereumTester(self._backend)
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override,unused-ignore]
     def ethereum_tester(self) -> Any:
         if self._ethereum_tester is None:
             self._new_backend()
@@ -61,9 +61,9 @@ class JitApeTester(ApeTester):  # type: ignore[misc]
 
     @ethereum_tester.setter
     def ethereum_tester(self, value: Any) -> None:
-        ApeTester.ethereum_tester.fset(self, value)  # type: ignore[attr-defined]
+        ApeTester.ethereum_tester.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override,unused-ignore]
     def backend(self) -> Any:
         if self._backend is None:
             self._new_backend()
@@ -71,10 +71,10 @@ class JitApeTester(ApeTester):  # type: ignore[misc]
 
     @backend.setter
     def backend(self, value: Any) -> None:
-        ApeTester.backend.fset(self, value)  # type: ignore[attr-defined]
+        ApeTester.backend.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
 
 
-class JitLocalProvider(LocalProvider):  # type: ignore[misc]
+class JitLocalProvider(LocalProvider):  # type: ignore[misc,unused-ignore]
     """ape's local test provider (configured by the `test:` section of ape-config.yaml, as
     `ethereum:local:test` is) whose py-evm runs native code; `jit_backend` is the
     `JitBackend` (`.stats()`, `.report()`)."""
