@@ -209,7 +209,8 @@ def _complete(
             inner.compile_seconds += duration
             # the key's account gets the compiler's own work and the link (the wall time above
             # also holds the queue and a worker's start-up)
-            work = obj.timings.total + link if obj is not None else duration
+            timings = getattr(obj, "timings", None)  # (a broken compiler returns anything)
+            work = timings.total + link if timings is not None else duration
             tier = TIER_UP if job.tier_up else TIER_AOT if job.kind is ProgramKind.AOT else TIER_JIT
             add_compile_time(inner, job.key, tier, work)
             if program is not None:

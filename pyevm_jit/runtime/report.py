@@ -26,13 +26,13 @@ import atexit
 import json
 import os
 import sys
-import tempfile
 import threading
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pyevm_jit.files import atomic_write, load_json
 from pyevm_jit.runtime.config import ENV_PREFIX, STORE_OFF
 from pyevm_jit.runtime.usage import OTHERS
 
@@ -130,25 +130,17 @@ class BackendReport:
             raise ValueError(f"malformed pyevm-jit report: {exc}") from exc
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write as JSON, atomically (a temporary file renamed over `path`)."""
+        """Write as JSON, atomically (`files.atomic_write`)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".report-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.as_dict(), f, indent=1)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, json.dumps(self.as_dict(), indent=1).encode())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BackendReport:
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a pyevm-jit report: {exc}") from exc
+        try:
+            data = load_json(path)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a pyevm-jit report: {exc}") from exc
         return cls.from_dict(data)
 
     def format(self, rows: int | None = DEFAULT_ROWS) -> str:
