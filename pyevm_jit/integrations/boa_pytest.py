@@ -61,6 +61,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: Any) -> None:
     from pyevm_jit.runtime.report import forget_at_exit, report_setting
 
     setting = report_setting()
+    if setting is not None or config.getoption("pyevm_jit_report", False):
+        from pyevm_jit.integrations.boa import label_contracts
+
+        label_contracts(_backend)
     if config.getoption("pyevm_jit_report", False) or setting == "-":
         terminalreporter.write_line(_backend.report().format())
         forget_at_exit(_backend)

@@ -164,10 +164,11 @@ class BackendReport:
             saved = "-" if c.saved_seconds is None else f"{c.saved_seconds:.4f}"
             why = ", ".join(f"{r} {n}" for r, n in c.interpreted.items() if n)
             tiers = " ".join(f"{t} {s:.3f}" for t, s in c.compile_seconds.items())
+            notes = [n for n in (why, tiers and f"compile {tiers}") if n]
             lines.append(
                 f"{c.name[:34]:<34} {c.fork[:16]:<16} {c.native:>8} {c.interpreted_total:>8} "
                 f"{c.native_seconds:>9.4f} {c.interpreted_seconds:>9.4f} {c.compile_total:>9.3f} "
-                f"{c.cache_loads:>5} {saved:>8}  {why}{'; compile ' + tiers if tiers else ''}"
+                f"{c.cache_loads:>5} {saved:>8}  {'; '.join(notes)}"
             )
         if len(shown) < len(self.contracts):
             lines.append(f"... {len(self.contracts) - len(shown)} more (pyevm-jit report FILE)")

@@ -368,7 +368,7 @@ def triple(x: uint256) -> uint256:
 
 
 def test_triple():
-    assert boa.loads(SOURCE).triple(5) == 15
+    assert boa.loads(SOURCE, name="Triple").triple(5) == 15
 '''
 
 
@@ -406,6 +406,7 @@ def test_a_suites_second_run_is_native_from_its_first_message(tmp_path: Path) ->
         assert (native, interpreted) == tuple(summaries[-1][:2])
         assert contracts == summaries[-1][3]  # each code loaded from the store has its row
         assert "pyevm-jit report" not in done.stderr  # printed once, not again at exit
+        assert "Triple (" in done.stdout  # contracts named as titanoboa names them
     first, second = summaries
     assert first[2] >= 2 and first[4] == 0  # the deployment's and the contract's code
     native, interpreted, compiled, loaded, _ = second
