@@ -3,6 +3,12 @@
 `--statetest-full` (or `PYEVM_JIT_FULL=1`) runs every Ethereum state test case instead of the
 deterministic CI sample.
 
+Any environment the README's extras make runs the suite alike: titanoboa's pytest plugin is
+kept out (pyproject.toml's addopts) and, once titanoboa is imported (collecting
+tests/integrations/test_boa.py imports it in every worker), the hooks it installs in py-evm's
+shared opcode tables are taken out for the duration of every test but titanoboa's own
+(`_py_evm_tables_as_shipped`).
+
 The suite is hermetic: the persistent cache a `RuntimeConfig()` uses by default is switched off
 (`PYEVM_JIT_STORE=off`, inherited by the commands tests run), so no test reads or writes the
 user's real cache; the tests of the cache give it a temporary folder.
@@ -22,7 +28,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -62,3 +68,34 @@ def backend() -> Iterator[JitBackend]:
 
     with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as jit_backend:
         yield jit_backend
+
+
+#: test modules that run titanoboa (its hooks stay in py-evm's tables for them)
+TITANOBOA_TESTS = {"test_boa.py"}
+
+
+@pytest.fixture(autouse=True)
+def _py_evm_tables_as_shipped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """titanoboa wraps SHA3 and SSTORE of py-evm's shared fork tables for every environment it
+    makes (its module-level `boa.env` among them); other VMs of the process would then run
+    titanoboa's tracers and be interpreted by the JIT. For every test but titanoboa's the
+    wrappers are replaced by the py-evm opcodes they wrap, and put back afterwards."""
+    if "boa" not in sys.modules or request.path.name in TITANOBOA_TESTS:
+        yield
+        return
+    from pyevm_jit.opcodes import is_py_evm_opcode, py_evm_opcode, vm_classes
+
+    changed: list[tuple[dict[int, Any], int, Any]] = []
+    for vm_class in vm_classes().values():
+        table = vm_class._state_class.computation_class.opcodes  # type: ignore[attr-defined]
+        for op, fn in list(table.items()):
+            if type(fn).__module__.startswith("boa.") and not is_py_evm_opcode(fn):
+                own = py_evm_opcode(fn)
+                if own is not None:
+                    changed.append((table, op, fn))
+                    table[op] = own
+    try:
+        yield
+    finally:
+        for table, op, fn in changed:
+            table[op] = fn

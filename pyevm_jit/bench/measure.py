@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_hash.auto import keccak
+
 from pyevm_jit.bench.cases import DEFAULT_FORK, BenchCase, BenchInputError, find_case
 from pyevm_jit.bench.sides import (
     SIDES,
@@ -90,6 +92,8 @@ class CaseResult:
     compile_failures: list[str] = field(default_factory=list)
     native: bool = False
     jit_counters: dict[str, Any] = field(default_factory=dict)
+    #: the JIT backend's per-contract report (`runtime.report`), with one interpreted run
+    jit_report: dict[str, Any] = field(default_factory=dict)
     stock_both: bool = False
     reference: dict[str, Any] = field(default_factory=dict)  # PathOutcome.digest() of stock
     baseline: str = ""  # file the stock and pyrevm figures come from, when reused
@@ -159,10 +163,26 @@ def measure_case(
         result.status, result.error = "error", f"JIT set-up failed: {exc!r}"[:300]
         return result
     try:
-        return _check_and_time(case, options, note, result, stock, jit_side)
+        result = _check_and_time(case, options, note, result, stock, jit_side)
+        if jit_side.backend is not None and result.status == "ok":
+            result.jit_report = _report(case, options, jit_side)
+        return result
     finally:
         if jit_side.backend is not None:
             jit_side.backend.close()
+
+
+def _report(case: BenchCase, options: BenchOptions, jit_side: JitSide) -> dict[str, Any]:
+    """The backend's per-contract report after one more run with the runtime switched off:
+    every message of that run is interpreted (counted Disabled), which gives each contract
+    its interpreted time and so the report its saved estimate."""
+    backend = jit_side.backend
+    assert backend is not None
+    for i, code in enumerate(case.codes()):
+        backend.label(keccak(code), case.name if i == 0 else f"{case.name}#{i}")
+    backend.set_enabled(False)
+    PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock).timed()
+    return backend.report().as_dict()
 
 
 def _check_and_time(

@@ -32,6 +32,7 @@ from pyevm_jit import bench
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.errors import UsageError
+from pyevm_jit.runtime.report import BackendReport, emit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +107,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", metavar="FILE", help="write machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
+    parser.add_argument(
+        "--report",
+        nargs="?",
+        const="-",
+        metavar="FILE.json",
+        help="print the JIT's per-contract report after the table (or save it to FILE.json)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds before a case's process is killed"
@@ -184,6 +192,8 @@ def _collect(args: argparse.Namespace) -> list[bench.BenchCase]:
 def run(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json)  # before a run that may take an hour
+    if args.report not in (None, "-"):
+        check_output_file(args.report)
     options = _options(args)
     if args.compile_times:
         return _compile_times(args, options)
@@ -228,6 +238,9 @@ def run(args: argparse.Namespace) -> int:
             data["interrupted"] = True
             data["not_run"] = len(cases) - len(results)
         write_json(Path(args.json), data, indent=2)
+    if args.report:
+        reports = [BackendReport.from_dict(r.jit_report) for r in results if r.jit_report]
+        emit(BackendReport.merged(reports), args.report, out=sys.stdout)
     if interrupted:
         return 130
     if args.plot:

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fuzz": ("pyevm_jit.cli.fuzz", "differential fuzzing of the JIT against stock py-evm"),
     "blocktest": ("pyevm_jit.cli.blocktest", "run Ethereum BlockchainTests (interp/jit/aot)"),
     "aot": ("pyevm_jit.cli.aot", "precompile contracts into an AOT artifact store"),
+    "report": ("pyevm_jit.cli.report", "print the per-contract report a run saved"),
 }
 
 

@@ -36,7 +36,8 @@ compiled code may run and which state operations it may run natively (`TablePlan
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth.abc import (
     ComputationAPI,
@@ -55,6 +56,9 @@ from pyevm_jit.evm.run import run_interpreter, run_native
 from pyevm_jit.lean import guard
 from pyevm_jit.opcodes import OBSERVED, opcode_table_differences
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
+
+if TYPE_CHECKING:
+    from pyevm_jit.runtime.usage import KeyUsage
 
 # Messages with more gas than the native signed 64-bit counter holds are interpreted.
 MAX_NATIVE_GAS = 2**63 - 1
@@ -117,18 +121,29 @@ class JitComputationMixin:
                 plan = cls._jit_plan(opcodes)
             observation = computation.jit_observe()
             if observation is not None and observation.interpret_reason:
-                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
-                run_interpreter(computation)
+                request = _lookup_request(code, cls.jit_fork)
+                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
+                _timed_interpret(computation, cls.jit_backend.usage(request.key))
                 return computation
-            program = cls._jit_program(message, plan, observation is not None)
+            program, usage = cls._jit_program(message, plan, observation is not None)
             if program is None:
-                run_interpreter(computation)
-            elif observation is None:
-                run_native(computation, program.native, cls._jit_pool, plan)
-            else:
-                layout = layout_for(bytes(code), cls.jit_fork)
-                observed = ObservedRun(observation, layout, computation)
-                run_native(computation, program.native, cls._jit_pool, plan, observed)
+                _timed_interpret(computation, usage)
+                return computation
+            # the message's own seconds (its children's taken off) go to its key's account
+            started = _clock()
+            outer = _nested[0]
+            _nested[0] = 0.0
+            try:
+                if observation is None:
+                    run_native(computation, program.native, cls._jit_pool, plan)
+                else:
+                    layout = layout_for(bytes(code), cls.jit_fork)
+                    observed = ObservedRun(observation, layout, computation)
+                    run_native(computation, program.native, cls._jit_pool, plan, observed)
+            finally:
+                elapsed = _clock() - started
+                usage.native_seconds += elapsed - _nested[0]
+                _nested[0] = outer + elapsed
         return computation
 
     def jit_observe(self) -> Observation | None:
@@ -160,15 +175,23 @@ class JitComputationMixin:
         return plan
 
     @classmethod
-    def _jit_program(cls, message: MessageAPI, plan: TablePlan, observed: bool = False) -> Any:
+    def _jit_program(
+        cls, message: MessageAPI, plan: TablePlan, observed: bool = False
+    ) -> tuple[Any, KeyUsage]:
         """The program for the message's code, compiled for the fork, or for
-        `<fork>.observed` (with the logs observers need, `ForkSpec.observed`)."""
+        `<fork>.observed` (with the logs observers need, `ForkSpec.observed`), or None; and
+        the key's account (`runtime.usage`)."""
+        backend = cls.jit_backend
         if plan.unsupported:
-            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
-            return None
+            key = _lookup_request(message.code, cls.jit_fork).key
+            backend.count_interpreted(InterpretReason.INELIGIBLE, key)
+            return None, backend.usage(key)
         fork = cls.jit_fork + OBSERVED if observed else cls.jit_fork
-        decision = cls.jit_backend.lookup(_lookup_request(message.code, fork))
-        return decision.program if decision.is_compiled else None
+        request = _lookup_request(message.code, fork)
+        program = backend.lookup(request).program
+        if program is None:
+            return None, backend.usage(request.key)
+        return program, program.usage
 
 
 # id(code) -> (code, fork, request): the same code object asks with the same request (its
@@ -186,3 +209,21 @@ def _lookup_request(code: bytes, fork: str) -> LookupRequest:
         _requests.clear()
     _requests[id(code)] = (code, fork, request)
     return request
+
+
+_clock = time.perf_counter
+#: seconds of the child messages of the message running now (each timed message's own time is
+#: its elapsed time less its children's: `runtime.usage`)
+_nested = [0.0]
+
+
+def _timed_interpret(computation: Any, usage: KeyUsage) -> None:
+    started = _clock()
+    outer = _nested[0]
+    _nested[0] = 0.0
+    try:
+        run_interpreter(computation)
+    finally:
+        elapsed = _clock() - started
+        usage.add_interpreted_time(elapsed - _nested[0])
+        _nested[0] = outer + elapsed

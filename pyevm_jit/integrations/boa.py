@@ -35,13 +35,17 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
+
+from eth_hash.auto import keccak
 
 from pyevm_jit.evm.computation import FramePool, JitComputationMixin
 from pyevm_jit.evm.observe import Observation, interpret
 from pyevm_jit.opcodes import SHA3, SSTORE, fork_opcodes
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = [
     "default_backend",
@@ -50,6 +54,7 @@ __all__ = [
     "enable",
     "enable_for_new_envs",
     "is_enabled",
+    "label_contracts",
 ]
 
 _INSTALL_HINT = "pyevm-jit's titanoboa integration needs titanoboa: pip install 'pyevm-jit[boa]'"
@@ -80,6 +85,7 @@ def default_backend() -> JitBackend:
             if "PYEVM_JIT_HOT_THRESHOLD" not in os.environ:
                 config = config.replace(tuning=config.tuning.replace(hot_threshold=1))
             _default_backend = JitBackend.new(config)
+            report_at_exit(_default_backend)  # PYEVM_JIT_REPORT
         return _default_backend
 
 
@@ -287,6 +293,29 @@ def enable(env: Any = None, backend: JitBackend | None = None) -> JitBackend:
     return _enable_evm(_env(env).evm, backend)
 
 
+#: titanoboa PyEVM objects enabled so far (`label_contracts` reads their contracts)
+_enabled_evms: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def label_contracts(backend: JitBackend) -> int:
+    """Name the contracts of the environments enabled so far in `backend`'s report (the
+    runtime code of each contract titanoboa registered, by its contract name); returns how
+    many were named."""
+    named = 0
+    for evm in list(_enabled_evms):
+        enabled: _Enabled | None = getattr(evm, _ATTR, None)
+        contracts = getattr(getattr(evm, "env", None), "_contracts", None)
+        if enabled is None or enabled.backend is not backend or not isinstance(contracts, dict):
+            continue
+        for contract in list(contracts.values()):
+            name = getattr(contract, "contract_name", None)
+            code = getattr(contract, "bytecode", None)
+            if isinstance(name, str) and isinstance(code, bytes) and code:
+                backend.label(keccak(code), name)
+                named += 1
+    return named
+
+
 def _enable_evm(evm: Any, backend: JitBackend | None) -> JitBackend:
     with _lock:
         enabled: _Enabled | None = getattr(evm, _ATTR, None)
@@ -305,6 +334,7 @@ def _enable_evm(evm: Any, backend: JitBackend | None) -> JitBackend:
         evm.chain.__class__ = _jit_chain(stock_chain, backend)  # for fork_rpc's new VMs
         evm.vm.state.computation_class = _on_top_of(current, jit_base)
         setattr(evm, _ATTR, _Enabled(backend, stock_chain))
+        _enabled_evms.add(evm)
         return backend
 
 

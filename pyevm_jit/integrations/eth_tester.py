@@ -6,6 +6,14 @@
 
     w3 = Web3(EthereumTesterProvider(EthereumTester(jit_pyevm_backend())))
 
+Without changing code:
+
+    ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend
+
+makes every `EthereumTester()` built without a backend (web3's `EthereumTesterProvider()`
+among them) use `JitPyEVMBackend()`, the class `jit_pyevm_backend()` instantiates, with its
+defaults (`default_backend()`: configured by the `PYEVM_JIT_*` variables).
+
 `jit_pyevm_backend()` returns an eth-tester `PyEVMBackend` (a subclass of it) whose chain runs
 every VM of its schedule through `jit_vm`: eth-tester builds the chain exactly as it would
 (its genesis, its accounts, its default VM schedule or the `vm_configuration` given), then the
@@ -24,6 +32,7 @@ from typing import Any
 
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
+from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 
@@ -38,15 +47,17 @@ _default_lock = threading.Lock()
 def default_backend() -> JitBackend:
     """The JIT backend used when `jit_pyevm_backend` is given none: one per process, created on
     first use, enabled, from `RuntimeConfig(enabled=True)` (otherwise the defaults, including
-    the `PYEVM_JIT_*` environment variables)."""
+    the `PYEVM_JIT_*` environment variables). `PYEVM_JIT_REPORT=1` prints its report at exit
+    (`=FILE.json` saves it)."""
     global _default_backend
     with _default_lock:
         if _default_backend is None:
             _default_backend = JitBackend.new(RuntimeConfig(enabled=True))
+            report_at_exit(_default_backend)  # PYEVM_JIT_REPORT
         return _default_backend
 
 
-class _JitClasses(JitVMCache):
+class JitClasses(JitVMCache):
     """`jit_vm` at most once per VM class for one backend, so the chain built by every
     `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given."""
 
@@ -72,25 +83,37 @@ def jit_pyevm_backend_class() -> type[Any]:
         raise ImportError(_INSTALL_HINT) from exc
 
     class JitPyEVMBackend(PyEVMBackend):
-        """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend`."""
+        """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend` (default:
+        `default_backend()`); its other arguments are `PyEVMBackend`'s."""
 
         jit_backend: JitBackend
         chain: Any
 
-        def __init__(self, *args: Any, jit_backend: JitBackend, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, jit_backend: JitBackend | None = None, **kwargs: Any):
+            if jit_backend is None:
+                jit_backend = default_backend()
             self.jit_backend = jit_backend
-            self._jit_classes = _JitClasses(jit_backend)
+            self._jit_classes = JitClasses(jit_backend)
             super().__init__(*args, **kwargs)
 
         def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
             super().reset_to_genesis(*args, **kwargs)
-            self.chain = _with_jit_vms(self.chain, self._jit_classes)
+            self.chain = with_jit_vms(self.chain, self._jit_classes)
 
     JitPyEVMBackend.__qualname__ = JitPyEVMBackend.__name__
+    JitPyEVMBackend.__module__ = __name__  # found again by its path (eth-tester's import_string)
     return JitPyEVMBackend
 
 
-def _with_jit_vms(chain: Any, classes: _JitClasses) -> Any:
+def __getattr__(name: str) -> Any:  # not in __all__: a star import would build the class
+    """`JitPyEVMBackend`, the class `jit_pyevm_backend_class()` builds on first use, by its path:
+    `ETHEREUM_TESTER_CHAIN_BACKEND=pyevm_jit.integrations.eth_tester.JitPyEVMBackend`."""
+    if name == "JitPyEVMBackend":
+        return jit_pyevm_backend_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def with_jit_vms(chain: Any, classes: JitClasses) -> Any:
     """The same chain (database, head, pending header) with every VM class of its schedule
     replaced by its JIT VM."""
     chain_class = type(chain)

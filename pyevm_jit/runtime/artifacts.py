@@ -7,8 +7,10 @@ here), bound to the key it is used for and to the length of the code it will run
 (`binding_problem`) -- and linked under the entry symbol derived from the key, so an object of
 another contract cannot link. It happens on the first lookup of a key (`first_lookup`: no hot
 threshold for code compiled once, in this process or any other), when a compilation starts
-(`from_store`), or at start-up for every artifact of this engine (`preload`; each waits in
-`staged` for its key's first lookup, where the code length is known). Artifacts of other
+(`from_store`), or at start-up for every artifact of this engine (`preload`: resident at once,
+as the reference's preloaded AOT programs are, so `get_compiled` finds them right after
+`JitBackend.new`; the code length, unknown until then, is checked on the key's first lookup,
+which drops a program whose length disagrees: `verify_length`). Artifacts of other
 engines are skipped by their file names, unread, with one summary line.
 
 Storing: every program compiled here (JIT, tier-up and AOT alike) is persisted once it is known
@@ -20,9 +22,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pyevm_jit.runtime.state import BackendState, code_size, describe_key, insert
+from pyevm_jit.runtime.state import BackendState, ResidentEntry, code_size, describe_key, insert
 from pyevm_jit.runtime.store import ArtifactKey, StoredArtifact, identity_fingerprint
 from pyevm_jit.runtime.types import CompiledProgram, ProgramKind, RuntimeCacheKey
+from pyevm_jit.runtime.usage import usage_of
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -67,8 +70,8 @@ def should_preload(inner: BackendState) -> bool:
 
 
 def preload(inner: BackendState) -> None:
-    """Verify and link the artifact of each key this engine built (its best level); each then
-    waits for its key's first lookup, which checks the code length and makes it resident."""
+    """Verify and link the artifact of each key this engine built (its best level) and make it
+    resident; its code length is checked on the key's first lookup (`verify_length`)."""
     store = inner.config.store
     if store is None:
         return
@@ -95,7 +98,7 @@ def preload(inner: BackendState) -> None:
         )
     loaded = 0
     for runtime_key, key in best.items():
-        if runtime_key in inner.resident or runtime_key in inner.staged:
+        if runtime_key in inner.resident:
             continue
         try:
             artifact = store.load(key)
@@ -107,37 +110,43 @@ def preload(inner: BackendState) -> None:
         program = adopt(inner, artifact, runtime_key, None, count=True, resident=False)
         if program is not None:
             with inner.lock:
-                inner.staged[runtime_key] = (program, artifact.manifest.bytecode_len)
+                if runtime_key not in inner.resident:
+                    insert(inner, program)
+                    entry = inner.resident.get(runtime_key)
+                    if entry is not None:
+                        entry.expect_length(artifact.manifest.bytecode_len)
             loaded += 1
     log.info("pyevm-jit: preloaded %d artifacts from %r", loaded, store)
 
 
+def verify_length(inner: BackendState, entry: ResidentEntry, code: bytes) -> bool:
+    """The first lookup of a preloaded program: True when it was built for code of this
+    length (it is kept), else it is rejected and leaves the resident map."""
+    expected = entry.expect_len
+    if expected == len(code):
+        entry.length_verified()
+        return True
+    key = entry.program.key
+    with inner.lock:
+        if inner.resident.get(key) is entry:
+            del inner.resident[key]
+            inner.resident_bytes -= entry.size
+        inner.probed.add(key)  # the store's artifact is the one just rejected
+    reject_key(inner, key, f"artifact for {expected} bytes of code, the code has {len(code)}")
+    return False
+
+
 def first_lookup(inner: BackendState, req: LookupRequest) -> CompiledProgram | None:
-    """The first lookup of a key (caller: `req.key not in inner.probed`): its preloaded
-    program, or its artifact in the store (checked, linked, made resident). None when there is
-    none, or when a compilation of the key is running (that looks in the store first itself)."""
+    """The first lookup of a key that is not resident (caller: `req.key not in inner.probed`):
+    its artifact in the store (checked, linked, made resident). None when there is none, or
+    when a compilation of the key is running (that looks in the store first itself)."""
     key = req.key
     with inner.lock:
         probed = inner.probed
         if len(probed) >= MAX_PROBED_KEYS:
             probed.clear()
         probed.add(key)
-        staged = inner.staged.pop(key, None)
         busy = key in inner.inflight or key in inner.failed
-    if staged is not None:
-        program, bytecode_len = staged
-        if bytecode_len != len(req.code):
-            reject_key(
-                inner,
-                key,
-                f"artifact for {bytecode_len} bytes of code, the code has {len(req.code)}",
-            )
-            return None
-        with inner.lock:
-            if key not in inner.resident:
-                insert(inner, program)  # may evict it again (over the code budget)
-            entry = inner.resident.get(key)
-        return entry.program if entry is not None else None
     if busy:
         return None
     return from_store(inner, key, req.code)
@@ -192,6 +201,7 @@ def adopt(
             insert(inner, program)
         if count:
             inner.aot_loaded += 1
+            usage_of(inner, key).cache_loads += 1
     return program
 
 

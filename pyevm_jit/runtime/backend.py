@@ -34,6 +34,7 @@ from typing import Any
 
 from pyevm_jit.runtime import artifacts, jobs, rtlib_cache
 from pyevm_jit.runtime.config import RuntimeConfig
+from pyevm_jit.runtime.report import BackendReport, build_report
 from pyevm_jit.runtime.state import BackendState, ResidentEntry, monotonic
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot, snapshot
 from pyevm_jit.runtime.types import (
@@ -45,6 +46,7 @@ from pyevm_jit.runtime.types import (
     ProgramKind,
     RuntimeCacheKey,
 )
+from pyevm_jit.runtime.usage import KeyUsage, count_hit, count_miss, usage_of
 from pyevm_jit.runtime.workers import make_pool
 
 log = logging.getLogger("pyevm_jit.runtime")
@@ -233,10 +235,13 @@ class JitBackend:
         inner = self._inner
         entry = inner.resident.get(req.key)
         if entry is not None and inner.enabled:
+            if entry.tier_up_at:  # a tier-up to count, or a preloaded program's first hit
+                if entry.expect_len and not artifacts.verify_length(inner, entry, req.code):
+                    return self._miss(inner, req)
+                self._count_hot_hit(inner, entry, req)
             entry.last_hit = monotonic()
             next(inner.hits)
-            if entry.tier_up_at:
-                self._count_hot_hit(inner, entry, req)
+            next(entry.native)
             return entry.decision
         if inner.blocking:
             return self.lookup_blocking(req)
@@ -256,36 +261,42 @@ class JitBackend:
 
     def _miss(self, inner: BackendState, req: LookupRequest) -> LookupDecision:
         if not inner.enabled:
-            next(inner.misses[InterpretReason.DISABLED])
+            count_miss(inner, req.key, InterpretReason.DISABLED)
             return _DISABLED
         if req.key in inner.failed:
-            next(inner.misses[InterpretReason.JIT_FAILED])
+            count_miss(inner, req.key, InterpretReason.JIT_FAILED)
             return _JIT_FAILED
         if req.key in inner.ineligible:
-            next(inner.misses[InterpretReason.INELIGIBLE])
+            count_miss(inner, req.key, InterpretReason.INELIGIBLE)
             return _INELIGIBLE
         code_len = len(req.code)
         if code_len == 0 or code_len > inner.max_len:
-            next(inner.misses[InterpretReason.INELIGIBLE])
+            count_miss(inner, req.key, InterpretReason.INELIGIBLE)
             return _INELIGIBLE
         if inner.config.store is not None and req.key not in inner.probed:
             # the key's first lookup: code compiled once (here or by any process) runs now
             program = artifacts.first_lookup(inner, req)
             if program is not None:
-                next(inner.hits)
+                count_hit(inner, req.key)
                 return LookupDecision.compiled(program)
         events = inner.events
         if len(events) < inner.event_cap:
             events.append(req)
         else:
             next(inner.events_dropped)
-        next(inner.misses[InterpretReason.NOT_READY])
+        count_miss(inner, req.key, InterpretReason.NOT_READY)
         return _NOT_READY
 
-    def count_interpreted(self, reason: InterpretReason) -> LookupDecision:
+    def count_interpreted(
+        self, reason: InterpretReason, key: RuntimeCacheKey | None = None
+    ) -> LookupDecision:
         """Record a message interpreted without a lookup (for example a VM whose opcode table
-        compiled code cannot honour) and return that decision."""
-        next(self._inner.misses[reason])
+        compiled code cannot honour), under its key when given (`report()`), and return that
+        decision."""
+        if key is None:
+            next(self._inner.misses[reason])
+        else:
+            count_miss(self._inner, key, reason)
         return LookupDecision.interpret(reason)
 
     def lookup_blocking(self, req: LookupRequest) -> LookupDecision:
@@ -295,16 +306,16 @@ class JitBackend:
         closes meanwhile.)"""
         inner = self._inner
         if not inner.enabled:
-            next(inner.misses[InterpretReason.DISABLED])
+            count_miss(inner, req.key, InterpretReason.DISABLED)
             return _DISABLED
         key = req.key
         entry = inner.resident.get(key)
         if entry is None:
             if key in inner.failed:
-                next(inner.misses[InterpretReason.JIT_FAILED])
+                count_miss(inner, req.key, InterpretReason.JIT_FAILED)
                 return _JIT_FAILED
             if key in inner.ineligible or not inner.tuning.should_compile(req.code):
-                next(inner.misses[InterpretReason.INELIGIBLE])
+                count_miss(inner, req.key, InterpretReason.INELIGIBLE)
                 return _INELIGIBLE
             program = None
             if inner.config.store is not None and key not in inner.probed:
@@ -313,22 +324,27 @@ class JitBackend:
                 kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
                 program = jobs.compile_and_wait(inner, req, kind)
             if program is not None:
-                next(inner.hits)
+                count_hit(inner, key)
                 return LookupDecision.compiled(program)
             if key in inner.failed:
-                next(inner.misses[InterpretReason.JIT_FAILED])
+                count_miss(inner, req.key, InterpretReason.JIT_FAILED)
                 return _JIT_FAILED
             if key in inner.ineligible:
-                next(inner.misses[InterpretReason.INELIGIBLE])
+                count_miss(inner, req.key, InterpretReason.INELIGIBLE)
                 return _INELIGIBLE
-            next(inner.misses[InterpretReason.NOT_READY])
+            count_miss(inner, req.key, InterpretReason.NOT_READY)
             return _NOT_READY
+        if entry.expect_len and not artifacts.verify_length(inner, entry, req.code):
+            return self.lookup_blocking(req)
         entry.last_hit = monotonic()
         next(inner.hits)
+        next(entry.native)
         return entry.decision
 
     def get_compiled(self, code_hash: bytes, fork: str) -> CompiledProgram | None:
-        """The resident program for (code_hash, fork), without events or statistics."""
+        """The resident program for (code_hash, fork), without events or statistics. The
+        programs of an AOT store are resident from `new` (the store preloaded: its programs are
+        checked and linked there; each one's code length is checked by its first lookup)."""
         entry = self._inner.resident.get(RuntimeCacheKey(code_hash, fork))
         return entry.program if entry is not None else None
 
@@ -336,15 +352,17 @@ class JitBackend:
         """Like `get_compiled`, but counts a hit or a (NotReady / Disabled) miss and refreshes
         the program's last use."""
         inner = self._inner
+        key = RuntimeCacheKey(code_hash, fork)
         if not inner.enabled:
-            next(inner.misses[InterpretReason.DISABLED])
+            count_miss(inner, key, InterpretReason.DISABLED)
             return None
-        entry = inner.resident.get(RuntimeCacheKey(code_hash, fork))
+        entry = inner.resident.get(key)
         if entry is None:
-            next(inner.misses[InterpretReason.NOT_READY])
+            count_miss(inner, key, InterpretReason.NOT_READY)
             return None
         entry.last_hit = monotonic()
         next(inner.hits)
+        next(entry.native)
         return entry.program
 
     @contextmanager
@@ -439,7 +457,6 @@ class JitBackend:
             inner.ineligible.clear()
             inner.spent.clear()
             inner.miss_counts.clear()
-            inner.staged.clear()
             inner.probed.clear()
             inner.stale.update(inner.inflight.values())
             inner.inflight.clear()
@@ -473,6 +490,21 @@ class JitBackend:
 
     def stats(self) -> RuntimeStatsSnapshot:
         return snapshot(self._inner)
+
+    def usage(self, key: RuntimeCacheKey) -> KeyUsage:
+        """The key's running account (`report()` reads them all); the JIT computation adds
+        the seconds of the messages it runs to it."""
+        return usage_of(self._inner, key)
+
+    def label(self, code_hash: bytes, name: str) -> None:
+        """Name the code with `code_hash` in `report()` (a contract's name, a bench case)."""
+        self._inner.labels[code_hash] = name
+
+    def report(self) -> BackendReport:
+        """What the JIT did for each (code hash, fork) so far: messages native and interpreted
+        (by reason), seconds, compile seconds per tier, loads from the store, the estimated
+        seconds saved; most time at stake first (`pyevm_jit.runtime.report`)."""
+        return build_report(self._inner)
 
     def ineligible_reason(self, code_hash: bytes, fork: str) -> str | None:
         """Why the key answers Ineligible when the runtime decided it (code pathological to

@@ -40,6 +40,7 @@ from pyevm_jit.runtime.state import (
     sweep_idle,
 )
 from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
+from pyevm_jit.runtime.usage import TIER_AOT, TIER_JIT, TIER_UP, add_compile_time
 from pyevm_jit.runtime.workers import BUDGET, COMPILE, TRANSIENT, CompileFailure, CompileTask
 
 if TYPE_CHECKING:
@@ -206,6 +207,12 @@ def _complete(
         inner.stale.discard(job)
         if dispatched:
             inner.compile_seconds += duration
+            # the key's account gets the compiler's own work and the link (the wall time above
+            # also holds the queue and a worker's start-up)
+            timings = getattr(obj, "timings", None)  # (a broken compiler returns anything)
+            work = timings.total + link if timings is not None else duration
+            tier = TIER_UP if job.tier_up else TIER_AOT if job.kind is ProgramKind.AOT else TIER_JIT
+            add_compile_time(inner, job.key, tier, work)
             if program is not None:
                 inner.succeeded += 1
             else:

@@ -14,6 +14,7 @@ from pyevm_jit.runtime.assertions import checked_linker
 from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.stats import new_counter
 from pyevm_jit.runtime.types import InterpretReason, LookupDecision, ProgramKind
+from pyevm_jit.runtime.usage import KeyUsage, usage_of
 from pyevm_jit.runtime.workers import CompilerPool, default_compiler
 
 if TYPE_CHECKING:
@@ -28,7 +29,17 @@ monotonic = time.monotonic
 class ResidentEntry:
     """A resident program and when it was last returned by a lookup."""
 
-    __slots__ = ("decision", "program", "last_hit", "size", "hits", "tier_up_at")
+    __slots__ = (
+        "decision",
+        "program",
+        "last_hit",
+        "size",
+        "hits",
+        "tier_up_at",
+        "native",
+        "expect_len",
+        "_tier_up_at",
+    )
 
     def __init__(
         self,
@@ -36,7 +47,13 @@ class ResidentEntry:
         now: float,
         tuning: RuntimeTuning,
         tier_stored: bool = False,
+        usage: KeyUsage | None = None,
     ) -> None:
+        if usage is None:
+            usage = KeyUsage()
+        #: the key's count of native messages (`KeyUsage.native`), bumped by each hit
+        self.native = usage.native
+        program.usage = usage
         self.decision = LookupDecision.compiled(program)
         self.program = program
         self.last_hit = now
@@ -52,6 +69,21 @@ class ResidentEntry:
             and program.opt_level < tuning.tier_up_opt_level
             else 0
         )
+        #: a preloaded program's code length, checked on its key's first lookup (0: checked)
+        self.expect_len = 0
+        self._tier_up_at = 0
+
+    def expect_length(self, length: int) -> None:
+        """A preloaded program: the first hit checks the code's length. The check rides on the
+        hit path's existing `tier_up_at` test (nonzero until then), so other hits pay nothing."""
+        self.expect_len = length
+        self._tier_up_at = self.tier_up_at
+        self.tier_up_at = -1
+
+    def length_verified(self) -> None:
+        if self.expect_len:
+            self.expect_len = 0
+            self.tier_up_at = self._tier_up_at
 
 
 class Job:
@@ -149,11 +181,12 @@ class BackendState:
         #: the store's own rejection count when this backend was created (stats are per backend)
         self.store_rejected_base = config.store.rejected if config.store is not None else 0
         self.in_use: dict[int, int] = {}
+        #: what happened to each key's messages, for the whole run (`runtime.usage`)
+        self.usage: dict[RuntimeCacheKey, KeyUsage] = {}
+        #: names given to code hashes (`JitBackend.label`), used by the report
+        self.labels: dict[bytes, str] = {}
         #: writes to the store that failed (a full disk...)
         self.store_failures = 0
-        #: preloaded programs (checked and linked) waiting for their key's first lookup, which
-        #: checks the code length: (program, the manifest's bytecode length)
-        self.staged: dict[RuntimeCacheKey, tuple[CompiledProgram, int]] = {}
         #: keys whose first lookup looked in the store (once per key; again after an eviction)
         self.probed: set[RuntimeCacheKey] = set()
         #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
@@ -179,7 +212,9 @@ def insert(inner: BackendState, program: CompiledProgram) -> None:
     old = resident.pop(key, None)
     if old is not None:
         inner.resident_bytes -= old.size
-    entry = ResidentEntry(program, monotonic(), inner.tuning, inner.tier_stored)
+    entry = ResidentEntry(
+        program, monotonic(), inner.tuning, inner.tier_stored, usage_of(inner, key)
+    )
     resident[key] = entry
     inner.resident_bytes += entry.size
     budget = inner.tuning.resident_code_budget

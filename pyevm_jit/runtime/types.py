@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.link import NativeProgram
@@ -59,6 +59,9 @@ class CompiledProgram:
     code_bytes: int = field(default=0)
     #: the optimisation level it was compiled at (None: unknown, never tiered up)
     opt_level: int | None = field(default=None)
+    #: its key's `runtime.usage.KeyUsage`, set when it becomes resident (the JIT computation
+    #: adds the seconds of the messages it runs to it)
+    usage: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

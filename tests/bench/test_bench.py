@@ -13,9 +13,11 @@ import pytest
 from eth.vm.forks import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
+from eth_hash.auto import keccak
 
 from pyevm_jit import bench
 from pyevm_jit.cli import main
+from pyevm_jit.runtime.report import BackendReport
 
 # SSTORE(0, 1); MSTORE(0, 42); RETURN(0, 32)
 CODE = "0x6001600055602a60005260206000f3"
@@ -297,3 +299,23 @@ def test_path_outcome_differences_name_each_field_in_order() -> None:
     assert base.differences(other, with_root=False)[-1] == "logs (0) != (1)"
     same_but_root = PathOutcome(True, "", 100, 0, b"\x01", (), b"s")
     assert base.differences(same_but_root, with_root=False) == []
+
+
+def test_report_names_each_contract_and_adds_up(tmp_path: Path, capsys: Any) -> None:
+    """`--report`: the JIT backend's per-contract report after the table, named after the
+    case; its native messages are the JIT side's hits, and one more run with the runtime off
+    (Disabled) gives the saved estimate."""
+    path = _case_file(tmp_path)
+    out, saved = tmp_path / "r.json", tmp_path / "report.json"
+    args = ["bench", str(path), "--no-pyrevm", "--min-time", "0.01", "--warmup", "1"]
+    assert main([*args, "--json", str(out), "--report"]) == 0
+    text = capsys.readouterr().out
+    assert "pyevm-jit report: 1 contracts" in text and "tiny (" in text
+    case = json.loads(out.read_text())["cases"][0]
+    (row,) = case["jit_report"]["contracts"]
+    assert row["label"] == "tiny" and row["code_hash"] == keccak(bytes.fromhex(CODE[2:])).hex()
+    assert row["native"] == case["jit_counters"]["lookup_hits"] > 0
+    assert row["interpreted"]["Disabled"] == 1 and sum(row["interpreted"].values()) == 1
+    assert row["saved_seconds"] is not None and row["compile_seconds"]["jit"] > 0
+    assert main([*args, "--report", str(saved)]) == 0
+    assert BackendReport.load(saved).contracts[0].label == "tiny"

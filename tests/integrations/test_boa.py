@@ -368,7 +368,7 @@ def triple(x: uint256) -> uint256:
 
 
 def test_triple():
-    assert boa.loads(SOURCE).triple(5) == 15
+    assert boa.loads(SOURCE, name="Triple").triple(5) == 15
 '''
 
 
@@ -383,8 +383,8 @@ def test_a_suites_second_run_is_native_from_its_first_message(tmp_path: Path) ->
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     args += ["-p", "pyevm_jit.integrations.boa_pytest", "test_suite.py"]
     summaries = []
-    for _ in range(2):
-        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+    for extra in ([], ["--pyevm-jit-report"]):
+        done = subprocess.run(args + extra, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         line = re.search(
             r"pyevm-jit: (\d+) messages ran native code, (\d+) were interpreted .*; programs: "
@@ -393,6 +393,20 @@ def test_a_suites_second_run_is_native_from_its_first_message(tmp_path: Path) ->
         )
         assert line is not None, done.stdout[-2000:]
         summaries.append([int(n) for n in line.groups()])
+        report = re.search(
+            r"pyevm-jit report: (\d+) contracts, (\d+) messages native, (\d+) interpreted",
+            done.stdout,
+        )
+        if not extra:
+            assert report is None
+            continue
+        # the per-contract report of the session adds up to its statistics, one row a code
+        assert report is not None, done.stdout[-2000:]
+        contracts, native, interpreted = (int(n) for n in report.groups())
+        assert (native, interpreted) == tuple(summaries[-1][:2])
+        assert contracts == summaries[-1][3]  # each code loaded from the store has its row
+        assert "pyevm-jit report" not in done.stderr  # printed once, not again at exit
+        assert "Triple (" in done.stdout  # contracts named as titanoboa names them
     first, second = summaries
     assert first[2] >= 2 and first[4] == 0  # the deployment's and the contract's code
     native, interpreted, compiled, loaded, _ = second

@@ -371,11 +371,15 @@ def prepared(store: FileArtifactStore) -> Iterator[list[bytes]]:
 
 
 def test_preload_on_new_compiles_nothing(store: FileArtifactStore, prepared: list[bytes]) -> None:
-    """Preloaded programs are verified and linked at the start and become resident on their
-    key's first lookup (where the code length is checked)."""
+    """Preloaded programs are verified, linked and resident from `new`, as the reference's
+    are: `get_compiled` finds each at once (their code length is checked by the first
+    lookup)."""
     with aot_backend(store) as b:
         s = b.stats()
-        assert s.aot_loaded == 4 and s.resident_entries == 0 and s.compilations_dispatched == 0
+        assert s.aot_loaded == 4 and s.resident_entries == 4 and s.compilations_dispatched == 0
+        for c in prepared:
+            program = b.get_compiled(keccak(c), "cancun")
+            assert program is not None and program.kind is ProgramKind.AOT
         for c in prepared:
             d = b.lookup(LookupRequest(RuntimeCacheKey(keccak(c), "cancun"), c))
             assert d.is_compiled and d.program is not None and d.program.kind is ProgramKind.AOT
