@@ -25,6 +25,7 @@ from typing import Any
 from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.hash_trie import HashTrie
+from eth.rlp.accounts import Account
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.logic import block as block_logic
@@ -34,6 +35,7 @@ from eth.vm.logic import flow as flow_logic
 from eth.vm.logic import storage as storage_logic
 from eth.vm.opcode import _FastOpcode
 from eth.vm.transaction_context import BaseTransactionContext
+from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ PINNED: dict[str, str] = {
     "eth.vm.forks.frontier.state:FrontierTransactionExecutor.build_evm_message": "191e8e3049d06771",
     "eth.vm.forks.london.state:LondonTransactionExecutor.build_evm_message": "3ef800f286d2d2e1",
     "eth.vm.forks.cancun.state:CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
+    # statedb/codec.new_account: the account record py-evm's constructor builds
+    "eth.rlp.accounts:Account.__init__": "7da54cf208bb73a0",
 }  # fmt: skip
 
 
@@ -243,3 +247,35 @@ def logged_trie_keys(wrapped: Any, hexary: Any) -> set[bytes] | None:
         keys: set[bytes] = wrapped._keys_read
         return keys
     return None
+
+
+# --- account records (statedb/codec.py) -----------------------------------------------------------
+#: the private attributes rlp gives Account's four fields, in field order
+ACCOUNT_FIELD_ATTRS = ("_nonce", "_balance", "_storage_root", "_code_hash")
+
+
+def plain_account_init() -> Any | None:
+    """py-evm's `Account.__init__` when the record it builds can be built directly: it is the
+    pinned version (defaults, then rlp's constructor), rlp's `BaseSerializable.__init__` and
+    `object.__new__` are what construct it, and a sample built both ways has the same
+    `__dict__` (an instance of Account with the four field attributes). None otherwise."""
+    init = vars(Account).get("__init__")
+    if (
+        not pinned("eth.rlp.accounts:Account.__init__")
+        or Account.__mro__[1].__init__ is not BaseSerializable.__init__
+        or Account.__new__ is not object.__new__
+        or tuple(Account._meta.field_attrs) != ACCOUNT_FIELD_ATTRS
+    ):
+        return None
+    sample = (7, 10**18, b"\x01" * 32, b"\x02" * 32)
+    built = object.__new__(Account)
+    built.__dict__.update(zip(ACCOUNT_FIELD_ATTRS, sample, strict=True))
+    stock = Account(*sample)
+    if built.__dict__ != stock.__dict__ or tuple(built) != sample or built != stock:
+        return None
+    return init
+
+
+def account_init_is(init: Any) -> bool:
+    """Whether `Account.__init__` is still `init` (checked on every record built)."""
+    return Account.__init__ is init
