@@ -25,6 +25,7 @@ from typing import Any
 from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.hash_trie import HashTrie
+from eth.db.storage import AccountStorageDB
 from eth.rlp.accounts import Account
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
@@ -51,6 +52,9 @@ PINNED: dict[str, str] = {
     "eth.vm.forks.cancun.state:CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
     # statedb/codec.new_account: the account record py-evm's constructor builds
     "eth.rlp.accounts:Account.__init__": "7da54cf208bb73a0",
+    # statedb/clearcount.py: a storage wipe and a revert of py-evm's AccountStorageDB
+    "eth.db.storage:AccountStorageDB.delete": "4b98850f408c968e",
+    "eth.db.storage:AccountStorageDB.discard": "3611c66c67f9f531",
 }  # fmt: skip
 
 
@@ -279,3 +283,20 @@ def plain_account_init() -> Any | None:
 def account_init_is(init: Any) -> bool:
     """Whether `Account.__init__` is still `init` (checked on every record built)."""
     return Account.__init__ is init
+
+
+# --- the storage clear count (statedb/clearcount.py) ----------------------------------------------
+def pinned_storage_methods() -> dict[str, Any]:
+    """name -> py-evm's AccountStorageDB method, for `delete` and `discard` where they are the
+    versions the copies were written against."""
+    found = {}
+    for name in ("delete", "discard"):
+        key = f"eth.db.storage:AccountStorageDB.{name}"
+        if pinned(key):
+            found[name] = resolve(key)
+    return found
+
+
+def storage_method_is(name: str, method: Any) -> bool:
+    """Whether py-evm's AccountStorageDB still has `method` as `name` (checked per call)."""
+    return method is not None and vars(AccountStorageDB).get(name) is method
