@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from eth._utils.address import generate_contract_address
@@ -87,14 +88,13 @@ def _chain(cls: type, name: str) -> tuple[tuple[type, Any], ...]:
     return tuple((k, k.__dict__[name]) for k in cls.__mro__ if name in k.__dict__)
 
 
-def _bound_view(raw: Any) -> tuple[Any, bool]:
-    """What `getattr(cls, name)` gives for a raw attribute, and whether to compare its
-    `__func__` (a classmethod is bound anew on every access)."""
-    if isinstance(raw, staticmethod):
-        return raw.__func__, False
-    if isinstance(raw, classmethod):
-        return raw.__func__, True
-    return raw, False
+def _function_of(raw: Any) -> Any:
+    """The function (or property getter) behind a raw class attribute."""
+    if isinstance(raw, (staticmethod, classmethod)):
+        return raw.__func__
+    if isinstance(raw, property):
+        return raw.fget
+    return raw
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,6 @@ class Family:
             for name, chain in chains.items():
                 checks.extend((owner, name, raw) for owner, raw in chain)
         return tuple(checks)
-
-    def first_checks(self, chains: dict[str, Any]) -> tuple[tuple[str, Any, bool], ...]:
-        """(name, what getattr on the class must give, compare __func__) per name."""
-        return tuple((name, *_bound_view(chain[0][1])) for name, chain in chains.items() if chain)
 
 
 def _family(name: str, executor: type, state: type) -> Family:
@@ -187,8 +183,7 @@ def _verified(family: Family) -> bool:
     against (the recorded fingerprints)."""
     for owner, name, raw in family.fixed_checks():
         key = f"{owner.__name__}.{name}"
-        target = raw.fget if isinstance(raw, property) else _bound_view(raw)[0]
-        found = method_fingerprint(target)
+        found = method_fingerprint(_function_of(raw))
         if key not in RECORDED or found != RECORDED[key]:
             log.debug("pyevm-jit: %s is not py-evm 0.12.1b1's (%s): no lean transactions for "
                       "the %s family", key, found, family.name)  # fmt: skip
@@ -390,23 +385,49 @@ def _message_line(transaction: Any, code: bytes, cancun: bool) -> str:
 
 # --- the guard -----------------------------------------------------------------------------------
 class _Guard:
-    """Checks, per call, that the executor's and the state's methods are still `family`'s."""
+    """Checks, per call, that the executor's and the state's methods are still `family`'s.
 
-    def __init__(self, family: Family) -> None:
+    Each check is one C-level `attrgetter` call on a class and a tuple comparison: for every
+    py-evm class of the chains (a method patched on it after import), the executor class (a
+    method set on it after `jit_vm`) and the state's class (verified against the chains the
+    first time it is seen)."""
+
+    def __init__(self, family: Family, executor_class: type) -> None:
         self.family = family
-        self.fixed = family.fixed_checks()
-        self.executor_first = family.first_checks(family.executor_chains)
-        self.state_first = family.first_checks(family.state_chains)
+        names_of: dict[type, list[str]] = {}
+        for owner, name, _raw in family.fixed_checks():
+            names_of.setdefault(owner, []).append(name)
+        # "__class__" first: the getter always returns a tuple
+        self.owners = tuple(
+            (owner, getter, getter(owner))
+            for owner, names in names_of.items()
+            for getter in (attrgetter("__class__", *names),)
+        )
+        executor_names = [n for n, chain in family.executor_chains.items() if chain]
+        self.executor_get = attrgetter("__class__", *executor_names)
+        self.executor_expected = self.executor_get(executor_class)
+        state_names = [n for n, chain in family.state_chains.items() if chain]
+        self.state_get = attrgetter("__class__", *state_names)
+        #: state class -> what state_get gives for it (None: not the family's)
+        self.states: dict[type, tuple[Any, ...] | None] = {}
         self.globals = tuple((module, name, getattr(module, name)) for module, name in _GLOBALS)
         self.instance_names = frozenset(STATE_NAMES)
 
-    def holds(self, executor_base: type, state: Any) -> bool:
-        for owner, name, raw in self.fixed:
-            if owner.__dict__.get(name) is not raw:
+    def holds(self, executor_class: type, state: Any) -> bool:
+        for owner, getter, expected in self.owners:
+            if getter(owner) != expected:
                 return False
-        if not _firsts_hold(executor_base, self.executor_first):
+        if self.executor_get(executor_class) != self.executor_expected:
             return False
-        if not _firsts_hold(state.__class__, self.state_first):
+        state_class = state.__class__
+        expected_state = self.states.get(state_class, _UNSEEN)
+        if expected_state is _UNSEEN:
+            expected_state = None
+            if _matches(state_class, self.family.state_chains):
+                expected_state = self.state_get(state_class)
+            if len(self.states) < 256:
+                self.states[state_class] = expected_state
+        if expected_state is None or self.state_get(state_class) != expected_state:
             return False
         instance = getattr(state, "__dict__", None)
         if instance and not self.instance_names.isdisjoint(instance):
@@ -417,14 +438,7 @@ class _Guard:
         return True
 
 
-def _firsts_hold(cls: type, checks: tuple[tuple[str, Any, bool], ...]) -> bool:
-    for name, expected, func in checks:
-        found = getattr(cls, name, None)
-        if func:
-            found = getattr(found, "__func__", None)
-        if found is not expected:
-            return False
-    return True
+_UNSEEN: Any = object()
 
 
 def _matches(cls: type, chains: dict[str, tuple[tuple[type, Any], ...]]) -> bool:
@@ -463,7 +477,7 @@ def lean_transaction_executor(executor_class: type, state_class: type) -> type |
     family = family_of(executor_class, state_class)
     if family is None:
         return None
-    guard = _Guard(family)
+    guard = _Guard(family, executor_class)
     stock_call: Callable[[Any, Any], Any] = executor_class.__call__  # type: ignore[assignment]
 
     def lean_call(executor: Any, transaction: Any) -> Any:

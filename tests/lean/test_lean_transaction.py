@@ -19,6 +19,8 @@ from eth.consensus.noproof import NoProofConsensus
 from eth.db.atomic import AtomicDB
 from eth.vm.forks import CancunVM, LondonVM, PragueVM, ShanghaiVM
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
+from eth.vm.forks.frontier.state import FrontierTransactionExecutor
+from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.prague.constants import MAGIC
 from eth.vm.forks.prague.transactions import Authorization
 from eth.vm.spoof import SpoofTransaction
@@ -318,19 +320,27 @@ def test_overridden_state_method_falls_back(backend: Any, monkeypatch: Any) -> N
     assert CheckingState.validated > 0
 
 
-def test_executor_method_patched_after_jit_vm_falls_back(
-    backend: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "owner, name",
+    [
+        (CancunTransactionExecutor, "build_computation"),  # on the executor class itself
+        (FrontierTransactionExecutor, "finalize_computation"),  # reached through super()
+        (LondonState, "get_tip"),  # a state method the copy inlines
+    ],
+)
+def test_method_patched_after_jit_vm_falls_back(
+    owner: type, name: str, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jit_class = jit_vm(CancunVM, backend)
     assert jit_class._state_class.transaction_executor_class.jit_lean_family == "cancun"
     seen: list[Any] = []
-    original = CancunTransactionExecutor.build_computation
+    original = getattr(owner, name)
 
-    def build_computation(self: Any, message: Any, transaction: Any) -> Any:
-        seen.append(message)
-        return original(self, message, transaction)
+    def patched(self: Any, *args: Any) -> Any:
+        seen.append(args)
+        return original(self, *args)
 
-    monkeypatch.setattr(CancunTransactionExecutor, "build_computation", build_computation)
+    monkeypatch.setattr(owner, name, patched)
     makers = scenario(CancunVM)
     stock = run(CancunVM, makers)
     stock_seen = len(seen)
