@@ -349,7 +349,7 @@ def _transaction_runners(
     """Stock and JIT runners of the whole transaction (`--scope both`) and the stock
     transaction's outcome, checked against the JIT's on fresh states (an error text if they
     differ)."""
-    stock_vm = vm_class_for_fork(options.fork)
+    stock_vm = bench_vm_class(options.fork)
     stock = PyEvmRunner(case, stock_vm, "transaction", clock=options.clock)
     jit = PyEvmRunner(case, jit_side.vm_class, "transaction", clock=options.clock)
     reference = stock.reference().digest()

@@ -478,7 +478,7 @@ def lean_transaction_executor(executor_class: type, state_class: type) -> type |
     if family is None:
         return None
     guard = _Guard(family, executor_class)
-    stock_call: Callable[[Any, Any], Any] = executor_class.__call__  # type: ignore[assignment]
+    stock_call: Callable[[Any, Any], Any] = executor_class.__call__
 
     def lean_call(executor: Any, transaction: Any) -> Any:
         if guard.holds(executor_class, executor.vm_state) and executor.__class__ is lean:

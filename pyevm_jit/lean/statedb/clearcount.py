@@ -29,7 +29,7 @@ def _count(value: Any) -> int:
     """`to_int(value)` for a stored clear count."""
     if value.__class__ is bytes:
         return int.from_bytes(value, "big")
-    return to_int(value)  # type: ignore[no-any-return]
+    return to_int(value)
 
 
 def _count_bytes(count: int) -> bytes:
@@ -49,7 +49,7 @@ class LeanClearCountMixin:
 
     def delete(self) -> None:
         if not guard.storage_method_is("delete", _WRITTEN_AGAINST.get("delete")):
-            return super().delete()  # type: ignore[misc,no-any-return]
+            return super().delete()  # type: ignore[misc]
         logger = self.logger
         if logger.show_debug2:
             logger.debug2(f"Deleting all storage in account 0x{self._address.hex()}")
@@ -67,7 +67,7 @@ class LeanClearCountMixin:
 
     def discard(self, checkpoint: Any) -> None:
         if not guard.storage_method_is("discard", _WRITTEN_AGAINST.get("discard")):
-            return super().discard(checkpoint)  # type: ignore[misc,no-any-return]
+            return super().discard(checkpoint)  # type: ignore[misc]
         logger = self.logger
         if logger.show_debug2:
             logger.debug2(f"discard checkpoint {repr(checkpoint)}")
