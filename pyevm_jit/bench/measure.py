@@ -198,7 +198,7 @@ def _report(case: BenchCase, options: BenchOptions, jit_side: JitSide) -> dict[s
     for i, code in enumerate(case.codes()):
         backend.label(keccak(code), case.name if i == 0 else f"{case.name}#{i}")
     backend.set_enabled(False)
-    PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock).timed()
+    PyEvmRunner(case, jit_side.vm_class, _main_scope(options), clock=options.clock).timed()
     return backend.report().as_dict()
 
 

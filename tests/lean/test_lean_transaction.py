@@ -415,3 +415,17 @@ def test_older_forks_keep_py_evm_executor(backend: Any) -> None:
     ):
         executor = jit_vm(vm_class, backend)._state_class.transaction_executor_class
         assert executor.jit_lean_family == family
+
+
+def test_every_recorded_method_is_the_installed_py_evms() -> None:
+    """When py-evm changes a method of an executor family, this fails: compare the copy in
+    lean/transaction.py with the new code, then record the new fingerprint in guard.TX_PINNED."""
+    from pyevm_jit.lean import guard
+
+    assert [family.name for family in guard.verified_families()] == ["london", "cancun", "prague"]
+    recorded = {
+        f"{owner.__name__}.{name}"
+        for family in guard.verified_families()
+        for owner, name, _raw in family.fixed_checks()
+    }
+    assert recorded == set(guard.TX_PINNED)
