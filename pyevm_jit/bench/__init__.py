@@ -69,6 +69,7 @@ from pyevm_jit.bench.report import (
 )
 from pyevm_jit.bench.sides import (
     CLOCKS,
+    OPTION_SCOPES,
     PYREVM_SPECS,
     SCOPES,
     SIDES,
@@ -89,6 +90,7 @@ from pyevm_jit.bench.sides import (
 __all__ = [
     "CLOCKS",
     "DEFAULT_FORK",
+    "OPTION_SCOPES",
     "PYREVM_SPECS",
     "SCOPES",
     "SIDES",

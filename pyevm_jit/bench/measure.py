@@ -49,7 +49,7 @@ class BenchOptions:
     warmup: int = 2
     pyrevm: bool = True
     stock_both: bool = False  # harness self-test: the stock VM on the JIT side too
-    scope: str = "message"  # what is timed: "message" or "transaction"
+    scope: str = "message"  # what is timed: "message", "transaction" or "both"
     baseline: str | None = None  # JSON of an earlier run: its stock/pyrevm figures are reused
     tier_up: bool = True  # time the tier-up build (steady state of hot code), not the first tier
     state: str = "both"  # repetitions on one state (warm), on fresh states (cold), or both
@@ -83,6 +83,8 @@ class CaseResult:
     pyrevm_error: str = ""
     stock_cold: SideStats | None = None  # fresh pre-state per repetition (PyEvmRunner.timed_cold)
     jit_cold: SideStats | None = None
+    stock_tx: SideStats | None = None  # the whole transaction (--scope both), warm
+    jit_tx: SideStats | None = None
     compile_seconds: float = 0.0
     compile_wall_seconds: float = 0.0
     tier_up_seconds: float = 0.0
@@ -111,6 +113,19 @@ class CaseResult:
         return self.stock_cold.median_ns / self.jit_cold.median_ns
 
     @property
+    def speedup_tx(self) -> float:
+        if self.status != "ok" or not self.jit_tx or not self.stock_tx:
+            return math.nan
+        return self.stock_tx.median_ns / self.jit_tx.median_ns
+
+    @property
+    def jit_tx_vs_pyrevm(self) -> float:
+        """JIT transaction time / pyrevm time (pyrevm's `message_call` is a transaction)."""
+        if self.status != "ok" or not self.jit_tx or self.pyrevm is None:
+            return math.nan
+        return self.jit_tx.median_ns / self.pyrevm.median_ns if self.pyrevm.median_ns else math.nan
+
+    @property
     def jit_vs_pyrevm(self) -> float:
         """JIT time / pyrevm time (below 1: the JIT is faster)."""
         if self.status != "ok" or self.pyrevm is None or not self.pyrevm.median_ns:
@@ -127,6 +142,8 @@ class CaseResult:
         data = asdict(self)
         data["speedup"] = nan_to_none(self.speedup)
         data["speedup_cold"] = nan_to_none(self.speedup_cold)
+        data["speedup_tx"] = nan_to_none(self.speedup_tx)
+        data["jit_tx_vs_pyrevm"] = nan_to_none(self.jit_tx_vs_pyrevm)
         data["jit_vs_pyrevm"] = nan_to_none(self.jit_vs_pyrevm)
         data["mgas_per_s"] = {s: nan_to_none(self.mgas_per_s(s)) for s in SIDES}
         return data
@@ -134,7 +151,7 @@ class CaseResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for side in (*SIDES, "stock_cold", "jit_cold"):
+        for side in (*SIDES, "stock_cold", "jit_cold", "stock_tx", "jit_tx"):
             if fields.get(side) is not None:
                 fields[side] = SideStats(**fields[side])
         return cls(**fields)
@@ -153,7 +170,7 @@ def measure_case(
     result = CaseResult(case.name, case.path, options.fork, stock_both=options.stock_both)
 
     note("setting up")
-    stock = PyEvmRunner(case, stock_vm, options.scope, clock=options.clock)
+    stock = PyEvmRunner(case, stock_vm, _main_scope(options), clock=options.clock)
     note("compiling")
     try:
         jit_side = make_jit_side(
@@ -181,7 +198,7 @@ def _report(case: BenchCase, options: BenchOptions, jit_side: JitSide) -> dict[s
     for i, code in enumerate(case.codes()):
         backend.label(keccak(code), case.name if i == 0 else f"{case.name}#{i}")
     backend.set_enabled(False)
-    PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock).timed()
+    PyEvmRunner(case, jit_side.vm_class, _main_scope(options), clock=options.clock).timed()
     return backend.report().as_dict()
 
 
@@ -199,7 +216,7 @@ def _check_and_time(
     result.compile_phases = jit_side.phases
     result.contracts, result.contracts_compiled = jit_side.contracts, jit_side.compiled
     result.compile_failures = list(jit_side.failures)
-    jit = PyEvmRunner(case, jit_side.vm_class, options.scope, clock=options.clock)
+    jit = PyEvmRunner(case, jit_side.vm_class, _main_scope(options), clock=options.clock)
     if options.state != "warm":  # one persisted pre-state, copied into a new database per run
         pre_state = PreState(case, bench_vm_class(options.fork))
         stock.pre_state = jit.pre_state = pre_state
@@ -226,6 +243,12 @@ def _check_and_time(
     diffs = digest_differences(result.reference, jit_outcome.digest())
     if diffs:
         result.status, result.error = "error", "stock/JIT mismatch: " + "; ".join(diffs)
+        return result
+    transactions = None
+    if options.scope == "both":
+        transactions = _transaction_runners(case, options, jit_side)
+    if isinstance(transactions, str):
+        result.status, result.error = "error", transactions
         return result
 
     revm: PyRevmRunner | None = None
@@ -270,6 +293,10 @@ def _check_and_time(
         if base is None:
             cold_runners["stock_cold"] = pyevm_rep(stock, "stock (cold)", cold=True)
         cold_runners["jit_cold"] = pyevm_rep(jit, "JIT (cold)", cold=True)
+    if transactions is not None and options.state != "cold":
+        stock_tx, jit_tx, tx_reference = transactions
+        for side, runner in (("stock_tx", stock_tx), ("jit_tx", jit_tx)):
+            runners[side] = _checked_rep(runner, side, tx_reference, mismatch)
     if revm is not None and options.state != "cold":
         revm_runner = revm
 
@@ -309,6 +336,43 @@ def _check_and_time(
         result.jit_counters = after
         result.native = after["lookup_hits"] > before.get("lookup_hits", 0)
     return result
+
+
+def _main_scope(options: BenchOptions) -> str:
+    """The scope of the stock and JIT columns (`--scope both`: the message)."""
+    return "message" if options.scope == "both" else options.scope
+
+
+def _transaction_runners(
+    case: BenchCase, options: BenchOptions, jit_side: JitSide
+) -> tuple[PyEvmRunner, PyEvmRunner, dict[str, Any]] | str:
+    """Stock and JIT runners of the whole transaction (`--scope both`) and the stock
+    transaction's outcome, checked against the JIT's on fresh states (an error text if they
+    differ)."""
+    stock_vm = bench_vm_class(options.fork)
+    stock = PyEvmRunner(case, stock_vm, "transaction", clock=options.clock)
+    jit = PyEvmRunner(case, jit_side.vm_class, "transaction", clock=options.clock)
+    reference = stock.reference().digest()
+    diffs = digest_differences(reference, jit.reference().digest())
+    if diffs:
+        return "stock/JIT transaction mismatch: " + "; ".join(diffs)
+    return stock, jit, reference
+
+
+def _checked_rep(
+    runner: PyEvmRunner, side: str, reference: dict[str, Any], mismatch: list[str]
+) -> Callable[[], int]:
+    """One timed warm repetition of `runner`, its outcome checked against `reference`."""
+
+    def rep() -> int:
+        ns, outcome = runner.timed()
+        if not mismatch:
+            diffs = digest_differences(reference, outcome.digest(), with_root=False)
+            if diffs:
+                mismatch.append(f"{side} repetition differs: " + "; ".join(diffs))
+        return ns
+
+    return rep
 
 
 def _baseline_entry(case: BenchCase, options: BenchOptions) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
     """Header, rows and footnotes of the results table (plain strings)."""
     with_revm = any(r.pyrevm is not None for r in results)
     with_cold = any(r.jit_cold is not None for r in results)
+    with_tx = any(r.jit_tx is not None for r in results)
     header = [
         "case",
         "gas used",
@@ -52,6 +53,8 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         "JIT",
         "speedup",
     ]
+    if with_tx:
+        header += ["stock tx", "JIT tx", "speedup tx"]
     if with_cold:
         header += ["stock cold", "JIT cold", "speedup cold"]
     header += [
@@ -62,6 +65,8 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
     ]
     if with_revm:
         header += ["pyrevm", "JIT/pyrevm"]
+        if with_tx:
+            header += ["JIT tx/pyrevm"]
     rows: list[list[str]] = []
     notes: list[str] = []
     for r in results:
@@ -82,6 +87,12 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
             fmt_time(r.jit.median_ns),
             fmt_ratio(r.speedup),
         ]
+        if with_tx:
+            row += [
+                fmt_time(r.stock_tx.median_ns) if r.stock_tx else "-",
+                fmt_time(r.jit_tx.median_ns) if r.jit_tx else "-",
+                fmt_ratio(r.speedup_tx),
+            ]
         if with_cold:
             row += [
                 fmt_time(r.stock_cold.median_ns) if r.stock_cold else "-",
@@ -99,22 +110,33 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
                 fmt_time(r.pyrevm.median_ns) if r.pyrevm else "-",
                 fmt_ratio(r.jit_vs_pyrevm),
             ]
+            if with_tx:
+                row += [fmt_ratio(r.jit_tx_vs_pyrevm)]
             if r.pyrevm_error:
                 notes.append(f"{r.name}: {r.pyrevm_error}")
         rows.append(row)
     ok = [r for r in results if r.status == "ok"]
     geo = ["geometric mean", "", "", "", fmt_ratio(geometric_mean(r.speedup for r in ok))]
+    if with_tx:
+        geo += ["", "", fmt_ratio(geometric_mean(r.speedup_tx for r in ok))]
     if with_cold:
         geo += ["", "", fmt_ratio(geometric_mean(r.speedup_cold for r in ok))]
     geo += ["", "", "", ""]
     if with_revm:
         geo += ["", fmt_ratio(geometric_mean(r.jit_vs_pyrevm for r in ok))]
+        if with_tx:
+            geo += [fmt_ratio(geometric_mean(r.jit_tx_vs_pyrevm for r in ok))]
     rows.append(geo)
     baselines = sorted({r.baseline for r in results if r.baseline})
     if baselines:
         notes.append(f"stock and pyrevm figures reused from {', '.join(baselines)}")
     if any(r.stock_both for r in results):
         notes.append("--stock-both: the JIT column ran the stock interpreter (harness self-test)")
+    if with_tx:
+        notes.append(
+            "stock/JIT: the message (apply_message); tx: the whole transaction "
+            "(state.apply_transaction), warm; pyrevm's message_call is a transaction"
+        )
     if with_cold:
         notes.append(
             "stock/JIT: repeated runs on one state (warm); cold: a fresh copy of the persisted "
@@ -150,6 +172,7 @@ def results_json(results: Sequence[CaseResult], options: BenchOptions) -> dict[s
         "geometric_mean": {
             "speedup": nan_to_none(geometric_mean(r.speedup for r in ok)),
             "speedup_cold": nan_to_none(geometric_mean(r.speedup_cold for r in ok)),
+            "speedup_tx": nan_to_none(geometric_mean(r.speedup_tx for r in ok)),
             "jit_vs_pyrevm": nan_to_none(geometric_mean(r.jit_vs_pyrevm for r in ok)),
         },
     }

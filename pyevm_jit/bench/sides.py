@@ -179,6 +179,8 @@ def intrinsic_gas(case: BenchCase, vm_class: type) -> int:
 
 
 SCOPES = ("message", "transaction")
+#: what `--scope` may say: one of SCOPES, or "both" (each case timed at both scopes)
+OPTION_SCOPES = (*SCOPES, "both")
 #: which states the repetitions run on (see PyEvmRunner.timed and timed_cold)
 STATE_MODES = ("warm", "cold", "both")
 CLOCKS = ("wall", "cpu")

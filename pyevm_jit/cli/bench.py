@@ -73,10 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scope",
-        choices=bench.SCOPES,
+        choices=bench.OPTION_SCOPES,
         default="message",
         help="time the message (apply_message, default) or the whole transaction "
-        "(state.apply_transaction: validation, gas purchase, refunds, fees)",
+        "(state.apply_transaction: validation, gas purchase, refunds, fees), or both "
+        "(transaction columns beside the message columns)",
     )
     parser.add_argument(
         "--state",
@@ -312,7 +313,8 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
             )
             for failure in jit_side.failures:
                 print(f"warning: {failure}", file=sys.stderr)
-        runner = bench.PyEvmRunner(case, vm_class, options.scope, clock=options.clock)
+        scope = "transaction" if options.scope == "both" else options.scope
+        runner = bench.PyEvmRunner(case, vm_class, scope, clock=options.clock)
         if options.state == "cold":
             runner.pre_state = bench.PreState(case, stock_vm)
 

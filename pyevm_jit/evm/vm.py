@@ -10,6 +10,7 @@ from pyevm_jit.evm.computation import JitComputationMixin
 from pyevm_jit.evm.frame import FramePool
 from pyevm_jit.evm.plan import warn_unsupported
 from pyevm_jit.lean import guard, txmessage
+from pyevm_jit.lean.transaction import lean_transaction_executor
 from pyevm_jit.opcodes import opcode_table_differences
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
     """The state class attributes `jit_vm` replaces besides the computation class: the account
     database with the read cache and the lean paths (`pyevm_jit.lean.statedb`), where the state uses
     py-evm's AccountDB (a subclass that overrides what they replace keeps its class), and the
-    transaction executor with the lean `build_evm_message` (`pyevm_jit.lean.txmessage`), where it is
-    py-evm's."""
+    transaction executor with the lean transaction path (`pyevm_jit.lean.transaction`) where its
+    methods are py-evm's of London to Prague, or else with the lean `build_evm_message`
+    (`pyevm_jit.lean.txmessage`) where that method is py-evm's."""
     from pyevm_jit.lean.statedb.accountdb import jit_account_db
     from pyevm_jit.lean.statedb.readcache import shared_read_cache
 
@@ -95,7 +97,10 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
                 getattr(state_class, "account_db_class", None),
             )
     if lean:
-        executor = txmessage.lean_executor(state_class.transaction_executor_class)  # type: ignore[attr-defined]
+        executor_class = state_class.transaction_executor_class  # type: ignore[attr-defined]
+        executor = lean_transaction_executor(executor_class, state_class)
+        if executor is None:
+            executor = txmessage.lean_executor(executor_class)
         if executor is not None:
             changes["transaction_executor_class"] = executor
     return changes

@@ -20,13 +20,22 @@ import inspect
 import logging
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.hash_trie import HashTrie
+from eth.db.storage import AccountStorageDB
+from eth.rlp.accounts import Account
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.forks.cancun import state as cancun_state
+from eth.vm.forks.homestead import validation as homestead_validation
+from eth.vm.forks.london import state as london_state
+from eth.vm.forks.london import validation as london_validation
+from eth.vm.forks.prague import state as prague_state
 from eth.vm.logic import block as block_logic
 from eth.vm.logic import call as call_logic
 from eth.vm.logic import context as context_logic
@@ -34,6 +43,8 @@ from eth.vm.logic import flow as flow_logic
 from eth.vm.logic import storage as storage_logic
 from eth.vm.opcode import _FastOpcode
 from eth.vm.transaction_context import BaseTransactionContext
+from eth_utils import ExtendedDebugLogger, get_extended_debug_logger
+from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
 
 log = logging.getLogger(__name__)
@@ -47,6 +58,11 @@ PINNED: dict[str, str] = {
     "eth.vm.forks.frontier.state:FrontierTransactionExecutor.build_evm_message": "191e8e3049d06771",
     "eth.vm.forks.london.state:LondonTransactionExecutor.build_evm_message": "3ef800f286d2d2e1",
     "eth.vm.forks.cancun.state:CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
+    # statedb/codec.new_account: the account record py-evm's constructor builds
+    "eth.rlp.accounts:Account.__init__": "7da54cf208bb73a0",
+    # statedb/clearcount.py: a storage wipe and a revert of py-evm's AccountStorageDB
+    "eth.db.storage:AccountStorageDB.delete": "4b98850f408c968e",
+    "eth.db.storage:AccountStorageDB.discard": "3611c66c67f9f531",
 }  # fmt: skip
 
 
@@ -242,4 +258,300 @@ def logged_trie_keys(wrapped: Any, hexary: Any) -> set[bytes] | None:
     ):
         keys: set[bytes] = wrapped._keys_read
         return keys
+    return None
+
+
+# --- account records (statedb/codec.py) -----------------------------------------------------------
+#: the private attributes rlp gives Account's four fields, in field order
+ACCOUNT_FIELD_ATTRS = ("_nonce", "_balance", "_storage_root", "_code_hash")
+
+
+def plain_account_init() -> Any | None:
+    """py-evm's `Account.__init__` when the record it builds can be built directly: it is the
+    pinned version (defaults, then rlp's constructor), rlp's `BaseSerializable.__init__` and
+    `object.__new__` are what construct it, and a sample built both ways has the same
+    `__dict__` (an instance of Account with the four field attributes). None otherwise."""
+    init = vars(Account).get("__init__")
+    if (
+        not pinned("eth.rlp.accounts:Account.__init__")
+        or Account.__mro__[1].__init__ is not BaseSerializable.__init__
+        or Account.__new__ is not object.__new__
+        or tuple(Account._meta.field_attrs) != ACCOUNT_FIELD_ATTRS
+    ):
+        return None
+    sample = (7, 10**18, b"\x01" * 32, b"\x02" * 32)
+    built = object.__new__(Account)
+    built.__dict__.update(zip(ACCOUNT_FIELD_ATTRS, sample, strict=True))
+    stock = Account(*sample)
+    if built.__dict__ != stock.__dict__ or tuple(built) != sample or built != stock:
+        return None
+    return init
+
+
+def account_init_is(init: Any) -> bool:
+    """Whether `Account.__init__` is still `init` (checked on every record built)."""
+    return Account.__init__ is init
+
+
+# --- the storage clear count (statedb/clearcount.py) ----------------------------------------------
+def pinned_storage_methods() -> dict[str, Any]:
+    """name -> py-evm's AccountStorageDB method, for `delete` and `discard` where they are the
+    versions the copies were written against."""
+    found = {}
+    for name in ("delete", "discard"):
+        key = f"eth.db.storage:AccountStorageDB.{name}"
+        if pinned(key):
+            found[name] = resolve(key)
+    return found
+
+
+def storage_method_is(name: str, method: Any) -> bool:
+    """Whether py-evm's AccountStorageDB still has `method` as `name` (checked per call)."""
+    return method is not None and vars(AccountStorageDB).get(name) is method
+
+
+# --- transactions (transaction.py) ---------------------------------------------------------------
+# The lean executor stands in for py-evm's whole executor `__call__` of one family. The chains
+# of definitions of every method it copies or relies on must be py-evm's, object by object, and
+# every method of those chains must have the fingerprint recorded in TX_PINNED ("Class.name").
+#: executor and state methods whose py-evm objects the lean path copies or relies on
+EXECUTOR_NAMES = (
+    "__call__",
+    "validate_transaction",
+    "build_evm_message",
+    "build_computation",
+    "finalize_computation",
+    "calculate_gas_refund",
+    "calc_data_floor_gas",
+    "calc_data_fee",
+    "calc_message_refund",
+    "get_code_at_address",
+)
+STATE_NAMES = ("validate_transaction", "get_gas_price", "get_tip", "get_transaction_context",
+               "logger")  # fmt: skip
+#: module functions py-evm's validation calls by their global names (checked per call)
+_GLOBALS = (
+    (london_state, "validate_london_normalized_transaction"),
+    (london_validation, "validate_homestead_transaction"),
+    (homestead_validation, "validate_frontier_transaction"),
+)
+
+
+def _chain(cls: type, name: str) -> tuple[tuple[type, Any], ...]:
+    """(class, raw attribute) for every class of `cls`'s MRO that defines `name`."""
+    return tuple((k, k.__dict__[name]) for k in cls.__mro__ if name in k.__dict__)
+
+
+def _function_of(raw: Any) -> Any:
+    """The function (or property getter) behind a raw class attribute."""
+    if isinstance(raw, (staticmethod, classmethod)):
+        return raw.__func__
+    if isinstance(raw, property):
+        return raw.fget
+    return raw
+
+
+@dataclass(frozen=True)
+class Family:
+    """The py-evm classes one copy was written against."""
+
+    name: str  # "london" (London to Shanghai), "cancun" or "prague"
+    executor: type
+    state: type
+    #: name -> chain of (py-evm class, raw method) for the executor and the state
+    executor_chains: dict[str, tuple[tuple[type, Any], ...]]
+    state_chains: dict[str, tuple[tuple[type, Any], ...]]
+
+    @property
+    def cancun(self) -> bool:
+        return self.name != "london"
+
+    def fixed_checks(self) -> tuple[tuple[type, str, Any], ...]:
+        """(py-evm class, name, raw method) of every link of every chain."""
+        checks: list[tuple[type, str, Any]] = []
+        for chains in (self.executor_chains, self.state_chains):
+            for name, chain in chains.items():
+                checks.extend((owner, name, raw) for owner, raw in chain)
+        return tuple(checks)
+
+
+def _family(name: str, executor: type, state: type) -> Family:
+    return Family(
+        name,
+        executor,
+        state,
+        {n: _chain(executor, n) for n in EXECUTOR_NAMES},
+        {n: _chain(state, n) for n in STATE_NAMES},
+    )
+
+
+#: name -> fingerprint (`method_fingerprint`) of py-evm 0.12.1b1's source of each method the
+#: families' chains hold, keyed "Class.name"
+TX_PINNED: dict[str, str] = {
+    "BaseState.get_gas_price": "037e06b3a2b0463b",
+    "BaseState.get_tip": "dd0b0bb1fb6f5126",
+    "BaseState.get_transaction_context": "6321b5cae8081c9c",
+    "BaseState.logger": "e7bf2e3091451e0b",
+    "BaseTransactionExecutor.__call__": "a818f00f497ae4fe",
+    "BerlinTransactionExecutor.build_computation": "c91577c4f6e528c3",
+    "CancunState.get_transaction_context": "eafcd4a6b5052027",
+    "CancunState.validate_transaction": "e029b14f5f4c9302",
+    "CancunTransactionExecutor.__call__": "1c55593cc2713ed5",
+    "CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
+    "CancunTransactionExecutor.calc_data_fee": "ed6d763cf41b6bfd",
+    "CancunTransactionExecutor.calc_message_refund": "3935af6898bdc19d",
+    "CancunTransactionExecutor.get_code_at_address": "992a9a8986966806",
+    "FrontierState.validate_transaction": "2a017d1da87f7ad3",
+    "FrontierTransactionExecutor.build_computation": "407d56be59a7890a",
+    "FrontierTransactionExecutor.build_evm_message": "191e8e3049d06771",
+    "FrontierTransactionExecutor.calc_data_floor_gas": "a1e002a3b06a38f5",
+    "FrontierTransactionExecutor.calculate_gas_refund": "897994f99fbf12a4",
+    "FrontierTransactionExecutor.finalize_computation": "81efcaf5b933cd5c",
+    "FrontierTransactionExecutor.validate_transaction": "30621cc7d20c152f",
+    "HomesteadState.validate_transaction": "dd96f65a2a09ec95",
+    "LondonState.get_gas_price": "038acb1fb4273b60",
+    "LondonState.get_tip": "2c62dfd230c985d1",
+    "LondonState.get_transaction_context": "3be3f5ccdbec3dad",
+    "LondonState.validate_transaction": "281c970e9f08a7a9",
+    "LondonTransactionExecutor.build_evm_message": "3ef800f286d2d2e1",
+    "LondonTransactionExecutor.calculate_gas_refund": "acac33724ead1cd6",
+    "PragueTransactionExecutor.calc_data_floor_gas": "e7978465d53faab3",
+    "PragueTransactionExecutor.calc_message_refund": "03770371b5dec745",
+    "PragueTransactionExecutor.get_code_at_address": "751155635e93f4da",
+    "SpuriousDragonTransactionExecutor.finalize_computation": "65e8994548641ed8",
+    "StateAPI.get_gas_price": "8279f3fe7ec0b0b8",
+    "StateAPI.get_tip": "f8690bcc925b69ba",
+    "StateAPI.get_transaction_context": "8ebff2624bcd26c4",
+    "StateAPI.logger": "8530d0932b04f416",
+    "StateAPI.validate_transaction": "163b0a1363d949d2",
+    "TransactionExecutorAPI.__call__": "67a54802f8d2c96a",
+    "TransactionExecutorAPI.build_computation": "fff3da2ceeb13722",
+    "TransactionExecutorAPI.build_evm_message": "bfb74bb63a04a03e",
+    "TransactionExecutorAPI.finalize_computation": "90c53bce026e8c6d",
+    "TransactionExecutorAPI.validate_transaction": "c752dcde9bee16b5",
+}
+
+
+def _verified(family: Family) -> bool:
+    """Whether the installed py-evm's methods of `family` are the ones this copy was written
+    against (the recorded fingerprints)."""
+    for owner, name, raw in family.fixed_checks():
+        key = f"{owner.__name__}.{name}"
+        found = fingerprint(_function_of(raw))
+        if key not in TX_PINNED or found != TX_PINNED[key]:
+            log.debug("pyevm-jit: %s is not py-evm 0.12.1b1's (%s): no lean transactions for "
+                      "the %s family", key, found, family.name)  # fmt: skip
+            return False
+    return True
+
+
+def _families() -> tuple[Family, ...]:
+    return (
+        _family("london", london_state.LondonTransactionExecutor, london_state.LondonState),
+        _family("cancun", cancun_state.CancunTransactionExecutor, cancun_state.CancunState),
+        _family("prague", prague_state.PragueTransactionExecutor, prague_state.PragueState),
+    )
+
+
+_LOGGER_NAMES: dict[type, str] = {}
+
+
+def state_logger(state: Any) -> Any:
+    """`BaseState.logger` of `state`: the same object eth-utils' `get_extended_debug_logger`
+    returns, taken from the logging manager when it holds one of the right class."""
+    cls = state.__class__
+    name = _LOGGER_NAMES.get(cls)
+    if name is None:
+        name = _LOGGER_NAMES[cls] = f"eth.vm.state.{cls.__name__}"
+    logger = logging.Logger.manager.loggerDict.get(name)
+    if type(logger) is ExtendedDebugLogger:
+        return logger
+    return get_extended_debug_logger(name)
+
+
+# --- the transaction guard ----------------------------------------------------------------------
+class TransactionGuard:
+    """Checks, per call, that the executor's and the state's methods are still `family`'s.
+
+    Each check is one C-level `attrgetter` call on a class and a tuple comparison: for every
+    py-evm class of the chains (a method patched on it after import), the executor class (a
+    method set on it after `jit_vm`) and the state's class (verified against the chains the
+    first time it is seen)."""
+
+    def __init__(self, family: Family, executor_class: type) -> None:
+        self.family = family
+        names_of: dict[type, list[str]] = {}
+        for owner, name, _raw in family.fixed_checks():
+            names_of.setdefault(owner, []).append(name)
+        # "__class__" first: the getter always returns a tuple
+        self.owners = tuple(
+            (owner, getter, getter(owner))
+            for owner, names in names_of.items()
+            for getter in (attrgetter("__class__", *names),)
+        )
+        executor_names = [n for n, chain in family.executor_chains.items() if chain]
+        self.executor_get = attrgetter("__class__", *executor_names)
+        self.executor_expected = self.executor_get(executor_class)
+        state_names = [n for n, chain in family.state_chains.items() if chain]
+        self.state_get = attrgetter("__class__", *state_names)
+        #: state class -> what state_get gives for it (None: not the family's)
+        self.states: dict[type, tuple[Any, ...] | None] = {}
+        self.globals = tuple((module, name, getattr(module, name)) for module, name in _GLOBALS)
+        self.instance_names = frozenset(STATE_NAMES)
+
+    def holds(self, executor_class: type, state: Any) -> bool:
+        for owner, getter, expected in self.owners:
+            if getter(owner) != expected:
+                return False
+        if self.executor_get(executor_class) != self.executor_expected:
+            return False
+        state_class = state.__class__
+        expected_state = self.states.get(state_class, _UNSEEN)
+        if expected_state is _UNSEEN:
+            expected_state = None
+            if _matches(state_class, self.family.state_chains):
+                expected_state = self.state_get(state_class)
+            if len(self.states) < 256:
+                self.states[state_class] = expected_state
+        if expected_state is None or self.state_get(state_class) != expected_state:
+            return False
+        instance = getattr(state, "__dict__", None)
+        if instance and not self.instance_names.isdisjoint(instance):
+            return False
+        for module, name, function in self.globals:
+            if module.__dict__.get(name) is not function:
+                return False
+        return True
+
+
+_UNSEEN: Any = object()
+
+
+def _matches(cls: type, chains: dict[str, tuple[tuple[type, Any], ...]]) -> bool:
+    """Whether `cls` resolves every name of `chains` to exactly that chain of py-evm methods
+    (classes of its own before them define none of the names)."""
+    for name, chain in chains.items():
+        if tuple(raw for _, raw in _chain(cls, name)) != tuple(raw for _, raw in chain):
+            return False
+    return True
+
+
+_VERIFIED: tuple[Family, ...] | None = None
+
+
+def verified_families() -> tuple[Family, ...]:
+    global _VERIFIED
+    if _VERIFIED is None:
+        _VERIFIED = tuple(f for f in _families() if _verified(f))
+    return _VERIFIED
+
+
+def family_of(executor_class: type, state_class: type) -> Family | None:
+    """The family whose py-evm methods `executor_class` and `state_class` resolve to (None:
+    they have their own, or the installed py-evm is not the one the copy was written for)."""
+    for family in verified_families():
+        if _matches(executor_class, family.executor_chains) and _matches(
+            state_class, family.state_chains
+        ):
+            return family
     return None

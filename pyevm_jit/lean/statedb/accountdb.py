@@ -15,7 +15,7 @@ from eth.vm.interrupt import MissingBytecode
 from eth_hash.auto import keccak
 
 from pyevm_jit.lean import guard
-from pyevm_jit.lean.statedb.codec import account_from, encode_account
+from pyevm_jit.lean.statedb.codec import account_from, encode_account, new_account
 from pyevm_jit.lean.statedb.readcache import ReadCache
 from pyevm_jit.lean.statedb.storage import LeanAccountStorageDB
 from pyevm_jit.lean.statedb.trie import trie_get
@@ -106,7 +106,7 @@ class LeanAccountDBMixin(_AccountDBBase):
         validate_uint256(balance, title="Account Balance")
         account = self._get_account(address)
         if type(account) is Account:
-            new = Account(account.nonce, balance, account.storage_root, account.code_hash)
+            new = new_account(account.nonce, balance, account.storage_root, account.code_hash)
         else:
             new = account.copy(balance=balance)
         self._set_account(address, new)
@@ -116,7 +116,7 @@ class LeanAccountDBMixin(_AccountDBBase):
         validate_uint64(nonce, title="Nonce")
         account = self._get_account(address)
         if type(account) is Account:
-            new = Account(nonce, account.balance, account.storage_root, account.code_hash)
+            new = new_account(nonce, account.balance, account.storage_root, account.code_hash)
         else:
             new = account.copy(nonce=nonce)
         self._set_account(address, new)
@@ -124,7 +124,7 @@ class LeanAccountDBMixin(_AccountDBBase):
     def _set_storage_root(self, address: Any, new_storage_root: Any) -> None:
         account = self._get_account(address)
         if type(account) is Account:
-            new = Account(account.nonce, account.balance, new_storage_root, account.code_hash)
+            new = new_account(account.nonce, account.balance, new_storage_root, account.code_hash)
         else:
             new = account.copy(storage_root=new_storage_root)
         self._set_account(address, new)

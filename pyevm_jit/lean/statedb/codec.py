@@ -1,5 +1,14 @@
 """Exact fast codecs for the four-field account record and storage values: py-evm's `rlp`
-results for plain records, with `rlp` itself deciding anything unusual."""
+results for plain records, with `rlp` itself deciding anything unusual.
+
+`new_account` builds py-evm's `Account` record without rlp's generic constructor.
+`Account(nonce, balance, storage_root, code_hash)` runs rlp's `BaseSerializable.__init__` (an
+argument count check, then `setattr(self, attr, make_immutable(value))` per field: about 3.4 us,
+several times per transaction); for ints and bytes `make_immutable` returns the value itself,
+so the record is a plain instance whose `__dict__` holds the four private field attributes.
+`new_account` builds that same object directly (about 0.7 us), only while `guard` finds
+py-evm's constructor as pinned (`plain_account_init`, checked per record) and only for int and
+bytes values; anything else goes through `Account(...)`."""
 
 from __future__ import annotations
 
@@ -8,6 +17,31 @@ from typing import Any
 import rlp
 from eth.rlp.accounts import Account
 from lru import LRU
+
+from pyevm_jit.lean import guard
+
+_ACCOUNT_INIT = guard.plain_account_init()
+_object_new = object.__new__
+
+
+def new_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> Account:
+    """`Account(nonce, balance, storage_root, code_hash)`: the same object."""
+    if (
+        _ACCOUNT_INIT is not None
+        and nonce.__class__ is int
+        and balance.__class__ is int
+        and storage_root.__class__ is bytes
+        and code_hash.__class__ is bytes
+        and guard.account_init_is(_ACCOUNT_INIT)
+    ):
+        account = _object_new(Account)
+        fields: dict[str, Any] = account.__dict__
+        fields["_nonce"] = nonce
+        fields["_balance"] = balance
+        fields["_storage_root"] = storage_root
+        fields["_code_hash"] = code_hash
+        return account
+    return Account(nonce, balance, storage_root, code_hash)
 
 
 def _encode_int(value: int) -> bytes:
@@ -70,7 +104,8 @@ def decode_account(data: bytes) -> Account:
             if balance is not None:
                 at = balance[1]
                 if len(data) == at + 66 and data[at] == 0xA0 and data[at + 33] == 0xA0:
-                    return Account(nonce[0], balance[0], data[at + 1 : at + 33], data[at + 34 :])
+                    root, code_hash = data[at + 1 : at + 33], data[at + 34 :]
+                    return new_account(nonce[0], balance[0], root, code_hash)
     return rlp.decode(data, sedes=Account)
 
 

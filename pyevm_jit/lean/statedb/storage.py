@@ -13,6 +13,7 @@ from eth.db.storage import CLEAR_COUNT_KEY_NAME, AccountStorageDB, StorageLookup
 from eth.vm.interrupt import MissingStorageTrieNode
 from eth_hash.auto import keccak
 
+from pyevm_jit.lean.statedb.clearcount import LeanClearCountMixin
 from pyevm_jit.lean.statedb.codec import decode_value, encode_value
 from pyevm_jit.lean.statedb.readcache import ReadCache
 from pyevm_jit.lean.statedb.trie import trie_get
@@ -92,7 +93,7 @@ class _CachedStorageLookup(StorageLookup):
         super().rollback_trie(trie_index)
 
 
-class LeanAccountStorageDB(AccountStorageDB):
+class LeanAccountStorageDB(LeanClearCountMixin, AccountStorageDB):
     """py-evm's AccountStorageDB with an exact fast codec for values and, given a cache, over a
     `_CachedStorageLookup`."""
 
