@@ -231,8 +231,15 @@ def _exp_byte_cost(exp_opcode: Any) -> int:
 # partials, `__wrapped__`) -- is defined in py-evm's `eth` package.
 
 
+#: the packages whose code makes up the forks' own opcodes: py-evm's, and the Osaka fork this
+#: package adds on py-evm's Prague (pyevm_jit/osaka), which is the stock Osaka table
+_FORK_PACKAGES = ("eth", "pyevm_jit.osaka")
+
+
 def _in_eth(module: object) -> bool:
-    return isinstance(module, str) and (module == "eth" or module.startswith("eth."))
+    return isinstance(module, str) and any(
+        module == package or module.startswith(package + ".") for package in _FORK_PACKAGES
+    )
 
 
 def _eth_class(cls: type) -> bool:
