@@ -5,29 +5,67 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from eth.abc import SignedTransactionAPI
+from eth._utils.state import code_is_delegation_designation
+from eth.abc import SignedTransactionAPI, StateAPI
+from eth.constants import BLANK_ROOT_HASH
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.forks.prague.state import PragueState
+from eth_typing import Address
 from eth_utils import ValidationError
 
 from pyevm_jit.osaka.blobs import OSAKA_BLOB_SCHEDULE, BlobSchedule
 from pyevm_jit.osaka.computation import OsakaComputation
 from pyevm_jit.osaka.constants import BLOB_COUNT_LIMIT, TX_MAX_GAS_LIMIT
 
+#: the transaction types with EIP-1559 fees (dynamic fee, blob, set code)
+_FEE_MARKET_TYPES = (2, BLOB_TX_TYPE, SET_CODE_TRANSACTION_TYPE)
+#: EIP-2681: a nonce is below 2^64 - 1
+MAX_NONCE = 2**64 - 1
 
-def validate_osaka_transaction(transaction: SignedTransactionAPI) -> None:
-    """Osaka's own rules for one transaction (ValidationError when it breaks one)."""
+
+def validate_osaka_transaction(state: StateAPI, transaction: SignedTransactionAPI) -> None:
+    """Osaka's transaction rules that py-evm's Prague lacks (ValidationError when one is
+    broken): Osaka's own (EIP-7825 gas cap, EIP-7594 blobs per transaction) and the older ones
+    py-evm 0.12 does not check, which the specification does (see
+    conformance/known_deviations.py)."""
+    type_id = transaction.type_id
     if transaction.gas > TX_MAX_GAS_LIMIT:
         raise ValidationError(
             f"Transaction gas limit {transaction.gas} exceeds the cap {TX_MAX_GAS_LIMIT} "
             "(EIP-7825)"
         )
-    if transaction.type_id == BLOB_TX_TYPE:
+    if type_id in (BLOB_TX_TYPE, SET_CODE_TRANSACTION_TYPE) and not transaction.to:
+        # EIP-4844, EIP-7702: these types always call an address (the specification cannot
+        # even decode one with an empty `to`)
+        raise ValidationError(f"Transaction of type {type_id} cannot create a contract")
+    if type_id == BLOB_TX_TYPE:
         count = len(transaction.blob_versioned_hashes)
         if count > BLOB_COUNT_LIMIT:
             raise ValidationError(
                 f"Transaction has {count} blobs; at most {BLOB_COUNT_LIMIT} allowed (EIP-7594)"
             )
+    if transaction.nonce >= MAX_NONCE:
+        raise ValidationError(f"Transaction nonce {transaction.nonce} overflows (EIP-2681)")
+    if not transaction.to and len(transaction.data) > MAX_INITCODE_SIZE:
+        raise ValidationError(
+            f"Init code of {len(transaction.data)} bytes exceeds {MAX_INITCODE_SIZE} (EIP-3860)"
+        )
+    if type_id in _FEE_MARKET_TYPES:
+        if transaction.max_priority_fee_per_gas > transaction.max_fee_per_gas:
+            raise ValidationError("Priority fee greater than max fee per gas (EIP-1559)")
+        max_fee = transaction.gas * transaction.max_fee_per_gas
+    else:
+        max_fee = transaction.gas * transaction.gas_price
+    if type_id == BLOB_TX_TYPE:
+        max_fee += get_total_blob_gas(transaction) * transaction.max_fee_per_blob_gas
+    if state.get_balance(transaction.sender) < max_fee + transaction.value:
+        raise ValidationError("Sender cannot afford the gas, blob gas and value")
+    code = state.get_code(transaction.sender)
+    if code and not code_is_delegation_designation(code):
+        raise ValidationError("Sender has code: not an externally owned account (EIP-3607)")
 
 
 class OsakaState(PragueState):
@@ -35,8 +73,16 @@ class OsakaState(PragueState):
     blob_schedule: ClassVar[BlobSchedule] = OSAKA_BLOB_SCHEDULE
 
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
-        validate_osaka_transaction(transaction)
+        validate_osaka_transaction(self, transaction)
         super().validate_transaction(transaction)
+
+    def has_code_or_nonce(self, address: Address) -> bool:
+        """Whether creating a contract at `address` collides: also when its storage is not
+        empty (EIP-7610, which py-evm 0.12 lacks)."""
+        if super().has_code_or_nonce(address):
+            return True
+        # the account's storage root (py-evm's AccountDB has no public reader of it)
+        return self._account_db._get_storage_root(address) != BLANK_ROOT_HASH  # type: ignore[attr-defined]
 
     @property
     def blob_base_fee(self) -> int:

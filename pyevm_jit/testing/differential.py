@@ -54,6 +54,7 @@ MAIN_FORKS: tuple[str, ...] = (
     "shanghai",
     "cancun",
     "prague",
+    "osaka",
 )
 
 

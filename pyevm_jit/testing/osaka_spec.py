@@ -104,6 +104,7 @@ def run_spec(case: TxCase) -> TxResult:
         from ethereum.forks.osaka.fork_types import Account as SpecAccount
         from ethereum.forks.osaka.transactions import LegacyTransaction, decode_transaction
         from ethereum_rlp import rlp
+        from ethereum_rlp.exceptions import DecodingError
         from ethereum_types.bytes import Bytes, Bytes20, Bytes32
         from ethereum_types.numeric import U64, U256, Uint
     except ImportError as exc:
@@ -149,7 +150,7 @@ def run_spec(case: TxCase) -> TxResult:
         raw = Bytes(case.tx)
         tx = rlp.decode_to(LegacyTransaction, raw) if raw[0] >= 0xC0 else decode_transaction(raw)
         fork.process_transaction(block_env, output, tx, Uint(0))
-    except EthereumException as exc:
+    except (EthereumException, DecodingError) as exc:  # an invalid or undecodable transaction
         return TxResult(False, pre_root, EMPTY_LOGS_HASH, 0, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - the specification's own failure, reported
         raise SpecCannotRun(f"{type(exc).__name__}: {exc}") from exc
