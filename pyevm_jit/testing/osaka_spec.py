@@ -60,6 +60,8 @@ class TxCase:
     pre: Mapping[bytes, Account]
     env: Env
     tx: bytes  # the signed transaction's encoding (RLP list, or type byte + payload)
+    #: storage slots whose values after the transaction the results also carry (and compare)
+    probe: Sequence[tuple[bytes, int]] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class TxResult:
     logs_hash: bytes
     gas_used: int
     reason: str = ""  # why the transaction is invalid (not compared)
+    probed: tuple[int, ...] = ()  # the values of the case's `probe` slots afterwards
 
     def difference(self, other: TxResult) -> str | None:
         """None when both results agree on validity, state root, logs and gas used."""
@@ -80,6 +83,8 @@ class TxResult:
             return f"logs hash 0x{self.logs_hash.hex()} vs 0x{other.logs_hash.hex()}"
         if self.gas_used != other.gas_used:
             return f"gas used {self.gas_used} vs {other.gas_used}"
+        if self.probed != other.probed:
+            return f"probed storage {self.probed} vs {other.probed}"
         return None
 
 
@@ -144,6 +149,12 @@ def run_spec(case: TxCase) -> TxResult:
             parent_beacon_block_root=Bytes32(env.beacon_root),
         )
         output = vm.BlockOutput()
+
+        def probe(world: Any) -> tuple[int, ...]:
+            return tuple(
+                int(state.get_storage(world, Bytes20(a), Bytes32(slot.to_bytes(32, "big"))))
+                for a, slot in case.probe
+            )
     except (ValueError, OverflowError, TypeError, AssertionError) as exc:
         raise SpecCannotRun(f"pre-state or environment: {type(exc).__name__}: {exc}") from exc
     try:
@@ -151,16 +162,16 @@ def run_spec(case: TxCase) -> TxResult:
         tx = rlp.decode_to(LegacyTransaction, raw) if raw[0] >= 0xC0 else decode_transaction(raw)
         fork.process_transaction(block_env, output, tx, Uint(0))
     except (EthereumException, DecodingError) as exc:  # an invalid or undecodable transaction
-        return TxResult(False, pre_root, EMPTY_LOGS_HASH, 0, f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
+        return TxResult(False, pre_root, EMPTY_LOGS_HASH, 0, reason, probe(world))
     except Exception as exc:  # noqa: BLE001 - the specification's own failure, reported
         raise SpecCannotRun(f"{type(exc).__name__}: {exc}") from exc
     entries = [
         (bytes(log.address), [int.from_bytes(t, "big") for t in log.topics], bytes(log.data))
         for log in output.block_logs
     ]
-    return TxResult(
-        True, bytes(state.state_root(world)), logs_hash(entries), int(output.block_gas_used)
-    )
+    root = bytes(state.state_root(world))
+    return TxResult(True, root, logs_hash(entries), int(output.block_gas_used), "", probe(world))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,12 +236,19 @@ def run_pyevm(case: TxCase, vm_class: type[Any]) -> TxResult:
         blobs = len(tx.blob_versioned_hashes) if tx.type_id == 3 else 0
         from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 
+        # the block's blob gas limit (a state test's block holds this transaction alone)
         if blobs * GAS_PER_BLOB > klass.blob_schedule.max_blob_gas:
             raise ValidationError(f"{blobs} blobs exceed the block's blob gas limit")
         receipt, computation = vm.apply_transaction(vm.get_header(), tx)
     except ValidationError as exc:
-        return TxResult(False, pre_root, EMPTY_LOGS_HASH, 0, f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
+        return TxResult(False, pre_root, EMPTY_LOGS_HASH, 0, reason, _probe(world, case))
     world.persist()
+    entries = logs_hash(computation.get_log_entries())
     return TxResult(
-        True, bytes(world.state_root), logs_hash(computation.get_log_entries()), receipt.gas_used
+        True, bytes(world.state_root), entries, receipt.gas_used, "", _probe(world, case)
     )
+
+
+def _probe(world: Any, case: TxCase) -> tuple[int, ...]:
+    return tuple(int(world.get_storage(address, slot)) for address, slot in case.probe)
