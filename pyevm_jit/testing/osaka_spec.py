@@ -212,6 +212,7 @@ def run_pyevm(case: TxCase, vm_class: type[Any]) -> TxResult:
     from eth.db.atomic import AtomicDB
     from eth.db.chain import ChainDB
     from eth.vm.chain_context import ChainContext
+    import rlp
     from eth_utils import ValidationError
 
     klass = _with_hashes(vm_class, case.env.block_hashes)
@@ -232,7 +233,10 @@ def run_pyevm(case: TxCase, vm_class: type[Any]) -> TxResult:
     world.persist()
     pre_root = bytes(world.state_root)
     try:
-        tx = klass.get_transaction_builder().decode(case.tx)
+        try:
+            tx = klass.get_transaction_builder().decode(case.tx)
+        except rlp.exceptions.RLPException as exc:  # not a transaction: as invalid as any
+            raise ValidationError(f"undecodable transaction: {exc}") from exc
         blobs = len(tx.blob_versioned_hashes) if tx.type_id == 3 else 0
         from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 
