@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pyevm_jit.cli.osaka_replay",
         "replay state test transactions under Osaka on the execution spec and OsakaVM",
     ),
+    "osaka-fuzz": (
+        "pyevm_jit.cli.osaka_fuzz",
+        "fuzz programs under Osaka against the execution spec (OsakaVM, interp and jit)",
+    ),
 }
 
 

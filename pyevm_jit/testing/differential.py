@@ -349,6 +349,10 @@ _PREV_HASHES: tuple[Hash32, ...] = tuple(
 )
 
 
+#: the ancestors' hashes of every scenario's block, newest first (for other runners of scenarios)
+PREV_HASHES = _PREV_HASHES
+
+
 @functools.lru_cache(maxsize=4096)
 def _signed_tx(
     vm_class: type[VirtualMachineAPI], to: bytes, value: int, gas: int, data: bytes
