@@ -3,14 +3,15 @@ transaction), and the blob base fee of the fork's blob schedule (EIP-7892)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from eth._utils.state import code_is_delegation_designation
-from eth.abc import SignedTransactionAPI, StateAPI
+from eth.abc import ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.spoof import SpoofTransaction
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.forks.prague.state import PragueState
 from eth_typing import Address
@@ -75,6 +76,16 @@ class OsakaState(PragueState):
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         validate_osaka_transaction(self, transaction)
         super().validate_transaction(transaction)
+
+    def apply_transaction(self, transaction: SignedTransactionAPI) -> ComputationAPI:
+        """Apply a transaction. A call or gas estimate (py-evm's `SpoofTransaction`, never in a
+        block) asking for more than the EIP-7825 cap runs with the cap: eth-tester and py-evm's
+        gas estimator ask for the whole block's gas, which no Osaka transaction may have."""
+        if isinstance(transaction, SpoofTransaction) and transaction.gas > TX_MAX_GAS_LIMIT:
+            transaction = cast(
+                SignedTransactionAPI, SpoofTransaction(transaction, gas=TX_MAX_GAS_LIMIT)
+            )
+        return super().apply_transaction(transaction)
 
     def has_code_or_nonce(self, address: Address) -> bool:
         """Whether creating a contract at `address` collides: also when its storage is not
