@@ -125,9 +125,7 @@ def _pre(pre: Mapping[str, Any]) -> dict[bytes, Account]:
             balance=fixture_int(account.get("balance", 0)),
             nonce=fixture_int(account.get("nonce", 0)),
             code=fixture_bytes(account.get("code", "0x")),
-            storage={
-                fixture_int(k): fixture_int(v) for k, v in account.get("storage", {}).items()
-            },
+            storage={fixture_int(k): fixture_int(v) for k, v in account.get("storage", {}).items()},
         )
         for address, account in pre.items()
     }

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import Address
+
 from pyevm_jit.fuzz.generate import RandomSource, load_seed_contracts
 from pyevm_jit.fuzz.loop import make_scenario
 from pyevm_jit.testing import differential as d
@@ -60,7 +62,7 @@ def scenario_case(scenario: d.Scenario) -> TxCase:
         nonce=0,
         gas_price=d.GAS_PRICE,
         gas=scenario.gas,
-        to=b"" if scenario.create else d.CONTRACT,
+        to=Address(b"" if scenario.create else d.CONTRACT),
         value=scenario.value,
         data=scenario.code if scenario.create else scenario.calldata,
     )

@@ -10,10 +10,10 @@ from eth.abc import ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
-from eth.vm.spoof import SpoofTransaction
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils import ValidationError
 
@@ -35,8 +35,7 @@ def validate_osaka_transaction(state: StateAPI, transaction: SignedTransactionAP
     type_id = transaction.type_id
     if transaction.gas > TX_MAX_GAS_LIMIT:
         raise ValidationError(
-            f"Transaction gas limit {transaction.gas} exceeds the cap {TX_MAX_GAS_LIMIT} "
-            "(EIP-7825)"
+            f"Transaction gas limit {transaction.gas} exceeds the cap {TX_MAX_GAS_LIMIT} (EIP-7825)"
         )
     if type_id in (BLOB_TX_TYPE, SET_CODE_TRANSACTION_TYPE) and not transaction.to:
         # EIP-4844, EIP-7702: these types always call an address (the specification cannot
@@ -97,4 +96,4 @@ class OsakaState(PragueState):
 
     @property
     def blob_base_fee(self) -> int:
-        return self.blob_schedule.blob_base_fee(self.execution_context.excess_blob_gas)
+        return self.blob_schedule.blob_base_fee(self.execution_context.excess_blob_gas or 0)

@@ -38,7 +38,7 @@ class OsakaVM(PragueVM):
     _state_class = OsakaState
 
     @classmethod
-    def create_header_from_parent(
+    def create_header_from_parent(  # type: ignore[override]
         cls, parent_header: BlockHeaderAPI, **header_params: Any
     ) -> BlockHeaderAPI:
         header = create_prague_header_from_parent(parent_header, **header_params)

@@ -220,11 +220,11 @@ def _with_hashes(vm_class: type[Any], hashes: Sequence[bytes]) -> type[Any]:
 
 def run_pyevm(case: TxCase, vm_class: type[Any]) -> TxResult:
     """The case executed by py-evm with `vm_class` (an Osaka VM class, stock or JIT)."""
+    import rlp
     from eth.consensus.context import ConsensusContext
     from eth.db.atomic import AtomicDB
     from eth.db.chain import ChainDB
     from eth.vm.chain_context import ChainContext
-    import rlp
     from eth_utils import ValidationError
 
     klass = _with_hashes(vm_class, case.env.block_hashes)

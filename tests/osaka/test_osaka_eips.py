@@ -5,9 +5,9 @@ through the JIT: all sides must agree, and the outcome must be the one the EIP's
 from __future__ import annotations
 
 import pytest
-from osaka_cases import Sides, agreed, tx_case
 from eth.constants import GAS_BASE, GAS_VERYLOW
 from eth.vm.forks.prague.computation import PragueComputation
+from osaka_cases import Sides, agreed, tx_case
 
 from pyevm_jit.osaka import OsakaComputation
 from pyevm_jit.osaka.constants import (
@@ -139,7 +139,9 @@ def test_p256verify_gas(sides: Sides) -> None:
 MODEXP = 0x05
 
 
-def modexp_input(base: bytes, exponent: bytes, modulus: bytes, lengths: tuple | None = None) -> bytes:
+def modexp_input(
+    base: bytes, exponent: bytes, modulus: bytes, lengths: tuple | None = None
+) -> bytes:
     b, e, m = lengths or (len(base), len(exponent), len(modulus))
     return b"".join(n.to_bytes(32, "big") for n in (b, e, m)) + base + exponent + modulus
 
@@ -199,4 +201,3 @@ def test_blob_count_per_transaction(sides: Sides, count: int) -> None:
 def test_blob_transaction_cannot_create(sides: Sides) -> None:
     case = tx_case(b"", to=b"", blob_hashes=[b"\x01" * 32])
     assert not agreed(sides(case)).valid
-

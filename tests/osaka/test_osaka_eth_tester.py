@@ -59,8 +59,10 @@ def _receipt(w3: Web3, tx_hash: Any) -> dict[str, Any]:
         "gasUsed": receipt["gasUsed"],
         "cumulativeGasUsed": receipt["cumulativeGasUsed"],
         "contractAddress": receipt["contractAddress"],
-        "logs": [(e["address"], [bytes(t) for t in e["topics"]], bytes(e["data"]))
-                 for e in receipt["logs"]],  # fmt: skip
+        "logs": [
+            (e["address"], [bytes(t) for t in e["topics"]], bytes(e["data"]))
+            for e in receipt["logs"]
+        ],  # fmt: skip
     }
 
 

@@ -55,7 +55,9 @@ def test_fuzz_programs_agree_with_the_spec(jit_osaka: type[Any]) -> None:
 def test_fuzz_case_is_the_differential_world() -> None:
     """`scenario_case` builds the world `testing.differential.execute` runs: same post root."""
     scenario = d.Scenario(
-        code=d.asm(5, "CLZ", 0, "SSTORE", 1, 0, 0, 0, 0, int.from_bytes(d.CALLEE, "big"), 50_000, "CALL"),
+        code=d.asm(
+            5, "CLZ", 0, "SSTORE", 1, 0, 0, 0, 0, int.from_bytes(d.CALLEE, "big"), 50_000, "CALL"
+        ),
         fork="osaka",
         accounts=d.standard_accounts(),
     )
