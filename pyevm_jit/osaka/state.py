@@ -7,10 +7,14 @@ from typing import ClassVar, cast
 
 from eth._utils.state import code_is_delegation_designation
 from eth.abc import ComputationAPI, SignedTransactionAPI, StateAPI
-from eth.constants import BLANK_ROOT_HASH
+from eth.constants import BLANK_ROOT_HASH, GAS_TX
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
+from eth.vm.forks.prague.constants import (
+    SET_CODE_TRANSACTION_TYPE,
+    STANDARD_TOKEN_COST,
+    TOTAL_COST_FLOOR_PER_TOKEN,
+)
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 from eth.vm.spoof import SpoofTransaction
@@ -25,6 +29,14 @@ from pyevm_jit.osaka.constants import BLOB_COUNT_LIMIT, TX_MAX_GAS_LIMIT
 _FEE_MARKET_TYPES = (2, BLOB_TX_TYPE, SET_CODE_TRANSACTION_TYPE)
 #: EIP-2681: a nonce is below 2^64 - 1
 MAX_NONCE = 2**64 - 1
+
+
+def calldata_floor_gas(transaction: SignedTransactionAPI) -> int:
+    """EIP-7623's floor: the least gas a transaction must have for its calldata (py-evm's
+    Prague charges it after execution but never checks a transaction can pay it)."""
+    zeros = transaction.data.count(0)
+    tokens = zeros + (len(transaction.data) - zeros) * STANDARD_TOKEN_COST
+    return GAS_TX + TOTAL_COST_FLOOR_PER_TOKEN * tokens
 
 
 def validate_osaka_transaction(state: StateAPI, transaction: SignedTransactionAPI) -> None:
@@ -47,6 +59,11 @@ def validate_osaka_transaction(state: StateAPI, transaction: SignedTransactionAP
             raise ValidationError(
                 f"Transaction has {count} blobs; at most {BLOB_COUNT_LIMIT} allowed (EIP-7594)"
             )
+    if transaction.gas < calldata_floor_gas(transaction):
+        raise ValidationError(
+            f"Transaction gas limit {transaction.gas} is below its calldata floor cost "
+            f"{calldata_floor_gas(transaction)} (EIP-7623)"
+        )
     if transaction.nonce >= MAX_NONCE:
         raise ValidationError(f"Transaction nonce {transaction.nonce} overflows (EIP-2681)")
     if not transaction.to and len(transaction.data) > MAX_INITCODE_SIZE:

@@ -201,3 +201,13 @@ def test_blob_count_per_transaction(sides: Sides, count: int) -> None:
 def test_blob_transaction_cannot_create(sides: Sides) -> None:
     case = tx_case(b"", to=b"", blob_hashes=[b"\x01" * 32])
     assert not agreed(sides(case)).valid
+
+
+# --- EIP-7623 (Prague): the calldata floor is checked when the transaction is validated -------
+
+
+@pytest.mark.parametrize(("gas", "valid"), [(25_000, True), (24_999, False)])
+def test_calldata_floor_is_a_validity_rule(sides: Sides, gas: int, valid: bool) -> None:
+    # 100 non-zero bytes: 400 tokens, floor 21000 + 10 * 400 = 25000 > 21000 + 16 * 100
+    case = tx_case(b"", data=b"\x01" * 100, gas=gas)
+    assert agreed(sides(case)).valid is valid
