@@ -112,14 +112,29 @@ def _accounts(case: TxCase) -> list[tuple[bytes, Account]]:
     return [(address, account) for address, account in case.pre.items() if not account.empty]
 
 
-def run_spec(case: TxCase) -> TxResult:
-    """The case executed by the specification's Osaka. Raises SpecUnavailable without the
-    package, SpecCannotRun when the specification fails on the case itself."""
+#: the specification's forks a case can run on (`OsakaVM.fork` and the BPO forks' ids)
+SPEC_FORKS = ("osaka", "bpo1", "bpo2")
+
+
+def run_spec(case: TxCase, fork_id: str = "osaka") -> TxResult:
+    """The case executed by the specification's Osaka (or `fork_id`, one of SPEC_FORKS).
+    Raises SpecUnavailable without the package, SpecCannotRun when the specification fails on
+    the case itself."""
+    if fork_id not in SPEC_FORKS:
+        raise ValueError(f"no specification fork {fork_id!r} here (known: {SPEC_FORKS})")
     try:
+        import importlib
+
         from ethereum.exceptions import EthereumException
-        from ethereum.forks.osaka import fork, state, vm
-        from ethereum.forks.osaka.fork_types import Account as SpecAccount
-        from ethereum.forks.osaka.transactions import LegacyTransaction, decode_transaction
+
+        package = f"ethereum.forks.{fork_id}"
+        fork = importlib.import_module(f"{package}.fork")
+        state = importlib.import_module(f"{package}.state")
+        vm = importlib.import_module(f"{package}.vm")
+        SpecAccount = importlib.import_module(f"{package}.fork_types").Account
+        transactions = importlib.import_module(f"{package}.transactions")
+        LegacyTransaction = transactions.LegacyTransaction
+        decode_transaction = transactions.decode_transaction
         from ethereum_rlp import rlp
         from ethereum_rlp.exceptions import DecodingError
         from ethereum_types.bytes import Bytes, Bytes20, Bytes32

@@ -45,6 +45,8 @@ def tx_case(
     blob_hashes: Sequence[bytes] | None = None,
     balance: int = 10**24,
     name: str = "case",
+    env: Env = ENV,
+    max_fee_per_blob_gas: int = 10,
 ) -> TxCase:
     """A dynamic-fee (or, with `blob_hashes`, a blob) transaction from the test sender to
     `to`, with `code` installed at CONTRACT; `probe`: slots of CONTRACT to read afterwards."""
@@ -64,11 +66,13 @@ def tx_case(
         unsigned = builder.new_unsigned_dynamic_fee_transaction(**fields)
     else:
         unsigned = builder.new_unsigned_blob_transaction(
-            **fields, max_fee_per_blob_gas=10, blob_versioned_hashes=list(blob_hashes)
+            **fields,
+            max_fee_per_blob_gas=max_fee_per_blob_gas,
+            blob_versioned_hashes=list(blob_hashes),
         )
     signed = unsigned.as_signed_transaction(SENDER_KEY)
     pre = {
         SENDER: Account(balance=balance),
         CONTRACT: Account(code=code, storage=dict(storage or {})),
     }
-    return TxCase(name, pre, ENV, signed.encode(), tuple((CONTRACT, s) for s in probe))
+    return TxCase(name, pre, env, signed.encode(), tuple((CONTRACT, s) for s in probe))

@@ -111,3 +111,27 @@ def test_block_size_limit() -> None:
     with pytest.raises(ValidationError) as at_limit:  # fails later, for its fake transaction
         vm.validate_block(_block_of_size(chain, MAX_RLP_BLOCK_SIZE))
     assert "EIP-7934" not in str(at_limit.value)
+
+
+def test_blob_base_fee_follows_each_forks_schedule() -> None:
+    """EIP-7892: at the same excess blob gas the BPO forks' larger update fractions give a lower
+    blob base fee; a blob transaction paying exactly BPO1's fee is valid there, not in Osaka."""
+    from dataclasses import replace
+
+    from osaka_cases import ENV, tx_case
+
+    from pyevm_jit.testing.osaka_spec import run_pyevm, run_spec, spec_available
+
+    excess = 10_000_000
+    fees = {vm.fork: vm.blob_schedule.blob_base_fee(excess) for vm in (OsakaVM, BPO1VM, BPO2VM)}
+    assert fees["osaka"] > fees["bpo1"] > fees["bpo2"]
+    case = tx_case(
+        b"", blob_hashes=[b"\x01" * 32], env=replace(ENV, excess_blob_gas=excess),
+        max_fee_per_blob_gas=fees["bpo1"],
+    )  # fmt: skip
+    expected = {"osaka": False, "bpo1": True, "bpo2": True}
+    for vm_class in (OsakaVM, BPO1VM, BPO2VM):
+        result = run_pyevm(case, vm_class)
+        assert result.valid is expected[vm_class.fork], vm_class.fork
+        if spec_available():
+            assert run_spec(case, vm_class.fork).difference(result) is None
