@@ -1,6 +1,6 @@
 """The execution specification as the oracle of OsakaVM: GeneralStateTests transactions replayed
 under Osaka, the fuzzer's programs under Osaka, and Osaka posts filled from the specification
-run by `pyevm-jit statetest --fork Osaka` (interp and jit). Needs the `osaka-spec` extra."""
+run by `pyevm-jit statetest --fork Osaka` (interp, jit and aot). Needs the `osaka-spec` extra."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def _osaka_fixture(source: Path, target: Path) -> int:
     return posts
 
 
-@pytest.mark.parametrize("mode", ["interp", "jit"])
+@pytest.mark.parametrize("mode", ["interp", "jit", "aot"])
 def test_statetest_runs_osaka_posts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
