@@ -8,6 +8,7 @@ from typing import ClassVar, cast
 from eth._utils.state import code_is_delegation_designation
 from eth.abc import ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH, GAS_TX
+from eth.exceptions import OutOfGas
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.prague.constants import (
@@ -17,6 +18,7 @@ from eth.vm.forks.prague.constants import (
 )
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
+from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils import ValidationError
@@ -80,6 +82,8 @@ def validate_osaka_transaction(state: StateAPI, transaction: SignedTransactionAP
         max_fee += get_total_blob_gas(transaction) * transaction.max_fee_per_blob_gas
     if state.get_balance(transaction.sender) < max_fee + transaction.value:
         raise ValidationError("Sender cannot afford the gas, blob gas and value")
+    if isinstance(transaction, SpoofTransaction):
+        return  # a call or estimate may come from a contract (eth_call's `from`), as clients allow
     code = state.get_code(transaction.sender)
     if code and not code_is_delegation_designation(code):
         raise ValidationError("Sender has code: not an externally owned account (EIP-3607)")
@@ -96,12 +100,26 @@ class OsakaState(PragueState):
     def apply_transaction(self, transaction: SignedTransactionAPI) -> ComputationAPI:
         """Apply a transaction. A call or gas estimate (py-evm's `SpoofTransaction`, never in a
         block) asking for more than the EIP-7825 cap runs with the cap: eth-tester and py-evm's
-        gas estimator ask for the whole block's gas, which no Osaka transaction may have."""
-        if isinstance(transaction, SpoofTransaction) and transaction.gas > TX_MAX_GAS_LIMIT:
-            transaction = cast(
-                SignedTransactionAPI, SpoofTransaction(transaction, gas=TX_MAX_GAS_LIMIT)
-            )
+        gas estimator ask for the whole block's gas, which no Osaka transaction may have; one
+        with less gas than its calldata floor (EIP-7623) runs out of gas, so that the estimator
+        (which starts at the intrinsic gas) looks higher instead of failing."""
+        if isinstance(transaction, SpoofTransaction):
+            if transaction.gas > TX_MAX_GAS_LIMIT:
+                transaction = cast(
+                    SignedTransactionAPI, SpoofTransaction(transaction, gas=TX_MAX_GAS_LIMIT)
+                )
+            if transaction.gas < calldata_floor_gas(transaction):
+                return self._out_of_gas(transaction, "below its calldata floor (EIP-7623)")
         return super().apply_transaction(transaction)
+
+    def _out_of_gas(self, transaction: SignedTransactionAPI, why: str) -> ComputationAPI:
+        """A computation of `transaction` that failed with OutOfGas before running."""
+        message = Message(
+            gas=0, to=transaction.to, sender=transaction.sender, value=0, data=b"", code=b""
+        )
+        computation = self.get_computation(message, self.get_transaction_context(transaction))
+        computation.error = OutOfGas(f"gas {transaction.gas} {why}")
+        return computation
 
     def has_code_or_nonce(self, address: Address) -> bool:
         """Whether creating a contract at `address` collides: also when its storage is not

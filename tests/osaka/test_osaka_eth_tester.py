@@ -132,3 +132,16 @@ def test_clz_is_invalid_before_osaka() -> None:
     contract = w3.eth.contract(address=receipt["contractAddress"], abi=ABI)
     with pytest.raises(TransactionFailed, match="Invalid opcode 0x1e"):
         contract.functions.clz(1).call()
+
+
+def test_a_call_may_come_from_a_contract() -> None:
+    """EIP-3607 makes a transaction from a contract invalid; a call (eth_call's `from`) is
+    no transaction and stays allowed, as under py-evm's Prague (the contract is funded: a call
+    still needs a sender that can pay its gas, in both forks)."""
+    backend = PyEVMBackend(vm_configuration=OSAKA)
+    w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
+    factory = w3.eth.contract(abi=ABI, bytecode=BYTECODE)
+    deploy = factory.constructor().transact({"value": 10**18})
+    receipt = w3.eth.wait_for_transaction_receipt(deploy)
+    contract = w3.eth.contract(address=receipt["contractAddress"], abi=ABI)
+    assert contract.functions.clz(1).call({"from": contract.address}) == 255
