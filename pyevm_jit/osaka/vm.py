@@ -43,9 +43,9 @@ class OsakaVM(PragueVM):
     ) -> BlockHeaderAPI:
         header = create_prague_header_from_parent(parent_header, **header_params)
         if parent_header is None:
-            return header  # type: ignore[no-any-return]
+            return header
         excess = cls.blob_schedule.excess_blob_gas(parent_header)
-        return header.copy(excess_blob_gas=excess)  # type: ignore[no-any-return]
+        return header.copy(excess_blob_gas=excess)
 
     def validate_block(self, block: BlockAPI) -> None:
         size = block_size(block)
