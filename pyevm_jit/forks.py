@@ -1,4 +1,4 @@
-"""Fork names and py-evm's fork VM classes, said once.
+"""Fork names and the fork VM classes (py-evm's, and Osaka's from pyevm_jit/osaka), said once.
 
 Three spellings name a fork: py-evm's id (`VM.fork`: "tangerine-whistle", the key of programs
 and artifacts), the VM class ("TangerineWhistleVM") and the name the Ethereum tests use
@@ -14,6 +14,8 @@ from typing import Any
 
 import eth.vm.forks as _forks
 from eth.abc import VirtualMachineAPI
+
+from pyevm_jit.osaka import BPO1VM, BPO2VM, OsakaVM
 
 #: py-evm's fork VM classes, oldest first
 VM_CLASSES: tuple[type[VirtualMachineAPI], ...] = (
@@ -34,6 +36,10 @@ VM_CLASSES: tuple[type[VirtualMachineAPI], ...] = (
     _forks.ShanghaiVM,
     _forks.CancunVM,
     _forks.PragueVM,
+    # the forks after py-evm's last, built here on its PragueVM (pyevm_jit/osaka)
+    OsakaVM,
+    BPO1VM,
+    BPO2VM,
 )
 #: py-evm fork id -> VM class, oldest first
 FORK_VMS: dict[str, type[VirtualMachineAPI]] = {vm.fork: vm for vm in VM_CLASSES}
@@ -62,12 +68,15 @@ FIXTURE_FORKS: dict[str, str] = {
     "Shanghai": "shanghai",
     "Cancun": "cancun",
     "Prague": "prague",
+    "Osaka": "osaka",
+    "BPO1": "bpo1",
+    "BPO2": "bpo2",
 }
 
-#: forks that exist in Ethereum (and in newer test releases) but that py-evm 0.12 lacks: their
-#: test cases are counted as unsupported, never silently dropped
+#: forks that exist in Ethereum (and in newer test releases) but that neither py-evm 0.12 nor
+#: this package has: their test cases are counted as unsupported, never silently dropped
 UNSUPPORTED_FIXTURE_FORKS: frozenset[str] = frozenset(
-    {"Osaka", "Amsterdam", "BPO1", "BPO2", "BPO3", "BPO4", "BPO5", "EOF", "EOFv1"}
+    {"Amsterdam", "BPO3", "BPO4", "BPO5", "EOF", "EOFv1"}
 )
 
 

@@ -20,6 +20,7 @@ from eth.vm import opcode_values
 
 from pyevm_jit.forks import vm_classes
 from pyevm_jit.gas_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
+from pyevm_jit.osaka.constants import CLZ as OSAKA_CLZ
 
 
 class Kind(enum.Enum):
@@ -87,6 +88,7 @@ _ROWS: tuple[tuple[str, int, int, Kind, dict[str, Any]], ...] = (
     ("EQ", 2, 1, N, {}), ("ISZERO", 1, 1, N, {}), ("AND", 2, 1, N, {}), ("OR", 2, 1, N, {}),
     ("XOR", 2, 1, N, {}), ("NOT", 1, 1, N, {}), ("BYTE", 2, 1, N, _WIDE),
     ("SHL", 2, 1, N, _WIDE), ("SHR", 2, 1, N, _WIDE), ("SAR", 2, 1, N, _WIDE),
+    ("CLZ", 1, 1, N, {}),
     ("SHA3", 2, 1, N, _fails(0, 1, memory=True)),
     ("ADDRESS", 0, 1, E, {}), ("BALANCE", 1, 1, H, _NEUTRAL), ("ORIGIN", 0, 1, E, {}),
     ("CALLER", 0, 1, E, {}), ("CALLVALUE", 0, 1, E, {}), ("CALLDATALOAD", 1, 1, N, {}),
@@ -114,9 +116,9 @@ _ROWS: tuple[tuple[str, int, int, Kind, dict[str, Any]], ...] = (
     ("INVALID", 0, 0, C, {"halts": True}), ("SELFDESTRUCT", 1, 0, H, {"halts": True}),
 )  # fmt: skip
 
-#: opcodes py-evm's `eth.vm.opcode_values` does not name: 0xFE, the designated invalid opcode
-#: (and an opcode of a fork py-evm lacks goes here, by its number in the specification)
-_NOT_IN_PY_EVM: dict[str, int] = {"INVALID": 0xFE}
+#: opcodes py-evm's `eth.vm.opcode_values` does not name: 0xFE, the designated invalid opcode,
+#: and Osaka's CLZ (EIP-7939; the fork is pyevm_jit/osaka, py-evm stops at Prague)
+_NOT_IN_PY_EVM: dict[str, int] = {"INVALID": 0xFE, "CLZ": OSAKA_CLZ}
 
 
 def _number(name: str) -> int:
@@ -231,8 +233,15 @@ def _exp_byte_cost(exp_opcode: Any) -> int:
 # partials, `__wrapped__`) -- is defined in py-evm's `eth` package.
 
 
+#: the packages whose code makes up the forks' own opcodes: py-evm's, and the Osaka fork this
+#: package adds on py-evm's Prague (pyevm_jit/osaka), which is the stock Osaka table
+_FORK_PACKAGES = ("eth", "pyevm_jit.osaka")
+
+
 def _in_eth(module: object) -> bool:
-    return isinstance(module, str) and (module == "eth" or module.startswith("eth."))
+    return isinstance(module, str) and any(
+        module == package or module.startswith(package + ".") for package in _FORK_PACKAGES
+    )
 
 
 def _eth_class(cls: type) -> bool:

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help="fork to fuzz (repeatable; default: frontier, byzantium, istanbul, berlin, london, "
-        "shanghai, cancun, prague)",
+        "shanghai, cancun, prague, osaka)",
     )
     parser.add_argument(
         "--out",

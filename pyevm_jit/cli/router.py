@@ -45,6 +45,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "blocktest": ("pyevm_jit.cli.blocktest", "run Ethereum BlockchainTests (interp/jit/aot)"),
     "aot": ("pyevm_jit.cli.aot", "precompile contracts into an AOT artifact store"),
     "report": ("pyevm_jit.cli.report", "print the per-contract report a run saved"),
+    "osaka-replay": (
+        "pyevm_jit.cli.osaka_replay",
+        "replay state test transactions under Osaka on the execution spec and OsakaVM",
+    ),
+    "osaka-fuzz": (
+        "pyevm_jit.cli.osaka_fuzz",
+        "fuzz programs under Osaka against the execution spec (OsakaVM, interp and jit)",
+    ),
 }
 
 

@@ -292,6 +292,10 @@ def _address(value: Any) -> bytes:
     return raw
 
 
+#: the fixtures' notations of numbers, byte strings and addresses, for other readers of them
+fixture_int, fixture_bytes, fixture_address = _int, _bytes, _address
+
+
 def state_test_block_hash(number: int) -> bytes:
     """BLOCKHASH in state tests: keccak256 of the block number in decimal (as geth defines)."""
     from eth_hash.auto import keccak

@@ -54,6 +54,7 @@ MAIN_FORKS: tuple[str, ...] = (
     "shanghai",
     "cancun",
     "prague",
+    "osaka",
 )
 
 
@@ -346,6 +347,10 @@ _PREV_HASHES: tuple[Hash32, ...] = tuple(
     Hash32(bytes([0xB0 | (i % 16)]) + i.to_bytes(4, "big") * 7 + b"\xbb\xbb\xbb")
     for i in range(256)
 )
+
+
+#: the ancestors' hashes of every scenario's block, newest first (for other runners of scenarios)
+PREV_HASHES = _PREV_HASHES
 
 
 @functools.lru_cache(maxsize=4096)

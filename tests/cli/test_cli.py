@@ -63,7 +63,7 @@ def test_statetest_failure_exit_1_and_json(
     tampered = copy.deepcopy(data)
     for test in tampered.values():
         test["post"]["Cancun"][1]["hash"] = "0x" + "00" * 32
-        test["post"]["Osaka"] = test["post"]["Cancun"][:1]
+        test["post"]["Amsterdam"] = test["post"]["Cancun"][:1]
     fixture = tmp_path / "tampered.json"
     fixture.write_text(json.dumps(tampered))
     report = tmp_path / "report.json"
@@ -78,7 +78,7 @@ def test_statetest_failure_exit_1_and_json(
     assert document["summary"]["failed"] == 1
     assert document["summary"]["unsupported"] == 1
     assert [r["status"] for r in document["results"]].count("failed") == 1
-    assert {r["fork"] for r in document["results"]} == {"Cancun", "Osaka"}
+    assert {r["fork"] for r in document["results"]} == {"Cancun", "Amsterdam"}
 
 
 def test_statetest_jobs_match_serial(capsys: pytest.CaptureFixture[str], state_tests: Path) -> None:

@@ -197,7 +197,7 @@ def test_post_naming_an_unknown_fork_is_bad_input(
 def test_known_later_fork_stays_unsupported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = state_test(tmp_path, forks=("Osaka",))
+    path = state_test(tmp_path, forks=("Amsterdam",))
     assert main(["statetest", "--no-progress", str(path)]) == 0
     assert "1 unsupported" in capsys.readouterr().out
 

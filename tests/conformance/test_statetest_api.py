@@ -187,8 +187,8 @@ def test_rejected_transaction_keeps_pre_state(state_tests: Path, tmp_path: Path)
 def test_unsupported_fork_is_counted(state_tests: Path, tmp_path: Path) -> None:
     original = _fixture(state_tests, ADD)
     for test in original.values():
-        test["post"] = {"Osaka": test["post"]["Cancun"][:1]}
-    path = _write(tmp_path, "osaka.json", original)
+        test["post"] = {"Amsterdam": test["post"]["Cancun"][:1]}
+    path = _write(tmp_path, "amsterdam.json", original)
     cases = discover_cases([path])
     assert len(cases) == 1
     result = run_case(cases[0])

@@ -254,6 +254,19 @@ def _bitwise(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -
     vs.push(build(x, y))
 
 
+@_op("CLZ")
+def _clz(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
+    """CLZ (EIP-7939, Osaka): the leading zero bits of the word, 256 for zero (LLVM's ctlz with
+    zero defined); the count fits 64 bits."""
+    value = vs.pop()
+    known = constant_int(value)
+    if known is not None:
+        vs.push(c64(256 - known.bit_length()))
+        return
+    ctlz = pb.module.declare_intrinsic("llvm.ctlz", [i256])
+    vs.push(pb.b.trunc(pb.b.call(ctlz, [value, FALSE]), i64))
+
+
 @_op("NOT")
 def _not(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack, _: int) -> None:
     vs.push(pb.b.not_(vs.pop()))

@@ -1,0 +1,78 @@
+"""`pyevm-jit osaka-fuzz [--seconds S] [--seed N] [--mode interp|jit|both] [--out DIR]`: the
+fuzzer's programs under Osaka, run on the Ethereum execution specification and on `OsakaVM`
+(interpreted, JIT or both), compared (see `pyevm_jit.fuzz.spec_oracle`). Needs the
+specification: `pip install 'pyevm-jit[osaka-spec]'`. A divergence's scenario is saved as JSON
+under --out (`testing.differential.Scenario.from_json` reads it back). Exit status 0 without
+divergence, 1 with, 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyevm_jit.cli.output import write_json
+from pyevm_jit.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long (default 60)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--max-programs", type=int, default=None, help="stop after this many")
+    parser.add_argument(
+        "--mode", choices=("interp", "jit", "both"), default="both", help="default: both"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("osaka-divergences"),
+        help="folder for divergent scenarios (default ./osaka-divergences, made when needed)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyevm_jit.fuzz.spec_oracle import fuzz_against_spec
+    from pyevm_jit.osaka import OsakaVM
+    from pyevm_jit.testing.differential import Scenario
+    from pyevm_jit.testing.osaka_spec import spec_available
+
+    if not spec_available():
+        raise UsageError(
+            "the Ethereum execution specification is not installed: "
+            "pip install 'pyevm-jit[osaka-spec]'"
+        )
+    if args.seconds <= 0:
+        raise UsageError("--seconds must be positive")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out: {args.out} is not a folder")
+    sides: list[tuple[str, type[Any]]] = []
+    backend: Any = None
+    if args.mode in ("interp", "both"):
+        sides.append(("interp", OsakaVM))
+    if args.mode in ("jit", "both"):
+        from pyevm_jit import JitBackend, RuntimeConfig
+        from pyevm_jit.evm.vm import jit_vm
+
+        backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
+        sides.append(("jit", jit_vm(OsakaVM, backend)))
+
+    def save(detail: str, scenario: Scenario) -> None:
+        document = {"divergence": detail, "scenario": scenario.to_json()}
+        text = json.dumps(document, sort_keys=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"osaka-spec-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+        write_json(path, document, option="--out")
+        print(f"DIVERGENCE {detail} (saved {path})", file=sys.stderr)
+
+    try:
+        report = fuzz_against_spec(
+            args.seconds, args.seed, sides, max_programs=args.max_programs, on_divergence=save
+        )
+    finally:
+        if backend is not None:
+            backend.close()
+    print(report.summary())
+    for reason in sorted(set(report.spec_cannot_run)):
+        print(f"  the specification cannot run: {reason}")
+    return 1 if report.divergences else 0

@@ -1,0 +1,196 @@
+"""GeneralStateTests transactions replayed under Osaka's rules, on the execution specification
+and on `OsakaVM` (interpreted and JIT), compared.
+
+Whatever forks a test's `post` names, its transactions (one per distinct data/gas/value index
+triple) are signed for Osaka and applied to the test's pre-state in the test's block
+environment. The specification's result (validity, post-state root, logs, gas used; see
+`testing.osaka_spec`) is the expectation: the fixture's own hashes are for other forks.
+
+A replay ends as `agree`, `differ` (a side disagrees with the specification), `spec-cannot-run`
+(the specification fails on the case itself: listed with the reason), `not-buildable` (the
+transaction cannot be expressed, e.g. a value beyond 256 bits) or `error` (py-evm raised).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyevm_jit.conformance.statetest import (
+    TransactionRejected,
+    build_transaction,
+    encode_transaction,
+    fixture_address,
+    fixture_bytes,
+    fixture_int,
+    input_files,
+    legacy_chain_id,
+    read_fixture,
+    relative_id_path,
+    state_test_block_hash,
+)
+from pyevm_jit.testing.osaka_spec import (
+    Account,
+    Env,
+    SpecCannotRun,
+    TxCase,
+    TxResult,
+    run_pyevm,
+    run_spec,
+)
+
+STATUSES = ("agree", "differ", "spec-cannot-run", "not-buildable", "error")
+
+#: a side: its name and the VM class it runs cases with
+Side = tuple[str, type[Any]]
+
+
+@dataclass(frozen=True, order=True)
+class ReplayCase:
+    """One transaction of one test: `id` is `<relative file>::<test>::d<data>g<gas>v<value>`."""
+
+    id: str
+    path: str
+    test: str
+    indexes: tuple[int, int, int]
+
+
+@dataclass
+class ReplayResult:
+    case: ReplayCase
+    status: str
+    detail: str = ""
+    valid: bool | None = None  # the specification's verdict on the transaction
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id,
+            "status": self.status,
+            "detail": self.detail,
+            "valid": self.valid,
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict[str, Any]:
+    return read_fixture(path, "state test", ("env", "pre", "transaction", "post"))
+
+
+def discover(paths: Sequence[str | Path], substring: str | None = None) -> list[ReplayCase]:
+    """Every distinct transaction of the state tests in `paths` (files or folders)."""
+    cases: list[ReplayCase] = []
+    for file in input_files(paths):
+        data = _load(str(file))
+        rel = relative_id_path(file)
+        for name in sorted(data):
+            triples: set[tuple[int, int, int]] = set()
+            for entries in data[name]["post"].values():
+                for entry in entries:
+                    ix = entry.get("indexes", {})
+                    triples.add(
+                        (fixture_int(ix["data"]), fixture_int(ix["gas"]), fixture_int(ix["value"]))
+                    )
+            for d, g, v in sorted(triples):
+                case_id = f"{rel}::{name}::d{d}g{g}v{v}"
+                if substring is None or substring in case_id:
+                    cases.append(ReplayCase(case_id, str(file), name, (d, g, v)))
+    return cases
+
+
+def _env(env: Mapping[str, Any]) -> Env:
+    number = fixture_int(env["currentNumber"])
+    randao = env.get("currentRandom", env.get("currentDifficulty", 0))
+    root = env.get("currentBeaconRoot", env.get("parentBeaconBlockRoot"))
+    return Env(
+        coinbase=fixture_address(env["currentCoinbase"]),
+        number=number,
+        timestamp=fixture_int(env["currentTimestamp"]),
+        gas_limit=fixture_int(env["currentGasLimit"]),
+        base_fee=fixture_int(env.get("currentBaseFee", 10)),
+        prev_randao=fixture_int(randao).to_bytes(32, "big"),
+        excess_blob_gas=fixture_int(env.get("currentExcessBlobGas", 0)),
+        beacon_root=fixture_bytes(root) if root else b"\x00" * 32,
+        block_hashes=tuple(
+            state_test_block_hash(n) for n in range(number - 1, max(0, number - 256) - 1, -1)
+        ),
+    )
+
+
+def _pre(pre: Mapping[str, Any]) -> dict[bytes, Account]:
+    return {
+        fixture_address(address): Account(
+            balance=fixture_int(account.get("balance", 0)),
+            nonce=fixture_int(account.get("nonce", 0)),
+            code=fixture_bytes(account.get("code", "0x")),
+            storage={fixture_int(k): fixture_int(v) for k, v in account.get("storage", {}).items()},
+        )
+        for address, account in pre.items()
+    }
+
+
+def _legacy_chain_id(test: Mapping[str, Any], indexes: tuple[int, int, int]) -> int | None:
+    """The chain id the fixture signed this legacy transaction with (from any post's txbytes)."""
+    for entries in test["post"].values():
+        for entry in entries:
+            ix = entry.get("indexes", {})
+            mine = (fixture_int(ix["data"]), fixture_int(ix["gas"]), fixture_int(ix["value"]))
+            if mine == indexes and entry.get("txbytes"):
+                return legacy_chain_id(fixture_bytes(entry["txbytes"]))
+    return None
+
+
+def tx_case(case: ReplayCase, vm_class: type[Any]) -> TxCase:
+    """The case as a `TxCase`, its transaction signed with `vm_class`'s builder. Raises
+    TransactionRejected when it cannot be built, ValueError on a malformed fixture."""
+    test = _load(case.path)[case.test]
+    d, g, v = case.indexes
+    signed = build_transaction(
+        vm_class,
+        test["transaction"],
+        {"data": d, "gas": g, "value": v},
+        _legacy_chain_id(test, case.indexes),
+    )
+    return TxCase(case.id, _pre(test["pre"]), _env(test["env"]), encode_transaction(signed))
+
+
+def replay(case: ReplayCase, sides: Sequence[Side]) -> ReplayResult:
+    """The case on the specification and on each side, compared."""
+    from pyevm_jit.osaka import OsakaVM
+
+    try:
+        tx = tx_case(case, OsakaVM)
+    except TransactionRejected as exc:
+        return ReplayResult(case, "not-buildable", str(exc))
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        return ReplayResult(case, "not-buildable", f"{type(exc).__name__}: {exc}")
+    try:
+        expected = run_spec(tx)
+    except SpecCannotRun as exc:
+        return ReplayResult(case, "spec-cannot-run", str(exc))
+    for name, vm_class in sides:
+        try:
+            got: TxResult = run_pyevm(tx, vm_class)
+        except Exception as exc:  # noqa: BLE001 - reported as this case's error
+            return ReplayResult(case, "error", f"{name}: {type(exc).__name__}: {exc}")
+        difference = expected.difference(got)
+        if difference is not None:
+            return ReplayResult(case, "differ", f"{name}: spec vs {name}: {difference}")
+    return ReplayResult(case, "agree", "", expected.valid)
+
+
+def replay_all(
+    cases: Iterable[ReplayCase],
+    sides: Sequence[Side],
+    on_result: Callable[[ReplayResult], None] | None = None,
+) -> dict[str, int]:
+    """Replay every case; counts by status (`on_result` sees each result)."""
+    counts = {status: 0 for status in STATUSES}
+    for case in cases:
+        result = replay(case, sides)
+        counts[result.status] += 1
+        if on_result is not None:
+            on_result(result)
+    return counts
