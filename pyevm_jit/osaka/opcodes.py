@@ -17,7 +17,15 @@ def clz(computation: ComputationAPI) -> None:
     computation.stack_push_int(256 - value.bit_length())
 
 
+def _own_copies(table: dict[int, OpcodeAPI]) -> dict[int, OpcodeAPI]:
+    """One new object per entry, as py-evm's `deepcopy` of the previous fork gives, so that an
+    entry patched in place in one fork's table is not patched in the other. Per entry and
+    shallow: an entry a framework imported before this module wrapped (titanoboa's hooks hold
+    generators) cannot be deep-copied, and importing the package must not fail for it."""
+    return {number: copy.copy(opcode) for number, opcode in table.items()}
+
+
 OSAKA_OPCODES: dict[int, OpcodeAPI] = {
-    **copy.deepcopy(PRAGUE_OPCODES),
+    **_own_copies(PRAGUE_OPCODES),
     CLZ: as_opcode(logic_fn=clz, mnemonic="CLZ", gas_cost=GAS_CLZ),
 }
