@@ -230,7 +230,15 @@ def execute(
     if cluster:
         from pyevm_jit.cli.cluster import BATCH_SIZE, execute_on_cluster
 
-        yield from execute_on_cluster(batches(cases, BATCH_SIZE), spec, cluster, stats)
+        yield from execute_on_cluster(
+            batches(cases, BATCH_SIZE),
+            spec,
+            cluster,
+            stats,
+            setup=_setup_process,
+            close=_close_process,
+            run_batch=run_batch_here,
+        )
         return
     if jobs > 1:
         yield from execute_parallel(batches(cases, 8), spec, jobs, stats)
@@ -246,6 +254,20 @@ def execute(
                 yield [result], stats
     finally:
         _close_process()
+
+
+def run_batch_here(
+    spec: RunSpec[C, R], batch: Sequence[C]
+) -> tuple[list[R], int, dict[str, Any] | None]:
+    """A batch of cases in this process (a cluster worker's task): results, pid, statistics."""
+    if _Process.factory is None and spec.mode != "interp":
+        _setup_process(spec)
+    results = []
+    for case in batch:
+        if case.id == spec.crash_on:
+            os._exit(70)
+        results.append(spec.kind.run_case(case, _Process.factory))
+    return results, os.getpid(), stats_dict(_Process.backend)
 
 
 def worker_main(reader: Connection, writer: Connection) -> None:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pyevm_jit.errors import UsageError
@@ -102,51 +101,56 @@ def client_for(address: str) -> Iterator[Any]:
                 yield client
 
 
+#: what runs in a worker: the process's set-up and close, and a batch of cases (functions of
+#: `cli.caserun`, passed in: this module does not import it)
+Setup = Callable[[Any], None]
+Close = Callable[[], None]
+RunBatch = Callable[[Any, Sequence[Any]], tuple[list[Any], int, "dict[str, Any] | None"]]
+
+
 class CaseRunnerPlugin(_WorkerPlugin):
     """Sets a worker up for the run's cases once (its warm backend) and closes it at the end
     (module-level: workers import it by name)."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
+    def __init__(self, spec: Any, setup: Setup, close: Close) -> None:
+        self.spec, self.setup_process, self.close_process = spec, setup, close
 
     def setup(self, worker: Any) -> None:
-        from pyevm_jit.cli import caserun
-
         with _lock:
-            caserun._setup_process(self.spec)
+            self.setup_process(self.spec)
 
     def teardown(self, worker: Any) -> None:
-        from pyevm_jit.cli import caserun
-
         with _lock:
-            caserun._close_process()
+            self.close_process()
 
 
-def run_batch(spec: Any, batch: Sequence[Any]) -> tuple[list[Any], int, dict[str, Any] | None]:
-    """A task: the cases of `batch` on this worker's warm backend; (results, pid, stats)."""
-    from pyevm_jit.cli import caserun
-
+def run_task(
+    run_batch: RunBatch, spec: Any, batch: Sequence[Any]
+) -> tuple[list[Any], int, dict[str, Any] | None]:
+    """A task: `run_batch` on this worker's warm backend, one batch at a time."""
     with _lock:
-        if caserun._Process.factory is None and spec.mode != "interp":
-            caserun._setup_process(spec)  # the plugin did not run here (should not happen)
-        results = []
-        for case in batch:
-            if case.id == spec.crash_on:
-                os._exit(70)
-            results.append(spec.kind.run_case(case, caserun._Process.factory))
-        return results, os.getpid(), caserun.stats_dict(caserun._Process.backend)
+        return run_batch(spec, batch)
 
 
 def execute_on_cluster(
-    batches: list[list[Any]], spec: Any, address: str, stats: dict[int, dict[str, Any]]
+    batches: list[list[Any]],
+    spec: Any,
+    address: str,
+    stats: dict[int, dict[str, Any]],
+    *,
+    setup: Setup,
+    close: Close,
+    run_batch: RunBatch,
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     """Results of every case as batches finish on the cluster (see the module doc)."""
     distributed = _distributed()
     with client_for(address) as client:
-        client.register_plugin(CaseRunnerPlugin(spec), name=PLUGIN_NAME)
-        futures = {client.submit(run_batch, spec, batch, pure=False): batch for batch in batches}
+        client.register_plugin(CaseRunnerPlugin(spec, setup, close), name=PLUGIN_NAME)
+        futures = {
+            client.submit(run_task, run_batch, spec, batch, pure=False): batch for batch in batches
+        }
         done = distributed.as_completed(list(futures))
         retried: list[list[Any]] = []
         for future in done:
@@ -160,13 +164,13 @@ def execute_on_cluster(
             exc = future.exception() if future.status == "error" else None
             if exc is None and future.status != "error" and batch not in retried:
                 retried.append(batch)  # lost or cancelled (not erred): once more
-                again = client.submit(run_batch, spec, batch, pure=False)
+                again = client.submit(run_task, run_batch, spec, batch, pure=False)
                 futures[again] = batch
                 done.add(again)
                 continue
             if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
                 for case in batch:  # find the case that kills workers
-                    single = client.submit(run_batch, spec, [case], pure=False)
+                    single = client.submit(run_task, run_batch, spec, [case], pure=False)
                     futures[single] = [case]
                     done.add(single)
                 continue
