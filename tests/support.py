@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -69,3 +70,18 @@ def run_custom(
     vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
     scenario = d.Scenario(code=code, fork="cancun", **kw)
     return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """A local S3-compatible server (moto's server mode) on 127.0.0.1 and a free port, in a
+    thread of this process, stopped on exit; yields its endpoint URL. Needs `moto[server]`."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +236,32 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 1 if unwritten else 0
+
+
+def prepare_aot(
+    codes: Mapping[tuple[bytes, str], bytes],
+    store_dir: str,
+    out: Any,
+    *,
+    progress: bool = True,
+) -> str:
+    """Compile the codes the store lacks into it (`pyevm-jit aot`'s planning and compiling)
+    and say what it took; what could not be written into the store ("" when all was)."""
+    store = open_store(store_dir, f"--store {store_dir}")
+    print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
+    started = time.perf_counter()
+    tuning = RuntimeTuning()
+    plan = plan_aot(store, codes, tuning)
+    stats = compile_with_progress(store, plan, tuning, enabled=progress)
+    failed = stats.compilations_failed
+    unwritten = write_failures(store)
+    print(
+        f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
+        f"{plan.present} already in the store"
+        + (f", {failed} failed to compile" if failed else "")
+        + (f", {plan.too_large} too large to compile" if plan.too_large else "")
+        + (f"; {unwritten}" if unwritten else ""),
+        file=out,
+        flush=True,
+    )
+    return unwritten

@@ -30,15 +30,14 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from pyevm_jit.cli.aot import compile_with_progress, open_store
+from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.statetest import CaseStatus, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
-from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, RuntimeTuning, children
-from pyevm_jit.runtime.aot import plan_aot, write_failures
+from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, children
 
 MODES = ("interp", "jit", "aot")
 
@@ -223,10 +222,24 @@ def batches(cases: Sequence[C], size: int) -> list[list[C]]:
 
 
 def execute(
-    cases: Sequence[C], spec: RunSpec[C, R], jobs: int
+    cases: Sequence[C], spec: RunSpec[C, R], jobs: int, cluster: str | None = None
 ) -> Iterator[tuple[list[R], StatsByProcess]]:
-    """Results as cases finish, each time with the latest native statistics per process."""
+    """Results as cases finish, each time with the latest native statistics per process (on
+    the Dask cluster `cluster` when given: `cli.cluster`)."""
     stats: StatsByProcess = {}
+    if cluster:
+        from pyevm_jit.cli.cluster import BATCH_SIZE, execute_on_cluster
+
+        yield from execute_on_cluster(
+            batches(cases, BATCH_SIZE),
+            spec,
+            cluster,
+            stats,
+            setup=_setup_process,
+            close=_close_process,
+            run_batch=run_batch_here,
+        )
+        return
     if jobs > 1:
         yield from execute_parallel(batches(cases, 8), spec, jobs, stats)
         return
@@ -241,6 +254,20 @@ def execute(
                 yield [result], stats
     finally:
         _close_process()
+
+
+def run_batch_here(
+    spec: RunSpec[C, R], batch: Sequence[C]
+) -> tuple[list[R], int, dict[str, Any] | None]:
+    """A batch of cases in this process (a cluster worker's task): results, pid, statistics."""
+    if _Process.factory is None and spec.mode != "interp":
+        _setup_process(spec)
+    results = []
+    for case in batch:
+        if case.id == spec.crash_on:
+            os._exit(70)
+        results.append(spec.kind.run_case(case, _Process.factory))
+    return results, os.getpid(), stats_dict(_Process.backend)
 
 
 def worker_main(reader: Connection, writer: Connection) -> None:
@@ -370,40 +397,6 @@ def execute_parallel(
 
 
 # ---------------------------------------------------------------------------------------------
-# AOT: the store is filled before the run
-# ---------------------------------------------------------------------------------------------
-
-
-def prepare_aot(
-    codes: Mapping[tuple[bytes, str], bytes],
-    store_dir: str,
-    out: Any,
-    *,
-    progress: bool = True,
-) -> str:
-    """Compile the codes the store lacks into it (`pyevm-jit aot`'s planning and compiling)
-    and say what it took; what could not be written into the store ("" when all was)."""
-    store = open_store(store_dir, f"--store {store_dir}")
-    print(f"aot: compiling {len(codes)} contract codes into {store_dir}", file=out, flush=True)
-    started = time.perf_counter()
-    tuning = RuntimeTuning()
-    plan = plan_aot(store, codes, tuning)
-    stats = compile_with_progress(store, plan, tuning, enabled=progress)
-    failed = stats.compilations_failed
-    unwritten = write_failures(store)
-    print(
-        f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
-        f"{plan.present} already in the store"
-        + (f", {failed} failed to compile" if failed else "")
-        + (f", {plan.too_large} too large to compile" if plan.too_large else "")
-        + (f"; {unwritten}" if unwritten else ""),
-        file=out,
-        flush=True,
-    )
-    return unwritten
-
-
-# ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
 
@@ -415,6 +408,10 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         raise UsageError(f"unknown mode {args.mode!r} (choose from {', '.join(MODES)})")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if getattr(args, "cluster", None):
+        from pyevm_jit.cli.cluster import check_address
+
+        args.cluster = check_address(args.cluster)
     if args.store and mode != "aot":
         raise UsageError("--store only applies to --mode aot")
     json_path = check_output_file(args.json_file) if args.json_file else None
@@ -430,6 +427,12 @@ def add_arguments(
     parser.add_argument("--mode", default="interp", help=mode_help + "; default interp")
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the cases on a Dask cluster: a scheduler address, or local:N for a local "
+        "cluster of N worker processes (needs the [cluster] extra; docs/cluster.md)",
     )
     parser.add_argument(
         "-k", dest="substring", metavar="SUBSTRING", help="only cases whose id contains this"
@@ -485,6 +488,7 @@ def run_from_arguments(
         cases,
         mode=mode,
         jobs=args.jobs,
+        cluster=args.cluster,
         store=args.store,
         json_path=json_path,
         selection={
@@ -509,6 +513,7 @@ def run_command(
     selection: Mapping[str, Any],
     progress: bool = True,
     skipped: Sequence[R] = (),
+    cluster: str | None = None,
 ) -> int:
     """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
     status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
@@ -542,7 +547,7 @@ def run_command(
         with Progress(
             len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
         ) as progress_bar:
-            for results, latest in execute(cases, spec, jobs):
+            for results, latest in execute(cases, spec, jobs, cluster):
                 stats = latest
                 for result in results:
                     summary.add(result)
@@ -580,6 +585,7 @@ def run_command(
             "mode": mode,
             **selection,
             "jobs": jobs,
+            "cluster": cluster,
             "interrupted": interrupted,
             "not_run": not_run,
             "seconds": round(summary.seconds, 3),

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pyevm_jit.cli.osaka_fuzz",
         "fuzz programs under Osaka against the execution spec (OsakaVM, interp and jit)",
     ),
+    "keygen": ("pyevm_jit.cli.keygen", "write an Ed25519 key pair to sign shared artifacts"),
 }
 
 

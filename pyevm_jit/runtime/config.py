@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, TIER_UP_OPT_LEVEL
 from pyevm_jit.runtime.budget import BudgetPolicy
 from pyevm_jit.runtime.store import ArtifactStore, FileArtifactStore
+from pyevm_jit.runtime.store.shared import TieredArtifactStore, shared_store_from
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -225,6 +226,12 @@ class RuntimeConfig:
     #: keeps nothing
     store: ArtifactStore | None = field(default_factory=default_store)
     dump_dir: Path | None = _env_path("dump_dir")
+    #: a shared artifact store behind `store` (any fsspec URL: `file:///dir`, `s3://bucket/p`,
+    #: `https://...` read-only; `runtime.store.shared`); `store` then becomes a
+    #: `TieredArtifactStore` of both (ours)
+    shared_store: str | None = field(
+        default_factory=lambda: os.environ.get(ENV_PREFIX + "SHARED_STORE") or None
+    )
     #: check the context at every return from native code (`runtime.assertions`); for tests,
     #: fuzzing and debugging
     debug_assertions: bool = _env("debug_assertions", False)
@@ -242,6 +249,10 @@ class RuntimeConfig:
     tuning: RuntimeTuning = field(default_factory=RuntimeTuning)
     compiler: Callable[[CompileTask], ObjectCode] | None = None
     linker: Callable[[ObjectCode], NativeProgram] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared_store and not isinstance(self.store, TieredArtifactStore):
+            self.store = TieredArtifactStore(self.store, shared_store_from(self.shared_store))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> RuntimeConfig:

@@ -175,7 +175,8 @@ _lock = threading.Lock()
 
 def register(store: object) -> None:
     """Let `compile_rtlib_object` keep the runtime library in `store` (a `FileArtifactStore`;
-    anything else is ignored). Idempotent per store folder."""
+    anything else is ignored; a tiered store's local cache). Idempotent per store folder."""
+    store = getattr(store, "local", store)
     if not isinstance(store, FileArtifactStore) or isinstance(store, RuntimeArtifactStore):
         return  # a temporary store dies with the process
     with _lock:

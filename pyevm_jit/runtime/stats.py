@@ -63,6 +63,10 @@ class RuntimeStatsSnapshot:
     aot_loaded: int = 0
     artifacts_stored: int = 0
     artifacts_rejected: int = 0
+    #: artifacts a shared store (`RuntimeConfig.shared_store`) gave that were signed and valid
+    shared_loaded: int = 0
+    #: artifacts this process published to a shared store
+    shared_published: int = 0
     programs_in_use: int = 0
     generation: int = 0
 
@@ -103,6 +107,8 @@ def snapshot(inner: BackendState) -> RuntimeStatsSnapshot:
             artifacts_stored=inner.artifacts_stored,
             artifacts_rejected=inner.artifacts_rejected
             + (store.rejected - inner.store_rejected_base if store is not None else 0),
+            shared_loaded=int(getattr(store, "shared_loaded", 0)),
+            shared_published=int(getattr(store, "shared_published", 0)),
             programs_in_use=len(inner.in_use),
             generation=inner.generation,
         )

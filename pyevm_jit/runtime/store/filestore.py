@@ -76,7 +76,8 @@ class ArtifactStore(Protocol):
     (a read-only store) and raises OSError when a write fails.
     """
 
-    rejected: int
+    @property
+    def rejected(self) -> int: ...
 
     def check(self, *, write: bool = False) -> None: ...
 

@@ -1,0 +1,76 @@
+"""`--cluster` (issue 28): the cases of a command on a Dask cluster give the same per-case
+results as `--jobs`, and a worker that dies loses no case."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed", reason="the [cluster] extra (dask[distributed]) is absent")
+
+#: a subset of the bundled sample: every Cancun case of the arithmetic files named add*
+SUBSET = ["--fork", "Cancun", "-k", "vmArithmeticTest/add"]
+
+
+def _run(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    report = tmp_path / f"{name}.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pyevm_jit.cli", "statetest", *SUBSET, "--no-progress"]
+        + ["--json", str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        cwd=tmp_path,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(report.read_text()), done
+
+
+def _per_case(document: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in document["results"]]
+
+
+@pytest.mark.timeout(900)
+def test_a_local_cluster_gives_the_results_of_jobs(tmp_path: Path) -> None:
+    jobs, _ = _run(tmp_path, "jobs", "--mode", "jit", "--jobs", "2")
+    cluster, _ = _run(tmp_path, "cluster", "--mode", "jit", "--cluster", "local:2")
+    assert len(jobs["results"]) >= 8
+    assert _per_case(cluster) == _per_case(jobs)
+    assert cluster["cluster"] == "local:2" and cluster["not_run"] == 0
+    # the native work happened on the workers, and was reported back
+    assert cluster["native"]["lookup_hits"] == jobs["native"]["lookup_hits"] > 0
+
+
+@pytest.mark.timeout(900)
+def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(tmp_path: Path) -> None:
+    clean, _ = _run(tmp_path, "clean", "--jobs", "2")
+    victim = clean["results"][len(clean["results"]) // 2]["id"]
+    crashed, done = _run(
+        tmp_path, "crashed", "--cluster", "local:2", env={"PYEVM_JIT_TEST_CRASH_ON": victim}
+    )
+    assert [r["id"] for r in crashed["results"]] == [r["id"] for r in clean["results"]]
+    failed = [r for r in crashed["results"] if r["status"] == "failed"]
+    assert [r["id"] for r in failed] == [victim]
+    assert "worker processes died running this case" in failed[0]["reason"]
+    assert f"FAIL {victim}: " in done.stderr
+    expected = [r for r in _per_case(clean) if r["id"] != victim]
+    assert [r for r in _per_case(crashed) if r["id"] != victim] == expected
+
+
+@pytest.mark.parametrize("bad", ["local:0", "local:x", "two words"])
+def test_a_bad_cluster_address_is_one_line(tmp_path: Path, bad: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pyevm_jit.cli", "statetest", "--cluster", bad],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--cluster" in done.stderr
