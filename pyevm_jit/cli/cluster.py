@@ -26,10 +26,19 @@ from typing import Any
 
 from pyevm_jit.errors import UsageError
 
-try:  # the [cluster] extra; without it the commands say so when --cluster is used
-    from distributed import WorkerPlugin as _WorkerPlugin
-except ImportError:  # pragma: no cover - depends on the installation
-    _WorkerPlugin = object  # type: ignore[assignment, misc]
+
+def _worker_plugin_base() -> Any:
+    """distributed's WorkerPlugin, or `object` without the [cluster] extra (the commands then
+    say so when --cluster is used). A function, so that mypy sees the same types with and
+    without the extra installed."""
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - depends on the installation
+        return object
+    return distributed.WorkerPlugin
+
+
+_WorkerPlugin: Any = _worker_plugin_base()
 
 LOCAL_PREFIX = "local:"
 #: cases per task (small: results stream back, and a batch lost with a worker is re-run)
