@@ -208,9 +208,21 @@ class ForkSpec:
     # programs log what observers of a message need (block entries, dynamic gas, 64-byte SHA3
     # preimages; see evm/observe.py): the fork named `<fork>.observed`
     observed: bool = False
+    # environment opcodes are host operations (the VM's table has an environment opcode that
+    # is not py-evm's; lean/exact.py): the fork named `<fork>.hostenv`
+    host_env: bool = False
 
     def is_valid(self, opcode: int) -> bool:
         return opcode in self.static_gas
+
+    def kind(self, opcode: int) -> Kind | None:
+        """How programs for this spec run a valid `opcode` (None: unknown opcode)."""
+        info = OPCODES.get(opcode)
+        if info is None:
+            return None
+        if self.host_env and info.kind is Kind.ENV:
+            return Kind.HOST
+        return info.kind
 
 
 def _opcode_gas_cost(opcode_fn: Any) -> int:
@@ -373,57 +385,18 @@ def fork_opcodes(fork: str) -> dict[int, Any]:
 
 #: suffix of a fork name whose programs log for observers (`ForkSpec.observed`)
 OBSERVED = ".observed"
+#: suffix of a fork name whose programs run environment opcodes as host operations
+#: (`ForkSpec.host_env`); before OBSERVED when both are there
+HOST_ENV = ".hostenv"
 
 
 @functools.cache
 def fork_spec(fork: str) -> ForkSpec:
     if fork.endswith(OBSERVED):
         return dataclasses.replace(fork_spec(fork[: -len(OBSERVED)]), name=fork, observed=True)
+    if fork.endswith(HOST_ENV):
+        return dataclasses.replace(fork_spec(fork[: -len(HOST_ENV)]), name=fork, host_env=True)
     return spec_from_opcodes(fork, fork_opcodes(fork))
-
-
-def _entry_gas(opcode_fn: Any) -> int | None:
-    """Static gas of a table entry: its own `gas_cost` (py-evm's or a user's opcode object),
-    else that of the py-evm opcode it wraps; None when neither is known."""
-    fn = getattr(opcode_fn, "__wrapped__", opcode_fn)
-    gas = getattr(fn, "gas_cost", None)
-    if isinstance(gas, int):
-        return gas
-    inner = py_evm_opcode(opcode_fn)
-    return _opcode_gas_cost(inner) if inner is not None else None
-
-
-def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
-    """How a VM's opcode table departs from py-evm's table for `fork` in ways compiled code
-    would not honour (empty when programs compiled for `fork` are exact for it).
-
-    The reference is py-evm's own table (`fork_opcodes`), so hooks installed in place in the
-    fork class's table count as departures. Host and environment opcodes run the VM's own
-    logic, so a replaced one is fine as long as its static gas is the same (a replaced storage,
-    log or transient storage opcode also turns off its native path:
-    `evm.state_path.state_plan`); a replaced native or control opcode, or an added or removed
-    one, is not."""
-    if fork not in vm_classes():
-        return [f"no py-evm fork named {fork!r}"]
-    try:
-        stock = fork_opcodes(fork)
-    except LookupError as exc:
-        return [str(exc)]
-    differences = []
-    for op in sorted(set(stock) | set(opcodes)):
-        mine, theirs = opcodes.get(op), stock.get(op)
-        if mine is theirs:
-            continue
-        name = OPCODES[op].name if op in OPCODES else f"0x{op:02x}"
-        if mine is None or theirs is None:
-            differences.append(f"{name} {'removed' if mine is None else 'added'}")
-            continue
-        info = OPCODES.get(op)
-        runs_own_logic = info is not None and info.kind in (Kind.HOST, Kind.ENV)
-        if runs_own_logic and _entry_gas(mine) == _opcode_gas_cost(theirs):
-            continue
-        differences.append(f"{name} replaced")
-    return differences
 
 
 def spec_from_opcodes(fork: str, opcodes: dict[int, Any]) -> ForkSpec:

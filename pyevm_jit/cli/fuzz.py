@@ -7,6 +7,9 @@ The loop runs in worker processes, so a JIT crash is caught, minimised and saved
   short seeded run:                      pyevm-jit fuzz --seconds 60 --seed 1
   long run (30 minutes, main forks):     pyevm-jit fuzz --seconds 1800 --seed $RANDOM
   one fork:                              pyevm-jit fuzz --fork cancun --seconds 600
+  customised VMs (overrides, hooks, patches; pyevm_jit/fuzz/customise.py), in this process:
+                                         pyevm-jit fuzz --customise --seconds 600
+  one customised case again:             pyevm-jit fuzz --customise --seed 3 --case 41
 
 A divergence is minimised and saved under --out (default fixtures/regressions), where
 tests/fuzz/test_regressions.py replays it. Exit status: 0 no divergence, 1 divergences, 2 bad input.
@@ -49,6 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run in this process (a JIT crash then ends the run) instead of worker processes",
     )
     parser.add_argument(
+        "--customise",
+        action="store_true",
+        help="fuzz customised VMs: random overrides, hooks and patches of py-evm's VM over "
+        "random programs (default forks: berlin, london, shanghai, cancun, prague)",
+    )
+    parser.add_argument(
+        "--case", type=int, default=None, help="with --customise: run only this case of the seed"
+    )
+    parser.add_argument(
         "--minimise-budget",
         type=int,
         default=200,
@@ -64,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--seconds must be positive")
     if args.max_programs is not None and args.max_programs <= 0:
         raise UsageError("--max-programs must be positive")
+    if args.case is not None and (not args.customise or args.case < 0):
+        raise UsageError("--case needs --customise and a case number >= 0")
+    if args.customise:
+        return _run_customised(args)
     forks = []
     for name in args.fork or d.MAIN_FORKS:
         try:
@@ -90,5 +106,25 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         d.close_backend()
+    print(report.summary())
+    return 1 if report.divergences else 0
+
+
+def _run_customised(args: argparse.Namespace) -> int:
+    from pyevm_jit.fuzz import customise
+
+    forks = []
+    for name in args.fork or customise.DEFAULT_FORKS:
+        try:
+            forks.append(fork_name(name))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(
+        f"fuzzing customised VMs on {', '.join(forks)} for {args.seconds:g}s, seed {args.seed}",
+        file=sys.stderr,
+    )
+    report = customise.fuzz_customised(
+        args.seconds, args.seed, tuple(forks), max_cases=args.max_programs, only_case=args.case
+    )
     print(report.summary())
     return 1 if report.divergences else 0

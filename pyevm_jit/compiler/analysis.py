@@ -76,18 +76,17 @@ def jump_destinations(instructions: list[Instruction]) -> frozenset[int]:
 def _ends_block(instr: Instruction, spec: ForkSpec) -> bool:
     if not spec.is_valid(instr.opcode):
         return True  # invalid in this fork: fails when reached
-    info = OPCODES.get(instr.opcode)
-    if info is None:
+    kind = spec.kind(instr.opcode)
+    if kind is None:
         return True
-    return info.kind in (Kind.CONTROL, Kind.HOST)
+    return kind in (Kind.CONTROL, Kind.HOST)
 
 
 def native_kind(opcode: int, spec: ForkSpec) -> Kind | None:
     """How the program runs `opcode` in this fork, or None when it is invalid there."""
     if not spec.is_valid(opcode):
         return None
-    info = OPCODES.get(opcode)
-    return info.kind if info is not None else None
+    return spec.kind(opcode)
 
 
 def build_blocks(code: bytes, spec: ForkSpec) -> list[Block]:

@@ -53,8 +53,9 @@ from pyevm_jit.evm.frame import FramePool
 from pyevm_jit.evm.observe import Observation, ObservedRun, interpret, layout_for
 from pyevm_jit.evm.plan import TablePlan, table_plan
 from pyevm_jit.evm.run import run_interpreter, run_native
-from pyevm_jit.lean import guard
-from pyevm_jit.opcodes import OBSERVED, opcode_table_differences
+from pyevm_jit.evm.state_path import StatePlan
+from pyevm_jit.lean import exact, guard
+from pyevm_jit.opcodes import OBSERVED
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
 if TYPE_CHECKING:
@@ -87,6 +88,12 @@ class JitComputationMixin:
         transaction_context: TransactionContextAPI,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
+        own_apply, customised, storage_ok = _class_verdicts.get(cls)
+        if own_apply:  # the wrapped class's own apply_computation: it runs instead
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+            return super().apply_computation(  # type: ignore[misc]
+                state, message, transaction_context, parent_computation
+            )
         with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg,attr-defined]
             if computation.is_origin_computation:
                 computation.contracts_created = []
@@ -103,6 +110,10 @@ class JitComputationMixin:
                     precompile(computation)
                 return computation
 
+            if customised:  # gas, memory or stack methods customised
+                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+                run_interpreter(computation)
+                return computation
             code = message.code
             if not code or message.gas > MAX_NATIVE_GAS:
                 if not code and cls.jit_lean and guard.runs_nothing(computation.opcodes):
@@ -125,21 +136,32 @@ class JitComputationMixin:
                 cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
                 _timed_interpret(computation, cls.jit_backend.usage(request.key))
                 return computation
+            departure = exact.message_objects_departure(computation)
+            if departure:
+                exact.warn_customised(cls.__name__, departure, "its messages are interpreted")
+                request = _lookup_request(code, cls.jit_fork)
+                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
+                _timed_interpret(computation, cls.jit_backend.usage(request.key))
+                return computation
             program, usage = cls._jit_program(message, plan, observation is not None)
             if program is None:
                 _timed_interpret(computation, usage)
                 return computation
+            state_path = plan.state
+            if state_path.keep and not (storage_ok and exact.state_path_exact(computation.state)):
+                state_path = _NO_STATE_PATH  # storage methods customised: py-evm's opcodes
             # the message's own seconds (its children's taken off) go to its key's account
             started = _clock()
             outer = _nested[0]
             _nested[0] = 0.0
             try:
+                pool = cls._jit_pool
                 if observation is None:
-                    run_native(computation, program.native, cls._jit_pool, plan)
+                    run_native(computation, program.native, pool, plan, state_path)
                 else:
-                    layout = layout_for(bytes(code), cls.jit_fork)
+                    layout = layout_for(bytes(code), cls.jit_fork + plan.variant)
                     observed = ObservedRun(observation, layout, computation)
-                    run_native(computation, program.native, cls._jit_pool, plan, observed)
+                    run_native(computation, program.native, pool, plan, state_path, observed)
             finally:
                 elapsed = _clock() - started
                 usage.native_seconds += elapsed - _nested[0]
@@ -158,9 +180,9 @@ class JitComputationMixin:
     @classmethod
     def jit_table_differences(cls, opcodes: dict[int, Any]) -> list[str]:
         """How a table departs from py-evm's for the fork in ways compiled code would not
-        honour (`opcodes.opcode_table_differences`). A subclass whose `jit_observe` records
+        honour (`lean.exact.opcode_table_differences`). A subclass whose `jit_observe` records
         what some hooks would have seen leaves those out."""
-        return opcode_table_differences(cls.jit_fork, opcodes)
+        return exact.opcode_table_differences(cls.jit_fork, opcodes)
 
     @classmethod
     def _jit_plan(cls, opcodes: Any) -> TablePlan:
@@ -186,12 +208,25 @@ class JitComputationMixin:
             key = _lookup_request(message.code, cls.jit_fork).key
             backend.count_interpreted(InterpretReason.INELIGIBLE, key)
             return None, backend.usage(key)
-        fork = cls.jit_fork + OBSERVED if observed else cls.jit_fork
+        fork = cls.jit_fork
+        if plan.variant or observed:
+            fork += plan.variant + (OBSERVED if observed else "")
         request = _lookup_request(message.code, fork)
         program = backend.lookup(request).program
         if program is None:
             return None, backend.usage(request.key)
         return program, program.usage
+
+
+def _judge(cls: type) -> tuple[bool, str, bool]:
+    below = super(JitComputationMixin, cls).apply_computation  # type: ignore[misc]
+    return exact.judge_computation(cls, below)
+
+
+#: per JIT computation class: `lean.exact.judge_computation`
+_class_verdicts = exact.ClassVerdicts(_judge)
+#: the state plan of a message whose state path is off (`lean.exact.state_path_exact`)
+_NO_STATE_PATH = StatePlan.disabled()
 
 
 # id(code) -> (code, fork, request): the same code object asks with the same request (its

@@ -39,7 +39,7 @@ from pyevm_jit.abi import Status
 from pyevm_jit.evm.libc import free as _free
 from pyevm_jit.evm.libc import realloc as _realloc
 from pyevm_jit.lean.protocols import Computation
-from pyevm_jit.opcodes import OPCODES, Kind, fork_spec
+from pyevm_jit.opcodes import Kind, fork_spec
 
 __all__ = ["Observation", "ObservedRun", "ProgramLayout", "interpret", "layout_for"]
 
@@ -108,8 +108,8 @@ class ProgramLayout:
         self.static_gas: dict[int, int] = {}
         for block in blocks:
             for instr in block.instructions:
-                info = OPCODES.get(instr.opcode)
-                if spec.is_valid(instr.opcode) and info is not None and info.kind is not Kind.HOST:
+                kind = spec.kind(instr.opcode)
+                if spec.is_valid(instr.opcode) and kind is not None and kind is not Kind.HOST:
                     self.static_gas[instr.pc] = spec.static_gas[instr.opcode]
         self.code_len = len(code)
 

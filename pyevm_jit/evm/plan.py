@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyevm_jit.evm.state_path import StatePlan, state_plan
+from pyevm_jit.lean import exact
 from pyevm_jit.lean.plan import NO_LEAN_PLAN, LeanPlan, lean_plan
-from pyevm_jit.opcodes import fork_opcodes
+from pyevm_jit.opcodes import ENV_OPCODES, HOST_ENV, OPCODES
 
 if TYPE_CHECKING:
     from pyevm_jit.evm.computation import JitComputationMixin
@@ -24,6 +25,9 @@ class TablePlan:
     unsupported: str  # why compiled code cannot run them (empty: it can)
     state: StatePlan
     lean: LeanPlan = NO_LEAN_PLAN  # lean calls and environment words
+    #: suffix of the fork programs are compiled for: HOST_ENV when an environment opcode of
+    #: the table is not py-evm's (it runs as a host operation: `lean.exact`)
+    variant: str = ""
 
 
 # (computation class, reason) already warned about
@@ -36,16 +40,25 @@ def _native_state_enabled(backend: Any) -> bool:
 
 
 def table_plan(computation_class: type[JitComputationMixin], opcodes: dict[int, Any]) -> TablePlan:
-    """Check `opcodes` (the table a message runs with) against the fork's py-evm table."""
+    """Check `opcodes` (the table a message runs with) against the fork's py-evm table (the
+    rule of `lean.exact`: native code stands in only for py-evm's exact objects)."""
     fork = computation_class.jit_fork
     differences = computation_class.jit_table_differences(opcodes)
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if unsupported:
         warn_unsupported(computation_class.__name__, fork, unsupported)
         return TablePlan(unsupported, StatePlan.disabled())
+    stock = exact.stock_table(fork)
+    customised = exact.customised_opcodes(fork, opcodes)
+    if customised:
+        names = ", ".join(OPCODES[op].name for op in customised)
+        exact.warn_customised(computation_class.__name__, f"opcodes {names}",
+                              "they run as written, as host operations")  # fmt: skip
+    exact_ops = exact.exact_entries(opcodes, stock)
     enabled = _native_state_enabled(computation_class.jit_backend)
-    lean = lean_plan(computation_class, opcodes, computation_class.jit_lean)
-    return TablePlan("", state_plan(opcodes, fork_opcodes(fork), enabled), lean)
+    lean = lean_plan(computation_class, opcodes, computation_class.jit_lean, exact_ops)
+    variant = HOST_ENV if any(op in customised for op in ENV_OPCODES) else ""
+    return TablePlan("", state_plan(opcodes, stock, enabled), lean, variant)
 
 
 def warn_unsupported(name: str, fork: str, unsupported: str) -> None:

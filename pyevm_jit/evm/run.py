@@ -21,7 +21,7 @@ from pyevm_jit.evm.frame import FramePool, NativeFrame, address_of
 from pyevm_jit.evm.hostops import HOST_ARITY, SLOAD, run_host_op, run_lean_call, run_lean_sload
 from pyevm_jit.evm.observe import ObservedRun
 from pyevm_jit.evm.plan import TablePlan
-from pyevm_jit.evm.state_path import flush
+from pyevm_jit.evm.state_path import StatePlan, flush
 from pyevm_jit.lean.env import EnvGetter
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import ENV_SLOT, JUMPDEST
@@ -53,18 +53,21 @@ def run_native(
     native: NativeProgram,
     pool: FramePool,
     table: TablePlan,
+    plan: StatePlan,
     observed: ObservedRun | None = None,
 ) -> None:
+    """Run `native` for the message (`plan`: the table's state plan, or a disabled one)."""
     frame = pool.acquire()
     ctx = frame.ctx
     initial_memory = computation._memory
     computation._memory = frame.memory
     buffers = frame.state
-    plan = table.state
     lean_calls = table.lean.calls
     lean_sload = table.lean.sload
+    env_getters = table.lean.env
+    env_mask = native.env_mask
     try:
-        _enter(computation, native, frame, table.lean.env)
+        _enter(computation, native, frame, env_getters)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
         if observed is not None:
             observed.attach(frame)
@@ -86,6 +89,11 @@ def run_native(
                     reader = lean_calls.get(op) if lean_calls else None
                     if reader is None or not run_lean_call(computation, frame, reader):
                         run_host_op(computation, frame, plan)
+                    if env_mask and op not in plan.keep:
+                        # code other than py-evm's own state-neutral opcodes ran (a child
+                        # message, a replaced opcode: a cheat code may have moved the
+                        # timestamp): environment words are read again, as py-evm reads them
+                        _fill_environment(computation, frame, env_mask, env_getters)
             except Halt:
                 return
             status = run(ctx_ref)

@@ -37,6 +37,7 @@ from eth_utils import to_bytes
 from pyevm_jit import abi
 from pyevm_jit.abi import StateFlag
 from pyevm_jit.lean import guard
+from pyevm_jit.lean.exact import exact_entries
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
@@ -248,51 +249,26 @@ def state_plan(
     opcodes: Mapping[int, Any], stock: Mapping[int, Any], enabled: bool = True
 ) -> StatePlan:
     """The plan for a VM whose table is `opcodes`, where programs were compiled for the
-    fork's py-evm table `stock`: an operation runs natively only when the VM's opcode follows
-    the same rule as the stock one (so native code does what the VM's opcode would do)."""
+    fork's py-evm table `stock`: an operation runs natively only when the VM's entries for it
+    are py-evm's exact objects (`lean.exact`: by identity, unchanged; a hook wrapping py-evm's
+    logic is not py-evm's), so native code does what py-evm's opcode would do."""
     from pyevm_jit import gas_rules as rules
 
-    def called_alike(op: int) -> bool:
-        """The entry's class calls it as the stock entry's class does (an opcode class with
-        its own __call__ around py-evm's logic must keep running: no native path for it)."""
-        mine, theirs = opcodes.get(op), stock.get(op)
-        return mine is theirs or type(mine).__call__ is type(theirs).__call__
-
-    def same(op: int) -> bool:
-        mine, theirs = opcodes.get(op), stock.get(op)
-        return mine is not None and (
-            mine is theirs
-            or (
-                getattr(mine, "logic_fn", None) is getattr(theirs, "logic_fn", None)
-                and rules.gas_cost(mine) == rules.gas_cost(theirs)
-                and called_alike(op)
-            )
-        )
-
-    keep = frozenset(op for op in _STATE_NEUTRAL if same(op))
+    exact = exact_entries(dict(opcodes), dict(stock))
+    keep = _STATE_NEUTRAL & exact
     flags = 0
-    sload = rules.sload_hit_cost(opcodes)
-    sstore = rules.sstore_rule(opcodes)
-    sload_ok = sload is not None and sload == rules.sload_hit_cost(stock) and called_alike(SLOAD)
-    sstore_ok = sstore is not None and sstore == rules.sstore_rule(stock) and called_alike(SSTORE)
+    sload = rules.sload_hit_cost(stock) if SLOAD in exact else None
+    sstore = rules.sstore_rule(stock) if SSTORE in exact else None
     # both must be py-evm's: the cache holds what their logic reads and writes
-    if sload_ok and sstore_ok:
+    if sload is not None and sstore is not None:
         keep |= {SLOAD, SSTORE}
         if enabled:
             flags |= StateFlag.SLOAD | StateFlag.SSTORE
-    transient = rules.transient_gas(opcodes)
-    if (
-        transient is not None
-        and transient == rules.transient_gas(stock)
-        and called_alike(TLOAD)
-        and called_alike(TSTORE)
-    ):
+    if {TLOAD, TSTORE} <= exact and rules.transient_gas(stock) is not None:
         keep |= {TLOAD, TSTORE}
         if enabled:
             flags |= StateFlag.TLOAD | StateFlag.TSTORE
-    logs = rules.log_gas(opcodes)
-    logs_alike = all(called_alike(op) for op in LOGS)
-    if enabled and logs is not None and logs == rules.log_gas(stock) and logs_alike:
+    if enabled and LOGS <= exact and rules.log_gas(stock) is not None:
         flags |= StateFlag.LOG
     return StatePlan(
         flags=flags,

@@ -10,8 +10,8 @@ from pyevm_jit.evm.computation import JitComputationMixin
 from pyevm_jit.evm.frame import FramePool
 from pyevm_jit.evm.plan import warn_unsupported
 from pyevm_jit.lean import guard, txmessage
+from pyevm_jit.lean.exact import opcode_table_differences
 from pyevm_jit.lean.transaction import lean_transaction_executor
-from pyevm_jit.opcodes import opcode_table_differences
 
 log = logging.getLogger(__name__)
 

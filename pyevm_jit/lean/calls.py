@@ -109,14 +109,19 @@ _READERS: dict[str, ParamsReader] = {
 }
 
 
-def lean_calls(computation_class: type, opcodes: Mapping[int, Any]) -> dict[int, ParamsReader]:
+def lean_calls(
+    computation_class: type, opcodes: Mapping[int, Any], exact: frozenset[int] = frozenset()
+) -> dict[int, ParamsReader]:
     """opcode -> parameter reader, for the call opcodes of the table `opcodes` (of a message of
-    `computation_class`) that `call` runs exactly as py-evm's opcode would (empty when the class
-    changes how children run)."""
+    `computation_class`) that `call` runs exactly as py-evm's opcode would: their entries are
+    py-evm's exact objects (`exact`, from `lean.exact`) and the class keeps py-evm's child
+    message methods (empty otherwise)."""
     if not guard.keeps_pyevm_methods(computation_class, guard.CHILD_METHODS):
         return {}
     found = {}
     for opcode in (CALL, CALLCODE, DELEGATECALL, STATICCALL):
+        if opcode not in exact:
+            continue
         kind = guard.call_params_kind(opcodes.get(opcode))
         if kind is not None:
             found[opcode] = _READERS[kind]

@@ -40,12 +40,14 @@ _GETTERS: dict[str, EnvGetter] = {
 
 
 def environment_getters(
-    opcodes: Mapping[int, Any], env_opcodes: Iterable[int]
+    opcodes: Mapping[int, Any], env_opcodes: Iterable[int], exact: frozenset[int] = frozenset()
 ) -> dict[int, EnvGetter]:
-    """opcode -> value getter, for the environment opcodes of the table `opcodes` whose logic
-    is one of py-evm's functions (the others keep running their logic)."""
+    """opcode -> value getter, for the environment opcodes of the table `opcodes` that are
+    py-evm's exact objects (`exact`, from `lean.exact`) with one of py-evm's logic functions."""
     found = {}
     for opcode in env_opcodes:
+        if opcode not in exact:
+            continue
         name = guard.env_logic_name(opcodes.get(opcode))
         if name is not None:
             found[opcode] = _GETTERS[name]

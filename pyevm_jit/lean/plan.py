@@ -8,7 +8,7 @@ from typing import Any
 from pyevm_jit.lean.calls import ParamsReader, lean_calls
 from pyevm_jit.lean.env import EnvGetter, environment_getters
 from pyevm_jit.lean.sload import lean_sload
-from pyevm_jit.opcodes import ENV_SLOT
+from pyevm_jit.opcodes import ENV_SLOT, SLOAD
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,15 @@ class LeanPlan:
 NO_LEAN_PLAN = LeanPlan({}, {})
 
 
-def lean_plan(computation_class: type, opcodes: Any, enabled: bool) -> LeanPlan:
+def lean_plan(
+    computation_class: type, opcodes: Any, enabled: bool, exact: frozenset[int]
+) -> LeanPlan:
+    """The lean paths for a table whose entries for the opcodes `exact` are py-evm's exact
+    objects (`lean.exact`)."""
     if not enabled:
         return NO_LEAN_PLAN
     return LeanPlan(
-        lean_calls(computation_class, opcodes),
-        environment_getters(opcodes, ENV_SLOT),
-        lean_sload(computation_class),
+        lean_calls(computation_class, opcodes, exact),
+        environment_getters(opcodes, ENV_SLOT, exact),
+        SLOAD in exact and lean_sload(computation_class),
     )

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from pyevm_jit.compiler.link import NativeProgram
 
 _STATUSES = frozenset(int(status) for status in Status)
-_HOST_OPCODES = frozenset(op for op, info in OPCODES.items() if info.kind is Kind.HOST)
+# (environment opcodes suspend in programs for `<fork>.hostenv`: `ForkSpec.host_env`)
+_HOST_OPCODES = frozenset(op for op, i in OPCODES.items() if i.kind in (Kind.HOST, Kind.ENV))
 #: statuses whose exit_pc names an instruction of the code
 _AT_INSTRUCTION = frozenset({int(Status.SUSPEND), int(Status.INVALID_INSTRUCTION)})
 

@@ -51,12 +51,16 @@ def run_sequence(
     """Each item is a message's code (its summary is compared) or a step run on both states."""
     scenario = Scenario(code=b"\x00", fork=fork, storage=storage or {})
     results = []
+    backend = d.get_backend()
     for vm_class in (fork_vm(fork), d.jit_vm_class(fork)):
         state = d.build_state(scenario, vm_class)
+        hits = backend.stats().lookup_hits
         results.append([summary(apply_message(state, item)) if isinstance(item, bytes)
                         else item(state) for item in codes])  # fmt: skip
     stock, jit = results
     assert jit == stock
+    # every message ran native code (a sequence that was interpreted would prove nothing)
+    assert backend.stats().lookup_hits - hits == sum(isinstance(item, bytes) for item in codes)
     return jit
 
 

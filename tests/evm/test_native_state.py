@@ -72,6 +72,7 @@ def test_pattern(name: str, fork: str) -> None:
         scenario = GENERATORS[name](src, fork)
         stock, jit = d.run_both(scenario)
         assert d.compare(stock, jit) == [], (seed, d.disasm(scenario.code))
+        assert jit.native_messages, (seed, "no message ran native code")
 
 
 # --- SSTORE gas and refunds per fork -------------------------------------------------------------

@@ -14,11 +14,11 @@ import pytest
 from eth.vm.logic import arithmetic
 from eth.vm.opcode import as_opcode
 
+from pyevm_jit.lean.exact import opcode_table_differences
 from pyevm_jit.opcodes import (
     fork_opcodes,
     fork_spec,
     is_py_evm_opcode,
-    opcode_table_differences,
     py_evm_opcode,
     spec_from_opcodes,
     vm_classes,

@@ -347,7 +347,8 @@ def test_fork_tables_after_import_boa() -> None:
     """titanoboa wraps SHA3 and SSTORE of py-evm's Prague table in place: programs are still
     compiled for py-evm's own table, and the wrapped table is not mistaken for it."""
     from pyevm_jit.compiler.codegen import translate
-    from pyevm_jit.opcodes import fork_spec, opcode_table_differences, vm_classes
+    from pyevm_jit.lean.exact import opcode_table_differences
+    from pyevm_jit.opcodes import fork_spec, vm_classes
 
     table = vm_classes()["prague"]._state_class.computation_class.opcodes  # type: ignore[attr-defined]
     assert type(table[0x20]).__name__ == "Sha3PreimageTracer"

@@ -16,6 +16,7 @@ import pytest
 from pyevm_jit import forks
 from pyevm_jit.lean import calls, guard, txmessage
 from pyevm_jit.lean.env import environment_getters
+from pyevm_jit.lean.exact import exact_entries, stock_table
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.differential import (
@@ -219,14 +220,15 @@ def test_a_replaced_call_opcode_is_not_lean() -> None:
     opcodes = dict(CancunComputation.opcodes)
     opcodes[0xF1] = OwnCall.configure(__name__="opcode:CALL", mnemonic="CALL", gas_cost=0)()
     custom = CancunComputation.configure(__name__="Custom", opcodes=opcodes)
-    assert 0xF1 not in calls.lean_calls(custom, custom.opcodes)
-    assert 0xFA in calls.lean_calls(custom, custom.opcodes)
+    exact_ops = exact_entries(custom.opcodes, stock_table("cancun"))
+    assert 0xF1 not in calls.lean_calls(custom, custom.opcodes, exact_ops)
+    assert 0xFA in calls.lean_calls(custom, custom.opcodes, exact_ops)
 
     class OwnChildren(CancunComputation):
         def apply_child_computation(self, child_msg: Any) -> Any:
             return super().apply_child_computation(child_msg)
 
-    assert calls.lean_calls(OwnChildren, OwnChildren.opcodes) == {}
+    assert calls.lean_calls(OwnChildren, OwnChildren.opcodes, exact_ops) == {}
 
 
 @pytest.mark.parametrize("op", ["CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"])
@@ -258,12 +260,18 @@ def test_environment_getters_only_for_py_evms_logic() -> None:
 
     from pyevm_jit.opcodes import ENV_SLOT
 
-    found = environment_getters(CancunComputation.opcodes, ENV_SLOT)
+    stock = stock_table("cancun")
+    found = environment_getters(
+        CancunComputation.opcodes, ENV_SLOT, exact_entries(CancunComputation.opcodes, stock)
+    )
     assert set(found) == set(ENV_SLOT)
     opcodes = dict(CancunComputation.opcodes)
-    opcodes[0x33] = as_opcode(lambda c: c.stack_push_int(1), "CALLER", 2)
+    # another object, even with py-evm's own logic, is not py-evm's opcode
+    opcodes[0x33] = as_opcode(opcodes[0x33].logic_fn, "CALLER", 2)
     custom = CancunComputation.configure(__name__="Custom", opcodes=opcodes)
-    assert 0x33 not in environment_getters(custom.opcodes, ENV_SLOT)
+    exact_ops = exact_entries(custom.opcodes, stock)
+    assert 0x33 not in environment_getters(custom.opcodes, ENV_SLOT, exact_ops)
+    assert 0x32 in environment_getters(custom.opcodes, ENV_SLOT, exact_ops)
 
 
 def _forget_debug2(logger: Any) -> None:

@@ -168,21 +168,32 @@ def test_opcode_class_with_its_own_call_keeps_running(op: int, lean_sloads: list
 
 
 def test_opcode_patched_in_place_is_seen(lean_sloads: list[int]) -> None:
-    """The table's SLOAD object gets another logic function after messages ran: the next
-    message runs it (the lean path checks the opcode on every call)."""
+    """The table's SLOAD object gets another logic function after the JIT class ran a message
+    (its plan for the table is cached then): the next message of the same class runs it."""
+    from eth.vm.forks import CancunVM
+    from eth.vm.forks.cancun.state import CancunState
+
+    from pyevm_jit.evm.vm import jit_vm
+
     stock_sload = CancunComputation.opcodes[0x54]
     opcode_fn = _FastOpcode(stock_sload.logic_fn, stock_sload.mnemonic, stock_sload.gas_cost)
+    opcodes = {**CancunComputation.opcodes, 0x54: opcode_fn}
+    computation = CancunComputation.configure(__name__="OwnSload", opcodes=opcodes)
+    state = CancunState.configure(__name__="OwnSloadState", computation_class=computation)
+    vm = CancunVM.configure(__name__="OwnSloadVM", _state_class=state)
+    scenario = Scenario(code=SLOAD_CODE, storage={0: 3, 1: 4})
 
     def sload_zero(computation: Any) -> None:
         computation.stack_pop1_int()
         computation.stack_push_int(0)
 
     with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
-        stock, jit = run_custom(backend, {0x54: opcode_fn}, SLOAD_CODE, storage={0: 3, 1: 4})
-        assert d.compare(stock, jit) == [] and lean_sloads
-        del lean_sloads[:]
+        jit_class = jit_vm(vm, backend)
+        assert d.compare(d.execute(scenario, vm), d.execute(scenario, jit_class)) == []
+        hits = backend.stats().lookup_hits
         opcode_fn.logic_fn = sload_zero
-        stock, jit = run_custom(backend, {0x54: opcode_fn}, SLOAD_CODE, storage={0: 3, 1: 4})
+        stock, jit = d.execute(scenario, vm), d.execute(scenario, jit_class)
+        assert backend.stats().lookup_hits == hits + 1
     assert stock.output == bytes(96)
     assert d.compare(stock, jit) == []
     assert lean_sloads == []
@@ -260,6 +271,9 @@ def test_patched_mark_storage_warm_is_called(
         return original(computation, slot)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(berlin_logic, "_mark_storage_warm", recording)
-    check(Scenario(code=asm(4, "SLOAD", 9, "SLOAD", *return_stack(2)), storage={4: 1}))
-    stock_calls = calls[:2]
-    assert lean_sloads == [4, 9] and calls == stock_calls * 2
+    code = asm(4, "SLOAD", 9, "SLOAD", 4, "SLOAD", 4, "SLOAD", 9, "SLOAD", *return_stack(5))
+    check(Scenario(code=code, storage={4: 1}))
+    stock_calls = calls[:5]
+    assert stock_calls == [4, 9, 4, 4, 9]
+    assert calls == stock_calls * 2
+    assert lean_sloads == stock_calls  # every read asked py-evm: none answered from a cache
