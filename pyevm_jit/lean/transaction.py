@@ -51,6 +51,7 @@ from pyevm_jit.lean import guard
 log = logging.getLogger(__name__)
 
 BLOB_TX_TYPE = cancun_state.BLOB_TX_TYPE
+VERSIONED_HASH_VERSION_KZG = cancun_state.VERSIONED_HASH_VERSION_KZG
 SET_CODE_TX_TYPE = 4
 _HALF_N = SECPK1_N // 2
 
@@ -105,8 +106,19 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
             )
         if state.get_balance(sender) < max_total_fee:
             raise ValidationError("Sender has insufficient funds for blob fee.")
-        if type_id == BLOB_TX_TYPE and len(transaction.blob_versioned_hashes) == 0:
-            raise ValidationError("Blob transaction must contain at least one blob.")
+        if type_id == BLOB_TX_TYPE:
+            if len(transaction.blob_versioned_hashes) == 0:
+                raise ValidationError("Blob transaction must contain at least one blob.")
+            for versioned_hash in transaction.blob_versioned_hashes:
+                if versioned_hash[:1] != VERSIONED_HASH_VERSION_KZG:
+                    raise ValidationError(
+                        "Blob versioned hash does not start with expected "
+                        f"KZG version: {VERSIONED_HASH_VERSION_KZG!r}"
+                    )
+            if transaction.max_fee_per_blob_gas < state.blob_base_fee:
+                raise ValidationError(
+                    "Blob transaction must pay at least the current blob base fee."
+                )
 
     # -- build_evm_message
     gas_fee = gas * gas_price

@@ -155,6 +155,18 @@ def set_code(to: bytes, delegate: bytes) -> TxMaker:
     return make
 
 
+def blob(to: bytes, version: bytes = b"\x01", max_fee_per_blob_gas: int = 10**9) -> TxMaker:
+    def make(vm: Any) -> Any:
+        builder = vm.get_transaction_builder()
+        unsigned = builder.new_unsigned_blob_transaction(
+            CHAIN_ID, vm.state.get_nonce(SENDER), 10**9, 10**10, 200_000, to, 0, b"", [],
+            max_fee_per_blob_gas, [version + bytes(31)],
+        )  # fmt: skip
+        return unsigned.as_signed_transaction(KEY)
+
+    return make
+
+
 def scenario(fork_vm: type) -> list[TxMaker]:
     txs = [
         legacy(COUNTER),
@@ -178,6 +190,10 @@ def scenario(fork_vm: type) -> list[TxMaker]:
         dynamic(CALLER, value=3, tip=0),
         legacy(COUNTER, gas_price=0),  # free: the coinbase is touched with a zero fee
     ]
+    if fork_vm in (CancunVM, PragueVM):
+        # (only invalid ones: this chain helper mines without the header's blob gas)
+        txs.append(blob(COUNTER, version=b"\x02"))  # not a KZG versioned hash: invalid
+        txs.append(blob(COUNTER, max_fee_per_blob_gas=0))  # below the blob base fee: invalid
     if fork_vm is PragueVM:
         txs.append(set_code(COUNTER, bytes(KILLER)))
         txs.append(legacy(Address(AUTHORITY_KEY.public_key.to_canonical_address())))
