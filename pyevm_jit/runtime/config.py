@@ -124,6 +124,8 @@ class RuntimeTuning:
     region_grow_after: int = _env("region_grow_after", 4)
     #: a region covering at least this share of the contract's blocks is compiled whole
     region_whole_share: float = _env("region_whole_share", 0.5)
+    #: compile regions in blocking mode too (tests and the fuzzer force side exits with it)
+    region_blocking: bool = _env("region_blocking", False)
     #: bytes of resident code before least-recently-used programs are evicted
     resident_code_budget: int = _env("resident_code_budget", 1 << 30)
     #: a program without hits for this many seconds is evicted (0 disables idle eviction)

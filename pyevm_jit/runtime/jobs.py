@@ -117,7 +117,11 @@ def _run_job(inner: BackendState, job: Job) -> None:
     if program is not None:
         _complete(inner, job, program, None, None, dispatched=False)
         return
-    if not replaces and job.kind is ProgramKind.JIT and not inner.blocking:
+    if (
+        not replaces
+        and job.kind is ProgramKind.JIT
+        and (not inner.blocking or inner.tuning.region_blocking)
+    ):
         job.region = regions.first(job.code, job.key.fork, inner.tuning)
     pool = inner.pool
     if pool is None:
