@@ -104,6 +104,10 @@ class RuntimeTuning:
     store_wait: float = _env("store_wait", 5.0)
     #: observed misses after which a key is compiled
     hot_threshold: int = _env("hot_threshold", 8)
+    #: promotion by cost (docs/regions.md): a key is also hot once the messages the
+    #: interpreter ran for it took this many seconds (their own time, children's taken off)
+    #: per KiB of its code; 0 (the default) promotes by `hot_threshold` alone
+    hot_seconds_per_kib: float = _env("hot_seconds_per_kib", 0.0)
     #: longer bytecode is Ineligible (EIP-170 runtime code limit by default)
     max_bytecode_len: int = _env("max_bytecode_len", MAX_CODE_SIZE)
     #: compilations queued or running at once; further requests are dropped

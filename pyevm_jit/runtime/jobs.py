@@ -352,6 +352,16 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
             start_job(inner, req, ProgramKind.JIT, grow=grown)
 
 
+def _earned(inner: BackendState, req: LookupRequest) -> bool:
+    """Whether interpreting the key has cost enough to promote it whatever its miss count:
+    `hot_seconds_per_kib` seconds of interpretation per KiB of code (0: never)."""
+    per_kib = inner.tuning.hot_seconds_per_kib
+    if per_kib <= 0:
+        return False
+    usage = inner.usage.get(req.key)
+    return usage is not None and usage.interpreted_seconds >= per_kib * len(req.code) / 1024
+
+
 def _drain_events(inner: BackendState) -> None:
     events = inner.events
     threshold = max(1, inner.tuning.hot_threshold)
@@ -374,7 +384,7 @@ def _drain_events(inner: BackendState) -> None:
         if not promote:
             continue
         seen = counts.get(key, 0) + 1
-        if seen >= threshold:
+        if seen >= threshold or _earned(inner, req):
             counts.pop(key, None)
             start_job(inner, req, kind)
         else:
