@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pyevm_jit.bench.cases import BenchInputError, discover_files, hex_bytes
 from pyevm_jit.compiler.compile import START_UP_CODE, compile_object
-from pyevm_jit.compiler.regions import first_region
 from pyevm_jit.compiler.link import link_object, prepare_linker
+from pyevm_jit.compiler.regions import first_region
 from pyevm_jit.files import load_json
 
 
