@@ -11,6 +11,7 @@ from pathlib import Path
 from pyevm_jit.bench.cases import BenchInputError, discover_files, hex_bytes
 from pyevm_jit.compiler.compile import START_UP_CODE, compile_object
 from pyevm_jit.compiler.link import link_object, prepare_linker
+from pyevm_jit.compiler.regions import first_region
 from pyevm_jit.files import load_json
 
 
@@ -52,16 +53,19 @@ class CompileTime:
     cpu_seconds: float = 0.0  # this process's CPU time for the same (unaffected by other load)
 
 
-def compile_time(code: bytes, fork: str, opt_level: int | None = None) -> CompileTime:
-    """Compile and link one contract in this process, timing the phases."""
-
+def compile_time(
+    code: bytes, fork: str, opt_level: int | None = None, region_blocks: int = 0
+) -> CompileTime:
+    """Compile and link one contract in this process, timing the phases; with
+    `region_blocks`, only its first region (docs/regions.md), found before the clock starts."""
+    region = first_region(code, fork, region_blocks) if region_blocks > 0 else None
     start = time.perf_counter()
     cpu_start = time.process_time()
     try:
         if opt_level is None:
-            obj = compile_object(code, fork)
+            obj = compile_object(code, fork, region=region)
         else:
-            obj = compile_object(code, fork, opt_level)
+            obj = compile_object(code, fork, opt_level, region=region)
         linked_at = time.perf_counter()
         link_object(obj)
     except Exception as exc:

@@ -137,6 +137,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--opt-level", type=int, help="--compile-times: optimisation level")
     parser.add_argument(
+        "--region-blocks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--compile-times: compile each contract's first region of at most N blocks "
+        "(docs/regions.md) instead of the whole contract",
+    )
+    parser.add_argument(
         "--time-to-native",
         type=float,
         metavar="SECONDS",
@@ -373,12 +381,14 @@ def _compile_times(args: argparse.Namespace, options: bench.BenchOptions) -> int
         codes = codes[::step][: args.limit]
     if not codes:
         raise UsageError("no contracts found")
+    if args.region_blocks < 0:
+        raise UsageError("--region-blocks must be at least 0")
     fork = options.fork
     bench.start_engine(fork, args.opt_level)
     times: list[bench.CompileTime] = []
     with Progress(len(codes), "compile times") as progress:
         for code in codes:
-            times.append(bench.compile_time(code, fork, args.opt_level))
+            times.append(bench.compile_time(code, fork, args.opt_level, args.region_blocks))
             progress.advance()
     ok = [t for t in times if not t.error]
     seconds = [t.seconds for t in ok]

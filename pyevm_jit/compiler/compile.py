@@ -110,8 +110,11 @@ def compile_object(
     *,
     code_hash: bytes | None = None,
     keep_text: bool = False,
+    region: frozenset[int] | None = None,
 ) -> ObjectCode:
-    """Compile EVM bytecode for a py-evm fork (e.g. "cancun") to relocatable object code.
+    """Compile EVM bytecode for a py-evm fork (e.g. "cancun") to relocatable object code;
+    with `region` (block start pcs), only those blocks: the others are side exits
+    (compiler/regions.py).
 
     Pure and picklable: runs in worker processes. Raises CompileError on any failure.
     """
@@ -125,7 +128,7 @@ def compile_object(
     t0 = time.thread_time()
     try:
         with _gc_paused():
-            ir_text = translate(code, fork, entry)
+            ir_text = translate(code, fork, entry, region)
     except CompileError:
         raise
     except Exception as exc:  # any codegen bug must end in "interpret", never a crash

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable
 
 import llvmlite.binding as llvm
 
@@ -30,6 +31,7 @@ class NativeProgram:
 
     __slots__ = (
         "entry_symbol", "address", "run", "env_mask", "code_size", "_tracker", "_generation",
+        "side_exit",
     )  # fmt: skip
 
     def __init__(
@@ -48,6 +50,9 @@ class NativeProgram:
         self.run = ENTRY_FUNCTYPE(address)
         self.env_mask = env_mask
         self.code_size = size
+        #: a region program's side-exit counter, called with the pc of every FALLBACK exit
+        #: (set by the runtime; None for a whole program)
+        self.side_exit: Callable[[int], None] | None = None
 
 
 #: programs linked into one LLJIT before the next link starts a new one (see `_Generation`)

@@ -101,7 +101,7 @@ def run_native(
             observed.exited(status)
         if ctx.pending:
             flush(computation, ctx, buffers)
-        _finish(computation, frame, status)
+        _finish(computation, frame, status, native)
     finally:
         if observed is not None:
             observed.detach(frame)
@@ -180,7 +180,9 @@ def _output(frame: NativeFrame) -> bytes:
     return frame.read_memory(frame.ctx.exit_a, size)
 
 
-def _finish(computation: Computation, frame: NativeFrame, status: int) -> None:
+def _finish(
+    computation: Computation, frame: NativeFrame, status: int, native: NativeProgram
+) -> None:
     ctx = frame.ctx
     computation._gas_meter.gas_remaining = max(ctx.gas, 0)
     if status == Status.STOP:
@@ -192,6 +194,9 @@ def _finish(computation: Computation, frame: NativeFrame, status: int) -> None:
         computation.output = _output(frame)
         raise Revert(computation.output)
     if status == Status.FALLBACK:
+        side_exit = native.side_exit
+        if side_exit is not None:  # a region program: count its side exits
+            side_exit(ctx.exit_pc)
         _fall_back(computation, frame)
         return
     if status == Status.FAIL:

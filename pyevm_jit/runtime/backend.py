@@ -423,6 +423,10 @@ class JitBackend:
         for req in reqs:
             self.prepare_aot(req)
 
+    def side_exits(self) -> dict[tuple[RuntimeCacheKey, int], int]:
+        """Side exits of region programs taken so far, per (key, pc) (docs/regions.md)."""
+        return dict(self._inner.side_exits)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no command or lookup event is queued and no compilation is pending.
 

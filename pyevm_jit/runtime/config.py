@@ -104,6 +104,10 @@ class RuntimeTuning:
     store_wait: float = _env("store_wait", 5.0)
     #: observed misses after which a key is compiled
     hot_threshold: int = _env("hot_threshold", 8)
+    #: promotion by cost (docs/regions.md): a key is also hot once the messages the
+    #: interpreter ran for it took this many seconds (their own time, children's taken off)
+    #: per KiB of its code; 0 (the default) promotes by `hot_threshold` alone
+    hot_seconds_per_kib: float = _env("hot_seconds_per_kib", 0.0)
     #: longer bytecode is Ineligible (EIP-170 runtime code limit by default)
     max_bytecode_len: int = _env("max_bytecode_len", MAX_CODE_SIZE)
     #: compilations queued or running at once; further requests are dropped
@@ -116,6 +120,16 @@ class RuntimeTuning:
     tier_up_after: int = _env("tier_up_after", 16)
     tier_up_opt_level: int = _env("tier_up_opt_level", TIER_UP_OPT_LEVEL)
     aot_opt_level: int = _env("aot_opt_level", DEFAULT_OPT_LEVEL)
+    #: region compilation (docs/regions.md): a JIT program first compiles the blocks pc 0
+    #: reaches statically, at most this many; the rest are side exits to the interpreter.
+    #: 0 (the default) compiles whole contracts; blocking mode and AOT always do
+    region_blocks: int = _env("region_blocks", 0)
+    #: a side exit taken this many times (and every multiple) grows the region from it
+    region_grow_after: int = _env("region_grow_after", 4)
+    #: a region covering at least this share of the contract's blocks is compiled whole
+    region_whole_share: float = _env("region_whole_share", 0.5)
+    #: compile regions in blocking mode too (tests and the fuzzer force side exits with it)
+    region_blocking: bool = _env("region_blocking", False)
     #: bytes of resident code before least-recently-used programs are evicted
     resident_code_budget: int = _env("resident_code_budget", 1 << 30)
     #: a program without hits for this many seconds is evicted (0 disables idle eviction)

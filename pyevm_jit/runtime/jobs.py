@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyevm_jit.runtime import artifacts, budget
+from pyevm_jit.runtime import artifacts, budget, regions
 from pyevm_jit.runtime.events import CompilationEvent
 from pyevm_jit.runtime.state import (
     BackendState,
@@ -55,7 +55,12 @@ _MAX_TRACKED_KEYS = 1 << 16
 
 
 def start_job(
-    inner: BackendState, req: LookupRequest, kind: ProgramKind, *, tier_up: bool = False
+    inner: BackendState,
+    req: LookupRequest,
+    kind: ProgramKind,
+    *,
+    tier_up: bool = False,
+    grow: frozenset[int] | None = None,
 ) -> Job | None:
     """Register (or find) the job for a key and start it. None when resident (an AOT request
     for a key resident as JIT still runs, to persist it; a tier-up runs only for a key
@@ -65,7 +70,10 @@ def start_job(
         if inner.closed or key in inner.failed or key in inner.ineligible:
             return None
         entry = inner.resident.get(key)
-        if tier_up:
+        if grow is not None:
+            if entry is None or entry.program.region is None:
+                return None
+        elif tier_up:
             if entry is None or not entry.tier_up_at:
                 return None
         elif entry is not None and not (
@@ -81,6 +89,12 @@ def start_job(
             inner.commands_dropped += 1
             return None
         job = Job(key, req.code, kind, inner.generation, tier_up)
+        if grow is not None and entry is not None:
+            job.grow = True
+            job.level = entry.program.opt_level
+            job.region = regions.whole_or(req.code, key.fork, grow, inner.tuning)
+        elif tier_up and entry is not None:  # the tier-up compiles what the region has become
+            job.region = entry.program.region
         inner.inflight[key] = job
     _run_job(inner, job)
     return job
@@ -98,10 +112,17 @@ def compile_and_wait(
 
 
 def _run_job(inner: BackendState, job: Job) -> None:
-    program = None if job.tier_up else artifacts.from_store(inner, job.key, job.code)
+    replaces = job.tier_up or job.grow
+    program = None if replaces else artifacts.from_store(inner, job.key, job.code)
     if program is not None:
         _complete(inner, job, program, None, None, dispatched=False)
         return
+    if (
+        not replaces
+        and job.kind is ProgramKind.JIT
+        and (not inner.blocking or inner.tuning.region_blocking)
+    ):
+        job.region = regions.first(job.code, job.key.fork, inner.tuning)
     pool = inner.pool
     if pool is None:
         _complete(inner, job, None, "backend not started", None, dispatched=False)
@@ -123,6 +144,7 @@ def _run_job(inner: BackendState, job: Job) -> None:
         background=job.tier_up,
         cost=verdict.estimate,
         cpu_budget=verdict.budget,
+        region=job.region,
     )
     with inner.lock:
         inner.dispatched += 1
@@ -159,13 +181,17 @@ def _job_done(inner: BackendState, job: Job, task: CompileTask, fut: Future[Obje
         return
     link = monotonic() - t0
     _add_spent(inner, job, obj.timings.total)  # linked: it is object code, with its timings
-    artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
+    if job.region is None:  # a region program is never stored (its key names the whole)
+        artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
+    else:
+        native.side_exit = regions.side_exit_counter(inner, job.key, job.code, job.region)
     program = CompiledProgram(
         job.key,
         job.kind,
         native,
         code_size(native, obj.object_bytes),
         opt_level=_job_opt_level(inner, job),
+        region=job.region,
     )
     _complete(inner, job, program, None, obj, link=link)
 
@@ -185,6 +211,8 @@ def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
 
 def _job_opt_level(inner: BackendState, job: Job) -> int:
     tuning = inner.tuning
+    if job.grow and job.level is not None:  # a grown region keeps its program's level
+        return job.level
     if job.tier_up:
         return tuning.tier_up_opt_level
     return tuning.aot_opt_level if job.kind is ProgramKind.AOT else tuning.jit_opt_level
@@ -231,14 +259,14 @@ def _complete(
                 insert(inner, program)
         elif error is not None and not inner.closed:
             if job.verdict == BUDGET:
-                if job.tier_up:
+                if job.tier_up or job.grow:
                     # the program in place stays, and is not tiered up again
                     entry = inner.resident.get(job.key)
                     if entry is not None:
                         entry.tier_up_at = 0
                 else:
                     _remember(inner.ineligible, job.key, error)
-            elif job.verdict == COMPILE and not job.tier_up:
+            elif job.verdict == COMPILE and not job.tier_up and not job.grow:
                 # a failed tier-up leaves the working program in place
                 inner.failed[job.key] = error
             # TRANSIENT: nothing is known to be wrong with the contract
@@ -315,6 +343,23 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
             start_job(inner, req, kind)
     elif cmd[0] == "tier_up":
         start_job(inner, cmd[1], ProgramKind.JIT, tier_up=True)
+    elif cmd[0] == "grow":
+        _, req, pc = cmd
+        entry = inner.resident.get(req.key)
+        region = None if entry is None else entry.program.region
+        if region is not None and pc not in region:
+            grown = regions.grow(req.code, req.key.fork, [pc], inner.tuning.region_blocks, region)
+            start_job(inner, req, ProgramKind.JIT, grow=grown)
+
+
+def _earned(inner: BackendState, req: LookupRequest) -> bool:
+    """Whether interpreting the key has cost enough to promote it whatever its miss count:
+    `hot_seconds_per_kib` seconds of interpretation per KiB of code (0: never)."""
+    per_kib = inner.tuning.hot_seconds_per_kib
+    if per_kib <= 0:
+        return False
+    usage = inner.usage.get(req.key)
+    return usage is not None and usage.interpreted_seconds >= per_kib * len(req.code) / 1024
 
 
 def _drain_events(inner: BackendState) -> None:
@@ -339,7 +384,7 @@ def _drain_events(inner: BackendState) -> None:
         if not promote:
             continue
         seen = counts.get(key, 0) + 1
-        if seen >= threshold:
+        if seen >= threshold or _earned(inner, req):
             counts.pop(key, None)
             start_job(inner, req, kind)
         else:

@@ -100,6 +100,9 @@ class Job:
         "error",
         "tier_up",
         "verdict",
+        "region",
+        "grow",
+        "level",
     )
 
     def __init__(
@@ -123,6 +126,12 @@ class Job:
         #: how the job's failure counts (a `CompileFailure` kind: "compile", "budget" or
         #: "transient"; set when the job fails)
         self.verdict = "compile"
+        #: the blocks it compiles (None: the whole contract; docs/regions.md)
+        self.region: frozenset[int] | None = None
+        #: a recompilation of a resident region program with a grown region
+        self.grow = False
+        #: the optimisation level a grown region keeps (its program's)
+        self.level: int | None = None
 
 
 def default_linker(obj: ObjectCode) -> NativeProgram:
@@ -189,6 +198,8 @@ class BackendState:
         self.store_failures = 0
         #: keys whose first lookup looked in the store (once per key; again after an eviction)
         self.probed: set[RuntimeCacheKey] = set()
+        #: side exits of region programs taken, per (key, pc) (docs/regions.md)
+        self.side_exits: dict[tuple[RuntimeCacheKey, int], int] = {}
         #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
         self.tier_stored = getattr(config.store, "max_bytes", None) is not None
         #: live JitBackend handles (copies included); the last one to go shuts the backend down

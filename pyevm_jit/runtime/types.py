@@ -62,6 +62,8 @@ class CompiledProgram:
     #: its key's `runtime.usage.KeyUsage`, set when it becomes resident (the JIT computation
     #: adds the seconds of the messages it runs to it)
     usage: Any = field(default=None, repr=False)
+    #: the blocks it compiled (None: the whole contract; docs/regions.md)
+    region: frozenset[int] | None = field(default=None)
 
 
 @dataclass(frozen=True)

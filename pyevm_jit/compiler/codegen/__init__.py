@@ -8,9 +8,10 @@ from pyevm_jit.compiler.codegen.program import translate as build_module
 from pyevm_jit.opcodes import fork_spec
 
 
-def translate(code: bytes, fork: str, entry: str) -> str:
-    """LLVM IR text of the program for `code` under py-evm fork `fork`, entry symbol `entry`."""
-    return str(build_module(code, fork_spec(fork), entry))
+def translate(code: bytes, fork: str, entry: str, region: frozenset[int] | None = None) -> str:
+    """LLVM IR text of the program for `code` under py-evm fork `fork`, entry symbol `entry`;
+    with `region`, only those blocks (start pcs) are compiled, the others are side exits."""
+    return str(build_module(code, fork_spec(fork), entry, region))
 
 
 __all__ = ["translate"]

@@ -55,6 +55,7 @@ from pyevm_jit.compiler.codegen.types import (
     i256p,
 )
 from pyevm_jit.compiler.codegen.vstack import Split, VirtualStack, narrow64
+from pyevm_jit.compiler.regions import close_region
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
@@ -70,7 +71,9 @@ from pyevm_jit.opcodes import (
 
 
 class ProgramBuilder(Exits):
-    def __init__(self, code: bytes, spec: ForkSpec, entry: str):
+    def __init__(
+        self, code: bytes, spec: ForkSpec, entry: str, region: frozenset[int] | None = None
+    ):
         self.code = code
         self.spec = spec
         self.module = Module(entry)
@@ -82,6 +85,8 @@ class ProgramBuilder(Exits):
         self.entry_name = entry
         self.blocks = build_blocks(code, spec)
         self.jumpdests = jump_destinations([i for blk in self.blocks for i in blk.instructions])
+        # the blocks compiled (None: all); the others are side exits (compiler/regions.py)
+        self.region = None if region is None else close_region(self.blocks, region)
         self.env_mask = 0
         self.body_blocks: dict[int, IRBlock] = {}  # pc -> the block after its head checks
         # blocks entered from JUMPDEST-only blocks before them (see _emit_stubs)
@@ -203,6 +208,9 @@ class ProgramBuilder(Exits):
         stubs: list[Block] = []  # JUMPDEST-only blocks falling into the next block
         for index, block in enumerate(self.blocks):
             next_pc = self.blocks[index + 1].start_pc if index + 1 < len(self.blocks) else None
+            if self.region is not None and block.start_pc not in self.region:
+                self._emit_side_exit(block)
+                continue
             if next_pc is not None and _is_stub(block):
                 stubs.append(block)
                 continue
@@ -289,6 +297,14 @@ class ProgramBuilder(Exits):
         # fell through into the next block
         vs.flush(self.len_var)
         self.b.branch(self._block_at(next_pc) if next_pc is not None else self.end_bb)
+
+    def _emit_side_exit(self, block: Block) -> None:
+        """A block outside the region: the interpreter runs the message from its start, as
+        when its head checks fail (the stack is flushed at every block boundary)."""
+        self.b.position_at_end(self.llvm_blocks[block.start_pc])
+        if self.observe.on:
+            self.observe.log_block(block.start_pc)
+        self.exit(Status.FALLBACK, block.start_pc)
 
     def _emit_head_checks(
         self,
@@ -447,5 +463,7 @@ def _is_stub(block: Block) -> bool:
     )
 
 
-def translate(code: bytes, spec: ForkSpec, entry: str) -> Module:
-    return ProgramBuilder(code, spec, entry).build()
+def translate(
+    code: bytes, spec: ForkSpec, entry: str, region: frozenset[int] | None = None
+) -> Module:
+    return ProgramBuilder(code, spec, entry, region).build()

@@ -41,6 +41,8 @@ class CompileTask:
     cost: float = 0.0
     #: CPU seconds the worker may spend on this task before the kernel stops it (0: no limit)
     cpu_budget: float = 0.0
+    #: the blocks to compile (start pcs; None: the whole contract), see compiler/regions.py
+    region: frozenset[int] | None = None
 
     @property
     def heavy(self) -> bool:
@@ -71,7 +73,12 @@ def default_compiler(task: CompileTask) -> ObjectCode:
     from pyevm_jit.compiler.compile import compile_object
 
     return compile_object(
-        task.code, task.fork, task.opt_level, code_hash=task.code_hash, keep_text=task.keep_text
+        task.code,
+        task.fork,
+        task.opt_level,
+        code_hash=task.code_hash,
+        keep_text=task.keep_text,
+        region=task.region,
     )
 
 

@@ -1,0 +1,88 @@
+"""Regions: the part of a contract a program compiles (docs/regions.md).
+
+A region is a set of block start pcs. Blocks outside it are compiled as a *side exit*: the
+program leaves with `Status.FALLBACK` at the block's start, where stack, memory and gas are
+exact, and py-evm's interpreter runs the rest of the message. A region is grown from seeds by
+following what the code says statically: a block's fall-through and a jump whose target is the
+constant pushed just before it (the usual `PUSH2 dest JUMP(I)`), breadth first, up to a budget
+of blocks. Dynamic jumps (returns from internal functions) are learned from side exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterable
+
+from pyevm_jit.compiler.analysis import Block, build_blocks, jump_destinations
+from pyevm_jit.opcodes import JUMP, JUMPDEST, JUMPI, PUSH1, PUSH32, ForkSpec, fork_spec
+
+
+def _successors(blocks: list[Block], index: int, jumpdests: frozenset[int]) -> list[int]:
+    """Block indices a block reaches statically: constant jump targets first, then fall-through."""
+    block = blocks[index]
+    out: list[int] = []
+    instrs = block.instructions
+    if instrs and instrs[-1].opcode in (JUMP, JUMPI) and len(instrs) >= 2:
+        push = instrs[-2]
+        if PUSH1 <= push.opcode <= PUSH32 and push.immediate in jumpdests:
+            out.append(push.immediate)
+    if block.falls_through and index + 1 < len(blocks):
+        out.append(blocks[index + 1].start_pc)
+    return out
+
+
+def close_region(blocks: list[Block], region: Iterable[int]) -> frozenset[int]:
+    """`region` (pcs that start blocks; others ignored) plus the block after every lone
+    JUMPDEST in it that falls through (the code generator enters such chains as one)."""
+    starts = {blk.start_pc for blk in blocks}
+    out = {pc for pc in region if pc in starts}
+    for blk, nxt in zip(blocks, blocks[1:], strict=False):
+        if (
+            blk.start_pc in out
+            and blk.falls_through
+            and len(blk.instructions) == 1
+            and blk.instructions[0].opcode == JUMPDEST
+        ):
+            out.add(nxt.start_pc)
+    return frozenset(out)
+
+
+def grow(
+    code: bytes, spec: ForkSpec | str, seeds: Iterable[int], budget: int,
+    region: Iterable[int] = (),
+) -> frozenset[int]:  # fmt: skip
+    """`region` plus the blocks reached statically from `seeds`, at most `budget` new blocks."""
+    if isinstance(spec, str):
+        spec = fork_spec(spec)
+    blocks = build_blocks(code, spec)
+    index = {blk.start_pc: n for n, blk in enumerate(blocks)}
+    jumpdests = jump_destinations([i for blk in blocks for i in blk.instructions])
+    have = set(region)
+    added = 0
+    todo = deque(pc for pc in seeds if pc in index)
+    while todo and added < budget:
+        pc = todo.popleft()
+        if pc in have:
+            continue
+        have.add(pc)
+        added += 1
+        todo.extend(_successors(blocks, index[pc], jumpdests))
+    return close_region(blocks, have)
+
+
+def first_region(code: bytes, spec: ForkSpec | str, budget: int) -> frozenset[int]:
+    """The first region of a contract: what pc 0 reaches statically within `budget` blocks."""
+    return grow(code, spec, [0], budget)
+
+
+def block_count(code: bytes, spec: ForkSpec | str) -> int:
+    return len(build_blocks(code, fork_spec(spec) if isinstance(spec, str) else spec))
+
+
+def region_digest(region: frozenset[int] | None) -> str:
+    """A short name of what a program covers ("" for the whole contract)."""
+    if region is None:
+        return ""
+    text = ",".join(map(str, sorted(region))).encode()
+    return hashlib.sha256(text).hexdigest()[:16]

@@ -1,0 +1,147 @@
+"""Region compilation (docs/regions.md) forced on tiny budgets, so that side exits happen at
+many places: random programs through the JIT and the stock interpreter in the same process give
+identical outcomes, side exits are counted, and regions grow."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyevm_jit import fuzz
+from pyevm_jit.compiler.analysis import build_blocks
+from pyevm_jit.compiler.compile import ObjectCode
+from pyevm_jit.opcodes import fork_spec
+from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
+from pyevm_jit.runtime.workers.tasks import CompileTask, default_compiler
+from pyevm_jit.testing import differential as d
+
+SETTINGS = settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+
+def _region_backend(blocks: int, grow_after: int = 1) -> JitBackend:
+    tuning = RuntimeTuning(
+        region_blocks=blocks,
+        region_grow_after=grow_after,
+        region_blocking=True,
+        region_whole_share=2.0,  # never compile the whole contract instead
+        worker_count=0,
+    )
+    return JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None, tuning=tuning))
+
+
+@pytest.fixture(scope="module", params=[1, 3])
+def region_backend(request: pytest.FixtureRequest) -> Iterator[JitBackend]:
+    backend = _region_backend(request.param)
+    yield backend
+    try:  # the programs did leave their regions
+        assert backend.side_exits()
+    finally:
+        backend.close()
+
+
+@SETTINGS
+@given(data=st.data())
+def test_region_programs_match_stock(region_backend: JitBackend, data: st.DataObject) -> None:
+    fork = data.draw(st.sampled_from(d.MAIN_FORKS), label="fork")
+    code = fuzz.generate_program(fuzz.HypothesisSource(data), fork, max_ops=80)
+    scenario = d.Scenario(
+        code=code,
+        fork=fork,
+        calldata=data.draw(st.binary(max_size=68), label="calldata"),
+        gas=data.draw(st.sampled_from((30_000, 300_000)), label="gas"),
+        accounts=d.standard_accounts(),
+    )
+    # twice: the second run may use a region grown from the first run's side exits
+    for _ in range(2):
+        d.check(scenario, backend=region_backend, require_native=False)
+        region_backend.wait_idle(30)
+
+
+class _RandomRegions:
+    """A compiler that compiles the region the current example drew (side exits anywhere)."""
+
+    def __init__(self) -> None:
+        self.region: frozenset[int] = frozenset()
+        self.compiled = 0
+
+    def __call__(self, task: CompileTask) -> ObjectCode:
+        self.compiled += 1
+        return default_compiler(dataclasses.replace(task, region=self.region))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_random_regions_match_stock(data: st.DataObject) -> None:
+    """Any subset of blocks compiled, the rest side exits: the stock outcome exactly."""
+    fork = data.draw(st.sampled_from(d.MAIN_FORKS), label="fork")
+    code = fuzz.generate_program(fuzz.HypothesisSource(data), fork, max_ops=80)
+    starts = sorted(blk.start_pc for blk in build_blocks(code, fork_spec(fork)))
+    compiler = _RandomRegions()
+    compiler.region = frozenset(data.draw(st.sets(st.sampled_from(starts)), label="region"))
+    tuning = RuntimeTuning(
+        region_blocks=1, region_blocking=True, region_whole_share=2.0, worker_count=0
+    )
+    config = RuntimeConfig(
+        enabled=True, blocking=True, store=None, tuning=tuning, compiler=compiler
+    )
+    with JitBackend.new(config) as backend:
+        scenario = d.Scenario(
+            code=code,
+            fork=fork,
+            calldata=data.draw(st.binary(max_size=68), label="calldata"),
+            gas=data.draw(st.sampled_from((30_000, 300_000)), label="gas"),
+            accounts=d.standard_accounts(),
+        )
+        d.check(scenario, backend=backend, require_native=False)
+        assert compiler.compiled >= 1
+
+
+def _loop_contract() -> bytes:
+    """A loop over several blocks reached only through a dynamic jump (a return address on
+    the stack), so the first region (pc 0 within one block) must side-exit and grow."""
+    return d.asm(
+        0,  # the counter
+        d.Label("loop"),
+        1, "ADD",
+        "DUP1", 0, "SSTORE",
+        d.Ref("after"), "SWAP1", d.Ref("body"), "JUMP",
+        d.Label("after"),
+        "DUP1", 20, "GT", d.Ref("loop"), "JUMPI",
+        "STOP",
+        d.Label("body"),
+        3, "MUL", 3, "SWAP1", "DIV", "SWAP1", "JUMP",
+    )  # fmt: skip
+
+
+def test_side_exits_are_counted_and_regions_grow() -> None:
+    backend = _region_backend(1, grow_after=1)
+    try:
+        scenario = d.Scenario(
+            code=_loop_contract(), fork="cancun", gas=1_000_000, accounts=d.standard_accounts()
+        )
+        sizes = []
+        for _ in range(10):  # one side exit per message at most; each grows the region
+            before = sum(backend.side_exits().values())
+            d.check(scenario, backend=backend, expect="success")
+            assert backend.wait_idle(30)
+            (entry,) = backend._inner.resident.values()
+            sizes.append(len(entry.program.region or ()))
+            if sum(backend.side_exits().values()) == before:
+                break  # the region holds the whole loop: no side exit any more
+        else:
+            raise AssertionError(f"the region never stopped side-exiting: {sizes}")
+        assert len(backend.side_exits()) >= 3, "exits at several places"
+        assert sizes == sorted(sizes) and sizes[0] < sizes[-1], sizes
+    finally:
+        backend.close()
