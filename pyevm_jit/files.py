@@ -137,6 +137,28 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
         os.close(fd)
 
 
+def write_once(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> bool:
+    """Write `data` at `path` unless something is there already (content-addressed stores: the
+    first complete write wins, a reader never sees a part): a complete, synced temporary file
+    hard-linked to its name. True when this call wrote it."""
+    folder = os.path.dirname(os.fspath(path))
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def umask() -> int:
     """This process's umask, read without changing it (os.umask would, for all threads)."""
     try:

@@ -29,11 +29,10 @@ import contextlib
 import dataclasses
 import logging
 import os
-import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
-from pyevm_jit.files import make_private_dirs
+from pyevm_jit.files import make_private_dirs, write_once
 from pyevm_jit.runtime.store.format import (
     MAX_ARTIFACT_BYTES,
     MAX_MANIFEST_BYTES,
@@ -241,25 +240,9 @@ class SharedArtifactStore:
 
     @staticmethod
     def _write_local(path: str, data: bytes) -> bool:
-        """A complete temporary file linked to its name: the first publisher wins, a reader
-        never sees a part."""
-        folder = os.path.dirname(path)
-        make_private_dirs(folder, 0o755)
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(6)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        """The first publisher wins, a reader never sees a part (files.write_once)."""
+        make_private_dirs(os.path.dirname(path), 0o755)
+        return write_once(path, data, 0o644)
 
 
 class TieredArtifactStore:
