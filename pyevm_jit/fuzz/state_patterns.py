@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.fuzz.generate import Source, chance, choice
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Label, Ref, Scenario, asm, return_stack
+from pyevm_jit.testing.assembler import MAX_U256, Label, Ref, asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 #: fraction of the fuzzer's programs drawn from these patterns (default 0.1; 1: only these)
 SHARE_ENV = "PYEVM_JIT_FUZZ_STATE_SHARE"
@@ -47,7 +48,7 @@ INTERPRETED_READER = d._addr("ca11ee10")
 WRITER_LIBRARY = d._addr("ca11ee11")
 INELIGIBLE_PADDING = 24_577 + 64
 
-VALUES = (0, 1, 2, 0xFF, 2**255, d.MAX_U256)
+VALUES = (0, 1, 2, 0xFF, 2**255, MAX_U256)
 
 
 def _u(address: bytes) -> int:
@@ -69,7 +70,7 @@ def _accounts(src: Source) -> dict[bytes, d.Account]:
 
 
 def _slot(src: Source) -> int:
-    return choice(src, (0, 1, 2, 7, 0x100, 2**160 + 3, d.MAX_U256))
+    return choice(src, (0, 1, 2, 7, 0x100, 2**160 + 3, MAX_U256))
 
 
 def _value(src: Source) -> int:

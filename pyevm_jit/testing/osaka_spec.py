@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyevm_jit.conformance.statetest import EMPTY_LOGS_HASH, logs_hash
+from pyevm_jit.conformance.statetx import EMPTY_LOGS_HASH, logs_hash
 
 #: the chain id of every case (the state tests' too)
 CHAIN_ID = 1

@@ -15,24 +15,27 @@ import pytest
 from pyevm_jit.forks import fork_at_least, valid_opcodes
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import (
+    MAX_U256,
+    AsmItem,
+    Label,
+    Ref,
+    asm,
+    push,
+    return_stack,
+    store_stack,
+)
 from pyevm_jit.testing.differential import (
     BURNER,
     CALLEE,
     DESTRUCTOR,
     MAIN_FORKS,
-    MAX_U256,
     REVERTER,
     RICH,
     STORER,
-    AsmItem,
-    Label,
-    Ref,
     Scenario,
-    asm,
     check,
-    return_stack,
     standard_accounts,
-    store_stack,
 )
 
 # forks where arithmetic gas/semantics differ: EXP byte cost (Spurious Dragon), shifts
@@ -336,7 +339,7 @@ def test_truncated_push_at_end(n: int) -> None:
     code = asm("PC", 0, "SSTORE") + bytes([0x5F + n]) + b"\x5b" * (n // 2)
     check(Scenario(code=code, fork="cancun"), expect="success")
     target = 4 + (len(code) - 1 if n > 1 else len(code))
-    jump = asm(d.push(target, 2), "JUMP")
+    jump = asm(push(target, 2), "JUMP")
     check(Scenario(code=jump + code, fork="cancun"), expect="error")
 
 
