@@ -30,15 +30,8 @@ from pyevm_jit.conformance.statetx import (
     legacy_chain_id,
     state_test_block_hash,
 )
-from pyevm_jit.testing.osaka_spec import (
-    Account,
-    Env,
-    SpecCannotRun,
-    TxCase,
-    TxResult,
-    run_pyevm,
-    run_spec,
-)
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, TxResult, run_pyevm, run_spec
 
 STATUSES = ("agree", "differ", "spec-cannot-run", "not-buildable", "error")
 

@@ -25,6 +25,7 @@ from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.opcodes import BY_NAME as OP
 from pyevm_jit.opcodes import JUMP, JUMPI, OPCODES, opcodes_where
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import (
     MAX_U256,
     U256,
@@ -456,7 +457,7 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
 class SeedContract:
     code: bytes
     storage: dict[int, int]
-    accounts: dict[bytes, d.Account]
+    accounts: dict[bytes, Account]
     origin: str
 
 
@@ -491,10 +492,10 @@ def load_seed_contracts(
             continue
         for case in data.values():
             pre = case.get("pre", {}) if isinstance(case, dict) else {}
-            accounts: dict[bytes, d.Account] = {}
+            accounts: dict[bytes, Account] = {}
             try:
                 for addr, acc in pre.items():
-                    accounts[_hex(addr)] = d.Account(
+                    accounts[_hex(addr)] = Account(
                         balance=int(acc.get("balance", "0x0"), 16),
                         nonce=int(acc.get("nonce", "0x0"), 16),
                         code=_hex(acc.get("code", "0x")),

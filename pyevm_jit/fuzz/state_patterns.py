@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.fuzz.generate import Source, chance, choice
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import MAX_U256, Label, Ref, asm, return_stack
 from pyevm_jit.testing.differential import Scenario
 
@@ -55,7 +56,7 @@ def _u(address: bytes) -> int:
     return int.from_bytes(address, "big")
 
 
-def _accounts(src: Source) -> dict[bytes, d.Account]:
+def _accounts(src: Source) -> dict[bytes, Account]:
     reader = asm(0, "CALLDATALOAD", "SLOAD", 0, "MSTORE", 32, 0, "RETURN")
     reader += b"\x00" * (INELIGIBLE_PADDING - len(reader))  # STOP padding: never reached
     writer = asm(
@@ -64,8 +65,8 @@ def _accounts(src: Source) -> dict[bytes, d.Account]:
     )  # fmt: skip
     return {
         **d.standard_accounts(),
-        INTERPRETED_READER: d.Account(code=reader),
-        WRITER_LIBRARY: d.Account(code=writer),
+        INTERPRETED_READER: Account(code=reader),
+        WRITER_LIBRARY: Account(code=writer),
     }
 
 

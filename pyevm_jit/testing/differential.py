@@ -39,6 +39,7 @@ from eth_typing import Address, Hash32
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import Label, Ref, asm, disasm
 
 # ---------------------------------------------------------------------------------------------
@@ -71,14 +72,6 @@ BLOCK_NUMBER = 300
 TIMESTAMP = 1_700_000_000
 BLOCK_GAS_LIMIT = 30_000_000
 CHAIN_ID = 1
-
-
-@dataclass(frozen=True)
-class Account:
-    balance: int = 0
-    nonce: int = 0
-    code: bytes = b""
-    storage: Mapping[int, int] = field(default_factory=dict)
 
 
 def _addr(tag: str) -> bytes:

@@ -10,6 +10,7 @@ from eth_hash.auto import keccak
 
 from pyevm_jit.forks import FORKS, valid_opcodes
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import (
     MAX_U256,
     AsmItem,
@@ -25,7 +26,6 @@ from pyevm_jit.testing.differential import (
     CALLEE,
     MAIN_FORKS,
     STORER,
-    Account,
     Scenario,
     check,
     standard_accounts,

@@ -15,6 +15,7 @@ import pytest
 from pyevm_jit.forks import fork_at_least, valid_opcodes
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import (
     MAX_U256,
     AsmItem,
@@ -451,7 +452,7 @@ def test_logs_reverted_and_in_static_context() -> None:
     code = asm(0xA1, 0, 0, "LOG1", 0, 0, "REVERT")
     check(Scenario(code=code, fork="cancun"), expect="revert")
     static = asm(0, 0, 0, 0, d.addr(CALLEE), 50_000, "STATICCALL", 0, "SSTORE")
-    logging_callee = {**standard_accounts(), CALLEE: d.Account(code=asm(0, 0, "LOG0"))}
+    logging_callee = {**standard_accounts(), CALLEE: Account(code=asm(0, 0, "LOG0"))}
     check(Scenario(code=static, fork="cancun", accounts=logging_callee), expect="success")
 
 
@@ -596,7 +597,7 @@ def test_static_call_violations(fork: str) -> None:
         asm(0, 0, 0, 0, 1, d.addr(CALLEE), 0, "CALL"),
         asm(0, 0, 0, 0, 0, d.addr(CALLEE), 10_000, "CALL", 0, "SSTORE"),
     ):
-        accounts = {**standard_accounts(), STORER: d.Account(code=callee_code)}
+        accounts = {**standard_accounts(), STORER: Account(code=callee_code)}
         code = asm(
             0, 0, 0, 0, d.addr(STORER), 50_000, "STATICCALL", 0, "SSTORE", "GAS", 1, "SSTORE"
         )

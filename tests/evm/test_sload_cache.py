@@ -10,8 +10,9 @@ import pytest
 
 from pyevm_jit.abi import SLOAD_CACHE_ENTRIES, sload_cache_index
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
-from pyevm_jit.testing.differential import Account, Scenario
+from pyevm_jit.testing.differential import Scenario
 
 FORKS = ("frontier", "istanbul", "berlin", "cancun")
 

@@ -19,6 +19,7 @@ from pyevm_jit.lean.env import environment_getters
 from pyevm_jit.lean.exact import exact_entries, stock_table
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
 from pyevm_jit.testing.differential import (
     BURNER,
@@ -27,7 +28,6 @@ from pyevm_jit.testing.differential import (
     REVERTER,
     RICH,
     STORER,
-    Account,
     Scenario,
     standard_accounts,
 )
