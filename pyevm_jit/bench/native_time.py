@@ -29,7 +29,7 @@ from pyevm_jit.bench.cases import BenchCase, BenchTx
 from pyevm_jit.bench.sides import PyEvmRunner, bench_vm_class
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import CompilationEvent, JitBackend, RuntimeConfig
-from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import AsmItem, Label, Ref, asm
 
 #: the largest code the runtime compiles (EIP-170)
 MAX_CODE = 24576
@@ -41,7 +41,7 @@ def _selector(index: int) -> int:
     return int.from_bytes(keccak(f"f{index}(uint256)".encode())[:4], "big")
 
 
-def _function(index: int) -> list[d.AsmItem]:
+def _function(index: int) -> list[AsmItem]:
     """f<index>(x): 48 rounds of mixing x into an accumulator (arithmetic, a branch, memory and
     a Keccak each round); returns the accumulator. Stack comments: top last."""
     k = keccak(index.to_bytes(4, "big"))
@@ -50,31 +50,31 @@ def _function(index: int) -> list[d.AsmItem]:
     offset = 0x20 * (index % 4)
     f = f"f{index}"
     return [
-        d.Label(f), "POP",  # the selector
+        Label(f), "POP",  # the selector
         4, "CALLDATALOAD", 0, 48,  # x acc n
-        d.Label(f"{f}.loop"),
+        Label(f"{f}.loop"),
         "SWAP1", k1, "MUL", "DUP3", "ADD",  # x n acc*k1+x
         "DUP3", shift, "SHR", "XOR",  # x n acc
-        "DUP1", k2, "LT", d.Ref(f"{f}.low"), "JUMPI",  # k2 < acc
+        "DUP1", k2, "LT", Ref(f"{f}.low"), "JUMPI",  # k2 < acc
         k2, "SWAP1", "MOD" if index % 2 else "DIV",  # acc % k2 or acc / k2
         index + 1, "ADD",
-        d.Label(f"{f}.low"),  # x n acc
+        Label(f"{f}.low"),  # x n acc
         "DUP1", offset + 0x20, "MSTORE", 0x40, offset, "SHA3", "XOR",  # x n acc
         "SWAP1", 1, "SWAP1", "SUB",  # x acc n-1
-        "DUP1", d.Ref(f"{f}.loop"), "JUMPI",  # while n != 0
+        "DUP1", Ref(f"{f}.loop"), "JUMPI",  # while n != 0
         "POP", 0, "MSTORE",  # acc at 0
         "POP", 0x20, 0, "RETURN",
     ]  # fmt: skip
 
 
 def _contract(count: int) -> bytes:
-    items: list[d.AsmItem] = [0, "CALLDATALOAD", 0xE0, "SHR"]  # the selector
+    items: list[AsmItem] = [0, "CALLDATALOAD", 0xE0, "SHR"]  # the selector
     for index in range(count):
-        items += ["DUP1", _selector(index), "EQ", d.Ref(f"f{index}"), "JUMPI"]
+        items += ["DUP1", _selector(index), "EQ", Ref(f"f{index}"), "JUMPI"]
     items += [0, "DUP1", "REVERT"]
     for index in range(count):
         items += _function(index)
-    return d.asm(*items)
+    return asm(*items)
 
 
 def synthetic_contract(max_size: int = MAX_CODE) -> tuple[bytes, list[int]]:

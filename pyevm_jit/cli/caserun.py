@@ -33,7 +33,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
-from pyevm_jit.conformance.statetest import CaseStatus, Summary
+from pyevm_jit.conformance.results import CaseStatus, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory

@@ -12,8 +12,8 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from pyevm_jit.cli.osaka_sides import osaka_sides, require_spec
 from pyevm_jit.cli.output import write_json
 from pyevm_jit.errors import UsageError
 
@@ -33,29 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyevm_jit.fuzz.spec_oracle import fuzz_against_spec
-    from pyevm_jit.osaka import OsakaVM
     from pyevm_jit.testing.differential import Scenario
-    from pyevm_jit.testing.osaka_spec import spec_available
 
-    if not spec_available():
-        raise UsageError(
-            "the Ethereum execution specification is not installed: "
-            "pip install 'pyevm-jit[osaka-spec]'"
-        )
+    require_spec()
     if args.seconds <= 0:
         raise UsageError("--seconds must be positive")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out: {args.out} is not a folder")
-    sides: list[tuple[str, type[Any]]] = []
-    backend: Any = None
-    if args.mode in ("interp", "both"):
-        sides.append(("interp", OsakaVM))
-    if args.mode in ("jit", "both"):
-        from pyevm_jit import JitBackend, RuntimeConfig
-        from pyevm_jit.evm.vm import jit_vm
-
-        backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
-        sides.append(("jit", jit_vm(OsakaVM, backend)))
+    sides, backend = osaka_sides(args.mode)
 
     def save(detail: str, scenario: Scenario) -> None:
         document = {"divergence": detail, "scenario": scenario.to_json()}

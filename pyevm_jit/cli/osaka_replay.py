@@ -11,6 +11,7 @@ import argparse
 import time
 from typing import Any
 
+from pyevm_jit.cli.osaka_sides import osaka_sides, require_spec
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.fixtures import bundled_general_state_tests_dir
@@ -37,30 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pyevm_jit.conformance import osaka_replay
-    from pyevm_jit.testing.osaka_spec import spec_available
 
-    if not spec_available():
-        raise UsageError(
-            "the Ethereum execution specification is not installed: "
-            "pip install 'pyevm-jit[osaka-spec]'"
-        )
+    require_spec()
     json_path = check_output_file(args.json) if args.json else None
     paths = args.paths or [str(bundled_general_state_tests_dir())]
     cases = osaka_replay.discover(paths, args.substring)
     if not cases:
         raise UsageError("no state test transactions selected")
-    from pyevm_jit.osaka import OsakaVM
-
-    sides: list[osaka_replay.Side] = []
-    backend: Any = None
-    if args.mode in ("interp", "both"):
-        sides.append(("interp", OsakaVM))
-    if args.mode in ("jit", "both"):
-        from pyevm_jit import JitBackend, RuntimeConfig
-        from pyevm_jit.evm.vm import jit_vm
-
-        backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
-        sides.append(("jit", jit_vm(OsakaVM, backend)))
+    sides, backend = osaka_sides(args.mode)
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:

@@ -10,10 +10,10 @@ import argparse
 from pyevm_jit.cli import caserun
 from pyevm_jit.cli.caserun import MODES as MODES
 from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_general_state_tests_dir
+from pyevm_jit.conformance.results import CaseStatus
 from pyevm_jit.conformance.statetest import (
     Case,
     CaseResult,
-    CaseStatus,
     contract_codes,
     discover_cases,
     run_case,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
 from pyevm_jit.conformance.known_deviations import deviation_reason
-from pyevm_jit.conformance.statetest import CaseStatus, Summary
+from pyevm_jit.conformance.results import CaseStatus, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import VMFactory, fixture_fork_name
 

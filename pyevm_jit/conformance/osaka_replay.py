@@ -19,28 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyevm_jit.conformance.statetest import (
+from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
+from pyevm_jit.conformance.statetx import (
     TransactionRejected,
     build_transaction,
     encode_transaction,
     fixture_address,
     fixture_bytes,
     fixture_int,
-    input_files,
     legacy_chain_id,
-    read_fixture,
-    relative_id_path,
     state_test_block_hash,
 )
-from pyevm_jit.testing.osaka_spec import (
-    Account,
-    Env,
-    SpecCannotRun,
-    TxCase,
-    TxResult,
-    run_pyevm,
-    run_spec,
-)
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, TxResult, run_pyevm, run_spec
 
 STATUSES = ("agree", "differ", "spec-cannot-run", "not-buildable", "error")
 

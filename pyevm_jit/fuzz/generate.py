@@ -25,6 +25,17 @@ from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.opcodes import BY_NAME as OP
 from pyevm_jit.opcodes import JUMP, JUMPI, OPCODES, opcodes_where
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import (
+    MAX_U256,
+    U256,
+    Label,
+    Ref,
+    asm,
+    push,
+    return_stack,
+    store_stack,
+)
 
 T = TypeVar("T")
 
@@ -98,10 +109,10 @@ def value(src: Source) -> int:
         return int.from_bytes(choice(src, _ADDRESSES), "big")
     if kind == 7:
         v = choice(src, EDGE_VALUES)
-        return (v + src.randint(-2, 2)) % d.U256
+        return (v + src.randint(-2, 2)) % U256
     if kind == 8:
         return src.randint(0, 2**64)
-    return src.randint(0, d.MAX_U256)
+    return src.randint(0, MAX_U256)
 
 
 _ADDRESSES: tuple[bytes, ...] = (
@@ -121,7 +132,7 @@ def _offset(src: Source) -> int:
         return src.randint(0, 200)
     if r < 93:
         return src.randint(0, 4096)
-    return choice(src, (2**32 - 1, 2**32, 2**64 - 32, 2**64, 2**255, d.MAX_U256, 0xFFFFFF))
+    return choice(src, (2**32 - 1, 2**32, 2**64 - 32, 2**64, 2**255, MAX_U256, 0xFFFFFF))
 
 
 def _size(src: Source) -> int:
@@ -132,7 +143,7 @@ def _size(src: Source) -> int:
         return src.randint(1, 96)
     if r < 94:
         return src.randint(97, 2048)
-    return choice(src, (2**32, 2**64, d.MAX_U256, 0x100000))
+    return choice(src, (2**32, 2**64, MAX_U256, 0x100000))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +167,7 @@ class _Builder:
             size = max(1, (v.bit_length() + 7) // 8)
             if chance(self.src, 10):
                 size = self.src.randint(size, 32)  # wider PUSHes than needed
-            self.out += d.push(v, size)
+            self.out += push(v, size)
         self.depth += 1
 
     def emit(self, op: int) -> None:
@@ -174,7 +185,7 @@ def _call_args(b: _Builder, op: int) -> None:
     src = b.src
     gas_kind = src.randint(0, 5)
     to = int.from_bytes(choice(src, _ADDRESSES), "big")
-    value_arg = choice(src, (0, 0, 1, 10**6, d.MAX_U256))
+    value_arg = choice(src, (0, 0, 1, 10**6, MAX_U256))
     in_off, in_size, out_off, out_size = _offset(src), _size(src), _offset(src), _size(src)
     if chance(src, 70):
         in_size, out_size = min(in_size, 64), min(out_size, 64)
@@ -188,7 +199,7 @@ def _call_args(b: _Builder, op: int) -> None:
     if gas_kind == 0:
         b.emit(OP["GAS"])
     else:
-        b.push(choice(src, (0, 100, 2300, 2301, 5000, 30_000, 100_000, d.MAX_U256)))
+        b.push(choice(src, (0, 100, 2300, 2301, 5000, 30_000, 100_000, MAX_U256)))
     b.emit(op)
 
 
@@ -198,11 +209,11 @@ def _create_args(b: _Builder, op: int) -> None:
     init = choice(
         src,
         (
-            d.asm(0x60FE, 0, "MSTORE", 2, 30, "RETURN"),  # deploys 0x60fe
-            d.asm(0, 0, "REVERT"),
-            d.asm(0xEF, 0, "MSTORE8", 1, 0, "RETURN"),  # 0xEF prefix (rejected from London)
-            d.asm(1, 0, "SSTORE", "STOP"),
-            d.asm(d.Label("l"), d.Ref("l"), "JUMP"),
+            asm(0x60FE, 0, "MSTORE", 2, 30, "RETURN"),  # deploys 0x60fe
+            asm(0, 0, "REVERT"),
+            asm(0xEF, 0, "MSTORE8", 1, 0, "RETURN"),  # 0xEF prefix (rejected from London)
+            asm(1, 0, "SSTORE", "STOP"),
+            asm(Label("l"), Ref("l"), "JUMP"),
             b"",
         ),
     )
@@ -210,7 +221,7 @@ def _create_args(b: _Builder, op: int) -> None:
     b.args(word, 0)
     b.emit(OP["MSTORE"])  # at 0
     size = len(init) if chance(src, 85) else _size(src)
-    value_arg = choice(src, (0, 0, 1, d.MAX_U256))
+    value_arg = choice(src, (0, 0, 1, MAX_U256))
     if op == OP["CREATE2"]:
         b.args(value_arg, 0, size, value(src))
     else:
@@ -368,32 +379,30 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
         j = src.randint(0, k - 1)
         imm[j] = OP["JUMPDEST"]
         if chance(src, 50):  # [PUSH2 t][JUMP][PUSHk ...]: data starts at 5
-            code = d.asm(
-                d.push(5 + j, 2), "JUMP", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE"
-            )
+            code = asm(push(5 + j, 2), "JUMP", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE")
         else:  # [PUSH1 1][PUSH2 t][JUMPI][PUSHk ...]: data starts at 7
-            code = d.asm(
-                1, d.push(7 + j, 2), "JUMPI", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE"
+            code = asm(
+                1, push(7 + j, 2), "JUMPI", bytes([OP[f"PUSH{k}"]]) + bytes(imm), 1, 0, "SSTORE"
             )
     elif kind == 1:  # huge memory offsets
         op = choice(src, ("MLOAD", "MSTORE", "MSTORE8", "SHA3", "RETURN", "REVERT", "CALLDATACOPY"))
-        big = choice(src, (2**32 - 32, 2**32, 2**64 - 1, 2**64, 2**64 + 32, 2**255, d.MAX_U256))
+        big = choice(src, (2**32 - 32, 2**32, 2**64 - 1, 2**64, 2**64 + 32, 2**255, MAX_U256))
         if op == "MLOAD":
-            code = d.asm(big, "MLOAD")
+            code = asm(big, "MLOAD")
         elif op in ("MSTORE", "MSTORE8"):
-            code = d.asm(1, big, op)
+            code = asm(1, big, op)
         elif op == "CALLDATACOPY":
-            code = d.asm(32, 0, big, op)
+            code = asm(32, 0, big, op)
         else:
-            code = d.asm(choice(src, (1, 32, big)), big, op)
+            code = asm(choice(src, (1, 32, big)), big, op)
     elif kind == 2:  # EXP with extreme exponents
-        code = d.asm(value(src), value(src), "EXP", *d.store_stack(1))
+        code = asm(value(src), value(src), "EXP", *store_stack(1))
     elif kind == 3:  # SHA3 with extreme sizes
-        code = d.asm(_size(src), _offset(src), "SHA3", *d.return_stack(1))
+        code = asm(_size(src), _offset(src), "SHA3", *return_stack(1))
     elif kind == 4:  # nested CALL / CREATE with reverts
-        inner = d.asm(1, 1, "SSTORE", 0, 0, "REVERT")
+        inner = asm(1, 1, "SSTORE", 0, 0, "REVERT")
         word = int.from_bytes(inner.ljust(32, b"\0"), "big")
-        code = d.asm(
+        code = asm(
             word, 0, "MSTORE", 0, 0, len(inner), 0, "CREATE", "POP",
             0, 0, 0, 0, 0, int.from_bytes(d.REVERTER, "big"), "GAS", "CALL",
             0, "SSTORE", "RETURNDATASIZE", 1, "SSTORE",
@@ -403,36 +412,36 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
     elif kind == 5:  # SSTORE near the 2300 stipend (callee gets the stipend with value)
         gas_arg = choice(src, (0, 1, 2300, 2301, 2600, 5000, 20_000))
         value_arg = choice(src, (0, 1))
-        code = d.asm(
+        code = asm(
             0, 0, 0, 0, value_arg, int.from_bytes(d.STORER, "big"), gas_arg, "CALL",
             0, "SSTORE",
         )  # fmt: skip
         gas = choice(src, (30_000, 50_000, 100_000))
     elif kind == 6:  # SSTORE with very little gas left in the frame itself
-        code = d.asm(1, 0, "SSTORE")
+        code = asm(1, 0, "SSTORE")
         gas = 21_000 + choice(src, (2299, 2300, 2301, 2400, 5000, 5005, 20_005, 22_100))
     elif kind == 7:  # truncated PUSH at the end: the missing bytes read as zeros
         n = src.randint(1, 32)
         tail = bytes([OP[f"PUSH{n}"]]) + bytes(
             src.randint(0, 255) for _ in range(src.randint(0, n - 1))
         )
-        code = d.asm("PC", "CODESIZE", *d.store_stack(2)) + tail
+        code = asm("PC", "CODESIZE", *store_stack(2)) + tail
     elif kind == 8:  # deep stack: 1024 and 1025 items
         count = choice(src, (1023, 1024, 1025))
-        code = d.asm(*(["PC"] * count), *d.store_stack(1))
+        code = asm(*(["PC"] * count), *store_stack(1))
     elif kind == 9:  # recursion through self-calls, deep
-        code = d.asm(
+        code = asm(
             0, "SLOAD", 1, "ADD", "DUP1", 0, "SSTORE",
             0, 0, 0, 0, 0, "ADDRESS", "GAS", "CALL", "POP",
         )  # fmt: skip
         gas = 1_000_000
     elif kind == 10:  # copies with overlapping / out-of-range sources
         if OP["MCOPY"] in ops:
-            code = d.asm(value(src), 0, "MSTORE", _size(src) % 80, 1, 0, "MCOPY", 64, 0, "RETURN")
+            code = asm(value(src), 0, "MSTORE", _size(src) % 80, 1, 0, "MCOPY", 64, 0, "RETURN")
         else:
-            code = d.asm(_size(src) % 100, choice(src, EDGE_VALUES), 0, "CODECOPY", 64, 0, "RETURN")
+            code = asm(_size(src) % 100, choice(src, EDGE_VALUES), 0, "CODECOPY", 64, 0, "RETURN")
     else:  # RETURNDATACOPY out of bounds after a call
-        code = d.asm(
+        code = asm(
             0, 0, 0, 0, 0, int.from_bytes(d.CALLEE, "big"), 50_000, "CALL", "POP",
             choice(src, (0, 1, 32, 33)), choice(src, (0, 1, 32, 2**64)), 0, "RETURNDATACOPY",
             32, 0, "RETURN",
@@ -448,7 +457,7 @@ def adversarial(src: Source, fork: str) -> d.Scenario:
 class SeedContract:
     code: bytes
     storage: dict[int, int]
-    accounts: dict[bytes, d.Account]
+    accounts: dict[bytes, Account]
     origin: str
 
 
@@ -483,10 +492,10 @@ def load_seed_contracts(
             continue
         for case in data.values():
             pre = case.get("pre", {}) if isinstance(case, dict) else {}
-            accounts: dict[bytes, d.Account] = {}
+            accounts: dict[bytes, Account] = {}
             try:
                 for addr, acc in pre.items():
-                    accounts[_hex(addr)] = d.Account(
+                    accounts[_hex(addr)] = Account(
                         balance=int(acc.get("balance", "0x0"), 16),
                         nonce=int(acc.get("nonce", "0x0"), 16),
                         code=_hex(acc.get("code", "0x")),
@@ -522,7 +531,7 @@ def mutate(src: Source, code: bytes, fork: str) -> bytes:
             end = min(len(out), pos + src.randint(1, 8))
             del out[pos:end]
         elif kind == 3:  # insert an edge-value push
-            out[pos:pos] = d.push(choice(src, EDGE_VALUES))
+            out[pos:pos] = push(choice(src, EDGE_VALUES))
         elif kind == 4 and out:  # duplicate a range
             end = min(len(out), pos + src.randint(1, 16))
             out[pos:pos] = out[pos:end]

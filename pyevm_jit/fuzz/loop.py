@@ -30,6 +30,7 @@ from pyevm_jit.fuzz.generate import (
 )
 from pyevm_jit.fuzz.regressions import diff_signature, minimise, save_regression
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import MNEMONICS
 
 # ---------------------------------------------------------------------------------------------
 # Coverage: which opcodes the stock interpreter executed
@@ -46,7 +47,7 @@ def traced_vm(fork: str, seen: collections.Counter[int]) -> Any:
             seen[op] += 1
             return fn(computation=computation)
 
-        traced.mnemonic = getattr(fn, "mnemonic", d.MNEMONICS.get(op, hex(op)))  # type: ignore[attr-defined]
+        traced.mnemonic = getattr(fn, "mnemonic", MNEMONICS.get(op, hex(op)))  # type: ignore[attr-defined]
         return traced
 
     opcodes = {op: wrap(op, fn) for op, fn in comp_cls.opcodes.items()}
@@ -88,7 +89,7 @@ class FuzzReport:
             universe |= valid_opcodes(fork)
         hit = universe & set(self.executed)
         missing = sorted(universe - hit)
-        return len(hit), len(universe), [d.MNEMONICS.get(op, hex(op)) for op in missing]
+        return len(hit), len(universe), [MNEMONICS.get(op, hex(op)) for op in missing]
 
     def summary(self) -> str:
         hit, total, missing = self.coverage()

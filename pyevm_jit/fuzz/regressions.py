@@ -14,6 +14,7 @@ from typing import Any
 from pyevm_jit.conformance.fixtures import REPO_ROOT
 from pyevm_jit.files import atomic_write, load_json
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import disasm
 
 # ---------------------------------------------------------------------------------------------
 # Minimisation and fixtures
@@ -104,7 +105,7 @@ def save_regression(
     path = out_dir / f"{scenario.fork}-{digest}{suffix}"
     payload: dict[str, Any] = {
         "scenario": scenario.to_json(),
-        "asm": d.disasm(scenario.code),
+        "asm": disasm(scenario.code),
         "differences": list(diffs),
         "found_by": found_by,
     }

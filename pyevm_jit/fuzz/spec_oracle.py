@@ -20,14 +20,8 @@ from eth_typing import Address
 from pyevm_jit.fuzz.generate import RandomSource, load_seed_contracts
 from pyevm_jit.fuzz.loop import make_scenario
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.osaka_spec import (
-    Account,
-    Env,
-    SpecCannotRun,
-    TxCase,
-    run_pyevm,
-    run_spec,
-)
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, run_pyevm, run_spec
 
 FORK = "osaka"
 

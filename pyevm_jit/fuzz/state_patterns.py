@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.fuzz.generate import Source, chance, choice
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Label, Ref, Scenario, asm, return_stack
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import MAX_U256, Label, Ref, asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 #: fraction of the fuzzer's programs drawn from these patterns (default 0.1; 1: only these)
 SHARE_ENV = "PYEVM_JIT_FUZZ_STATE_SHARE"
@@ -47,14 +49,14 @@ INTERPRETED_READER = d._addr("ca11ee10")
 WRITER_LIBRARY = d._addr("ca11ee11")
 INELIGIBLE_PADDING = 24_577 + 64
 
-VALUES = (0, 1, 2, 0xFF, 2**255, d.MAX_U256)
+VALUES = (0, 1, 2, 0xFF, 2**255, MAX_U256)
 
 
 def _u(address: bytes) -> int:
     return int.from_bytes(address, "big")
 
 
-def _accounts(src: Source) -> dict[bytes, d.Account]:
+def _accounts(src: Source) -> dict[bytes, Account]:
     reader = asm(0, "CALLDATALOAD", "SLOAD", 0, "MSTORE", 32, 0, "RETURN")
     reader += b"\x00" * (INELIGIBLE_PADDING - len(reader))  # STOP padding: never reached
     writer = asm(
@@ -63,13 +65,13 @@ def _accounts(src: Source) -> dict[bytes, d.Account]:
     )  # fmt: skip
     return {
         **d.standard_accounts(),
-        INTERPRETED_READER: d.Account(code=reader),
-        WRITER_LIBRARY: d.Account(code=writer),
+        INTERPRETED_READER: Account(code=reader),
+        WRITER_LIBRARY: Account(code=writer),
     }
 
 
 def _slot(src: Source) -> int:
-    return choice(src, (0, 1, 2, 7, 0x100, 2**160 + 3, d.MAX_U256))
+    return choice(src, (0, 1, 2, 7, 0x100, 2**160 + 3, MAX_U256))
 
 
 def _value(src: Source) -> int:

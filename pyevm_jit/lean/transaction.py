@@ -37,8 +37,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
+from eth.constants import SECPK1_N
 from eth.exceptions import ContractCreationCollision
 from eth.vm.forks.cancun import state as cancun_state
 from eth.vm.forks.london.constants import EIP3529_MAX_REFUND_QUOTIENT
@@ -47,6 +46,7 @@ from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
 from pyevm_jit.lean import guard
+from pyevm_jit.lean.txmessage import message_target
 
 log = logging.getLogger(__name__)
 
@@ -131,19 +131,9 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
         refund = executor.calc_message_refund(transaction)
     message_gas = gas - transaction.intrinsic_gas
     to = transaction.to
-    is_delegation = False
-    if to == CREATE_CONTRACT_ADDRESS:
-        contract_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
-        data = b""
-        code = transaction.data
-    else:
-        contract_address = None
-        data = transaction.data
-        if cancun:
-            code, delegation_address = executor.get_code_at_address(to)
-            is_delegation = delegation_address is not None
-        else:
-            code = state.get_code(to)
+    contract_address, data, code, is_delegation = message_target(
+        executor, state, sender, to, transaction.data, cancun
+    )
     logger = guard.state_logger(state)
     debug = logger.show_debug2
     if debug:

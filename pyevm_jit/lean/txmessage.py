@@ -23,6 +23,7 @@ from eth.abc import MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun import state as cancun_state
 from eth.vm.message import Message
+from eth_typing import Address
 from eth_utils import encode_hex, keccak
 
 from pyevm_jit.lean import guard
@@ -44,21 +45,9 @@ def _build_evm_message(self: Any, transaction: Any, family: str) -> MessageAPI:
     state.increment_nonce(transaction.sender)
     refund = self.calc_message_refund(transaction) if cancun else 0
     message_gas = transaction.gas - transaction.intrinsic_gas
-    is_delegation = False
-    if transaction.to == CREATE_CONTRACT_ADDRESS:
-        contract_address = generate_contract_address(
-            transaction.sender, state.get_nonce(transaction.sender) - 1
-        )
-        data = b""
-        code = transaction.data
-    else:
-        contract_address = None
-        data = transaction.data
-        if cancun:
-            code, delegation_address = self.get_code_at_address(transaction.to)
-            is_delegation = delegation_address is not None
-        else:
-            code = state.get_code(transaction.to)
+    contract_address, data, code, is_delegation = message_target(
+        self, state, transaction.sender, transaction.to, transaction.data, cancun
+    )
     logger = state.logger
     if logger.show_debug2:
         logger.debug2(_debug_line(transaction, code, family))
@@ -73,6 +62,21 @@ def _build_evm_message(self: Any, transaction: Any, family: str) -> MessageAPI:
         refund=refund,
         is_delegation=is_delegation,
     )
+
+
+def message_target(
+    executor: Any, state: Any, sender: Any, to: Any, tx_data: bytes, cancun: bool
+) -> tuple[Address | None, bytes, bytes, bool]:
+    """The part of py-evm's `build_evm_message` that finds what the message runs: (the address a
+    creation makes or None, the message's data, the code it runs, whether that code is an
+    EIP-7702 delegation's), with py-evm's calls on the state in py-evm's order. Shared by
+    `_build_evm_message` and the lean executor's inlined copy (`lean.transaction`)."""
+    if to == CREATE_CONTRACT_ADDRESS:
+        return generate_contract_address(sender, state.get_nonce(sender) - 1), b"", tx_data, False
+    if cancun:
+        code, delegation_address = executor.get_code_at_address(to)
+        return None, tx_data, code, delegation_address is not None
+    return None, tx_data, state.get_code(to), False
 
 
 def _debug_line(transaction: Any, code: bytes, family: str) -> str:

@@ -11,7 +11,7 @@ The JIT side runs `pyevm_jit.evm.vm.jit_vm(vm_class, backend)` on a blocking bac
 contract compiled before it runs) and records how many messages ran native code, so a test can
 insist that the native path really ran (`Outcome.native_messages`).
 
-Typical use::
+Typical use (`asm` and `return_stack` from `testing.assembler`)::
 
     scenario = Scenario(code=asm(1, 2, "ADD", *return_stack(1)), fork="cancun")
     stock, jit = run_both(scenario)
@@ -38,8 +38,9 @@ from eth_typing import Address, Hash32
 
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
-from pyevm_jit.opcodes import BY_NAME, OPCODES
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import Label, Ref, asm, disasm
 
 # ---------------------------------------------------------------------------------------------
 # Forks
@@ -59,109 +60,6 @@ MAIN_FORKS: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------------------------------------
-# A tiny assembler (for tests and generators)
-
-#: opcode by mnemonic, and mnemonic by opcode (the one opcode table's names)
-MNEMONICS: dict[int, str] = {op: info.name for op, info in OPCODES.items()}
-
-U256 = 2**256
-MAX_U256 = U256 - 1
-
-
-class Label:
-    """A jump target placeholder in `asm`: `Label("x")` marks a JUMPDEST position,
-    `Ref("x")` pushes its offset (PUSH2)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class Ref:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-AsmItem = int | str | bytes | Label | Ref
-
-
-def push(value: int, size: int | None = None) -> bytes:
-    """The shortest PUSH of `value` (PUSH1 for 0: valid before Shanghai), or PUSH`size`."""
-    value %= U256
-    if size is None:
-        size = max(1, (value.bit_length() + 7) // 8)
-    if size == 0:
-        return b"\x5f"
-    return bytes([0x5F + size]) + value.to_bytes(size, "big")
-
-
-def asm(*items: AsmItem) -> bytes:
-    """Assemble: an int is pushed (shortest PUSH, values taken mod 2^256; negative ints are two's
-    complement), a str is a mnemonic ("ADD", "PUSH0", "SHA3"), bytes are copied verbatim, a
-    `Label` becomes a JUMPDEST and a `Ref` a PUSH2 of that label's offset."""
-    out = bytearray()
-    labels: dict[str, int] = {}
-    refs: list[tuple[int, str]] = []
-    for item in items:
-        if isinstance(item, bool):
-            raise TypeError("bool in asm")
-        if isinstance(item, int):
-            out += push(item)
-        elif isinstance(item, str):
-            try:
-                out.append(BY_NAME[item.upper()])
-            except KeyError:
-                raise ValueError(f"unknown mnemonic {item!r}") from None
-        elif isinstance(item, (bytes, bytearray)):
-            out += item
-        elif isinstance(item, Label):
-            labels[item.name] = len(out)
-            out.append(0x5B)
-        elif isinstance(item, Ref):
-            refs.append((len(out) + 1, item.name))
-            out += b"\x61\x00\x00"
-        else:
-            raise TypeError(f"cannot assemble {item!r}")
-    for pos, name in refs:
-        out[pos : pos + 2] = labels[name].to_bytes(2, "big")
-    return bytes(out)
-
-
-def disasm(code: bytes) -> str:
-    """One-line disassembly (for messages): 'PUSH1 0x01 PUSH1 0x02 ADD'."""
-    parts: list[str] = []
-    i = 0
-    while i < len(code):
-        op = code[i]
-        name = MNEMONICS.get(op, f"0x{op:02x}")
-        if 0x60 <= op <= 0x7F:
-            n = op - 0x5F
-            imm = code[i + 1 : i + 1 + n]
-            parts.append(f"{name} 0x{imm.hex()}" + ("(truncated)" if len(imm) < n else ""))
-            i += 1 + n
-        else:
-            parts.append(name)
-            i += 1
-    return " ".join(parts)
-
-
-def store_stack(n: int) -> list[int | str]:
-    """Pop the top `n` stack items into storage slots 0..n-1 (top of stack -> slot 0)."""
-    out: list[int | str] = []
-    for slot in range(n):
-        out += [slot, "SSTORE"]
-    return out
-
-
-def return_stack(n: int) -> list[int | str]:
-    """Pop the top `n` stack items into memory words 0..n-1 and RETURN them (top first)."""
-    out: list[int | str] = []
-    for slot in range(n):
-        out += [slot * 32, "MSTORE"]
-    out += [n * 32, 0, "RETURN"]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # Scenarios and outcomes
 
 SENDER_KEY = keys.PrivateKey(b"\x01" * 32)
@@ -174,14 +72,6 @@ BLOCK_NUMBER = 300
 TIMESTAMP = 1_700_000_000
 BLOCK_GAS_LIMIT = 30_000_000
 CHAIN_ID = 1
-
-
-@dataclass(frozen=True)
-class Account:
-    balance: int = 0
-    nonce: int = 0
-    code: bytes = b""
-    storage: Mapping[int, int] = field(default_factory=dict)
 
 
 def _addr(tag: str) -> bytes:

@@ -13,10 +13,11 @@ Like a state test, only the transaction is applied: no block-level system calls,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pyevm_jit.conformance.statetest import EMPTY_LOGS_HASH, logs_hash
+from pyevm_jit.conformance.statetx import EMPTY_LOGS_HASH, logs_hash
+from pyevm_jit.testing.account import Account
 
 #: the chain id of every case (the state tests' too)
 CHAIN_ID = 1
@@ -28,21 +29,6 @@ class SpecUnavailable(RuntimeError):
 
 class SpecCannotRun(Exception):
     """The specification cannot run this case (the reason is the message)."""
-
-
-@dataclass(frozen=True)
-class Account:
-    balance: int = 0
-    nonce: int = 0
-    code: bytes = b""
-    storage: Mapping[int, int] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        """Nothing at all: such an account is not put in a pre-state. Since the merge none
-        exists (EIP-7523), and the specification no longer removes touched empty accounts
-        (EIP-161), so one in a pre-state would make the sides differ for no reason of theirs."""
-        return not (self.balance or self.nonce or self.code or any(self.storage.values()))
 
 
 @dataclass(frozen=True)

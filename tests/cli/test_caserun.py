@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pyevm_jit.cli import caserun
-from pyevm_jit.conformance.statetest import CaseStatus
+from pyevm_jit.conformance.results import CaseStatus
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ def test_no_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_parallel_worker_death_fails_only_that_case(state_tests: Path) -> None:
     from pyevm_jit.cli import caserun
     from pyevm_jit.cli import statetest as statetest_cli
-    from pyevm_jit.conformance.statetest import CaseStatus, discover_cases
+    from pyevm_jit.conformance.results import CaseStatus
+    from pyevm_jit.conformance.statetest import discover_cases
 
     cases = discover_cases([state_tests / "VMTests" / "vmArithmeticTest"], substring="::add")
     assert len(cases) > 3

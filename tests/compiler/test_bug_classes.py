@@ -10,21 +10,25 @@ from eth_hash.auto import keccak
 
 from pyevm_jit.forks import FORKS, valid_opcodes
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import (
-    CALLEE,
-    MAIN_FORKS,
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import (
     MAX_U256,
-    STORER,
-    Account,
     AsmItem,
     Label,
     Ref,
-    Scenario,
     asm,
-    check,
+    disasm,
+    push,
     return_stack,
-    standard_accounts,
     store_stack,
+)
+from pyevm_jit.testing.differential import (
+    CALLEE,
+    MAIN_FORKS,
+    STORER,
+    Scenario,
+    check,
+    standard_accounts,
 )
 
 TX = 21_000  # intrinsic gas of a call transaction without data
@@ -154,7 +158,7 @@ def test_jumpdest_byte_inside_push_data(fork: str) -> None:
             data = bytearray(n)
             data[j] = 0x5B
             target = 4 + 1 + j  # [PUSH2 t][JUMP][PUSHn data...]
-            code = asm(d.push(target, 2), "JUMP", bytes([0x5F + n]) + bytes(data), "JUMPDEST")
+            code = asm(push(target, 2), "JUMP", bytes([0x5F + n]) + bytes(data), "JUMPDEST")
             check(Scenario(code=code, fork=fork), expect="error")
     # a computed (dynamic) target into PUSH data, and the real JUMPDEST right after it
     # [PUSH1 a][PUSH1 b][ADD][JUMP][PUSH1 0x5b][JUMPDEST]: 7 is data, 8 the JUMPDEST
@@ -182,7 +186,7 @@ def test_truncated_push_at_end_of_code(n: int) -> None:
         prefix_len = 4
         body = asm(1, 0, "SSTORE") + tail
         target = prefix_len + len(body) - 1 if have else prefix_len + len(body)
-        check(Scenario(code=asm(d.push(target, 2), "JUMP") + body, fork="cancun"), expect="error")
+        check(Scenario(code=asm(push(target, 2), "JUMP") + body, fork="cancun"), expect="error")
 
 
 # 6. division/modulo by zero and SDIV overflow -------------------------------------------------
@@ -221,7 +225,7 @@ def test_division_by_zero_and_sdiv_overflow(fork: str) -> None:
         asm(2**64, 0, 0, "CREATE"),
         asm(1, 0, 2**64, "MCOPY"),
     ),
-    ids=lambda c: d.disasm(c).split()[-1],
+    ids=lambda c: disasm(c).split()[-1],
 )
 def test_memory_offsets_beyond_2_64_end_out_of_gas(code: bytes) -> None:
     check(Scenario(code=code, fork="cancun", accounts=standard_accounts()), expect="OutOfGas")

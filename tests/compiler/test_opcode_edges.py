@@ -15,24 +15,28 @@ import pytest
 from pyevm_jit.forks import fork_at_least, valid_opcodes
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import (
+    MAX_U256,
+    AsmItem,
+    Label,
+    Ref,
+    asm,
+    push,
+    return_stack,
+    store_stack,
+)
 from pyevm_jit.testing.differential import (
     BURNER,
     CALLEE,
     DESTRUCTOR,
     MAIN_FORKS,
-    MAX_U256,
     REVERTER,
     RICH,
     STORER,
-    AsmItem,
-    Label,
-    Ref,
     Scenario,
-    asm,
     check,
-    return_stack,
     standard_accounts,
-    store_stack,
 )
 
 # forks where arithmetic gas/semantics differ: EXP byte cost (Spurious Dragon), shifts
@@ -336,7 +340,7 @@ def test_truncated_push_at_end(n: int) -> None:
     code = asm("PC", 0, "SSTORE") + bytes([0x5F + n]) + b"\x5b" * (n // 2)
     check(Scenario(code=code, fork="cancun"), expect="success")
     target = 4 + (len(code) - 1 if n > 1 else len(code))
-    jump = asm(d.push(target, 2), "JUMP")
+    jump = asm(push(target, 2), "JUMP")
     check(Scenario(code=jump + code, fork="cancun"), expect="error")
 
 
@@ -448,7 +452,7 @@ def test_logs_reverted_and_in_static_context() -> None:
     code = asm(0xA1, 0, 0, "LOG1", 0, 0, "REVERT")
     check(Scenario(code=code, fork="cancun"), expect="revert")
     static = asm(0, 0, 0, 0, d.addr(CALLEE), 50_000, "STATICCALL", 0, "SSTORE")
-    logging_callee = {**standard_accounts(), CALLEE: d.Account(code=asm(0, 0, "LOG0"))}
+    logging_callee = {**standard_accounts(), CALLEE: Account(code=asm(0, 0, "LOG0"))}
     check(Scenario(code=static, fork="cancun", accounts=logging_callee), expect="success")
 
 
@@ -593,7 +597,7 @@ def test_static_call_violations(fork: str) -> None:
         asm(0, 0, 0, 0, 1, d.addr(CALLEE), 0, "CALL"),
         asm(0, 0, 0, 0, 0, d.addr(CALLEE), 10_000, "CALL", 0, "SSTORE"),
     ):
-        accounts = {**standard_accounts(), STORER: d.Account(code=callee_code)}
+        accounts = {**standard_accounts(), STORER: Account(code=callee_code)}
         code = asm(
             0, 0, 0, 0, d.addr(STORER), 50_000, "STATICCALL", 0, "SSTORE", "GAS", 1, "SSTORE"
         )

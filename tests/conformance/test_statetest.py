@@ -18,7 +18,8 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
-from pyevm_jit.conformance.statetest import Case, CaseStatus, discover_cases, run_case
+from pyevm_jit.conformance.results import CaseStatus
+from pyevm_jit.conformance.statetest import Case, discover_cases, run_case
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import VMFactory
 

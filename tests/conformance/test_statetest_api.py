@@ -22,15 +22,9 @@ from pyevm_jit.conformance.fixtures import (
     general_state_tests_dir,
     is_bundled_sample,
 )
-from pyevm_jit.conformance.statetest import (
-    EMPTY_LOGS_HASH,
-    Case,
-    CaseStatus,
-    discover_cases,
-    logs_hash,
-    run_case,
-    state_test_block_hash,
-)
+from pyevm_jit.conformance.results import CaseStatus
+from pyevm_jit.conformance.statetest import Case, discover_cases, run_case
+from pyevm_jit.conformance.statetx import EMPTY_LOGS_HASH, logs_hash, state_test_block_hash
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import FIXTURE_FORKS
 

@@ -26,7 +26,8 @@ from eth.vm.opcode import _FastOpcode, as_opcode
 
 from pyevm_jit import JitBackend, RuntimeConfig, jit_vm
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm, return_stack
+from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 SLOAD, SSTORE, TLOAD, TSTORE = 0x54, 0x55, 0x5C, 0x5D
 ADD, TIMESTAMP, NUMBER, BLOCKHASH = 0x01, 0x42, 0x43, 0x40
@@ -101,9 +102,9 @@ def test_overridden_apply_computation_is_called(backend: JitBackend) -> None:
             return super().apply_computation(state, message, context, parent_computation)
 
     code = asm(
-        "CALLDATASIZE", d.Ref("child"), "JUMPI",
+        "CALLDATASIZE", Ref("child"), "JUMPI",
         0, 0, 1, 0, 0, "ADDRESS", 50_000, "CALL", 1, 2, "ADD", *return_stack(2),
-        d.Label("child"), "STOP",
+        Label("child"), "STOP",
     )  # fmt: skip
     result = run(backend, custom_vm(Hooked), Scenario(code=code))
     same(result)

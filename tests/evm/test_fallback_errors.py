@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm
+from pyevm_jit.testing.assembler import asm, push
+from pyevm_jit.testing.differential import Scenario
 
 FAILURES = {
     # the block before the failure runs natively; the failing instruction is mid-block
@@ -22,8 +23,8 @@ FAILURES = {
     "jump to a non-JUMPDEST": asm(1, 2, "ADD", 3, "JUMP", "JUMPDEST", "STOP"),
     "jump to 2^64 + a JUMPDEST": asm(2**64 + 6, "JUMP", "JUMPDEST", "STOP"),
     "JUMPI to a huge target": asm(1, 2**200, "JUMPI", "JUMPDEST", "STOP"),
-    "jump into push data": asm(4, "JUMP", d.push(0x5B5B, 2), "JUMPDEST", "STOP"),
-    "dynamic jump into push data": asm(0, "CALLDATALOAD", 4, "ADD", "JUMP", d.push(0x5B5B, 2)),
+    "jump into push data": asm(4, "JUMP", push(0x5B5B, 2), "JUMPDEST", "STOP"),
+    "dynamic jump into push data": asm(0, "CALLDATALOAD", 4, "ADD", "JUMP", push(0x5B5B, 2)),
 }
 
 

@@ -17,7 +17,8 @@ from eth.vm.memory import Memory
 from pyevm_jit.evm import frame as jit_frame
 from pyevm_jit.forks import fork_vm
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm, return_stack
+from pyevm_jit.testing.assembler import asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 Step = Callable[[Any], None]
 

@@ -25,7 +25,8 @@ from pyevm_jit.gas_rules import sstore_rule
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.config import env_value
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm, return_stack
+from pyevm_jit.testing.assembler import Label, Ref, asm, disasm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 FAMILIES = ("frontier", "byzantium", "constantinople", "petersburg", "istanbul", "berlin",
             "london", "cancun", "prague")  # fmt: skip
@@ -71,7 +72,7 @@ def test_pattern(name: str, fork: str) -> None:
         src = RandomSource(random.Random(f"{name}-{fork}-{seed}"))
         scenario = GENERATORS[name](src, fork)
         stock, jit = d.run_both(scenario)
-        assert d.compare(stock, jit) == [], (seed, d.disasm(scenario.code))
+        assert d.compare(stock, jit) == [], (seed, disasm(scenario.code))
         assert jit.native_messages, (seed, "no message ran native code")
 
 
@@ -126,7 +127,7 @@ def test_static_call_cannot_write_natively(suspensions: list[int]) -> None:
     """A STATICCALL into code that loads a slot and writes it: py-evm raises WriteProtection."""
     inner = [0, "SLOAD", "POP", 1, 0, "SSTORE", 2, 0, 0, "LOG1", "STOP"]
     outer = [0, 0, 0, 0, "ADDRESS", "GAS", "STATICCALL", *return_stack(1)]
-    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, Label("inner"), *inner)
     scenario = Scenario(code=code, fork="cancun", calldata=b"", storage={0: 4})
     check(scenario.with_(code=asm(*outer[: -len(return_stack(1))], *return_stack(1))))
     check(scenario)

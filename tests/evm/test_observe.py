@@ -22,7 +22,8 @@ from pyevm_jit.evm.observe import Observation
 from pyevm_jit.fuzz.generate import RandomSource
 from pyevm_jit.fuzz.loop import make_scenario
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm
+from pyevm_jit.testing.assembler import Label, Ref, asm, push
+from pyevm_jit.testing.differential import Scenario
 
 SHA3 = 0x20
 
@@ -154,12 +155,12 @@ CASES = {
     "straight line": asm(1, 2, "ADD", 0, "MSTORE", 32, 0, "RETURN"),
     "loop with JUMPI": asm(
         5,
-        d.Label("loop"),
+        Label("loop"),
         1,
         "SWAP1",
         "SUB",
         "DUP1",
-        d.Ref("loop"),
+        Ref("loop"),
         "JUMPI",
         "STOP",
     ),
@@ -193,15 +194,15 @@ CASES = {
     "exp bytes out of gas": asm(2**255, 3, "EXP", 2**255, 3, "EXP", "STOP"),
     "invalid jump (JUMP, small target)": asm(1, 2, "ADD", 3, "JUMP", "JUMPDEST", "STOP"),
     "invalid jump (JUMPI, target 2^64 + 3)": asm(1, 2**64 + 3, "JUMPI", "JUMPDEST", "STOP"),
-    "jump into push data": asm(4, "JUMP", d.push(0x5B5B, 2), "JUMPDEST", "STOP"),
+    "jump into push data": asm(4, "JUMP", push(0x5B5B, 2), "JUMPDEST", "STOP"),
     "invalid opcode mid-block": asm(1, 2, "ADD", b"\x0c", "STOP"),
     "designated INVALID": asm(1, "POP", b"\xfe"),
     "returndatacopy out of bounds": asm(1, 0, 0, "RETURNDATACOPY", "STOP"),
-    "stack underflow at a block head": asm(d.Label("j"), "POP", d.Ref("j"), "JUMP"),
+    "stack underflow at a block head": asm(Label("j"), "POP", Ref("j"), "JUMP"),
     "jump into a JUMPDEST sled": asm(
-        d.Ref("b"), "JUMP", d.Label("a"), d.Label("b"), d.Label("c"), 1, 2, "ADD", "STOP"
+        Ref("b"), "JUMP", Label("a"), Label("b"), Label("c"), 1, 2, "ADD", "STOP"
     ),
-    "fall into a sled, underflow after it": asm(1, "POP", d.Label("a"), d.Label("b"), "POP"),
+    "fall into a sled, underflow after it": asm(1, "POP", Label("a"), Label("b"), "POP"),
     "storage and revert": asm(5, 1, "SSTORE", 1, "SLOAD", 0, "MSTORE", 32, 0, "REVERT"),
     "call into another contract": asm(
         0,

@@ -10,7 +10,9 @@ import pytest
 
 from pyevm_jit.abi import SLOAD_CACHE_ENTRIES, sload_cache_index
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Account, Scenario, asm, return_stack
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 FORKS = ("frontier", "istanbul", "berlin", "cancun")
 
@@ -61,7 +63,7 @@ def test_reentrant_write_through_a_call_is_seen(call: str) -> None:
         *args, "ADDRESS", 100_000, call, "POP",
         0, "SLOAD", *return_stack(1),
     ]  # fmt: skip
-    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, Label("inner"), *inner)
     check(Scenario(code=code, storage={0: 1}))
 
 

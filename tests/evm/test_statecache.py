@@ -466,7 +466,7 @@ def _word(value: int) -> bytes:
 
 
 def _read_write_code() -> bytes:
-    from pyevm_jit.testing.differential import Label, Ref, asm, return_stack
+    from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
 
     return asm(
         "CALLDATASIZE", Ref("write"), "JUMPI",

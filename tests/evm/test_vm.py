@@ -14,6 +14,7 @@ from pyevm_jit.lean.exact import opcode_table_differences
 from pyevm_jit.opcodes import _opcode_gas_cost
 from pyevm_jit.runtime import JitBackend
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import asm
 
 
 def vm_with(replacements: dict[int, Any]) -> type:
@@ -43,7 +44,7 @@ def run(backend: JitBackend, vm_class: type, code: bytes) -> tuple[d.Outcome, d.
     return d.execute(scenario, vm_class), d.execute(scenario, jit_vm(vm_class, backend))
 
 
-RETURN_SUM = d.asm(2, 3, "ADD", 0, "MSTORE", 32, 0, "RETURN")
+RETURN_SUM = asm(2, 3, "ADD", 0, "MSTORE", 32, 0, "RETURN")
 
 
 def test_stock_tables_have_no_differences() -> None:
@@ -79,7 +80,7 @@ def test_replaced_host_opcode_with_same_gas_still_runs_native(backend: JitBacken
             )
         }
     )
-    code = d.asm(0, "BALANCE", 0, "MSTORE", 32, 0, "RETURN")
+    code = asm(0, "BALANCE", 0, "MSTORE", 32, 0, "RETURN")
     hits, ineligible = stats(backend)
     stock, jit = run(backend, custom, code)
     assert int.from_bytes(stock.output, "big") == 42  # py-evm ran the custom BALANCE
@@ -92,7 +93,7 @@ def test_replaced_host_opcode_with_other_gas_runs_as_a_host_operation(
 ) -> None:
     """A host operation runs the table's entry, which charges its own gas (lean/exact.py)."""
     custom = vm_with({0x31: as_opcode(logic_fn=balance_is_42, mnemonic="BALANCE", gas_cost=7)})
-    code = d.asm(0, "BALANCE", 0, "MSTORE", 32, 0, "RETURN")
+    code = asm(0, "BALANCE", 0, "MSTORE", 32, 0, "RETURN")
     hits, ineligible = stats(backend)
     stock, jit = run(backend, custom, code)
     assert int.from_bytes(stock.output, "big") == 42

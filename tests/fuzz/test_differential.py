@@ -12,6 +12,7 @@ from pyevm_jit.forks import FORKS as ALL_FORKS
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.runtime import JitBackend
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import asm, return_stack
 
 FORKS = d.MAIN_FORKS
 
@@ -70,14 +71,14 @@ def test_random_init_code_matches_stock(data: st.DataObject) -> None:
 
 
 def test_compare_reports_each_field() -> None:
-    base = d.run_stock(d.Scenario(code=d.asm(7, 0, "SSTORE", 0xAA, 0, 0, "LOG1", 1, 0, "RETURN")))
+    base = d.run_stock(d.Scenario(code=asm(7, 0, "SSTORE", 0xAA, 0, 0, "LOG1", 1, 0, "RETURN")))
     assert d.compare(base, base) == []
-    other = d.run_stock(d.Scenario(code=d.asm(8, 0, "SSTORE", 0xAB, 0, 0, "LOG1", 1, 0, "RETURN")))
+    other = d.run_stock(d.Scenario(code=asm(8, 0, "SSTORE", 0xAB, 0, 0, "LOG1", 1, 0, "RETURN")))
     diffs = d.compare(base, other)
     fields = {line.split(":")[0].split(" ")[0] for line in diffs}
     assert {"logs[0]", "state_root", "account"} <= fields, diffs
     assert any("storage[0x0]: expected 0x7, got 0x8" in line for line in diffs), diffs
-    failing = d.run_stock(d.Scenario(code=d.asm(1, "ADD")))
+    failing = d.run_stock(d.Scenario(code=asm(1, "ADD")))
     diffs = d.compare(base, failing)
     assert any(line.startswith("status:") for line in diffs)
     assert any(line.startswith("error:") for line in diffs)
@@ -85,7 +86,7 @@ def test_compare_reports_each_field() -> None:
 
 
 def test_stock_runs_are_deterministic_and_fresh() -> None:
-    scenario = d.Scenario(code=d.asm(0, "SLOAD", 1, "ADD", 0, "SSTORE"), storage={0: 41})
+    scenario = d.Scenario(code=asm(0, "SLOAD", 1, "ADD", 0, "SSTORE"), storage={0: 41})
     first, second = d.run_stock(scenario), d.run_stock(scenario)
     assert d.compare(first, second) == []
     assert first.accounts[d.CONTRACT].storage == {0: 42}
@@ -93,7 +94,7 @@ def test_stock_runs_are_deterministic_and_fresh() -> None:
 
 @pytest.mark.parametrize("fork", ALL_FORKS)
 def test_every_fork_builds_and_runs(fork: str) -> None:
-    out = d.run_stock(d.Scenario(code=d.asm("NUMBER", "TIMESTAMP", *d.return_stack(2)), fork=fork))
+    out = d.run_stock(d.Scenario(code=asm("NUMBER", "TIMESTAMP", *return_stack(2)), fork=fork))
     assert out.status == "success"
     assert int.from_bytes(out.output[:32], "big") == d.TIMESTAMP
     assert int.from_bytes(out.output[32:], "big") == d.BLOCK_NUMBER
@@ -122,6 +123,6 @@ def test_check_refuses_a_run_that_did_not_go_native() -> None:
     disabled = JitBackend.disabled()
     try:
         with pytest.raises(AssertionError, match="no message ran native code"):
-            d.check(d.Scenario(code=d.asm(1, 0, "SSTORE")), backend=disabled)
+            d.check(d.Scenario(code=asm(1, 0, "SSTORE")), backend=disabled)
     finally:
         disabled.close()

@@ -15,6 +15,7 @@ from pyevm_jit.cli import main
 from pyevm_jit.conformance.fixtures import BUNDLED_ETHEREUM_TESTS, ETHEREUM_TESTS_ENV
 from pyevm_jit.forks import valid_opcodes
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import asm
 
 
 def test_generation_is_deterministic_per_seed() -> None:
@@ -53,7 +54,7 @@ def test_adversarial_and_mutations_run_on_stock() -> None:
         assert out.status != "crash", (d.describe(scenario, []), out.detail)
         statuses.add(out.status)
     assert {"success", "error"} <= statuses
-    code = d.asm(1, 2, "ADD", 0, "SSTORE")
+    code = asm(1, 2, "ADD", 0, "SSTORE")
     mutants = {fuzz.mutate(src, code, "cancun") for _ in range(30)}
     assert len(mutants) > 10
 
@@ -91,7 +92,7 @@ def test_seed_contracts_from_state_tests() -> None:
 
 def test_minimise_shrinks_to_the_culprit() -> None:
     """A fake divergence: any program containing both EXP (0x0a) and a 0xAB byte "diverges"."""
-    code = d.asm(1, 2, "ADD", 3, 0xAB, "EXP", 5, "MUL", 0, "SSTORE", 7, 8, 9, "POP", "POP")
+    code = asm(1, 2, "ADD", 3, 0xAB, "EXP", 5, "MUL", 0, "SSTORE", 7, 8, 9, "POP", "POP")
 
     def check(s: d.Scenario) -> list[str]:
         return ["gas_remaining: x"] if (0x0A in s.code and 0xAB in s.code) else []
@@ -104,7 +105,7 @@ def test_minimise_shrinks_to_the_culprit() -> None:
 
 def test_regression_fixture_round_trip(tmp_path: Path) -> None:
     scenario = d.Scenario(
-        code=d.asm(1, 0, "SSTORE"),
+        code=asm(1, 0, "SSTORE"),
         fork="berlin",
         calldata=b"\x01\x02",
         storage={3: 4},

@@ -18,6 +18,7 @@ from pyevm_jit.opcodes import fork_spec
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.workers.tasks import CompileTask, default_compiler
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import Label, Ref, asm
 
 SETTINGS = settings(
     max_examples=30,
@@ -110,16 +111,16 @@ def test_random_regions_match_stock(data: st.DataObject) -> None:
 def _loop_contract() -> bytes:
     """A loop over several blocks reached only through a dynamic jump (a return address on
     the stack), so the first region (pc 0 within one block) must side-exit and grow."""
-    return d.asm(
+    return asm(
         0,  # the counter
-        d.Label("loop"),
+        Label("loop"),
         1, "ADD",
         "DUP1", 0, "SSTORE",
-        d.Ref("after"), "SWAP1", d.Ref("body"), "JUMP",
-        d.Label("after"),
-        "DUP1", 20, "GT", d.Ref("loop"), "JUMPI",
+        Ref("after"), "SWAP1", Ref("body"), "JUMP",
+        Label("after"),
+        "DUP1", 20, "GT", Ref("loop"), "JUMPI",
         "STOP",
-        d.Label("body"),
+        Label("body"),
         3, "MUL", 3, "SWAP1", "DIV", "SWAP1", "JUMP",
     )  # fmt: skip
 

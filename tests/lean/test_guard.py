@@ -15,7 +15,8 @@ from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import fork_vm
 from pyevm_jit.lean import guard
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm
+from pyevm_jit.testing.assembler import asm
+from pyevm_jit.testing.differential import Scenario
 
 LEAN = Path(guard.__file__).parent
 

@@ -19,6 +19,8 @@ from pyevm_jit.lean.env import environment_getters
 from pyevm_jit.lean.exact import exact_entries, stock_table
 from pyevm_jit.opcodes import BY_NAME
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
 from pyevm_jit.testing.differential import (
     BURNER,
     CALLEE,
@@ -26,12 +28,7 @@ from pyevm_jit.testing.differential import (
     REVERTER,
     RICH,
     STORER,
-    Account,
-    Label,
-    Ref,
     Scenario,
-    asm,
-    return_stack,
     standard_accounts,
 )
 

@@ -20,7 +20,8 @@ from pyevm_jit.forks import fork_vm
 from pyevm_jit.lean import sload as lean_sload
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.differential import Scenario, asm, return_stack
+from pyevm_jit.testing.assembler import Label, Ref, asm, return_stack
+from pyevm_jit.testing.differential import Scenario
 
 FAMILIES = ("frontier", "byzantium", "constantinople", "petersburg", "istanbul", "berlin",
             "london", "cancun", "prague")  # fmt: skip
@@ -85,7 +86,7 @@ def test_warm_and_cold_misses(fork: str, lean_sloads: list[int]) -> None:
         0, 0, 1, 0, 0, "ADDRESS", 100_000, "CALL", "POP",
         "GAS", 0, "SLOAD", "GAS", 1, "SLOAD", "GAS", *return_stack(5),
     ]  # fmt: skip
-    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, Label("inner"), *inner)
     check(Scenario(code=code, fork=fork, storage={0: 3, 1: 4}))
     assert lean_sloads == [0, 0, 1]
 
@@ -100,7 +101,7 @@ def test_original_value_after_a_write_in_a_child(fork: str, lean_sloads: list[in
         0, 0, 1, 0, 0, "ADDRESS", 100_000, "CALL", "POP",
         0, "SLOAD", 1, 0, "SSTORE", 7, 0, "SSTORE", 0, "SLOAD", "GAS", *return_stack(3),
     ]  # fmt: skip
-    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, Label("inner"), *inner)
     jit = check(Scenario(code=code, fork=fork, storage={0: 1}))
     assert int.from_bytes(jit.output[64:], "big") == 5
     assert lean_sloads == [0]
@@ -112,7 +113,7 @@ def test_miss_inside_a_static_call_and_after_a_revert(lean_sloads: list[int]) ->
         0, 0, 1, 0, "ADDRESS", 100_000, "STATICCALL", "RETURNDATASIZE",
         0, "SLOAD", 1, "SLOAD", *return_stack(4),
     ]  # fmt: skip
-    code = asm("CALLDATASIZE", d.Ref("inner"), "JUMPI", *outer, d.Label("inner"), *inner)
+    code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, Label("inner"), *inner)
     check(Scenario(code=code, storage={0: 3, 1: 4}))
     assert sorted(lean_sloads) == [0, 0, 1, 1]
 

@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pyevm_jit.osaka import OsakaVM
+from pyevm_jit.testing.account import Account
 from pyevm_jit.testing.differential import SENDER, SENDER_KEY
-from pyevm_jit.testing.osaka_spec import Account, Env, TxCase, TxResult
+from pyevm_jit.testing.osaka_spec import Env, TxCase, TxResult
 
 CONTRACT = bytes.fromhex("c0de" * 10)
 ENV = Env(

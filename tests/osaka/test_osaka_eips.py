@@ -19,7 +19,7 @@ from pyevm_jit.osaka.constants import (
     SECP256R1_P,
     TX_MAX_GAS_LIMIT,
 )
-from pyevm_jit.testing.differential import asm
+from pyevm_jit.testing.assembler import asm
 
 MARK = 0xDEAD  # pre-stored in every probed slot, so a store of 0 is seen
 

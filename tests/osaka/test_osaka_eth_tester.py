@@ -19,7 +19,7 @@ from pyevm_jit import JitBackend, RuntimeConfig  # noqa: E402
 from pyevm_jit.integrations import eth_tester as integration  # noqa: E402
 from pyevm_jit.osaka import OsakaVM  # noqa: E402
 from pyevm_jit.osaka.constants import TX_MAX_GAS_LIMIT  # noqa: E402
-from pyevm_jit.testing.differential import asm  # noqa: E402
+from pyevm_jit.testing.assembler import asm  # noqa: E402
 
 OSAKA = ((0, OsakaVM),)
 

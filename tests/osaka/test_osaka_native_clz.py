@@ -10,6 +10,7 @@ from pyevm_jit.compiler.codegen import translate
 from pyevm_jit.opcodes import BY_NAME, OPCODES, Kind, fork_spec
 from pyevm_jit.osaka.constants import CLZ
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import AsmItem, asm
 
 EDGES = (0, 1, 2, 3, 0x7F, 0x80, 0xFF, 2**63, 2**64 - 1, 2**64, 2**128 - 1, 2**128,
          2**255 - 1, 2**255, 2**256 - 1)  # fmt: skip
@@ -24,23 +25,23 @@ def test_clz_is_in_the_table_and_native_from_osaka_on() -> None:
 
 
 def test_clz_compiles_to_ctlz() -> None:
-    code = d.asm(0, "CALLDATALOAD", "CLZ", 0, "MSTORE", 32, 0, "RETURN")
+    code = asm(0, "CALLDATALOAD", "CLZ", 0, "MSTORE", 32, 0, "RETURN")
     assert "@llvm.ctlz.i256" in translate(code, "osaka", "entry")
-    folded = translate(d.asm(2**200, "CLZ", 0, "MSTORE", 32, 0, "RETURN"), "osaka", "entry")
+    folded = translate(asm(2**200, "CLZ", 0, "MSTORE", 32, 0, "RETURN"), "osaka", "entry")
     assert "ctlz" not in folded  # a constant operand is counted at compile time
 
 
 def _program(words: int) -> bytes:
     """CLZ of each calldata word (a runtime value) and of each edge value as a constant, all
     returned."""
-    items: list[d.AsmItem] = []
+    items: list[AsmItem] = []
     for i in range(words):
         items += [32 * i, "CALLDATALOAD", "CLZ", 32 * i, "MSTORE"]
     for j, value in enumerate(EDGES):
         items += [value, "CLZ", 32 * (words + j), "MSTORE"]
     items += ["GAS", 32 * (words + len(EDGES)), "MSTORE"]
     items += [32 * (words + len(EDGES) + 1), 0, "RETURN"]
-    return d.asm(*items)
+    return asm(*items)
 
 
 @pytest.mark.parametrize("width", [64, 256])
@@ -56,7 +57,7 @@ def test_native_clz_matches_the_interpreter(width: int) -> None:
 
 
 def test_clz_underflow_matches_the_interpreter() -> None:
-    scenario = d.Scenario(code=d.asm("CLZ", 0, "MSTORE", 32, 0, "RETURN"), fork="osaka")
+    scenario = d.Scenario(code=asm("CLZ", 0, "MSTORE", 32, 0, "RETURN"), fork="osaka")
     stock, jit = d.run_both(scenario)
     assert stock.error == "InsufficientStack"
     assert d.compare(stock, jit) == []

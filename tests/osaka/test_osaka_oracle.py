@@ -19,6 +19,7 @@ from pyevm_jit.fuzz.spec_oracle import fuzz_against_spec, scenario_case  # noqa:
 from pyevm_jit.osaka import OsakaComputation, OsakaState, OsakaVM  # noqa: E402
 from pyevm_jit.osaka.opcodes import clz  # noqa: E402
 from pyevm_jit.testing import differential as d  # noqa: E402
+from pyevm_jit.testing.assembler import asm
 from pyevm_jit.testing.osaka_spec import run_pyevm, run_spec  # noqa: E402
 
 SAMPLE = bundled_general_state_tests_dir()
@@ -55,7 +56,7 @@ def test_fuzz_programs_agree_with_the_spec(jit_osaka: type[Any]) -> None:
 def test_fuzz_case_is_the_differential_world() -> None:
     """`scenario_case` builds the world `testing.differential.execute` runs: same post root."""
     scenario = d.Scenario(
-        code=d.asm(
+        code=asm(
             5, "CLZ", 0, "SSTORE", 1, 0, 0, 0, 0, int.from_bytes(d.CALLEE, "big"), 50_000, "CALL"
         ),
         fork="osaka",
@@ -72,7 +73,7 @@ def test_fuzz_reports_a_divergence() -> None:
     computation = OsakaComputation.configure(__name__="CheapClz", opcodes=cheap_clz)
     state = OsakaState.configure(__name__="CheapClzState", computation_class=computation)
     vm = OsakaVM.configure(__name__="CheapClzVM", _state_class=state)
-    case = scenario_case(d.Scenario(code=d.asm(5, "CLZ", 0, "SSTORE"), fork="osaka"))
+    case = scenario_case(d.Scenario(code=asm(5, "CLZ", 0, "SSTORE"), fork="osaka"))
     assert run_spec(case).difference(run_pyevm(case, vm)) is not None
     assert run_spec(case).difference(run_pyevm(case, OsakaVM)) is None
 

@@ -13,8 +13,9 @@ from pyevm_jit.abi import ExecutionContext, Status
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.assertions import CheckedProgram, ContextAssertionError
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import asm
 
-CODE = d.asm(1, 0, "SSTORE", 0x20, 0, "MSTORE", 32, 0, "RETURN")
+CODE = asm(1, 0, "SSTORE", 0x20, 0, "MSTORE", 32, 0, "RETURN")
 
 
 class _Program:

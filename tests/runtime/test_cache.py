@@ -247,7 +247,8 @@ def test_second_run_of_a_script_starts_native(tmp_path: Path) -> None:
         from pyevm_jit.evm.vm import jit_vm
         from pyevm_jit.runtime import JitBackend, RuntimeConfig
         from pyevm_jit.testing import differential as d
-        code = d.asm(0, "CALLDATALOAD", 1, "ADD", 0, "MSTORE", 32, 0, "RETURN")
+        from pyevm_jit.testing.assembler import asm
+        code = asm(0, "CALLDATALOAD", 1, "ADD", 0, "MSTORE", 32, 0, "RETURN")
         backend = JitBackend.new(RuntimeConfig(enabled=True))
         vm = jit_vm(d.fork_vm("cancun"), backend)
         first = None

@@ -27,6 +27,7 @@ from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning, usage
 from pyevm_jit.runtime.report import BackendReport, report_setting
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.account import Account
 
 CALLEE = bytes.fromhex("60005b600101806101f4116002570000")  # counts to 500
 CALLEE_ADDRESS = bytes.fromhex("c0ffee".ljust(40, "0"))
@@ -44,7 +45,7 @@ def _check_sums(backend: JitBackend, report: BackendReport) -> None:
 
 
 def _scenario() -> d.Scenario:
-    return d.Scenario(code=CALLER, accounts={CALLEE_ADDRESS: d.Account(code=CALLEE)})
+    return d.Scenario(code=CALLER, accounts={CALLEE_ADDRESS: Account(code=CALLEE)})
 
 
 def test_report_counts_match_stats_and_time_each_contract() -> None:

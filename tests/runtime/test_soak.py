@@ -26,6 +26,7 @@ from pyevm_jit.runtime import (
     RuntimeTuning,
 )
 from pyevm_jit.testing import differential as d
+from pyevm_jit.testing.assembler import asm
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +88,7 @@ MEMORY_TOUCHED = 512 * 1024
 
 def test_garbage_collected_jit_vm_classes_free_their_frames() -> None:
     # one message touching 512 KiB of memory (kept by the class's frame pool between messages)
-    code = d.asm(1, MEMORY_TOUCHED - 32, "MSTORE", 0, 0, "RETURN")
+    code = asm(1, MEMORY_TOUCHED - 32, "MSTORE", 0, 0, "RETURN")
     scenario = d.Scenario(code=code, fork="cancun", gas=10_000_000)
     with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
         for _ in range(20):

@@ -31,6 +31,7 @@ from pyevm_jit.runtime.store import (
 from pyevm_jit.runtime.workers import CompileTask
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing import faults
+from pyevm_jit.testing.assembler import asm
 
 ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[2]
@@ -137,8 +138,8 @@ def test_safe_store_loads(tmp_path: Path) -> None:
 
 # --- finding 2: an artifact is bound to its key -------------------------------------------------
 
-RETURNS_FIVE = d.asm(2, 3, "ADD", 0, "MSTORE", 32, 0, "RETURN")
-REVERTS = d.asm(0, 0, "REVERT")
+RETURNS_FIVE = asm(2, 3, "ADD", 0, "MSTORE", 32, 0, "RETURN")
+REVERTS = asm(0, 0, "REVERT")
 
 
 def fill_real(store_dir: Path, codes: list[bytes], fork: str = "cancun") -> None:

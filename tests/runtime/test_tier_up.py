@@ -27,6 +27,7 @@ from pyevm_jit.runtime import (
 from pyevm_jit.runtime.store import RuntimeArtifactStore
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing import faults
+from pyevm_jit.testing.assembler import asm
 
 CODE = b"\x60\x02\x60\x03\x01\x50\x00"  # PUSH1 2 PUSH1 3 ADD POP STOP
 
@@ -142,7 +143,7 @@ def test_real_tier_up_program_runs_and_matches_stock() -> None:
     """With the real compiler: a program called often enough is swapped for a level-2 build,
     and the transaction's outcome (through py-evm) still equals the stock interpreter's."""
     scenario = d.Scenario(
-        code=d.asm(
+        code=asm(
             *[x for i in range(8) for x in (i * 7 + 3, i, "SSTORE")],
             5,
             6,
