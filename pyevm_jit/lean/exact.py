@@ -49,6 +49,7 @@ import ctypes
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -268,22 +269,29 @@ class ClassVerdicts(Generic[V]):
 
     def __init__(self, judge: Callable[[type], V]) -> None:
         self._judge = judge
-        self._entries: dict[type, tuple[Any, int, V]] = {}
+        # id(cls) -> (a weak reference to cls, its tag, the tag's value, the verdict): weak, so
+        # that a class made and dropped (jit_vm in a loop) is freed with its frame pool; its
+        # entry goes with it (the reference's callback), before its id can be reused
+        self._entries: dict[int, tuple[Any, Any, int, V]] = {}
 
     def get(self, cls: type) -> V:
-        entry = self._entries.get(cls)
-        if entry is not None and entry[0] is not None and entry[0].value == entry[1]:
-            return entry[2]
+        entry = self._entries.get(id(cls))
+        if entry is not None and entry[1] is not None and entry[1].value == entry[2]:
+            return entry[3]
         tag = None
         if _TAG_OFFSET is not None:
-            tag = entry[0] if entry is not None else _tag_of(cls, _TAG_OFFSET)
+            tag = entry[1] if entry is not None else _tag_of(cls, _TAG_OFFSET)
         before = tag.value if tag is not None else 0
         verdict = self._judge(cls)
         after = tag.value if tag is not None else 0
-        if len(self._entries) > 4096:
-            self._entries.clear()  # classes made in a loop: bounded (they are judged again)
+        if entry is None:
+            key = id(cls)
+            entries = self._entries
+            ref = weakref.ref(cls, lambda _ref: entries.pop(key, None))
+        else:
+            ref = entry[0]
         # kept only under a tag that held while judging (0: none assigned; judged next time)
-        self._entries[cls] = (tag, before if before == after and before else -1, verdict)
+        self._entries[id(cls)] = (ref, tag, before if before == after and before else -1, verdict)
         return verdict
 
 

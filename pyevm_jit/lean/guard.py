@@ -19,6 +19,7 @@ import importlib
 import inspect
 import logging
 import textwrap
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -453,16 +454,10 @@ def _families() -> tuple[Family, ...]:
     )
 
 
-_LOGGER_NAMES: dict[type, str] = {}
-
-
 def state_logger(state: Any) -> Any:
     """`BaseState.logger` of `state`: the same object eth-utils' `get_extended_debug_logger`
     returns, taken from the logging manager when it holds one of the right class."""
-    cls = state.__class__
-    name = _LOGGER_NAMES.get(cls)
-    if name is None:
-        name = _LOGGER_NAMES[cls] = f"eth.vm.state.{cls.__name__}"
+    name = f"eth.vm.state.{state.__class__.__name__}"
     logger = logging.Logger.manager.loggerDict.get(name)
     if type(logger) is ExtendedDebugLogger:
         return logger
@@ -495,7 +490,11 @@ class TransactionGuard:
         state_names = [n for n, chain in family.state_chains.items() if chain]
         self.state_get = attrgetter("__class__", *state_names)
         #: state class -> what state_get gives for it (None: not the family's)
-        self.states: dict[type, tuple[Any, ...] | None] = {}
+        #: (weak: a state class made and dropped with its JIT VM is freed, with the computation
+        #: class and frames it names)
+        self.states: weakref.WeakKeyDictionary[type, tuple[Any, ...] | None] = (
+            weakref.WeakKeyDictionary()
+        )
         self.globals = tuple((module, name, getattr(module, name)) for module, name in _GLOBALS)
         self.instance_names = frozenset(STATE_NAMES)
 
