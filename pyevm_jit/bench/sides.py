@@ -16,6 +16,7 @@ from eth_utils import to_canonical_address
 
 from pyevm_jit.bench.cases import BenchCase, BenchInputError, hex_bytes, hex_int
 from pyevm_jit.compiler.link import prepare_linker
+from pyevm_jit.conformance.statetx import CHAIN_ID
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import fork_vm
 from pyevm_jit.runtime import (
@@ -117,7 +118,7 @@ def build_state(case: BenchCase, vm_class: type, db: Any = None) -> Any:
     from eth.vm.chain_context import ChainContext
 
     state = vm_class.build_state(  # type: ignore[attr-defined]
-        AtomicDB() if db is None else db, case_header(case, vm_class), ChainContext(1), ()
+        AtomicDB() if db is None else db, case_header(case, vm_class), ChainContext(CHAIN_ID), ()
     )
     for address, account in parse_pre_state(case.pre).items():
         for slot, value in account["storage"].items():
@@ -149,7 +150,8 @@ class PreState:
         from eth.vm.chain_context import ChainContext
 
         db = AtomicDB(MemoryDB(dict(self.items)))
-        return vm_class.build_state(db, self.header, ChainContext(1), ())  # type: ignore[attr-defined]
+        context = ChainContext(CHAIN_ID)
+        return vm_class.build_state(db, self.header, context, ())  # type: ignore[attr-defined]
 
 
 def parse_pre_state(pre: dict[str, Any]) -> dict[bytes, dict[str, Any]]:

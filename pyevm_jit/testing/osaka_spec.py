@@ -16,11 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyevm_jit.conformance.statetx import EMPTY_LOGS_HASH, logs_hash
+from pyevm_jit.conformance.statetx import CHAIN_ID, EMPTY_LOGS_HASH, logs_hash
 from pyevm_jit.testing.account import Account
-
-#: the chain id of every case (the state tests' too)
-CHAIN_ID = 1
 
 
 class SpecUnavailable(RuntimeError):
