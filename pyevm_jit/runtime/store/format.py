@@ -270,6 +270,23 @@ class StoredArtifact:
             return "manifest names no bytecode"
         return None
 
+    @classmethod
+    def read(cls, data: bytes, key: ArtifactKey) -> StoredArtifact:
+        """The artifact file `data` found under the name of `key`; ValueError saying why it must
+        not be used (unreadable, its manifest names another key, `integrity_problem`)."""
+        try:
+            artifact = cls.from_bytes(data)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ValueError(f"unreadable manifest: {exc}") from None
+        if artifact.key != key:
+            raise ValueError(
+                "manifest names another code hash, fork, level or engine than its file name"
+            )
+        problem = artifact.integrity_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return artifact
+
     def binding_problem(self, key: RuntimeCacheKey, code_len: int | None) -> str | None:
         """Why this artifact is not the program of `key` (and of code `code_len` long)."""
         if self.runtime_key != key:
