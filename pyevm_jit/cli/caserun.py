@@ -28,13 +28,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV
-from pyevm_jit.conformance.results import CaseStatus, Summary
+from pyevm_jit.conformance.results import CaseResultBase, CaseStatus, NamedCase, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
@@ -61,29 +61,8 @@ _COUNTERS = (
 )
 
 
-class CaseLike(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def path(self) -> str: ...
-
-
-class ResultLike(Protocol):
-    @property
-    def case(self) -> Any: ...
-
-    @property
-    def status(self) -> CaseStatus: ...
-
-    @property
-    def reason(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-C = TypeVar("C", bound=CaseLike)
-R = TypeVar("R", bound=ResultLike)
+C = TypeVar("C", bound=NamedCase)
+R = TypeVar("R", bound=CaseResultBase[Any])
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
 from pyevm_jit.conformance.known_deviations import deviation_reason
-from pyevm_jit.conformance.results import CaseStatus
+from pyevm_jit.conformance.results import CaseResultBase, CaseStatus
 from pyevm_jit.conformance.statetx import (
     CHAIN_ID,
     TransactionRejected,
@@ -86,24 +86,10 @@ class Case:
 
 
 @dataclass
-class CaseResult:
-    case: Case
-    status: CaseStatus
-    reason: str = ""
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.case.id,
-            "file": self.case.path,
-            "test": self.case.name,
-            "fork": self.case.fork,
-            "index": self.case.index,
-            "category": self.case.category,
-            "status": self.status.value,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 4),
-        }
+class CaseResult(CaseResultBase[Case]):
+    def case_fields(self) -> dict[str, Any]:
+        case = self.case
+        return {"fork": case.fork, "index": case.index, "category": case.category}
 
 
 # ---------------------------------------------------------------------------------------------
