@@ -21,7 +21,8 @@ from pyevm_jit.fuzz.generate import RandomSource, load_seed_contracts
 from pyevm_jit.fuzz.loop import make_scenario
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.account import Account
-from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, run_pyevm, run_spec
+from pyevm_jit.testing.block import BlockEnv
+from pyevm_jit.testing.osaka_spec import SpecCannotRun, TxCase, run_pyevm, run_spec
 
 FORK = "osaka"
 
@@ -43,7 +44,7 @@ def scenario_case(scenario: d.Scenario) -> TxCase:
         )
     for address, account in scenario.accounts.items():
         pre[address] = Account(account.balance, account.nonce, account.code, dict(account.storage))
-    env = Env(
+    env = BlockEnv(
         coinbase=d.COINBASE,
         number=d.BLOCK_NUMBER,
         timestamp=d.TIMESTAMP,
