@@ -93,9 +93,20 @@ class FuzzPlan:
 
 
 @dataclass
-class FuzzReport:
+class FuzzTally:
+    """How long a fuzz run took and how many programs it ran (each fuzzer's report adds its own
+    counts)."""
+
     seconds: float = 0.0
     programs: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.programs / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class FuzzReport(FuzzTally):
     native_runs: int = 0
     interpreted_runs: int = 0
     divergences: int = 0
@@ -103,10 +114,6 @@ class FuzzReport:
     executed: collections.Counter[int] = field(default_factory=collections.Counter)
     fixtures: list[Path] = field(default_factory=list)
     forks: tuple[str, ...] = ()
-
-    @property
-    def rate(self) -> float:
-        return self.programs / self.seconds if self.seconds > 0 else 0.0
 
     def coverage(self) -> tuple[int, int, list[str]]:
         """(opcodes executed, opcodes that exist in the fuzzed forks, missing mnemonics)."""
