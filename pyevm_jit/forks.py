@@ -137,3 +137,8 @@ def valid_opcodes(fork: str) -> frozenset[int]:
 
 def fork_at_least(fork: str, other: str) -> bool:
     return FORKS.index(fork_name(fork)) >= FORKS.index(fork_name(other))
+
+
+def header_class(vm_class: type[Any]) -> type[Any]:
+    """The block header class of a VM class (its block class's `header` field)."""
+    return dict(vm_class.get_block_class()._meta.fields)["header"]

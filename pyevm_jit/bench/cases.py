@@ -12,6 +12,7 @@ from eth_utils import to_canonical_address
 
 from pyevm_jit.conformance.fixtures import bench_dir
 from pyevm_jit.files import load_json
+from pyevm_jit.testing.block import BlockEnv
 
 DEFAULT_FORK = "cancun"
 
@@ -39,29 +40,17 @@ class BenchCase:
     tx: BenchTx
 
     @property
-    def number(self) -> int:
-        return hex_int(self.env.get("currentNumber", "0x1"))
-
-    @property
-    def timestamp(self) -> int:
-        return hex_int(self.env.get("currentTimestamp", "0x1"))
-
-    @property
-    def gas_limit(self) -> int:
-        return hex_int(self.env.get("currentGasLimit", hex(2**63 - 1)))
-
-    @property
-    def base_fee(self) -> int:
-        return hex_int(self.env.get("currentBaseFee", "0x0"))
-
-    @property
-    def coinbase(self) -> bytes:
-        return to_canonical_address(self.env.get("currentCoinbase", "0x" + "00" * 20))
-
-    @property
-    def prev_randao(self) -> bytes:
-        raw = self.env.get("currentRandom", "0x" + "00" * 32)
-        return hex_bytes(raw).rjust(32, b"\0")
+    def block(self) -> BlockEnv:
+        """The block the case's transaction runs in."""
+        env = self.env
+        return BlockEnv(
+            coinbase=to_canonical_address(env.get("currentCoinbase", "0x" + "00" * 20)),
+            number=hex_int(env.get("currentNumber", "0x1")),
+            timestamp=hex_int(env.get("currentTimestamp", "0x1")),
+            gas_limit=hex_int(env.get("currentGasLimit", hex(2**63 - 1))),
+            base_fee=hex_int(env.get("currentBaseFee", "0x0")),
+            prev_randao=hex_bytes(env.get("currentRandom", "0x" + "00" * 32)).rjust(32, b"\0"),
+        )
 
     def codes(self) -> list[bytes]:
         """Every distinct non-empty code in the pre-state, in file order."""

@@ -16,6 +16,7 @@ from eth_utils import to_canonical_address
 
 from pyevm_jit.bench.cases import BenchCase, BenchInputError, hex_bytes, hex_int
 from pyevm_jit.compiler.link import prepare_linker
+from pyevm_jit.conformance.statetx import CHAIN_ID
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import fork_vm
 from pyevm_jit.runtime import (
@@ -95,21 +96,6 @@ def bench_vm_class(fork: str) -> type:
     return fork_vm(key)
 
 
-def case_header(case: BenchCase, vm_class: type) -> Any:
-    """The block header the case runs in (state root: the empty trie)."""
-    block_class = vm_class.get_block_class()  # type: ignore[attr-defined]
-    header_class = dict(block_class._meta.fields)["header"]
-    return header_class(
-        block_number=case.number,
-        timestamp=case.timestamp,
-        gas_limit=case.gas_limit,
-        coinbase=case.coinbase,
-        difficulty=0,
-        mix_hash=case.prev_randao,
-        base_fee_per_gas=case.base_fee,
-    )
-
-
 def build_state(case: BenchCase, vm_class: type, db: Any = None) -> Any:
     """A fresh py-evm state for ``vm_class`` holding the case's pre-state, at the case's block
     (in ``db``, by default a new in-memory database)."""
@@ -117,7 +103,7 @@ def build_state(case: BenchCase, vm_class: type, db: Any = None) -> Any:
     from eth.vm.chain_context import ChainContext
 
     state = vm_class.build_state(  # type: ignore[attr-defined]
-        AtomicDB() if db is None else db, case_header(case, vm_class), ChainContext(1), ()
+        AtomicDB() if db is None else db, case.block.header(vm_class), ChainContext(CHAIN_ID), ()
     )
     for address, account in parse_pre_state(case.pre).items():
         for slot, value in account["storage"].items():
@@ -141,7 +127,7 @@ class PreState:
         db = AtomicDB()
         state = build_state(case, stock_vm, db)
         self.items: dict[bytes, bytes] = dict(db.wrapped_db.kv_store)  # type: ignore[attr-defined]
-        self.header = case_header(case, stock_vm).copy(state_root=state.state_root)
+        self.header = case.block.header(stock_vm).copy(state_root=state.state_root)
 
     def open(self, vm_class: type) -> Any:
         from eth.db.atomic import AtomicDB
@@ -149,7 +135,8 @@ class PreState:
         from eth.vm.chain_context import ChainContext
 
         db = AtomicDB(MemoryDB(dict(self.items)))
-        return vm_class.build_state(db, self.header, ChainContext(1), ())  # type: ignore[attr-defined]
+        context = ChainContext(CHAIN_ID)
+        return vm_class.build_state(db, self.header, context, ())  # type: ignore[attr-defined]
 
 
 def parse_pre_state(pre: dict[str, Any]) -> dict[bytes, dict[str, Any]]:
@@ -334,14 +321,15 @@ class PyRevmRunner:
 
         self.case = case
         self.clock = clock_function(clock)
+        env = case.block
         block = pyrevm.BlockEnv(
-            number=case.number,
-            coinbase="0x" + case.coinbase.hex(),
-            timestamp=case.timestamp,
+            number=env.number,
+            coinbase="0x" + env.coinbase.hex(),
+            timestamp=env.timestamp,
             difficulty=0,
-            prevrandao=case.prev_randao,
-            basefee=case.base_fee,
-            gas_limit=case.gas_limit,
+            prevrandao=env.prev_randao,
+            basefee=env.base_fee,
+            gas_limit=env.gas_limit,
             excess_blob_gas=0,
         )
         self.evm = pyrevm.EVM(env=pyrevm.Env(block=block), spec_id=PYREVM_SPECS[fork.lower()])

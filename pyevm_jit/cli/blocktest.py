@@ -23,18 +23,11 @@ from pyevm_jit.conformance.blocktest import (
     run_case,
     skipped_result,
 )
-from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_blockchain_tests_dir
+from pyevm_jit.conformance.fixtures import bundled_blockchain_tests_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    caserun.add_arguments(
-        parser,
-        mode_help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it "
-        "runs) or aot (pre-state contracts compiled into a store first, then run from it)",
-        paths_help="fixture file or folder (default: the bundled sample of ethereum/tests, "
-        "fixtures/ethereum-tests-sample/BlockchainTests; for the full corpus give its folder, "
-        f"e.g. ${ETHEREUM_TESTS_ENV}/BlockchainTests)",
-    )
+    caserun.add_arguments(parser, "BlockchainTests")
     parser.add_argument("--network", metavar="NAME", help="only this network (e.g. Cancun)")
     parser.add_argument(
         "--include-slow",

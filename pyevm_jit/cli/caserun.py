@@ -28,12 +28,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
-from pyevm_jit.conformance.results import CaseStatus, Summary
+from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV
+from pyevm_jit.conformance.results import CaseResultBase, CaseStatus, NamedCase, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.evm.chain import JitVMCache
 from pyevm_jit.forks import VMFactory
@@ -60,29 +61,8 @@ _COUNTERS = (
 )
 
 
-class CaseLike(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def path(self) -> str: ...
-
-
-class ResultLike(Protocol):
-    @property
-    def case(self) -> Any: ...
-
-    @property
-    def status(self) -> CaseStatus: ...
-
-    @property
-    def reason(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-C = TypeVar("C", bound=CaseLike)
-R = TypeVar("R", bound=ResultLike)
+C = TypeVar("C", bound=NamedCase)
+R = TypeVar("R", bound=CaseResultBase[Any])
 
 
 @dataclass(frozen=True)
@@ -418,13 +398,24 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     return mode, json_path
 
 
-def add_arguments(
-    parser: argparse.ArgumentParser, mode_help: str, paths_help: str = "fixture file or folder"
-) -> None:
-    """The arguments every case command has (it adds its own selection options; it fills in
-    its default when `paths` is empty)."""
-    parser.add_argument("paths", nargs="*", metavar="PATH", help=paths_help)
-    parser.add_argument("--mode", default="interp", help=mode_help + "; default interp")
+def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str = "") -> None:
+    """The arguments every case command has, for the cases of the ethereum/tests `folder`
+    (the command adds its own selection options; it fills in its default when `paths` is
+    empty)."""
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="fixture file or folder (default: the bundled sample of ethereum/tests, "
+        f"fixtures/ethereum-tests-sample/{folder}{sample_note}; for the full corpus give its "
+        f"folder, e.g. ${ETHEREUM_TESTS_ENV}/{folder})",
+    )
+    parser.add_argument(
+        "--mode",
+        default="interp",
+        help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it runs) "
+        "or aot (the contracts compiled into a store first, then run from it); default interp",
+    )
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyevm_jit.errors import UsageError
@@ -80,45 +81,42 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--case needs --customise and a case number >= 0")
     if args.customise:
         return _run_customised(args)
-    forks = []
-    for name in args.fork or d.MAIN_FORKS:
-        try:
-            forks.append(fork_name(name))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     out_dir = args.out if args.out is not None else fuzz.regressions_dir()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is not a directory")
+    plan = fuzz.FuzzPlan(
+        args.seconds,
+        args.seed,
+        _forks(args.fork or d.MAIN_FORKS),
+        out_dir,
+        max_programs=args.max_programs,
+        minimise_budget=args.minimise_budget,
+    )
     print(
-        f"fuzzing {', '.join(forks)} for {args.seconds:g}s, seed {args.seed}; "
+        f"fuzzing {', '.join(plan.forks)} for {args.seconds:g}s, seed {args.seed}; "
         f"divergences go to {out_dir}",
         file=sys.stderr,
     )
     try:
-        runner = fuzz.fuzz if args.in_process else fuzz.fuzz_isolated
-        report = runner(
-            args.seconds,
-            args.seed,
-            forks,
-            out_dir,
-            max_programs=args.max_programs,
-            minimise_budget=args.minimise_budget,
-        )
+        report = (fuzz.fuzz if args.in_process else fuzz.fuzz_isolated)(plan)
     finally:
         d.close_backend()
     print(report.summary())
     return 1 if report.divergences else 0
 
 
+def _forks(names: Sequence[str]) -> list[str]:
+    """The canonical names of the forks `names` (UsageError naming one that is not a fork)."""
+    try:
+        return [fork_name(name) for name in names]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _run_customised(args: argparse.Namespace) -> int:
     from pyevm_jit.fuzz import customise
 
-    forks = []
-    for name in args.fork or customise.DEFAULT_FORKS:
-        try:
-            forks.append(fork_name(name))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    forks = _forks(args.fork or customise.DEFAULT_FORKS)
     print(
         f"fuzzing customised VMs on {', '.join(forks)} for {args.seconds:g}s, seed {args.seed}",
         file=sys.stderr,

@@ -9,7 +9,7 @@ import argparse
 
 from pyevm_jit.cli import caserun
 from pyevm_jit.cli.caserun import MODES as MODES
-from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV, bundled_general_state_tests_dir
+from pyevm_jit.conformance.fixtures import bundled_general_state_tests_dir
 from pyevm_jit.conformance.results import CaseStatus
 from pyevm_jit.conformance.statetest import (
     Case,
@@ -21,14 +21,7 @@ from pyevm_jit.conformance.statetest import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    caserun.add_arguments(
-        parser,
-        mode_help="interp (stock py-evm), jit (compile every contract before it runs) or aot "
-        "(compile all contracts into a store first, then run from it)",
-        paths_help="fixture file or folder (default: the bundled sample of ethereum/tests, "
-        "fixtures/ethereum-tests-sample/GeneralStateTests, 2,701 cases; for the full corpus "
-        f"give its folder, e.g. ${ETHEREUM_TESTS_ENV}/GeneralStateTests)",
-    )
+    caserun.add_arguments(parser, "GeneralStateTests", ", 2,701 cases")
     parser.add_argument("--fork", metavar="NAME", help="only this fork (e.g. Cancun)")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
 from pyevm_jit.conformance.known_deviations import deviation_reason
-from pyevm_jit.conformance.results import CaseStatus, Summary
+from pyevm_jit.conformance.results import CaseResultBase, CaseStatus, Summary
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import VMFactory, fixture_fork_name
 
@@ -75,26 +75,15 @@ class BlockCase:
 
 
 @dataclass
-class BlockCaseResult:
-    case: BlockCase
-    status: CaseStatus
-    reason: str = ""
-    seconds: float = 0.0
+class BlockCaseResult(CaseResultBase[BlockCase]):
     blocks: int = 0  # blocks imported
     rejected: int = 0  # invalid blocks rejected as expected
 
+    def case_fields(self) -> dict[str, Any]:
+        return {"network": self.case.network}
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.case.id,
-            "file": self.case.path,
-            "test": self.case.name,
-            "network": self.case.network,
-            "status": self.status.value,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 4),
-            "blocks": self.blocks,
-            "rejected": self.rejected,
-        }
+        return {**super().to_json(), "blocks": self.blocks, "rejected": self.rejected}
 
 
 #: the counts and summary line of a run (the state-test runner's, for any kind of result)

@@ -31,7 +31,8 @@ from pyevm_jit.conformance.statetx import (
     state_test_block_hash,
 )
 from pyevm_jit.testing.account import Account
-from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, TxResult, run_pyevm, run_spec
+from pyevm_jit.testing.block import BlockEnv
+from pyevm_jit.testing.osaka_spec import SpecCannotRun, TxCase, TxResult, run_pyevm, run_spec
 
 STATUSES = ("agree", "differ", "spec-cannot-run", "not-buildable", "error")
 
@@ -91,11 +92,11 @@ def discover(paths: Sequence[str | Path], substring: str | None = None) -> list[
     return cases
 
 
-def _env(env: Mapping[str, Any]) -> Env:
+def _env(env: Mapping[str, Any]) -> BlockEnv:
     number = fixture_int(env["currentNumber"])
     randao = env.get("currentRandom", env.get("currentDifficulty", 0))
     root = env.get("currentBeaconRoot", env.get("parentBeaconBlockRoot"))
-    return Env(
+    return BlockEnv(
         coinbase=fixture_address(env["currentCoinbase"]),
         number=number,
         timestamp=fixture_int(env["currentTimestamp"]),

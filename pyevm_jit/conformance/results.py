@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class CaseStatus(str, enum.Enum):
@@ -16,11 +16,43 @@ class CaseStatus(str, enum.Enum):
     UNSUPPORTED = "unsupported"  # the fork is one py-evm lacks
 
 
-class HasStatus(Protocol):
-    """A result of any kind of case (state test, blockchain test)."""
+class NamedCase(Protocol):
+    """A case of any kind: its id, the fixture file it comes from and its test's name there."""
 
     @property
-    def status(self) -> CaseStatus: ...
+    def id(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+C = TypeVar("C", bound=NamedCase)
+
+
+@dataclass
+class CaseResultBase(Generic[C]):
+    """What the result of every kind of case holds: the case, its status, why and how long."""
+
+    case: C
+    status: CaseStatus
+    reason: str = ""
+    seconds: float = 0.0
+
+    def case_fields(self) -> dict[str, Any]:
+        """What the JSON result says of the case beyond its id, file and test."""
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id,
+            "file": self.case.path,
+            "test": self.case.name,
+            **self.case_fields(),
+            "status": self.status.value,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 @dataclass
@@ -30,7 +62,7 @@ class Summary:
     counts: dict[CaseStatus, int] = field(default_factory=lambda: {s: 0 for s in CaseStatus})
     seconds: float = 0.0
 
-    def add(self, result: HasStatus) -> None:
+    def add(self, result: CaseResultBase[Any]) -> None:
         self.counts[result.status] += 1
 
     @property

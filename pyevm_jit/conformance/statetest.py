@@ -28,7 +28,7 @@ from typing import Any
 
 from pyevm_jit.conformance.fixtures import input_files, read_fixture, relative_id_path
 from pyevm_jit.conformance.known_deviations import deviation_reason
-from pyevm_jit.conformance.results import CaseStatus
+from pyevm_jit.conformance.results import CaseResultBase, CaseStatus
 from pyevm_jit.conformance.statetx import (
     CHAIN_ID,
     TransactionRejected,
@@ -50,6 +50,7 @@ from pyevm_jit.forks import (
     VMFactory,
     fixture_fork_name,
     fork_at_least,
+    header_class,
 )
 
 # Forks at and after the merge: DIFFICULTY reads PREVRANDAO (`currentRandom`).
@@ -86,24 +87,10 @@ class Case:
 
 
 @dataclass
-class CaseResult:
-    case: Case
-    status: CaseStatus
-    reason: str = ""
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.case.id,
-            "file": self.case.path,
-            "test": self.case.name,
-            "fork": self.case.fork,
-            "index": self.case.index,
-            "category": self.case.category,
-            "status": self.status.value,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 4),
-        }
+class CaseResult(CaseResultBase[Case]):
+    def case_fields(self) -> dict[str, Any]:
+        case = self.case
+        return {"fork": case.fork, "index": case.index, "category": case.category}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,8 +245,8 @@ def _state_test_vm(vm_class: type[Any]) -> type[Any]:
 def _build_header(vm_class: type[Any], fork: str, env: dict[str, Any]) -> Any:
     from eth.constants import BLANK_ROOT_HASH
 
-    header_class = vm_class.get_block_class()._meta.fields[0][1]
-    field_names = set(header_class._meta.field_names)
+    header = header_class(vm_class)
+    field_names = set(header._meta.field_names)
     post_merge = fork in _POST_MERGE
     random = env.get("currentRandom")
     fields: dict[str, Any] = {
@@ -288,7 +275,7 @@ def _build_header(vm_class: type[Any], fork: str, env: dict[str, Any]) -> Any:
         fields["parent_beacon_block_root"] = _bytes(root) if root else b"\x00" * 32
     if "withdrawals_root" in field_names:
         fields["withdrawals_root"] = BLANK_ROOT_HASH
-    return header_class(**{k: v for k, v in fields.items() if k in field_names})
+    return header(**{k: v for k, v in fields.items() if k in field_names})
 
 
 def _setup_pre_state(state: Any, pre: dict[str, Any]) -> None:

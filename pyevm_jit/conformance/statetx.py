@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-# The chain id state tests sign typed transactions with.
+#: the chain id of the ethereum/tests fixtures (their typed transactions are signed with it) and
+#: of every chain the package builds for tests, fuzzing and benchmarks
 CHAIN_ID = 1
 
 

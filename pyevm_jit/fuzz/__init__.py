@@ -13,7 +13,14 @@ from pyevm_jit.fuzz.generate import (
     mutate,
 )
 from pyevm_jit.fuzz.isolated import fuzz_isolated, replay_in_subprocess
-from pyevm_jit.fuzz.loop import CRASH_AFTER_ENV, CRASH_MARKER_ENV, FuzzReport, fuzz
+from pyevm_jit.fuzz.loop import (
+    CRASH_AFTER_ENV,
+    CRASH_MARKER_ENV,
+    FuzzPlan,
+    FuzzReport,
+    FuzzTally,
+    fuzz,
+)
 from pyevm_jit.fuzz.regressions import (
     load_history,
     load_regressions,
@@ -25,7 +32,9 @@ from pyevm_jit.fuzz.regressions import (
 __all__ = [
     "CRASH_AFTER_ENV",
     "CRASH_MARKER_ENV",
+    "FuzzPlan",
     "FuzzReport",
+    "FuzzTally",
     "HypothesisSource",
     "RandomSource",
     "Source",

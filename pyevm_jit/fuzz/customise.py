@@ -32,7 +32,7 @@ from eth.vm.opcode import _FastOpcode, as_opcode
 
 from pyevm_jit.forks import fork_name, fork_vm
 from pyevm_jit.fuzz.generate import RandomSource
-from pyevm_jit.fuzz.loop import make_scenario
+from pyevm_jit.fuzz.loop import FuzzTally, make_scenario
 from pyevm_jit.testing import differential as d
 
 #: forks the customisation fuzzer runs by default (all of them have EIP-2929 storage)
@@ -366,15 +366,15 @@ def customise(
 
 # --- running -------------------------------------------------------------------------------------
 @dataclass
-class CustomReport:
-    seconds: float = 0.0
-    cases: int = 0
+class CustomReport(FuzzTally):
+    """`programs`: the customised cases run (one program each)."""
+
     native_cases: int = 0
     divergences: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
-            f"{self.cases} customised cases in {self.seconds:.0f}s "
+            f"{self.programs} customised cases in {self.seconds:.0f}s "
             f"({self.native_cases} ran native code), {len(self.divergences)} divergences",
         ]
         lines += [f"  {line}" for line in self.divergences]
@@ -453,10 +453,10 @@ def fuzz_customised(
     with JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None)) as backend:
         index = only_case if only_case is not None else 0
         while time.monotonic() - start < seconds and (
-            max_cases is None or report.cases < max_cases
+            max_cases is None or report.programs < max_cases
         ):
             diffs, native = run_case(seed, index, forks, backend)
-            report.cases += 1
+            report.programs += 1
             report.native_cases += native
             if diffs:
                 report.divergences.append(" | ".join(diffs))
@@ -468,7 +468,7 @@ def fuzz_customised(
             if now - last >= 15:
                 last = now
                 print(
-                    f"[{now - start:6.0f}s] cases {report.cases} native {report.native_cases} "
+                    f"[{now - start:6.0f}s] cases {report.programs} native {report.native_cases} "
                     f"divergences {len(report.divergences)}",
                     file=stream,
                     flush=True,

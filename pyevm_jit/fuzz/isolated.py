@@ -11,12 +11,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from pyevm_jit.files import atomic_write
-from pyevm_jit.forks import fork_name
-from pyevm_jit.fuzz.loop import FuzzReport, fuzz, injected_crash, write_json
+from pyevm_jit.fuzz.loop import FuzzPlan, FuzzReport, fuzz, injected_crash, write_json
 from pyevm_jit.fuzz.regressions import minimise, save_regression
 from pyevm_jit.runtime import children
 from pyevm_jit.testing import differential as d
@@ -100,25 +100,17 @@ def replay_in_subprocess(
 
 
 def fuzz_isolated(
-    seconds: float,
-    seed: int,
-    forks: Sequence[str],
-    out_dir: Path,
-    *,
-    stream: TextIO | None = None,
-    max_programs: int | None = None,
-    minimise_budget: int = 200,
-    crash_minimise_budget: int = 30,
+    plan: FuzzPlan, *, stream: TextIO | None = None, crash_minimise_budget: int = 30
 ) -> FuzzReport:
     """`fuzz` in worker processes: when the JIT kills a worker, the program it was running is
-    minimised (each candidate in a fresh process) and saved, and a new worker carries on with
-    the next seed until the time is up."""
+    minimised (each candidate in a fresh process, `crash_minimise_budget` runs) and saved, and
+    a new worker carries on with the next seed until the time is up."""
 
     stream = stream if stream is not None else sys.stderr
-    forks = tuple(fork_name(f) for f in forks)
-    total = FuzzReport(forks=forks)
+    seed, out_dir, max_programs = plan.seed, plan.out_dir, plan.max_programs
+    total = FuzzReport(forks=tuple(plan.forks))
     start = time.monotonic()
-    deadline = start + seconds
+    deadline = start + plan.seconds
     worker_seed = seed
     known_crashes: list[bytes] = []  # minimised crashing codes: a program containing one is
     # counted but not minimised again
@@ -131,17 +123,14 @@ def fuzz_isolated(
                 break
             for path in (current, report_file):
                 path.unlink(missing_ok=True)
+            left_programs = None if max_programs is None else max_programs - total.programs
+            worker_plan = replace(plan, seconds=left, seed=worker_seed, max_programs=left_programs)
             proc = children.run(
                 "pyevm_jit.fuzz", "worker",
                 json.dumps({
-                    "seconds": left,
-                    "seed": worker_seed,
-                    "forks": list(forks),
-                    "out": str(out_dir),
+                    "plan": worker_plan.to_json(),
                     "current": str(current),
                     "report": str(report_file),
-                    "max_programs": None if max_programs is None else max_programs - total.programs,
-                    "minimise_budget": minimise_budget,
                 }),
             )  # fmt: skip
             if report_file.exists():
@@ -225,15 +214,7 @@ def worker_main(argv: Sequence[str]) -> int:
         return 1 if diffs else 0
     if len(argv) == 2 and argv[0] == "worker":
         opts = json.loads(argv[1])
-        report = fuzz(
-            float(opts["seconds"]),
-            int(opts["seed"]),
-            opts["forks"],
-            Path(opts["out"]),
-            max_programs=opts["max_programs"],
-            minimise_budget=int(opts["minimise_budget"]),
-            current_file=Path(opts["current"]),
-        )
+        report = fuzz(FuzzPlan.from_json(opts["plan"]), current_file=Path(opts["current"]))
         Path(opts["current"]).unlink(missing_ok=True)
         write_json(Path(opts["report"]), _report_to_json(report))
         d.close_backend()

@@ -5,6 +5,7 @@ stock interpreter executed."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import gc
 import json
 import os
@@ -66,10 +67,46 @@ HISTORY_LENGTH = 40
 # The fuzz loop
 
 
+@dataclass(frozen=True)
+class FuzzPlan:
+    """What a fuzz run covers, in this process (`fuzz`) or in worker processes
+    (`fuzz_isolated`): programs generated from `seed` for `forks` during `seconds` (and
+    `max_programs` at the most); each new kind of divergence minimised in `minimise_budget`
+    runs and saved to `out_dir`. Fork names are checked (ValueError) and made canonical."""
+
+    seconds: float
+    seed: int
+    forks: Sequence[str]
+    out_dir: Path
+    max_programs: int | None = None
+    minimise_budget: int = 200
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forks", tuple(fork_name(f) for f in self.forks))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "forks": list(self.forks), "out_dir": str(self.out_dir)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FuzzPlan:
+        return cls(**{**data, "out_dir": Path(data["out_dir"])})
+
+
 @dataclass
-class FuzzReport:
+class FuzzTally:
+    """How long a fuzz run took and how many programs it ran (each fuzzer's report adds its own
+    counts)."""
+
     seconds: float = 0.0
     programs: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.programs / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class FuzzReport(FuzzTally):
     native_runs: int = 0
     interpreted_runs: int = 0
     divergences: int = 0
@@ -77,10 +114,6 @@ class FuzzReport:
     executed: collections.Counter[int] = field(default_factory=collections.Counter)
     fixtures: list[Path] = field(default_factory=list)
     forks: tuple[str, ...] = ()
-
-    @property
-    def rate(self) -> float:
-        return self.programs / self.seconds if self.seconds > 0 else 0.0
 
     def coverage(self) -> tuple[int, int, list[str]]:
         """(opcodes executed, opcodes that exist in the fuzzed forks, missing mnemonics)."""
@@ -147,32 +180,28 @@ def make_scenario(
 
 
 def fuzz(
-    seconds: float,
-    seed: int,
-    forks: Sequence[str],
-    out_dir: Path,
+    plan: FuzzPlan,
     *,
     stream: TextIO | None = None,
-    max_programs: int | None = None,
-    minimise_budget: int = 200,
     backend: Any = None,
     current_file: Path | None = None,
 ) -> FuzzReport:
-    """Run the differential fuzzer for `seconds` (or `max_programs`), in this process.
+    """Run the differential fuzzer as `plan` says, in this process.
 
     With `current_file`, each scenario is written there before the JIT runs it, so that a
     supervisor (`fuzz_isolated`) can tell which program killed the process."""
     stream = stream if stream is not None else sys.stderr
-    rng = random.Random(seed)
+    rng = random.Random(plan.seed)
     src = RandomSource(rng)
-    forks = tuple(fork_name(f) for f in forks)
-    seeds = load_seed_contracts(random.Random(seed))
+    forks = tuple(plan.forks)
+    seeds = load_seed_contracts(random.Random(plan.seed))
     report = FuzzReport(forks=forks)
     traced = {fork: traced_vm(fork, report.executed) for fork in forks}
     seen_signatures: set[tuple[str, frozenset[str]]] = set()
     tty = bool(getattr(stream, "isatty", lambda: False)())
     start = time.monotonic()
-    deadline = start + seconds
+    deadline = start + plan.seconds
+    max_programs = plan.max_programs
     last_progress = start
 
     # the programs this process ran before the current one (a crash may need them to recur)
@@ -216,13 +245,13 @@ def fuzz(
             if key not in seen_signatures:
                 seen_signatures.add(key)
                 small, small_diffs = minimise(
-                    scenario, check, budget=minimise_budget, deadline=time.monotonic() + 120
+                    scenario, check, budget=plan.minimise_budget, deadline=time.monotonic() + 120
                 )
                 path = save_regression(
                     small,
                     small_diffs,
-                    out_dir,
-                    found_by=f"pyevm-jit fuzz --seed {seed} ({generator})",
+                    plan.out_dir,
+                    found_by=f"pyevm-jit fuzz --seed {plan.seed} ({generator})",
                 )
                 report.fixtures.append(path)
                 print(

@@ -18,10 +18,11 @@ from typing import Any
 from eth_typing import Address
 
 from pyevm_jit.fuzz.generate import RandomSource, load_seed_contracts
-from pyevm_jit.fuzz.loop import make_scenario
+from pyevm_jit.fuzz.loop import FuzzTally, make_scenario
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.account import Account
-from pyevm_jit.testing.osaka_spec import Env, SpecCannotRun, TxCase, run_pyevm, run_spec
+from pyevm_jit.testing.block import BlockEnv
+from pyevm_jit.testing.osaka_spec import SpecCannotRun, TxCase, run_pyevm, run_spec
 
 FORK = "osaka"
 
@@ -43,7 +44,7 @@ def scenario_case(scenario: d.Scenario) -> TxCase:
         )
     for address, account in scenario.accounts.items():
         pre[address] = Account(account.balance, account.nonce, account.code, dict(account.storage))
-    env = Env(
+    env = BlockEnv(
         coinbase=d.COINBASE,
         number=d.BLOCK_NUMBER,
         timestamp=d.TIMESTAMP,
@@ -65,17 +66,14 @@ def scenario_case(scenario: d.Scenario) -> TxCase:
 
 
 @dataclass
-class SpecFuzzReport:
-    seconds: float = 0.0
-    programs: int = 0
+class SpecFuzzReport(FuzzTally):
     valid: int = 0
     spec_cannot_run: list[str] = field(default_factory=list)
     divergences: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def summary(self) -> str:
-        rate = self.programs / self.seconds if self.seconds else 0.0
         return (
-            f"{self.programs} Osaka programs in {self.seconds:.1f}s ({rate:.1f}/s; "
+            f"{self.programs} Osaka programs in {self.seconds:.1f}s ({self.rate:.1f}/s; "
             f"{self.valid} valid transactions): {len(self.divergences)} divergences from the "
             f"specification, {len(self.spec_cannot_run)} the specification cannot run"
         )

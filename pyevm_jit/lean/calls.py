@@ -31,6 +31,7 @@ from eth.vm.message import Message
 from eth_typing import Address
 
 from pyevm_jit.lean import guard
+from pyevm_jit.lean.exact import exact_paths
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import CALL, CALLCODE, DELEGATECALL, STATICCALL
 
@@ -118,14 +119,8 @@ def lean_calls(
     message methods (empty otherwise)."""
     if not guard.keeps_pyevm_methods(computation_class, guard.CHILD_METHODS):
         return {}
-    found = {}
-    for opcode in (CALL, CALLCODE, DELEGATECALL, STATICCALL):
-        if opcode not in exact:
-            continue
-        kind = guard.call_params_kind(opcodes.get(opcode))
-        if kind is not None:
-            found[opcode] = _READERS[kind]
-    return found
+    calls = (CALL, CALLCODE, DELEGATECALL, STATICCALL)
+    return exact_paths(opcodes, calls, exact, guard.call_params_kind, _READERS)
 
 
 def call(computation: Computation, opcode_fn: Any, reader: ParamsReader, inputs: list[int]) -> int:

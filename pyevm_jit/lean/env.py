@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pyevm_jit.lean import guard
+from pyevm_jit.lean.exact import exact_paths
 
 EnvGetter = Callable[[Any], int]
 
@@ -44,11 +45,4 @@ def environment_getters(
 ) -> dict[int, EnvGetter]:
     """opcode -> value getter, for the environment opcodes of the table `opcodes` that are
     py-evm's exact objects (`exact`, from `lean.exact`) with one of py-evm's logic functions."""
-    found = {}
-    for opcode in env_opcodes:
-        if opcode not in exact:
-            continue
-        name = guard.env_logic_name(opcodes.get(opcode))
-        if name is not None:
-            found[opcode] = _GETTERS[name]
-    return found
+    return exact_paths(opcodes, env_opcodes, exact, guard.env_logic_name, _GETTERS)

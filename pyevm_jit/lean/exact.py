@@ -50,7 +50,7 @@ import logging
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from eth.db.account import AccountDB
@@ -63,6 +63,8 @@ from pyevm_jit.forks import vm_classes
 from pyevm_jit.opcodes import OPCODES, Kind, fork_opcodes
 
 log = logging.getLogger("pyevm_jit.evm.vm")
+
+P = TypeVar("P")
 
 #: computation methods native code does in every message (gas charges, memory, stack)
 MESSAGE_METHODS = (
@@ -221,6 +223,25 @@ def exact_entries(opcodes: dict[int, Any], stock: dict[int, Any]) -> frozenset[i
 
 
 # --- verdicts per class, kept while the class is unchanged ---------------------------------------
+def exact_paths(
+    opcodes: Mapping[int, Any],
+    candidates: Iterable[int],
+    exact: frozenset[int],
+    kind_of: Callable[[Any], str | None],
+    paths: Mapping[str, P],
+) -> dict[int, P]:
+    """opcode -> its lean path `paths[kind_of(entry)]`, for the `candidates` whose entry in
+    `opcodes` is py-evm's exact object (in `exact`, from `exact_entries`) of a kind `kind_of`
+    recognises (None: no lean path)."""
+    found = {}
+    for opcode in candidates:
+        if opcode in exact:
+            kind = kind_of(opcodes.get(opcode))
+            if kind is not None:
+                found[opcode] = paths[kind]
+    return found
+
+
 def _version_tag_offset() -> int | None:
     """Where CPython keeps a type's version tag (`tp_version_tag`), found by watching it change,
     or None when it cannot be found for sure (then verdicts are not kept)."""

@@ -69,25 +69,19 @@ class OsakaVM(PragueVM):
             )
 
 
-class BPO1State(OsakaState):
-    blob_schedule = BPO1_BLOB_SCHEDULE
+def bpo_fork(fork: str, schedule: BlobSchedule) -> tuple[type[OsakaState], type[OsakaVM]]:
+    """The state and VM classes of a blob-parameter-only fork (EIP-7892): Osaka with the blob
+    `schedule`, named `<FORK>State` and `<FORK>VM` in this module (assign them to those names:
+    pickle finds classes by name)."""
+    name = fork.upper()
+    shared = {"__module__": __name__, "blob_schedule": schedule}
+    state = type(f"{name}State", (OsakaState,), shared)
+    doc = f"Osaka with {name}'s blob schedule ({schedule.target} target, {schedule.max} max blobs)."
+    vm = type(
+        f"{name}VM", (OsakaVM,), {**shared, "__doc__": doc, "fork": fork, "_state_class": state}
+    )
+    return state, vm
 
 
-class BPO1VM(OsakaVM):
-    """Osaka with the first blob-parameter-only schedule (10 target, 15 max blobs)."""
-
-    fork = "bpo1"
-    blob_schedule = BPO1_BLOB_SCHEDULE
-    _state_class = BPO1State
-
-
-class BPO2State(OsakaState):
-    blob_schedule = BPO2_BLOB_SCHEDULE
-
-
-class BPO2VM(OsakaVM):
-    """Osaka with the second blob-parameter-only schedule (14 target, 21 max blobs)."""
-
-    fork = "bpo2"
-    blob_schedule = BPO2_BLOB_SCHEDULE
-    _state_class = BPO2State
+BPO1State, BPO1VM = bpo_fork("bpo1", BPO1_BLOB_SCHEDULE)
+BPO2State, BPO2VM = bpo_fork("bpo2", BPO2_BLOB_SCHEDULE)

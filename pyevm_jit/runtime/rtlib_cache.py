@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import threading
 from typing import Any
 
@@ -36,20 +35,19 @@ from pyevm_jit.runtime.store import (
     entry_problem,
     identity_fingerprint,
 )
+from pyevm_jit.runtime.store.format import fields_digest, frame, unframe
 
 #: the folder of the store that holds runtime libraries (not a fork: no artifact name fits it)
 FOLDER = "rtlib"
 MAGIC = b"pyevm-jit rtlib 1\n"
 _DOMAIN = b"pyevm-jit rtlib digest 1\0"
-_HEADER = struct.Struct(">I")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def _digest(manifest: dict[str, Any], data: bytes) -> str:
-    text = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    return keccak(_DOMAIN + _HEADER.pack(len(text)) + text + data).hex()
+    return fields_digest(_DOMAIN, manifest, data)
 
 
 def _manifest(key: tuple[str, str], data: bytes) -> dict[str, Any]:
@@ -70,26 +68,22 @@ def encode(key: tuple[str, str], data: bytes) -> bytes:
     """The file for the runtime library `data` built for `key`."""
     manifest = _manifest(key, data)
     manifest["digest"] = _digest(manifest, data)
-    text = json.dumps(manifest, sort_keys=True).encode()
-    return MAGIC + _HEADER.pack(len(text)) + text + data
+    return frame(MAGIC, json.dumps(manifest, sort_keys=True).encode(), data)
 
 
 def decode(key: tuple[str, str], blob: bytes) -> tuple[bytes | None, str | None]:
     """(object, None) when `blob` is the runtime library of this engine for `key`, else
     (None, why not)."""
-    start = len(MAGIC) + _HEADER.size
-    if not blob.startswith(MAGIC) or len(blob) < start:
-        return None, "not a runtime-library file (bad header)"
-    (size,) = _HEADER.unpack_from(blob, len(MAGIC))
-    if size > MAX_MANIFEST_BYTES or len(blob) < start + size:
-        return None, "truncated or its manifest oversized"
     try:
-        manifest = json.loads(blob[start : start + size].decode("utf-8"))
+        head, data = unframe(blob, MAGIC, MAX_MANIFEST_BYTES, "runtime-library file")
+    except ValueError as exc:
+        return None, str(exc)
+    try:
+        manifest = json.loads(head.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"unreadable manifest: {exc}"
     if not isinstance(manifest, dict):
         return None, "manifest is not a JSON object"
-    data = bytes(blob[start + size :])
     digest = manifest.pop("digest", None)
     expected = _manifest(key, data)
     for name, value in expected.items():

@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyevm_jit.runtime.assertions import checked_linker
@@ -86,52 +87,29 @@ class ResidentEntry:
             self.tier_up_at = self._tier_up_at
 
 
+@dataclass(eq=False, slots=True)
 class Job:
     """One compilation on its way from a request to a resident program (`runtime.jobs`)."""
 
-    __slots__ = (
-        "key",
-        "code",
-        "kind",
-        "generation",
-        "started",
-        "done",
-        "program",
-        "error",
-        "tier_up",
-        "verdict",
-        "region",
-        "grow",
-        "level",
-    )
-
-    def __init__(
-        self,
-        key: RuntimeCacheKey,
-        code: bytes,
-        kind: ProgramKind,
-        generation: int,
-        tier_up: bool = False,
-    ):
-        self.key = key
-        self.code = code
-        self.kind = kind
-        self.generation = generation
-        #: a recompilation of a resident program at the tier-up level
-        self.tier_up = tier_up
-        self.started = monotonic()
-        self.done = threading.Event()
-        self.program: CompiledProgram | None = None
-        self.error: str | None = None
-        #: how the job's failure counts (a `CompileFailure` kind: "compile", "budget" or
-        #: "transient"; set when the job fails)
-        self.verdict = "compile"
-        #: the blocks it compiles (None: the whole contract; docs/regions.md)
-        self.region: frozenset[int] | None = None
-        #: a recompilation of a resident region program with a grown region
-        self.grow = False
-        #: the optimisation level a grown region keeps (its program's)
-        self.level: int | None = None
+    key: RuntimeCacheKey
+    code: bytes
+    kind: ProgramKind
+    generation: int
+    #: a recompilation of a resident program at the tier-up level
+    tier_up: bool = False
+    started: float = field(init=False, default_factory=monotonic)
+    done: threading.Event = field(init=False, default_factory=threading.Event)
+    program: CompiledProgram | None = field(init=False, default=None)
+    error: str | None = field(init=False, default=None)
+    #: how the job's failure counts (a `CompileFailure` kind: "compile", "budget" or
+    #: "transient"; set when the job fails)
+    verdict: str = field(init=False, default="compile")
+    #: the blocks it compiles (None: the whole contract; docs/regions.md)
+    region: frozenset[int] | None = field(init=False, default=None)
+    #: a recompilation of a resident region program with a grown region
+    grow: bool = field(init=False, default=False)
+    #: the optimisation level a grown region keeps (its program's)
+    level: int | None = field(init=False, default=None)
 
 
 def default_linker(obj: ObjectCode) -> NativeProgram:

@@ -36,6 +36,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_keys import keys
 from eth_typing import Address, Hash32
 
+from pyevm_jit.conformance.statetx import CHAIN_ID
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.forks import FORK_VMS, fork_at_least, fork_name, fork_vm
 from pyevm_jit.runtime import JitBackend, RuntimeConfig
@@ -71,7 +72,6 @@ GAS_PRICE = 10**10
 BLOCK_NUMBER = 300
 TIMESTAMP = 1_700_000_000
 BLOCK_GAS_LIMIT = 30_000_000
-CHAIN_ID = 1
 
 
 def _addr(tag: str) -> bytes:

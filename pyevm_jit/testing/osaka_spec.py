@@ -16,11 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyevm_jit.conformance.statetx import EMPTY_LOGS_HASH, logs_hash
+from pyevm_jit.conformance.statetx import CHAIN_ID, EMPTY_LOGS_HASH, logs_hash
 from pyevm_jit.testing.account import Account
-
-#: the chain id of every case (the state tests' too)
-CHAIN_ID = 1
+from pyevm_jit.testing.block import BlockEnv
 
 
 class SpecUnavailable(RuntimeError):
@@ -32,26 +30,10 @@ class SpecCannotRun(Exception):
 
 
 @dataclass(frozen=True)
-class Env:
-    """The block a case's transaction is in (`block_hashes`: newest first, the parent's
-    first, at most 256)."""
-
-    coinbase: bytes
-    number: int
-    timestamp: int
-    gas_limit: int
-    base_fee: int
-    prev_randao: bytes
-    excess_blob_gas: int = 0
-    beacon_root: bytes = b"\x00" * 32
-    block_hashes: Sequence[bytes] = ()
-
-
-@dataclass(frozen=True)
 class TxCase:
     name: str
     pre: Mapping[bytes, Account]
-    env: Env
+    env: BlockEnv
     tx: bytes  # the signed transaction's encoding (RLP list, or type byte + payload)
     #: storage slots whose values after the transaction the results also carry (and compare)
     probe: Sequence[tuple[bytes, int]] = ()
@@ -191,21 +173,14 @@ def run_spec(case: TxCase, fork_id: str = "osaka") -> TxResult:
 # py-evm
 
 
-def _header(vm_class: type[Any], env: Env) -> Any:
+def _header(vm_class: type[Any], env: BlockEnv) -> Any:
     from eth.constants import BLANK_ROOT_HASH
 
-    header_class = vm_class.get_block_class()._meta.fields[0][1]
     parent = env.block_hashes[0] if env.block_hashes else b"\x00" * 32
-    return header_class(
-        coinbase=env.coinbase,
-        block_number=env.number,
-        gas_limit=env.gas_limit,
-        timestamp=env.timestamp,
-        difficulty=0,
+    return env.header(
+        vm_class,
         state_root=BLANK_ROOT_HASH,
         parent_hash=parent,
-        mix_hash=env.prev_randao.rjust(32, b"\x00"),
-        base_fee_per_gas=env.base_fee,
         excess_blob_gas=env.excess_blob_gas,
         blob_gas_used=0,
         parent_beacon_block_root=env.beacon_root,

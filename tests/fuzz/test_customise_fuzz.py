@@ -33,7 +33,7 @@ def test_each_customisation_agrees(name: str, backend: JitBackend) -> None:
 
 def test_a_short_run_finds_nothing() -> None:
     report = customise.fuzz_customised(600, 11, max_cases=30)
-    assert report.cases == 30 and report.divergences == []
+    assert report.programs == 30 and report.divergences == []
     assert report.native_cases
 
 

@@ -137,7 +137,7 @@ def test_fuzz_loop_saves_a_minimised_divergence(
 
     monkeypatch.setattr(d, "run_jit", fake_run_jit)
     stream = io.StringIO()
-    report = fuzz.fuzz(60, 3, ["cancun"], tmp_path, stream=stream, max_programs=150)
+    report = fuzz.fuzz(fuzz.FuzzPlan(60, 3, ["cancun"], tmp_path, max_programs=150), stream=stream)
     assert report.programs == 150
     assert report.divergences >= 1, report.summary()
     assert report.fixtures and all(p.exists() for p in report.fixtures)
@@ -167,7 +167,8 @@ def test_cli_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> N
 def test_short_seeded_fuzz_run_finds_no_divergence(tmp_path: Path) -> None:
     """What CI runs: a short, seeded, bounded fuzz against the real JIT."""
     report = fuzz.fuzz(
-        90, 1, d.MAIN_FORKS, tmp_path, stream=io.StringIO(), max_programs=60, minimise_budget=60
+        fuzz.FuzzPlan(90, 1, d.MAIN_FORKS, tmp_path, max_programs=60, minimise_budget=60),
+        stream=io.StringIO(),
     )
     assert report.programs > 0
     assert report.native_runs > 0, report.summary()
@@ -187,7 +188,9 @@ def test_isolated_fuzz_survives_a_crashing_program(
     # makes the same programs (one with an SSTORE byte among the first three) everywhere
     monkeypatch.setenv(ETHEREUM_TESTS_ENV, str(BUNDLED_ETHEREUM_TESTS))
     report = fuzz.fuzz_isolated(
-        240, 1, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=3, crash_minimise_budget=6
+        fuzz.FuzzPlan(240, 1, ["cancun"], tmp_path, max_programs=3),
+        stream=io.StringIO(),
+        crash_minimise_budget=6,
     )
     assert report.divergences >= 1, report.summary()
     assert report.fixtures
@@ -205,7 +208,9 @@ def test_isolated_fuzz_replays_a_crash_after_earlier_programs(
     the regression replay then runs first."""
     monkeypatch.setenv(fuzz.CRASH_AFTER_ENV, "0a:55")
     report = fuzz.fuzz_isolated(
-        300, 9, ["cancun"], tmp_path, stream=io.StringIO(), max_programs=30, crash_minimise_budget=4
+        fuzz.FuzzPlan(300, 9, ["cancun"], tmp_path, max_programs=30),
+        stream=io.StringIO(),
+        crash_minimise_budget=4,
     )
     saved = [json.loads(p.read_text()) for p in report.fixtures if p.suffix == ".json"]
     assert saved, report.summary()

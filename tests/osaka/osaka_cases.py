@@ -8,11 +8,12 @@ from typing import Any
 
 from pyevm_jit.osaka import OsakaVM
 from pyevm_jit.testing.account import Account
+from pyevm_jit.testing.block import BlockEnv
 from pyevm_jit.testing.differential import SENDER, SENDER_KEY
-from pyevm_jit.testing.osaka_spec import Env, TxCase, TxResult
+from pyevm_jit.testing.osaka_spec import TxCase, TxResult
 
 CONTRACT = bytes.fromhex("c0de" * 10)
-ENV = Env(
+ENV = BlockEnv(
     coinbase=bytes.fromhex("cb" * 20),
     number=300,
     timestamp=1_700_000_000,
@@ -46,7 +47,7 @@ def tx_case(
     blob_hashes: Sequence[bytes] | None = None,
     balance: int = 10**24,
     name: str = "case",
-    env: Env = ENV,
+    env: BlockEnv = ENV,
     max_fee_per_blob_gas: int = 10,
 ) -> TxCase:
     """A dynamic-fee (or, with `blob_hashes`, a blob) transaction from the test sender to

@@ -42,6 +42,23 @@ class JitApeEVMBackend(ApeEVMBackend):  # type: ignore[misc,unused-ignore]
         ApeEVMBackend.chain.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
 
 
+def _made_by_new_backend(name: str) -> Any:
+    """A property of `JitApeTester` (ape's `ApeTester.<name>`, kept in `_<name>`) whose object
+    `_new_backend` makes on first use; setting it is ape's own setter."""
+    private = f"_{name}"
+    ape_setter = getattr(ApeTester, name).fset
+
+    def get(self: JitApeTester) -> Any:
+        if getattr(self, private) is None:
+            self._new_backend()
+        return getattr(self, private)
+
+    def set_(self: JitApeTester, value: Any) -> None:
+        ape_setter(self, value)
+
+    return property(get, set_)
+
+
 class JitApeTester(ApeTester):  # type: ignore[misc,unused-ignore]
     """ape's web3 eth-tester provider, with a `JitApeEVMBackend`."""
 
@@ -53,25 +70,8 @@ class JitApeTester(ApeTester):  # type: ignore[misc,unused-ignore]
         self._backend = JitApeEVMBackend(self.config, self.chain_id, self.jit_backend)
         self._ethereum_tester = EthereumTester(self._backend)
 
-    @property  # type: ignore[override,unused-ignore]
-    def ethereum_tester(self) -> Any:
-        if self._ethereum_tester is None:
-            self._new_backend()
-        return self._ethereum_tester
-
-    @ethereum_tester.setter
-    def ethereum_tester(self, value: Any) -> None:
-        ApeTester.ethereum_tester.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
-
-    @property  # type: ignore[override,unused-ignore]
-    def backend(self) -> Any:
-        if self._backend is None:
-            self._new_backend()
-        return self._backend
-
-    @backend.setter
-    def backend(self, value: Any) -> None:
-        ApeTester.backend.fset(self, value)  # type: ignore[attr-defined,unused-ignore]
+    ethereum_tester = _made_by_new_backend("ethereum_tester")
+    backend = _made_by_new_backend("backend")
 
 
 class JitLocalProvider(LocalProvider):  # type: ignore[misc,unused-ignore]

@@ -306,20 +306,10 @@ class FileArtifactStore:
         finally:
             os.close(fd)
         try:
-            artifact = StoredArtifact.from_bytes(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._reject(name, f"unreadable manifest: {exc}")
+            return StoredArtifact.read(data, key)
+        except ValueError as exc:
+            self._reject(name, str(exc))
             return None
-        if artifact.key != key:
-            self._reject(
-                name, "manifest names another code hash, fork, level or engine than its file name"
-            )
-            return None
-        problem = artifact.integrity_problem()
-        if problem is not None:
-            self._reject(name, problem)
-            return None
-        return artifact
 
     def keys(self) -> list[ArtifactKey]:
         """The keys of the artifacts present, from file names only (nothing is read or

@@ -183,10 +183,35 @@ class ArtifactManifest(EngineIdentity):
         return manifest
 
 
+def frame(magic: bytes, head: bytes, body: bytes) -> bytes:
+    """`magic`, the length of `head` (4 bytes, big-endian), `head`, `body`: the layout of an
+    artifact file, a signed envelope, a runtime-library file and what their digests hash."""
+    return magic + _HEADER.pack(len(head)) + head + body
+
+
+def unframe(data: bytes, magic: bytes, max_head: int, what: str) -> tuple[bytes, bytes]:
+    """(head, body) of `data` laid out by `frame` after `magic`; ValueError naming `what`
+    ("artifact file", ...) when it is not that, is cut short or its head exceeds `max_head`."""
+    if not data.startswith(magic):
+        raise ValueError(f"{what}: bad header")
+    start = len(magic) + _HEADER.size
+    if len(data) < start:
+        raise ValueError(f"{what}: truncated")
+    (size,) = _HEADER.unpack_from(data, len(magic))
+    if size > max_head or len(data) < start + size:
+        raise ValueError(f"{what}: truncated or its head oversized")
+    return bytes(data[start : start + size]), bytes(data[start + size :])
+
+
+def fields_digest(domain: bytes, fields: dict[str, Any], data: bytes) -> str:
+    """Keccak-256 (hex) over `fields` as canonical JSON and `data`, framed after `domain`."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return keccak(frame(domain, text, bytes(data))).hex()
+
+
 def artifact_digest(signed: dict[str, Any], object_bytes: bytes) -> str:
     """Keccak-256 over the manifest's fields (all but the digest) and the object bytes."""
-    text = json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
-    return keccak(_DIGEST_DOMAIN + _HEADER.pack(len(text)) + text + bytes(object_bytes)).hex()
+    return fields_digest(_DIGEST_DOMAIN, signed, object_bytes)
 
 
 @dataclass(frozen=True)
@@ -245,6 +270,23 @@ class StoredArtifact:
             return "manifest names no bytecode"
         return None
 
+    @classmethod
+    def read(cls, data: bytes, key: ArtifactKey) -> StoredArtifact:
+        """The artifact file `data` found under the name of `key`; ValueError saying why it must
+        not be used (unreadable, its manifest names another key, `integrity_problem`)."""
+        try:
+            artifact = cls.from_bytes(data)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ValueError(f"unreadable manifest: {exc}") from None
+        if artifact.key != key:
+            raise ValueError(
+                "manifest names another code hash, fork, level or engine than its file name"
+            )
+        problem = artifact.integrity_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return artifact
+
     def binding_problem(self, key: RuntimeCacheKey, code_len: int | None) -> str | None:
         """Why this artifact is not the program of `key` (and of code `code_len` long)."""
         if self.runtime_key != key:
@@ -283,19 +325,10 @@ class StoredArtifact:
 
     def to_bytes(self) -> bytes:
         """The artifact file: header, manifest, object."""
-        text = self.manifest.to_json().encode()
-        return MAGIC + _HEADER.pack(len(text)) + text + self.object_bytes
+        return frame(MAGIC, self.manifest.to_json().encode(), self.object_bytes)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StoredArtifact:
         """Parse an artifact file (ValueError when it is not one)."""
-        if not data.startswith(MAGIC):
-            raise ValueError("not an artifact file (bad header)")
-        start = len(MAGIC) + _HEADER.size
-        if len(data) < start:
-            raise ValueError("artifact file truncated")
-        (size,) = _HEADER.unpack_from(data, len(MAGIC))
-        if size > MAX_MANIFEST_BYTES or len(data) < start + size:
-            raise ValueError("artifact file truncated or its manifest oversized")
-        manifest = ArtifactManifest.from_json(data[start : start + size].decode("utf-8"))
-        return cls(manifest, bytes(data[start + size :]))
+        head, body = unframe(data, MAGIC, MAX_MANIFEST_BYTES, "artifact file")
+        return cls(ArtifactManifest.from_json(head.decode("utf-8")), body)

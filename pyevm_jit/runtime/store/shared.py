@@ -174,22 +174,9 @@ class SharedArtifactStore:
             self._refuse(key, "of insane size")
             return None
         try:
-            body = self.trusted.unwrap(data)
-            artifact = StoredArtifact.from_bytes(body)
-        except TrustError as exc:
+            artifact = StoredArtifact.read(self.trusted.unwrap(data), key)
+        except (TrustError, ValueError) as exc:
             self._refuse(key, str(exc))
-            return None
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._refuse(key, f"unreadable manifest: {exc}")
-            return None
-        if artifact.key != key:
-            self._refuse(
-                key, "signed manifest names another code hash, fork, level or engine than its name"
-            )
-            return None
-        problem = artifact.integrity_problem()
-        if problem is not None:
-            self._refuse(key, problem)
             return None
         with self._lock:
             self.loaded += 1

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyevm_jit.files import atomic_write, make_private_dirs
+from pyevm_jit.runtime.store.format import frame, unframe
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 ENVELOPE_MAGIC = b"pyevm-jit signed artifact 1\n"
 _DOMAIN = b"pyevm-jit artifact signature 1\0"
-_HEADER = struct.Struct(">I")
 _MAX_HEADER = 4096
 
 SIGNING_KEY_ENV = "PYEVM_JIT_SIGNING_KEY"
@@ -84,7 +83,7 @@ class Signer:
         header = json.dumps(
             {"key": self.key_id, "signature": signature.hex()}, sort_keys=True
         ).encode()
-        return ENVELOPE_MAGIC + _HEADER.pack(len(header)) + header + artifact_bytes
+        return frame(ENVELOPE_MAGIC, header, artifact_bytes)
 
 
 @dataclass(frozen=True)
@@ -97,19 +96,16 @@ class TrustedKeys:
         """The artifact file inside a signed envelope; TrustError when it must not be used."""
         if not data.startswith(ENVELOPE_MAGIC):
             raise TrustError("unsigned (no signature envelope)")
-        start = len(ENVELOPE_MAGIC) + _HEADER.size
-        if len(data) < start:
-            raise TrustError("signature envelope truncated")
-        (size,) = _HEADER.unpack_from(data, len(ENVELOPE_MAGIC))
-        if size > _MAX_HEADER or len(data) < start + size:
-            raise TrustError("signature envelope truncated or oversized")
         try:
-            header = json.loads(data[start : start + size].decode("utf-8"))
+            head, body = unframe(data, ENVELOPE_MAGIC, _MAX_HEADER, "signature envelope")
+        except ValueError as exc:
+            raise TrustError(str(exc)) from None
+        try:
+            header = json.loads(head.decode("utf-8"))
             kid = str(header["key"])
             signature = bytes.fromhex(str(header["signature"]))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise TrustError("signature envelope unreadable") from None
-        body = data[start + size :]
         public = self.keys.get(kid)
         if public is None:
             raise TrustError(f"signed by key {kid}, which is not trusted")
