@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit import bench
+from pyevm_jit.cli import bench_cluster
+from pyevm_jit.cli.cluster import check_address
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.errors import UsageError
@@ -119,6 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds before a case's process is killed"
     )
+    parser.add_argument("--cluster", metavar="ADDRESS", help=bench_cluster.HELP)
     parser.add_argument(
         "--loop",
         choices=bench.SIDES,
@@ -204,6 +207,10 @@ def run(args: argparse.Namespace) -> int:
     if args.report not in (None, "-"):
         check_output_file(args.report)
     options = _options(args)
+    if args.cluster:
+        if args.loop or args.compile_times:
+            raise UsageError("--cluster applies to the benchmark, not to --loop or --compile-times")
+        args.cluster = check_address(args.cluster)
     if args.compile_times:
         return _compile_times(args, options)
     cases = _collect(args)
@@ -226,7 +233,10 @@ def run(args: argparse.Namespace) -> int:
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
     try:
-        _measure(cases, options, args, results)
+        if args.cluster:
+            bench_cluster.measure_on_cluster(args.cluster, cases, options, args.timeout, results)
+        else:
+            _measure(cases, options, args, results)
         interrupted = False
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what finished is reported and written
         interrupted = True

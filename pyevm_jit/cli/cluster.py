@@ -31,6 +31,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, cast
 
@@ -137,7 +138,7 @@ def thread_count(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-class _Watch:
+class Watch:
     """The client's wait for finished tasks, ended when the cluster has had no worker for
     `NO_WORKERS_TIMEOUT` seconds (a local cluster whose workers could not be started again, a
     remote one that lost them all): then `next` gives None."""
@@ -145,7 +146,7 @@ class _Watch:
     def __init__(self, client: Any, futures: Iterable[Any]) -> None:
         distributed = _distributed()
         self.client = client
-        self.done = distributed.as_completed(list(futures))
+        self.done = distributed.as_completed(list(futures) or None)
         self.checked = self.seen = time.monotonic()
 
     def add(self, future: Any) -> None:
@@ -179,7 +180,7 @@ def map_on_cluster(
             client.submit(function, item, *args, pure=False): index
             for index, item in enumerate(items)
         }
-        watch = _Watch(client, futures)
+        watch = Watch(client, futures)
         while (future := watch.next()) is not None:
             index = futures.pop(future)
             if future.status == "finished":
@@ -258,13 +259,14 @@ class CaseRunnerPlugin(_WorkerPlugin):
 TaskResult = tuple[list[Any], list[tuple[Any, "int | None"]], str, dict[int, dict[str, Any]]]
 
 
-def run_task(batch: list[Any]) -> TaskResult:
-    """A task on a Dask worker: the batch in this worker's warm case-runner process. A case
-    that kills that process is returned as such; the rest of the batch goes on in a fresh one."""
+def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
+    """A task on a Dask worker: the batch in this worker's warm case-runner process (of the
+    run's plugin). A case that kills that process is returned as such; the rest of the batch
+    goes on in a fresh one."""
     import distributed
 
     worker = distributed.get_worker()
-    plugin = cast(CaseRunnerPlugin, worker.plugins[PLUGIN_NAME])
+    plugin = cast(CaseRunnerPlugin, worker.plugins[plugin_name])
     results: list[Any] = []
     killers: list[tuple[Any, int | None]] = []
     stats: dict[int, dict[str, Any]] = {}
@@ -310,17 +312,21 @@ def execute_on_cluster(
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     """Results of every case as batches finish on the cluster (see the module doc)."""
     distributed = _distributed()
+    # a name of its own: two runs may share a cluster
+    plugin_name = f"{PLUGIN_NAME}-{uuid.uuid4().hex}"
     with client_for(address) as client:
-        client.register_plugin(CaseRunnerPlugin(spec, start_runner), name=PLUGIN_NAME)
-        futures = {client.submit(run_task, batch, pure=False): batch for batch in batches}
-        watch = _Watch(client, futures)
+        client.register_plugin(CaseRunnerPlugin(spec, start_runner), name=plugin_name)
+        futures = {
+            client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches
+        }
+        watch = Watch(client, futures)
         deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
         lost: set[int] = set()  # batches already submitted again (by id of the list)
 
         def again(batch: list[Any], avoid: str | None = None) -> None:
             others = [w for w in client.nthreads() if w != avoid] if avoid else []
             kwargs = {"workers": others, "allow_other_workers": True} if others else {}
-            future = client.submit(run_task, batch, pure=False, **kwargs)
+            future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
             futures[future] = batch
             watch.add(future)
 
@@ -364,4 +370,4 @@ def execute_on_cluster(
             reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
             yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
         with contextlib.suppress(Exception):
-            client.unregister_worker_plugin(PLUGIN_NAME)  # stops the case-runner processes
+            client.unregister_worker_plugin(plugin_name)  # stops the case-runner processes
