@@ -143,10 +143,11 @@ class Watch:
     `NO_WORKERS_TIMEOUT` seconds (a local cluster whose workers could not be started again, a
     remote one that lost them all): then `next` gives None."""
 
-    def __init__(self, client: Any, futures: Iterable[Any]) -> None:
-        distributed = _distributed()
+    def __init__(self, client: Any, futures: Iterable[Any], done: Any = None) -> None:
         self.client = client
-        self.done = distributed.as_completed(list(futures) or None)
+        if done is None:
+            done = _distributed().as_completed(list(futures), loop=client.loop)
+        self.done = done
         self.checked = self.seen = time.monotonic()
 
     def add(self, future: Any) -> None:

@@ -104,7 +104,6 @@ def test_a_cluster_without_workers_ends_the_wait(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(cluster, "NO_WORKERS_TIMEOUT", 0.3)
     monkeypatch.setattr(cluster, "_WORKER_CHECK", 0.05)
-    watch = cluster.Watch(Client(), [])
-    watch.done = NeverDone()
+    watch = cluster.Watch(Client(), [], done=NeverDone())
     assert watch.next() is None
     assert Client.asked > 3 and not Client.workers
