@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from pyevm_jit import bench
-from pyevm_jit.cli import bench_cluster
-from pyevm_jit.cli.cluster import check_address
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.errors import UsageError
@@ -121,7 +119,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds before a case's process is killed"
     )
-    parser.add_argument("--cluster", metavar="ADDRESS", help=bench_cluster.HELP)
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="measure the cases on a Dask cluster (a scheduler address, or local:N for N local "
+        "worker processes; the [cluster] extra): cases are distributed, each measured on one "
+        "worker, in a fresh process there, stock and JIT side by side on that worker (a row's "
+        "speedup is a same-machine comparison; workers sharing cores slow each other down; "
+        "docs/cluster.md)",
+    )
     parser.add_argument(
         "--loop",
         choices=bench.SIDES,
@@ -208,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.report)
     options = _options(args)
     if args.cluster:
+        from pyevm_jit.cli.cluster import check_address
+
         if args.loop or args.compile_times:
             raise UsageError("--cluster applies to the benchmark, not to --loop or --compile-times")
         args.cluster = check_address(args.cluster)
@@ -234,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         if args.cluster:
+            from pyevm_jit.cli import bench_cluster
+
             bench_cluster.measure_on_cluster(args.cluster, cases, options, args.timeout, results)
         else:
             _measure(cases, options, args, results)

@@ -18,13 +18,6 @@ from pyevm_jit import bench
 from pyevm_jit.cli.cluster import map_on_cluster
 from pyevm_jit.cli.progress import Progress
 
-HELP = (
-    "measure the cases on a Dask cluster (a scheduler address, or local:N for N local worker "
-    "processes; the [cluster] extra): cases are distributed, each measured on one worker, in a "
-    "fresh process there, stock and JIT side by side on that worker (a row's speedup is a "
-    "same-machine comparison; workers sharing cores slow each other down; docs/cluster.md)"
-)
-
 
 def measure_case(
     case: bench.BenchCase, options: bench.BenchOptions, timeout: float
