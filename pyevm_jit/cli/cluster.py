@@ -370,5 +370,6 @@ def execute_on_cluster(
         if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
             reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
             yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
-        with contextlib.suppress(Exception):
-            client.unregister_worker_plugin(plugin_name)  # stops the case-runner processes
+        if not address.startswith(LOCAL_PREFIX):  # a local cluster's workers close with it
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(plugin_name)  # stops the case-runner processes
