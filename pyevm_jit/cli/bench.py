@@ -263,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
     print(line, flush=True)
     if args.json:
         data = bench.results_json(results, options)
+        if args.cluster:  # each case measured on one of its workers (docs/cluster.md)
+            data["cluster"] = args.cluster
         if interrupted:
             data["interrupted"] = True
             data["not_run"] = len(cases) - len(results)

@@ -50,6 +50,7 @@ def test_bench_on_a_local_cluster_gives_the_outcomes_of_a_local_run(tmp_path: Pa
     assert len(local["cases"]) >= 2
     assert _outcomes(clustered) == _outcomes(local)  # in the cases' order, every case once
     assert all(case["status"] == "ok" and case["native"] for case in clustered["cases"])
+    assert clustered["cluster"] == "local:2" and "cluster" not in local
     # each case was measured (stock and JIT) on a worker, which says so as it finishes
     assert log.count(" over stock (on ") == len(local["cases"])
 
