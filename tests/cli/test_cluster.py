@@ -53,7 +53,7 @@ def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(tmp_path
     """A case that kills its case-runner process (exit 70, injected) takes no Dask worker down:
     it is run once more, alone, and after a second death reported as failed; every other case
     of the run, the rest of its batch included, gives its --jobs result."""
-    clean, _ = _run(tmp_path, "clean", "--jobs", "2")
+    clean, _ = _run(tmp_path, "clean")  # in one process: the quickest baseline
     victim = clean["results"][len(clean["results"]) // 2]["id"]
     crashed, done = _run(
         tmp_path, "crashed", "--cluster", "local:2", env={"PYEVM_JIT_TEST_CRASH_ON": victim}
