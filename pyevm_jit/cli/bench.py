@@ -120,6 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=1800.0, help="seconds before a case's process is killed"
     )
     parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="measure the cases on a Dask cluster (a scheduler address, or local:N for N local "
+        "worker processes; the [cluster] extra): cases are distributed, each measured on one "
+        "worker, in a fresh process there, stock and JIT side by side on that worker (a row's "
+        "speedup is a same-machine comparison; workers sharing cores slow each other down; "
+        "docs/cluster.md)",
+    )
+    parser.add_argument(
         "--loop",
         choices=bench.SIDES,
         help="profiling: run one path of the first case repeatedly in this process",
@@ -204,6 +213,12 @@ def run(args: argparse.Namespace) -> int:
     if args.report not in (None, "-"):
         check_output_file(args.report)
     options = _options(args)
+    if args.cluster:
+        from pyevm_jit.cli.cluster import check_address
+
+        if args.loop or args.compile_times:
+            raise UsageError("--cluster applies to the benchmark, not to --loop or --compile-times")
+        args.cluster = check_address(args.cluster)
     if args.compile_times:
         return _compile_times(args, options)
     cases = _collect(args)
@@ -226,7 +241,12 @@ def run(args: argparse.Namespace) -> int:
     results: list[bench.CaseResult] = []
     started = time.perf_counter()
     try:
-        _measure(cases, options, args, results)
+        if args.cluster:
+            from pyevm_jit.cli import bench_cluster
+
+            bench_cluster.measure_on_cluster(args.cluster, cases, options, args.timeout, results)
+        else:
+            _measure(cases, options, args, results)
         interrupted = False
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what finished is reported and written
         interrupted = True
@@ -243,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
     print(line, flush=True)
     if args.json:
         data = bench.results_json(results, options)
+        if args.cluster:  # each case measured on one of its workers (docs/cluster.md)
+            data["cluster"] = args.cluster
         if interrupted:
             data["interrupted"] = True
             data["not_run"] = len(cases) - len(results)

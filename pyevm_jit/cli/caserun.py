@@ -9,7 +9,7 @@ one case of that kind). The runner does the rest, the same way for every kind:
 - `--jobs N`: worker processes fed batches of cases (grouped by file, slow folders first). A
   worker that dies (a crash in native code, say) fails the case it was running; the rest of its
   batch goes to a fresh worker. Each worker builds one backend and one JIT VM class per VM
-  class;
+  class. `--cluster` (`cli.cluster`) runs the same worker processes on Dask workers;
 - the progress bar, Ctrl-C and SIGTERM (the results so far are reported and written), the
   `native: ...` line with the backends' merged statistics, the summary line and `--json`.
 """
@@ -215,9 +215,7 @@ def execute(
             spec,
             cluster,
             stats,
-            setup=_setup_process,
-            close=_close_process,
-            run_batch=run_batch_here,
+            start_runner=_WorkerProcess,
         )
         return
     if jobs > 1:
@@ -234,20 +232,6 @@ def execute(
                 yield [result], stats
     finally:
         _close_process()
-
-
-def run_batch_here(
-    spec: RunSpec[C, R], batch: Sequence[C]
-) -> tuple[list[R], int, dict[str, Any] | None]:
-    """A batch of cases in this process (a cluster worker's task): results, pid, statistics."""
-    if _Process.factory is None and spec.mode != "interp":
-        _setup_process(spec)
-    results = []
-    for case in batch:
-        if case.id == spec.crash_on:
-            os._exit(70)
-        results.append(spec.kind.run_case(case, _Process.factory))
-    return results, os.getpid(), stats_dict(_Process.backend)
 
 
 def worker_main(reader: Connection, writer: Connection) -> None:

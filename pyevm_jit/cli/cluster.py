@@ -1,19 +1,28 @@
-"""`--cluster ADDRESS|local:N`: the cases of `statetest` and `blocktest` on a Dask cluster.
+"""`--cluster ADDRESS|local:N`: a command's work on a Dask cluster.
 
 `local:N` starts a local Dask cluster of N worker processes (one thread each, on 127.0.0.1, no
 dashboard); anything else is the address of a running Dask scheduler (`tcp://host:8786`).
 Needs the `[cluster]` extra (`dask[distributed]`).
 
-Each worker keeps one warm backend and one JIT VM class per VM class for the whole run: a
-worker plugin (`CaseRunnerPlugin`) sets the process up the way a `--jobs` worker process is
-set up (`caserun._setup_process`), and every task runs a small batch of cases (grouped by file,
-like `--jobs`) with it. Results stream back as batches finish, to the same progress display,
-failure lines and `--json` as a local run.
+The cases of `statetest` and `blocktest` (`execute_on_cluster`): each Dask worker thread keeps
+one warm case-runner process for the whole run (the `--jobs` worker process of
+`cli.caserun`, started by a worker plugin, `CaseRunnerPlugin`, as soon as the worker joins):
+one backend and one JIT VM class per VM class, in a process of its own, so that the cases do
+not share an interpreter lock with the Dask worker's event loop. Every task hands a batch of
+cases (grouped by file, like `--jobs`) to that process; results stream back as batches finish,
+to the same progress display, failure lines and `--json` as a local run.
 
-A worker that dies loses no case: the scheduler runs its task again on another worker (the
-local cluster's scheduler allows one retry: `distributed.scheduler.allowed-failures` 1; a
-remote scheduler applies its own setting). A batch that killed its workers is split into single
-cases, and a single case that kills its workers is reported as failed, naming the case.
+A case that kills its case-runner process (a crash in native code) takes no Dask worker down:
+the worker reports the case and carries on with the rest of the batch in a fresh process. The
+case is run once more, alone, preferably on another worker; a case that killed two processes
+is reported as failed, naming the case. A Dask worker that dies loses no case either: the
+scheduler runs its task again on another worker (the local cluster's scheduler allows one retry:
+`distributed.scheduler.allowed-failures` 1; a remote scheduler applies its own setting), and a
+batch that killed its workers is split into single cases. A cluster left without any worker for
+`NO_WORKERS_TIMEOUT` seconds ends the run: the cases not run are reported as failed.
+
+`map_on_cluster` is the plain form the other commands use (`fuzz`, `bench`): a function over
+items, results as they finish.
 """
 
 from __future__ import annotations
@@ -21,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, cast
 
 from pyevm_jit.errors import UsageError
 
@@ -41,11 +52,30 @@ def _worker_plugin_base() -> Any:
 _WorkerPlugin: Any = _worker_plugin_base()
 
 LOCAL_PREFIX = "local:"
-#: cases per task (small: results stream back, and a batch lost with a worker is re-run)
-BATCH_SIZE = 4
+#: cases per task (results come back per task, and a task lost with a worker is run again)
+BATCH_SIZE = 8
 PLUGIN_NAME = "pyevm-jit-cases"
+#: seconds a run waits while its cluster has no worker at all, then ends
+NO_WORKERS_TIMEOUT = 120.0
+#: how often the client looks for finished tasks and at its cluster's workers (seconds)
+_POLL = 0.02
+_WORKER_CHECK = 2.0
 
-_lock = threading.Lock()  # one case at a time per worker process (a worker may have threads)
+#: Dask settings of the runs: one retry of a task whose worker died (a case that kills its
+#: process takes no Dask worker down, see the module doc: a death is the machine's or Dask's);
+#: a worker holds the task it runs and the next one (Dask's default worker saturation, 1.1, for
+#: one thread: no round trip to the scheduler between two tasks); and less of Dask's own
+#: bookkeeping in the workers, which share the machine with the work (no statistical profiler
+#: sampling the task thread every 10 ms; the event loop's blocking check and the memory and
+#: system monitors less often)
+DASK_SETTINGS: dict[str, Any] = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.1,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 def check_address(text: str) -> str:
@@ -77,14 +107,7 @@ def client_for(address: str) -> Iterator[Any]:
     distributed = _distributed()
     import dask
 
-    settings = {
-        # a task that was running on two workers that died is a failure (KilledWorker)
-        "distributed.scheduler.allowed-failures": 1,
-        # a worker holds only the task it runs: a worker that dies takes no innocent queued
-        # task down with it (those would count a death each)
-        "distributed.scheduler.worker-saturation": 1.0,
-    }
-    with dask.config.set(settings):
+    with dask.config.set(DASK_SETTINGS):
         if address.startswith(LOCAL_PREFIX):
             workers = int(address[len(LOCAL_PREFIX) :])
             with (
@@ -110,37 +133,174 @@ def client_for(address: str) -> Iterator[Any]:
                 yield client
 
 
-#: what runs in a worker: the process's set-up and close, and a batch of cases (functions of
-#: `cli.caserun`, passed in: this module does not import it)
-Setup = Callable[[Any], None]
-Close = Callable[[], None]
-RunBatch = Callable[[Any, Sequence[Any]], tuple[list[Any], int, "dict[str, Any] | None"]]
+def thread_count(client: Any) -> int:
+    """The number of task threads of the client's cluster (at least 1)."""
+    return max(1, sum(client.nthreads().values()))
+
+
+class Watch:
+    """The client's wait for finished tasks, ended when the cluster has had no worker for
+    `NO_WORKERS_TIMEOUT` seconds (a local cluster whose workers could not be started again, a
+    remote one that lost them all): then `next` gives None."""
+
+    def __init__(self, client: Any, futures: Iterable[Any], done: Any = None) -> None:
+        self.client = client
+        if done is None:
+            done = _distributed().as_completed(list(futures), loop=client.loop)
+        self.done = done
+        self.checked = self.seen = time.monotonic()
+
+    def add(self, future: Any) -> None:
+        self.done.add(future)
+
+    def next(self) -> Any:
+        """The next finished future; None when there is none left or the cluster is gone."""
+        while not self.done.is_empty():
+            if self.done.has_ready():
+                return next(self.done)
+            now = time.monotonic()
+            if now - self.checked >= _WORKER_CHECK:
+                self.checked = now
+                with contextlib.suppress(Exception):
+                    if self.client.nthreads():
+                        self.seen = now
+                if now - self.seen > NO_WORKERS_TIMEOUT:
+                    return None
+            time.sleep(_POLL)
+        return None
+
+
+def map_on_cluster(
+    address: str, function: Callable[..., Any], items: Sequence[Any], *args: Any
+) -> Iterator[tuple[int, Any]]:
+    """`function(item, *args)` for each item on the cluster: (index, result) as they finish;
+    a task that failed gives (index, the exception); a cluster left without workers ends it
+    (the items not done are not given)."""
+    with client_for(address) as client:
+        futures = {
+            client.submit(function, item, *args, pure=False): index
+            for index, item in enumerate(items)
+        }
+        watch = Watch(client, futures)
+        while (future := watch.next()) is not None:
+            index = futures.pop(future)
+            if future.status == "finished":
+                yield index, future.result()
+            else:
+                yield (
+                    index,
+                    (future.exception() if future.status == "error" else None)
+                    or (RuntimeError(f"the task was {future.status}")),
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases of statetest and blocktest
+# ---------------------------------------------------------------------------------------------
+
+
+class Runner(Protocol):
+    """A case-runner process (`caserun`'s worker process): fed a batch, it sends ("result", R)
+    per case and ("done", statistics) per batch; EOF when it died."""
+
+    remaining: list[Any]
+    conn: Any
+
+    @property
+    def pid(self) -> int: ...
+
+    def give(self, batch: list[Any]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def exit_code(self, timeout: float) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+
+StartRunner = Callable[[Any], Runner]
 
 
 class CaseRunnerPlugin(_WorkerPlugin):
-    """Sets a worker up for the run's cases once (its warm backend) and closes it at the end
-    (module-level: workers import it by name)."""
+    """The warm case-runner processes of a Dask worker: one started when the worker joins, one
+    per task thread at most (idle ones are kept), all stopped at the end (module-level:
+    workers import it by name)."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, spec: Any, setup: Setup, close: Close) -> None:
-        self.spec, self.setup_process, self.close_process = spec, setup, close
+    def __init__(self, spec: Any, start_runner: StartRunner) -> None:
+        self.spec, self.start_runner = spec, start_runner
 
     def setup(self, worker: Any) -> None:
-        with _lock:
-            self.setup_process(self.spec)
+        self.lock = threading.Lock()  # made here: the plugin travels pickled
+        # the first process at once: its start-up overlaps the other workers' and the client's
+        self.idle: list[Runner] = [self.start_runner(self.spec)]
+
+    def take(self) -> Runner:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return self.start_runner(self.spec)
+
+    def keep(self, runner: Runner) -> None:
+        with self.lock:
+            self.idle.append(runner)
 
     def teardown(self, worker: Any) -> None:
-        with _lock:
-            self.close_process()
+        with self.lock:
+            runners, self.idle = self.idle, []
+        for runner in runners:
+            runner.stop()
+            if runner.exit_code(10) is None:
+                runner.kill()
 
 
-def run_task(
-    run_batch: RunBatch, spec: Any, batch: Sequence[Any]
-) -> tuple[list[Any], int, dict[str, Any] | None]:
-    """A task: `run_batch` on this worker's warm backend, one batch at a time."""
-    with _lock:
-        return run_batch(spec, batch)
+#: a task's answer: results, the cases that killed the runner process (with its exit code),
+#: the worker's address, and the statistics of its runner process(es) by process id
+TaskResult = tuple[list[Any], list[tuple[Any, "int | None"]], str, dict[int, dict[str, Any]]]
+
+
+def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
+    """A task on a Dask worker: the batch in this worker's warm case-runner process (of the
+    run's plugin). A case that kills that process is returned as such; the rest of the batch
+    goes on in a fresh one."""
+    import distributed
+
+    worker = distributed.get_worker()
+    plugin = cast(CaseRunnerPlugin, worker.plugins[plugin_name])
+    results: list[Any] = []
+    killers: list[tuple[Any, int | None]] = []
+    stats: dict[int, dict[str, Any]] = {}
+    runner = plugin.take()
+    pending = list(batch)
+    try:
+        while pending:
+            runner.give(pending)
+            pending = []
+            while True:
+                try:
+                    kind, payload = runner.conn.recv()
+                except (EOFError, OSError):
+                    kind, payload = "died", None
+                if kind == "result":
+                    runner.remaining.pop(0)
+                    results.append(payload)
+                    continue
+                if kind == "done":
+                    if payload is not None:
+                        stats[runner.pid] = payload
+                    break
+                # the process died running remaining[0]: a fresh one for the rest
+                killers.append((runner.remaining[0], runner.exit_code(5)))
+                pending = runner.remaining[1:]
+                runner.kill()
+                runner = plugin.start_runner(plugin.spec)
+                break
+    except BaseException:
+        runner.kill()
+        raise
+    plugin.keep(runner)
+    return results, killers, str(worker.address), stats
 
 
 def execute_on_cluster(
@@ -149,48 +309,67 @@ def execute_on_cluster(
     address: str,
     stats: dict[int, dict[str, Any]],
     *,
-    setup: Setup,
-    close: Close,
-    run_batch: RunBatch,
+    start_runner: StartRunner,
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     """Results of every case as batches finish on the cluster (see the module doc)."""
     distributed = _distributed()
+    # a name of its own: two runs may share a cluster
+    plugin_name = f"{PLUGIN_NAME}-{uuid.uuid4().hex}"
     with client_for(address) as client:
-        client.register_plugin(CaseRunnerPlugin(spec, setup, close), name=PLUGIN_NAME)
+        client.register_plugin(CaseRunnerPlugin(spec, start_runner), name=plugin_name)
         futures = {
-            client.submit(run_task, run_batch, spec, batch, pure=False): batch for batch in batches
+            client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches
         }
-        done = distributed.as_completed(list(futures))
-        retried: list[list[Any]] = []
-        for future in done:
+        watch = Watch(client, futures)
+        deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
+        lost: set[int] = set()  # batches already submitted again (by id of the list)
+
+        def again(batch: list[Any], avoid: str | None = None) -> None:
+            others = [w for w in client.nthreads() if w != avoid] if avoid else []
+            kwargs = {"workers": others, "allow_other_workers": True} if others else {}
+            future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
+            futures[future] = batch
+            watch.add(future)
+
+        while (future := watch.next()) is not None:
             batch = futures.pop(future)
             if future.status == "finished":
-                results, pid, snapshot = future.result()
-                if snapshot is not None:
-                    stats[pid] = snapshot
+                results, killers, where, snapshots = future.result()
+                for pid, snapshot in snapshots.items():
+                    stats[hash((where, pid))] = snapshot
+                for case, code in killers:
+                    codes = deaths.setdefault(case.id, [])
+                    codes.append(code)
+                    if len(codes) < 2:
+                        again([case], avoid=where)  # once more, alone, on another worker
+                        continue
+                    reason = (
+                        "worker processes died running this case (exit codes "
+                        f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
+                    )
+                    results.append(spec.kind.died(case, reason))
                 yield results, stats
                 continue
             exc = future.exception() if future.status == "error" else None
-            if exc is None and future.status != "error" and batch not in retried:
-                retried.append(batch)  # lost or cancelled (not erred): once more
-                again = client.submit(run_task, run_batch, spec, batch, pure=False)
-                futures[again] = batch
-                done.add(again)
+            if exc is None and id(batch) not in lost:
+                lost.add(id(batch))  # lost or cancelled (not erred): once more
+                again(batch)
                 continue
             if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
                 for case in batch:  # find the case that kills workers
-                    single = client.submit(run_task, run_batch, spec, [case], pure=False)
-                    futures[single] = [case]
-                    done.add(single)
+                    again([case])
                 continue
-            killed = isinstance(exc, distributed.KilledWorker)
             reason = (
-                "worker processes died running this case (each time it was retried on another)"
-                if killed
+                "Dask worker processes died running this case (each time it was retried)"
+                if isinstance(exc, distributed.KilledWorker)
                 else f"the task failed: {type(exc).__name__}: {exc}"
                 if exc is not None
                 else f"the task was {future.status} twice"
             )
             yield [spec.kind.died(case, reason) for case in batch], stats
-        with contextlib.suppress(Exception):
-            client.unregister_worker_plugin(PLUGIN_NAME)  # closes the workers' backends
+        if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
+            reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
+            yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
+        if not address.startswith(LOCAL_PREFIX):  # a local cluster's workers close with it
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(plugin_name)  # stops the case-runner processes

@@ -62,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--case", type=int, default=None, help="with --customise: run only this case of the seed"
     )
     parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="fuzz on a Dask cluster (a scheduler address, or local:N for N local worker "
+        "processes; the [cluster] extra): the run is cut into shards of its own seed, run on "
+        "the workers at once; divergences come back minimised and are saved under --out "
+        "(docs/cluster.md)",
+    )
+    parser.add_argument(
         "--minimise-budget",
         type=int,
         default=200,
@@ -79,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-programs must be positive")
     if args.case is not None and (not args.customise or args.case < 0):
         raise UsageError("--case needs --customise and a case number >= 0")
+    if args.cluster:
+        from pyevm_jit.cli.cluster import check_address
+
+        if args.customise or args.in_process:
+            raise UsageError("--cluster does not apply to --customise or --in-process")
+        args.cluster = check_address(args.cluster)
     if args.customise:
         return _run_customised(args)
     out_dir = args.out if args.out is not None else fuzz.regressions_dir()
@@ -98,7 +112,12 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        report = (fuzz.fuzz if args.in_process else fuzz.fuzz_isolated)(plan)
+        if args.cluster:
+            from pyevm_jit.cli.fuzz_cluster import fuzz_on_cluster
+
+            report = fuzz_on_cluster(args.cluster, plan)
+        else:
+            report = (fuzz.fuzz if args.in_process else fuzz.fuzz_isolated)(plan)
     finally:
         d.close_backend()
     print(report.summary())

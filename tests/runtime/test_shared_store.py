@@ -258,3 +258,51 @@ def test_two_processes_share_an_s3_store(tmp_path: Path, keys: tuple[Path, Path]
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, key="testing", secret="testing")
         fs.mkdir("pyevm-jit-test")
         _two_processes(tmp_path, "s3://pyevm-jit-test/artifacts", keys, extra)
+
+
+def test_an_s3_store_that_does_not_answer_is_one_warning_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, keys: tuple[Path, Path]
+) -> None:
+    """An S3 endpoint nobody listens on (a port just closed): the first request fails, the
+    store is set aside with one warning, and every program is compiled and kept locally; no
+    later lookup or publication asks the store again."""
+    pytest.importorskip("s3fs", reason="the [cluster] extra (s3fs) is not installed")
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shared = SharedArtifactStore(
+        "s3://pyevm-jit-test/artifacts",
+        signer=load_signer(keys[0]),
+        trusted=load_trusted([keys[1]]),
+        storage_options={
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "testing",
+            "secret": "testing",
+            "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 5},
+        },
+    )
+    with caplog.at_level(logging.WARNING, logger="pyevm_jit"):
+        backend = JitBackend.new(
+            RuntimeConfig(
+                enabled=True,
+                blocking=True,
+                store=TieredArtifactStore(FileArtifactStore(tmp_path / "local"), shared),
+                compiler=faults.fault_compiler,
+                linker=faults.fake_linker,
+                dump_dir=None,
+                tuning=RuntimeTuning(worker_count=0, event_drain_interval=0.01),
+            )
+        )
+        try:
+            for n in range(3):
+                assert backend.lookup(request(code_n(20 + n))).is_compiled
+        finally:
+            backend.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "unusable" in warnings[0], warnings
+    assert shared.unreachable_reason is not None
+    stats = backend.stats()
+    assert (stats.compilations_succeeded, stats.shared_loaded, stats.shared_published) == (3, 0, 0)
+    assert len(FileArtifactStore(tmp_path / "local").keys()) == 3
