@@ -172,6 +172,30 @@ def replay(case: ReplayCase, sides: Sequence[Side]) -> ReplayResult:
     return ReplayResult(case, "agree", "", expected.valid)
 
 
+def contract_codes(cases: Iterable[ReplayCase]) -> dict[tuple[bytes, str], bytes]:
+    """Every contract code the cases start with (pre-state codes and the init code of creating
+    transactions), keyed by (keccak256 of code, OsakaVM's fork name): an AOT store's contents."""
+    from eth_hash.auto import keccak
+
+    from pyevm_jit.osaka import OsakaVM
+
+    fork = str(OsakaVM.fork)
+    found: dict[tuple[bytes, str], bytes] = {}
+    for case in cases:
+        test = _load(case.path)[case.test]
+        try:
+            codes = [fixture_bytes(account.get("code", "0x")) for account in test["pre"].values()]
+            tx = test["transaction"]
+            if not tx.get("to"):
+                codes.append(fixture_bytes(tx["data"][case.indexes[0]]))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+            continue  # a malformed case: it is not buildable when it runs, in every mode
+        for code in codes:
+            if code:
+                found[(bytes(keccak(code)), fork)] = code
+    return found
+
+
 def replay_all(
     cases: Iterable[ReplayCase],
     sides: Sequence[Side],
