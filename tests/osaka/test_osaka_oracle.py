@@ -129,6 +129,49 @@ def test_osaka_replay_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert f"{total} transactions replayed under Osaka (spec vs interp): {total} agree" in out
 
 
+def test_osaka_replay_aot_runs_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aot: every contract compiled into the store first, the replay runs native code from it
+    and compiles nothing; a second run finds the store full. Two worker processes."""
+    folder = SAMPLE / "stExample"
+    cases = osaka_replay.discover([folder])
+    codes = osaka_replay.contract_codes(cases)
+    assert codes and {fork for _, fork in codes} == {"osaka"}
+    store = tmp_path / "store"
+    report = tmp_path / "replay.json"
+    argv = ["osaka-replay", str(folder), "--mode", "aot", "--jobs", "2", "--store", str(store),
+            "--json", str(report), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    total = len(cases)
+    assert f"{len(codes)} compiled, 0 already in the store" in out, out
+    assert f"{total} transactions replayed under Osaka (spec vs aot): {total} agree" in out
+    assert "aot: 0 compilations while running (store only)" in out
+    document = json.loads(report.read_text())
+    assert document["jobs"] == 2 and document["native"]["lookup_hits"] > 0
+    assert [r["id"] for r in document["results"]] == [c.id for c in cases]
+    assert main(argv) == 0
+    assert f"0 compiled, {len(codes)} already in the store" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--mode", "jit", "--store", "s"], "--store only applies to --mode aot"),
+        (["-k", "no-such-case"], "no state test transactions selected"),
+    ],
+)
+def test_osaka_replay_bad_input(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = SAMPLE / "stExample"
+    assert main(["osaka-replay", str(folder), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_osaka_fuzz_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["osaka-fuzz", "--max-programs", "5", "--mode", "interp",
                    "--out", str(tmp_path / "out")])  # fmt: skip
