@@ -1,8 +1,9 @@
-"""`pyevm-jit osaka-replay [PATH...] [--mode interp|jit|aot|both] [--jobs N] [-k SUBSTRING]
-[--store DIR] [--json FILE]`: replay GeneralStateTests transactions under Osaka's rules on the
-execution specification and on `OsakaVM` (interpreted, JIT, from an AOT store, or interpreted
-and JIT), and report how many agree (see `pyevm_jit.conformance.osaka_replay`). Needs the
-specification: `pip install 'pyevm-jit[osaka-spec]'`.
+"""`pyevm-jit osaka-replay [PATH...] [--mode interp|jit|aot|both] [--jobs N] [--cap-gas]
+[-k SUBSTRING] [--store DIR] [--json FILE]`: replay GeneralStateTests transactions under
+Osaka's rules on the execution specification and on `OsakaVM` (interpreted, JIT, from an AOT
+store, or interpreted and JIT), and report how many agree (see
+`pyevm_jit.conformance.osaka_replay`; `--cap-gas` replays the transactions over the EIP-7825 gas
+cap with the cap). Needs the specification: `pip install 'pyevm-jit[osaka-spec]'`.
 
 The modes and `--jobs` are the case runner's (`cli.caserun`): in aot mode the cases' contract
 codes are compiled into an artifact store first, then the replay runs only from the store
@@ -49,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--cap-gas",
+        action="store_true",
+        help="replay a transaction whose gas limit is above Osaka's cap (EIP-7825) with the cap "
+        "(as written it is only rejected); its id ends in ::gas-capped",
     )
     parser.add_argument("-k", dest="substring", help="only cases whose id contains this")
     parser.add_argument(
@@ -113,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     require_spec()
     json_path = check_output_file(args.json) if args.json else None
     paths = args.paths or [str(bundled_general_state_tests_dir())]
-    cases = osaka_replay.discover(paths, args.substring)
+    cases = osaka_replay.discover(paths, args.substring, cap_gas=args.cap_gas)
     if not cases:
         raise UsageError("no state test transactions selected")
     # the case runner's modes: both runs interp in the same process as the jit side

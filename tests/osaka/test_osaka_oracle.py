@@ -36,6 +36,24 @@ def test_replayed_state_tests_agree_with_the_spec(jit_osaka: type[Any]) -> None:
     assert {r.valid for r in results} == {True, False}
 
 
+def test_cap_gas_replays_what_the_cap_would_reject(jit_osaka: type[Any]) -> None:
+    """Over the EIP-7825 cap a transaction is only rejected; with cap_gas it runs with the cap,
+    executes, and the sides still agree with the specification."""
+    folder = SAMPLE / "stChainId"
+    plain = osaka_replay.discover([folder])
+    capped = osaka_replay.discover([folder], cap_gas=True)
+    assert len(plain) == len(capped) > 0
+    assert all(c.capped and c.id.endswith("::gas-capped") for c in capped)
+    sides = [("interp", OsakaVM), ("jit", jit_osaka)]
+    for cases, valid in ((plain, False), (capped, True)):
+        results: list[osaka_replay.ReplayResult] = []
+        counts = osaka_replay.replay_all(cases, sides, results.append)
+        assert counts["agree"] == len(cases), [r.detail for r in results]
+        assert {r.valid for r in results} == {valid}
+    rejected = run_spec(osaka_replay.tx_case(plain[0], OsakaVM))
+    assert rejected.reason.startswith("TransactionGasLimitExceededError"), rejected.reason
+
+
 def test_replay_reports_a_vm_that_differs() -> None:
     broken_opcodes = {**OsakaComputation.opcodes}
     broken_opcodes[0x01] = broken_opcodes[0x03]  # ADD subtracts
