@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("ethereum.forks.osaka", reason="needs the osaka-spec extra")
 
+from osaka_cases import Sides, agreed, tx_case  # noqa: E402
+
 from pyevm_jit.cli.router import main  # noqa: E402
 from pyevm_jit.conformance import osaka_replay  # noqa: E402
 from pyevm_jit.conformance.fixtures import bundled_general_state_tests_dir  # noqa: E402
@@ -19,7 +21,8 @@ from pyevm_jit.fuzz.spec_oracle import fuzz_against_spec, scenario_case  # noqa:
 from pyevm_jit.osaka import OsakaComputation, OsakaState, OsakaVM  # noqa: E402
 from pyevm_jit.osaka.opcodes import clz  # noqa: E402
 from pyevm_jit.testing import differential as d  # noqa: E402
-from pyevm_jit.testing.assembler import asm
+from pyevm_jit.testing.account import Account  # noqa: E402
+from pyevm_jit.testing.assembler import asm  # noqa: E402
 from pyevm_jit.testing.osaka_spec import run_pyevm, run_spec  # noqa: E402
 
 SAMPLE = bundled_general_state_tests_dir()
@@ -52,6 +55,20 @@ def test_cap_gas_replays_what_the_cap_would_reject(jit_osaka: type[Any]) -> None
         assert {r.valid for r in results} == {valid}
     rejected = run_spec(osaka_replay.tx_case(plain[0], OsakaVM))
     assert rejected.reason.startswith("TransactionGasLimitExceededError"), rejected.reason
+
+
+def test_an_empty_account_with_storage_is_no_osaka_pre_state(sides: Sides) -> None:
+    """Found by a 30-minute `osaka-fuzz` run: a pre-state account with storage but no code,
+    nonce or balance, called with no value. py-evm deletes it as a touched empty account
+    (EIP-161); the specification only deletes accounts it modifies. EIP-161's emptiness
+    ignores storage, and since EIP-7523 no post-merge state holds an empty account: such an
+    account is left out of the pre-state, like one without storage."""
+    assert Account(storage={1: 1}).empty and Account().empty
+    assert not Account(balance=1, storage={1: 1}).empty
+    assert not Account(nonce=1).empty and not Account(code=b"\x00").empty
+    case = tx_case(b"", storage={1: 1}, data=b"\x96" * 32, probe=[1])
+    result = agreed(sides(case))
+    assert result.valid and result.probed == (0,)
 
 
 def test_replay_reports_a_vm_that_differs() -> None:
