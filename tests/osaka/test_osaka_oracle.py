@@ -88,6 +88,15 @@ def test_fuzz_programs_agree_with_the_spec(jit_osaka: type[Any]) -> None:
     assert report.divergences == []
 
 
+def test_fuzz_reports_progress() -> None:
+    seen: list[int] = []
+    report = fuzz_against_spec(
+        600, 3, [("interp", OsakaVM)], max_programs=3,
+        on_progress=lambda r: seen.append(r.programs), progress_interval=0,
+    )  # fmt: skip
+    assert report.programs == 3 and seen == [1, 2, 3]
+
+
 def test_fuzz_case_is_the_differential_world() -> None:
     """`scenario_case` builds the world `testing.differential.execute` runs: same post root."""
     scenario = d.Scenario(
