@@ -189,6 +189,17 @@ def open_store(raw: str, where: str | None = None) -> FileArtifactStore:
     return store
 
 
+#: how the summaries name the codes the runtime would not compile (`runtime.budget`)
+INELIGIBLE = "left to the interpreter (code pathological to compile)"
+
+
+def not_compiled(plan: AotPlan, stats: RuntimeStatsSnapshot) -> int:
+    """How many codes of `plan` were neither compiled nor failed: those the runtime screened out
+    before dispatching them (`runtime.budget`: the key answers Ineligible, the code runs
+    interpreted)."""
+    return max(0, len(plan.todo) - stats.compilations_succeeded - stats.compilations_failed)
+
+
 def compile_with_progress(
     store: FileArtifactStore, plan: AotPlan, tuning: RuntimeTuning, *, enabled: bool
 ) -> RuntimeStatsSnapshot:
@@ -228,9 +239,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     s = compile_with_progress(store, plan, tuning, enabled=not args.quiet)
     unwritten = write_failures(store)
+    ineligible = not_compiled(plan, s)
     print(
         f"aot: {s.artifacts_stored} stored, {s.compilations_failed} failed to compile, "
-        f"{plan.present} already present, in {time.monotonic() - started:.1f}s"
+        f"{plan.present} already present"
+        + (f", {ineligible} {INELIGIBLE}" if ineligible else "")
+        + f", in {time.monotonic() - started:.1f}s"
         + (f"; {unwritten}" if unwritten else ""),
         file=out,
         flush=True,
@@ -255,11 +269,13 @@ def prepare_aot(
     stats = compile_with_progress(store, plan, tuning, enabled=progress)
     failed = stats.compilations_failed
     unwritten = write_failures(store)
+    ineligible = not_compiled(plan, stats)
     print(
         f"aot: done in {time.perf_counter() - started:.1f}s: {stats.artifacts_stored} compiled, "
         f"{plan.present} already in the store"
         + (f", {failed} failed to compile" if failed else "")
         + (f", {plan.too_large} too large to compile" if plan.too_large else "")
+        + (f", {ineligible} {INELIGIBLE}" if ineligible else "")
         + (f"; {unwritten}" if unwritten else ""),
         file=out,
         flush=True,

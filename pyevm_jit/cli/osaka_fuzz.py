@@ -26,13 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode", choices=("interp", "jit", "both"), default="both", help="default: both"
     )
     parser.add_argument(
+        "--no-progress", action="store_true", help="no progress line (one every 30 s otherwise)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("osaka-divergences"),
         help="folder for divergent scenarios (default ./osaka-divergences, made when needed)",
     )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyevm_jit.fuzz.spec_oracle import fuzz_against_spec
+    from pyevm_jit.fuzz.spec_oracle import SpecFuzzReport, fuzz_against_spec
     from pyevm_jit.testing.differential import Scenario
 
     require_spec()
@@ -50,9 +53,23 @@ def run(args: argparse.Namespace) -> int:
         write_json(path, document, option="--out")
         print(f"DIVERGENCE {detail} (saved {path})", file=sys.stderr)
 
+    def progress(report: SpecFuzzReport) -> None:
+        print(
+            f"[{report.seconds:6.0f}s] programs {report.programs} "
+            f"({report.programs / max(report.seconds, 1e-9):.1f}/s) "
+            f"divergences {len(report.divergences)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
         report = fuzz_against_spec(
-            args.seconds, args.seed, sides, max_programs=args.max_programs, on_divergence=save
+            args.seconds,
+            args.seed,
+            sides,
+            max_programs=args.max_programs,
+            on_divergence=save,
+            on_progress=None if args.no_progress else progress,
         )
     finally:
         if backend is not None:

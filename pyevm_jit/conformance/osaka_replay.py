@@ -6,6 +6,10 @@ triple) are signed for Osaka and applied to the test's pre-state in the test's b
 environment. The specification's result (validity, post-state root, logs, gas used; see
 `testing.osaka_spec`) is the expectation: the fixture's own hashes are for other forks.
 
+With `cap_gas`, a transaction whose gas limit is above Osaka's cap (EIP-7825, 2^24) is replayed
+with the cap instead (its id ends in `::gas-capped`): as written it is only rejected, so its
+execution would never be compared (8,124 of the 21,221 transactions of the GeneralStateTests).
+
 A replay ends as `agree`, `differ` (a side disagrees with the specification), `spec-cannot-run`
 (the specification fails on the case itself: listed with the reason), `not-buildable` (the
 transaction cannot be expressed, e.g. a value beyond 256 bits) or `error` (py-evm raised).
@@ -48,6 +52,8 @@ class ReplayCase:
     path: str
     test: str
     indexes: tuple[int, int, int]
+    #: the transaction's gas limit lowered to the EIP-7825 cap (it was above it)
+    capped: bool = False
 
 
 @dataclass
@@ -71,8 +77,16 @@ def _load(path: str) -> dict[str, Any]:
     return read_fixture(path, "state test", ("env", "pre", "transaction", "post"))
 
 
-def discover(paths: Sequence[str | Path], substring: str | None = None) -> list[ReplayCase]:
-    """Every distinct transaction of the state tests in `paths` (files or folders)."""
+CAPPED_SUFFIX = "::gas-capped"
+
+
+def discover(
+    paths: Sequence[str | Path], substring: str | None = None, *, cap_gas: bool = False
+) -> list[ReplayCase]:
+    """Every distinct transaction of the state tests in `paths` (files or folders); with
+    `cap_gas`, those over the EIP-7825 cap are marked to run with the cap."""
+    from pyevm_jit.osaka.constants import TX_MAX_GAS_LIMIT
+
     cases: list[ReplayCase] = []
     for file in input_files(paths):
         data = _load(str(file))
@@ -85,11 +99,21 @@ def discover(paths: Sequence[str | Path], substring: str | None = None) -> list[
                     triples.add(
                         (fixture_int(ix["data"]), fixture_int(ix["gas"]), fixture_int(ix["value"]))
                     )
+            gas_limits = data[name]["transaction"].get("gasLimit") or []
             for d, g, v in sorted(triples):
                 case_id = f"{rel}::{name}::d{d}g{g}v{v}"
+                capped = cap_gas and _over_cap(gas_limits, g, TX_MAX_GAS_LIMIT)
+                case_id += CAPPED_SUFFIX if capped else ""
                 if substring is None or substring in case_id:
-                    cases.append(ReplayCase(case_id, str(file), name, (d, g, v)))
+                    cases.append(ReplayCase(case_id, str(file), name, (d, g, v), capped))
     return cases
+
+
+def _over_cap(gas_limits: Sequence[Any], index: int, cap: int) -> bool:
+    try:
+        return fixture_int(gas_limits[index]) > cap
+    except (IndexError, ValueError, TypeError):
+        return False  # a malformed fixture: not buildable when it runs, capped or not
 
 
 def _env(env: Mapping[str, Any]) -> BlockEnv:
@@ -139,9 +163,16 @@ def tx_case(case: ReplayCase, vm_class: type[Any]) -> TxCase:
     TransactionRejected when it cannot be built, ValueError on a malformed fixture."""
     test = _load(case.path)[case.test]
     d, g, v = case.indexes
+    transaction = test["transaction"]
+    if case.capped:
+        from pyevm_jit.osaka.constants import TX_MAX_GAS_LIMIT
+
+        gas_limits = list(transaction["gasLimit"])
+        gas_limits[g] = TX_MAX_GAS_LIMIT
+        transaction = {**transaction, "gasLimit": gas_limits}
     signed = build_transaction(
         vm_class,
-        test["transaction"],
+        transaction,
         {"data": d, "gas": g, "value": v},
         _legacy_chain_id(test, case.indexes),
     )
@@ -171,6 +202,30 @@ def replay(case: ReplayCase, sides: Sequence[Side]) -> ReplayResult:
         if difference is not None:
             return ReplayResult(case, "differ", f"{name}: spec vs {name}: {difference}")
     return ReplayResult(case, "agree", "", expected.valid)
+
+
+def contract_codes(cases: Iterable[ReplayCase]) -> dict[tuple[bytes, str], bytes]:
+    """Every contract code the cases start with (pre-state codes and the init code of creating
+    transactions), keyed by (keccak256 of code, OsakaVM's fork name): an AOT store's contents."""
+    from eth_hash.auto import keccak
+
+    from pyevm_jit.osaka import OsakaVM
+
+    fork = str(OsakaVM.fork)
+    found: dict[tuple[bytes, str], bytes] = {}
+    for case in cases:
+        test = _load(case.path)[case.test]
+        try:
+            codes = [fixture_bytes(account.get("code", "0x")) for account in test["pre"].values()]
+            tx = test["transaction"]
+            if not tx.get("to"):
+                codes.append(fixture_bytes(tx["data"][case.indexes[0]]))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+            continue  # a malformed case: it is not buildable when it runs, in every mode
+        for code in codes:
+            if code:
+                found[(bytes(keccak(code)), fork)] = code
+    return found
 
 
 def replay_all(

@@ -121,6 +121,7 @@ _ADDRESSES: tuple[bytes, ...] = (
     d.SENDER,
     d.COINBASE,
     *(i.to_bytes(20, "big") for i in range(1, 11)),  # precompiles
+    (0x100).to_bytes(20, "big"),  # P256VERIFY (Osaka, EIP-7951; an empty account before)
     bytes.fromhex("dead" * 10),  # nonexistent
 )
 

@@ -86,20 +86,29 @@ def fuzz_against_spec(
     *,
     max_programs: int | None = None,
     on_divergence: Callable[[str, d.Scenario], None] | None = None,
+    on_progress: Callable[[SpecFuzzReport], None] | None = None,
+    progress_interval: float = 30.0,
 ) -> SpecFuzzReport:
     """Generate Osaka programs for `seconds` (or `max_programs`) and compare each side with
-    the specification."""
+    the specification; `on_progress` sees the report so far every `progress_interval`
+    seconds."""
     rng = random.Random(seed)
     src = RandomSource(rng)
     seeds = load_seed_contracts(random.Random(seed))
     report = SpecFuzzReport()
     start = time.monotonic()
+    last_progress = start
     while time.monotonic() - start < seconds and (
         max_programs is None or report.programs < max_programs
     ):
         _, scenario = make_scenario(src, rng, FORK, seeds)
         case = scenario_case(scenario)
         report.programs += 1
+        now = time.monotonic()
+        if on_progress is not None and now - last_progress >= progress_interval:
+            last_progress = now
+            report.seconds = now - start
+            on_progress(report)
         try:
             expected = run_spec(case)
         except SpecCannotRun as exc:

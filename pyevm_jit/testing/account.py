@@ -16,7 +16,9 @@ class Account:
 
     @property
     def empty(self) -> bool:
-        """Nothing at all: such an account is not put in a pre-state. Since the merge none
-        exists (EIP-7523), and the specification no longer removes touched empty accounts
-        (EIP-161), so one in a pre-state would make the sides differ for no reason of theirs."""
-        return not (self.balance or self.nonce or self.code or any(self.storage.values()))
+        """Empty as EIP-161 says (no code, nonce 0, balance 0; storage does not count): such
+        an account is not put in a specification case's pre-state. Since the merge none exists
+        (EIP-7523), and the specification no longer removes touched empty accounts as py-evm
+        does, so one in a pre-state (with storage or without) would make the sides differ for
+        no reason of theirs."""
+        return not (self.balance or self.nonce or self.code)

@@ -78,6 +78,18 @@ def test_collect_bench_hex_and_folders(tmp_path: Path) -> None:
     assert {fork for _h, fork in collect([str(tmp_path)], "berlin")} == {"berlin"}
 
 
+def test_codes_screened_out_are_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Code pathological to compile (a block per byte) is never dispatched: the summary says
+    how many codes were left to the interpreter instead of leaving them out of every count."""
+    inputs = tmp_path / "codes.hex"
+    inputs.write_text(f"{SSTORE}\n{'5b' * 6000}\n")
+    argv = ["aot", str(inputs), "--store", str(tmp_path / "store"), "--jobs", "0", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 to compile" in out, out
+    assert "1 stored, 0 failed to compile, 0 already present, 1 left to the interpreter" in out
+
+
 def test_collect_bench_case() -> None:
     found = collect([str(BENCH / "counter.json")], None)
     assert len(found) == 1

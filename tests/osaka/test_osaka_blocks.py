@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from eth.chains.base import MiningChain
@@ -135,3 +136,45 @@ def test_blob_base_fee_follows_each_forks_schedule() -> None:
         assert result.valid is expected[vm_class.fork], vm_class.fork
         if spec_available():
             assert run_spec(case, vm_class.fork).difference(result) is None
+
+
+@pytest.mark.parametrize(
+    ("vm_class", "fork", "max_blobs"), [(OsakaVM, "osaka", 9), (BPO1VM, "bpo1", 15),
+                                        (BPO2VM, "bpo2", 21)],
+)  # fmt: skip
+def test_block_blob_count_at_and_past_the_schedules_max(
+    vm_class: type, fork: str, max_blobs: int
+) -> None:
+    """EIP-7892: a block holds at most its fork's `max` blobs (in transactions of at most 6,
+    EIP-7594); one more is an invalid block. The specification's limit is the same."""
+    from types import SimpleNamespace
+
+    from pyevm_jit.osaka.constants import BLOB_COUNT_LIMIT
+
+    assert vm_class.blob_schedule.max_blob_gas == max_blobs * GAS_PER_BLOB
+    if (spec_fork := _spec_fork(fork)) is not None:
+        assert int(spec_fork.MAX_BLOB_GAS_PER_BLOCK) == max_blobs * GAS_PER_BLOB
+    chain_class = MiningChain.configure(__name__="C", vm_configuration=((0, vm_class),))
+    genesis = {"difficulty": 0, "gas_limit": 30_000_000, "timestamp": 1, "nonce": b"\x00" * 8}
+    chain = chain_class.from_genesis(AtomicDB(), genesis)
+    vm = chain.get_vm()
+    parent = chain.get_canonical_head()
+
+    def block_with(blobs: int) -> object:
+        sizes = [BLOB_COUNT_LIMIT] * (blobs // BLOB_COUNT_LIMIT) + [blobs % BLOB_COUNT_LIMIT]
+        txs = [SimpleNamespace(blob_versioned_hashes=[b"\x01" * 32] * n) for n in sizes if n]
+        header = vm_class.create_header_from_parent(
+            parent, timestamp=13, blob_gas_used=blobs * GAS_PER_BLOB
+        )
+        return SimpleNamespace(header=header, transactions=txs)
+
+    vm.validate_block_blobs(block_with(max_blobs))
+    with pytest.raises(ValidationError, match="maximum blob gas"):
+        vm.validate_block_blobs(block_with(max_blobs + 1))
+
+
+def _spec_fork(fork: str) -> Any:
+    try:
+        return __import__(f"ethereum.forks.{fork}.fork", fromlist=["fork"])
+    except ImportError:
+        return None

@@ -80,14 +80,14 @@ def call_precompile(sides: Sides, address: int, data: bytes, call_gas: int = 1_0
 P256 = 0x100
 
 
-def _signed_vector() -> bytes:
-    """A valid input: a fresh key's signature over a digest (made by OpenSSL's signer)."""
+def _signed_vector(digest: bytes = bytes(range(32))) -> bytes:
+    """A valid input: a fixed key's signature over `digest` (made by OpenSSL's signer; the
+    specification verifies with another library, pycryptodome)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
     key = ec.derive_private_key(0xC0FFEE, ec.SECP256R1())
-    digest = bytes(range(32))
     r, s = decode_dss_signature(key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256()))))
     public = key.public_key().public_numbers()
     words = (r, s, public.x, public.y)
@@ -102,8 +102,18 @@ def _with(vector: bytes, index: int, value: int) -> bytes:
     return vector[: 32 * index] + value.to_bytes(32, "big") + vector[32 * (index + 1) :]
 
 
-def test_p256verify_valid_signature(sides: Sides) -> None:
-    assert call_precompile(sides, P256, VALID) == (1, 32, 1)
+VALID_P256 = {
+    "signature": VALID,
+    # EIP-7951 has no low-s rule: the malleable twin (r, n - s) verifies too
+    "high s": _with(VALID, 2, SECP256R1_N - int.from_bytes(VALID[64:96], "big")),
+    "zero digest": _signed_vector(bytes(32)),
+    "all-ones digest (above n)": _signed_vector(b"\xff" * 32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALID_P256))
+def test_p256verify_valid_signature(sides: Sides, name: str) -> None:
+    assert call_precompile(sides, P256, VALID_P256[name]) == (1, 32, 1)
 
 
 INVALID_P256 = {
