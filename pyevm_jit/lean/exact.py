@@ -57,6 +57,7 @@ from eth.db.account import AccountDB
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.memory import Memory
+from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
 from pyevm_jit.forks import vm_classes
@@ -131,38 +132,78 @@ def message_objects_departure(computation: Any) -> str:
 
 
 # --- opcode entries ------------------------------------------------------------------------------
-_snapshots: dict[int, tuple[Any, Any, Any]] = {}
+# What an opcode entry does is its object's logic and gas, its class (and the classes after it
+# in the method resolution order: `__call__`, and for py-evm's class-based opcodes such as CALL
+# every method), and for those class-based opcodes and py-evm's function wrappers its own
+# attributes (`_FastOpcode` keeps logic, mnemonic and gas in slots, which win over any attribute
+# of its instance dict). The pristine snapshot holds all of it as py-evm made it.
+_snapshots: dict[int, tuple[Any, ...]] = {}
+#: class -> the contents of its and its bases' dicts when an entry of it was first remembered
+_class_snapshots: dict[type, tuple[dict[str, Any], ...]] = {}
 _snapshots_lock = threading.Lock()
 
 
 def remember_pristine(entries: Iterable[Any]) -> None:
-    """Record py-evm's own opcode objects with their logic and gas as they are now."""
+    """Record py-evm's own opcode objects with their logic, gas, class and attributes as they
+    are now."""
     with _snapshots_lock:
         for entry in entries:
             if id(entry) not in _snapshots:
                 _snapshots[id(entry)] = (entry, *_parts(entry))
+                _class_snapshots.setdefault(type(entry), class_state(type(entry)))
 
 
-def _parts(entry: Any) -> tuple[Any, Any]:
+def _parts(entry: Any) -> tuple[Any, ...]:
     inner = getattr(entry, "__wrapped__", None)  # py-evm's own SELFDESTRUCT wrapper
     return (
         getattr(entry, "logic_fn", None),
         getattr(entry, "gas_cost", None) if inner is None else getattr(inner, "gas_cost", None),
+        type(entry),
+        own_attributes(entry),
     )
+
+
+def class_state(cls: type) -> tuple[dict[str, Any], ...]:
+    """The contents of the dicts of `cls` and its bases (`object`'s aside: it cannot change)."""
+    return tuple(dict(vars(k)) for k in cls.__mro__[:-1])
+
+
+def attributes_matter(entry: Any) -> bool:
+    """Whether an entry's own (instance) attributes can change what it does: everything but
+    py-evm's `_FastOpcode`, whose behaviour lives in slots and its class."""
+    return type(entry) is not _FastOpcode and hasattr(entry, "__dict__")
+
+
+def own_attributes(entry: Any) -> dict[str, Any] | None:
+    """A copy of the instance attributes of an entry whose attributes matter (else None)."""
+    return dict(vars(entry)) if attributes_matter(entry) else None
+
+
+def _class_unchanged(cls: type) -> bool:
+    pristine = _class_snapshots.get(cls)
+    return pristine is not None and class_state(cls) == pristine
 
 
 def entry_is_exact(entry: Any, pristine: Any) -> bool:
     """Whether a table entry is py-evm's own object `pristine`, unchanged since it was first
-    seen (its logic function and static gas are the same objects)."""
+    seen: its logic function and static gas are the same objects, its class and the classes'
+    dicts are as they were (its `__call__` among them), and so are its own attributes where
+    they matter."""
     if entry is not pristine or entry is None:
         return False
     snapshot = _snapshots.get(id(entry))
-    return snapshot is not None and snapshot[0] is entry and _same(_parts(entry), snapshot[1:])
+    return (
+        snapshot is not None
+        and snapshot[0] is entry
+        and _same(_parts(entry), snapshot[1:])
+        and _classes.get(type(entry))
+    )
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return all(
-        x is y or (type(x) is int and type(y) is int and x == y) for x, y in zip(a, b, strict=True)
+        x is y or (type(x) in (int, dict) and type(y) is type(x) and x == y)
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -315,6 +356,9 @@ class ClassVerdicts(Generic[V]):
         self._entries[id(cls)] = (ref, tag, before if before == after and before else -1, verdict)
         return verdict
 
+
+#: per opcode class: whether it and its bases are as py-evm made them (`entry_is_exact`)
+_classes = ClassVerdicts(_class_unchanged)
 
 _warned: set[tuple[str, str]] = set()
 
