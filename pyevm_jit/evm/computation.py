@@ -77,8 +77,9 @@ class JitComputationMixin:
     #: whether messages use the lean paths of `pyevm_jit.lean` where their table allows
     jit_lean: ClassVar[bool] = False
     _jit_pool: ClassVar[FramePool]
-    #: (table, a copy of its contents, plan) of the table last checked for this class
-    _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan] | None] = None
+    #: (table, a copy of its contents, plan, a reader of the table's version and its value
+    #: then: `lean.inplace.table_version`) of the table last checked for this class
+    _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan, Any, Any] | None] = None
 
     @classmethod
     def apply_computation(
@@ -121,12 +122,14 @@ class JitComputationMixin:
                 run_interpreter(computation)
                 return computation
             # the table this message runs with, checked where it is used: the same object with
-            # the same contents as last time (one C-level dict comparison, about 2 us for a
-            # fork's table) reuses the plan; tables are never copied or wrapped, so a patch
-            # to any of them (py-evm's own fork table included) is seen by the next message
+            # the same contents as last time (one read of the dict's version, or one C-level
+            # dict comparison: `lean.inplace.table_version`) reuses the plan; tables are never
+            # copied or wrapped, so a patch to any of them (py-evm's own fork table included)
+            # is seen by the next message, and so is an entry of it changed in place
+            # (`_jit_program`)
             opcodes = computation.opcodes
             entry = cls._jit_table_entry
-            if entry is not None and entry[0] is opcodes and opcodes == entry[1]:
+            if entry is not None and entry[0] is opcodes and entry[3].value == entry[4]:
                 plan = entry[2]
             else:
                 plan = cls._jit_plan(opcodes)
@@ -189,12 +192,13 @@ class JitComputationMixin:
         """The plan of the table a message runs with, cached while a table with the same
         contents comes back (the class's own, or one set per instance with equal entries);
         made again when `renew` (an entry changed in place: `_jit_checked_plan`)."""
+        version = inplace.table_version(opcodes)  # read first: a change while judging is seen
         entry = cls._jit_table_entry
         if entry is not None and opcodes == entry[1] and not renew:
             plan = entry[2]
         else:
             plan = table_plan(cls, opcodes)
-        cls._jit_table_entry = (opcodes, dict(opcodes), plan)
+        cls._jit_table_entry = (opcodes, dict(opcodes), plan, *version)
         return plan
 
     @classmethod

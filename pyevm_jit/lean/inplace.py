@@ -30,7 +30,9 @@ show an object's slots), the same comparison is made attribute by attribute: slo
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -164,6 +166,68 @@ class EntryGuard:
         return True
 
 
+# --- the table itself ---------------------------------------------------------------------------
+def _dict_version_offset() -> int | None:
+    """Where CPython keeps a dict's version (`ma_version_tag`, PEP 509: a new, larger value on
+    every change of the dict's contents), found by watching it change; None when it cannot be
+    found for sure (Python 3.14 has no such version): then tables are compared entry by entry."""
+    if sys.implementation.name != "cpython":
+        return None
+    size = object.__basicsize__ + 4 * ctypes.sizeof(ctypes.c_void_p)
+
+    def words(d: dict[int, Any]) -> list[int]:
+        step = ctypes.sizeof(ctypes.c_uint64)
+        return [ctypes.c_uint64.from_address(id(d) + at).value for at in range(0, size, step)]
+
+    found: set[int] | None = None
+    for _ in range(3):
+        probe: dict[int, Any] = {1: object(), 2: object()}
+        before, again = words(probe), words(probe)
+        probe[1] = object()  # a value replaced: the count of entries stays
+        replaced = words(probe)
+        del probe[2]
+        deleted = words(probe)
+        offsets = {
+            index * 8
+            for index, (a, b, c, e) in enumerate(zip(before, again, replaced, deleted, strict=True))
+            if a == b and a < c < e
+        }
+        found = offsets if found is None else found & offsets
+    if found is None or len(found) != 1:
+        return None
+    return found.pop()
+
+
+_DICT_VERSION_OFFSET = _dict_version_offset()
+
+
+class _Contents:
+    """The fallback of `table_version`: `value` is whether the table still has `copy`'s
+    entries (the entries compared by identity, one C-level dict comparison)."""
+
+    __slots__ = ("table", "copy")
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.copy = dict(table)
+
+    @property
+    def value(self) -> Any:
+        return self.table == self.copy
+
+
+def table_version(table: Any) -> tuple[Any, Any]:
+    """(a reader, its value now): while the reader's `value` is that value, `table` (held by
+    the caller, so that its address is not reused) has the same entries. One read of the
+    dict's version where CPython keeps one; otherwise a comparison of the entries."""
+    if _DICT_VERSION_OFFSET is not None and type(table) is dict:
+        reader: Any = ctypes.c_uint64.from_address(id(table) + _DICT_VERSION_OFFSET)
+        return reader, reader.value
+    contents = _Contents(table)
+    return contents, True
+
+
+# --- the opcodes a code holds --------------------------------------------------------------------
 def code_opcodes(code: bytes) -> set[int]:
     """The opcodes a code holds (its PUSH data aside)."""
     ops: set[int] = set()
