@@ -17,8 +17,9 @@ of them silently, so one rule decides, in this module only, where native code ma
   runs py-evm's opcode against the VM's own objects). A message whose memory, stack, code stream
   or gas meter object is not py-evm's class is interpreted.
 - **Opcode entries, by identity.** An entry stands for py-evm's behaviour only when it *is*
-  py-evm's own object for the fork (`opcodes.fork_opcodes`) and its logic function and static
-  gas are still the ones it had (`entry_is_exact`). No wrapper is taken for what it wraps (a
+  py-evm's own object for the fork (`opcodes.fork_opcodes`) and its logic function, static
+  gas, class (with its bases: `__call__`, a class-based opcode's methods) and, where they
+  matter, its own attributes are still the ones it had (`entry_is_exact`). No wrapper is taken for what it wraps (a
   `functools.wraps` hook around py-evm's logic is the hook). Any other host opcode runs as a
   host operation (the table's entry is called when executed); any other environment opcode
   makes the program one compiled with environment opcodes as host operations
@@ -33,11 +34,10 @@ of them silently, so one rule decides, in this module only, where native code ma
   again: CPython gives a class a new version tag whenever it or a base class changes, and a
   verdict is kept only while the tag it was made under holds (where the tag cannot be read,
   every message judges the class again). The verdict for a table is made again when the table's
-  entries change (dict comparison) and checks the entries' logic and gas then; an entry object
-  of the VM's own is never trusted, so patching it in place is always seen. The one limit:
-  py-evm's *own* opcode objects patched in place (a patch of py-evm for every VM of the
-  process) are seen when a table's plan is made, not after (checking every entry on every
-  message would cost about 3 us, several percent of a small call).
+  entries change (the dict's version: `inplace.table_version`) and when an entry the message's
+  code holds changed in place since the plan was made (its slots, class or attributes: one
+  native comparison per message, `inplace.EntryGuard`), py-evm's own objects included (a patch
+  of py-evm for every VM of the process, made after a JIT class's first message).
 
 What is customised is named in one warning per class and customisation; the statistics count
 interpreted messages as Ineligible.
