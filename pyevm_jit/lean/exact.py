@@ -19,8 +19,9 @@ of them silently, so one rule decides, in this module only, where native code ma
 - **Opcode entries, by identity.** An entry stands for py-evm's behaviour only when it *is*
   py-evm's own object for the fork (`opcodes.fork_opcodes`) and its logic function, static
   gas, class (with its bases: `__call__`, a class-based opcode's methods) and, where they
-  matter, its own attributes are still the ones it had (`entry_is_exact`). No wrapper is taken for what it wraps (a
-  `functools.wraps` hook around py-evm's logic is the hook). Any other host opcode runs as a
+  matter, its own attributes are still the ones it had (`entry_is_exact`). No wrapper is
+  taken for what it wraps (a `functools.wraps` hook around py-evm's logic is the hook); a
+  change to py-evm's opcode class is named once. Any other host opcode runs as a
   host operation (the table's entry is called when executed); any other environment opcode
   makes the program one compiled with environment opcodes as host operations
   (`opcodes.HOST_ENV`); any other native or control opcode, or an opcode added or removed,
@@ -229,6 +230,7 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
     except LookupError as exc:
         return [str(exc)]
     differences = []
+    classes: list[str] = []  # py-evm's opcode classes changed (named once, not per opcode)
     for op in sorted(set(stock) | set(opcodes)):
         mine, theirs = opcodes.get(op), stock.get(op)
         if entry_is_exact(mine, theirs):
@@ -240,8 +242,13 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
         info = OPCODES.get(op)
         if info is not None and info.kind in (Kind.HOST, Kind.ENV):
             continue
+        if mine is theirs and not _classes.get(type(mine)):
+            label = f"py-evm's opcode class {type(mine).__name__} patched"
+            if label not in classes:
+                classes.append(label)
+            continue
         differences.append(f"{name} {'patched' if mine is theirs else 'replaced'}")
-    return differences
+    return classes + differences
 
 
 def customised_opcodes(fork: str, opcodes: dict[int, Any]) -> list[int]:
