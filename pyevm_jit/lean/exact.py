@@ -169,6 +169,12 @@ def class_state(cls: type) -> tuple[dict[str, Any], ...]:
     return tuple(dict(vars(k)) for k in cls.__mro__[:-1])
 
 
+def is_slotted_opcode(entry: Any) -> bool:
+    """Whether an entry is of py-evm's `_FastOpcode` class (its behaviour: its logic, mnemonic
+    and gas slots and its class)."""
+    return type(entry) is _FastOpcode
+
+
 def attributes_matter(entry: Any) -> bool:
     """Whether an entry's own (instance) attributes can change what it does: everything but
     py-evm's `_FastOpcode`, whose behaviour lives in slots and its class."""

@@ -153,7 +153,7 @@ class EntryGuard:
         entries = tuple(snapshot.opcodes[op] for op in ops)
         self.entries = entries
         self.expected = [x for op in ops for x in snapshot.referents[op]]
-        others = [op for op in ops if type(snapshot.opcodes[op]) is not _FastOpcode]
+        others = [op for op in ops if not exact.is_slotted_opcode(snapshot.opcodes[op])]
         self.others = tuple(snapshot.opcodes[op] for op in others)
         self.others_expected = [x for op in others for x in snapshot.referents[op]]
         matter = [op for op in ops if op in snapshot.attributes]
@@ -273,7 +273,7 @@ def _native_words(
         return None
     triples = []
     for entry in entries:
-        if type(entry) is _FastOpcode:
+        if exact.is_slotted_opcode(entry):
             for offset in _LAYOUT:
                 address = id(entry) + offset
                 triples.append((address, _FULL, _word(address)))
