@@ -368,6 +368,30 @@ def test_pyevms_opcode_class_call_patched_after_the_plan(
     assert patched.native == 0 and patched.ineligible == 1
 
 
+def test_pyevms_opcode_class_traced_sees_the_stop_of_a_call_without_code(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracer on py-evm's opcode class sees every instruction py-evm runs, also the STOP
+    py-evm's loop runs for a call to an account without code."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    code = asm(0, 0, 0, 0, 0, 0xDEAD, 50_000, "CALL", *return_stack(1))
+    scenario = Scenario(code=code)
+    same(run(backend, vm, scenario, jit_class=jit))
+    traced: list[str] = []
+    stock_call = _FastOpcode.__call__
+
+    def tracer(self: Any, computation: Any) -> Any:
+        traced.append(self.mnemonic)
+        return stock_call(self, computation)
+
+    monkeypatch.setattr(_FastOpcode, "__call__", tracer)
+    result = run(backend, vm, scenario, jit_class=jit)
+    same(result)
+    half = len(traced) // 2
+    assert traced[:half] == traced[half:] and traced[:half].count("STOP") == 1
+
+
 @pytest.mark.parametrize("op", [SLOAD, SSTORE])
 def test_pyevms_own_state_opcode_patched_in_place_after_the_plan(
     backend: JitBackend, monkeypatch: pytest.MonkeyPatch, op: int
