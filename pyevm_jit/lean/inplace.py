@@ -190,7 +190,7 @@ class EntryGuard:
         triples = _native_words(self.entries, self.tags)  # read first: a later change is seen
         if not self.holds_exactly():
             return False
-        if triples is not None:
+        if triples is not None and not self.classes:  # classes without tags: compared here
             self.words = WordBuffer(triples)
         return True
 
