@@ -54,7 +54,7 @@ from pyevm_jit.evm.observe import Observation, ObservedRun, interpret, layout_fo
 from pyevm_jit.evm.plan import TablePlan, table_plan
 from pyevm_jit.evm.run import run_interpreter, run_native
 from pyevm_jit.evm.state_path import StatePlan
-from pyevm_jit.lean import exact, guard
+from pyevm_jit.lean import exact, guard, inplace
 from pyevm_jit.opcodes import OBSERVED
 from pyevm_jit.runtime.types import InterpretReason, LookupRequest, RuntimeCacheKey
 
@@ -77,8 +77,9 @@ class JitComputationMixin:
     #: whether messages use the lean paths of `pyevm_jit.lean` where their table allows
     jit_lean: ClassVar[bool] = False
     _jit_pool: ClassVar[FramePool]
-    #: (table, a copy of its contents, plan) of the table last checked for this class
-    _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan] | None] = None
+    #: (table, a copy of its contents, plan, a reader of the table's version and its value
+    #: then: `lean.inplace.table_version`) of the table last checked for this class
+    _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan, Any, Any] | None] = None
 
     @classmethod
     def apply_computation(
@@ -121,12 +122,14 @@ class JitComputationMixin:
                 run_interpreter(computation)
                 return computation
             # the table this message runs with, checked where it is used: the same object with
-            # the same contents as last time (one C-level dict comparison, about 2 us for a
-            # fork's table) reuses the plan; tables are never copied or wrapped, so a patch
-            # to any of them (py-evm's own fork table included) is seen by the next message
+            # the same contents as last time (one read of the dict's version, or one C-level
+            # dict comparison: `lean.inplace.table_version`) reuses the plan; tables are never
+            # copied or wrapped, so a patch to any of them (py-evm's own fork table included)
+            # is seen by the next message, and so is an entry of it changed in place
+            # (`_jit_program`)
             opcodes = computation.opcodes
             entry = cls._jit_table_entry
-            if entry is not None and entry[0] is opcodes and opcodes == entry[1]:
+            if entry is not None and entry[0] is opcodes and entry[3].value == entry[4]:
                 plan = entry[2]
             else:
                 plan = cls._jit_plan(opcodes)
@@ -143,7 +146,7 @@ class JitComputationMixin:
                 cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
                 _timed_interpret(computation, cls.jit_backend.usage(request.key))
                 return computation
-            program, usage = cls._jit_program(message, plan, observation is not None)
+            plan, program, usage = cls._jit_program(message, opcodes, plan, observation is not None)
             if program is None:
                 _timed_interpret(computation, usage)
                 return computation
@@ -185,37 +188,78 @@ class JitComputationMixin:
         return exact.opcode_table_differences(cls.jit_fork, opcodes)
 
     @classmethod
-    def _jit_plan(cls, opcodes: Any) -> TablePlan:
+    def _jit_plan(cls, opcodes: Any, renew: bool = False) -> TablePlan:
         """The plan of the table a message runs with, cached while a table with the same
-        contents comes back (the class's own, or one set per instance with equal entries)."""
+        contents comes back (the class's own, or one set per instance with equal entries);
+        made again when `renew` (an entry changed in place: `_jit_checked_plan`)."""
+        version = inplace.table_version(opcodes)  # read first: a change while judging is seen
         entry = cls._jit_table_entry
-        if entry is not None and opcodes == entry[1]:
+        if entry is not None and opcodes == entry[1] and not renew:
             plan = entry[2]
         else:
             plan = table_plan(cls, opcodes)
-        cls._jit_table_entry = (opcodes, dict(opcodes), plan)
+        cls._jit_table_entry = (opcodes, dict(opcodes), plan, *version)
         return plan
 
     @classmethod
+    def _jit_checked_plan(cls, code: bytes, opcodes: Any, plan: TablePlan) -> TablePlan:
+        """`plan`, or the plan made again for `opcodes` when an entry `code` holds (every
+        entry, for a plan that interprets the table) changed in place since `plan` was made
+        (`lean.inplace`)."""
+        code_hash = _lookup_request(code, cls.jit_fork).key.code_hash
+        ops: set[int] | None = None
+        for _attempt in range(3):
+            snapshot = plan.snapshot
+            if snapshot is None:
+                return plan
+            if plan.unsupported:
+                if snapshot.unchanged():
+                    return plan
+            else:
+                guard = plan.guards.get(code_hash)
+                if guard is None:
+                    ops = inplace.code_opcodes(code) if ops is None else ops
+                    guard = snapshot.guard(ops)
+                    if len(plan.guards) >= inplace.GUARDS_LIMIT:
+                        plan.guards.clear()
+                    plan.guards[code_hash] = guard
+                if guard.holds():
+                    return plan
+            plan = cls._jit_plan(opcodes, renew=True)
+        return _UNSTABLE_PLAN  # entries changed again while judged (another thread)
+
+    @classmethod
     def _jit_program(
-        cls, message: MessageAPI, plan: TablePlan, observed: bool = False
-    ) -> tuple[Any, KeyUsage]:
-        """The program for the message's code, compiled for the fork, or for
-        `<fork>.observed` (with the logs observers need, `ForkSpec.observed`), or None; and
-        the key's account (`runtime.usage`)."""
+        cls, message: MessageAPI, opcodes: Any, plan: TablePlan, observed: bool = False
+    ) -> tuple[TablePlan, Any, KeyUsage]:
+        """The plan the message runs with (`plan`, or the one made again when an entry of
+        its table changed in place since: `_jit_checked_plan`); the program for the
+        message's code, compiled for the fork, or for `<fork>.observed` (with the logs
+        observers need, `ForkSpec.observed`), or None; and the key's account
+        (`runtime.usage`)."""
         backend = cls.jit_backend
+        code = message.code
         if plan.unsupported:
-            key = _lookup_request(message.code, cls.jit_fork).key
+            plan = cls._jit_checked_plan(code, opcodes, plan)
+        if plan.unsupported:
+            key = _lookup_request(code, cls.jit_fork).key
             backend.count_interpreted(InterpretReason.INELIGIBLE, key)
-            return None, backend.usage(key)
+            return plan, None, backend.usage(key)
         fork = cls.jit_fork
         if plan.variant or observed:
             fork += plan.variant + (OBSERVED if observed else "")
-        request = _lookup_request(message.code, fork)
+        request = _lookup_request(code, fork)
+        # the entries this code holds, as the plan was made for them (C-level comparisons:
+        # `lean.inplace`)
+        guard = plan.guards.get(request.key.code_hash)
+        if guard is None or not guard.holds():
+            checked = cls._jit_checked_plan(code, opcodes, plan)
+            if checked is not plan:
+                return cls._jit_program(message, opcodes, checked, observed)
         program = backend.lookup(request).program
         if program is None:
-            return None, backend.usage(request.key)
-        return program, program.usage
+            return plan, None, backend.usage(request.key)
+        return plan, program, program.usage
 
 
 def _judge(cls: type) -> tuple[bool, str, bool]:
@@ -227,6 +271,8 @@ def _judge(cls: type) -> tuple[bool, str, bool]:
 _class_verdicts = exact.ClassVerdicts(_judge)
 #: the state plan of a message whose state path is off (`lean.exact.state_path_exact`)
 _NO_STATE_PATH = StatePlan.disabled()
+#: the plan of a message whose table's entries kept changing while they were judged
+_UNSTABLE_PLAN = TablePlan("opcode entries changing while judged", _NO_STATE_PATH)
 
 
 # id(code) -> (code, fork, request): the same code object asks with the same request (its

@@ -4,11 +4,12 @@ of the fork (`table_plan`), with one warning per class and reason when they cann
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyevm_jit.evm.state_path import StatePlan, state_plan
 from pyevm_jit.lean import exact
+from pyevm_jit.lean.inplace import EntryGuard, TableSnapshot
 from pyevm_jit.lean.plan import NO_LEAN_PLAN, LeanPlan, lean_plan
 from pyevm_jit.opcodes import ENV_OPCODES, HOST_ENV, OPCODES
 
@@ -28,6 +29,10 @@ class TablePlan:
     #: suffix of the fork programs are compiled for: HOST_ENV when an environment opcode of
     #: the table is not py-evm's (it runs as a host operation: `lean.exact`)
     variant: str = ""
+    #: the table's entries as this plan was made for them (None: a plan of no table)
+    snapshot: TableSnapshot | None = field(default=None, compare=False, repr=False)
+    #: code hash -> the guard of the entries that code holds (`lean.inplace`)
+    guards: dict[bytes, EntryGuard] = field(default_factory=dict, compare=False, repr=False)
 
 
 # (computation class, reason) already warned about
@@ -43,11 +48,14 @@ def table_plan(computation_class: type[JitComputationMixin], opcodes: dict[int, 
     """Check `opcodes` (the table a message runs with) against the fork's py-evm table (the
     rule of `lean.exact`: native code stands in only for py-evm's exact objects)."""
     fork = computation_class.jit_fork
+    # taken before the entries are judged: a change made while they are is seen by the
+    # next message (`lean.inplace`)
+    snapshot = TableSnapshot(opcodes)
     differences = computation_class.jit_table_differences(opcodes)
     unsupported = "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
     if unsupported:
         warn_unsupported(computation_class.__name__, fork, unsupported)
-        return TablePlan(unsupported, StatePlan.disabled())
+        return TablePlan(unsupported, StatePlan.disabled(), snapshot=snapshot)
     stock = exact.stock_table(fork)
     customised = exact.customised_opcodes(fork, opcodes)
     if customised:
@@ -58,7 +66,7 @@ def table_plan(computation_class: type[JitComputationMixin], opcodes: dict[int, 
     enabled = _native_state_enabled(computation_class.jit_backend)
     lean = lean_plan(computation_class, opcodes, computation_class.jit_lean, exact_ops)
     variant = HOST_ENV if any(op in customised for op in ENV_OPCODES) else ""
-    return TablePlan("", state_plan(opcodes, stock, enabled), lean, variant)
+    return TablePlan("", state_plan(opcodes, stock, enabled), lean, variant, snapshot)
 
 
 def warn_unsupported(name: str, fork: str, unsupported: str) -> None:

@@ -4,9 +4,10 @@ of a py-evm VM over random programs, stock py-evm against `jit_vm` of the same c
 Each case picks a fork, a program from the differential fuzzer's generators (`loop.make_scenario`)
 and one to three customisations from `CATALOGUE` -- the ways frameworks on py-evm customise a VM
 (overridden computation and state methods, capped memory, replaced, wrapped and stateful
-opcodes, cheat codes, py-evm's helpers patched, opcode objects patched in place between two
-transactions). The transaction runs on the customised VM with py-evm's interpreter and through
-`jit_vm` (a blocking backend), in this process; the outcomes (status, error, gas, refund, output,
+opcodes, cheat codes, py-evm's helpers patched, opcode objects -- a VM's own and py-evm's -- and
+py-evm's opcode class patched in place between two transactions). The transaction runs on the
+customised VM with py-evm's interpreter and through `jit_vm` (a blocking backend), in this
+process; the outcomes (status, error, gas, refund, output,
 logs, state root, accounts) and the calls every hook recorded must be equal. A case that
 patches in place runs twice, the patch made between the runs on both sides.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import random
 import sys
 import time
@@ -300,8 +300,9 @@ def timestamp_cheat(c: Custom, rng: random.Random) -> None:
 
 
 def pyevm_opcode_patched(c: Custom, rng: random.Random) -> None:
-    """py-evm's own opcode object patched in place between the runs (and put back after)."""
-    op = rng.choice((0x01, 0x02, 0x16, 0x50, 0x80))
+    """py-evm's own opcode object patched in place between the runs (and put back after): an
+    arithmetic, stack, environment or state opcode, its logic wrapped or its gas raised."""
+    op = rng.choice((0x01, 0x02, 0x16, 0x50, 0x60, 0x80, TIMESTAMP, SLOAD, SSTORE))
     stock = c.stock_opcode(op)
     if type(stock) is not _FastOpcode:
         return
@@ -328,6 +329,31 @@ def pyevm_opcode_patched(c: Custom, rng: random.Random) -> None:
     c.patches.append(restore)
 
 
+def pyevm_opcode_class_patched(c: Custom, rng: random.Random) -> None:
+    """py-evm's opcode class gets another `__call__` between the runs (a tracer of every
+    instruction, or one more gas for each), put back after."""
+    log = c.log
+    stock_call = _FastOpcode.__call__
+    surcharge = rng.choice((0, 1))
+
+    def traced(self: Any, computation: Any) -> Any:
+        log.append(("instruction", self.mnemonic))
+        if surcharge:
+            computation.consume_gas(surcharge, "surcharge")
+        return stock_call(self, computation)
+
+    c.between.append(lambda: setattr(_FastOpcode, "__call__", traced))
+
+    @contextlib.contextmanager
+    def restore() -> Iterator[None]:
+        try:
+            yield
+        finally:
+            _FastOpcode.__call__ = stock_call  # type: ignore[method-assign]
+
+    c.patches.append(restore)
+
+
 Maker = Callable[[Custom, random.Random], None]
 CATALOGUE: dict[str, Maker] = {
     "apply_computation hook": apply_hook,
@@ -345,12 +371,9 @@ CATALOGUE: dict[str, Maker] = {
     "environment opcode with its own __call__": fixed_environment,
     "stateful environment getter": stateful_environment,
     "timestamp cheat code": timestamp_cheat,
+    "py-evm's opcode patched in place": pyevm_opcode_patched,
+    "py-evm's opcode class patched": pyevm_opcode_class_patched,
 }
-#: py-evm's own opcode objects patched in place between two transactions: seen only when a
-#: table's plan is made (lean/exact.py), not after; `pyevm-jit fuzz --customise` leaves it out
-#: unless PYEVM_JIT_FUZZ_PYEVM_PATCHES=1
-if os.environ.get("PYEVM_JIT_FUZZ_PYEVM_PATCHES") == "1":
-    CATALOGUE["py-evm's opcode patched in place"] = pyevm_opcode_patched
 
 
 def customise(

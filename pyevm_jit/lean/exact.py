@@ -17,9 +17,11 @@ of them silently, so one rule decides, in this module only, where native code ma
   runs py-evm's opcode against the VM's own objects). A message whose memory, stack, code stream
   or gas meter object is not py-evm's class is interpreted.
 - **Opcode entries, by identity.** An entry stands for py-evm's behaviour only when it *is*
-  py-evm's own object for the fork (`opcodes.fork_opcodes`) and its logic function and static
-  gas are still the ones it had (`entry_is_exact`). No wrapper is taken for what it wraps (a
-  `functools.wraps` hook around py-evm's logic is the hook). Any other host opcode runs as a
+  py-evm's own object for the fork (`opcodes.fork_opcodes`) and its logic function, static
+  gas, class (with its bases: `__call__`, a class-based opcode's methods) and, where they
+  matter, its own attributes are still the ones it had (`entry_is_exact`). No wrapper is
+  taken for what it wraps (a `functools.wraps` hook around py-evm's logic is the hook); a
+  change to py-evm's opcode class is named once. Any other host opcode runs as a
   host operation (the table's entry is called when executed); any other environment opcode
   makes the program one compiled with environment opcodes as host operations
   (`opcodes.HOST_ENV`); any other native or control opcode, or an opcode added or removed,
@@ -33,11 +35,10 @@ of them silently, so one rule decides, in this module only, where native code ma
   again: CPython gives a class a new version tag whenever it or a base class changes, and a
   verdict is kept only while the tag it was made under holds (where the tag cannot be read,
   every message judges the class again). The verdict for a table is made again when the table's
-  entries change (dict comparison) and checks the entries' logic and gas then; an entry object
-  of the VM's own is never trusted, so patching it in place is always seen. The one limit:
-  py-evm's *own* opcode objects patched in place (a patch of py-evm for every VM of the
-  process) are seen when a table's plan is made, not after (checking every entry on every
-  message would cost about 3 us, several percent of a small call).
+  entries change (the dict's version: `inplace.table_version`) and when an entry the message's
+  code holds changed in place since the plan was made (its slots, class or attributes: one
+  native comparison per message, `inplace.EntryGuard`), py-evm's own objects included (a patch
+  of py-evm for every VM of the process, made after a JIT class's first message).
 
 What is customised is named in one warning per class and customisation; the statistics count
 interpreted messages as Ineligible.
@@ -57,6 +58,7 @@ from eth.db.account import AccountDB
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.memory import Memory
+from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
 from pyevm_jit.forks import vm_classes
@@ -131,38 +133,84 @@ def message_objects_departure(computation: Any) -> str:
 
 
 # --- opcode entries ------------------------------------------------------------------------------
-_snapshots: dict[int, tuple[Any, Any, Any]] = {}
+# What an opcode entry does is its object's logic and gas, its class (and the classes after it
+# in the method resolution order: `__call__`, and for py-evm's class-based opcodes such as CALL
+# every method), and for those class-based opcodes and py-evm's function wrappers its own
+# attributes (`_FastOpcode` keeps logic, mnemonic and gas in slots, which win over any attribute
+# of its instance dict). The pristine snapshot holds all of it as py-evm made it.
+_snapshots: dict[int, tuple[Any, ...]] = {}
+#: class -> the contents of its and its bases' dicts when an entry of it was first remembered
+_class_snapshots: dict[type, tuple[dict[str, Any], ...]] = {}
 _snapshots_lock = threading.Lock()
 
 
 def remember_pristine(entries: Iterable[Any]) -> None:
-    """Record py-evm's own opcode objects with their logic and gas as they are now."""
+    """Record py-evm's own opcode objects with their logic, gas, class and attributes as they
+    are now."""
     with _snapshots_lock:
         for entry in entries:
             if id(entry) not in _snapshots:
                 _snapshots[id(entry)] = (entry, *_parts(entry))
+                _class_snapshots.setdefault(type(entry), class_state(type(entry)))
 
 
-def _parts(entry: Any) -> tuple[Any, Any]:
+def _parts(entry: Any) -> tuple[Any, ...]:
     inner = getattr(entry, "__wrapped__", None)  # py-evm's own SELFDESTRUCT wrapper
     return (
         getattr(entry, "logic_fn", None),
         getattr(entry, "gas_cost", None) if inner is None else getattr(inner, "gas_cost", None),
+        type(entry),
+        own_attributes(entry),
     )
+
+
+def class_state(cls: type) -> tuple[dict[str, Any], ...]:
+    """The contents of the dicts of `cls` and its bases (`object`'s aside: it cannot change)."""
+    return tuple(dict(vars(k)) for k in cls.__mro__[:-1])
+
+
+def is_slotted_opcode(entry: Any) -> bool:
+    """Whether an entry is of py-evm's `_FastOpcode` class (its behaviour: its logic, mnemonic
+    and gas slots and its class)."""
+    return type(entry) is _FastOpcode
+
+
+def attributes_matter(entry: Any) -> bool:
+    """Whether an entry's own (instance) attributes can change what it does: everything but
+    py-evm's `_FastOpcode`, whose behaviour lives in slots and its class."""
+    return type(entry) is not _FastOpcode and hasattr(entry, "__dict__")
+
+
+def own_attributes(entry: Any) -> dict[str, Any] | None:
+    """A copy of the instance attributes of an entry whose attributes matter (else None)."""
+    return dict(vars(entry)) if attributes_matter(entry) else None
+
+
+def _class_unchanged(cls: type) -> bool:
+    pristine = _class_snapshots.get(cls)
+    return pristine is not None and class_state(cls) == pristine
 
 
 def entry_is_exact(entry: Any, pristine: Any) -> bool:
     """Whether a table entry is py-evm's own object `pristine`, unchanged since it was first
-    seen (its logic function and static gas are the same objects)."""
+    seen: its logic function and static gas are the same objects, its class and the classes'
+    dicts are as they were (its `__call__` among them), and so are its own attributes where
+    they matter."""
     if entry is not pristine or entry is None:
         return False
     snapshot = _snapshots.get(id(entry))
-    return snapshot is not None and snapshot[0] is entry and _same(_parts(entry), snapshot[1:])
+    return (
+        snapshot is not None
+        and snapshot[0] is entry
+        and _same(_parts(entry), snapshot[1:])
+        and _classes.get(type(entry))
+    )
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return all(
-        x is y or (type(x) is int and type(y) is int and x == y) for x, y in zip(a, b, strict=True)
+        x is y or (type(x) in (int, dict) and type(y) is type(x) and x == y)
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -188,6 +236,7 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
     except LookupError as exc:
         return [str(exc)]
     differences = []
+    classes: list[str] = []  # py-evm's opcode classes changed (named once, not per opcode)
     for op in sorted(set(stock) | set(opcodes)):
         mine, theirs = opcodes.get(op), stock.get(op)
         if entry_is_exact(mine, theirs):
@@ -199,8 +248,13 @@ def opcode_table_differences(fork: str, opcodes: dict[int, Any]) -> list[str]:
         info = OPCODES.get(op)
         if info is not None and info.kind in (Kind.HOST, Kind.ENV):
             continue
+        if mine is theirs and not _classes.get(type(mine)):
+            label = f"py-evm's opcode class {type(mine).__name__} patched"
+            if label not in classes:
+                classes.append(label)
+            continue
         differences.append(f"{name} {'patched' if mine is theirs else 'replaced'}")
-    return differences
+    return classes + differences
 
 
 def customised_opcodes(fork: str, opcodes: dict[int, Any]) -> list[int]:
@@ -315,6 +369,9 @@ class ClassVerdicts(Generic[V]):
         self._entries[id(cls)] = (ref, tag, before if before == after and before else -1, verdict)
         return verdict
 
+
+#: per opcode class: whether it and its bases are as py-evm made them (`entry_is_exact`)
+_classes = ClassVerdicts(_class_unchanged)
 
 _warned: set[tuple[str, str]] = set()
 

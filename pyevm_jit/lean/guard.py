@@ -215,9 +215,15 @@ def sload_kind(opcode_fn: Any) -> int:
 # --- messages without code ------------------------------------------------------------------------
 def runs_nothing(opcodes: Mapping[int, Any]) -> bool:
     """Whether a message without code does nothing with this table: its STOP is py-evm's (the
-    interpreter would run it once: no gas, no state, no output)."""
+    interpreter would run it once: no gas, no state, no output), and so is its class's
+    `__call__` (a tracer patched there would see that STOP)."""
     stop = opcodes.get(0)
-    return type(stop) is _FastOpcode and stop.logic_fn is flow_logic.stop and stop.gas_cost == 0
+    return (
+        type(stop) is _FastOpcode
+        and _FastOpcode.__call__ is _FAST_OPCODE_CALL
+        and stop.logic_fn is flow_logic.stop
+        and stop.gas_cost == 0
+    )
 
 
 # --- log entries (evm/state_path.py) ------------------------------------------------------------

@@ -314,6 +314,118 @@ def test_pyevms_own_opcode_patched_in_place(
     assert result.native == 0 and result.ineligible == 1
 
 
+def _subtract(computation: Any) -> None:
+    left, right = computation.stack_pop_ints(2)
+    computation.stack_push_int((left - right) % 2**256)
+
+
+@pytest.mark.parametrize("attribute", ["logic_fn", "gas_cost"])
+def test_pyevms_own_arithmetic_opcode_patched_in_place_after_the_plan(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch, attribute: str
+) -> None:
+    """py-evm's own ADD object patched in place after a JIT class ran its first message (its
+    plan for the table is cached): the class's next message sees the patch (interpreted: ADD
+    is native code), and once the patch is undone, runs native code again."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    scenario = Scenario(code=asm(7, 2, "ADD", "GAS", *return_stack(2)))
+    first = run(backend, vm, scenario, jit_class=jit)
+    same(first)
+    assert first.native == 1
+    add = CancunComputation.opcodes[ADD]
+    monkeypatch.setattr(add, attribute, _subtract if attribute == "logic_fn" else 4)
+    patched = run(backend, vm, scenario, jit_class=jit)
+    same(patched)
+    assert patched.stock.output != first.stock.output
+    assert patched.native == 0 and patched.ineligible == 1
+    monkeypatch.undo()
+    again = run(backend, vm, scenario, jit_class=jit)
+    same(again)
+    assert again.stock.output == first.stock.output and again.native == 1
+
+
+def test_pyevms_opcode_class_call_patched_after_the_plan(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """py-evm's opcode class gets another __call__ (one more gas for every instruction) after
+    a JIT class's first message: its next message is interpreted."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    scenario = Scenario(code=asm(7, 2, "ADD", "GAS", *return_stack(2)))
+    first = run(backend, vm, scenario, jit_class=jit)
+    same(first)
+    assert first.native == 1
+    stock_call = _FastOpcode.__call__
+
+    def dearer(self: Any, computation: Any) -> Any:
+        computation.consume_gas(1, "surcharge")
+        return stock_call(self, computation)
+
+    monkeypatch.setattr(_FastOpcode, "__call__", dearer)
+    patched = run(backend, vm, scenario, jit_class=jit)
+    same(patched)
+    assert patched.stock.gas_used != first.stock.gas_used
+    assert patched.native == 0 and patched.ineligible == 1
+
+
+def test_pyevms_opcode_class_traced_sees_the_stop_of_a_call_without_code(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracer on py-evm's opcode class sees every instruction py-evm runs, also the STOP
+    py-evm's loop runs for a call to an account without code."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    code = asm(0, 0, 0, 0, 0, 0xDEAD, 50_000, "CALL", *return_stack(1))
+    scenario = Scenario(code=code)
+    same(run(backend, vm, scenario, jit_class=jit))
+    traced: list[str] = []
+    stock_call = _FastOpcode.__call__
+
+    def tracer(self: Any, computation: Any) -> Any:
+        traced.append(self.mnemonic)
+        return stock_call(self, computation)
+
+    monkeypatch.setattr(_FastOpcode, "__call__", tracer)
+    result = run(backend, vm, scenario, jit_class=jit)
+    same(result)
+    half = len(traced) // 2
+    assert traced[:half] == traced[half:] and traced[:half].count("STOP") == 1
+
+
+@pytest.mark.parametrize("op", [SLOAD, SSTORE])
+def test_pyevms_own_state_opcode_patched_in_place_after_the_plan(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch, op: int
+) -> None:
+    """py-evm's own SLOAD or SSTORE object gets a hook in place after a JIT class's first
+    message: the hook runs for every such instruction of the next message (a host operation;
+    the rest of the program stays native)."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    code = asm(0, "SLOAD", 0, "SLOAD", 5, 0, "SSTORE", 0, "SLOAD", "GAS", *return_stack(4))
+    scenario = Scenario(code=code, storage={0: 3})
+    first = run(backend, vm, scenario, jit_class=jit)
+    same(first)
+    assert first.native == 1
+    entry = CancunComputation.opcodes[op]
+    logic = entry.logic_fn
+    seen: list[int] = []
+
+    def hooked(computation: Any) -> Any:
+        seen.append(computation.code.program_counter)
+        if op == SLOAD:
+            logic(computation)
+            computation.stack_push_int(computation.stack_pop1_int() + 1)
+            return None
+        return logic(computation)
+
+    monkeypatch.setattr(entry, "logic_fn", hooked)
+    patched = run(backend, vm, scenario, jit_class=jit)
+    same(patched)
+    assert seen and seen[: len(seen) // 2] == seen[len(seen) // 2 :]
+    assert len(seen) == 2 * (3 if op == SLOAD else 1)
+    assert patched.native == 1
+
+
 # --- 3. logic wrapped with functools.wraps around py-evm's ------------------------------------
 def wrapped_opcode(op: int, before: Callable[[Any], None]) -> Any:
     """py-evm's opcode `op` with its logic wrapped (functools.wraps) by a hook."""
