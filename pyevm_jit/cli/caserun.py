@@ -394,6 +394,12 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         args.cluster = check_address(args.cluster)
     if args.store and mode != "aot":
         raise UsageError("--store only applies to --mode aot")
+    if getattr(args, "regions", False):
+        if mode != "jit" or getattr(args, "cluster", None):
+            raise UsageError("--regions needs --mode jit (and no --cluster)")
+        from pyevm_jit.runtime.regions import forced_environment
+
+        os.environ.update(forced_environment())  # this process and its case workers
     json_path = check_output_file(args.json_file) if args.json_file else None
     return mode, json_path
 
@@ -443,6 +449,12 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
+    )
+    parser.add_argument(
+        "--regions",
+        action="store_true",
+        help="jit mode: compile every contract as a region, a random half of its blocks, the "
+        "rest side exits to the interpreter (docs/regions.md)",
     )
 
 

@@ -18,6 +18,7 @@ tests/fuzz/test_regressions.py replays it. Exit status: 0 no divergence, 1 diver
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--case", type=int, default=None, help="with --customise: run only this case of the seed"
     )
     parser.add_argument(
+        "--regions",
+        action="store_true",
+        help="compile every program as a region, a random half of its blocks drawn with the "
+        "seed, the rest side exits to the interpreter (docs/regions.md)",
+    )
+    parser.add_argument(
         "--minimise-budget",
         type=int,
         default=200,
@@ -79,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-programs must be positive")
     if args.case is not None and (not args.customise or args.case < 0):
         raise UsageError("--case needs --customise and a case number >= 0")
+    if args.regions:
+        if args.customise:
+            raise UsageError("--regions does not combine with --customise")
+        from pyevm_jit.runtime.regions import forced_environment
+
+        os.environ.update(forced_environment(args.seed))  # this process and its workers
     if args.customise:
         return _run_customised(args)
     out_dir = args.out if args.out is not None else fuzz.regressions_dir()

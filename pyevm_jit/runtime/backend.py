@@ -83,6 +83,7 @@ def _after_fork_in_child() -> None:
         inner.enabled = False
         inner.thread = None
         inner.pool = None
+        inner.local_pool = None
         inner.inflight.clear()
         inner.stale.clear()
 
@@ -144,7 +145,7 @@ def _shutdown(inner: BackendState, timeout: float) -> None:
             return
         inner.closed = True
         inner.enabled = False
-        thread, pool = inner.thread, inner.pool
+        thread, pool, local_pool = inner.thread, inner.pool, inner.local_pool
     if thread is not None:
         try:
             inner.commands.put(jobs.STOP, timeout=timeout)
@@ -154,6 +155,8 @@ def _shutdown(inner: BackendState, timeout: float) -> None:
             thread.join(timeout)
     if pool is not None:
         pool.shutdown(timeout)
+    if local_pool is not None:
+        local_pool.shutdown(timeout)
     with inner.lock:
         pending = list(inner.inflight.values()) + list(inner.stale)
         inner.inflight.clear()

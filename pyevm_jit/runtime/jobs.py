@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,15 @@ from pyevm_jit.runtime.state import (
 )
 from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
 from pyevm_jit.runtime.usage import TIER_AOT, TIER_JIT, TIER_UP, add_compile_time
-from pyevm_jit.runtime.workers import BUDGET, COMPILE, TRANSIENT, CompileFailure, CompileTask
+from pyevm_jit.runtime.workers import (
+    BUDGET,
+    COMPILE,
+    TRANSIENT,
+    CompileFailure,
+    CompilerPool,
+    CompileTask,
+    InProcessPool,
+)
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -61,6 +70,7 @@ def start_job(
     *,
     tier_up: bool = False,
     grow: frozenset[int] | None = None,
+    learned: frozenset[int] | None = None,
 ) -> Job | None:
     """Register (or find) the job for a key and start it. None when resident (an AOT request
     for a key resident as JIT still runs, to persist it; a tier-up runs only for a key
@@ -89,6 +99,7 @@ def start_job(
             inner.commands_dropped += 1
             return None
         job = Job(key, req.code, kind, inner.generation, tier_up)
+        job.learned = learned
         if grow is not None and entry is not None:
             job.grow = True
             job.level = entry.program.opt_level
@@ -122,8 +133,8 @@ def _run_job(inner: BackendState, job: Job) -> None:
         and job.kind is ProgramKind.JIT
         and (not inner.blocking or inner.tuning.region_blocking)
     ):
-        job.region = regions.first(job.code, job.key.fork, inner.tuning)
-    pool = inner.pool
+        job.region = regions.first(job.code, job.key.fork, inner.tuning, job.learned)
+    pool = _pool_for(inner, job)
     if pool is None:
         _complete(inner, job, None, "backend not started", None, dispatched=False)
         return
@@ -184,7 +195,7 @@ def _job_done(inner: BackendState, job: Job, task: CompileTask, fut: Future[Obje
     if job.region is None:  # a region program is never stored (its key names the whole)
         artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
     else:
-        native.side_exit = regions.side_exit_counter(inner, job.key, job.code, job.region)
+        native.side_exit = regions.SideExitAccount(inner, job.key, job.code, job.region)
     program = CompiledProgram(
         job.key,
         job.kind,
@@ -343,13 +354,76 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
             start_job(inner, req, kind)
     elif cmd[0] == "tier_up":
         start_job(inner, cmd[1], ProgramKind.JIT, tier_up=True)
+    elif cmd[0] == "learned":  # a learning run of a key promoted with regions on
+        _, req, kind, pcs = cmd
+        if inner.tuning.should_compile(req.code):
+            start_job(inner, req, kind, learned=pcs)
     elif cmd[0] == "grow":
-        _, req, pc = cmd
+        _, req, pcs = cmd
         entry = inner.resident.get(req.key)
         region = None if entry is None else entry.program.region
-        if region is not None and pc not in region:
-            grown = regions.grow(req.code, req.key.fork, [pc], inner.tuning.region_blocks, region)
-            start_job(inner, req, ProgramKind.JIT, grow=grown)
+        if region is not None:
+            grown = regions.grown(req.code, req.key.fork, region, pcs)
+            if grown != region:
+                start_job(inner, req, ProgramKind.JIT, grow=grown)
+
+
+def _learn_first(inner: BackendState, req: LookupRequest, kind: ProgramKind) -> bool:
+    """With regions on, a promoted key's next interpreted message records the blocks it runs
+    (`evm.run.run_interpreter_learning`), and the first region is those blocks: ask for it
+    (True), unless the key has no account of its own to carry the request."""
+    tuning = inner.tuning
+    if kind is not ProgramKind.JIT or not regions.enabled(tuning) or tuning.region_random:
+        return False
+    usage = inner.usage.get(req.key)
+    if usage is None or usage.learn is not None:
+        return usage is not None
+
+    def learned(pcs: set[int]) -> None:
+        try:
+            inner.commands.put_nowait(("learned", req, kind, frozenset(pcs)))
+        except queue.Full:
+            inner.commands_dropped += 1
+
+    usage.learn = learned
+    _prepare_linker(inner)
+    return True
+
+
+def _prepare_linker(inner: BackendState) -> None:
+    """Build this process's linker and runtime library (about 0.3 s of CPU, once per process)
+    on a thread of its own while the first region is learned and compiled, not after."""
+    if inner.linker_prepared or inner.config.linker is not None:
+        return
+    inner.linker_prepared = True
+    from pyevm_jit.compiler.link import prepare_linker
+
+    def prepare() -> None:
+        try:
+            prepare_linker()
+        except Exception as exc:  # noqa: BLE001 - the first link reports it again
+            log.debug("pyevm-jit: cannot prepare the linker: %s", exc)
+
+    threading.Thread(target=prepare, name="pyevm-jit-linker", daemon=True).start()
+
+
+def _pool_for(inner: BackendState, job: Job) -> CompilerPool | None:
+    """The process's own compile thread for a small region while the worker processes are
+    what `pool` is (their start-up alone takes longer than such a compilation); else `pool`."""
+    pool = inner.pool
+    limit = inner.tuning.region_local_blocks
+    if (
+        pool is None
+        or job.region is None
+        or job.tier_up
+        or len(job.region) > limit
+        or inner.tuning.worker_count == 0
+    ):
+        return pool
+    with inner.lock:
+        if inner.local_pool is None and not inner.closed:
+            inner.local_pool = InProcessPool(inner.compiler, name="pyevm-jit-regions")
+        return inner.local_pool or pool
 
 
 def _earned(inner: BackendState, req: LookupRequest) -> bool:
@@ -386,7 +460,8 @@ def _drain_events(inner: BackendState) -> None:
         seen = counts.get(key, 0) + 1
         if seen >= threshold or _earned(inner, req):
             counts.pop(key, None)
-            start_job(inner, req, kind)
+            if not _learn_first(inner, req, kind):
+                start_job(inner, req, kind)
         else:
             counts[key] = seen
             if len(counts) > _MAX_TRACKED_KEYS:
