@@ -439,7 +439,11 @@ class JitBackend:
         deadline = None if timeout is None else monotonic() + timeout
         with inner.idle_cv:
             while not inner.closed and (
-                inner.inflight or inner.stale or inner.commands.unfinished_tasks or inner.events
+                inner.inflight
+                or inner.stale
+                or inner.commands.unfinished_tasks
+                or inner.events
+                or inner.learning
             ):
                 left = None if deadline is None else deadline - monotonic()
                 if left is not None and left <= 0:
@@ -464,6 +468,7 @@ class JitBackend:
             inner.ineligible.clear()
             inner.spent.clear()
             inner.miss_counts.clear()
+            inner.learning.clear()
             inner.probed.clear()
             inner.stale.update(inner.inflight.values())
             inner.inflight.clear()

@@ -104,7 +104,9 @@ def start_job(
             job.grow = True
             job.level = entry.program.opt_level
             job.region = regions.whole_or(req.code, key.fork, grow, inner.tuning)
-        elif tier_up and entry is not None:  # the tier-up compiles what the region has become
+        elif tier_up and entry is not None and inner.config.store is None:
+            # the tier-up compiles what the region has become; with a store, the whole
+            # contract, which is stored (a region is not: the store's key names the whole)
             job.region = entry.program.region
         inner.inflight[key] = job
     _run_job(inner, job)
@@ -336,6 +338,8 @@ def backend_loop(inner: BackendState) -> None:
                     inner.commands.task_done()
             _drain_events(inner)
             now = monotonic()
+            if inner.learning:
+                _learning_overdue(inner, now)
             if now >= next_sweep:
                 next_sweep = now + max(0.001, tuning.idle_sweep_interval)
                 sweep_idle(inner, now)
@@ -356,8 +360,11 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
         start_job(inner, cmd[1], ProgramKind.JIT, tier_up=True)
     elif cmd[0] == "learned":  # a learning run of a key promoted with regions on
         _, req, kind, pcs = cmd
-        if inner.tuning.should_compile(req.code):
-            start_job(inner, req, kind, learned=pcs)
+        if inner.learning.pop(req.key, None) is not None:
+            if inner.tuning.should_compile(req.code):
+                start_job(inner, req, kind, learned=pcs)
+        else:  # too late: its first region is compiled (or compiling); what ran grows it
+            _handle_command(inner, ("grow", req, pcs))
     elif cmd[0] == "grow":
         _, req, pcs = cmd
         entry = inner.resident.get(req.key)
@@ -368,6 +375,10 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
                 start_job(inner, req, ProgramKind.JIT, grow=grown)
 
 
+#: seconds a promoted key's first region waits for its learning run (`_learn_first`)
+LEARN_WAIT = 0.25
+
+
 def _learn_first(inner: BackendState, req: LookupRequest, kind: ProgramKind) -> bool:
     """With regions on, a promoted key's next interpreted message records the blocks it runs
     (`evm.run.run_interpreter_learning`), and the first region is those blocks: ask for it
@@ -375,9 +386,11 @@ def _learn_first(inner: BackendState, req: LookupRequest, kind: ProgramKind) -> 
     tuning = inner.tuning
     if kind is not ProgramKind.JIT or not regions.enabled(tuning) or tuning.region_random:
         return False
+    if req.key in inner.learning:
+        return True
     usage = inner.usage.get(req.key)
-    if usage is None or usage.learn is not None:
-        return usage is not None
+    if usage is None or regions.first(req.code, req.key.fork, tuning) is None:
+        return False  # no account to carry the request, or a code compiled whole anyway
 
     def learned(pcs: set[int]) -> None:
         try:
@@ -386,8 +399,19 @@ def _learn_first(inner: BackendState, req: LookupRequest, kind: ProgramKind) -> 
             inner.commands_dropped += 1
 
     usage.learn = learned
+    inner.learning[req.key] = (req, kind, monotonic() + LEARN_WAIT)
     _prepare_linker(inner)
     return True
+
+
+def _learning_overdue(inner: BackendState, now: float) -> None:
+    """Keys whose learning run has not come within `LEARN_WAIT` (no message followed the
+    lookups, or it is long): their first region is what pc 0 reaches, grown later by what
+    the run ran when it comes, and by side exits."""
+    for key, (req, kind, deadline) in list(inner.learning.items()):
+        if now >= deadline and inner.learning.pop(key, None) is not None:
+            if inner.tuning.should_compile(req.code):
+                start_job(inner, req, kind)
 
 
 def _prepare_linker(inner: BackendState) -> None:

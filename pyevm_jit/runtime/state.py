@@ -190,6 +190,9 @@ class BackendState:
         self.local_pool: CompilerPool | None = None
         #: the process's linker is being built ahead of the first link (runtime/jobs.py)
         self.linker_prepared = False
+        #: keys promoted with regions on whose learning run is awaited, with the time after
+        #: which their first region is compiled without it (runtime/jobs.py)
+        self.learning: dict[RuntimeCacheKey, tuple[LookupRequest, ProgramKind, float]] = {}
         self.thread: threading.Thread | None = None
         self.identity: EngineIdentity | None = None
         self.compiler = config.compiler or default_compiler
