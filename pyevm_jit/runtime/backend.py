@@ -430,6 +430,10 @@ class JitBackend:
         """Side exits of region programs taken so far, per (key, pc) (docs/regions.md)."""
         return dict(self._inner.side_exits)
 
+    def side_exit_count(self) -> int:
+        """Side exits of region programs taken so far, all of them."""
+        return self._inner.side_exit_total
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no command or lookup event is queued and no compilation is pending.
 

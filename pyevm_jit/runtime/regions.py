@@ -89,6 +89,7 @@ class SideExitAccount:
     def exit(self, pc: int) -> set[int] | None:
         if pc in self._region:
             return None
+        self._inner.side_exit_total += 1
         counts = self._inner.side_exits
         counts[(self._key, pc)] = counts.get((self._key, pc), 0) + 1
         if len(counts) > _MAX_COUNTERS:

@@ -180,6 +180,7 @@ class BackendState:
         self.probed: set[RuntimeCacheKey] = set()
         #: side exits of region programs taken, per (key, pc) (docs/regions.md)
         self.side_exits: dict[tuple[RuntimeCacheKey, int], int] = {}
+        self.side_exit_total = 0  # all of them (the table above is bounded)
         #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
         self.tier_stored = getattr(config.store, "max_bytes", None) is not None
         #: live JitBackend handles (copies included); the last one to go shuts the backend down
