@@ -119,6 +119,7 @@ def stats_dict(backend: JitBackend | None) -> dict[str, Any] | None:
         "lookup_hits": snapshot.lookup_hits,
         "lookup_misses": snapshot.lookup_misses,
         "misses_by_reason": dict(snapshot.misses_by_reason),
+        "side_exits": backend.side_exit_count(),
     }
     for name in _COUNTERS:
         stats[name] = int(getattr(snapshot, name))
@@ -149,6 +150,8 @@ def native_line(merged: Mapping[str, Any]) -> str:
     reasons = {r: c for r, c in (merged.get("misses_by_reason") or {}).items() if c}
     if reasons:
         text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
+    if merged.get("side_exits"):
+        text += f"; {merged['side_exits']} side exits of region programs"
     return text
 
 
