@@ -86,9 +86,14 @@ def test_stats_dict_keeps_the_counters() -> None:
 
             return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2)
 
+        def side_exit_count(self) -> int:
+            return 5
+
     stats = caserun.stats_dict(Backend())
     assert stats is not None
     assert stats["lookup_hits"] == 3 and stats["compilations_dispatched"] == 2
+    assert stats["side_exits"] == 5
+    assert "5 side exits" in caserun.native_line(caserun.merged_stats({1: stats}))
     assert caserun.stats_dict(None) is None
 
 
