@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from pyevm_jit.cli import regions_option
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
@@ -58,6 +59,7 @@ _COUNTERS = (
     "compilations_succeeded",
     "compilations_failed",
     "resident_entries",
+    "side_exits",
 )
 
 
@@ -87,9 +89,7 @@ class RunSpec(Generic[C, R]):
     crash_on: str | None = None  # fault injection for tests (parallel runs only)
 
 
-# ---------------------------------------------------------------------------------------------
-# The runtime
-# ---------------------------------------------------------------------------------------------
+# --- The runtime -----------------------------------------------------------------------------
 
 
 def make_backend(mode: str, store_dir: str | None) -> JitBackend:
@@ -119,7 +119,6 @@ def stats_dict(backend: JitBackend | None) -> dict[str, Any] | None:
         "lookup_hits": snapshot.lookup_hits,
         "lookup_misses": snapshot.lookup_misses,
         "misses_by_reason": dict(snapshot.misses_by_reason),
-        "side_exits": backend.side_exit_count(),
     }
     for name in _COUNTERS:
         stats[name] = int(getattr(snapshot, name))
@@ -150,14 +149,10 @@ def native_line(merged: Mapping[str, Any]) -> str:
     reasons = {r: c for r, c in (merged.get("misses_by_reason") or {}).items() if c}
     if reasons:
         text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
-    if merged.get("side_exits"):
-        text += f"; {merged['side_exits']} side exits of region programs"
-    return text
+    return text + regions_option.side_exits_note(merged)
 
 
-# ---------------------------------------------------------------------------------------------
-# Running cases: in this process, or in worker processes
-# ---------------------------------------------------------------------------------------------
+# --- Running cases: in this process, or in worker processes ----------------------------------
 
 
 class _Process:
@@ -379,9 +374,7 @@ def execute_parallel(
             worker.kill()
 
 
-# ---------------------------------------------------------------------------------------------
-# The command
-# ---------------------------------------------------------------------------------------------
+# --- The command -----------------------------------------------------------------------------
 
 
 def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
@@ -397,12 +390,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         args.cluster = check_address(args.cluster)
     if args.store and mode != "aot":
         raise UsageError("--store only applies to --mode aot")
-    if getattr(args, "regions", False):
-        if mode != "jit" or getattr(args, "cluster", None):
-            raise UsageError("--regions needs --mode jit (and no --cluster)")
-        from pyevm_jit.runtime.regions import forced_environment
-
-        os.environ.update(forced_environment())  # this process and its case workers
+    regions_option.apply_to_cases(args, mode)
     json_path = check_output_file(args.json_file) if args.json_file else None
     return mode, json_path
 
@@ -453,12 +441,7 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
     )
-    parser.add_argument(
-        "--regions",
-        action="store_true",
-        help="jit mode: compile every contract as a region, a random half of its blocks, the "
-        "rest side exits to the interpreter (docs/regions.md)",
-    )
+    regions_option.add_argument(parser, "jit mode: ")
 
 
 def run_from_arguments(

@@ -18,11 +18,11 @@ tests/fuzz/test_regressions.py replays it. Exit status: 0 no divergence, 1 diver
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyevm_jit.cli import regions_option
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import fork_name
 
@@ -62,12 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--case", type=int, default=None, help="with --customise: run only this case of the seed"
     )
-    parser.add_argument(
-        "--regions",
-        action="store_true",
-        help="compile every program as a region, a random half of its blocks drawn with the "
-        "seed, the rest side exits to the interpreter (docs/regions.md)",
-    )
+    regions_option.add_argument(parser)
     parser.add_argument(
         "--minimise-budget",
         type=int,
@@ -86,12 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-programs must be positive")
     if args.case is not None and (not args.customise or args.case < 0):
         raise UsageError("--case needs --customise and a case number >= 0")
-    if args.regions:
-        if args.customise:
-            raise UsageError("--regions does not combine with --customise")
-        from pyevm_jit.runtime.regions import forced_environment
-
-        os.environ.update(forced_environment(args.seed))  # this process and its workers
+    wrong = "--regions does not combine with --customise" if args.customise else None
+    regions_option.apply(args, wrong, args.seed)
     if args.customise:
         return _run_customised(args)
     out_dir = args.out if args.out is not None else fuzz.regressions_dir()

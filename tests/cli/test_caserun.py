@@ -84,10 +84,7 @@ def test_stats_dict_keeps_the_counters() -> None:
         def stats(self) -> Any:
             from pyevm_jit.runtime import RuntimeStatsSnapshot
 
-            return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2)
-
-        def side_exit_count(self) -> int:
-            return 5
+            return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2, side_exits=5)
 
     stats = caserun.stats_dict(Backend())
     assert stats is not None
