@@ -57,6 +57,8 @@ class BenchOptions:
     #: seconds of consecutive repetitions of one path before the next path runs (0: every
     #: round runs each path once, or as often as keeps its pace with the slowest)
     batch_time: float = 0.02
+    #: the JIT side compiles regions (docs/regions.md), grown before the timed runs
+    regions: bool = False
 
 
 @dataclass
@@ -92,6 +94,9 @@ class CaseResult:
     contracts: int = 0
     contracts_compiled: int = 0
     compile_failures: list[str] = field(default_factory=list)
+    #: side exits of region programs: before the timed runs (growing), during them
+    side_exits_before: int = 0
+    side_exits: int = 0
     native: bool = False
     jit_counters: dict[str, Any] = field(default_factory=dict)
     #: the JIT backend's per-contract report (`runtime.report`), with one interpreted run
@@ -174,7 +179,11 @@ def measure_case(
     note("compiling")
     try:
         jit_side = make_jit_side(
-            case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+            case,
+            stock_vm,
+            stock_both=options.stock_both,
+            tier_up=options.tier_up,
+            regions=options.regions,
         )
     except Exception as exc:  # the JIT could not even be set up: an error row
         result.status, result.error = "error", f"JIT set-up failed: {exc!r}"[:300]
@@ -200,6 +209,11 @@ def _report(case: BenchCase, options: BenchOptions, jit_side: JitSide) -> dict[s
     backend.set_enabled(False)
     PyEvmRunner(case, jit_side.vm_class, _main_scope(options), clock=options.clock).timed()
     return backend.report().as_dict()
+
+
+def _side_exits(jit_side: JitSide) -> int:
+    backend = jit_side.backend
+    return 0 if backend is None else sum(backend.side_exits().values())
 
 
 def _check_and_time(
@@ -306,11 +320,13 @@ def _check_and_time(
         runners["pyrevm"] = revm_rep
 
     before = backend_counters(jit_side.backend)
+    result.side_exits_before = _side_exits(jit_side)
     samples = _alternate(runners, options, note) if runners else {}
     if cold_runners:
         note("fresh pre-state per repetition")
         samples.update(_alternate(cold_runners, options, note))
     after = backend_counters(jit_side.backend)
+    result.side_exits = _side_exits(jit_side) - result.side_exits_before
     if mismatch:
         result.status, result.error = "error", mismatch[0]
         return result

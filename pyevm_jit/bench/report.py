@@ -60,6 +60,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
     header += [
         "compile",
         "tier-up",
+        "side exits",
         "stock Mgas/s",
         "JIT Mgas/s",
     ]
@@ -102,6 +103,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         row += [
             f"{r.compile_seconds * 1e3:.0f} ms" if not r.stock_both else "-",
             f"{r.tier_up_seconds * 1e3:.0f} ms" if r.tier_up_seconds else "-",
+            f"{r.side_exits_before}+{r.side_exits}",
             fmt_rate(r.mgas_per_s("stock")),
             fmt_rate(r.mgas_per_s("jit")),
         ]
@@ -121,7 +123,7 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
         geo += ["", "", fmt_ratio(geometric_mean(r.speedup_tx for r in ok))]
     if with_cold:
         geo += ["", "", fmt_ratio(geometric_mean(r.speedup_cold for r in ok))]
-    geo += ["", "", "", ""]
+    geo += ["", "", "", "", ""]
     if with_revm:
         geo += ["", fmt_ratio(geometric_mean(r.jit_vs_pyrevm for r in ok))]
         if with_tx:
@@ -142,6 +144,10 @@ def table_rows(results: Sequence[CaseResult]) -> tuple[list[str], list[list[str]
             "stock/JIT: repeated runs on one state (warm); cold: a fresh copy of the persisted "
             "pre-state per run (every trie read cold)"
         )
+    notes.append(
+        "side exits: taken by region programs (docs/regions.md) before the timed runs + "
+        "during them (0+0: whole-contract programs)"
+    )
     return header, rows, notes
 
 

@@ -405,11 +405,23 @@ class JitSide:
 _PHASES = ("translate", "optimise", "codegen", "link")
 
 
+#: runs of a case that grow its regions, at most, before the tier-up (`make_jit_side`)
+_GROWTH_RUNS = 8
+
+
 def make_jit_side(
-    case: BenchCase, stock_vm: type, *, stock_both: bool, tier_up: bool = True
+    case: BenchCase,
+    stock_vm: type,
+    *,
+    stock_both: bool,
+    tier_up: bool = True,
+    regions: bool = False,
 ) -> JitSide:
     """The JIT VM class over a blocking backend, with every contract compiled beforehand (and,
-    with `tier_up`, recompiled at the tier-up level, as the runtime does for hot code)."""
+    with `tier_up`, recompiled at the tier-up level, as the runtime does for hot code). With
+    `regions`, each contract's program is a region (docs/regions.md): what pc 0 reaches, grown
+    by runs of the case from their side exits until they take none (or `_GROWTH_RUNS`), then
+    tiered up."""
     if stock_both:
         return JitSide(stock_vm, None, 0.0, 0, 0)
     events: list[CompilationEvent] = []
@@ -419,6 +431,8 @@ def make_jit_side(
     prepare_linker()
     start = time.perf_counter()
     tuning = RuntimeTuning() if tier_up else RuntimeTuning(tier_up_after=0)
+    if regions:
+        tuning.region_blocks, tuning.region_blocking = max(1, tuning.region_blocks or 16), True
     config = RuntimeConfig(  # no store: every run measures its own compilations
         enabled=True, blocking=True, store=None, on_compilation=events.append, tuning=tuning
     )
@@ -428,6 +442,7 @@ def make_jit_side(
     codes = case.codes()
     compiled = 0
     failures: list[str] = []
+    ready: list[LookupRequest] = []
     for code in codes:
         request = LookupRequest(RuntimeCacheKey(keccak(code), fork), code)
         backend.compile_jit_sync(request)
@@ -436,7 +451,17 @@ def make_jit_side(
         if not ok:
             why = backend.failure_reason(request.key.code_hash, fork)
             failures.append(f"{len(code)}-byte contract not compiled: {why or 'no program'}")
-        elif tier_up:
+        else:
+            ready.append(request)
+    if regions:
+        for _ in range(_GROWTH_RUNS):  # a run's side exits grow the regions it left
+            exits = sum(backend.side_exits().values())
+            PyEvmRunner(case, vm_class).timed()
+            backend.wait_idle(60)
+            if sum(backend.side_exits().values()) == exits:
+                break
+    if tier_up:
+        for request in ready:
             # the steady state of a hot contract: the runtime's tier-up build, done now rather
             # than after `tier_up_after` calls, and timed separately
             backend.tier_up_sync(request)

@@ -106,6 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time the first-tier code (the default times hot code after the runtime's tier-up "
         "recompilation, whose compile time has its own column)",
     )
+    parser.add_argument(
+        "--regions",
+        action="store_true",
+        help="the JIT side compiles regions (docs/regions.md), grown by runs of the case from "
+        "their side exits before the tier-up and the timed runs",
+    )
     parser.add_argument("--json", metavar="FILE", help="write machine-readable results")
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the speedups")
     parser.add_argument(
@@ -190,6 +196,7 @@ def _options(args: argparse.Namespace) -> bench.BenchOptions:
         state=args.state,
         clock=args.clock,
         batch_time=args.batch_time,
+        regions=args.regions,
         baseline=str(Path(args.baseline).resolve()) if args.baseline else None,
     )
 
@@ -333,7 +340,11 @@ def _loop(case: bench.BenchCase, options: bench.BenchOptions, args: argparse.Nam
         vm_class = stock_vm
         if side == "jit":
             jit_side = bench.make_jit_side(
-                case, stock_vm, stock_both=options.stock_both, tier_up=options.tier_up
+                case,
+                stock_vm,
+                stock_both=options.stock_both,
+                tier_up=options.tier_up,
+                regions=options.regions,
             )
             vm_class, backend = jit_side.vm_class, jit_side.backend
             print(

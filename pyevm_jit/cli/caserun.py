@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from pyevm_jit.cli import regions_option
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
@@ -58,6 +59,7 @@ _COUNTERS = (
     "compilations_succeeded",
     "compilations_failed",
     "resident_entries",
+    "side_exits",
 )
 
 
@@ -87,9 +89,7 @@ class RunSpec(Generic[C, R]):
     crash_on: str | None = None  # fault injection for tests (parallel runs only)
 
 
-# ---------------------------------------------------------------------------------------------
-# The runtime
-# ---------------------------------------------------------------------------------------------
+# --- The runtime -----------------------------------------------------------------------------
 
 
 def make_backend(mode: str, store_dir: str | None) -> JitBackend:
@@ -149,12 +149,10 @@ def native_line(merged: Mapping[str, Any]) -> str:
     reasons = {r: c for r, c in (merged.get("misses_by_reason") or {}).items() if c}
     if reasons:
         text += " (" + ", ".join(f"{r}: {c}" for r, c in sorted(reasons.items())) + ")"
-    return text
+    return text + regions_option.side_exits_note(merged)
 
 
-# ---------------------------------------------------------------------------------------------
-# Running cases: in this process, or in worker processes
-# ---------------------------------------------------------------------------------------------
+# --- Running cases: in this process, or in worker processes ----------------------------------
 
 
 class _Process:
@@ -360,9 +358,7 @@ def execute_parallel(
             worker.kill()
 
 
-# ---------------------------------------------------------------------------------------------
-# The command
-# ---------------------------------------------------------------------------------------------
+# --- The command -----------------------------------------------------------------------------
 
 
 def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
@@ -378,6 +374,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         args.cluster = check_address(args.cluster)
     if args.store and mode != "aot":
         raise UsageError("--store only applies to --mode aot")
+    regions_option.apply_to_cases(args, mode)
     json_path = check_output_file(args.json_file) if args.json_file else None
     return mode, json_path
 
@@ -428,6 +425,7 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
     )
+    regions_option.add_argument(parser, "jit mode: ")
 
 
 def run_from_arguments(

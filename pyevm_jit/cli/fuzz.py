@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyevm_jit.cli import regions_option
 from pyevm_jit.errors import UsageError
 from pyevm_jit.forks import fork_name
 
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--case", type=int, default=None, help="with --customise: run only this case of the seed"
     )
+    regions_option.add_argument(parser)
     parser.add_argument(
         "--cluster",
         metavar="ADDRESS",
@@ -93,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
         if args.customise or args.in_process:
             raise UsageError("--cluster does not apply to --customise or --in-process")
         args.cluster = check_address(args.cluster)
+    wrong = None
+    if args.customise:
+        wrong = "--regions does not combine with --customise"
+    elif args.cluster:  # the forcing reaches local worker processes only (by their environment)
+        wrong = "--regions does not combine with --cluster"
+    regions_option.apply(args, wrong, args.seed)
     if args.customise:
         return _run_customised(args)
     out_dir = args.out if args.out is not None else fuzz.regressions_dir()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Callable
+from typing import Protocol
 
 import llvmlite.binding as llvm
 
@@ -23,6 +23,16 @@ RTLIB_LIBRARY = "pyevmjit_rt"
 # and re-taking the GIL around every entry and resume made short messages bimodal (push0_proxy:
 # 117 us or 155-160 us per message depending on when the backend thread had last woken).
 ENTRY_FUNCTYPE = ctypes.PYFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
+
+
+class SideExits(Protocol):
+    """A region program's side-exit account (runtime/regions.py)."""
+
+    def exit(self, pc: int) -> set[int] | None:
+        """A FALLBACK exit at `pc`; a set to record the interpreter's run into, to learn it."""
+
+    def ran(self, pcs: set[int]) -> None:
+        """What the interpreter ran after the exit (`exit`'s set, filled)."""
 
 
 class NativeProgram:
@@ -52,7 +62,7 @@ class NativeProgram:
         self.code_size = size
         #: a region program's side-exit counter, called with the pc of every FALLBACK exit
         #: (set by the runtime; None for a whole program)
-        self.side_exit: Callable[[int], None] | None = None
+        self.side_exit: SideExits | None = None
 
 
 #: programs linked into one LLJIT before the next link starts a new one (see `_Generation`)

@@ -2,15 +2,19 @@
 
 A region is a set of block start pcs. Blocks outside it are compiled as a *side exit*: the
 program leaves with `Status.FALLBACK` at the block's start, where stack, memory and gas are
-exact, and py-evm's interpreter runs the rest of the message. A region is grown from seeds by
+exact, and py-evm's interpreter runs the rest of the message. A region is made of the blocks
+that ran (`ran`: the pcs a learning interpreter recorded, evm/run.py) or grown from seeds by
 following what the code says statically: a block's fall-through and a jump whose target is the
 constant pushed just before it (the usual `PUSH2 dest JUMP(I)`), breadth first, up to a budget
-of blocks. Dynamic jumps (returns from internal functions) are learned from side exits.
+of blocks (`grow`).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import random
+import threading
 from collections import deque
 from collections.abc import Iterable
 
@@ -48,16 +52,71 @@ def close_region(blocks: list[Block], region: Iterable[int]) -> frozenset[int]:
     return frozenset(out)
 
 
+_Analysis = tuple[list[Block], dict[int, int], frozenset[int]]
+#: (code, fork spec's id) -> (spec, analysis): the few codes whose regions grow at a time
+_analyses: dict[tuple[bytes, int], tuple[ForkSpec, _Analysis]] = {}
+_ANALYSES_KEPT = 8
+_analyses_lock = threading.Lock()
+
+
+def _analysis(code: bytes, spec: ForkSpec) -> _Analysis:
+    """(blocks, start pc -> index, JUMPDESTs) of a code (kept for the last few codes)."""
+    cache_key = (code, id(spec))
+    with _analyses_lock:
+        hit = _analyses.get(cache_key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    blocks = build_blocks(code, spec)
+    index = {blk.start_pc: n for n, blk in enumerate(blocks)}
+    found = (blocks, index, jump_destinations([i for blk in blocks for i in blk.instructions]))
+    with _analyses_lock:
+        if len(_analyses) >= _ANALYSES_KEPT:
+            _analyses.pop(next(iter(_analyses)))
+        _analyses[cache_key] = (spec, found)
+    return found
+
+
+def _spec(spec: ForkSpec | str) -> ForkSpec:
+    return fork_spec(spec) if isinstance(spec, str) else spec
+
+
+def ran(
+    code: bytes, spec: ForkSpec | str, pcs: Iterable[int], region: Iterable[int] = ()
+) -> frozenset[int]:
+    """`region` plus the blocks that ran, from `pcs`: where a run started and where every JUMP
+    and JUMPI it ran continued (what `run_interpreter_learning` records). A block that ran is
+    followed into the next one unless it ends in a jump (a JUMPI not taken was recorded)."""
+    blocks, index, _ = _analysis(code, _spec(spec))
+    starts = [blk.start_pc for blk in blocks]
+    have = set(region)
+    for pc in pcs:
+        n = bisect.bisect_right(starts, pc) - 1
+        while 0 <= n < len(blocks) and starts[n] not in have:
+            blk = blocks[n]
+            have.add(blk.start_pc)
+            last = blk.instructions[-1].opcode if blk.instructions else None
+            if not blk.falls_through or last in (JUMP, JUMPI):
+                break
+            n += 1
+    return close_region(blocks, have)
+
+
+def random_region(code: bytes, spec: ForkSpec | str, seed: int) -> frozenset[int]:
+    """About half of the blocks, drawn with `seed` and the code (the fuzzer's side exits at
+    random places); pc 0 is in it, so every message enters native code."""
+    blocks, _, _ = _analysis(code, _spec(spec))
+    rng = random.Random(hashlib.sha256(seed.to_bytes(8, "big") + code).digest())
+    chosen = {blk.start_pc for blk in blocks if rng.random() < 0.5}
+    chosen.add(0)
+    return close_region(blocks, chosen)
+
+
 def grow(
     code: bytes, spec: ForkSpec | str, seeds: Iterable[int], budget: int,
     region: Iterable[int] = (),
 ) -> frozenset[int]:  # fmt: skip
     """`region` plus the blocks reached statically from `seeds`, at most `budget` new blocks."""
-    if isinstance(spec, str):
-        spec = fork_spec(spec)
-    blocks = build_blocks(code, spec)
-    index = {blk.start_pc: n for n, blk in enumerate(blocks)}
-    jumpdests = jump_destinations([i for blk in blocks for i in blk.instructions])
+    blocks, index, jumpdests = _analysis(code, _spec(spec))
     have = set(region)
     added = 0
     todo = deque(pc for pc in seeds if pc in index)
@@ -77,7 +136,7 @@ def first_region(code: bytes, spec: ForkSpec | str, budget: int) -> frozenset[in
 
 
 def block_count(code: bytes, spec: ForkSpec | str) -> int:
-    return len(build_blocks(code, fork_spec(spec) if isinstance(spec, str) else spec))
+    return len(_analysis(code, _spec(spec))[0])
 
 
 def region_digest(region: frozenset[int] | None) -> str:

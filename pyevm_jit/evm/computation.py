@@ -52,7 +52,7 @@ from pyevm_jit.evm.codehash import code_hash
 from pyevm_jit.evm.frame import FramePool
 from pyevm_jit.evm.observe import Observation, ObservedRun, interpret, layout_for
 from pyevm_jit.evm.plan import TablePlan, table_plan
-from pyevm_jit.evm.run import run_interpreter, run_native
+from pyevm_jit.evm.run import run_interpreter, run_interpreter_learning, run_native
 from pyevm_jit.evm.state_path import StatePlan
 from pyevm_jit.lean import exact, guard, inplace
 from pyevm_jit.opcodes import OBSERVED
@@ -302,8 +302,17 @@ def _timed_interpret(computation: Any, usage: KeyUsage) -> None:
     started = _clock()
     outer = _nested[0]
     _nested[0] = 0.0
+    learn = usage.learn
     try:
-        run_interpreter(computation)
+        if learn is None:
+            run_interpreter(computation)
+        else:  # the key is promoted: this run's blocks make its first region
+            usage.learn = None
+            pcs: set[int] = set()
+            try:
+                run_interpreter_learning(computation, pcs)
+            finally:
+                learn(pcs)
     finally:
         elapsed = _clock() - started
         usage.add_interpreted_time(elapsed - _nested[0])

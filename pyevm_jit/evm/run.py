@@ -24,7 +24,7 @@ from pyevm_jit.evm.plan import TablePlan
 from pyevm_jit.evm.state_path import StatePlan, flush
 from pyevm_jit.lean.env import EnvGetter
 from pyevm_jit.lean.protocols import Computation
-from pyevm_jit.opcodes import ENV_SLOT, JUMPDEST
+from pyevm_jit.opcodes import ENV_SLOT, JUMP, JUMPDEST, JUMPI
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.link import NativeProgram
@@ -45,6 +45,27 @@ def run_interpreter(computation: Computation) -> None:
             opcode_fn(computation=computation)
         except Halt:
             break
+
+
+def run_interpreter_learning(computation: Computation, pcs: set[int]) -> None:
+    """The stock loop, recording the blocks it runs for region compilation (docs/regions.md):
+    the pc it starts at and where every JUMP and JUMPI continued. One comparison per opcode
+    more than `run_interpreter`; run for one message of a key about to be compiled and after
+    a region program's first side exit at a pc, not for every interpreted message."""
+    opcode_lookup = computation.opcodes
+    code = computation.code
+    pcs.add(code.program_counter)
+    for opcode in code:
+        try:
+            opcode_fn = opcode_lookup[opcode]
+        except KeyError:
+            opcode_fn = InvalidOpcode(opcode)
+        try:
+            opcode_fn(computation=computation)
+        except Halt:
+            break
+        if opcode == JUMP or opcode == JUMPI:
+            pcs.add(code.program_counter)
 
 
 # --- the native path ------------------------------------------------------------------------------
@@ -194,9 +215,15 @@ def _finish(
         computation.output = _output(frame)
         raise Revert(computation.output)
     if status == Status.FALLBACK:
-        side_exit = native.side_exit
-        if side_exit is not None:  # a region program: count its side exits
-            side_exit(ctx.exit_pc)
+        side_exits = native.side_exit
+        if side_exits is not None:  # a region program: count its side exits, learn from some
+            learn = side_exits.exit(ctx.exit_pc)
+            if learn is not None:
+                try:
+                    _fall_back(computation, frame, learn)
+                finally:
+                    side_exits.ran(learn)
+                return
         _fall_back(computation, frame)
         return
     if status == Status.FAIL:
@@ -221,14 +248,18 @@ def _invalid_jump(computation: Computation, low: int, high: int) -> Exception:
     return InvalidJumpDestination("Invalid Jump Destination")
 
 
-def _fall_back(computation: Computation, frame: NativeFrame) -> None:
-    """Hand the rest of the message to the interpreter from the failed block's start."""
+def _fall_back(computation: Computation, frame: NativeFrame, learn: set[int] | None = None) -> None:
+    """Hand the rest of the message to the interpreter from the failed block's start (recording
+    what it runs into `learn`, when given)."""
     ctx = frame.ctx
     values = computation._stack.values
     values.clear()
     values.extend([frame.read_word(i) for i in range(ctx.stack_len)])
     computation.code.program_counter = ctx.exit_pc
-    run_interpreter(computation)
+    if learn is None:
+        run_interpreter(computation)
+    else:
+        run_interpreter_learning(computation, learn)
 
 
 def _fail_in_py_evm(computation: Computation, frame: NativeFrame) -> None:

@@ -33,6 +33,7 @@ def _report_to_json(report: FuzzReport) -> dict[str, Any]:
         "native_runs": report.native_runs,
         "interpreted_runs": report.interpreted_runs,
         "divergences": report.divergences,
+        "side_exits": report.side_exits,
         "by_generator": dict(report.by_generator),
         "executed": {str(k): v for k, v in report.executed.items()},
         "fixtures": [str(p) for p in report.fixtures],
@@ -44,6 +45,7 @@ def _merge_report(total: FuzzReport, data: dict[str, Any]) -> None:
     total.native_runs += int(data["native_runs"])
     total.interpreted_runs += int(data["interpreted_runs"])
     total.divergences += int(data["divergences"])
+    total.side_exits += int(data.get("side_exits", 0))
     total.by_generator.update(data["by_generator"])
     total.executed.update({int(k): v for k, v in data["executed"].items()})
     total.fixtures += [Path(p) for p in data["fixtures"]]

@@ -110,6 +110,7 @@ class FuzzReport(FuzzTally):
     native_runs: int = 0
     interpreted_runs: int = 0
     divergences: int = 0
+    side_exits: int = 0  # taken by region programs (docs/regions.md; `fuzz --regions`)
     by_generator: collections.Counter[str] = field(default_factory=collections.Counter)
     executed: collections.Counter[int] = field(default_factory=collections.Counter)
     fixtures: list[Path] = field(default_factory=list)
@@ -132,6 +133,7 @@ class FuzzReport(FuzzTally):
             "by generator: " + ", ".join(f"{k} {v}" for k, v in sorted(self.by_generator.items())),
             f"opcode coverage: {hit}/{total} executed by the interpreter"
             + (f" (missing: {' '.join(missing)})" if missing else ""),
+            f"side exits: {self.side_exits}",
             f"divergences: {self.divergences}",
         ]
         lines += [f"  saved {p}" for p in self.fixtures]
@@ -271,6 +273,7 @@ def fuzz(
             )
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=stream, flush=True)
     report.seconds = time.monotonic() - start
+    report.side_exits = (backend if backend is not None else d.get_backend()).side_exit_count()
     if tty:
         print(file=stream)
     return report

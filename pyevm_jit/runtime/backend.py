@@ -83,6 +83,7 @@ def _after_fork_in_child() -> None:
         inner.enabled = False
         inner.thread = None
         inner.pool = None
+        inner.local_pool = None
         inner.inflight.clear()
         inner.stale.clear()
 
@@ -144,7 +145,7 @@ def _shutdown(inner: BackendState, timeout: float) -> None:
             return
         inner.closed = True
         inner.enabled = False
-        thread, pool = inner.thread, inner.pool
+        thread, pool, local_pool = inner.thread, inner.pool, inner.local_pool
     if thread is not None:
         try:
             inner.commands.put(jobs.STOP, timeout=timeout)
@@ -154,6 +155,8 @@ def _shutdown(inner: BackendState, timeout: float) -> None:
             thread.join(timeout)
     if pool is not None:
         pool.shutdown(timeout)
+    if local_pool is not None:
+        local_pool.shutdown(timeout)
     with inner.lock:
         pending = list(inner.inflight.values()) + list(inner.stale)
         inner.inflight.clear()
@@ -427,6 +430,10 @@ class JitBackend:
         """Side exits of region programs taken so far, per (key, pc) (docs/regions.md)."""
         return dict(self._inner.side_exits)
 
+    def side_exit_count(self) -> int:
+        """Side exits of region programs taken so far, all of them."""
+        return self._inner.side_exit_total
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no command or lookup event is queued and no compilation is pending.
 
@@ -436,7 +443,11 @@ class JitBackend:
         deadline = None if timeout is None else monotonic() + timeout
         with inner.idle_cv:
             while not inner.closed and (
-                inner.inflight or inner.stale or inner.commands.unfinished_tasks or inner.events
+                inner.inflight
+                or inner.stale
+                or inner.commands.unfinished_tasks
+                or inner.events
+                or inner.learning
             ):
                 left = None if deadline is None else deadline - monotonic()
                 if left is not None and left <= 0:
@@ -461,6 +472,7 @@ class JitBackend:
             inner.ineligible.clear()
             inner.spent.clear()
             inner.miss_counts.clear()
+            inner.learning.clear()
             inner.probed.clear()
             inner.stale.update(inner.inflight.values())
             inner.inflight.clear()

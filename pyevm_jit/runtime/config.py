@@ -120,16 +120,21 @@ class RuntimeTuning:
     tier_up_after: int = _env("tier_up_after", 16)
     tier_up_opt_level: int = _env("tier_up_opt_level", TIER_UP_OPT_LEVEL)
     aot_opt_level: int = _env("aot_opt_level", DEFAULT_OPT_LEVEL)
-    #: region compilation (docs/regions.md): a JIT program first compiles the blocks pc 0
-    #: reaches statically, at most this many; the rest are side exits to the interpreter.
-    #: 0 (the default) compiles whole contracts; blocking mode and AOT always do
-    region_blocks: int = _env("region_blocks", 0)
-    #: a side exit taken this many times (and every multiple) grows the region from it
-    region_grow_after: int = _env("region_grow_after", 4)
+    #: region compilation (docs/regions.md), on when above 0: a JIT program first compiles
+    #: the blocks a message of the contract ran (or, when none was recorded, the blocks pc 0
+    #: reaches statically, at most this many); the rest are side exits to the interpreter.
+    #: 0 compiles whole contracts; blocking mode and AOT always do (unless `region_blocking`)
+    region_blocks: int = _env("region_blocks", 16)
     #: a region covering at least this share of the contract's blocks is compiled whole
     region_whole_share: float = _env("region_whole_share", 0.5)
     #: compile regions in blocking mode too (tests and the fuzzer force side exits with it)
     region_blocking: bool = _env("region_blocking", False)
+    #: a seed: first regions are a random half of the blocks, drawn with it (the fuzzer's
+    #: side exits at random places); 0 (the default): the blocks that ran
+    region_random: int = _env("region_random", 0)
+    #: regions of at most this many blocks compile on a thread of this process, not in a
+    #: worker process (whose start-up takes longer than they do)
+    region_local_blocks: int = _env("region_local_blocks", 256)
     #: bytes of resident code before least-recently-used programs are evicted
     resident_code_budget: int = _env("resident_code_budget", 1 << 30)
     #: a program without hits for this many seconds is evicted (0 disables idle eviction)

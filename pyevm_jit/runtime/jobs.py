@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,15 @@ from pyevm_jit.runtime.state import (
 )
 from pyevm_jit.runtime.types import CompiledProgram, LookupRequest, ProgramKind
 from pyevm_jit.runtime.usage import TIER_AOT, TIER_JIT, TIER_UP, add_compile_time
-from pyevm_jit.runtime.workers import BUDGET, COMPILE, TRANSIENT, CompileFailure, CompileTask
+from pyevm_jit.runtime.workers import (
+    BUDGET,
+    COMPILE,
+    TRANSIENT,
+    CompileFailure,
+    CompilerPool,
+    CompileTask,
+    InProcessPool,
+)
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.compile import ObjectCode
@@ -61,6 +70,7 @@ def start_job(
     *,
     tier_up: bool = False,
     grow: frozenset[int] | None = None,
+    learned: frozenset[int] | None = None,
 ) -> Job | None:
     """Register (or find) the job for a key and start it. None when resident (an AOT request
     for a key resident as JIT still runs, to persist it; a tier-up runs only for a key
@@ -89,11 +99,14 @@ def start_job(
             inner.commands_dropped += 1
             return None
         job = Job(key, req.code, kind, inner.generation, tier_up)
+        job.learned = learned
         if grow is not None and entry is not None:
             job.grow = True
             job.level = entry.program.opt_level
             job.region = regions.whole_or(req.code, key.fork, grow, inner.tuning)
-        elif tier_up and entry is not None:  # the tier-up compiles what the region has become
+        elif tier_up and entry is not None and inner.config.store is None:
+            # the tier-up compiles what the region has become; with a store, the whole
+            # contract, which is stored (a region is not: the store's key names the whole)
             job.region = entry.program.region
         inner.inflight[key] = job
     _run_job(inner, job)
@@ -122,8 +135,8 @@ def _run_job(inner: BackendState, job: Job) -> None:
         and job.kind is ProgramKind.JIT
         and (not inner.blocking or inner.tuning.region_blocking)
     ):
-        job.region = regions.first(job.code, job.key.fork, inner.tuning)
-    pool = inner.pool
+        job.region = regions.first(job.code, job.key.fork, inner.tuning, job.learned)
+    pool = _pool_for(inner, job)
     if pool is None:
         _complete(inner, job, None, "backend not started", None, dispatched=False)
         return
@@ -184,7 +197,7 @@ def _job_done(inner: BackendState, job: Job, task: CompileTask, fut: Future[Obje
     if job.region is None:  # a region program is never stored (its key names the whole)
         artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
     else:
-        native.side_exit = regions.side_exit_counter(inner, job.key, job.code, job.region)
+        native.side_exit = regions.SideExitAccount(inner, job.key, job.code, job.region)
     program = CompiledProgram(
         job.key,
         job.kind,
@@ -325,6 +338,8 @@ def backend_loop(inner: BackendState) -> None:
                     inner.commands.task_done()
             _drain_events(inner)
             now = monotonic()
+            if inner.learning:
+                _learning_overdue(inner, now)
             if now >= next_sweep:
                 next_sweep = now + max(0.001, tuning.idle_sweep_interval)
                 sweep_idle(inner, now)
@@ -343,13 +358,96 @@ def _handle_command(inner: BackendState, cmd: tuple[Any, ...]) -> None:
             start_job(inner, req, kind)
     elif cmd[0] == "tier_up":
         start_job(inner, cmd[1], ProgramKind.JIT, tier_up=True)
+    elif cmd[0] == "learned":  # a learning run of a key promoted with regions on
+        _, req, kind, pcs = cmd
+        if inner.learning.pop(req.key, None) is not None:
+            if inner.tuning.should_compile(req.code):
+                start_job(inner, req, kind, learned=pcs)
+        else:  # too late: its first region is compiled (or compiling); what ran grows it
+            _handle_command(inner, ("grow", req, pcs))
     elif cmd[0] == "grow":
-        _, req, pc = cmd
+        _, req, pcs = cmd
         entry = inner.resident.get(req.key)
         region = None if entry is None else entry.program.region
-        if region is not None and pc not in region:
-            grown = regions.grow(req.code, req.key.fork, [pc], inner.tuning.region_blocks, region)
-            start_job(inner, req, ProgramKind.JIT, grow=grown)
+        if region is not None:
+            grown = regions.grown(req.code, req.key.fork, region, pcs)
+            if grown != region:
+                start_job(inner, req, ProgramKind.JIT, grow=grown)
+
+
+#: seconds a promoted key's first region waits for its learning run (`_learn_first`)
+LEARN_WAIT = 0.25
+
+
+def _learn_first(inner: BackendState, req: LookupRequest, kind: ProgramKind) -> bool:
+    """With regions on, a promoted key's next interpreted message records the blocks it runs
+    (`evm.run.run_interpreter_learning`), and the first region is those blocks: ask for it
+    (True), unless the key has no account of its own to carry the request."""
+    tuning = inner.tuning
+    if kind is not ProgramKind.JIT or not regions.enabled(tuning) or tuning.region_random:
+        return False
+    if req.key in inner.learning:
+        return True
+    usage = inner.usage.get(req.key)
+    if usage is None or regions.first(req.code, req.key.fork, tuning) is None:
+        return False  # no account to carry the request, or a code compiled whole anyway
+
+    def learned(pcs: set[int]) -> None:
+        try:
+            inner.commands.put_nowait(("learned", req, kind, frozenset(pcs)))
+        except queue.Full:
+            inner.commands_dropped += 1
+
+    usage.learn = learned
+    inner.learning[req.key] = (req, kind, monotonic() + LEARN_WAIT)
+    _prepare_linker(inner)
+    return True
+
+
+def _learning_overdue(inner: BackendState, now: float) -> None:
+    """Keys whose learning run has not come within `LEARN_WAIT` (no message followed the
+    lookups, or it is long): their first region is what pc 0 reaches, grown later by what
+    the run ran when it comes, and by side exits."""
+    for key, (req, kind, deadline) in list(inner.learning.items()):
+        if now >= deadline and inner.learning.pop(key, None) is not None:
+            if inner.tuning.should_compile(req.code):
+                start_job(inner, req, kind)
+
+
+def _prepare_linker(inner: BackendState) -> None:
+    """Build this process's linker and runtime library (about 0.3 s of CPU, once per process)
+    on a thread of its own while the first region is learned and compiled, not after."""
+    if inner.linker_prepared or inner.config.linker is not None:
+        return
+    inner.linker_prepared = True
+    from pyevm_jit.compiler.link import prepare_linker
+
+    def prepare() -> None:
+        try:
+            prepare_linker()
+        except Exception as exc:  # noqa: BLE001 - the first link reports it again
+            log.debug("pyevm-jit: cannot prepare the linker: %s", exc)
+
+    threading.Thread(target=prepare, name="pyevm-jit-linker", daemon=True).start()
+
+
+def _pool_for(inner: BackendState, job: Job) -> CompilerPool | None:
+    """The process's own compile thread for a small region while the worker processes are
+    what `pool` is (their start-up alone takes longer than such a compilation); else `pool`."""
+    pool = inner.pool
+    limit = inner.tuning.region_local_blocks
+    if (
+        pool is None
+        or job.region is None
+        or job.tier_up
+        or len(job.region) > limit
+        or inner.tuning.worker_count == 0
+    ):
+        return pool
+    with inner.lock:
+        if inner.local_pool is None and not inner.closed:
+            inner.local_pool = InProcessPool(inner.compiler, name="pyevm-jit-regions")
+        return inner.local_pool or pool
 
 
 def _earned(inner: BackendState, req: LookupRequest) -> bool:
@@ -386,7 +484,8 @@ def _drain_events(inner: BackendState) -> None:
         seen = counts.get(key, 0) + 1
         if seen >= threshold or _earned(inner, req):
             counts.pop(key, None)
-            start_job(inner, req, kind)
+            if not _learn_first(inner, req, kind):
+                start_job(inner, req, kind)
         else:
             counts[key] = seen
             if len(counts) > _MAX_TRACKED_KEYS:

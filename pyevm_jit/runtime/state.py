@@ -110,6 +110,8 @@ class Job:
     grow: bool = field(init=False, default=False)
     #: the optimisation level a grown region keeps (its program's)
     level: int | None = field(init=False, default=None)
+    #: pcs a learning run recorded (its first region: the blocks that ran)
+    learned: frozenset[int] | None = field(init=False, default=None)
 
 
 def default_linker(obj: ObjectCode) -> NativeProgram:
@@ -178,11 +180,20 @@ class BackendState:
         self.probed: set[RuntimeCacheKey] = set()
         #: side exits of region programs taken, per (key, pc) (docs/regions.md)
         self.side_exits: dict[tuple[RuntimeCacheKey, int], int] = {}
+        self.side_exit_total = 0  # all of them (the table above is bounded)
         #: the store is a cache (bounded): its first-tier programs tier up like JIT ones
         self.tier_stored = getattr(config.store, "max_bytes", None) is not None
         #: live JitBackend handles (copies included); the last one to go shuts the backend down
         self.handles = 0
         self.pool: CompilerPool | None = None
+        #: compiles small regions in this process (no worker start-up to wait for; made on
+        #: first use when `pool` is a process pool; docs/regions.md)
+        self.local_pool: CompilerPool | None = None
+        #: the process's linker is being built ahead of the first link (runtime/jobs.py)
+        self.linker_prepared = False
+        #: keys promoted with regions on whose learning run is awaited, with the time after
+        #: which their first region is compiled without it (runtime/jobs.py)
+        self.learning: dict[RuntimeCacheKey, tuple[LookupRequest, ProgramKind, float]] = {}
         self.thread: threading.Thread | None = None
         self.identity: EngineIdentity | None = None
         self.compiler = config.compiler or default_compiler

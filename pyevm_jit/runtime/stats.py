@@ -69,6 +69,8 @@ class RuntimeStatsSnapshot:
     shared_published: int = 0
     programs_in_use: int = 0
     generation: int = 0
+    #: side exits region programs took (docs/regions.md)
+    side_exits: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,5 +112,6 @@ def snapshot(inner: BackendState) -> RuntimeStatsSnapshot:
             shared_loaded=int(getattr(store, "shared_loaded", 0)),
             shared_published=int(getattr(store, "shared_published", 0)),
             programs_in_use=len(inner.in_use),
+            side_exits=inner.side_exit_total,
             generation=inner.generation,
         )

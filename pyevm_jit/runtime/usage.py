@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyevm_jit.runtime.stats import counter_value, new_counter
@@ -40,6 +41,7 @@ class KeyUsage:
         "interpreted_timed",
         "compile_seconds",
         "cache_loads",
+        "learn",
     )
 
     def __init__(self) -> None:
@@ -53,6 +55,9 @@ class KeyUsage:
         self.interpreted_timed = 0
         self.compile_seconds: dict[str, float] = {}
         self.cache_loads = 0
+        #: set by the backend when the key is promoted with regions on: the next interpreted
+        #: message records the blocks it runs and hands them to it (docs/regions.md)
+        self.learn: Callable[[set[int]], None] | None = None
 
     def add_interpreted_time(self, seconds: float) -> None:
         self.interpreted_seconds += seconds

@@ -134,7 +134,7 @@ _WrongVM = CancunVM.configure(
 def test_mismatch_is_an_error_row_without_speed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def wrong_side(case: Any, stock_vm: Any, *, stock_both: bool, tier_up: bool) -> bench.JitSide:
+    def wrong_side(case: Any, stock_vm: Any, *, stock_both: bool, **_: Any) -> bench.JitSide:
         return bench.JitSide(_WrongVM, None, 0.0, 0, 0)
 
     monkeypatch.setattr(bench.measure, "make_jit_side", wrong_side)

@@ -84,11 +84,13 @@ def test_stats_dict_keeps_the_counters() -> None:
         def stats(self) -> Any:
             from pyevm_jit.runtime import RuntimeStatsSnapshot
 
-            return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2)
+            return RuntimeStatsSnapshot(lookup_hits=3, compilations_dispatched=2, side_exits=5)
 
     stats = caserun.stats_dict(Backend())
     assert stats is not None
     assert stats["lookup_hits"] == 3 and stats["compilations_dispatched"] == 2
+    assert stats["side_exits"] == 5
+    assert "5 side exits" in caserun.native_line(caserun.merged_stats({1: stats}))
     assert caserun.stats_dict(None) is None
 
 

@@ -29,6 +29,7 @@ def _gated_backend(store: FileArtifactStore | None, store_wait: float) -> JitBac
             tuning=RuntimeTuning(
                 worker_count=0,
                 hot_threshold=1,
+                region_blocks=0,  # whole-contract programs: the ones stored
                 event_drain_interval=0.01,
                 shutdown_timeout=0.2,
                 store_wait=store_wait,
@@ -86,7 +87,8 @@ def test_a_process_that_exits_early_stores_its_compilations(tmp_path: Path) -> N
         b = JitBackend.new(RuntimeConfig(
             enabled=True, store=FileArtifactStore({str(store_dir)!r}, max_bytes=1 << 20),
             compiler=faults.fault_compiler, linker=faults.fake_linker, dump_dir=None,
-            tuning=RuntimeTuning(worker_count=1, hot_threshold=1, store_wait={WAIT}),
+            tuning=RuntimeTuning(worker_count=1, hot_threshold=1, store_wait={WAIT},
+                                 region_blocks=0),  # whole programs: the ones stored
         ))
         assert not b.lookup(request(faults.SLOW_MARKER + b"\\x00")).is_compiled
         """

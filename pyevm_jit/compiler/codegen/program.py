@@ -113,8 +113,15 @@ class ProgramBuilder(Exits):
         self._current: FailurePoint | None = None  # the instruction being emitted
         self._fail_blocks: dict[int, IRBlock] = {}  # pc -> its exit when it fails
 
+        self.block_starts = frozenset(blk.start_pc for blk in self.blocks)
+        # a region's side exits get their one-branch blocks when something jumps or falls
+        # into them (`block_for`), and a dynamic jump out of it shares one exit; a traced
+        # program logs each block before leaving, so it has them all
+        self.lazy_exits = self.region is not None and not self.observe.on
         self.llvm_blocks = {
-            blk.start_pc: self.fn.append_basic_block(f"pc{blk.start_pc}") for blk in self.blocks
+            blk.start_pc: self.fn.append_basic_block(f"pc{blk.start_pc}")
+            for blk in self.blocks
+            if not self.lazy_exits or blk.start_pc in self.region  # type: ignore[operator]
         }
         self.end_bb = self.fn.append_basic_block("end_of_code")
         self._make_exit_block()
@@ -161,9 +168,22 @@ class ProgramBuilder(Exits):
         switch_bb = self.fn.append_basic_block("jump_switch")
         b.cbranch(self.dispatch_high, invalid_bb, switch_bb)
         b.position_at_end(switch_bb)
-        switch = b.switch(self.dispatch_target, invalid_bb)
-        for pc in sorted(self.jumpdests):
+        inside = sorted(pc for pc in self.jumpdests if pc in self.llvm_blocks)
+        outside = sorted(self.jumpdests.difference(inside))
+        outside_bb = self.fn.append_basic_block("jump_outside") if outside else invalid_bb
+        switch = b.switch(self.dispatch_target, outside_bb)
+        for pc in inside:
             switch.add_case(pc, self.llvm_blocks[pc])
+        if outside:  # a JUMPDEST outside the region: one side exit at the target for all
+            b.position_at_end(outside_bb)
+            exit_bb = self.fn.append_basic_block("jump_side_exit")
+            others = b.switch(self.dispatch_target, invalid_bb)
+            for pc in outside:
+                others.add_case(pc, exit_bb)
+            b.position_at_end(exit_bb)
+            self.exit_status.add_incoming(c32(int(Status.FALLBACK)), exit_bb)
+            self.exit_pc.add_incoming(self.dispatch_target, exit_bb)
+            b.branch(self.exit_bb)
         b.position_at_end(invalid_bb)
         self.store_field("exit_a", self.dispatch_target)
         self.store_field("exit_b", b.zext(self.dispatch_high, i64))
@@ -189,7 +209,7 @@ class ProgramBuilder(Exits):
         const = constant_int(target) if isinstance(target, Value) else None
         if const is not None:
             if const in self.jumpdests:
-                self.b.branch(self.llvm_blocks[const])
+                self.b.branch(self.block_for(const))
             else:
                 low, high = self._split_target(target)
                 self.store_field("exit_a", low)
@@ -209,7 +229,8 @@ class ProgramBuilder(Exits):
         for index, block in enumerate(self.blocks):
             next_pc = self.blocks[index + 1].start_pc if index + 1 < len(self.blocks) else None
             if self.region is not None and block.start_pc not in self.region:
-                self._emit_side_exit(block)
+                if not self.lazy_exits:
+                    self._emit_side_exit(block)
                 continue
             if next_pc is not None and _is_stub(block):
                 stubs.append(block)
@@ -226,7 +247,7 @@ class ProgramBuilder(Exits):
 
     def _emit_resume_switch(self) -> None:
         self.b.position_at_end(self.entry_bb)
-        first = self.llvm_blocks[self.blocks[0].start_pc] if self.blocks else self.end_bb
+        first = self.block_for(self.blocks[0].start_pc) if self.blocks else self.end_bb
         if not self.resume_targets:
             self.b.branch(first)
             return
@@ -236,7 +257,18 @@ class ProgramBuilder(Exits):
             switch.add_case(rid, self._block_at(pc))
 
     def _block_at(self, pc: int) -> IRBlock:
-        return self.llvm_blocks.get(pc, self.end_bb)
+        return self.block_for(pc) if pc in self.block_starts else self.end_bb
+
+    def block_for(self, pc: int) -> IRBlock:
+        """The LLVM block of the EVM block at `pc`; outside the region, its side exit (made
+        on first use: a branch to the shared exit with `Status.FALLBACK` at `pc`)."""
+        block = self.llvm_blocks.get(pc)
+        if block is None:
+            block = self.llvm_blocks[pc] = self.fn.append_basic_block(f"side_exit{pc}")
+            self.exit_status.add_incoming(c32(int(Status.FALLBACK)), block)
+            self.exit_pc.add_incoming(c64(pc), block)
+            IRBuilder(block).branch(self.exit_bb)
+        return block
 
     def _emit_meta(self) -> None:
         # [environment words read, context layout fingerprint] (checked when linking)
@@ -433,7 +465,7 @@ class ProgramBuilder(Exits):
             return
         const_target = constant_int(target) if isinstance(target, Value) else None
         if const_target is not None and const_target in self.jumpdests:
-            self.b.cbranch(self._truth(cond), self.llvm_blocks[const_target], fallthrough)
+            self.b.cbranch(self._truth(cond), self.block_for(const_target), fallthrough)
             return
         taken = self.fn.append_basic_block(f"jumpi_taken{pc}")
         self.b.cbranch(self._truth(cond), taken, fallthrough)
