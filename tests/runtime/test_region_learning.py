@@ -35,7 +35,7 @@ def _contract(count: int = 80) -> bytes:
 def _backend(**tuning: object) -> JitBackend:
     settings: dict[str, object] = {
         "worker_count": 0, "hot_threshold": 2, "event_drain_interval": 0.01,
-        "tier_up_after": 0, **tuning,
+        "tier_up_after": 0, "region_blocks": 16, **tuning,
     }  # fmt: skip
     return JitBackend.new(
         RuntimeConfig(enabled=True, store=None, tuning=RuntimeTuning(**settings))  # type: ignore[arg-type]
