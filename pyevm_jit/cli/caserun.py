@@ -288,6 +288,15 @@ class _WorkerProcess(Generic[C]):
         except OSError:
             pass
 
+    def receive(self) -> tuple[str, Any]:
+        """("result", R) per case, ("done", statistics) per batch, ("died", None) once the
+        process is gone (its pipe closed, nothing left in it)."""
+        try:
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            return "died", None
+        return kind, payload
+
     def exit_code(self, timeout: float) -> int | None:
         try:
             return self.process.wait(timeout)
@@ -320,10 +329,7 @@ def execute_parallel(
             for worker in list(workers):
                 if worker.conn not in ready:
                     continue
-                try:
-                    kind, payload = worker.conn.recv()
-                except (EOFError, OSError):
-                    kind, payload = "died", None
+                kind, payload = worker.receive()
                 if kind == "result":
                     worker.remaining.pop(0)
                     yield [payload], stats
@@ -379,6 +385,13 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     return mode, json_path
 
 
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """`--jobs N`: the case runner's worker processes (every command that runs cases)."""
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str = "") -> None:
     """The arguments every case command has, for the cases of the ethereum/tests `folder`
     (the command adds its own selection options; it fills in its default when `paths` is
@@ -397,9 +410,7 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
         help="interp (stock py-evm VMs), jit (JIT VMs, every contract compiled before it runs) "
         "or aot (the contracts compiled into a store first, then run from it); default interp",
     )
-    parser.add_argument(
-        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
-    )
+    add_jobs_argument(parser)
     parser.add_argument(
         "--cluster",
         metavar="ADDRESS",

@@ -213,6 +213,8 @@ class Runner(Protocol):
 
     def stop(self) -> None: ...
 
+    def receive(self) -> tuple[str, Any]: ...
+
     def exit_code(self, timeout: float) -> int | None: ...
 
     def kill(self) -> None: ...
@@ -278,10 +280,7 @@ def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
             runner.give(pending)
             pending = []
             while True:
-                try:
-                    kind, payload = runner.conn.recv()
-                except (EOFError, OSError):
-                    kind, payload = "died", None
+                kind, payload = runner.receive()
                 if kind == "result":
                     runner.remaining.pop(0)
                     results.append(payload)

@@ -48,9 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which OsakaVM runs against the specification: interp, jit, aot (compile the "
         "contracts into a store first, then run from it) or both (interp and jit; default)",
     )
-    parser.add_argument(
-        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
-    )
+    caserun.add_jobs_argument(parser)
     parser.add_argument(
         "--cap-gas",
         action="store_true",

@@ -3,7 +3,8 @@ evm/computation.py for the boundary), and the stock interpreter loop it falls ba
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from eth.exceptions import (
     Halt,
@@ -35,27 +36,22 @@ _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
 
 # --- the stock loop, from a given program counter -----------------------------------------------
 def run_interpreter(computation: Computation) -> None:
-    opcode_lookup = computation.opcodes
-    for opcode in computation.code:
-        try:
-            opcode_fn = opcode_lookup[opcode]
-        except KeyError:
-            opcode_fn = InvalidOpcode(opcode)
-        try:
-            opcode_fn(computation=computation)
-        except Halt:
-            break
+    _interpret(computation, computation.code)
 
 
 def run_interpreter_learning(computation: Computation, pcs: set[int]) -> None:
     """The stock loop, recording the blocks it runs for region compilation (docs/regions.md):
-    the pc it starts at and where every JUMP and JUMPI continued. One comparison per opcode
-    more than `run_interpreter`; run for one message of a key about to be compiled and after
-    a region program's first side exit at a pc, not for every interpreted message."""
+    the pc it starts at and where every JUMP and JUMPI continued. A generator step and one
+    comparison per opcode more than `run_interpreter`; run for one message of a key about to
+    be compiled and after a region program's first side exit at a pc, not for every
+    interpreted message."""
+    _interpret(computation, _recording(computation.code, pcs))
+
+
+def _interpret(computation: Computation, opcodes: Iterable[int]) -> None:
+    """py-evm's loop over `opcodes` (the computation's code stream, or `_recording` of it)."""
     opcode_lookup = computation.opcodes
-    code = computation.code
-    pcs.add(code.program_counter)
-    for opcode in code:
+    for opcode in opcodes:
         try:
             opcode_fn = opcode_lookup[opcode]
         except KeyError:
@@ -64,6 +60,14 @@ def run_interpreter_learning(computation: Computation, pcs: set[int]) -> None:
             opcode_fn(computation=computation)
         except Halt:
             break
+
+
+def _recording(code: Any, pcs: set[int]) -> Iterator[int]:
+    """`code`'s opcodes; after each JUMP or JUMPI has run (the loop asks for the next opcode),
+    the pc it continued at goes into `pcs`, as does the pc the loop starts at."""
+    pcs.add(code.program_counter)
+    for opcode in code:
+        yield opcode
         if opcode == JUMP or opcode == JUMPI:
             pcs.add(code.program_counter)
 
