@@ -68,13 +68,19 @@ def main() -> None:
     print("JIT:   " + "\n       ".join(jit[-1]["summary"]))
 
     def med(rows: list[dict], key: str) -> float:
-        return statistics.median(r[key] if key != "tests" else sum(r["tests"].values())
-                                 for r in rows)
+        return statistics.median(
+            r[key] if key != "tests" else sum(r["tests"].values()) for r in rows
+        )
 
-    print(f"{'CPU seconds (median of ' + str(args.runs) + ')':44} {'stock':>9} {'JIT':>9} "
-          f"{'speed-up':>9}")
-    for label, key in (("tests (setup + call)", "tests"), ("pytest session", "session"),
-                       ("process (start, imports, session)", "process")):
+    print(
+        f"{'CPU seconds (median of ' + str(args.runs) + ')':44} {'stock':>9} {'JIT':>9} "
+        f"{'speed-up':>9}"
+    )
+    for label, key in (
+        ("tests (setup + call)", "tests"),
+        ("pytest session", "session"),
+        ("process (start, imports, session)", "process"),
+    ):
         s, j = med(stock, key), med(jit, key)
         print(f"{label:44} {s:9.2f} {j:9.2f} {s / j:8.1f}x")
     if len(stock[0]["tests"]) <= 12:
