@@ -32,6 +32,7 @@ from typing import Any
 
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
+from pyevm_jit.lean.block import lean_block_vm
 from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
@@ -59,12 +60,21 @@ def default_backend() -> JitBackend:
 
 class JitClasses(JitVMCache):
     """`jit_vm` at most once per VM class for one backend, so the chain built by every
-    `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given."""
+    `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given. The JIT
+    VM also builds each block once per header (`pyevm_jit.lean.block`: eth-tester asks for the
+    same blocks about 20 times per transaction) where it runs py-evm's own `get_block`."""
 
     def __call__(self, vm_class: type[Any]) -> type[Any]:
         if _runs_compiled_code(vm_class):
             return vm_class
-        return super().__call__(vm_class)
+        with self._lock:
+            wrapped = self._classes.get(vm_class)
+            if wrapped is None:
+                from pyevm_jit.evm.vm import jit_vm
+
+                wrapped = lean_block_vm(jit_vm(vm_class, self.backend))
+                self._classes[vm_class] = wrapped
+            return wrapped
 
 
 def _runs_compiled_code(vm_class: type[Any]) -> bool:
