@@ -1,4 +1,6 @@
-"""eth-tester's chain on JIT VMs builds each block once per header (pyevm_jit/lean/block.py).
+"""What `jit_pyevm_backend` does once that eth-tester does again: blocks, signing keys.
+
+Blocks: eth-tester's chain on JIT VMs builds each block once per header (lean/block.py).
 
 The same transfers go through eth-tester's API on a stock `PyEVMBackend` and on
 `jit_pyevm_backend(...)`: every block (its transactions and roots, gas used, bloom) and every
@@ -6,6 +8,10 @@ receipt eth-tester serves must be identical (mix hashes are random in eth-tester
 block hashes differ between the chains: within each, a block served by number is served the
 same by its hash), and the JIT chain's VMs must have answered from kept blocks. A VM class of
 the user's schedule with a `get_block` of its own keeps it.
+
+Signing keys: `JitPyEVMBackend._key_lookup` is PyEVMBackend's mapping, derived once per
+`account_keys` tuple (a new account is seen), a new dict each time; a getter patched on
+PyEVMBackend, or a subclass's own, runs as written.
 """
 
 from __future__ import annotations
@@ -85,5 +91,72 @@ def test_a_vm_with_its_own_get_block_keeps_it() -> None:
              "gas": 21000}
         )  # fmt: skip
         assert calls
+    finally:
+        jit.close()
+
+
+def _jit_tester(jit: JitBackend, backend_class: Any = None) -> Any:
+    if backend_class is None:
+        return jit_pyevm_backend(jit)
+    return backend_class(jit_backend=jit)
+
+
+def test_key_lookup_is_py_evm_backends_mapping_kept_per_account_keys() -> None:
+    jit = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
+    try:
+        backend = _jit_tester(jit)
+        expected = PyEVMBackend()._key_lookup
+        first = backend._key_lookup
+        assert first == expected and len(first) == 10
+        first.clear()  # a caller's copy: the kept mapping is not touched
+        assert backend._key_lookup == expected
+        assert backend._key_lookup is not backend._key_lookup
+        keys = backend.account_keys
+        assert backend.__dict__["_jit_key_lookup"][0] is keys
+        backend.add_account(b"\x05" * 32)  # a new account_keys tuple: derived again
+        lookup = backend._key_lookup
+        assert len(lookup) == 11 and lookup == {
+            k.public_key.to_canonical_address(): k for k in backend.account_keys
+        }
+        tester = EthereumTester(backend)
+        new_account = tester.get_accounts()[-1]
+        tester.send_transaction(
+            {"from": tester.get_accounts()[0], "to": new_account, "value": 10**18, "gas": 21000}
+        )
+        tester.send_transaction(  # signed with the added key, found through the new mapping
+            {"from": new_account, "to": tester.get_accounts()[0], "value": 1, "gas": 21000}
+        )
+    finally:
+        jit.close()
+
+
+def test_key_lookup_patched_or_overridden_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyevm_jit.integrations.eth_tester import jit_pyevm_backend_class
+
+    jit = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
+    try:
+        calls: list[str] = []
+        stock_getter = vars(PyEVMBackend)["_key_lookup"].fget
+
+        class Own(jit_pyevm_backend_class()):  # type: ignore[misc]
+            @property
+            def _key_lookup(self) -> Any:
+                calls.append("own")
+                return stock_getter(self)
+
+        own = _jit_tester(jit, Own)
+        expected = PyEVMBackend()._key_lookup
+        assert own._key_lookup == expected and own._key_lookup == expected
+        assert calls == ["own", "own"]
+
+        def patched(self: Any) -> Any:
+            calls.append("patched")
+            return stock_getter(self)
+
+        backend = _jit_tester(jit)
+        assert backend._key_lookup == expected  # kept before the patch
+        monkeypatch.setattr(PyEVMBackend, "_key_lookup", property(patched))
+        assert backend._key_lookup == expected
+        assert calls == ["own", "own", "patched"]
     finally:
         jit.close()
