@@ -18,8 +18,8 @@ missing raises `BlockNotFound` from `from_header` as before and is not kept.
 
 It stands in only for py-evm's own objects (`pyevm_jit.lean.guard` rules): `VM.get_block` and
 the block class's `from_header` must be py-evm's (identity, and the fingerprints of the
-versions this was written against, in `PINNED`), checked when the class is made and on every
-call; a VM class or block class with its own `get_block`/`from_header`, or a method patched
+versions this was written against, in `guard.PINNED`), checked when the class is made and on
+every call; a VM class or block class with its own `get_block`/`from_header`, or a method patched
 later, runs as written.
 """
 
@@ -29,51 +29,17 @@ import logging
 import weakref
 from typing import Any
 
-from eth.vm.base import VM
-from eth.vm.forks.frontier.blocks import FrontierBlock
-from eth.vm.forks.shanghai.blocks import ShanghaiBlock
-
-from pyevm_jit.lean.guard import fingerprint
+from pyevm_jit.lean import guard
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PINNED", "lean_get_block", "lean_block_vm", "block_cache_stats"]
+__all__ = ["lean_get_block", "lean_block_vm", "block_cache_stats"]
 
-#: "module:qualified name" -> fingerprint of py-evm 0.12.1b1's source of what this relies on
-PINNED: dict[str, str] = {
-    "eth.vm.base:VM.get_block": "58592c36309ac0c4",
-    "eth.vm.forks.frontier.blocks:FrontierBlock.from_header": "84a3af62203e57a0",
-    "eth.vm.forks.shanghai.blocks:ShanghaiBlock.from_header": "e986945ba734267f",
-}
-
-_GET_BLOCK = VM.__dict__["get_block"]
-#: py-evm's from_header functions (the classmethods' functions)
-_FROM_HEADERS = (
-    FrontierBlock.__dict__["from_header"].__func__,
-    ShanghaiBlock.__dict__["from_header"].__func__,
-)
 #: blocks kept per chain database (bounded: cleared when full)
 MAX_BLOCKS = 256
 
 _caches: weakref.WeakKeyDictionary[Any, dict[tuple[type, Any], Any]] = weakref.WeakKeyDictionary()
 _counts = {"hits": 0, "copies": 0, "misses": 0, "fallbacks": 0}
-
-
-def _pinned() -> bool:
-    found = {
-        "eth.vm.base:VM.get_block": fingerprint(_GET_BLOCK),
-        "eth.vm.forks.frontier.blocks:FrontierBlock.from_header": fingerprint(_FROM_HEADERS[0]),
-        "eth.vm.forks.shanghai.blocks:ShanghaiBlock.from_header": fingerprint(_FROM_HEADERS[1]),
-    }
-    return found == PINNED
-
-
-_PINNED_OK = _pinned()
-
-
-def _from_header_is_pyevms(block_class: Any) -> bool:
-    from_header = getattr(block_class, "from_header", None)
-    return getattr(from_header, "__func__", None) in _FROM_HEADERS
 
 
 def _stock_get_block(vm: Any, base: Any) -> Any:
@@ -85,13 +51,14 @@ def lean_get_block(vm_class: type) -> Any | None:
     """The `get_block` for a subclass of `vm_class` that keeps the blocks it builds, or None
     where `vm_class` does not run py-evm's own `get_block` and `from_header` (or the installed
     py-evm's are not the versions this was written against)."""
-    if not _PINNED_OK:
+    methods = guard.pinned_block_methods()
+    if methods is None:
         log.debug("pyevm-jit: py-evm's VM.get_block or from_header is not 0.12.1b1's: kept")
         return None
-    if getattr(vm_class, "get_block", None) is not _GET_BLOCK:
-        return None
-    block_class = getattr(vm_class, "block_class", None)
-    if not _from_header_is_pyevms(block_class):
+    pyevm_get_block, from_headers = methods
+    if not guard.runs_get_block(vm_class, pyevm_get_block) or not guard.builds_blocks_with(
+        getattr(vm_class, "block_class", None), from_headers
+    ):
         return None
     base: Any = vm_class
 
@@ -101,7 +68,9 @@ def lean_get_block(vm_class: type) -> Any | None:
             return block
         block_class = self.get_block_class()
         # what stock would run now: py-evm's get_block (not patched since) and from_header
-        if base.get_block is not _GET_BLOCK or not _from_header_is_pyevms(block_class):
+        if not guard.runs_get_block(base, pyevm_get_block) or not guard.builds_blocks_with(
+            block_class, from_headers
+        ):
             return _stock_get_block(self, base)
         header = self._initial_header
         chaindb = self.chaindb
@@ -131,7 +100,7 @@ def lean_get_block(vm_class: type) -> Any | None:
         return block
 
     get_block.__qualname__ = f"{vm_class.__name__}.get_block"
-    get_block.__doc__ = _GET_BLOCK.__doc__
+    get_block.__doc__ = pyevm_get_block.__doc__
     return get_block
 
 

@@ -160,3 +160,13 @@ def test_missing_block_data_raises_as_in_py_evm() -> None:
     for _ in range(2):
         with pytest.raises(BlockNotFound):
             chain.get_vm(header).get_block()
+
+
+def test_a_py_evm_of_other_versions_keeps_its_get_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyevm_jit.lean import guard
+
+    jit_class = jit_vm(CancunVM, fake_backend())
+    assert lean_block.lean_get_block(jit_class) is not None
+    monkeypatch.setitem(guard.PINNED, "eth.vm.forks.shanghai.blocks:ShanghaiBlock.from_header", "0")
+    assert lean_block.lean_get_block(jit_class) is None
+    assert lean_block.lean_block_vm(jit_class) is jit_class
