@@ -1,6 +1,7 @@
 """A real client's view: web3.py over eth-tester's py-evm backend, stock VMs against JIT VMs.
 
     python examples/web3_transfers.py [--transfers 60] [--warmup 20] [--calls 20] [--rounds 2]
+                                      [--hash-backend auto|pycryptodome|pysha3]
 
 Each side (a fresh eth-tester chain of stock VMs; the same with `jit_pyevm_backend`) deploys
 WETH9 and a compute contract (fibonacci of calldata, both from fixtures/bench), wraps ether,
@@ -11,6 +12,10 @@ and mines it -- and `--calls` `eth_call`s of the compute contract. The sides tak
 `--rounds` rounds in this process (same libraries: the eth-keys and eth-hash backends in use
 are printed); the best round of each side is reported, CPU time of this process and wall time.
 Both sides must end with the same receipts (status, gas used), balances and call results.
+`--hash-backend` sets `ETH_HASH_BACKEND` for this process before anything hashes (`auto`: as
+the environment has it; eth-hash then takes pycryptodome when it is installed). The machine's
+load average is printed before and after the run (the CPU time of a process still grows with the
+machine's load: caches and memory bandwidth are shared).
 Needs `pip install 'pyevm-jit[web3]'` (coincurve included: eth-keys signs with libsecp256k1).
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -123,7 +129,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--hash-backend", choices=("auto", "pycryptodome", "pysha3"), default="auto"
+    )
     args = parser.parse_args()
+    if min(args.transfers, args.warmup, args.calls, args.rounds) < 0 or args.rounds < 1:
+        parser.exit(2, "web3_transfers.py: counts must be >= 0 and --rounds >= 1\n")
+    if args.hash_backend != "auto":
+        os.environ["ETH_HASH_BACKEND"] = args.hash_backend
+    load_before = os.getloadavg()
 
     from eth_hash.auto import keccak
     from eth_keys.backends import get_backend
@@ -166,6 +180,11 @@ def main() -> None:
             f"JIT {jit[0]:.3f} s CPU ({jit[1]:.3f} s wall): {stock[0] / jit[0]:.2f}x"
         )
     print("same receipts (status, gas used), call results and balances on both sides")
+    load = "; ".join(
+        f"{when} {', '.join(f'{x:.2f}' for x in values)}"
+        for when, values in (("before", load_before), ("after", os.getloadavg()))
+    )
+    print(f"load average (1, 5, 15 min): {load} ({os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from typing import Any
 
 from pyevm_jit import JitBackend, RuntimeConfig
 from pyevm_jit.evm.chain import JitVMCache, jit_vm_configuration
+from pyevm_jit.lean.block import lean_block_vm
+from pyevm_jit.lean.guard import fingerprint
 from pyevm_jit.runtime.report import report_at_exit
 
 __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
@@ -39,6 +41,10 @@ __all__ = ["default_backend", "jit_pyevm_backend", "jit_pyevm_backend_class"]
 _INSTALL_HINT = "pyevm-jit's eth-tester integration needs eth-tester with py-evm: " + (
     "pip install 'pyevm-jit[web3]'"
 )
+
+#: fingerprint (`pyevm_jit.lean.guard.fingerprint`) of eth-tester 0.14's
+#: `PyEVMBackend._key_lookup` getter, which `JitPyEVMBackend._key_lookup` keeps the result of
+KEY_LOOKUP_PIN = "ea247be85a5dabe2"
 
 _default_backend: JitBackend | None = None
 _default_lock = threading.Lock()
@@ -59,12 +65,21 @@ def default_backend() -> JitBackend:
 
 class JitClasses(JitVMCache):
     """`jit_vm` at most once per VM class for one backend, so the chain built by every
-    `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given."""
+    `reset_to_genesis` reuses the same JIT VM classes; a JIT VM class is kept as given. The JIT
+    VM also builds each block once per header (`pyevm_jit.lean.block`: eth-tester asks for the
+    same blocks about 20 times per transaction) where it runs py-evm's own `get_block`."""
 
     def __call__(self, vm_class: type[Any]) -> type[Any]:
         if _runs_compiled_code(vm_class):
             return vm_class
-        return super().__call__(vm_class)
+        with self._lock:
+            wrapped = self._classes.get(vm_class)
+            if wrapped is None:
+                from pyevm_jit.evm.vm import jit_vm
+
+                wrapped = lean_block_vm(jit_vm(vm_class, self.backend))
+                self._classes[vm_class] = wrapped
+            return wrapped
 
 
 def _runs_compiled_code(vm_class: type[Any]) -> bool:
@@ -82,6 +97,11 @@ def jit_pyevm_backend_class() -> type[Any]:
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
 
+    # PyEVMBackend's _key_lookup getter, where it is the one the cached property relies on
+    key_lookup = vars(PyEVMBackend)["_key_lookup"].fget
+    if fingerprint(key_lookup) != KEY_LOOKUP_PIN:
+        key_lookup = None
+
     class JitPyEVMBackend(PyEVMBackend):
         """eth-tester's `PyEVMBackend` whose chain runs JIT VMs of `jit_backend` (default:
         `default_backend()`); its other arguments are `PyEVMBackend`'s."""
@@ -95,6 +115,22 @@ def jit_pyevm_backend_class() -> type[Any]:
             self.jit_backend = jit_backend
             self._jit_classes = JitClasses(jit_backend)
             super().__init__(*args, **kwargs)
+
+        @property
+        def _key_lookup(self) -> Any:
+            """PyEVMBackend's `_key_lookup` (address -> private key of `account_keys`: 10
+            public keys derived, about 0.3 ms, twice per transaction eth-tester signs), built
+            once per `account_keys` tuple and handed out as a new dict each time. Where
+            PyEVMBackend's getter is not eth-tester 0.14's (`KEY_LOOKUP_PIN`) or was replaced,
+            or `account_keys` is not a tuple, that getter runs as it is."""
+            getter = vars(PyEVMBackend)["_key_lookup"].fget
+            keys = self.account_keys
+            if getter is not key_lookup or type(keys) is not tuple:
+                return getter(self)
+            kept = self.__dict__.get("_jit_key_lookup")
+            if kept is None or kept[0] is not keys:
+                kept = self.__dict__["_jit_key_lookup"] = (keys, getter(self))
+            return dict(kept[1])
 
         def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
             super().reset_to_genesis(*args, **kwargs)

@@ -560,3 +560,33 @@ def family_of(executor_class: type, state_class: type) -> Family | None:
         ):
             return family
     return None
+
+
+# --- blocks (block.py) ----------------------------------------------------------------------------
+PINNED.update({
+    # block.py keeps what py-evm's get_block builds with these from_headers
+    "eth.vm.base:VM.get_block": "58592c36309ac0c4",
+    "eth.vm.forks.frontier.blocks:FrontierBlock.from_header": "84a3af62203e57a0",
+    "eth.vm.forks.shanghai.blocks:ShanghaiBlock.from_header": "e986945ba734267f",
+})  # fmt: skip
+_GET_BLOCK = "eth.vm.base:VM.get_block"
+_FROM_HEADERS = ("eth.vm.forks.frontier.blocks:FrontierBlock.from_header",
+                 "eth.vm.forks.shanghai.blocks:ShanghaiBlock.from_header")  # fmt: skip
+
+
+def pinned_block_methods() -> tuple[Any, tuple[Any, ...]] | None:
+    """(py-evm's `VM.get_block`, the functions of its `from_header`s) where all are the
+    versions block.py was written against, else None."""
+    if not all(pinned(name) for name in (_GET_BLOCK, *_FROM_HEADERS)):
+        return None
+    return resolve(_GET_BLOCK), tuple(resolve(name).__func__ for name in _FROM_HEADERS)
+
+
+def runs_get_block(vm_class: Any, get_block: Any) -> bool:
+    """Whether `vm_class` resolves `get_block` to py-evm's `get_block` (checked per call)."""
+    return getattr(vm_class, "get_block", None) is get_block
+
+
+def builds_blocks_with(block_class: Any, from_headers: tuple[Any, ...]) -> bool:
+    """Whether `block_class.from_header` is one of py-evm's `from_headers` (checked per call)."""
+    return getattr(getattr(block_class, "from_header", None), "__func__", None) in from_headers
