@@ -242,9 +242,21 @@ def pyevm_log_counter(computation: Any) -> Iterator[int] | None:
 
 
 # --- the state database (statedb/) ----------------------------------------------------------------
+#: AccountDB's attributes as imported (a method patched onto py-evm's class later departs)
+_ACCOUNT_DB_DICT = dict(vars(AccountDB))
+
+
 def is_account_db(account_db_class: Any) -> bool:
     """Whether `account_db_class` is py-evm's AccountDB or a subclass of it."""
     return isinstance(account_db_class, type) and issubclass(account_db_class, AccountDB)
+
+
+def is_exact_account_db(account_db_class: Any) -> bool:
+    """Whether `account_db_class` is py-evm's AccountDB itself (no subclass), every method of it
+    py-evm's own object as imported (the native journal replaces all of them)."""
+    return account_db_class is AccountDB and all(
+        vars(AccountDB).get(name) is value for name, value in _ACCOUNT_DB_DICT.items()
+    )
 
 
 def keeps_account_db_methods(account_db_class: type, names: Iterable[str]) -> bool:

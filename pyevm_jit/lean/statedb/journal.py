@@ -1,0 +1,449 @@
+"""The native journal: a transaction's accounts, storage, warm sets and new code in flat dicts
+with one undo log, over py-evm's AccountDB as it stood when the transaction began.
+
+py-evm's AccountDB keeps a transaction's changes in a stack of journals (accounts, code, access
+marks, and a journal per storage of an account written) and checkpoints every one of them on
+every snapshot. Here (docs/journal.md):
+
+- every public AccountDB method answers from the flat view: `_jx_accounts` (address -> current
+  record, None when there is no account), `_jx_storage` (address -> slot -> current value),
+  `_jx_wiped` (accounts whose storage was wiped), `_jx_warm` (warm addresses and (address,
+  slot) pairs), `_jx_code` (code set in the transaction, by hash); what the view lacks is read
+  from py-evm's structures, which do not change while the view is in use;
+- `record()` remembers the undo log's length, `commit()` forgets the checkpoint (and the log,
+  when no checkpoint is left), `discard()` pops the log back, restoring what each entry says;
+- the view is handed to py-evm's structures (through py-evm's own AccountDB methods, so its
+  journals, account stores and tries end up as py-evm's own transaction would leave them) at
+  `lock_changes`, `make_state_root`, `persist` and a `state_root` change, then emptied.
+  A snapshot taken before such a hand-over cannot be reverted after it (py-evm cannot either:
+  `make_state_root` resets its journals); `discard` then raises py-evm's ValidationError.
+
+Originals for net gas metering (`get_storage(from_journal=False)`) are py-evm's committed values
+(what it reads from `_locked_changes`): the values read from py-evm's store (unchanged during the
+transaction), or after a wipe in this transaction the value an earlier transaction of the block
+left in `_locked_changes`, else 0, as py-evm's wiped lookup answers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.account import AccountDB
+from eth.db.journal import get_next_checkpoint
+from eth.rlp.accounts import Account
+from eth.validation import (
+    validate_canonical_address,
+    validate_is_bytes,
+    validate_uint64,
+    validate_uint256,
+)
+from eth.vm.interrupt import MissingBytecode
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+
+from pyevm_jit.lean.statedb.codec import account_from, decode_value, new_account
+
+if TYPE_CHECKING:
+    _Base = AccountDB
+else:
+    _Base = object
+
+_ABSENT: Any = object()
+_BLANK = Account()
+# undo log entry kinds (first item of each entry)
+_ACCT, _SLOT, _WIPE, _WARM, _CODE = range(5)
+
+
+def _record(account: Account | None, nonce: int, balance: int, root: bytes, code: bytes) -> Any:
+    if type(account) is Account or account is None:
+        return new_account(nonce, balance, root, code)
+    return account.copy(nonce=nonce, balance=balance, storage_root=root, code_hash=code)
+
+
+def _fields(account: Account | None) -> tuple[int, int, bytes, bytes] | None:
+    if account is None:
+        return None
+    return account.nonce, account.balance, account.storage_root, account.code_hash
+
+
+class NativeJournalMixin(_Base):
+    """In front of the lean (and read-cache) AccountDB: the transaction's state in flat dicts
+    with one undo log (module doc). Only for py-evm's exact AccountDB (`jit_account_db`)."""
+
+    def __init__(self, db: Any, state_root: Any = BLANK_ROOT_HASH) -> None:
+        super().__init__(db, state_root)
+        self._jx_warm: set[Any] = set()
+        self._jx_log: list[tuple[Any, ...]] = []
+        self._jx_checkpoints: list[tuple[int, int]] = []
+        #: checkpoints outstanding when the view was handed to py-evm (not revertible)
+        self._jx_handed: set[int] = set()
+        self._jx_empty()
+
+    def _jx_empty(self) -> None:
+        self._jx_accounts: dict[bytes, Account | None] = {}
+        self._jx_base_accounts: dict[bytes, Account | None] = {}
+        self._jx_storage: dict[bytes, dict[int, int]] = {}
+        #: slots written in the transaction (py-evm's journal holds a write even of the value
+        #: the slot had, and its `_locked_changes` then answers originals after a wipe)
+        self._jx_written: dict[bytes, set[int]] = {}
+        self._jx_base: dict[bytes, dict[int, int]] = {}
+        self._jx_wiped: set[bytes] = set()
+        self._jx_code: dict[bytes, bytes] = {}
+
+    # --- accounts -----------------------------------------------------------------------------
+    def _jx_account(self, address: bytes) -> Account | None:
+        """The account's current record (None: no account), read from py-evm on a miss."""
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            encoded = self._get_encoded_account(address, True)
+            account = account_from(encoded) if encoded else None
+            self._jx_accounts[address] = account
+            self._jx_base_accounts[address] = account
+        return account  # type: ignore[no-any-return]
+
+    def _jx_put(self, address: bytes, account: Account | None) -> None:
+        accounts = self._jx_accounts
+        if address not in accounts:
+            self._jx_account(address)
+        if self._jx_checkpoints:
+            self._jx_log.append((_ACCT, address, accounts[address]))
+        accounts[address] = account
+
+    def _get_storage_root(self, address: Any) -> Any:
+        # the record as the transaction has it (py-evm: its journal's record), when in the view
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            return super()._get_storage_root(address)
+        return (account or _BLANK).storage_root
+
+    def _jit_store_root(self, address: Any) -> Any:
+        # py-evm's stores start from the committed record: the transaction's changes are here
+        return super()._get_storage_root(address)
+
+    def get_balance(self, address: Any) -> int:
+        validate_canonical_address(address, title="Storage Address")
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
+        return account.balance if account is not None else 0  # type: ignore[no-any-return]
+
+    def set_balance(self, address: Any, balance: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(balance, title="Account Balance")
+        a = self._jx_account(address) or _BLANK
+        self._jx_put(address, _record(a, a.nonce, balance, a.storage_root, a.code_hash))
+
+    def get_nonce(self, address: Any) -> int:
+        validate_canonical_address(address, title="Storage Address")
+        account = self._jx_account(address)
+        return account.nonce if account is not None else 0
+
+    def set_nonce(self, address: Any, nonce: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint64(nonce, title="Nonce")
+        a = self._jx_account(address) or _BLANK
+        self._jx_put(address, _record(a, nonce, a.balance, a.storage_root, a.code_hash))
+
+    def get_code_hash(self, address: Any) -> Any:
+        validate_canonical_address(address, title="Storage Address")
+        account = self._jx_account(address)
+        return account.code_hash if account is not None else EMPTY_SHA3
+
+    def get_code(self, address: Any) -> bytes:
+        code_hash = self.get_code_hash(address)
+        if code_hash == EMPTY_SHA3:
+            return b""
+        code = self._jx_code.get(code_hash)
+        try:
+            if code is None:
+                try:
+                    code = self._journaldb[code_hash]
+                except KeyError:
+                    raise MissingBytecode(code_hash) from KeyError
+            return code
+        finally:
+            if code_hash in self._raw_store_db._keys_read:
+                self._accessed_bytecodes.add(address)
+
+    def set_code(self, address: Any, code: bytes) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_is_bytes(code, title="Code")
+        a = self._jx_account(address) or _BLANK
+        code_hash = keccak(code)
+        if code_hash not in self._jx_code:
+            if self._jx_checkpoints:
+                self._jx_log.append((_CODE, code_hash))
+            self._jx_code[code_hash] = code
+        self._jx_put(address, _record(a, a.nonce, a.balance, a.storage_root, code_hash))
+
+    def delete_code(self, address: Any) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        a = self._jx_account(address) or _BLANK
+        self._jx_put(address, _record(a, a.nonce, a.balance, a.storage_root, EMPTY_SHA3))
+
+    def account_has_code_or_nonce(self, address: Any) -> bool:
+        return self.get_nonce(address) != 0 or self.get_code_hash(address) != EMPTY_SHA3
+
+    def account_exists(self, address: Any) -> bool:
+        validate_canonical_address(address, title="Storage Address")
+        return self._jx_account(address) is not None
+
+    def touch_account(self, address: Any) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        self._jx_put(address, self._jx_account(address) or _BLANK)
+
+    def account_is_empty(self, address: Any) -> bool:
+        return not self.account_has_code_or_nonce(address) and self.get_balance(address) == 0
+
+    def delete_account(self, address: Any) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        self._jx_wipe(address)
+        self._jx_put(address, None)
+
+    # --- access marks (EIP-2929) --------------------------------------------------------------
+    def is_address_warm(self, address: Any) -> bool:
+        return address in self._jx_warm
+
+    def mark_address_warm(self, address: Any) -> None:
+        warm = self._jx_warm
+        if address not in warm:
+            warm.add(address)
+            if self._jx_checkpoints:
+                self._jx_log.append((_WARM, address))
+
+    def is_storage_warm(self, address: Any, slot: int) -> bool:
+        return (address, slot) in self._jx_warm
+
+    def mark_storage_warm(self, address: Any, slot: int) -> None:
+        key = (address, slot)
+        warm = self._jx_warm
+        if key not in warm:
+            warm.add(key)
+            if self._jx_checkpoints:
+                self._jx_log.append((_WARM, key))
+
+    # --- storage ------------------------------------------------------------------------------
+    def get_storage(self, address: Any, slot: int, from_journal: bool = True) -> int:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(slot, title="Storage Slot")
+        if not from_journal:
+            return self._jx_original(address, slot)
+        slots = self._jx_storage.get(address)
+        if slots is not None:
+            value = slots.get(slot)
+            if value is not None:
+                return value
+        return self._jx_load(address, slot)
+
+    def _jx_load(self, address: bytes, slot: int) -> int:
+        """The current value of a slot the view lacks (read from py-evm unless wiped)."""
+        slots = self._jx_storage.get(address)
+        if slots is None:
+            slots = self._jx_storage[address] = {}
+        if address in self._jx_wiped:
+            self._get_address_store(address)._accessed_slots.add(slot)
+            value = 0
+        else:
+            value = self._jx_committed(address, slot)
+        slots[slot] = value
+        return value
+
+    def _jx_committed(self, address: bytes, slot: int) -> int:
+        """The slot's value in py-evm's structures (its value when the view was started)."""
+        base = self._jx_base.get(address)
+        if base is None:
+            base = self._jx_base[address] = {}
+        value = base.get(slot)
+        if value is None:
+            value = base[slot] = self._get_address_store(address).get(slot, True)
+        return value
+
+    def _jx_original(self, address: bytes, slot: int) -> int:
+        if address not in self._jx_wiped:
+            return self._jx_committed(address, slot)
+        # py-evm after a wipe: what earlier transactions left in _locked_changes, else the
+        # wiped (empty) trie's answer
+        store = self._get_address_store(address)
+        store._accessed_slots.add(slot)
+        key = slot.to_bytes((slot.bit_length() + 7) // 8 or 1, "big")
+        value = store._locked_changes._journal._current_values.get(key)
+        if type(value) is not bytes or not value:
+            return 0
+        return decode_value(value)
+
+    def set_storage(self, address: Any, slot: int, value: int) -> None:
+        validate_uint256(value, title="Storage Value")
+        validate_uint256(slot, title="Storage Slot")
+        validate_canonical_address(address, title="Storage Address")
+        slots = self._jx_storage.get(address)
+        if slots is None:
+            slots = self._jx_storage[address] = {}
+            if address not in self._account_stores:
+                self._get_address_store(address)  # as py-evm's set_storage creates it
+        written = self._jx_written.get(address)
+        if written is None:
+            written = self._jx_written[address] = set()
+        if self._jx_checkpoints:
+            old = slots.get(slot, _ABSENT)
+            self._jx_log.append((_SLOT, slots, slot, old, written, slot in written))
+        slots[slot] = value
+        written.add(slot)
+
+    def delete_storage(self, address: Any) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        a = self._jx_account(address) or _BLANK
+        self._jx_put(address, _record(a, a.nonce, a.balance, BLANK_ROOT_HASH, a.code_hash))
+        if address not in self._account_stores:
+            # py-evm sets the record's storage root first, so the store it creates for the
+            # wipe starts from the blank root, with a write trie (new_trie), and stays so even
+            # if the wipe is reverted: the account's storage then reads empty, and its root is
+            # the blank root at make_state_root
+            store = self._jit_new_store(address, BLANK_ROOT_HASH)
+            store._storage_lookup._get_write_trie()
+        self._jx_wipe(address)
+
+    def _jx_wipe(self, address: bytes) -> None:
+        # py-evm's _wipe_storage: the store (of the committed root, unless delete_storage made
+        # it above) is created and the account is dirty, whether or not the wipe is reverted
+        self._get_address_store(address)
+        self._dirty_accounts.add(address)
+        wiped = self._jx_wiped
+        if self._jx_checkpoints:
+            old = self._jx_storage.get(address, _ABSENT)
+            old_written = self._jx_written.get(address, _ABSENT)
+            self._jx_log.append((_WIPE, address, old, address in wiped, old_written))
+        self._jx_storage[address] = {}
+        self._jx_written[address] = set()
+        wiped.add(address)
+
+    # --- snapshots ----------------------------------------------------------------------------
+    def record(self) -> Any:
+        checkpoint = get_next_checkpoint()
+        self._jx_checkpoints.append((checkpoint, len(self._jx_log)))
+        return checkpoint
+
+    def _jx_pop_to(self, checkpoint: Any) -> int:
+        stack = self._jx_checkpoints
+        if any(found == checkpoint for found, _ in stack):
+            while stack:
+                found, length = stack.pop()
+                if found == checkpoint:
+                    return length
+        raise ValidationError(f"No checkpoint {checkpoint} was found")
+
+    def commit(self, checkpoint: Any) -> None:
+        if checkpoint in self._jx_handed:
+            self._jx_handed.discard(checkpoint)  # its changes are py-evm's already
+            return
+        self._jx_pop_to(checkpoint)
+        if not self._jx_checkpoints:
+            self._jx_log.clear()
+
+    def discard(self, checkpoint: Any) -> None:
+        if checkpoint in self._jx_handed:
+            raise ValidationError(
+                f"Checkpoint {checkpoint} was taken before the state's changes were locked "
+                "(lock_changes, make_state_root, persist or a state_root change) and cannot be "
+                "reverted with pyevm-jit's native journal (PYEVM_JIT_NATIVE_JOURNAL=0 turns it off)"
+            )
+        length = self._jx_pop_to(checkpoint)
+        log = self._jx_log
+        if len(log) > length:
+            accounts, storage, wiped = self._jx_accounts, self._jx_storage, self._jx_wiped
+            for entry in reversed(log[length:]):
+                kind = entry[0]
+                if kind == _SLOT:
+                    _, slots, slot, old, written, was_written = entry
+                    if old is _ABSENT:
+                        slots.pop(slot, None)
+                    else:
+                        slots[slot] = old
+                    if not was_written:
+                        written.discard(slot)
+                elif kind == _ACCT:
+                    accounts[entry[1]] = entry[2]
+                elif kind == _WARM:
+                    self._jx_warm.discard(entry[1])
+                elif kind == _WIPE:
+                    _, address, old, was_wiped, old_written = entry
+                    if old is _ABSENT:
+                        storage.pop(address, None)
+                    else:
+                        storage[address] = old
+                    if old_written is _ABSENT:
+                        self._jx_written.pop(address, None)
+                    else:
+                        self._jx_written[address] = old_written
+                    if not was_wiped:
+                        wiped.discard(address)
+                else:  # _CODE
+                    self._jx_code.pop(entry[1], None)
+            del log[length:]
+        if not self._jx_checkpoints:
+            log.clear()
+
+    # --- handing the view to py-evm's structures ----------------------------------------------
+    def _jx_flush(self) -> None:
+        """Write the view into py-evm's AccountDB through its own methods, then empty it.
+        Checkpoints taken before cannot be reverted afterwards."""
+        accounts, bases = self._jx_accounts, self._jx_base_accounts
+        storage, written, wiped, code = self._jx_storage, self._jx_written, self._jx_wiped, (
+            self._jx_code
+        )
+        if self._jx_checkpoints:
+            self._jx_handed.update(found for found, _ in self._jx_checkpoints)
+            self._jx_checkpoints.clear()
+        self._jx_log.clear()
+        if not (accounts or storage or code):
+            return
+        self._jx_empty()
+        for code_hash, data in code.items():
+            self._journaldb[code_hash] = data
+        for address in wiped:
+            self._wipe_storage(address)  # py-evm's: the store of the committed root, emptied
+        set_storage = super().set_storage
+        for address, slots_written in written.items():
+            slots = storage[address]
+            for slot in slots_written:  # each written slot once, with its last value
+                set_storage(address, slot, slots[slot])
+        for address, account in accounts.items():
+            base_account = bases[address]
+            if account is base_account or _fields(account) == _fields(base_account):
+                continue
+            if account is None:
+                self._account_cache.pop(address, None)
+                del self._journaltrie[address]
+            else:
+                self._set_account(address, account)
+
+    def lock_changes(self) -> None:
+        self._jx_flush()
+        self._jx_warm.clear()
+        super().lock_changes()
+
+    def make_state_root(self) -> Any:
+        self._jx_flush()
+        root = super().make_state_root()
+        # py-evm's make_state_root asks account_exists (read into the view) before it changes
+        # those records' storage roots: the view starts again from py-evm's records
+        self._jx_empty()
+        return root
+
+    def persist(self) -> Any:
+        self._jx_flush()
+        witness = super().persist()
+        self._jx_empty()
+        self._jx_handed.clear()  # py-evm's journals start afresh too
+        return witness
+
+    @property
+    def state_root(self) -> Any:
+        return self._trie.root_hash
+
+    @state_root.setter
+    def state_root(self, value: Any) -> None:
+        if self._trie.root_hash != value:
+            self._jx_flush()  # reads of the view were of the old root
+            self._trie_cache.reset_cache()
+            self._trie.root_hash = value
