@@ -12,6 +12,7 @@ from pyevm_jit.evm.frame import NativeFrame, address_of
 from pyevm_jit.evm.state_path import StatePlan
 from pyevm_jit.lean import calls, sload
 from pyevm_jit.lean.calls import ParamsReader
+from pyevm_jit.lean.exact import native_journal
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import OPCODES, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
@@ -81,9 +82,13 @@ def remember_slot(
     metering, the original value read as py-evm's `net_sstore` reads it)."""
     original = 0
     if plan.needs_original:
-        original = computation.state.get_storage(
-            computation.msg.storage_address, key, from_journal=False
-        )
+        journal = native_journal(computation.state)
+        if journal is not None:
+            original = journal.jx_original(computation.msg.storage_address, key)
+        else:
+            original = computation.state.get_storage(
+                computation.msg.storage_address, key, from_journal=False
+            )
     frame.state.storage.remember(key, value, original)
 
 

@@ -20,6 +20,7 @@ from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic
 
 from pyevm_jit.lean import guard
+from pyevm_jit.lean.exact import native_journal
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import SLOAD
 
@@ -43,6 +44,16 @@ def sload(computation: Computation, slot: int) -> int | None:
     computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
     state = computation.state
     address = computation.msg.storage_address
+    journal = native_journal(state)
+    if journal is not None and kind != guard.SLOAD_BERLIN_WARM_PATCHED:
+        # the native journal's flat view, as the state's py-evm methods would read it
+        if kind == guard.SLOAD_BERLIN:
+            if journal.jx_mark_slot_warm(address, slot):
+                gas_cost = berlin_constants.COLD_SLOAD_COST
+            else:
+                gas_cost = berlin_constants.WARM_STORAGE_READ_COST
+            computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
+        return journal.jx_get(address, slot)
     if kind != guard.SLOAD_FRONTIER:
         if kind == guard.SLOAD_BERLIN_WARM_PATCHED:  # a replaced _mark_storage_warm: call it
             was_cold = berlin_logic._mark_storage_warm(cast(ComputationAPI, computation), slot)

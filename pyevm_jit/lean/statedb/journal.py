@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
-from eth.db.account import AccountDB
 from eth.db.journal import get_next_checkpoint
 from eth.rlp.accounts import Account
 from eth.validation import (
@@ -45,7 +44,7 @@ from eth_utils import ValidationError
 from pyevm_jit.lean.statedb.codec import account_from, decode_value, new_account
 
 if TYPE_CHECKING:
-    _Base = AccountDB
+    from pyevm_jit.lean.statedb.accountdb import LeanAccountDBMixin as _Base
 else:
     _Base = object
 
@@ -81,18 +80,18 @@ class NativeJournalMixin(_Base):
         self._jx_empty()
 
     def _jx_empty(self) -> None:
-        self._jx_accounts: dict[bytes, Account | None] = {}
-        self._jx_base_accounts: dict[bytes, Account | None] = {}
-        self._jx_storage: dict[bytes, dict[int, int]] = {}
+        self._jx_accounts: dict[Any, Account | None] = {}
+        self._jx_base_accounts: dict[Any, Account | None] = {}
+        self._jx_storage: dict[Any, dict[int, int]] = {}
         #: slots written in the transaction (py-evm's journal holds a write even of the value
         #: the slot had, and its `_locked_changes` then answers originals after a wipe)
-        self._jx_written: dict[bytes, set[int]] = {}
-        self._jx_base: dict[bytes, dict[int, int]] = {}
-        self._jx_wiped: set[bytes] = set()
-        self._jx_code: dict[bytes, bytes] = {}
+        self._jx_written: dict[Any, set[int]] = {}
+        self._jx_base: dict[Any, dict[int, int]] = {}
+        self._jx_wiped: set[Any] = set()
+        self._jx_code: dict[Any, bytes] = {}
 
     # --- accounts -----------------------------------------------------------------------------
-    def _jx_account(self, address: bytes) -> Account | None:
+    def _jx_account(self, address: Any) -> Account | None:
         """The account's current record (None: no account), read from py-evm on a miss."""
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
@@ -100,9 +99,9 @@ class NativeJournalMixin(_Base):
             account = account_from(encoded) if encoded else None
             self._jx_accounts[address] = account
             self._jx_base_accounts[address] = account
-        return account  # type: ignore[no-any-return]
+        return account
 
-    def _jx_put(self, address: bytes, account: Account | None) -> None:
+    def _jx_put(self, address: Any, account: Account | None) -> None:
         accounts = self._jx_accounts
         if address not in accounts:
             self._jx_account(address)
@@ -126,7 +125,7 @@ class NativeJournalMixin(_Base):
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             account = self._jx_account(address)
-        return account.balance if account is not None else 0  # type: ignore[no-any-return]
+        return account.balance if account is not None else 0
 
     def set_balance(self, address: Any, balance: int) -> None:
         validate_canonical_address(address, title="Storage Address")
@@ -223,6 +222,37 @@ class NativeJournalMixin(_Base):
             if self._jx_checkpoints:
                 self._jx_log.append((_WARM, key))
 
+    # --- the native state path's steps (lean/sload.py, evm/hostops.py, evm/state_path.py) ----
+    def jx_mark_slot_warm(self, address: Any, slot: int) -> bool:
+        """`mark_storage_warm` after `is_storage_warm`, as py-evm's `_mark_storage_warm`
+        asks them: whether the slot was cold."""
+        key = (address, slot)
+        warm = self._jx_warm
+        if key in warm:
+            return False
+        warm.add(key)
+        if self._jx_checkpoints:
+            self._jx_log.append((_WARM, key))
+        return True
+
+    def jx_get(self, address: Any, slot: int) -> int:
+        """`get_storage(address, slot)` for a canonical address and a uint256 slot."""
+        slots = self._jx_storage.get(address)
+        if slots is not None:
+            value = slots.get(slot)
+            if value is not None:
+                return value
+        return self._jx_load(address, slot)
+
+    def jx_original(self, address: Any, slot: int) -> int:
+        """`get_storage(address, slot, from_journal=False)`, likewise."""
+        base = self._jx_base.get(address)
+        if base is not None and address not in self._jx_wiped:
+            value = base.get(slot)
+            if value is not None:
+                return value
+        return self._jx_original(address, slot)
+
     # --- storage ------------------------------------------------------------------------------
     def get_storage(self, address: Any, slot: int, from_journal: bool = True) -> int:
         validate_canonical_address(address, title="Storage Address")
@@ -236,20 +266,21 @@ class NativeJournalMixin(_Base):
                 return value
         return self._jx_load(address, slot)
 
-    def _jx_load(self, address: bytes, slot: int) -> int:
+    def _jx_load(self, address: Any, slot: int) -> int:
         """The current value of a slot the view lacks (read from py-evm unless wiped)."""
         slots = self._jx_storage.get(address)
         if slots is None:
             slots = self._jx_storage[address] = {}
         if address in self._jx_wiped:
-            self._get_address_store(address)._accessed_slots.add(slot)
+            store: Any = self._get_address_store(address)
+            store._accessed_slots.add(slot)
             value = 0
         else:
             value = self._jx_committed(address, slot)
         slots[slot] = value
         return value
 
-    def _jx_committed(self, address: bytes, slot: int) -> int:
+    def _jx_committed(self, address: Any, slot: int) -> int:
         """The slot's value in py-evm's structures (its value when the view was started)."""
         base = self._jx_base.get(address)
         if base is None:
@@ -259,12 +290,12 @@ class NativeJournalMixin(_Base):
             value = base[slot] = self._get_address_store(address).get(slot, True)
         return value
 
-    def _jx_original(self, address: bytes, slot: int) -> int:
+    def _jx_original(self, address: Any, slot: int) -> int:
         if address not in self._jx_wiped:
             return self._jx_committed(address, slot)
         # py-evm after a wipe: what earlier transactions left in _locked_changes, else the
         # wiped (empty) trie's answer
-        store = self._get_address_store(address)
+        store: Any = self._get_address_store(address)
         store._accessed_slots.add(slot)
         key = slot.to_bytes((slot.bit_length() + 7) // 8 or 1, "big")
         value = store._locked_changes._journal._current_values.get(key)
@@ -276,6 +307,10 @@ class NativeJournalMixin(_Base):
         validate_uint256(value, title="Storage Value")
         validate_uint256(slot, title="Storage Slot")
         validate_canonical_address(address, title="Storage Address")
+        self.jx_set(address, slot, value)
+
+    def jx_set(self, address: Any, slot: int, value: int) -> None:
+        """`set_storage` for a canonical address and uint256 slot and value."""
         slots = self._jx_storage.get(address)
         if slots is None:
             slots = self._jx_storage[address] = {}
@@ -303,7 +338,7 @@ class NativeJournalMixin(_Base):
             store._storage_lookup._get_write_trie()
         self._jx_wipe(address)
 
-    def _jx_wipe(self, address: bytes) -> None:
+    def _jx_wipe(self, address: Any) -> None:
         # py-evm's _wipe_storage: the store (of the committed root, unless delete_storage made
         # it above) is created and the account is dirty, whether or not the wipe is reverted
         self._get_address_store(address)
@@ -388,8 +423,11 @@ class NativeJournalMixin(_Base):
         """Write the view into py-evm's AccountDB through its own methods, then empty it.
         Checkpoints taken before cannot be reverted afterwards."""
         accounts, bases = self._jx_accounts, self._jx_base_accounts
-        storage, written, wiped, code = self._jx_storage, self._jx_written, self._jx_wiped, (
-            self._jx_code
+        storage, written, wiped, code = (
+            self._jx_storage,
+            self._jx_written,
+            self._jx_wiped,
+            (self._jx_code),
         )
         if self._jx_checkpoints:
             self._jx_handed.update(found for found, _ in self._jx_checkpoints)
