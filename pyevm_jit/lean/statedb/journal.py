@@ -49,6 +49,7 @@ else:
     _Base = object
 
 _ABSENT: Any = object()
+_KNOWN_CODE_LIMIT = 4096  # code entries kept per account database
 _BLANK = Account()
 # undo log entry kinds (first item of each entry)
 _ACCT, _SLOT, _WIPE, _WARM, _CODE = range(5)
@@ -77,6 +78,9 @@ class NativeJournalMixin(_Base):
         self._jx_checkpoints: list[tuple[int, int]] = []
         #: checkpoints outstanding when the view was handed to py-evm (not revertible)
         self._jx_handed: set[int] = set()
+        #: code by hash that py-evm's logged database has served (content-addressed, so never
+        #: stale; only logged reads, so py-evm's witness of accessed bytecodes is the same)
+        self._jx_known_code: dict[bytes, bytes] = {}
         self._jx_empty()
 
     def _jx_empty(self) -> None:
@@ -153,16 +157,19 @@ class NativeJournalMixin(_Base):
         code_hash = self.get_code_hash(address)
         if code_hash == EMPTY_SHA3:
             return b""
-        code = self._jx_code.get(code_hash)
+        code = self._jx_code.get(code_hash) or self._jx_known_code.get(code_hash)
+        logged = self._raw_store_db._keys_read
         try:
             if code is None:
                 try:
                     code = self._journaldb[code_hash]
                 except KeyError:
                     raise MissingBytecode(code_hash) from KeyError
+                if code_hash in logged and len(self._jx_known_code) < _KNOWN_CODE_LIMIT:
+                    self._jx_known_code[code_hash] = code
             return code
         finally:
-            if code_hash in self._raw_store_db._keys_read:
+            if code_hash in logged:
                 self._accessed_bytecodes.add(address)
 
     def set_code(self, address: Any, code: bytes) -> None:
