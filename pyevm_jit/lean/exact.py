@@ -421,28 +421,8 @@ def _judge_account_db(cls: type) -> str:
     return ", ".join(found)
 
 
-def _judge_journal_db(cls: type) -> bool:
-    from pyevm_jit.lean.statedb.journal import NativeJournalMixin
-
-    return issubclass(cls, NativeJournalMixin) and not departures(
-        cls, (NativeJournalMixin,), ACCOUNT_DB_METHODS
-    )
-
-
 _states = ClassVerdicts(_judge_state)
 _account_dbs = ClassVerdicts(_judge_account_db)
-_journal_dbs = ClassVerdicts(_judge_journal_db)
-
-
-def native_journal(state: Any) -> Any:
-    """The state's account database when it is the native journal (lean/statedb/journal.py)
-    with its own storage methods and the state's storage methods are py-evm's: then SLOAD's
-    and SSTORE's Python steps may read and write its flat view directly (what those methods
-    would do, without their layers). Else None: the state's methods are called."""
-    db = getattr(state, "_account_db", None)
-    if db is None or not _journal_dbs.get(type(db)) or _states.get(type(state)):
-        return None
-    return db
 
 
 def state_path_exact(state: Any) -> bool:

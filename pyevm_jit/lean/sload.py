@@ -20,7 +20,6 @@ from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic
 
 from pyevm_jit.lean import guard
-from pyevm_jit.lean.exact import native_journal
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import SLOAD
 
@@ -32,11 +31,12 @@ def lean_sload(computation_class: type) -> bool:
     return guard.keeps_pyevm_methods(computation_class, guard.SLOAD_STACK_METHODS)
 
 
-def sload(computation: Computation, slot: int) -> int | None:
+def sload(computation: Computation, slot: int, journal: Any = None) -> int | None:
     """py-evm's SLOAD of `slot` for the computation's table: its gas, EIP-2929 access marks
     and state read, exactly as its opcode does them (its errors raised as it raises them);
     returns the value it would push. None, with nothing done, when the table's SLOAD is not
-    py-evm's `sload` or `sload_eip2929` in py-evm's opcode class."""
+    py-evm's `sload` or `sload_eip2929` in py-evm's opcode class. `journal`: the state's
+    native journal when the message's state plan is on (its view is read directly)."""
     opcode_fn: Any = computation.opcodes.get(SLOAD)
     kind = guard.sload_kind(opcode_fn)
     if kind == guard.SLOAD_OTHER:
@@ -44,7 +44,6 @@ def sload(computation: Computation, slot: int) -> int | None:
     computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
     state = computation.state
     address = computation.msg.storage_address
-    journal = native_journal(state)
     if journal is not None and kind != guard.SLOAD_BERLIN_WARM_PATCHED:
         # the native journal's flat view, as the state's py-evm methods would read it
         if kind == guard.SLOAD_BERLIN:

@@ -492,3 +492,14 @@ class NativeJournalMixin(_Base):
             self._jx_flush()  # reads of the view were of the old root
             self._trie_cache.reset_cache()
             self._trie.root_hash = value
+
+
+def journal_of(state: Any) -> NativeJournalMixin | None:
+    """The state's account database when it is the native journal, else None.
+
+    For the native state path's Python steps (SLOAD misses, originals, the SSTORE hand-over),
+    which run only in messages whose state plan is on: `lean.exact.state_path_exact` found the
+    state's and its account database's storage methods to be py-evm's or the journal's own for
+    that message, so reading and writing the view directly does what those methods would do."""
+    db = getattr(state, "_account_db", None)
+    return db if isinstance(db, NativeJournalMixin) else None
