@@ -226,3 +226,73 @@ def test_only_py_evms_exact_account_db_gets_the_journal() -> None:
 
     assert not issubclass(jit_account_db(Mine, None, True), NativeJournalMixin)  # type: ignore[arg-type]
     assert not issubclass(jit_account_db(AccountDB, None, False), NativeJournalMixin)  # type: ignore[arg-type]
+
+
+def test_warm_marks_reverted_with_their_snapshot() -> None:
+    _scripted(_Pair(True), [
+        ("mark_address_warm", A), ("record", "1"), ("mark_address_warm", B),
+        ("mark_storage_warm", A, 1), ("record", "2"), ("mark_storage_warm", B, 2),
+        ("commit", "2"), ("discard", "1"), ("mark_storage_warm", A, 2),
+    ])  # fmt: skip
+
+
+# --- JIT VMs: the journal under native code, against stock VMs in the same process ----------
+def _vm_scenarios() -> list[Any]:
+    from pyevm_jit.testing.account import Account as PreAccount
+    from pyevm_jit.testing.assembler import asm, return_stack
+    from pyevm_jit.testing.differential import Scenario
+
+    reverter, writer = b"\xaa" * 20, b"\xbb" * 20
+    world = {
+        # writes the caller's slot 0 (DELEGATECALL), then reverts: the write must go
+        reverter: PreAccount(code=asm(7, 0, "SSTORE", 5, 3, "SSTORE", 0, 0, "REVERT")),
+        # writes slots 1 and 2 (2 := slot 0) and succeeds
+        writer: PreAccount(code=asm(9, 1, "SSTORE", 0, "SLOAD", 2, "SSTORE", "STOP")),
+    }
+
+    def delegate(target: bytes) -> bytes:
+        return asm(0, 0, 0, 0, int.from_bytes(target, "big"), 60_000, "DELEGATECALL", "POP")
+
+    main = b"".join([
+        asm(1, 0, "SSTORE", 3, "SLOAD", "POP"), delegate(reverter), delegate(writer),
+        asm(0, 3, "SSTORE", 0, "SLOAD", 1, "SLOAD", 2, "SLOAD", 3, "SLOAD"),
+        asm(*return_stack(4)),
+    ])  # fmt: skip
+    return [
+        Scenario(code=main, fork=fork, storage={0: 4, 3: 8}, accounts=world)
+        for fork in ("byzantium", "istanbul", "berlin", "london", "cancun", "prague")
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_jit_vm_with_the_journal_matches_stock(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyevm_jit.testing import differential as d
+
+    reads: list[int] = []
+    original = NativeJournalMixin.jx_get
+
+    def counting(self: Any, address: bytes, slot: int) -> int:
+        reads.append(slot)
+        return original(self, address, slot)
+
+    monkeypatch.setattr(NativeJournalMixin, "jx_get", counting)
+    scenario = _vm_scenarios()[index]
+    assert issubclass(d.jit_vm_class(scenario.fork).get_state_class().account_db_class,
+                      NativeJournalMixin)  # fmt: skip
+    d.check(scenario, expect="success")
+    assert reads  # the native state path read the journal's view directly
+
+
+def test_switched_off_keeps_the_lean_account_db() -> None:
+    from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning
+    from pyevm_jit.testing import differential as d
+
+    tuning = RuntimeTuning(native_journal=False)
+    backend = JitBackend.new(RuntimeConfig(enabled=True, blocking=True, tuning=tuning))
+    try:
+        state_class = d.jit_vm_class("cancun", backend).get_state_class()
+        assert not issubclass(state_class.account_db_class, NativeJournalMixin)
+        assert issubclass(state_class.account_db_class, AccountDB)
+        d.check(_vm_scenarios()[4], expect="success", backend=backend)
+    finally:
+        backend.close()
