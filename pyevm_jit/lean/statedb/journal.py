@@ -50,21 +50,24 @@ else:
 
 _ABSENT: Any = object()
 _KNOWN_CODE_LIMIT = 4096  # code entries kept per account database
-_BLANK = Account()
+_UINT256_LIMIT = 1 << 256
 # undo log entry kinds (first item of each entry)
 _ACCT, _SLOT, _WIPE, _WARM, _CODE = range(5)
 
 
-def _record(account: Account | None, nonce: int, balance: int, root: bytes, code: bytes) -> Any:
-    if type(account) is Account or account is None:
-        return new_account(nonce, balance, root, code)
-    return account.copy(nonce=nonce, balance=balance, storage_root=root, code_hash=code)
+#: an account record in the view: (nonce, balance, storage root, code hash), None for no account
+Record = tuple[int, int, bytes, bytes]
+_BLANK: Record = (0, 0, BLANK_ROOT_HASH, EMPTY_SHA3)
 
 
-def _fields(account: Account | None) -> tuple[int, int, bytes, bytes] | None:
-    if account is None:
-        return None
+def _record_of(account: Account) -> Record:
     return account.nonce, account.balance, account.storage_root, account.code_hash
+
+
+def _check_address(address: Any) -> None:
+    """py-evm's validate_canonical_address, skipped for the plain 20-byte strings it accepts."""
+    if address.__class__ is not bytes or len(address) != 20:
+        validate_canonical_address(address, title="Storage Address")
 
 
 class NativeJournalMixin(_Base):
@@ -84,8 +87,8 @@ class NativeJournalMixin(_Base):
         self._jx_empty()
 
     def _jx_empty(self) -> None:
-        self._jx_accounts: dict[Any, Account | None] = {}
-        self._jx_base_accounts: dict[Any, Account | None] = {}
+        self._jx_accounts: dict[Any, Record | None] = {}
+        self._jx_base_accounts: dict[Any, Record | None] = {}
         self._jx_storage: dict[Any, dict[int, int]] = {}
         #: slots written in the transaction (py-evm's journal holds a write even of the value
         #: the slot had, and its `_locked_changes` then answers originals after a wipe)
@@ -95,17 +98,17 @@ class NativeJournalMixin(_Base):
         self._jx_code: dict[Any, bytes] = {}
 
     # --- accounts -----------------------------------------------------------------------------
-    def _jx_account(self, address: Any) -> Account | None:
+    def _jx_account(self, address: Any) -> Record | None:
         """The account's current record (None: no account), read from py-evm on a miss."""
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             encoded = self._get_encoded_account(address, True)
-            account = account_from(encoded) if encoded else None
+            account = _record_of(account_from(encoded)) if encoded else None
             self._jx_accounts[address] = account
             self._jx_base_accounts[address] = account
         return account
 
-    def _jx_put(self, address: Any, account: Account | None) -> None:
+    def _jx_put(self, address: Any, account: Record | None) -> None:
         accounts = self._jx_accounts
         if address not in accounts:
             self._jx_account(address)
@@ -118,40 +121,41 @@ class NativeJournalMixin(_Base):
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             return super()._get_storage_root(address)
-        return (account or _BLANK).storage_root
+        return (account or _BLANK)[2]
 
     def _jit_store_root(self, address: Any) -> Any:
         # py-evm's stores start from the committed record: the transaction's changes are here
         return super()._get_storage_root(address)
 
     def get_balance(self, address: Any) -> int:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             account = self._jx_account(address)
-        return account.balance if account is not None else 0
+        return account[1] if account is not None else 0
 
     def set_balance(self, address: Any, balance: int) -> None:
-        validate_canonical_address(address, title="Storage Address")
-        validate_uint256(balance, title="Account Balance")
+        _check_address(address)
+        if balance.__class__ is not int or not 0 <= balance < _UINT256_LIMIT:
+            validate_uint256(balance, title="Account Balance")
         a = self._jx_account(address) or _BLANK
-        self._jx_put(address, _record(a, a.nonce, balance, a.storage_root, a.code_hash))
+        self._jx_put(address, (a[0], balance, a[2], a[3]))
 
     def get_nonce(self, address: Any) -> int:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         account = self._jx_account(address)
-        return account.nonce if account is not None else 0
+        return account[0] if account is not None else 0
 
     def set_nonce(self, address: Any, nonce: int) -> None:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         validate_uint64(nonce, title="Nonce")
         a = self._jx_account(address) or _BLANK
-        self._jx_put(address, _record(a, nonce, a.balance, a.storage_root, a.code_hash))
+        self._jx_put(address, (nonce, a[1], a[2], a[3]))
 
     def get_code_hash(self, address: Any) -> Any:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         account = self._jx_account(address)
-        return account.code_hash if account is not None else EMPTY_SHA3
+        return account[3] if account is not None else EMPTY_SHA3
 
     def get_code(self, address: Any) -> bytes:
         code_hash = self.get_code_hash(address)
@@ -181,19 +185,22 @@ class NativeJournalMixin(_Base):
             if self._jx_checkpoints:
                 self._jx_log.append((_CODE, code_hash))
             self._jx_code[code_hash] = code
-        self._jx_put(address, _record(a, a.nonce, a.balance, a.storage_root, code_hash))
+        self._jx_put(address, (a[0], a[1], a[2], code_hash))
 
     def delete_code(self, address: Any) -> None:
         validate_canonical_address(address, title="Storage Address")
         a = self._jx_account(address) or _BLANK
-        self._jx_put(address, _record(a, a.nonce, a.balance, a.storage_root, EMPTY_SHA3))
+        self._jx_put(address, (a[0], a[1], a[2], EMPTY_SHA3))
 
     def account_has_code_or_nonce(self, address: Any) -> bool:
         return self.get_nonce(address) != 0 or self.get_code_hash(address) != EMPTY_SHA3
 
     def account_exists(self, address: Any) -> bool:
-        validate_canonical_address(address, title="Storage Address")
-        return self._jx_account(address) is not None
+        _check_address(address)
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
+        return account is not None
 
     def touch_account(self, address: Any) -> None:
         validate_canonical_address(address, title="Storage Address")
@@ -335,7 +342,7 @@ class NativeJournalMixin(_Base):
     def delete_storage(self, address: Any) -> None:
         validate_canonical_address(address, title="Storage Address")
         a = self._jx_account(address) or _BLANK
-        self._jx_put(address, _record(a, a.nonce, a.balance, BLANK_ROOT_HASH, a.code_hash))
+        self._jx_put(address, (a[0], a[1], BLANK_ROOT_HASH, a[3]))
         if address not in self._account_stores:
             # py-evm sets the record's storage root first, so the store it creates for the
             # wipe starts from the blank root, with a write trie (new_trie), and stays so even
@@ -453,14 +460,13 @@ class NativeJournalMixin(_Base):
             for slot in slots_written:  # each written slot once, with its last value
                 set_storage(address, slot, slots[slot])
         for address, account in accounts.items():
-            base_account = bases[address]
-            if account is base_account or _fields(account) == _fields(base_account):
+            if account == bases[address]:
                 continue
             if account is None:
                 self._account_cache.pop(address, None)
                 del self._journaltrie[address]
             else:
-                self._set_account(address, account)
+                self._set_account(address, new_account(*account))
 
     def lock_changes(self) -> None:
         self._jx_flush()
