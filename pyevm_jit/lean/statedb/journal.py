@@ -70,9 +70,9 @@ def _check_address(address: Any) -> None:
         validate_canonical_address(address, title="Storage Address")
 
 
-class NativeJournalMixin(_Base):
-    """In front of the lean (and read-cache) AccountDB: the transaction's state in flat dicts
-    with one undo log (module doc). Only for py-evm's exact AccountDB (`jit_account_db`)."""
+class _JournalView(_Base):
+    """The flat view and every public read and write of it (module doc); snapshots and the
+    hand-over to py-evm are `NativeJournalMixin`'s."""
 
     def __init__(self, db: Any, state_root: Any = BLANK_ROOT_HASH) -> None:
         super().__init__(db, state_root)
@@ -128,22 +128,33 @@ class NativeJournalMixin(_Base):
         return super()._get_storage_root(address)
 
     def get_balance(self, address: Any) -> int:
-        _check_address(address)
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             account = self._jx_account(address)
         return account[1] if account is not None else 0
 
     def set_balance(self, address: Any, balance: int) -> None:
-        _check_address(address)
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
         if balance.__class__ is not int or not 0 <= balance < _UINT256_LIMIT:
             validate_uint256(balance, title="Account Balance")
-        a = self._jx_account(address) or _BLANK
-        self._jx_put(address, (a[0], balance, a[2], a[3]))
+        accounts = self._jx_accounts
+        a = accounts.get(address, _ABSENT)
+        if a is _ABSENT:
+            a = self._jx_account(address)
+        if self._jx_checkpoints:
+            self._jx_log.append((_ACCT, address, a))
+        a = a or _BLANK
+        accounts[address] = (a[0], balance, a[2], a[3])
 
     def get_nonce(self, address: Any) -> int:
-        _check_address(address)
-        account = self._jx_account(address)
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
         return account[0] if account is not None else 0
 
     def set_nonce(self, address: Any, nonce: int) -> None:
@@ -153,8 +164,11 @@ class NativeJournalMixin(_Base):
         self._jx_put(address, (nonce, a[1], a[2], a[3]))
 
     def get_code_hash(self, address: Any) -> Any:
-        _check_address(address)
-        account = self._jx_account(address)
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
         return account[3] if account is not None else EMPTY_SHA3
 
     def get_code(self, address: Any) -> bytes:
@@ -193,10 +207,16 @@ class NativeJournalMixin(_Base):
         self._jx_put(address, (a[0], a[1], a[2], EMPTY_SHA3))
 
     def account_has_code_or_nonce(self, address: Any) -> bool:
-        return self.get_nonce(address) != 0 or self.get_code_hash(address) != EMPTY_SHA3
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
+        return account is not None and (account[0] != 0 or account[3] != EMPTY_SHA3)
 
     def account_exists(self, address: Any) -> bool:
-        _check_address(address)
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
         account = self._jx_accounts.get(address, _ABSENT)
         if account is _ABSENT:
             account = self._jx_account(address)
@@ -207,7 +227,12 @@ class NativeJournalMixin(_Base):
         self._jx_put(address, self._jx_account(address) or _BLANK)
 
     def account_is_empty(self, address: Any) -> bool:
-        return not self.account_has_code_or_nonce(address) and self.get_balance(address) == 0
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
+        account = self._jx_accounts.get(address, _ABSENT)
+        if account is _ABSENT:
+            account = self._jx_account(address)
+        return account is None or (account[0] == 0 and account[3] == EMPTY_SHA3 and not account[1])
 
     def delete_account(self, address: Any) -> None:
         validate_canonical_address(address, title="Storage Address")
@@ -366,6 +391,11 @@ class NativeJournalMixin(_Base):
         self._jx_written[address] = set()
         wiped.add(address)
 
+
+class NativeJournalMixin(_JournalView):
+    """In front of the lean (and read-cache) AccountDB: the transaction's state in flat dicts
+    with one undo log (module doc). Only for py-evm's exact AccountDB (`jit_account_db`)."""
+
     # --- snapshots ----------------------------------------------------------------------------
     def record(self) -> Any:
         checkpoint = get_next_checkpoint()
@@ -454,7 +484,7 @@ class NativeJournalMixin(_Base):
             self._journaldb[code_hash] = data
         for address in wiped:
             self._wipe_storage(address)  # py-evm's: the store of the committed root, emptied
-        set_storage = super().set_storage
+        set_storage = super(_JournalView, self).set_storage  # py-evm's, below the view
         for address, slots_written in written.items():
             slots = storage[address]
             for slot in slots_written:  # each written slot once, with its last value
