@@ -296,3 +296,20 @@ def test_switched_off_keeps_the_lean_account_db() -> None:
         d.check(_vm_scenarios()[4], expect="success", backend=backend)
     finally:
         backend.close()
+
+
+def test_a_py_evm_method_changed_since_the_journal_was_written_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyevm_jit.lean import guard
+
+    assert issubclass(jit_account_db(AccountDB, None, True), NativeJournalMixin)  # type: ignore[arg-type]
+    monkeypatch.setitem(guard.PINNED, "eth.db.account:AccountDB.touch_account", "0" * 16)
+    assert not issubclass(jit_account_db(AccountDB, None, True), NativeJournalMixin)  # type: ignore[arg-type]
+    monkeypatch.undo()
+
+    def touch_account(self: Any, address: Any) -> None:  # a patch on py-evm's class
+        raise AssertionError
+
+    monkeypatch.setattr(AccountDB, "touch_account", touch_account)
+    assert not issubclass(jit_account_db(AccountDB, None, True), NativeJournalMixin)  # type: ignore[arg-type]

@@ -237,9 +237,9 @@ def jit_account_db(
     if not guard.is_account_db(account_db_class):
         return None
     mixin = ReadCacheAccountDBMixin if cache is not None else LeanAccountDBMixin
-    if native_journal and guard.is_exact_account_db(account_db_class):
-        from pyevm_jit.lean.statedb.journal import NativeJournalMixin
+    from pyevm_jit.lean.statedb.journal import JOURNAL_PINNED, NativeJournalMixin
 
+    if native_journal and guard.is_exact_account_db(account_db_class, JOURNAL_PINNED):
         prefix = "Journal" + ("ReadCache" if cache is not None else "Lean")
         namespace_j: dict[str, Any] = {"__module__": __name__}
         if cache is not None:

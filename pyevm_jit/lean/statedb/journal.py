@@ -41,12 +41,19 @@ from eth.vm.interrupt import MissingBytecode
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
+from pyevm_jit.lean import guard
 from pyevm_jit.lean.statedb.codec import account_from, decode_value, new_account
 
 if TYPE_CHECKING:
     from pyevm_jit.lean.statedb.accountdb import LeanAccountDBMixin as _Base
 else:
     _Base = object
+
+#: what the native journal was written against (fingerprints in guard.PINNED)
+JOURNAL_PINNED = tuple(name for name in guard.PINNED if name.startswith("eth.db.account:")) + tuple(
+    f"eth.db.storage:AccountStorageDB.{name}" for name in ("get", "set", "lock_changes")
+)
+
 
 _ABSENT: Any = object()
 _KNOWN_CODE_LIMIT = 4096  # code entries kept per account database
