@@ -13,6 +13,7 @@ from pyevm_jit.evm.state_path import StatePlan
 from pyevm_jit.lean import calls, sload
 from pyevm_jit.lean.calls import ParamsReader
 from pyevm_jit.lean.protocols import Computation
+from pyevm_jit.lean.statedb.journal import journal_of
 from pyevm_jit.opcodes import OPCODES, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
 #: opcode -> (stack inputs, stack outputs)
@@ -77,13 +78,18 @@ def run_host_op(computation: Computation, frame: NativeFrame, plan: StatePlan) -
 def remember_slot(
     computation: Computation, frame: NativeFrame, plan: StatePlan, key: int, value: int
 ) -> None:
+    # (called only with SLOAD and SSTORE in plan.keep: the message's state plan is on)
     """Fill the storage cache after py-evm's own SLOAD or SSTORE of `key` (with, for net
     metering, the original value read as py-evm's `net_sstore` reads it)."""
     original = 0
     if plan.needs_original:
-        original = computation.state.get_storage(
-            computation.msg.storage_address, key, from_journal=False
-        )
+        journal = journal_of(computation.state)
+        if journal is not None:
+            original = journal.jx_original(computation.msg.storage_address, key)
+        else:
+            original = computation.state.get_storage(
+                computation.msg.storage_address, key, from_journal=False
+            )
     frame.state.storage.remember(key, value, original)
 
 
@@ -101,8 +107,9 @@ def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
     computation.code.program_counter = ctx.exit_pc + 1
+    journal = journal_of(computation.state) if SLOAD in plan.keep else None
     try:
-        value = sload.sload(computation, key)
+        value = sload.sload(computation, key, journal)
     finally:
         ctx.gas = gas_meter.gas_remaining
     if value is None:

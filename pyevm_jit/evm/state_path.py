@@ -39,6 +39,7 @@ from pyevm_jit.abi import StateFlag
 from pyevm_jit.lean import guard
 from pyevm_jit.lean.exact import exact_entries
 from pyevm_jit.lean.protocols import Computation
+from pyevm_jit.lean.statedb.journal import journal_of
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
 _VALID, _DIRTY = 1, 2
@@ -177,7 +178,10 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
     count = ctx.dirty_count
     if count:
         ctx.dirty_count = 0
-        set_storage = computation.state.set_storage
+        # native code wrote only under an active state plan (the state's and its database's
+        # storage methods exact): the native journal's set_storage, without their layers
+        journal = journal_of(computation.state)
+        set_storage = computation.state.set_storage if journal is None else journal.jx_set
         for key, value in buffers.storage.take_dirty(count):
             set_storage(address, key, value)
     refund = ctx.refund

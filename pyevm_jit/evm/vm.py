@@ -87,7 +87,8 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
         if read_cache:
             entries = int(getattr(tuning, "read_cache_entries", 100_000))
             cache = shared_read_cache(entries)
-        account_db = jit_account_db(state_class.account_db_class, cache)  # type: ignore[attr-defined]
+        journal = bool(getattr(tuning, "native_journal", True))
+        account_db = jit_account_db(state_class.account_db_class, cache, journal)  # type: ignore[attr-defined]
         if account_db is not None:
             changes["account_db_class"] = account_db
         else:

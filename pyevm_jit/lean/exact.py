@@ -412,8 +412,9 @@ def _judge_state(cls: type) -> str:
 
 def _judge_account_db(cls: type) -> str:
     from pyevm_jit.lean.statedb.accountdb import LeanAccountDBMixin, ReadCacheAccountDBMixin
+    from pyevm_jit.lean.statedb.journal import NativeJournalMixin
 
-    exact_dbs = (AccountDB, LeanAccountDBMixin, ReadCacheAccountDBMixin)
+    exact_dbs = (AccountDB, LeanAccountDBMixin, ReadCacheAccountDBMixin, NativeJournalMixin)
     found = departures(cls, exact_dbs, ACCOUNT_DB_METHODS)
     if found:
         warn_customised(cls.__name__, ", ".join(found), "storage runs py-evm's opcodes")

@@ -64,6 +64,35 @@ PINNED: dict[str, str] = {
     # statedb/clearcount.py: a storage wipe and a revert of py-evm's AccountStorageDB
     "eth.db.storage:AccountStorageDB.delete": "4b98850f408c968e",
     "eth.db.storage:AccountStorageDB.discard": "3611c66c67f9f531",
+    # statedb/journal.py: what the native journal reproduces (its JOURNAL_PINNED)
+    "eth.db.account:AccountDB.get_storage": "3ad7fe3eb6c60b52",
+    "eth.db.account:AccountDB.set_storage": "d140e223c7a55356",
+    "eth.db.account:AccountDB.delete_storage": "b5a8a5f99297cd28",
+    "eth.db.account:AccountDB._wipe_storage": "80701702779978f3",
+    "eth.db.account:AccountDB.get_balance": "552c9185d15485df",
+    "eth.db.account:AccountDB.set_balance": "cd3331366c7a568c",
+    "eth.db.account:AccountDB.get_nonce": "fa8dd86091d33234",
+    "eth.db.account:AccountDB.set_nonce": "52c5f0789df0693f",
+    "eth.db.account:AccountDB.get_code": "cb16443d2e6a440e",
+    "eth.db.account:AccountDB.set_code": "73047dcb80584c48",
+    "eth.db.account:AccountDB.get_code_hash": "78449b55f071d331",
+    "eth.db.account:AccountDB.delete_code": "6054477d87f422be",
+    "eth.db.account:AccountDB.account_has_code_or_nonce": "d5d27e5503d909c3",
+    "eth.db.account:AccountDB.delete_account": "bfcf3faf2e809eab",
+    "eth.db.account:AccountDB.account_exists": "7cf187c9cfac8651",
+    "eth.db.account:AccountDB.touch_account": "a4c945845b7710cc",
+    "eth.db.account:AccountDB.account_is_empty": "5bb31fb94f74b97d",
+    "eth.db.account:AccountDB.is_address_warm": "c7f709e247cc54d7",
+    "eth.db.account:AccountDB.mark_address_warm": "ce426267fd16ec3a",
+    "eth.db.account:AccountDB.is_storage_warm": "9fb06b341173cd57",
+    "eth.db.account:AccountDB.mark_storage_warm": "e443236f3068328a",
+    "eth.db.account:AccountDB.record": "688b34132c2244db",
+    "eth.db.account:AccountDB.discard": "3d1e7c2c9ab8dcdb",
+    "eth.db.account:AccountDB.commit": "177b8f1c94379b57",
+    "eth.db.account:AccountDB.lock_changes": "4666389938f84551",
+    "eth.db.storage:AccountStorageDB.get": "fea4a40d4d5526fc",
+    "eth.db.storage:AccountStorageDB.set": "d3d188eb1ddc74ee",
+    "eth.db.storage:AccountStorageDB.lock_changes": "4c4bfba1b9b1088b",
 }  # fmt: skip
 
 
@@ -245,6 +274,15 @@ def pyevm_log_counter(computation: Any) -> Iterator[int] | None:
 def is_account_db(account_db_class: Any) -> bool:
     """Whether `account_db_class` is py-evm's AccountDB or a subclass of it."""
     return isinstance(account_db_class, type) and issubclass(account_db_class, AccountDB)
+
+
+_ACCOUNT_DB_DICT = dict(vars(AccountDB))  # AccountDB's attributes as imported
+
+
+def is_exact_account_db(account_db_class: Any, pins: Iterable[str]) -> bool:
+    """py-evm's AccountDB itself, its attributes as imported, `pins` the recorded versions."""
+    exact = account_db_class is AccountDB and vars(AccountDB) == _ACCOUNT_DB_DICT
+    return exact and all(map(pinned, pins))
 
 
 def keeps_account_db_methods(account_db_class: type, names: Iterable[str]) -> bool:

@@ -31,11 +31,12 @@ def lean_sload(computation_class: type) -> bool:
     return guard.keeps_pyevm_methods(computation_class, guard.SLOAD_STACK_METHODS)
 
 
-def sload(computation: Computation, slot: int) -> int | None:
+def sload(computation: Computation, slot: int, journal: Any = None) -> int | None:
     """py-evm's SLOAD of `slot` for the computation's table: its gas, EIP-2929 access marks
     and state read, exactly as its opcode does them (its errors raised as it raises them);
     returns the value it would push. None, with nothing done, when the table's SLOAD is not
-    py-evm's `sload` or `sload_eip2929` in py-evm's opcode class."""
+    py-evm's `sload` or `sload_eip2929` in py-evm's opcode class. `journal`: the state's
+    native journal when the message's state plan is on (its view is read directly)."""
     opcode_fn: Any = computation.opcodes.get(SLOAD)
     kind = guard.sload_kind(opcode_fn)
     if kind == guard.SLOAD_OTHER:
@@ -43,6 +44,15 @@ def sload(computation: Computation, slot: int) -> int | None:
     computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
     state = computation.state
     address = computation.msg.storage_address
+    if journal is not None and kind != guard.SLOAD_BERLIN_WARM_PATCHED:
+        # the native journal's flat view, as the state's py-evm methods would read it
+        if kind == guard.SLOAD_BERLIN:
+            if journal.jx_mark_slot_warm(address, slot):
+                gas_cost = berlin_constants.COLD_SLOAD_COST
+            else:
+                gas_cost = berlin_constants.WARM_STORAGE_READ_COST
+            computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
+        return journal.jx_get(address, slot)
     if kind != guard.SLOAD_FRONTIER:
         if kind == guard.SLOAD_BERLIN_WARM_PATCHED:  # a replaced _mark_storage_warm: call it
             was_cold = berlin_logic._mark_storage_warm(cast(ComputationAPI, computation), slot)

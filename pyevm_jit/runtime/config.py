@@ -166,6 +166,10 @@ class RuntimeTuning:
     #: JIT VMs use exact lean paths for message set-up: calls from native code, account records,
     #: access marks, environment words, transaction messages (pyevm_jit/lean/)
     lean_messages: bool = _env("lean_messages", True)
+    #: JIT VMs over py-evm's exact AccountDB keep a transaction's state in flat dicts with one
+    #: undo log, handed to py-evm's journals and tries at lock_changes / make_state_root /
+    #: persist (lean/statedb/journal.py, docs/journal.md; PYEVM_JIT_NATIVE_JOURNAL=0: py-evm's)
+    native_journal: bool = _env("native_journal", True)
 
     def should_compile(self, code: bytes) -> bool:
         """Whether bytecode is eligible at all (empty or over-long code is never compiled)."""

@@ -34,9 +34,9 @@ def lean_sloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     seen: list[int] = []
     original = lean_sload.sload
 
-    def counting(computation: Any, slot: int) -> int | None:
+    def counting(computation: Any, slot: int, journal: Any = None) -> int | None:
         seen.append(slot)
-        value = original(computation, slot)
+        value = original(computation, slot, journal)
         if value is None:
             seen.pop()
         return value

@@ -2,8 +2,9 @@
 
 Modules: `readcache` (the cache), `rlpscan` (item boundaries of RLP), `trie` (the walk),
 `codec` (account records and storage values), `storage` (storage tries), `accountdb` (the
-account database and `jit_account_db`). The checks that py-evm's classes are the ones replaced
-live in `pyevm_jit.lean.guard`.
+account database and `jit_account_db`), `journal` (the native journal: a transaction's state in
+flat dicts with one undo log, in front of all of them; docs/journal.md). The checks that
+py-evm's classes are the ones replaced live in `pyevm_jit.lean.guard`.
 
 A trie's root hash commits to its whole content, so the value of a key in the trie with a given
 root never changes: a cache keyed by (root, key) cannot be stale. `ReadCache` holds such entries

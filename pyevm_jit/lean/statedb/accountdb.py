@@ -167,14 +167,21 @@ class LeanAccountDBMixin(_AccountDBBase):
             self._journal_accessed_state[key] = b""
 
     # storage
+    def _jit_store_root(self, address: Any) -> Any:
+        """The storage root a new store of the account starts from (py-evm: the record's)."""
+        return self._get_storage_root(address)
+
     def _get_address_store(self, address: Any) -> Any:
         store = self._account_stores.get(address)
         if store is None:
-            storage_root = self._get_storage_root(address)
-            store = LeanAccountStorageDB(
-                self._raw_store_db, storage_root, address, self._jit_cache, self._jit_namespace
-            )
-            self._account_stores[address] = store
+            store = self._jit_new_store(address, self._jit_store_root(address))
+        return store
+
+    def _jit_new_store(self, address: Any, storage_root: Any) -> Any:
+        store = LeanAccountStorageDB(
+            self._raw_store_db, storage_root, address, self._jit_cache, self._jit_namespace
+        )
+        self._account_stores[address] = store
         return store
 
 
@@ -220,12 +227,25 @@ def _replaced(mixin: type) -> list[str]:
     return sorted(names)
 
 
-def jit_account_db(account_db_class: type, cache: ReadCache | None) -> type | None:
+def jit_account_db(
+    account_db_class: type, cache: ReadCache | None, native_journal: bool = False
+) -> type | None:
     """`account_db_class` with the lean paths (and, given a cache, the read cache) in front, or
-    None when it is not py-evm's AccountDB or departs from it in a method replaced here."""
+    None when it is not py-evm's AccountDB or departs from it in a method replaced here. With
+    `native_journal`, and only for py-evm's exact AccountDB class, also the native journal
+    (lean/statedb/journal.py), which answers every public method itself."""
     if not guard.is_account_db(account_db_class):
         return None
     mixin = ReadCacheAccountDBMixin if cache is not None else LeanAccountDBMixin
+    from pyevm_jit.lean.statedb.journal import JOURNAL_PINNED, NativeJournalMixin
+
+    if native_journal and guard.is_exact_account_db(account_db_class, JOURNAL_PINNED):
+        prefix = "Journal" + ("ReadCache" if cache is not None else "Lean")
+        namespace_j: dict[str, Any] = {"__module__": __name__}
+        if cache is not None:
+            namespace_j["read_cache"] = cache
+        bases = (NativeJournalMixin, mixin, account_db_class)
+        return type(f"{prefix}{account_db_class.__name__}", bases, namespace_j)
     replaced = [
         name
         for name in _replaced(mixin)
