@@ -200,10 +200,15 @@ def batches(cases: Sequence[C], size: int) -> list[list[C]]:
 
 
 def execute(
-    cases: Sequence[C], spec: RunSpec[C, R], jobs: int, cluster: str | None = None
+    cases: Sequence[C],
+    spec: RunSpec[C, R],
+    jobs: int,
+    cluster: str | None = None,
+    session: Any = None,
 ) -> Iterator[tuple[list[R], StatsByProcess]]:
     """Results as cases finish, each time with the latest native statistics per process (on
-    the Dask cluster `cluster` when given: `cli.cluster`)."""
+    the Dask cluster `cluster` when given, `cli.cluster`: the one `session`, a
+    `cli.cluster.Session`, has started when given)."""
     stats: StatsByProcess = {}
     if cluster:
         from pyevm_jit.cli.cluster import BATCH_SIZE, execute_on_cluster
@@ -214,6 +219,7 @@ def execute(
             cluster,
             stats,
             start_runner=_WorkerProcess,
+            session=session,
         )
         return
     if jobs > 1:
@@ -367,6 +373,11 @@ def execute_parallel(
 # --- The command -----------------------------------------------------------------------------
 
 
+def _spec(kind: CaseKind[C, R], mode: str) -> RunSpec[C, R]:
+    """The spec of a run's worker processes (aot: its store folder is set when filled)."""
+    return RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+
+
 def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     """The mode and the --json path of a case command's arguments (UsageError when bad)."""
     mode = str(args.mode).lower()
@@ -451,6 +462,30 @@ def run_from_arguments(
     leave out those `skip` gives a result for (reported with it), run the rest. `selection`:
     the command's own selection options, for the --json document."""
     mode, json_path = check_arguments(args)
+    session = None
+    if args.cluster:  # the cluster starts while the cases are discovered
+        from pyevm_jit.cli.cluster import Session
+
+        # the spec of run_command's runs (aot: known once the store is filled)
+        early = None if mode == "aot" else _spec(kind, mode)
+        session = Session(args.cluster, early, _WorkerProcess)
+    try:
+        return _run_discovered(args, kind, discover, mode, json_path, selection, skip, session)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _run_discovered(
+    args: argparse.Namespace,
+    kind: CaseKind[C, R],
+    discover: Callable[[], Sequence[C]],
+    mode: str,
+    json_path: Path | None,
+    selection: Mapping[str, Any],
+    skip: Callable[[C], R | None] | None,
+    session: Any,
+) -> int:
     cases = list(discover())
     excludes = [text for text in getattr(args, "exclude", None) or [] if text]
     if excludes:
@@ -483,6 +518,7 @@ def run_from_arguments(
         },
         progress=not args.no_progress,
         skipped=skipped,
+        session=session,
     )
 
 
@@ -498,15 +534,17 @@ def run_command(
     progress: bool = True,
     skipped: Sequence[R] = (),
     cluster: str | None = None,
+    session: Any = None,
 ) -> int:
     """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
     status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
-    in the --json document (paths, substring, ...)."""
+    in the --json document (paths, substring, ...); `session`: the `cli.cluster.Session` of
+    `cluster` when the caller has started it."""
     out = sys.stdout
     if not cases and not skipped:
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
-    spec: RunSpec[C, R] = RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+    spec = _spec(kind, mode)
     summary = Summary()
     all_results: list[R] = list(skipped)
     for result in all_results:
@@ -531,7 +569,7 @@ def run_command(
         with Progress(
             len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
         ) as progress_bar:
-            for results, latest in execute(cases, spec, jobs, cluster):
+            for results, latest in execute(cases, spec, jobs, cluster, session):
                 stats = latest
                 for result in results:
                     summary.add(result)

@@ -67,6 +67,30 @@ def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(tmp_path
     assert [r for r in _per_case(crashed) if r["id"] != victim] == expected
 
 
+@pytest.mark.timeout(300)
+def test_a_batch_lost_with_its_worker_is_split_to_name_the_case(tmp_path: Path) -> None:
+    """A case that kills the Dask worker process itself (injected: the worker exits when it is
+    given a batch with that case) loses its batch twice: the batch is then run again split
+    into single cases, and the case that killed the workers twice more is reported as failed;
+    every other case, its batch's included, gives its --jobs result."""
+    from pyevm_jit.cli.cluster import KILL_WORKER_ON_ENV
+
+    clean, _ = _run(tmp_path, "clean")
+    ids = [r["id"] for r in clean["results"]]
+    files = [i.split("::")[0] for i in ids]
+    # the first case of a file with more cases: its batch (cases of one file) has others
+    victim = next(
+        ids[n] for n, f in enumerate(files) if files.count(f) > 1 and (n == 0 or files[n - 1] != f)
+    )
+    crashed, _ = _run(tmp_path, "killed", "--cluster", "local:2", env={KILL_WORKER_ON_ENV: victim})
+    assert [r["id"] for r in crashed["results"]] == ids
+    failed = [r for r in crashed["results"] if r["status"] == "failed"]
+    assert [r["id"] for r in failed] == [victim]
+    assert "Dask worker processes died running this case" in failed[0]["reason"]
+    expected = [r for r in _per_case(clean) if r["id"] != victim]
+    assert [r for r in _per_case(crashed) if r["id"] != victim] == expected
+
+
 @pytest.mark.parametrize("bad", ["local:0", "local:x", "two words"])
 def test_a_bad_cluster_address_is_one_line(tmp_path: Path, bad: str) -> None:
     done = subprocess.run(
