@@ -37,6 +37,12 @@ def _per_case(document: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in document["results"]]
 
 
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The subset's results in one process (the quickest baseline; shared by the tests)."""
+    return _run(tmp_path_factory.mktemp("clean"), "clean")[0]
+
+
 @pytest.mark.timeout(900)
 def test_a_local_cluster_gives_the_results_of_jobs(tmp_path: Path) -> None:
     jobs, _ = _run(tmp_path, "jobs", "--mode", "jit", "--jobs", "2")
@@ -49,11 +55,12 @@ def test_a_local_cluster_gives_the_results_of_jobs(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(tmp_path: Path) -> None:
+def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(
+    tmp_path: Path, clean: Any
+) -> None:
     """A case that kills its case-runner process (exit 70, injected) takes no Dask worker down:
     it is run once more, alone, and after a second death reported as failed; every other case
     of the run, the rest of its batch included, gives its --jobs result."""
-    clean, _ = _run(tmp_path, "clean")  # in one process: the quickest baseline
     victim = clean["results"][len(clean["results"]) // 2]["id"]
     crashed, done = _run(
         tmp_path, "crashed", "--cluster", "local:2", env={"PYEVM_JIT_TEST_CRASH_ON": victim}
@@ -68,14 +75,13 @@ def test_a_case_that_kills_its_workers_is_a_failure_and_no_case_is_lost(tmp_path
 
 
 @pytest.mark.timeout(300)
-def test_a_batch_lost_with_its_worker_is_split_to_name_the_case(tmp_path: Path) -> None:
+def test_a_batch_lost_with_its_worker_is_split_to_name_the_case(tmp_path: Path, clean: Any) -> None:
     """A case that kills the Dask worker process itself (injected: the worker exits when it is
     given a batch with that case) loses its batch twice: the batch is then run again split
     into single cases, and the case that killed the workers twice more is reported as failed;
     every other case, its batch's included, gives its --jobs result."""
     from pyevm_jit.cli.cluster import KILL_WORKER_ON_ENV
 
-    clean, _ = _run(tmp_path, "clean")
     ids = [r["id"] for r in clean["results"]]
     files = [i.split("::")[0] for i in ids]
     # the first case of a file with more cases: its batch (cases of one file) has others
