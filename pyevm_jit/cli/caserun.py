@@ -462,64 +462,40 @@ def run_from_arguments(
     leave out those `skip` gives a result for (reported with it), run the rest. `selection`:
     the command's own selection options, for the --json document."""
     mode, json_path = check_arguments(args)
-    session = None
-    if args.cluster:  # the cluster starts while the cases are discovered
-        from pyevm_jit.cli.cluster import Session
+    with contextlib.ExitStack() as stack:
+        session = None
+        if args.cluster:  # started while the cases are discovered (aot: its spec comes later)
+            from pyevm_jit.cli.cluster import Session
 
-        # the spec of run_command's runs (aot: known once the store is filled)
-        early = None if mode == "aot" else _spec(kind, mode)
-        session = Session(args.cluster, early, _WorkerProcess)
-    try:
-        return _run_discovered(args, kind, discover, mode, json_path, selection, skip, session)
-    finally:
-        if session is not None:
-            session.close()
-
-
-def _run_discovered(
-    args: argparse.Namespace,
-    kind: CaseKind[C, R],
-    discover: Callable[[], Sequence[C]],
-    mode: str,
-    json_path: Path | None,
-    selection: Mapping[str, Any],
-    skip: Callable[[C], R | None] | None,
-    session: Any,
-) -> int:
-    cases = list(discover())
-    excludes = [text for text in getattr(args, "exclude", None) or [] if text]
-    if excludes:
-        kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
-        print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
-        cases = kept_ids
-    skipped: list[R] = []
-    if skip is not None:
-        kept = []
-        for case in cases:
-            result = skip(case)
-            if result is None:
-                kept.append(case)
-            else:
-                skipped.append(result)
-        cases = kept
-    return run_command(
-        kind,
-        cases,
-        mode=mode,
-        jobs=args.jobs,
-        cluster=args.cluster,
-        store=args.store,
-        json_path=json_path,
-        selection={
-            "paths": [str(p) for p in args.paths],
-            **selection,
-            "substring": args.substring,
-            "exclude": excludes,
-        },
-        progress=not args.no_progress,
-        skipped=skipped,
-        session=session,
-    )
+            early = None if mode == "aot" else _spec(kind, mode)
+            session = stack.enter_context(Session(args.cluster, early, _WorkerProcess))
+        cases = list(discover())
+        excludes = [text for text in getattr(args, "exclude", None) or [] if text]
+        if excludes:
+            kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
+            print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
+            cases = kept_ids
+        answers = [(case, skip(case) if skip is not None else None) for case in cases]
+        skipped: list[R] = [result for _, result in answers if result is not None]
+        cases = [case for case, result in answers if result is None]
+        return run_command(
+            kind,
+            cases,
+            mode=mode,
+            jobs=args.jobs,
+            cluster=args.cluster,
+            store=args.store,
+            json_path=json_path,
+            selection={
+                "paths": [str(p) for p in args.paths],
+                **selection,
+                "substring": args.substring,
+                "exclude": excludes,
+            },
+            progress=not args.no_progress,
+            skipped=skipped,
+            session=session,
+        )
 
 
 def run_command(

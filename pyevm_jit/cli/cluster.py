@@ -1,8 +1,10 @@
 """`--cluster ADDRESS|local:N`: a command's work on a Dask cluster.
 
 `local:N` starts a local Dask cluster of N worker processes (one thread each, on 127.0.0.1, no
-dashboard); anything else is the address of a running Dask scheduler (`tcp://host:8786`).
-Needs the `[cluster]` extra (`dask[distributed]`).
+dashboard, forked from a server process that has imported what they need once); anything else
+is the address of a running Dask scheduler (`tcp://host:8786`). Needs the `[cluster]` extra
+(`dask[distributed]`). A `Session` starts the cluster (and the case runners) in the background
+while the command discovers its cases.
 
 The cases of `statetest` and `blocktest` (`execute_on_cluster`): each Dask worker thread keeps
 one warm case-runner process for the whole run (the `--jobs` worker process of
@@ -384,6 +386,12 @@ class Session:
         self.plugins.append((spec, name))
         return name
 
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._thread.join()
         if self._client is not None and not self.address.startswith(LOCAL_PREFIX):
@@ -404,11 +412,11 @@ def execute_on_cluster(
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     """Results of every case as batches finish on the cluster (see the module doc), on the
     cluster of `session` when given (its caller closes it)."""
-    with contextlib.ExitStack() as stack:
-        if session is None:
-            session = Session(address)
-            stack.callback(session.close)
+    if session is not None:
         yield from _execute(batches, spec, session, stats, start_runner)
+        return
+    with Session(address) as own:
+        yield from _execute(batches, spec, own, stats, start_runner)
 
 
 def _execute(
