@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -94,17 +93,16 @@ LOCAL_SETTINGS: dict[str, Any] = {"distributed.worker.multiprocessing-method": "
 
 def _preload_forkserver(distributed: Any) -> None:
     """The modules the local cluster's fork server imports before it forks any worker: the
-    command's script and Dask (for the workers to start at once), and the modules of this
-    package that this process has imported (the worker plugin and the tasks need them).
+    command's script and Dask (for the workers to start at once), and the case runner's
+    module, which imports pyevm-jit and py-evm (the worker plugin and the tasks need them).
     Without effect once the fork server runs (a second cluster in one process)."""
     import multiprocessing
 
     from distributed.utils import get_mp_context
 
     get_mp_context()  # Dask sets its own preload list once: ours replaces it
-    ours = sorted(name for name in sys.modules if name.startswith("pyevm_jit."))
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["__main__", "distributed", *ours]
+        ["__main__", "distributed", "pyevm_jit.cli.caserun"]
     )
 
 
