@@ -137,3 +137,83 @@ def test_a_cluster_without_workers_ends_the_wait(monkeypatch: pytest.MonkeyPatch
     watch = cluster.Watch(Client(), [], done=NeverDone())
     assert watch.next() is None
     assert Client.asked > 3 and not Client.workers
+
+
+def test_batches_go_out_whole_and_a_lost_one_comes_back_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client's side, with a stand-in for Dask: one task per batch, the results of each
+    task yielded as it finishes; a batch whose workers were killed (KilledWorker) is sent
+    again as single cases, and the one case whose task is killed again is reported as
+    failed, naming it, while its batch's other cases give their results."""
+    import distributed
+
+    from pyevm_jit.cli import cluster
+
+    class Case:
+        def __init__(self, name: str) -> None:
+            self.id = name
+
+    class Future:
+        def __init__(self, batch: list[Case]) -> None:
+            killed = any(case.id == "b2" for case in batch)
+            self.status = "error" if killed else "finished"
+            self.batch = batch
+
+        def result(self) -> Any:
+            return [f"ok {case.id}" for case in self.batch], [], "tcp://w", {}
+
+        def exception(self) -> BaseException:
+            return distributed.KilledWorker("task", None, 1)
+
+    class Client:
+        submitted: list[list[str]] = []
+
+        def submit(self, function: Any, batch: list[Case], *args: Any, **kwargs: Any) -> Any:
+            assert function is cluster.run_task
+            Client.submitted.append([case.id for case in batch])
+            return Future(batch)
+
+        def nthreads(self) -> dict[str, int]:
+            return {"tcp://w": 1}
+
+    class Watch:
+        def __init__(self, client: Any, futures: Any) -> None:
+            self.queue = list(futures)
+
+        def add(self, future: Any) -> None:
+            self.queue.append(future)
+
+        def next(self) -> Any:
+            return self.queue.pop(0) if self.queue else None
+
+    class Session:
+        def client(self) -> Client:
+            return Client()
+
+        def plugin_for(self, spec: Any, start_runner: Any) -> str:
+            return "plugin"
+
+    class Kind:
+        @staticmethod
+        def died(case: Case, reason: str) -> str:
+            return f"failed {case.id}: {reason}"
+
+    class Spec:
+        kind = Kind
+
+    monkeypatch.setattr(cluster, "Watch", Watch)
+    batches = [[Case("a1"), Case("a2")], [Case("b1"), Case("b2"), Case("b3")], [Case("c1")]]
+    answers = [
+        results
+        for results, _ in cluster.execute_on_cluster(
+            batches, Spec, "local:2", {}, start_runner=lambda spec: None, session=Session()
+        )
+    ]
+    assert Client.submitted == [["a1", "a2"], ["b1", "b2", "b3"], ["c1"], ["b1"], ["b2"], ["b3"]]
+    assert answers[:2] == [["ok a1", "ok a2"], ["ok c1"]]
+    assert sorted(r for results in answers[2:] for r in results) == [
+        "failed b2: Dask worker processes died running this case (each time it was retried)",
+        "ok b1",
+        "ok b3",
+    ]
