@@ -439,8 +439,22 @@ def _execute(
         futures[future] = batch
         watch.add(future)
 
+    # the cases of batches that killed their workers, run alone one at a time: a Dask
+    # worker's death counts against every task it held (the next one waits there too), so
+    # two suspects in flight at once could both be blamed for one's deaths
+    suspects: list[Any] = []
+    suspect: list[Any] = []  # the one in flight
+
+    def next_suspect() -> None:
+        if not suspect and suspects:
+            suspect.append(suspects.pop(0))
+            again(suspect)
+
     while (future := watch.next()) is not None:
         batch = futures.pop(future)
+        was_suspect = batch is suspect
+        if was_suspect:
+            suspect = []
         if future.status == "finished":
             results, killers, where, snapshots = future.result()
             for pid, snapshot in snapshots.items():
@@ -456,16 +470,19 @@ def _execute(
                     f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
                 )
                 results.append(spec.kind.died(case, reason))
+            next_suspect()
             yield results, stats
             continue
         exc = future.exception() if future.status == "error" else None
         if exc is None and id(batch) not in lost:
             lost.add(id(batch))  # lost or cancelled (not erred): once more
             again(batch)
+            if was_suspect:
+                suspect = batch
             continue
         if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
-            for case in batch:  # find the case that kills workers
-                again([case])
+            suspects.extend(batch)  # find the case that kills workers
+            next_suspect()
             continue
         reason = (
             "Dask worker processes died running this case (each time it was retried)"
@@ -475,6 +492,7 @@ def _execute(
             else f"the task was {future.status} twice"
         )
         yield [spec.kind.died(case, reason) for case in batch], stats
+        next_suspect()
     if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
         reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
         yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
