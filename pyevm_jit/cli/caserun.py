@@ -200,10 +200,15 @@ def batches(cases: Sequence[C], size: int) -> list[list[C]]:
 
 
 def execute(
-    cases: Sequence[C], spec: RunSpec[C, R], jobs: int, cluster: str | None = None
+    cases: Sequence[C],
+    spec: RunSpec[C, R],
+    jobs: int,
+    cluster: str | None = None,
+    session: Any = None,
 ) -> Iterator[tuple[list[R], StatsByProcess]]:
     """Results as cases finish, each time with the latest native statistics per process (on
-    the Dask cluster `cluster` when given: `cli.cluster`)."""
+    the Dask cluster `cluster` when given, `cli.cluster`: the one `session`, a
+    `cli.cluster.Session`, has started when given)."""
     stats: StatsByProcess = {}
     if cluster:
         from pyevm_jit.cli.cluster import BATCH_SIZE, execute_on_cluster
@@ -214,6 +219,7 @@ def execute(
             cluster,
             stats,
             start_runner=_WorkerProcess,
+            session=session,
         )
         return
     if jobs > 1:
@@ -367,6 +373,11 @@ def execute_parallel(
 # --- The command -----------------------------------------------------------------------------
 
 
+def _spec(kind: CaseKind[C, R], mode: str) -> RunSpec[C, R]:
+    """The spec of a run's worker processes (aot: its store folder is set when filled)."""
+    return RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+
+
 def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
     """The mode and the --json path of a case command's arguments (UsageError when bad)."""
     mode = str(args.mode).lower()
@@ -451,39 +462,40 @@ def run_from_arguments(
     leave out those `skip` gives a result for (reported with it), run the rest. `selection`:
     the command's own selection options, for the --json document."""
     mode, json_path = check_arguments(args)
-    cases = list(discover())
-    excludes = [text for text in getattr(args, "exclude", None) or [] if text]
-    if excludes:
-        kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
-        print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
-        cases = kept_ids
-    skipped: list[R] = []
-    if skip is not None:
-        kept = []
-        for case in cases:
-            result = skip(case)
-            if result is None:
-                kept.append(case)
-            else:
-                skipped.append(result)
-        cases = kept
-    return run_command(
-        kind,
-        cases,
-        mode=mode,
-        jobs=args.jobs,
-        cluster=args.cluster,
-        store=args.store,
-        json_path=json_path,
-        selection={
-            "paths": [str(p) for p in args.paths],
-            **selection,
-            "substring": args.substring,
-            "exclude": excludes,
-        },
-        progress=not args.no_progress,
-        skipped=skipped,
-    )
+    with contextlib.ExitStack() as stack:
+        session = None
+        if args.cluster:  # started while the cases are discovered (aot: its spec comes later)
+            from pyevm_jit.cli.cluster import Session
+
+            early = None if mode == "aot" else _spec(kind, mode)
+            session = stack.enter_context(Session(args.cluster, early, _WorkerProcess))
+        cases = list(discover())
+        excludes = [text for text in getattr(args, "exclude", None) or [] if text]
+        if excludes:
+            kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
+            print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
+            cases = kept_ids
+        answers = [(case, skip(case) if skip is not None else None) for case in cases]
+        skipped: list[R] = [result for _, result in answers if result is not None]
+        cases = [case for case, result in answers if result is None]
+        return run_command(
+            kind,
+            cases,
+            mode=mode,
+            jobs=args.jobs,
+            cluster=args.cluster,
+            store=args.store,
+            json_path=json_path,
+            selection={
+                "paths": [str(p) for p in args.paths],
+                **selection,
+                "substring": args.substring,
+                "exclude": excludes,
+            },
+            progress=not args.no_progress,
+            skipped=skipped,
+            session=session,
+        )
 
 
 def run_command(
@@ -498,15 +510,17 @@ def run_command(
     progress: bool = True,
     skipped: Sequence[R] = (),
     cluster: str | None = None,
+    session: Any = None,
 ) -> int:
     """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
     status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
-    in the --json document (paths, substring, ...)."""
+    in the --json document (paths, substring, ...); `session`: the `cli.cluster.Session` of
+    `cluster` when the caller has started it."""
     out = sys.stdout
     if not cases and not skipped:
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
-    spec: RunSpec[C, R] = RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+    spec = _spec(kind, mode)
     summary = Summary()
     all_results: list[R] = list(skipped)
     for result in all_results:
@@ -531,7 +545,7 @@ def run_command(
         with Progress(
             len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
         ) as progress_bar:
-            for results, latest in execute(cases, spec, jobs, cluster):
+            for results, latest in execute(cases, spec, jobs, cluster, session):
                 stats = latest
                 for result in results:
                     summary.add(result)

@@ -1,8 +1,10 @@
 """`--cluster ADDRESS|local:N`: a command's work on a Dask cluster.
 
 `local:N` starts a local Dask cluster of N worker processes (one thread each, on 127.0.0.1, no
-dashboard); anything else is the address of a running Dask scheduler (`tcp://host:8786`).
-Needs the `[cluster]` extra (`dask[distributed]`).
+dashboard, forked from a server process that has imported what they need once); anything else
+is the address of a running Dask scheduler (`tcp://host:8786`). Needs the `[cluster]` extra
+(`dask[distributed]`). A `Session` starts the cluster (and the case runners) in the background
+while the command discovers its cases.
 
 The cases of `statetest` and `blocktest` (`execute_on_cluster`): each Dask worker thread keeps
 one warm case-runner process for the whole run (the `--jobs` worker process of
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -55,6 +58,9 @@ LOCAL_PREFIX = "local:"
 #: cases per task (results come back per task, and a task lost with a worker is run again)
 BATCH_SIZE = 8
 PLUGIN_NAME = "pyevm-jit-cases"
+#: tests: a Dask worker process exits abruptly when it is given a batch with the case of this
+#: id (a worker lost with its batch; `caserun.CRASH_ON_ENV` makes a case kill its case runner)
+KILL_WORKER_ON_ENV = "PYEVM_JIT_TEST_KILL_WORKER_ON"
 #: seconds a run waits while its cluster has no worker at all, then ends
 NO_WORKERS_TIMEOUT = 120.0
 #: how often the client looks for finished tasks and at its cluster's workers (seconds)
@@ -76,6 +82,28 @@ DASK_SETTINGS: dict[str, Any] = {
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
 }
+
+
+#: and for a local cluster: its worker processes are forked from one server process that has
+#: imported, once, what they need (the `multiprocessing` "forkserver" method; with "spawn",
+#: Dask's default, each worker process imports Python's libraries, py-evm among them, on its
+#: own, and runs the command's script again before it can start)
+LOCAL_SETTINGS: dict[str, Any] = {"distributed.worker.multiprocessing-method": "forkserver"}
+
+
+def _preload_forkserver(distributed: Any) -> None:
+    """The modules the local cluster's fork server imports before it forks any worker: the
+    command's script and Dask (for the workers to start at once), and the case runner's
+    module, which imports pyevm-jit and py-evm (the worker plugin and the tasks need them).
+    Without effect once the fork server runs (a second cluster in one process)."""
+    import multiprocessing
+
+    from distributed.utils import get_mp_context
+
+    get_mp_context()  # Dask sets its own preload list once: ours replaces it
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["__main__", "distributed", "pyevm_jit.cli.caserun"]
+    )
 
 
 def check_address(text: str) -> str:
@@ -107,21 +135,25 @@ def client_for(address: str) -> Iterator[Any]:
     distributed = _distributed()
     import dask
 
-    with dask.config.set(DASK_SETTINGS):
-        if address.startswith(LOCAL_PREFIX):
+    local = address.startswith(LOCAL_PREFIX)
+    settings = {**DASK_SETTINGS, **(LOCAL_SETTINGS if local else {})}
+    with dask.config.set(settings):
+        if local:
+            _preload_forkserver(distributed)
             workers = int(address[len(LOCAL_PREFIX) :])
-            with (
-                distributed.LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                ) as cluster,
-                distributed.Client(cluster) as client,
-            ):
-                yield client
+            with distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster:
+                client = distributed.Client(cluster)
+                try:
+                    yield client
+                finally:
+                    client.close()
         else:
             try:
                 client = distributed.Client(address, timeout=30)
@@ -129,8 +161,13 @@ def client_for(address: str) -> Iterator[Any]:
                 raise UsageError(
                     f"--cluster {address}: cannot reach the scheduler ({exc})"
                 ) from None
-            with client:
+            # not `with client`: that makes it the current client of the calling thread's
+            # context only (a `Session` starts it in a thread of its own and ends it in
+            # another); every call here names its client
+            try:
                 yield client
+            finally:
+                client.close()
 
 
 def thread_count(client: Any) -> int:
@@ -270,6 +307,8 @@ def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
 
     worker = distributed.get_worker()
     plugin = cast(CaseRunnerPlugin, worker.plugins[plugin_name])
+    if os.environ.get(KILL_WORKER_ON_ENV) in {case.id for case in batch}:
+        os._exit(71)
     results: list[Any] = []
     killers: list[tuple[Any, int | None]] = []
     stats: dict[int, dict[str, Any]] = {}
@@ -302,6 +341,64 @@ def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
     return results, killers, str(worker.address), stats
 
 
+class Session:
+    """A cluster made ready in the background while the command discovers its cases: a local
+    cluster's scheduler and workers started (a remote scheduler connected to) and, when the
+    command knows its `RunSpec` already, the worker plugin registered, so that the workers'
+    case-runner processes start too. `client()` waits for it; `close()` ends it."""
+
+    def __init__(
+        self, address: str, spec: Any = None, start_runner: StartRunner | None = None
+    ) -> None:
+        _distributed()  # without the extra: UsageError now, in the caller's thread
+        self.address = address
+        self.plugins: list[tuple[Any, str]] = []  # (spec, plugin name) registered
+        self._stack = contextlib.ExitStack()
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self._early = (spec, start_runner) if spec is not None and start_runner else None
+        self._thread = threading.Thread(target=self._start, name="pyevm-jit-cluster", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._client = self._stack.enter_context(client_for(self.address))
+            if self._early is not None:
+                self.plugin_for(*self._early)
+        except BaseException as exc:  # given to the caller by client()
+            self._error = exc
+
+    def client(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def plugin_for(self, spec: Any, start_runner: StartRunner) -> str:
+        """The name of a registered worker plugin with this spec (registered now if none)."""
+        for known, name in self.plugins:
+            if known == spec:
+                return name
+        name = f"{PLUGIN_NAME}-{uuid.uuid4().hex}"  # two runs may share a cluster
+        self._client.register_plugin(CaseRunnerPlugin(spec, start_runner), name=name)
+        self.plugins.append((spec, name))
+        return name
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._client is not None and not self.address.startswith(LOCAL_PREFIX):
+            for _, name in self.plugins:  # a local cluster's workers close with it
+                with contextlib.suppress(Exception):
+                    self._client.unregister_worker_plugin(name)  # stops the case runners
+        self._stack.close()
+
+
 def execute_on_cluster(
     batches: list[list[Any]],
     spec: Any,
@@ -309,66 +406,93 @@ def execute_on_cluster(
     stats: dict[int, dict[str, Any]],
     *,
     start_runner: StartRunner,
+    session: Session | None = None,
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
-    """Results of every case as batches finish on the cluster (see the module doc)."""
+    """Results of every case as batches finish on the cluster (see the module doc), on the
+    cluster of `session` when given (its caller closes it)."""
+    if session is not None:
+        yield from _execute(batches, spec, session, stats, start_runner)
+        return
+    with Session(address) as own:
+        yield from _execute(batches, spec, own, stats, start_runner)
+
+
+def _execute(
+    batches: list[list[Any]],
+    spec: Any,
+    session: Session,
+    stats: dict[int, dict[str, Any]],
+    start_runner: StartRunner,
+) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     distributed = _distributed()
-    # a name of its own: two runs may share a cluster
-    plugin_name = f"{PLUGIN_NAME}-{uuid.uuid4().hex}"
-    with client_for(address) as client:
-        client.register_plugin(CaseRunnerPlugin(spec, start_runner), name=plugin_name)
-        futures = {
-            client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches
-        }
-        watch = Watch(client, futures)
-        deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
-        lost: set[int] = set()  # batches already submitted again (by id of the list)
+    client = session.client()
+    plugin_name = session.plugin_for(spec, start_runner)
+    futures = {client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches}
+    watch = Watch(client, futures)
+    deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
+    lost: set[int] = set()  # batches already submitted again (by id of the list)
 
-        def again(batch: list[Any], avoid: str | None = None) -> None:
-            others = [w for w in client.nthreads() if w != avoid] if avoid else []
-            kwargs = {"workers": others, "allow_other_workers": True} if others else {}
-            future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
-            futures[future] = batch
-            watch.add(future)
+    def again(batch: list[Any], avoid: str | None = None) -> None:
+        others = [w for w in client.nthreads() if w != avoid] if avoid else []
+        kwargs = {"workers": others, "allow_other_workers": True} if others else {}
+        future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
+        futures[future] = batch
+        watch.add(future)
 
-        while (future := watch.next()) is not None:
-            batch = futures.pop(future)
-            if future.status == "finished":
-                results, killers, where, snapshots = future.result()
-                for pid, snapshot in snapshots.items():
-                    stats[hash((where, pid))] = snapshot
-                for case, code in killers:
-                    codes = deaths.setdefault(case.id, [])
-                    codes.append(code)
-                    if len(codes) < 2:
-                        again([case], avoid=where)  # once more, alone, on another worker
-                        continue
-                    reason = (
-                        "worker processes died running this case (exit codes "
-                        f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
-                    )
-                    results.append(spec.kind.died(case, reason))
-                yield results, stats
-                continue
-            exc = future.exception() if future.status == "error" else None
-            if exc is None and id(batch) not in lost:
-                lost.add(id(batch))  # lost or cancelled (not erred): once more
-                again(batch)
-                continue
-            if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
-                for case in batch:  # find the case that kills workers
-                    again([case])
-                continue
-            reason = (
-                "Dask worker processes died running this case (each time it was retried)"
-                if isinstance(exc, distributed.KilledWorker)
-                else f"the task failed: {type(exc).__name__}: {exc}"
-                if exc is not None
-                else f"the task was {future.status} twice"
-            )
-            yield [spec.kind.died(case, reason) for case in batch], stats
-        if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
-            reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
-            yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
-        if not address.startswith(LOCAL_PREFIX):  # a local cluster's workers close with it
-            with contextlib.suppress(Exception):
-                client.unregister_worker_plugin(plugin_name)  # stops the case-runner processes
+    # the cases of batches that killed their workers, run alone one at a time: a Dask
+    # worker's death counts against every task it held (the next one waits there too), so
+    # two suspects in flight at once could both be blamed for one's deaths
+    suspects: list[Any] = []
+    suspect: list[Any] = []  # the one in flight
+
+    def next_suspect() -> None:
+        if not suspect and suspects:
+            suspect.append(suspects.pop(0))
+            again(suspect)
+
+    while (future := watch.next()) is not None:
+        batch = futures.pop(future)
+        was_suspect = batch is suspect
+        if was_suspect:
+            suspect = []
+        if future.status == "finished":
+            results, killers, where, snapshots = future.result()
+            for pid, snapshot in snapshots.items():
+                stats[hash((where, pid))] = snapshot
+            for case, code in killers:
+                codes = deaths.setdefault(case.id, [])
+                codes.append(code)
+                if len(codes) < 2:
+                    again([case], avoid=where)  # once more, alone, on another worker
+                    continue
+                reason = (
+                    "worker processes died running this case (exit codes "
+                    f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
+                )
+                results.append(spec.kind.died(case, reason))
+            next_suspect()
+            yield results, stats
+            continue
+        exc = future.exception() if future.status == "error" else None
+        if exc is None and id(batch) not in lost:
+            lost.add(id(batch))  # lost or cancelled (not erred): once more
+            again(batch)
+            if was_suspect:
+                suspect = batch
+            continue
+        if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
+            suspects.extend(batch)  # find the case that kills workers
+            next_suspect()
+            continue
+        reason = (
+            "Dask worker processes died running this case (each time it was retried)"
+            if isinstance(exc, distributed.KilledWorker)
+            else f"the task failed: {type(exc).__name__}: {exc}"
+            if exc is not None
+            else f"the task was {future.status} twice"
+        )
+        yield [spec.kind.died(case, reason) for case in batch], stats
+        next_suspect()
+    if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
+        reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
+        yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats

@@ -43,21 +43,25 @@ class Shard:
     crash_minimise_budget: int
 
 
-#: a shard's answer: its report (as `fuzz.isolated` writes it) and the fixtures it saved (file
-#: name, bytes)
-ShardResult = tuple[dict[str, Any], list[tuple[str, bytes]]]
+#: a shard's answer: its report (as `fuzz.isolated` writes it), the fixtures it saved (file
+#: name, bytes) and its supervisor's lines
+ShardResult = tuple[dict[str, Any], list[tuple[str, bytes]], str]
 
 
 def run_shard(shard: Shard) -> ShardResult:
-    """A task: one shard of the run on this worker; its fixtures are sent back."""
+    """A task: one shard of the run on this worker; its fixtures and its lines are sent back
+    (the fuzz processes on the worker write nothing to the worker's terminal: the command's
+    own lines are the only display)."""
+    log = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="pyevm-jit-fuzz-shard-") as tmp:
         report = fuzz_isolated(
             dataclasses.replace(shard.plan, out_dir=Path(tmp)),
-            stream=io.StringIO(),
+            stream=log,
             crash_minimise_budget=shard.crash_minimise_budget,
+            quiet_workers=True,
         )
         fixtures = [(path.name, path.read_bytes()) for path in report.fixtures if path.is_file()]
-    return _report_to_json(report), fixtures
+    return _report_to_json(report), fixtures, log.getvalue()
 
 
 def fuzz_on_cluster(
@@ -106,7 +110,11 @@ def fuzz_on_cluster(
         while (future := watch.next()) is not None:
             shard = futures.pop(future)
             if future.status == "finished":
-                data, fixtures = future.result()
+                data, fixtures, lines = future.result()
+                for line in lines.splitlines():
+                    # not the lines naming the worker's paths: the fixtures are saved here
+                    if line.strip() and " -> " not in line:
+                        print(f"shard {shard.number}: {line.strip()}", file=stream)
                 saved = _save(fixtures, out_dir)
                 data["fixtures"] = [str(path) for path, _ in saved]
                 _merge_report(total, data)

@@ -102,11 +102,17 @@ def replay_in_subprocess(
 
 
 def fuzz_isolated(
-    plan: FuzzPlan, *, stream: TextIO | None = None, crash_minimise_budget: int = 30
+    plan: FuzzPlan,
+    *,
+    stream: TextIO | None = None,
+    crash_minimise_budget: int = 30,
+    quiet_workers: bool = False,
 ) -> FuzzReport:
     """`fuzz` in worker processes: when the JIT kills a worker, the program it was running is
     minimised (each candidate in a fresh process, `crash_minimise_budget` runs) and saved, and
-    a new worker carries on with the next seed until the time is up."""
+    a new worker carries on with the next seed until the time is up. `quiet_workers`: the
+    worker processes' own lines (progress, divergences) are not shown, only `stream`'s (a
+    worker that ends abnormally is reported there with the last line it wrote)."""
 
     stream = stream if stream is not None else sys.stderr
     seed, out_dir, max_programs = plan.seed, plan.out_dir, plan.max_programs
@@ -134,13 +140,19 @@ def fuzz_isolated(
                     "current": str(current),
                     "report": str(report_file),
                 }),
+                **({"stderr": subprocess.PIPE, "text": True} if quiet_workers else {}),
             )  # fmt: skip
             if report_file.exists():
                 _merge_report(total, json.loads(report_file.read_text()))
                 if proc.returncode in (0, 1):
                     break
             if not current.exists():
-                print(f"fuzz worker ended with status {proc.returncode}", file=stream)
+                last = (proc.stderr or "").strip().splitlines()[-1:]  # quiet_workers only
+                print(
+                    f"fuzz worker ended with status {proc.returncode}"
+                    + (f": {last[0][:200]}" if last else ""),
+                    file=stream,
+                )
                 break
             # the worker died while the JIT ran `current`
             crashed = json.loads(current.read_text())

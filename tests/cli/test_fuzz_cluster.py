@@ -57,3 +57,22 @@ def test_a_divergence_found_on_a_worker_is_saved_here(
     first = json.loads(report.fixtures[0].read_text())
     assert any(line.startswith("crash") for line in first["differences"]), first
     assert f"-> {report.fixtures[0]}" in log.getvalue()
+
+
+@pytest.mark.timeout(300)
+def test_the_shards_fuzz_processes_write_nothing_to_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A shard's fuzz process (quiet_workers, as `run_shard` runs it) prints no progress line
+    of its own (the fuzz loop prints one after 15 s), so the command's lines are the only
+    display of a cluster run."""
+    from pyevm_jit import fuzz
+
+    report = fuzz.fuzz_isolated(
+        fuzz.FuzzPlan(17, 3, ["cancun"], tmp_path / "out"),
+        stream=io.StringIO(),
+        quiet_workers=True,
+    )
+    assert report.seconds >= 15 and report.programs > 0, report.summary()
+    captured = capfd.readouterr()
+    assert "programs" not in captured.err and "programs" not in captured.out, captured
