@@ -42,11 +42,15 @@ from eth.vm.logic import call as call_logic
 from eth.vm.logic import context as context_logic
 from eth.vm.logic import flow as flow_logic
 from eth.vm.logic import storage as storage_logic
+from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
+from eth.vm.spoof import SpoofTransaction
 from eth.vm.transaction_context import BaseTransactionContext
 from eth_utils import ExtendedDebugLogger, get_extended_debug_logger
 from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
+
+from pyevm_jit.lean import exact
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,10 @@ PINNED: dict[str, str] = {
     "eth.db.storage:AccountStorageDB.get": "fea4a40d4d5526fc",
     "eth.db.storage:AccountStorageDB.set": "d3d188eb1ddc74ee",
     "eth.db.storage:AccountStorageDB.lock_changes": "4c4bfba1b9b1088b",
+    # records.new_message: the message py-evm's constructor builds (its checks inlined)
+    "eth.vm.message:Message.__init__": "33f0117e69bd1c0b",
+    # records.transaction_fields: what SpoofTransaction's attribute reads return
+    "eth._utils.spoof:SpoofAttributes.__getattr__": "4d34c3b1abdc54ac",
 }  # fmt: skip
 
 
@@ -628,3 +636,31 @@ def runs_get_block(vm_class: Any, get_block: Any) -> bool:
 def builds_blocks_with(block_class: Any, from_headers: tuple[Any, ...]) -> bool:
     """Whether `block_class.from_header` is one of py-evm's `from_headers` (checked per call)."""
     return getattr(getattr(block_class, "from_header", None), "__func__", None) in from_headers
+
+
+# --- messages and spoofed transactions (records.py) -----------------------------------------------
+_MESSAGE_INIT = resolve("eth.vm.message:Message.__init__")
+_MESSAGE_PINNED = pinned("eth.vm.message:Message.__init__") and Message.__new__ is object.__new__
+
+
+def message_is_pyevms(cls: Any) -> bool:
+    """Whether `cls` is py-evm's Message with the constructor `records.new_message` copies."""
+    return cls is Message and _MESSAGE_PINNED and Message.__init__ is _MESSAGE_INIT
+
+
+_SPOOF_PINNED = pinned("eth._utils.spoof:SpoofAttributes.__getattr__")
+_SPOOF_CLASSES = exact.class_state(SpoofTransaction)  # py-evm's, as imported
+#: whether SpoofTransaction and its base are as py-evm made them (judged again on a change)
+_spoof_plain = exact.ClassVerdicts(lambda cls: exact.class_state(cls) == _SPOOF_CLASSES)
+
+
+def spoof_parts(transaction: Any) -> tuple[Any, dict[str, Any]] | None:
+    """(target, overrides) of py-evm's own `SpoofTransaction` whose attribute reads all go to
+    its `__getattr__` (the override, else the target's attribute: nothing set on the instance,
+    its classes as py-evm made them), else None."""
+    if transaction.__class__ is not SpoofTransaction or not _SPOOF_PINNED:
+        return None
+    state = transaction.__dict__
+    if len(state) != 2 or not _spoof_plain.get(SpoofTransaction):
+        return None
+    return state["spoof_target"], state["overrides"]
