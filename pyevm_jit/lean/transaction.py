@@ -104,8 +104,8 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
     if cancun:
         max_total_fee = gas * max_fee
         if type_id == BLOB_TX_TYPE:
-            max_total_fee += (
-                cancun_state.get_total_blob_gas(transaction) * field("max_fee_per_blob_gas")
+            max_total_fee += cancun_state.get_total_blob_gas(transaction) * field(
+                "max_fee_per_blob_gas"
             )
         if state.get_balance(sender) < max_total_fee:
             raise ValidationError("Sender has insufficient funds for blob fee.")
@@ -149,7 +149,7 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
         value=value,
         data=data,
         code=code,
-        create_address=contract_address,  # type: ignore[arg-type]
+        create_address=contract_address,
         refund=refund,
         is_delegation=is_delegation,
     )

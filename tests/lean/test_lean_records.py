@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import eth.vm.message as message_module
 import pytest
 from eth._utils.spoof import SpoofAttributes
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 
-import eth.vm.message as message_module
 from pyevm_jit.lean import guard, records
 
 A, B, C = b"\x0a" * 20, b"\x0b" * 20, b"\x0c" * 20
@@ -52,8 +52,12 @@ def test_new_message_is_pyevms_message(kwargs: dict[str, Any], monkeypatch: Any)
     stock = Message(**kwargs)
     checked: list[str] = []
     original = message_module.validate_uint256
-    monkeypatch.setattr(message_module, "validate_uint256",
-                        lambda value, title="": (checked.append(title), original(value, title)))  # fmt: skip
+
+    def spy(value: Any, title: str = "") -> None:
+        checked.append(title)
+        original(value, title)
+
+    monkeypatch.setattr(message_module, "validate_uint256", spy)
     lean = records.new_message(Message, **kwargs)
     assert not checked  # built without py-evm's constructor
     assert type(lean) is Message
@@ -139,8 +143,11 @@ def test_spoof_subclass_and_patched_class_are_asked(monkeypatch: Any) -> None:
     assert guard.spoof_parts(_spoofed(Tracing)) is None
     assert records.transaction_reader(_spoofed(Tracing))("gas") == 77
     original = SpoofAttributes.__getattr__
-    monkeypatch.setattr(SpoofAttributes, "__getattr__",
-                        lambda self, name: 88 if name == "gas" else original(self, name))  # fmt: skip
+
+    def patched(self: Any, name: str) -> Any:
+        return 88 if name == "gas" else original(self, name)
+
+    monkeypatch.setattr(SpoofAttributes, "__getattr__", patched)
     tx = _spoofed()
     assert guard.spoof_parts(tx) is None
     assert records.transaction_reader(tx)("gas") == 88
