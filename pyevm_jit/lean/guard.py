@@ -50,7 +50,6 @@ from eth_utils import ExtendedDebugLogger, get_extended_debug_logger
 from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
 
-from pyevm_jit.lean import exact
 from pyevm_jit.lean.txpins import TX_PINNED
 
 log = logging.getLogger(__name__)
@@ -623,18 +622,28 @@ def message_is_pyevms(cls: Any) -> bool:
 
 
 _SPOOF_PINNED = pinned("eth._utils.spoof:SpoofAttributes.__getattr__")
-_SPOOF_CLASSES = exact.class_state(SpoofTransaction)  # py-evm's, as imported
-#: whether SpoofTransaction and its base are as py-evm made them (judged again on a change)
-_spoof_plain = exact.ClassVerdicts(lambda cls: exact.class_state(cls) == _SPOOF_CLASSES)
+
+
+def _class_contents(cls: type) -> tuple[dict[str, Any], ...]:
+    return tuple(dict(vars(k)) for k in cls.__mro__[:-1])
+
+
+_SPOOF_CLASSES = _class_contents(SpoofTransaction)  # py-evm's, as imported
+
+
+def spoof_class_is_pyevms(cls: type) -> bool:
+    """Whether `cls` is SpoofTransaction with it and its base as py-evm made them (what
+    `records` judges again whenever CPython's version tag of the class moves)."""
+    return cls is SpoofTransaction and _SPOOF_PINNED and _class_contents(cls) == _SPOOF_CLASSES
 
 
 def spoof_parts(transaction: Any) -> tuple[Any, dict[str, Any]] | None:
-    """(target, overrides) of py-evm's own `SpoofTransaction` whose attribute reads all go to
-    its `__getattr__` (the override, else the target's attribute: nothing set on the instance,
-    its classes as py-evm made them), else None."""
+    """(target, overrides) of py-evm's own `SpoofTransaction` with nothing set on the instance
+    (its attribute reads then all go to its `__getattr__`: the override, else the target's
+    attribute, while its classes are py-evm's: `spoof_class_is_pyevms`), else None."""
     if transaction.__class__ is not SpoofTransaction or not _SPOOF_PINNED:
         return None
     state = transaction.__dict__
-    if len(state) != 2 or not _spoof_plain.get(SpoofTransaction):
+    if len(state) != 2:
         return None
     return state["spoof_target"], state["overrides"]

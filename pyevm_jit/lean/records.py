@@ -21,10 +21,13 @@ from functools import partial
 from typing import Any
 
 from eth.constants import UINT_256_MAX
+from eth.vm.spoof import SpoofTransaction
 
-from pyevm_jit.lean import guard
+from pyevm_jit.lean import exact, guard
 
 _new = object.__new__
+#: whether SpoofTransaction and its base are py-evm's (judged again when they change)
+_spoof_classes = exact.ClassVerdicts(guard.spoof_class_is_pyevms)
 
 
 def _uint256(value: Any) -> bool:
@@ -92,7 +95,7 @@ def new_message(
 def transaction_reader(transaction: Any) -> Callable[[str], Any]:
     """A function returning `getattr(transaction, name)` (see the module docstring)."""
     parts = guard.spoof_parts(transaction)
-    if parts is None:
+    if parts is None or not _spoof_classes.get(SpoofTransaction):
         return partial(getattr, transaction)
     target, overrides = parts
 

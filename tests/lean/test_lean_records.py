@@ -124,7 +124,7 @@ def _read_all(read: Any) -> list[Any]:
 
 def test_spoof_reader_reads_what_getattr_reads() -> None:
     tx = _spoofed()
-    assert guard.spoof_parts(tx) is not None  # the direct read is taken
+    assert guard.spoof_parts(tx) is not None and guard.spoof_class_is_pyevms(type(tx))
     assert _read_all(records.transaction_reader(tx)) == _read_all(lambda n: getattr(tx, n))
 
 
@@ -149,9 +149,9 @@ def test_spoof_subclass_and_patched_class_are_asked(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(SpoofAttributes, "__getattr__", patched)
     tx = _spoofed()
-    assert guard.spoof_parts(tx) is None
+    assert not guard.spoof_class_is_pyevms(SpoofTransaction)
     assert records.transaction_reader(tx)("gas") == 88
     monkeypatch.undo()
     monkeypatch.setattr(SpoofTransaction, "gas", 99, raising=False)  # a class attribute wins
-    assert guard.spoof_parts(tx) is None
+    assert not guard.spoof_class_is_pyevms(SpoofTransaction)
     assert records.transaction_reader(tx)("gas") == 99
