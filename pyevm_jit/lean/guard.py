@@ -143,21 +143,20 @@ def apply_computation_pinned() -> bool:
     return pinned(_APPLY_COMPUTATION)
 
 
+_INITS = [resolve(name) if pinned(name) else object() for name in (
+    "eth.vm.forks.shanghai.computation:ShanghaiComputation.__init__",
+    "eth.vm.computation:BaseComputation.__init__")]  # fmt: skip
+
+
 def computation_init_kind(cls: type) -> int:
     """How a JIT computation of `cls` may be built (`evm.computation`): 1 as py-evm's
-    BaseComputation.__init__ builds it, 2 as Shanghai's (then its warm coinbase), 0 by `cls(...)`:
-    the class's chain of `__init__` down to BaseComputation's is not one of those."""
+    BaseComputation.__init__ builds it, 2 as Shanghai's after it, 0 by calling `cls`."""
     mro = cls.__mro__
     chain = [k.__dict__["__init__"] for k in mro[: mro.index(BaseComputation) + 1]
              if "__init__" in k.__dict__]  # fmt: skip
     if cls.__new__ is not object.__new__ or chain not in (_INITS[1:], _INITS):  # type: ignore[comparison-overlap]
         return 0
     return len(chain)
-
-
-_INIT_NAMES = ("eth.vm.forks.shanghai.computation:ShanghaiComputation.__init__",
-               "eth.vm.computation:BaseComputation.__init__")  # fmt: skip
-_INITS = [resolve(name) if pinned(name) else object() for name in _INIT_NAMES]
 
 
 # --- transaction messages (txmessage.py) ----------------------------------------------------------
@@ -614,6 +613,8 @@ def builds_blocks_with(block_class: Any, from_headers: tuple[Any, ...]) -> bool:
 # --- messages and spoofed transactions (records.py) -----------------------------------------------
 _MESSAGE_INIT = resolve("eth.vm.message:Message.__init__")
 _MESSAGE_PINNED = pinned("eth.vm.message:Message.__init__") and Message.__new__ is object.__new__
+_SPOOF_PINNED = pinned("eth._utils.spoof:SpoofAttributes.__getattr__")
+_SPOOF_CLASSES = tuple(dict(vars(k)) for k in SpoofTransaction.__mro__[:-1])  # as imported
 
 
 def message_is_pyevms(cls: Any) -> bool:
@@ -621,29 +622,17 @@ def message_is_pyevms(cls: Any) -> bool:
     return cls is Message and _MESSAGE_PINNED and Message.__init__ is _MESSAGE_INIT
 
 
-_SPOOF_PINNED = pinned("eth._utils.spoof:SpoofAttributes.__getattr__")
-
-
-def _class_contents(cls: type) -> tuple[dict[str, Any], ...]:
-    return tuple(dict(vars(k)) for k in cls.__mro__[:-1])
-
-
-_SPOOF_CLASSES = _class_contents(SpoofTransaction)  # py-evm's, as imported
-
-
 def spoof_class_is_pyevms(cls: type) -> bool:
-    """Whether `cls` is SpoofTransaction with it and its base as py-evm made them (what
-    `records` judges again whenever CPython's version tag of the class moves)."""
-    return cls is SpoofTransaction and _SPOOF_PINNED and _class_contents(cls) == _SPOOF_CLASSES
+    """Whether `cls` is SpoofTransaction, it and its base as py-evm made them (`records`
+    judges it again whenever CPython's version tag of the class moves)."""
+    contents = tuple(dict(vars(k)) for k in cls.__mro__[:-1])
+    return cls is SpoofTransaction and _SPOOF_PINNED and contents == _SPOOF_CLASSES
 
 
 def spoof_parts(transaction: Any) -> tuple[Any, dict[str, Any]] | None:
-    """(target, overrides) of py-evm's own `SpoofTransaction` with nothing set on the instance
-    (its attribute reads then all go to its `__getattr__`: the override, else the target's
-    attribute, while its classes are py-evm's: `spoof_class_is_pyevms`), else None."""
-    if transaction.__class__ is not SpoofTransaction or not _SPOOF_PINNED:
-        return None
-    state = transaction.__dict__
-    if len(state) != 2:
+    """(target, overrides) of py-evm's `SpoofTransaction` with nothing set on the instance (its
+    reads then all go to its `__getattr__` while `spoof_class_is_pyevms`), else None."""
+    state: Any = getattr(transaction, "__dict__", None)
+    if transaction.__class__ is not SpoofTransaction or len(state) != 2 or not _SPOOF_PINNED:
         return None
     return state["spoof_target"], state["overrides"]
