@@ -47,6 +47,8 @@ from eth.abc import (
 )
 from eth.vm.code_stream import CodeStream
 from eth.vm.gas_meter import GasMeter
+from eth.vm.memory import Memory
+from eth.vm.stack import Stack
 
 from pyevm_jit.evm.codehash import code_hash
 from pyevm_jit.evm.frame import FramePool
@@ -89,13 +91,17 @@ class JitComputationMixin:
         transaction_context: TransactionContextAPI,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
-        own_apply, customised, storage_ok = _class_verdicts.get(cls)
+        own_apply, customised, storage_ok, init_kind = _class_verdicts.get(cls)
         if own_apply:  # the wrapped class's own apply_computation: it runs instead
             cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return super().apply_computation(  # type: ignore[misc]
                 state, message, transaction_context, parent_computation
             )
-        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg,attr-defined]
+        if init_kind:
+            built = _new_computation(cls, init_kind, state, message, transaction_context)
+        else:
+            built = cls(state, message, transaction_context)  # type: ignore[call-arg]
+        with built as computation:
             if computation.is_origin_computation:
                 computation.contracts_created = []
                 if message.is_create:
@@ -175,8 +181,10 @@ class JitComputationMixin:
         """What native code must record for whatever observes this message (see
         `pyevm_jit.evm.observe`). py-evm's own code stream and gas meter need nothing; any
         other one might observe execution in ways native code would bypass, so such messages
-        are interpreted unless a subclass (an integration that knows them) says otherwise."""
-        if type(self.code) is CodeStream and type(self._gas_meter) is GasMeter:  # type: ignore[attr-defined]
+        are interpreted unless a subclass (an integration that knows them) says otherwise.
+        (A code stream not made yet is py-evm's: `_Lazy`.)"""
+        code = self.__dict__.get("code")
+        if (code is None or type(code) is CodeStream) and type(self._gas_meter) is GasMeter:  # type: ignore[attr-defined]
             return None
         return interpret("a code stream or gas meter other than py-evm's")
 
@@ -262,9 +270,60 @@ class JitComputationMixin:
         return plan, program, program.usage
 
 
-def _judge(cls: type) -> tuple[bool, str, bool]:
+def _judge(cls: type) -> tuple[bool, str, bool, int]:
     below = super(JitComputationMixin, cls).apply_computation  # type: ignore[misc]
-    return exact.judge_computation(cls, below)
+    return (*exact.judge_computation(cls, below), guard.computation_init_kind(cls))
+
+
+_object_new = object.__new__
+
+
+def _new_computation(
+    cls: type, kind: int, state: Any, message: Any, transaction_context: Any
+) -> Any:
+    """A computation as py-evm's BaseComputation.__init__ (kind 1; and Shanghai's after it:
+    kind 2, `guard.computation_init_kind`) builds it, except for the code stream, stack and
+    memory: a message that runs native code never uses them, so they are made when something
+    first reads them (`_Lazy`: the same objects, as new as py-evm's)."""
+    computation: Any = _object_new(cls)
+    computation.state = state
+    computation.msg = message
+    computation.transaction_context = transaction_context
+    if message.code.__class__ is not bytes:
+        computation.code = CodeStream(message.code)  # py-evm's check of the code, now
+    computation._gas_meter = computation._configure_gas_meter()
+    computation.children = []
+    computation.accounts_to_delete = []
+    computation.beneficiaries = []
+    computation._log_entries = []
+    computation.data_floor_cost = 0
+    if kind == 2:  # EIP-3651: warm coinbase
+        state.mark_address_warm(state.coinbase)
+    return computation
+
+
+class _Lazy:
+    """An attribute of a computation made on its first read (then an ordinary instance
+    attribute: this class attribute is no longer asked). py-evm's constructor sets all three
+    on the instance, so the descriptor only serves computations built by `_new_computation`."""
+
+    __slots__ = ("name", "make")
+
+    def __init__(self, name: str, make: Any) -> None:
+        self.name = name
+        self.make = make
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return None  # py-evm's class attribute
+        value = self.make(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
+JitComputationMixin.code = _Lazy("code", lambda c: CodeStream(c.msg.code))  # type: ignore[attr-defined]
+JitComputationMixin._stack = _Lazy("_stack", lambda c: Stack())  # type: ignore[attr-defined]
+JitComputationMixin._memory = _Lazy("_memory", lambda c: Memory())  # type: ignore[attr-defined]
 
 
 #: per JIT computation class: `lean.exact.judge_computation`

@@ -106,7 +106,9 @@ def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan
     key = int.from_bytes(view[at : at + WORD_BYTES], "little")
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
-    computation.code.program_counter = ctx.exit_pc + 1
+    code = computation.__dict__.get("code")  # none yet: nothing can read its counter here
+    if code is not None:
+        code.program_counter = ctx.exit_pc + 1
     journal = journal_of(computation.state) if SLOAD in plan.keep else None
     try:
         value = sload.sload(computation, key, journal)

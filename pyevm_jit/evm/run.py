@@ -84,7 +84,8 @@ def run_native(
     """Run `native` for the message (`plan`: the table's state plan, or a disabled one)."""
     frame = pool.acquire()
     ctx = frame.ctx
-    initial_memory = computation._memory
+    # None: not made yet (`evm.computation._Lazy`): made only if the run leaves bytes in it
+    initial_memory = computation.__dict__.get("_memory")
     computation._memory = frame.memory
     buffers = frame.state
     lean_calls = table.lean.calls
@@ -132,7 +133,15 @@ def run_native(
             observed.detach(frame)
         # the contents go to the computation's own memory, as the interpreter leaves it, when
         # that is py-evm's Memory, untouched (anything else gets a new one)
-        if type(initial_memory) is Memory and not initial_memory._bytes:
+        if initial_memory is None:
+            length = ctx.memory_len
+            if length:
+                initial_memory = Memory()
+                initial_memory._bytes = bytearray(frame.read_memory(0, length))
+                computation._memory = initial_memory
+            else:
+                del computation._memory  # made when read, as empty as py-evm's
+        elif type(initial_memory) is Memory and not initial_memory._bytes:
             length = ctx.memory_len
             if length:
                 initial_memory._bytes = bytearray(frame.read_memory(0, length))
@@ -170,7 +179,6 @@ def _fill_environment(
 ) -> None:
     """Environment words the program reads, computed by the fork's own opcode logic (or read
     directly from what py-evm's logic function pushes: `getters`, lean/env.py)."""
-    values = computation._stack.values
     opcodes = computation.opcodes
     env_view = frame.env_view
     for opcode, offset in _env_words(mask):
@@ -179,7 +187,7 @@ def _fill_environment(
             value = getter(computation)
         else:
             opcodes[opcode].logic_fn(computation)
-            value = values.pop()
+            value = computation._stack.values.pop()
             if isinstance(value, bytes):
                 value = int.from_bytes(value, "big")
         env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")

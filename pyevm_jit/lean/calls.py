@@ -30,7 +30,7 @@ from eth.exceptions import WriteProtection
 from eth.vm.message import Message
 from eth_typing import Address
 
-from pyevm_jit.lean import guard
+from pyevm_jit.lean import guard, records
 from pyevm_jit.lean.exact import exact_paths
 from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.opcodes import CALL, CALLCODE, DELEGATECALL, STATICCALL
@@ -157,7 +157,8 @@ def call(computation: Computation, opcode_fn: Any, reader: ParamsReader, inputs:
         computation.return_gas(child_msg_gas)
         return 0
 
-    child_msg = Message(
+    child_msg = records.new_message(
+        Message,
         gas=child_msg_gas,
         to=to,
         sender=sender if sender is not None else msg.storage_address,

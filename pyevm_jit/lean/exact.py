@@ -123,13 +123,17 @@ def message_objects_departure(computation: Any) -> str:
     """Why this message's own objects keep it off native code ("" when they are py-evm's):
     native code is the message's memory and stack; a code stream or gas meter of another
     class is left to `jit_observe`."""
-    memory = computation._memory
-    if memory.__class__ is not Memory:
+    state = computation.__dict__  # not made yet: py-evm's (`evm.computation._Lazy`)
+    memory = state.get("_memory", _LAZY)
+    if memory.__class__ is not Memory and memory is not _LAZY:
         return f"memory {type(memory).__name__}"
-    stack = computation._stack
-    if stack.__class__ is not Stack:
+    stack = state.get("_stack", _LAZY)
+    if stack.__class__ is not Stack and stack is not _LAZY:
         return f"stack {type(stack).__name__}"
     return ""
+
+
+_LAZY = object()
 
 
 # --- opcode entries ------------------------------------------------------------------------------

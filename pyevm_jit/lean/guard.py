@@ -42,11 +42,15 @@ from eth.vm.logic import call as call_logic
 from eth.vm.logic import context as context_logic
 from eth.vm.logic import flow as flow_logic
 from eth.vm.logic import storage as storage_logic
+from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
+from eth.vm.spoof import SpoofTransaction
 from eth.vm.transaction_context import BaseTransactionContext
 from eth_utils import ExtendedDebugLogger, get_extended_debug_logger
 from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
+
+from pyevm_jit.lean.txpins import TX_PINNED
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,13 @@ PINNED: dict[str, str] = {
     "eth.db.storage:AccountStorageDB.get": "fea4a40d4d5526fc",
     "eth.db.storage:AccountStorageDB.set": "d3d188eb1ddc74ee",
     "eth.db.storage:AccountStorageDB.lock_changes": "4c4bfba1b9b1088b",
+    # evm/computation.py: a computation built as py-evm's constructors build it
+    "eth.vm.computation:BaseComputation.__init__": "607b431c0fdc5e6b",
+    "eth.vm.forks.shanghai.computation:ShanghaiComputation.__init__": "9dbbbaab1665d3b7",
+    # records.new_message: the message py-evm's constructor builds (its checks inlined)
+    "eth.vm.message:Message.__init__": "33f0117e69bd1c0b",
+    # records.transaction_fields: what SpoofTransaction's attribute reads return
+    "eth._utils.spoof:SpoofAttributes.__getattr__": "4d34c3b1abdc54ac",
 }  # fmt: skip
 
 
@@ -130,6 +141,22 @@ _APPLY_COMPUTATION = "eth.vm.computation:BaseComputation.apply_computation"
 def apply_computation_pinned() -> bool:
     """Whether py-evm's `apply_computation` is the one whose opening the JIT computation copies."""
     return pinned(_APPLY_COMPUTATION)
+
+
+_INITS = [resolve(name) if pinned(name) else object() for name in (
+    "eth.vm.forks.shanghai.computation:ShanghaiComputation.__init__",
+    "eth.vm.computation:BaseComputation.__init__")]  # fmt: skip
+
+
+def computation_init_kind(cls: type) -> int:
+    """How a JIT computation of `cls` may be built (`evm.computation`): 1 as py-evm's
+    BaseComputation.__init__ builds it, 2 as Shanghai's after it, 0 by calling `cls`."""
+    mro = cls.__mro__
+    chain = [k.__dict__["__init__"] for k in mro[: mro.index(BaseComputation) + 1]
+             if "__init__" in k.__dict__]  # fmt: skip
+    if cls.__new__ is not object.__new__ or chain not in (_INITS[1:], _INITS):  # type: ignore[comparison-overlap]
+        return 0
+    return len(chain)
 
 
 # --- transaction messages (txmessage.py) ----------------------------------------------------------
@@ -430,53 +457,6 @@ def _family(name: str, executor: type, state: type) -> Family:
     )
 
 
-#: name -> fingerprint (`method_fingerprint`) of py-evm 0.12.1b1's source of each method the
-#: families' chains hold, keyed "Class.name"
-TX_PINNED: dict[str, str] = {
-    "BaseState.get_gas_price": "037e06b3a2b0463b",
-    "BaseState.get_tip": "dd0b0bb1fb6f5126",
-    "BaseState.get_transaction_context": "6321b5cae8081c9c",
-    "BaseState.logger": "e7bf2e3091451e0b",
-    "BaseTransactionExecutor.__call__": "a818f00f497ae4fe",
-    "BerlinTransactionExecutor.build_computation": "c91577c4f6e528c3",
-    "CancunState.get_transaction_context": "eafcd4a6b5052027",
-    "CancunState.validate_transaction": "e029b14f5f4c9302",
-    "CancunTransactionExecutor.__call__": "1c55593cc2713ed5",
-    "CancunTransactionExecutor.build_evm_message": "0a3e38aac2aaffa9",
-    "CancunTransactionExecutor.calc_data_fee": "ed6d763cf41b6bfd",
-    "CancunTransactionExecutor.calc_message_refund": "3935af6898bdc19d",
-    "CancunTransactionExecutor.get_code_at_address": "992a9a8986966806",
-    "FrontierState.validate_transaction": "2a017d1da87f7ad3",
-    "FrontierTransactionExecutor.build_computation": "407d56be59a7890a",
-    "FrontierTransactionExecutor.build_evm_message": "191e8e3049d06771",
-    "FrontierTransactionExecutor.calc_data_floor_gas": "a1e002a3b06a38f5",
-    "FrontierTransactionExecutor.calculate_gas_refund": "897994f99fbf12a4",
-    "FrontierTransactionExecutor.finalize_computation": "81efcaf5b933cd5c",
-    "FrontierTransactionExecutor.validate_transaction": "30621cc7d20c152f",
-    "HomesteadState.validate_transaction": "dd96f65a2a09ec95",
-    "LondonState.get_gas_price": "038acb1fb4273b60",
-    "LondonState.get_tip": "2c62dfd230c985d1",
-    "LondonState.get_transaction_context": "3be3f5ccdbec3dad",
-    "LondonState.validate_transaction": "281c970e9f08a7a9",
-    "LondonTransactionExecutor.build_evm_message": "3ef800f286d2d2e1",
-    "LondonTransactionExecutor.calculate_gas_refund": "acac33724ead1cd6",
-    "PragueTransactionExecutor.calc_data_floor_gas": "e7978465d53faab3",
-    "PragueTransactionExecutor.calc_message_refund": "03770371b5dec745",
-    "PragueTransactionExecutor.get_code_at_address": "751155635e93f4da",
-    "SpuriousDragonTransactionExecutor.finalize_computation": "65e8994548641ed8",
-    "StateAPI.get_gas_price": "8279f3fe7ec0b0b8",
-    "StateAPI.get_tip": "f8690bcc925b69ba",
-    "StateAPI.get_transaction_context": "8ebff2624bcd26c4",
-    "StateAPI.logger": "8530d0932b04f416",
-    "StateAPI.validate_transaction": "163b0a1363d949d2",
-    "TransactionExecutorAPI.__call__": "67a54802f8d2c96a",
-    "TransactionExecutorAPI.build_computation": "fff3da2ceeb13722",
-    "TransactionExecutorAPI.build_evm_message": "bfb74bb63a04a03e",
-    "TransactionExecutorAPI.finalize_computation": "90c53bce026e8c6d",
-    "TransactionExecutorAPI.validate_transaction": "c752dcde9bee16b5",
-}
-
-
 def _verified(family: Family) -> bool:
     """Whether the installed py-evm's methods of `family` are the ones this copy was written
     against (the recorded fingerprints)."""
@@ -628,3 +608,31 @@ def runs_get_block(vm_class: Any, get_block: Any) -> bool:
 def builds_blocks_with(block_class: Any, from_headers: tuple[Any, ...]) -> bool:
     """Whether `block_class.from_header` is one of py-evm's `from_headers` (checked per call)."""
     return getattr(getattr(block_class, "from_header", None), "__func__", None) in from_headers
+
+
+# --- messages and spoofed transactions (records.py) -----------------------------------------------
+_MESSAGE_INIT = resolve("eth.vm.message:Message.__init__")
+_MESSAGE_PINNED = pinned("eth.vm.message:Message.__init__") and Message.__new__ is object.__new__
+_SPOOF_PINNED = pinned("eth._utils.spoof:SpoofAttributes.__getattr__")
+_SPOOF_CLASSES = tuple(dict(vars(k)) for k in SpoofTransaction.__mro__[:-1])  # as imported
+
+
+def message_is_pyevms(cls: Any) -> bool:
+    """Whether `cls` is py-evm's Message with the constructor `records.new_message` copies."""
+    return cls is Message and _MESSAGE_PINNED and Message.__init__ is _MESSAGE_INIT
+
+
+def spoof_class_is_pyevms(cls: type) -> bool:
+    """Whether `cls` is SpoofTransaction, it and its base as py-evm made them (`records`
+    judges it again whenever CPython's version tag of the class moves)."""
+    contents = tuple(dict(vars(k)) for k in cls.__mro__[:-1])
+    return cls is SpoofTransaction and _SPOOF_PINNED and contents == _SPOOF_CLASSES
+
+
+def spoof_parts(transaction: Any) -> tuple[Any, dict[str, Any]] | None:
+    """(target, overrides) of py-evm's `SpoofTransaction` with nothing set on the instance (its
+    reads then all go to its `__getattr__` while `spoof_class_is_pyevms`), else None."""
+    state: Any = getattr(transaction, "__dict__", None)
+    if transaction.__class__ is not SpoofTransaction or len(state) != 2 or not _SPOOF_PINNED:
+        return None
+    return state["spoof_target"], state["overrides"]

@@ -45,7 +45,7 @@ from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
-from pyevm_jit.lean import guard
+from pyevm_jit.lean import guard, records
 from pyevm_jit.lean.txmessage import message_target
 
 log = logging.getLogger(__name__)
@@ -62,30 +62,32 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
     state = executor.vm_state
     cancun = family.cancun
     prague = family.name == "prague"
+    field = records.transaction_reader(transaction)  # getattr(transaction, name)
 
     # -- validate_transaction: the transaction's checks, then the state's (London, Cancun)
-    transaction.validate()
+    field("validate")()
     base_fee = state.execution_context.base_fee_per_gas
-    max_fee = transaction.max_fee_per_gas
+    max_fee = field("max_fee_per_gas")
     if max_fee < base_fee:
         raise ValidationError(
-            f"Sender's max fee per gas ({transaction.max_fee_per_gas}) is "
+            f"Sender's max fee per gas ({max_fee}) is "
             f"lower than block's base fee per gas ({base_fee})"
         )
-    s = transaction.s
+    s = field("s")
     if s > _HALF_N or s == 0:
         raise ValidationError("Invalid signature S value")
-    gas = transaction.gas
-    gas_price = min(max_fee, transaction.max_priority_fee_per_gas + base_fee)
+    gas = field("gas")
+    priority_fee = field("max_priority_fee_per_gas")
+    gas_price = min(max_fee, priority_fee + base_fee)
     max_gas_cost = gas * gas_price
-    sender = transaction.sender
+    sender = field("sender")
     sender_balance = state.get_balance(sender)
     if sender_balance < max_gas_cost:
         raise ValidationError(
             f"Sender {sender!r} cannot afford txn gas "
             f"{max_gas_cost} with account balance {sender_balance}"
         )
-    value = transaction.value
+    value = field("value")
     total_cost = value + max_gas_cost
     if sender_balance < total_cost:
         raise ValidationError(
@@ -93,29 +95,30 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
             f" (has {sender_balance}, needs {total_cost})"
         )
     sender_nonce = state.get_nonce(sender)
-    if sender_nonce != transaction.nonce:
+    nonce = field("nonce")
+    if sender_nonce != nonce:
         raise ValidationError(
-            f"Invalid transaction nonce: Expected {sender_nonce}, but got {transaction.nonce}"
+            f"Invalid transaction nonce: Expected {sender_nonce}, but got {nonce}"
         )
-    type_id = transaction.type_id if cancun else None
+    type_id = field("type_id") if cancun else None
     if cancun:
         max_total_fee = gas * max_fee
         if type_id == BLOB_TX_TYPE:
-            max_total_fee += (
-                cancun_state.get_total_blob_gas(transaction) * transaction.max_fee_per_blob_gas
+            max_total_fee += cancun_state.get_total_blob_gas(transaction) * field(
+                "max_fee_per_blob_gas"
             )
         if state.get_balance(sender) < max_total_fee:
             raise ValidationError("Sender has insufficient funds for blob fee.")
         if type_id == BLOB_TX_TYPE:
-            if len(transaction.blob_versioned_hashes) == 0:
+            if len(field("blob_versioned_hashes")) == 0:
                 raise ValidationError("Blob transaction must contain at least one blob.")
-            for versioned_hash in transaction.blob_versioned_hashes:
+            for versioned_hash in field("blob_versioned_hashes"):
                 if versioned_hash[:1] != VERSIONED_HASH_VERSION_KZG:
                     raise ValidationError(
                         "Blob versioned hash does not start with expected "
                         f"KZG version: {VERSIONED_HASH_VERSION_KZG!r}"
                     )
-            if transaction.max_fee_per_blob_gas < state.blob_base_fee:
+            if field("max_fee_per_blob_gas") < state.blob_base_fee:
                 raise ValidationError(
                     "Blob transaction must pay at least the current blob base fee."
                 )
@@ -129,23 +132,24 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
     refund = 0
     if prague and type_id == SET_CODE_TX_TYPE:
         refund = executor.calc_message_refund(transaction)
-    message_gas = gas - transaction.intrinsic_gas
-    to = transaction.to
+    message_gas = gas - field("intrinsic_gas")
+    to = field("to")
     contract_address, data, code, is_delegation = message_target(
-        executor, state, sender, to, transaction.data, cancun
+        executor, state, sender, to, field("data"), cancun
     )
     logger = guard.state_logger(state)
     debug = logger.show_debug2
     if debug:
         logger.debug2(_message_line(transaction, code, cancun))
-    message = cancun_state.Message(
+    message = records.new_message(
+        cancun_state.Message,
         gas=message_gas,
         to=to,
         sender=sender,
         value=value,
         data=data,
         code=code,
-        create_address=contract_address,  # type: ignore[arg-type]
+        create_address=contract_address,
         refund=refund,
         is_delegation=is_delegation,
     )
@@ -153,11 +157,15 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
     # -- build_computation (Berlin's warm marks, then Frontier's)
     state.mark_address_warm(sender)
     state.mark_address_warm(message.storage_address)
-    for address, slots in transaction.access_list:
+    for address, slots in field("access_list"):
         state.mark_address_warm(address)
         for slot in slots:
             state.mark_storage_warm(address, slot)
-    transaction_context = state.get_transaction_context(transaction)
+    # the state's get_transaction_context (London's, then Cancun's), inlined: its gas price is
+    # London's formula over the same fields, its origin the sender
+    transaction_context = state.get_transaction_context_class()(gas_price=gas_price, origin=sender)
+    if cancun and type_id == BLOB_TX_TYPE:
+        transaction_context._blob_versioned_hashes = field("blob_versioned_hashes")
     computation_class = state.computation_class
     if message.is_create:
         if state.has_code_or_nonce(message.storage_address):
@@ -193,7 +201,7 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
             )
         state.delta_balance(computation.msg.sender, gas_refund_amount)
     gas_used = gas - gas_remaining - gas_refund + data_floor_gas
-    tip = min(max_fee - base_fee, transaction.max_priority_fee_per_gas)
+    tip = min(max_fee - base_fee, priority_fee)
     transaction_fee = gas_used * tip
     coinbase = state.coinbase
     if debug:

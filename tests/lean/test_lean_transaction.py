@@ -435,7 +435,7 @@ def test_older_forks_keep_py_evm_executor(backend: Any) -> None:
 
 def test_every_recorded_method_is_the_installed_py_evms() -> None:
     """When py-evm changes a method of an executor family, this fails: compare the copy in
-    lean/transaction.py with the new code, then record the new fingerprint in guard.TX_PINNED."""
+    lean/transaction.py with the new code, then record the new fingerprint in lean/txpins.py."""
     from pyevm_jit.lean import guard
 
     assert [family.name for family in guard.verified_families()] == ["london", "cancun", "prague"]
@@ -445,3 +445,35 @@ def test_every_recorded_method_is_the_installed_py_evms() -> None:
         for owner, name, _raw in family.fixed_checks()
     }
     assert recorded == set(guard.TX_PINNED)
+
+
+def test_patched_spoof_attributes_are_read_as_patched(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SpoofTransaction whose `__getattr__` is patched answers the lean copy as it answers
+    py-evm's executor (its fields are then read through it, not directly)."""
+    from eth._utils.spoof import SpoofAttributes
+
+    original = SpoofAttributes.__getattr__
+    asked: list[str] = []
+
+    def patched(self: Any, name: str) -> Any:
+        asked.append(name)
+        return 60_000 if name == "gas" else original(self, name)
+
+    def outcome(vm_class: type) -> Any:
+        chain = _chain(vm_class)
+        vm = chain.get_vm()
+        unsigned = vm.create_unsigned_transaction(
+            nonce=vm.state.get_nonce(SENDER), gas_price=10**10, gas=100_000, to=COUNTER,
+            value=0, data=b"",
+        )  # fmt: skip
+        computation = vm.state.apply_transaction(SpoofTransaction(unsigned, from_=SENDER))
+        return computation.get_gas_remaining(), bytes(vm.state.make_state_root())
+
+    monkeypatch.setattr(SpoofAttributes, "__getattr__", patched)
+    stock = outcome(CancunVM)
+    asked.clear()
+    calls = lean_calls(monkeypatch)
+    assert outcome(jit_vm(CancunVM, backend)) == stock
+    assert calls and "gas" in asked
