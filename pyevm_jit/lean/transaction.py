@@ -45,7 +45,7 @@ from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
-from pyevm_jit.lean import guard, records
+from pyevm_jit.lean import records, txguard
 from pyevm_jit.lean.txmessage import message_target
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ _HALF_N = SECPK1_N // 2
 
 
 # --- the copy ------------------------------------------------------------------------------------
-def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
+def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
     """py-evm's executor `__call__` of `family` (see the module's docstring)."""
     state = executor.vm_state
     cancun = family.cancun
@@ -137,7 +137,7 @@ def transact(executor: Any, transaction: Any, family: guard.Family) -> Any:
     contract_address, data, code, is_delegation = message_target(
         executor, state, sender, to, field("data"), cancun
     )
-    logger = guard.state_logger(state)
+    logger = txguard.state_logger(state)
     debug = logger.show_debug2
     if debug:
         logger.debug2(_message_line(transaction, code, cancun))
@@ -236,10 +236,10 @@ def _message_line(transaction: Any, code: bytes, cancun: bool) -> str:
 def lean_transaction_executor(executor_class: type, state_class: type) -> type | None:
     """`executor_class` with the lean `__call__`, or None when it or `state_class` is not one
     of py-evm's families (then py-evm's executor runs as it is)."""
-    family = guard.family_of(executor_class, state_class)
+    family = txguard.family_of(executor_class, state_class)
     if family is None:
         return None
-    check = guard.TransactionGuard(family, executor_class)
+    check = txguard.TransactionGuard(family, executor_class)
     stock_call: Callable[[Any, Any], Any] = executor_class.__call__
 
     def lean_call(executor: Any, transaction: Any) -> Any:

@@ -1,5 +1,5 @@
 """The recorded fingerprints of the py-evm methods the lean transaction copy stands for
-(`guard.family_of`; docs/transactions.md): a py-evm upgrade that changes any of them turns the
+(`txguard.family_of`; docs/transactions.md): a py-evm upgrade that changes any of them turns the
 family off until the copy is checked and the new fingerprint recorded here."""
 
 #: name -> fingerprint (`method_fingerprint`) of py-evm 0.12.1b1's source of each method the

@@ -31,6 +31,7 @@ from eth_typing import Address
 from pyevm_jit import runtime
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.lean import transaction as lean_transaction
+from pyevm_jit.lean import txguard
 
 CHAIN_ID = 1337
 KEY = keys.PrivateKey(b"\x07" * 32)
@@ -438,13 +439,13 @@ def test_every_recorded_method_is_the_installed_py_evms() -> None:
     lean/transaction.py with the new code, then record the new fingerprint in lean/txpins.py."""
     from pyevm_jit.lean import guard
 
-    assert [family.name for family in guard.verified_families()] == ["london", "cancun", "prague"]
+    assert [family.name for family in txguard.verified_families()] == ["london", "cancun", "prague"]
     recorded = {
         f"{owner.__name__}.{name}"
-        for family in guard.verified_families()
+        for family in txguard.verified_families()
         for owner, name, _raw in family.fixed_checks()
     }
-    assert recorded == set(guard.TX_PINNED)
+    assert recorded == set(txguard.TX_PINNED)
 
 
 def test_patched_spoof_attributes_are_read_as_patched(
