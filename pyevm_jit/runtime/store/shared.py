@@ -274,6 +274,12 @@ class TieredArtifactStore:
     def load_all(self) -> list[StoredArtifact]:
         return self.local.load_all() if self.local is not None else []
 
+    def variants(self, code_hash: bytes, fork: str, identity: str) -> list[ArtifactKey]:
+        """The local cache's artifacts of one code (`FileArtifactStore.variants`): region
+        programs live there only (below)."""
+        find = getattr(self.local, "variants", None)
+        return find(code_hash, fork, identity) if find is not None else []
+
     def load(self, key: ArtifactKey) -> StoredArtifact | None:
         if self.local is not None:
             found = self.local.load(key)
@@ -295,7 +301,11 @@ class TieredArtifactStore:
                 written = self.local.store(artifact)
             except OSError as exc:
                 error = exc
-        published = self.shared.publish(artifact)
+        # a region program (docs/regions.md) stays in the local cache: it is what this
+        # machine's runs happened to execute, found by listing the cache (`variants`), which a
+        # shared store is not asked for (an https one cannot be listed); whole contracts are
+        # published, found by their exact key
+        published = not artifact.key.region and self.shared.publish(artifact)
         if error is not None and not published:
             raise error
         return written or published
