@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from eth.vm.forks import CancunVM
 from eth_hash.auto import keccak
 from support import WAIT, code_n, request, wait_until
@@ -222,3 +223,34 @@ def test_pruning_counts_region_artifacts(tmp_path: Path) -> None:
     assert removed > 0 and store.size() <= size // 2
     assert len(store.keys()) < len(artifacts)
     assert all(k.region for k in store.keys())
+
+
+def test_the_shared_store_gets_whole_contracts_and_the_local_cache_keeps_regions(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("fsspec", reason="the [cluster] extra (fsspec) is not installed")
+    pytest.importorskip("cryptography", reason="the [cluster] extra is not installed")
+    from pyevm_jit.runtime.store.shared import SharedArtifactStore, TieredArtifactStore
+    from pyevm_jit.runtime.store.signing import load_signer, load_trusted, write_keypair
+
+    private, public = write_keypair(tmp_path / "keys")
+    shared = SharedArtifactStore(
+        (tmp_path / "shared").as_uri(),
+        signer=load_signer(private),
+        trusted=load_trusted([public]),
+    )
+    local = FileArtifactStore(tmp_path / "local", max_bytes=1 << 20)
+    tiered = TieredArtifactStore(local, shared)
+    code = _contract(8)
+    region = _fake_region_artifact(code, frozenset({0, 5}))
+    whole = _fake_region_artifact(code, None)
+    assert tiered.store(region) and tiered.store(whole)
+    assert shared.published == 1
+    assert [p.name for p in (tmp_path / "shared").rglob("*.pjit")] == [whole.key.file_name]
+    ours = identity_fingerprint(engine_identity())
+    assert sorted(k.region for k in tiered.variants(keccak(code), "cancun", ours)) == [
+        "", region.key.region,
+    ]  # fmt: skip
+    assert tiered.load(region.key) == region
+    local.delete(region.key)
+    assert tiered.load(region.key) is None, "a region is not asked of the shared store"

@@ -283,7 +283,7 @@ class TieredArtifactStore:
     def load(self, key: ArtifactKey) -> StoredArtifact | None:
         if self.local is not None:
             found = self.local.load(key)
-            if found is not None:
+            if found is not None or key.region:  # (regions are never published: below)
                 return found
         artifact = self.shared.load(key)
         if artifact is not None and self.local is not None:
