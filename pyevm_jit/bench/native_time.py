@@ -121,6 +121,10 @@ class TimeToNative:
     #: wall seconds from the first call to the end of the first call that ran native code
     native_after: float | None = None
     native_call: int | None = None  # 1-based
+    #: CPU seconds of this process (all its threads: the calls, learning, an in-process
+    #: compile, linking; not a worker process's compile) until then: what a loaded machine
+    #: inflates far less than the wall time
+    native_after_cpu: float | None = None
     tier_up_after: float | None = None  # ... that ran tier-up code
     tier_up_call: int | None = None
     #: the first compilation's translate + optimise + codegen (CPU of the compiling worker)
@@ -167,6 +171,7 @@ def time_to_native(
         native: list[float] = []
         tiered: list[float] = []
         start = time.perf_counter()
+        start_cpu = time.process_time()
         while time.perf_counter() - start < limit_seconds:
             hits = backend.stats().lookup_hits
             tier_ready = any(e.tier_up and e.success for e in events)
@@ -191,6 +196,7 @@ def time_to_native(
             else:
                 if result.native_after is None:
                     result.native_after, result.native_call = now, result.calls
+                    result.native_after_cpu = time.process_time() - start_cpu
                     if progress is not None:
                         progress(f"native after {now:.1f} s")
                 native.append(elapsed_ns / 1e6)
@@ -224,8 +230,9 @@ def format_time_to_native(r: TimeToNative) -> list[str]:
     def at(seconds: float | None, call: int | None) -> str:
         return "not reached" if seconds is None else f"{seconds:.2f} s (call {call})"
 
+    cpu = "" if r.native_after_cpu is None else f" ({r.native_after_cpu:.2f} s CPU of this process)"
     lines.append(
-        f"  first native call after {at(r.native_after, r.native_call)}, first-tier compile "
+        f"  first native call after {at(r.native_after, r.native_call)}{cpu}, first-tier compile "
         f"{r.compile_cpu:.2f} s CPU; tier-up code after {at(r.tier_up_after, r.tier_up_call)}, "
         f"tier-up compile {r.tier_up_cpu:.2f} s CPU (linking both: {r.link_seconds:.2f} s wall)"
     )

@@ -447,7 +447,7 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar or progress lines"
     )
-    regions_option.add_argument(parser, "jit mode: ")
+    regions_option.add_argument(parser, "jit and aot modes: ")
 
 
 def run_from_arguments(

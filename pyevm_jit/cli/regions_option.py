@@ -35,8 +35,8 @@ def apply(args: argparse.Namespace, problem: str | None = None, seed: int = 1) -
 
 def apply_to_cases(args: argparse.Namespace, mode: str) -> None:
     """`apply` for a case command running in `mode`."""
-    wrong = mode != "jit" or getattr(args, "cluster", None)
-    apply(args, "--regions needs --mode jit (and no --cluster)" if wrong else None)
+    wrong = mode not in ("jit", "aot") or getattr(args, "cluster", None)
+    apply(args, "--regions needs --mode jit or aot (and no --cluster)" if wrong else None)
 
 
 def side_exits_note(stats: Mapping[str, Any]) -> str:

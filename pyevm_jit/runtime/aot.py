@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pyevm_jit.compiler.target import engine_identity
+from pyevm_jit.runtime import regions
 from pyevm_jit.runtime.backend import JitBackend
 from pyevm_jit.runtime.config import RuntimeConfig, RuntimeTuning
 from pyevm_jit.runtime.stats import RuntimeStatsSnapshot
@@ -36,7 +37,9 @@ def plan_aot(
     present = 0
     for (code_hash, code_fork), code in sorted(codes.items()):
         runtime_key = RuntimeCacheKey(code_hash, code_fork)
-        full = ArtifactKey.for_identity(runtime_key, tuning.aot_opt_level, identity)
+        # with regions forced (`region_random`), what an AOT job compiles is a region
+        region = regions.first(code, code_fork, tuning) if tuning.region_random else None
+        full = ArtifactKey.for_identity(runtime_key, tuning.aot_opt_level, identity, region)
         if store.load(full) is not None:
             present += 1
         elif tuning.should_compile(code):

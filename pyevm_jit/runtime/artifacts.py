@@ -13,8 +13,16 @@ as the reference's preloaded AOT programs are, so `get_compiled` finds them righ
 which drops a program whose length disagrees: `verify_length`). Artifacts of other
 engines are skipped by their file names, unread, with one summary line.
 
-Storing: every program compiled here (JIT, tier-up and AOT alike) is persisted once it is known
-to link (`persist`; best effort, failures logged and counted).
+Storing: every program compiled here (JIT, tier-up and AOT alike, region programs included) is
+persisted once it is known to link (`persist`; best effort, failures logged and counted).
+
+Region programs (docs/regions.md) are stored under a key that names what they cover (the count
+and a digest of their blocks' start pcs, `store.format.region_tag`); their manifest lists the
+blocks, covered by the digest like every field. A key's lookup takes the whole contract when
+the store has it (best level first), else the largest region stored for the code (one listing
+of the store's fork folder, `variants`); a region grown here is stored under its new key and
+the one it grew from is deleted. A loaded region program counts its side exits and grows like
+one compiled here.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from pyevm_jit.runtime import regions
 from pyevm_jit.runtime.state import BackendState, ResidentEntry, code_size, describe_key, insert
 from pyevm_jit.runtime.store import ArtifactKey, StoredArtifact, identity_fingerprint
 from pyevm_jit.runtime.types import CompiledProgram, ProgramKind, RuntimeCacheKey
@@ -86,7 +95,7 @@ def preload(inner: BackendState) -> None:
     for key in keys:
         if key.identity != ours:
             foreign += 1
-        elif key.runtime_key not in best or key.opt_level > best[key.runtime_key].opt_level:
+        elif key.runtime_key not in best or key.rank > best[key.runtime_key].rank:
             best[key.runtime_key] = key
     if foreign:
         log.log(
@@ -184,17 +193,22 @@ def adopt(
     if problem is not None:
         reject(inner, artifact, problem)
         return None
+    region = artifact.manifest.covered  # (checked when the manifest was read)
     try:
         native = inner.linker(artifact.to_object_code())  # the entry symbol of `key`
     except Exception as exc:  # noqa: BLE001
         reject(inner, artifact, f"link failed: {exc}")
         return None
+    if region is not None:
+        # `code` is unknown only for a preloaded program; its first lookup checks the length
+        native.side_exit = regions.SideExitAccount(inner, key, code, region)
     program = CompiledProgram(
         key,
         ProgramKind.AOT,
         native,
         code_size(native, artifact.object_bytes),
         opt_level=artifact.manifest.opt_level,
+        region=region,
     )
     with inner.lock:
         if resident:
@@ -214,35 +228,59 @@ def store_levels(inner: BackendState) -> list[int]:
     return sorted(levels, reverse=True)
 
 
+def _stored_regions(inner: BackendState, key: RuntimeCacheKey) -> list[ArtifactKey]:
+    """The region programs of `key` the store holds for this engine, best first."""
+    find = getattr(inner.config.store, "variants", None)
+    if find is None:
+        return []
+    ours = identity_fingerprint(engine_identity(inner))
+    found = [k for k in find(key.code_hash, key.fork, ours) if k.region]
+    return sorted(found, key=lambda k: k.rank, reverse=True)
+
+
 def from_store(inner: BackendState, key: RuntimeCacheKey, code: bytes) -> CompiledProgram | None:
-    """The key's best stored program, checked and made resident; None when the store has none
-    that is usable."""
+    """The key's best stored program, checked and made resident: the whole contract at the best
+    level stored, else its largest stored region; None when the store has none usable."""
     store = inner.config.store
     if store is None:
         return None
     identity = engine_identity(inner)
-    for opt in store_levels(inner):
-        try:
-            artifact = store.load(ArtifactKey.for_identity(key, opt, identity))
-        except Exception as exc:  # noqa: BLE001
-            log.warning("pyevm-jit: artifact store read failed: %s", exc)
-            return None
-        if artifact is not None:
-            program = adopt(inner, artifact, key, code, count=True)
-            if program is not None:
-                return program
+    try:
+        wanted = [ArtifactKey.for_identity(key, opt, identity) for opt in store_levels(inner)]
+        for index, artifact_key in enumerate(wanted):
+            artifact = store.load(artifact_key)
+            if artifact is None and index == len(wanted) - 1:
+                wanted.extend(_stored_regions(inner, key))  # no whole contract: a region?
+            if artifact is not None:
+                program = adopt(inner, artifact, key, code, count=True)
+                if program is not None:
+                    return program
+    except Exception as exc:  # noqa: BLE001
+        log.warning("pyevm-jit: artifact store read failed: %s", exc)
     return None
 
 
-def persist(inner: BackendState, key: RuntimeCacheKey, obj: ObjectCode, code_len: int) -> None:
-    """Store the object code of a program compiled here (best effort: a failure is counted
-    and logged, the first as a warning)."""
+def persist(
+    inner: BackendState,
+    key: RuntimeCacheKey,
+    obj: ObjectCode,
+    code_len: int,
+    region: frozenset[int] | None = None,
+    replaces: tuple[int, frozenset[int]] | None = None,
+) -> None:
+    """Store the object code of a program compiled here (`region`: the blocks it compiles,
+    None for the whole contract; `replaces`: (level, region) of the region program it
+    replaces, whose artifact is deleted once this one is stored). Best effort: a failure is
+    counted and logged, the first as a warning."""
     store = inner.config.store
     if store is None:
         return
+    identity = engine_identity(inner)
     try:
-        artifact = StoredArtifact.create(key, obj, code_len, engine_identity(inner))
+        artifact = StoredArtifact.create(key, obj, code_len, identity, region)
         written = store.store(artifact) is not False  # (None: a store of the older protocol)
+        if written and replaces is not None:
+            store.delete(ArtifactKey.for_identity(key, replaces[0], identity, replaces[1]))
     except Exception as exc:  # noqa: BLE001 - persisting is best effort
         with inner.lock:
             inner.store_failures += 1

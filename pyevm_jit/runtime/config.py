@@ -123,9 +123,8 @@ class RuntimeTuning:
     #: region compilation (docs/regions.md), on when above 0: a JIT program first compiles
     #: the blocks a message of the contract ran (or, when none was recorded, the blocks pc 0
     #: reaches statically, at most this many); the rest are side exits to the interpreter.
-    #: 0 (the default until region programs are stored) compiles whole contracts; blocking
-    #: mode and AOT always do (unless `region_blocking`)
-    region_blocks: int = _env("region_blocks", 0)
+    #: 0 compiles whole contracts; blocking mode and AOT always do (unless `region_blocking`)
+    region_blocks: int = _env("region_blocks", 16)
     #: a region covering at least this share of the contract's blocks is compiled whole
     region_whole_share: float = _env("region_whole_share", 0.5)
     #: compile regions in blocking mode too (tests and the fuzzer force side exits with it)

@@ -100,13 +100,17 @@ def start_job(
             return None
         job = Job(key, req.code, kind, inner.generation, tier_up)
         job.learned = learned
+        if entry is not None and (grow is not None or tier_up):
+            old = entry.program
+            if old.region is not None and old.opt_level is not None:
+                job.replaces = (old.opt_level, old.region)
         if grow is not None and entry is not None:
             job.grow = True
             job.level = entry.program.opt_level
             job.region = regions.whole_or(req.code, key.fork, grow, inner.tuning)
         elif tier_up and entry is not None and inner.config.store is None:
             # the tier-up compiles what the region has become; with a store, the whole
-            # contract, which is stored (a region is not: the store's key names the whole)
+            # contract, which is stored and is what later runs load
             job.region = entry.program.region
         inner.inflight[key] = job
     _run_job(inner, job)
@@ -130,12 +134,12 @@ def _run_job(inner: BackendState, job: Job) -> None:
     if program is not None:
         _complete(inner, job, program, None, None, dispatched=False)
         return
-    if (
-        not replaces
-        and job.kind is ProgramKind.JIT
-        and (not inner.blocking or inner.tuning.region_blocking)
+    tuning = inner.tuning
+    if not replaces and (
+        (job.kind is ProgramKind.JIT and (not inner.blocking or tuning.region_blocking))
+        or (job.kind is ProgramKind.AOT and tuning.region_random)  # regions forced
     ):
-        job.region = regions.first(job.code, job.key.fork, inner.tuning, job.learned)
+        job.region = regions.first(job.code, job.key.fork, tuning, job.learned)
     pool = _pool_for(inner, job)
     if pool is None:
         _complete(inner, job, None, "backend not started", None, dispatched=False)
@@ -194,9 +198,9 @@ def _job_done(inner: BackendState, job: Job, task: CompileTask, fut: Future[Obje
         return
     link = monotonic() - t0
     _add_spent(inner, job, obj.timings.total)  # linked: it is object code, with its timings
-    if job.region is None:  # a region program is never stored (its key names the whole)
-        artifacts.persist(inner, job.key, obj, len(job.code))  # only once it is known to link
-    else:
+    # stored only once it is known to link; a region program under a key naming its blocks
+    artifacts.persist(inner, job.key, obj, len(job.code), job.region, job.replaces)
+    if job.region is not None:
         native.side_exit = regions.SideExitAccount(inner, job.key, job.code, job.region)
     program = CompiledProgram(
         job.key,

@@ -73,17 +73,24 @@ class SideExitAccount:
     """What a region program calls at each FALLBACK exit (a FALLBACK inside the region is a
     failed head check, not a side exit, and is not counted). The first exit at a pc outside
     the region has the interpreter record what it runs (`exit` returns the set to fill), and
-    `ran` asks the backend thread to grow the region with it."""
+    `ran` asks the backend thread to grow the region with it. A program that must not grow
+    learns nothing: one preloaded from a store before its code was seen (`code` None), or one
+    of a backend that compiles nothing while it runs (`promote_hot` off: an AOT run)."""
 
     __slots__ = ("_inner", "_key", "_region", "_req", "_asked")
 
     def __init__(
-        self, inner: BackendState, key: RuntimeCacheKey, code: bytes, region: frozenset[int]
+        self,
+        inner: BackendState,
+        key: RuntimeCacheKey,
+        code: bytes | None,
+        region: frozenset[int],
     ) -> None:
         self._inner = inner
         self._key = key
         self._region = region
-        self._req = LookupRequest(key, code)
+        grows = code is not None and inner.config.promote_hot
+        self._req = LookupRequest(key, code) if grows and code is not None else None
         self._asked: set[int] = set()  # pcs learned from
 
     def exit(self, pc: int) -> set[int] | None:
@@ -96,13 +103,15 @@ class SideExitAccount:
             for old in list(counts)[: _MAX_COUNTERS // 2]:
                 counts.pop(old, None)
         asked = self._asked
-        if pc in asked or len(asked) >= _MAX_LEARNED:
+        if pc in asked or len(asked) >= _MAX_LEARNED or self._req is None:
             return None
         asked.add(pc)
         return set()
 
     def ran(self, pcs: set[int]) -> None:
         inner = self._inner
+        if self._req is None:
+            return
         try:
             inner.commands.put_nowait(("grow", self._req, frozenset(pcs)))
         except queue.Full:

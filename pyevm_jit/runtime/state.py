@@ -112,6 +112,9 @@ class Job:
     level: int | None = field(init=False, default=None)
     #: pcs a learning run recorded (its first region: the blocks that ran)
     learned: frozenset[int] | None = field(init=False, default=None)
+    #: (level, region) of the region program this job replaces (a growth, a tier-up): its
+    #: stored artifact is deleted once this job's program is stored
+    replaces: tuple[int, frozenset[int]] | None = field(init=False, default=None)
 
 
 def default_linker(obj: ObjectCode) -> NativeProgram:

@@ -35,3 +35,20 @@ def test_fuzz_with_regions_runs_programs_with_side_exits(tmp_path: Path) -> None
     assert "divergences: 0" in done.stdout
     exits = next(line for line in done.stdout.splitlines() if line.startswith("side exits: "))
     assert int(exits.split(": ")[1]) > 0, done.stdout
+
+
+def test_statetest_aot_with_regions_runs_stored_regions(tmp_path: Path) -> None:
+    """`--mode aot --regions`: the store is filled with region programs (named by what they
+    cover), the run loads them and leaves them at side exits, compiling nothing."""
+    folder = Path(__file__).parents[2] / "fixtures/ethereum-tests-sample/GeneralStateTests"
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [sys.executable, "-m", "pyevm_jit.cli", "statetest", str(folder / "stSolidityTest"),
+         "--mode", "aot", "--regions", "--store", str(store), "--no-progress"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert " 0 failed" in done.stdout and "0 compilations while running" in done.stdout
+    assert "side exits of region programs" in done.stdout
+    files = [f for f in store.rglob("*.pjit") if f.parent.name != "rtlib"]  # (its library)
+    assert files and all(".R" in f.name for f in files)

@@ -325,6 +325,29 @@ class FileArtifactStore:
                         out.append(key)
         return out
 
+    def variants(self, code_hash: bytes, fork: str, identity: str) -> list[ArtifactKey]:
+        """The keys of the artifacts of one code and engine present (every level, the whole
+        contract and each region stored: docs/regions.md), from file names only. One listing
+        of the fork's folder; a lookup asks for it only when the whole contract is absent."""
+        out: list[ArtifactKey] = []
+        prefix = code_hash.hex() + "."
+        with self._root() as root:
+            if root is None:
+                return out
+            fork_fd = self._open_fork(root, fork)
+            if fork_fd is None:
+                return out
+            try:
+                names = _list(fork_fd)
+            finally:
+                os.close(fork_fd)
+        for name in names:
+            if name.startswith(prefix):
+                key = ArtifactKey.from_file_name(fork, name)
+                if key is not None and key.identity == identity:
+                    out.append(key)
+        return out
+
     def load_all(self, identity: str | None = None) -> list[StoredArtifact]:
         """Every valid artifact (of engine fingerprint `identity` only, when given: others are
         skipped by their names, unread)."""

@@ -1,13 +1,18 @@
 """The artifact format: the key, the manifest, the digest and the file an artifact is.
 
 An artifact file is a header line, the manifest (JSON) and the object bytes. Its name is
-`{code_hash}.O{opt}.{identity}.pjit`, where `identity` is a short fingerprint of the engine
+`{code_hash}.O{opt}.{identity}.pjit` for a whole-contract program and
+`{code_hash}.O{opt}.{identity}.R{blocks}-{digest}.pjit` for a region program (docs/regions.md:
+the program compiles `blocks` of the contract's blocks, the others are side exits; `digest`
+names the set of their start pcs, so two coverages never share a name), where `identity` is a
+short fingerprint of the engine
 identity (`compiler.target.EngineIdentity`: package version, a hash of the code generator's and
 the runtime library's sources, py-evm version, ABI version, LLVM, target triple, CPU, features),
 so one store can serve machines and versions without one overwriting another, and an artifact
 of another engine is skipped by its name alone.
 
-The manifest repeats the key (code hash, fork, optimisation level), the full identity, the
+The manifest repeats the key (code hash, fork, optimisation level, and for a region program
+the start pcs of its blocks: `region`, absent for a whole contract), the full identity, the
 entry symbol, the bytecode and object sizes, the creation time and a Keccak-256 digest of the
 manifest and the object together. Before an artifact is handed out it must agree with its file
 name, its entry symbol must be the one derived from (code hash, fork), and the digest must
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from eth_hash.auto import keccak
 
+from pyevm_jit.compiler.regions import region_digest
 from pyevm_jit.compiler.target import EngineIdentity
 from pyevm_jit.runtime.types import RuntimeCacheKey
 
@@ -61,22 +67,58 @@ def expected_entry_symbol(code_hash: bytes, fork: str) -> str:
     return entry_symbol(code_hash, fork)
 
 
+def region_tag(region: frozenset[int] | None) -> str:
+    """What names a region in a key: `{blocks}-{digest of their sorted start pcs}` ("" for the
+    whole contract)."""
+    return "" if region is None else f"{len(region)}-{region_digest(region)}"
+
+
+def region_text(region: frozenset[int] | None) -> str:
+    """A region as its manifest writes it: the sorted start pcs, comma-separated."""
+    return "" if region is None else ",".join(map(str, sorted(region)))
+
+
+def parse_region(text: str) -> frozenset[int] | None:
+    """The region a manifest's `region` text names (None: the whole contract); ValueError when
+    it is not the canonical text of a non-empty set of pcs."""
+    if not text:
+        return None
+    region = frozenset(int(part) for part in text.split(","))
+    if not region or min(region) < 0 or region_text(region) != text:
+        raise ValueError("manifest region is not a sorted list of distinct pcs")
+    return region
+
+
 @dataclass(frozen=True)
 class ArtifactKey:
-    """The full identity of an artifact: runtime key, optimisation level, engine identity."""
+    """The full identity of an artifact: runtime key, optimisation level, engine identity, and
+    what a region program covers (`region_tag`; "" for a whole contract)."""
 
     code_hash: bytes
     fork: str
     opt_level: int
     identity: str  # identity_fingerprint(...)
+    region: str = ""  # region_tag(...)
 
     @property
     def runtime_key(self) -> RuntimeCacheKey:
         return RuntimeCacheKey(self.code_hash, self.fork)
 
     @property
+    def region_blocks(self) -> int:
+        """Blocks a region program covers (0: the whole contract)."""
+        return int(self.region.split("-", 1)[0]) if self.region else 0
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Orders the artifacts of one code, best last: a whole contract before any region, a
+        larger region before a smaller one, then the higher level."""
+        return (0 if self.region else 1, self.region_blocks, self.opt_level)
+
+    @property
     def stem(self) -> str:
-        return f"{self.code_hash.hex()}.O{self.opt_level}.{self.identity}"
+        stem = f"{self.code_hash.hex()}.O{self.opt_level}.{self.identity}"
+        return f"{stem}.R{self.region}" if self.region else stem
 
     @property
     def file_name(self) -> str:
@@ -84,9 +126,14 @@ class ArtifactKey:
 
     @classmethod
     def for_identity(
-        cls, key: RuntimeCacheKey, opt_level: int, identity: EngineIdentity
+        cls,
+        key: RuntimeCacheKey,
+        opt_level: int,
+        identity: EngineIdentity,
+        region: frozenset[int] | None = None,
     ) -> ArtifactKey:
-        return cls(key.code_hash, key.fork, opt_level, identity_fingerprint(identity))
+        fingerprint = identity_fingerprint(identity)
+        return cls(key.code_hash, key.fork, opt_level, fingerprint, region_tag(region))
 
     @classmethod
     def from_file_name(cls, fork: str, name: str) -> ArtifactKey | None:
@@ -94,16 +141,22 @@ class ArtifactKey:
         if not name.endswith(SUFFIX) or name.startswith("."):
             return None
         parts = name[: -len(SUFFIX)].split(".")
-        if len(parts) != 3 or not parts[1].startswith("O") or len(parts[2]) != 16:
+        if len(parts) not in (3, 4) or not parts[1].startswith("O") or len(parts[2]) != 16:
             return None
+        region = parts[3][1:] if len(parts) == 4 else ""
         try:
             code_hash = bytes.fromhex(parts[0])
             opt = int(parts[1][1:])
+            if len(parts) == 4:
+                blocks, digest = region.split("-")
+                if not parts[3].startswith("R") or int(blocks) <= 0 or len(digest) != 16:
+                    return None
+                bytes.fromhex(digest)
         except ValueError:
             return None
         if len(code_hash) != 32 or opt < 0 or not safe_name(fork):
             return None
-        return cls(code_hash, fork, opt, parts[2])
+        return cls(code_hash, fork, opt, parts[2], region)
 
 
 def safe_name(name: str) -> bool:
@@ -126,10 +179,18 @@ class ArtifactManifest(EngineIdentity):
     artifact_len: int
     created: float
     digest: str  # hex Keccak-256 of this manifest (without the digest) and the object bytes
+    #: a region program's block start pcs (`region_text`); "" (and absent from the file, so
+    #: a whole contract's manifest is what it was before regions were stored): whole contract
+    region: str = ""
 
     @property
     def identity(self) -> EngineIdentity:
         return EngineIdentity(**EngineIdentity.as_dict(self))
+
+    @property
+    def covered(self) -> frozenset[int] | None:
+        """The blocks a region program compiles (None: the whole contract)."""
+        return parse_region(self.region)
 
     @property
     def key(self) -> ArtifactKey:
@@ -138,16 +199,23 @@ class ArtifactManifest(EngineIdentity):
             self.fork,
             self.opt_level,
             identity_fingerprint(self.identity),
+            region_tag(self.covered),
         )
+
+    def _fields(self) -> dict[str, Any]:
+        fields = dataclasses.asdict(self)
+        if not fields["region"]:
+            del fields["region"]
+        return fields
 
     def signed_fields(self) -> dict[str, Any]:
         """Every field but the digest (what the digest covers, with the object)."""
-        fields = dataclasses.asdict(self)
+        fields = self._fields()
         del fields["digest"]
         return fields
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n"
+        return json.dumps(self._fields(), indent=1, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> ArtifactManifest:
@@ -159,6 +227,8 @@ class ArtifactManifest(EngineIdentity):
         types: dict[str, type] = get_type_hints(cls)
         values: dict[str, Any] = {}
         for name, kind in types.items():
+            if name == "region" and name not in data:
+                continue  # a whole contract's
             if name not in data:
                 raise ValueError(f"manifest lacks {name!r}")
             value = data[name]
@@ -178,6 +248,9 @@ class ArtifactManifest(EngineIdentity):
                 raise ValueError
         except ValueError:
             raise ValueError("manifest code hash or digest is not 32 bytes of hex") from None
+        covered = manifest.covered  # ValueError when not canonical
+        if covered is not None and max(covered) >= manifest.bytecode_len:
+            raise ValueError("manifest region lies outside the code")
         if not safe_name(manifest.fork):
             raise ValueError("manifest fork is not a plain name")
         return manifest
@@ -234,7 +307,10 @@ class StoredArtifact:
         obj: ObjectCode,
         bytecode_len: int,
         identity: EngineIdentity,
+        region: frozenset[int] | None = None,
     ) -> StoredArtifact:
+        """The artifact of a program compiled here (`region`: the blocks it compiles, None
+        for the whole contract)."""
         entry = expected_entry_symbol(key.code_hash, key.fork)
         if obj.entry_symbol != entry:
             raise ValueError(f"object code exports {obj.entry_symbol}, not {entry} of its key")
@@ -249,6 +325,8 @@ class StoredArtifact:
             "artifact_len": len(obj.object_bytes),
             "created": time.time(),
         }
+        if region is not None:
+            fields["region"] = region_text(region)
         data = bytes(obj.object_bytes)
         manifest = ArtifactManifest(**fields, digest=artifact_digest(fields, data))
         return cls(manifest, data)

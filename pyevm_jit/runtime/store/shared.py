@@ -274,10 +274,16 @@ class TieredArtifactStore:
     def load_all(self) -> list[StoredArtifact]:
         return self.local.load_all() if self.local is not None else []
 
+    def variants(self, code_hash: bytes, fork: str, identity: str) -> list[ArtifactKey]:
+        """The local cache's artifacts of one code (`FileArtifactStore.variants`): region
+        programs live there only (below)."""
+        find = getattr(self.local, "variants", None)
+        return find(code_hash, fork, identity) if find is not None else []
+
     def load(self, key: ArtifactKey) -> StoredArtifact | None:
         if self.local is not None:
             found = self.local.load(key)
-            if found is not None:
+            if found is not None or key.region:  # (regions are never published: below)
                 return found
         artifact = self.shared.load(key)
         if artifact is not None and self.local is not None:
@@ -295,7 +301,11 @@ class TieredArtifactStore:
                 written = self.local.store(artifact)
             except OSError as exc:
                 error = exc
-        published = self.shared.publish(artifact)
+        # a region program (docs/regions.md) stays in the local cache: it is what this
+        # machine's runs happened to execute, found by listing the cache (`variants`), which a
+        # shared store is not asked for (an https one cannot be listed); whole contracts are
+        # published, found by their exact key
+        published = not artifact.key.region and self.shared.publish(artifact)
         if error is not None and not published:
             raise error
         return written or published
