@@ -437,7 +437,6 @@ def test_older_forks_keep_py_evm_executor(backend: Any) -> None:
 def test_every_recorded_method_is_the_installed_py_evms() -> None:
     """When py-evm changes a method of an executor family, this fails: compare the copy in
     lean/transaction.py with the new code, then record the new fingerprint in lean/txpins.py."""
-    from pyevm_jit.lean import guard
 
     assert [family.name for family in txguard.verified_families()] == ["london", "cancun", "prague"]
     recorded = {
