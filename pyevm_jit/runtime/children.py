@@ -58,6 +58,11 @@ def child_command(module: str, *args: str) -> list[str]:
     return python_module_command(LAUNCHER, module, *args)
 
 
+#: the parent's pid, for the child's launcher: a child whose parent ends before the child has
+#: started (Ctrl-C while it is being launched) is re-parented before it could ask `getppid`
+PARENT_VARIABLE = "PYEVM_JIT_PARENT_PID"
+
+
 def child_environment() -> dict[str, str]:
     """The environment of a child Python process: this one's, with `PYTHONPATH` set to this
     process's `sys.path`, led by the folder this `pyevm_jit` package was imported from (so the
@@ -67,6 +72,7 @@ def child_environment() -> dict[str, str]:
     paths = [root, *(p for p in sys.path if p and os.path.abspath(p) != root)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env[PARENT_VARIABLE] = str(os.getpid())  # the launcher's watchdog (launcher.py)
     return env
 
 

@@ -25,7 +25,7 @@ from pyevm_jit.runtime import (
     RuntimeConfig,
     RuntimeTuning,
 )
-from pyevm_jit.runtime.children import child_command
+from pyevm_jit.runtime.children import PARENT_VARIABLE, child_command, child_environment
 from pyevm_jit.runtime.workers import CompileFailure, CompileTask, ProcessPool
 from pyevm_jit.testing import faults
 
@@ -216,6 +216,29 @@ def test_worker_exits_quietly_when_its_parent_is_gone() -> None:
     writer.close()
     assert worker.returncode == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_child_whose_parent_ended_before_it_started_exits_at_once() -> None:
+    """A Ctrl-C while a child is being launched: the parent ends before the child's launcher
+    runs, so the child is re-parented before it could ask for its parent. The launcher takes
+    the parent's pid from the environment the parent wrote and exits (here the pid written is
+    not the real parent's: without that check the child would run its module for a minute)."""
+    env = {**child_environment(), PARENT_VARIABLE: "1"}
+    child = subprocess.Popen(
+        child_command("timeit", "-n", "1", "-r", "1", "import time; time.sleep(60)"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
 
 
 def test_workers_do_not_get_the_terminals_ctrl_c() -> None:
