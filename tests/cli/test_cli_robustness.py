@@ -199,6 +199,10 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_with_child(*args: str) -> tuple[subprocess.Popen[str], set[int]]:
     """A command in a session of its own (as at a terminal), once it has a child process."""
     proc = subprocess.Popen(
@@ -208,6 +212,9 @@ def _start_with_child(*args: str) -> tuple[subprocess.Popen[str], set[int]]:
         text=True,
         cwd=REPO,
         start_new_session=True,
+        # Ctrl-C as at a terminal: a background job of a shell without job control (`cmd &` in
+        # a script, nohup) starts with SIGINT ignored, and Python then keeps it ignored
+        preexec_fn=_sigint_default,
     )
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
