@@ -59,8 +59,10 @@ _ANALYSES_KEPT = 8
 _analyses_lock = threading.Lock()
 
 
-def _analysis(code: bytes, spec: ForkSpec) -> _Analysis:
-    """(blocks, start pc -> index, JUMPDESTs) of a code (kept for the last few codes)."""
+def analysis(code: bytes, spec: ForkSpec) -> _Analysis:
+    """(blocks, start pc -> index, JUMPDESTs) of a code (kept for the last few codes: the
+    runtime finds a region and the code generator compiles it from one analysis). The blocks
+    are shared: nothing may change them."""
     cache_key = (code, id(spec))
     with _analyses_lock:
         hit = _analyses.get(cache_key)
@@ -86,7 +88,7 @@ def ran(
     """`region` plus the blocks that ran, from `pcs`: where a run started and where every JUMP
     and JUMPI it ran continued (what `run_interpreter_learning` records). A block that ran is
     followed into the next one unless it ends in a jump (a JUMPI not taken was recorded)."""
-    blocks, index, _ = _analysis(code, _spec(spec))
+    blocks, index, _ = analysis(code, _spec(spec))
     starts = [blk.start_pc for blk in blocks]
     have = set(region)
     for pc in pcs:
@@ -104,7 +106,7 @@ def ran(
 def random_region(code: bytes, spec: ForkSpec | str, seed: int) -> frozenset[int]:
     """About half of the blocks, drawn with `seed` and the code (the fuzzer's side exits at
     random places); pc 0 is in it, so every message enters native code."""
-    blocks, _, _ = _analysis(code, _spec(spec))
+    blocks, _, _ = analysis(code, _spec(spec))
     rng = random.Random(hashlib.sha256(seed.to_bytes(8, "big") + code).digest())
     chosen = {blk.start_pc for blk in blocks if rng.random() < 0.5}
     chosen.add(0)
@@ -116,7 +118,7 @@ def grow(
     region: Iterable[int] = (),
 ) -> frozenset[int]:  # fmt: skip
     """`region` plus the blocks reached statically from `seeds`, at most `budget` new blocks."""
-    blocks, index, jumpdests = _analysis(code, _spec(spec))
+    blocks, index, jumpdests = analysis(code, _spec(spec))
     have = set(region)
     added = 0
     todo = deque(pc for pc in seeds if pc in index)
@@ -136,7 +138,7 @@ def first_region(code: bytes, spec: ForkSpec | str, budget: int) -> frozenset[in
 
 
 def block_count(code: bytes, spec: ForkSpec | str) -> int:
-    return len(_analysis(code, _spec(spec))[0])
+    return len(analysis(code, _spec(spec))[0])
 
 
 def region_digest(region: frozenset[int] | None) -> str:

@@ -419,18 +419,27 @@ def _learning_overdue(inner: BackendState, now: float) -> None:
 
 
 def _prepare_linker(inner: BackendState) -> None:
-    """Build this process's linker and runtime library (about 0.3 s of CPU, once per process)
-    on a thread of its own while the first region is learned and compiled, not after."""
+    """Warm this process up for its first in-process compile and link, once, on a thread of
+    its own: import and start the compiler (`workers.tasks.WARM_UP`, what a compile worker
+    does before it reports ready) and build the linker and runtime library (about 0.3 s of
+    CPU without a store that holds it). Started when the backend sees its first lookups with
+    regions on, so that it is done by the time a first region has been learned, instead of
+    being paid, under the interpreter's share of the GIL, between the compile and the link."""
     if inner.linker_prepared or inner.config.linker is not None:
         return
     inner.linker_prepared = True
     from pyevm_jit.compiler.link import prepare_linker
+    from pyevm_jit.runtime.workers.tasks import WARM_UP
+
+    warm_up = WARM_UP.get(inner.compiler)
 
     def prepare() -> None:
         try:
+            if warm_up is not None:
+                warm_up()
             prepare_linker()
-        except Exception as exc:  # noqa: BLE001 - the first link reports it again
-            log.debug("pyevm-jit: cannot prepare the linker: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the first compile or link reports it again
+            log.debug("pyevm-jit: cannot prepare the compiler or linker: %s", exc)
 
     threading.Thread(target=prepare, name="pyevm-jit-linker", daemon=True).start()
 
@@ -466,6 +475,14 @@ def _earned(inner: BackendState, req: LookupRequest) -> bool:
 
 def _drain_events(inner: BackendState) -> None:
     events = inner.events
+    if (
+        events
+        and not inner.linker_prepared
+        and inner.config.promote_hot
+        and not inner.config.aot
+        and regions.enabled(inner.tuning)
+    ):
+        _prepare_linker(inner)  # in-process region compiles are coming
     threshold = max(1, inner.tuning.hot_threshold)
     kind = ProgramKind.AOT if inner.config.aot else ProgramKind.JIT
     counts = inner.miss_counts

@@ -22,8 +22,6 @@ from pyevm_jit.abi import FIELD_INDEX, Status
 from pyevm_jit.compiler.analysis import (
     Block,
     Instruction,
-    build_blocks,
-    jump_destinations,
     native_kind,
 )
 from pyevm_jit.compiler.codegen import ops, state
@@ -55,7 +53,7 @@ from pyevm_jit.compiler.codegen.types import (
     i256p,
 )
 from pyevm_jit.compiler.codegen.vstack import Split, VirtualStack, narrow64
-from pyevm_jit.compiler.regions import close_region
+from pyevm_jit.compiler.regions import analysis, close_region
 from pyevm_jit.opcodes import (
     ENV_SLOT,
     JUMP,
@@ -83,8 +81,7 @@ class ProgramBuilder(Exits):
         self.fn.arg_attributes[0] = "noalias"
         self.ctx = self.fn.args[0]
         self.entry_name = entry
-        self.blocks = build_blocks(code, spec)
-        self.jumpdests = jump_destinations([i for blk in self.blocks for i in blk.instructions])
+        self.blocks, _, self.jumpdests = analysis(code, spec)
         # the blocks compiled (None: all); the others are side exits (compiler/regions.py)
         self.region = None if region is None else close_region(self.blocks, region)
         self.env_mask = 0
