@@ -366,6 +366,43 @@ def test_method_patched_after_jit_vm_falls_back(
     assert calls == [] and len(seen) == 2 * stock_seen > 0
 
 
+@pytest.mark.parametrize(
+    "owner, name",
+    [
+        (FrontierTransactionExecutor, "finalize_computation"),  # reached through super()
+        (LondonState, "get_tip"),  # a state method the copy inlines
+    ],
+)
+def test_patch_after_lean_transactions_is_seen_by_the_next_one(
+    owner: type, name: str, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard's class verdicts are kept under CPython's version tags: a py-evm class patched
+    after the lean copy ran (verdicts kept) turns the next transaction to py-evm's path, and
+    undoing the patch turns it back."""
+    jit_class = jit_vm(CancunVM, backend)
+    makers = scenario(CancunVM)[:3]
+    calls = lean_calls(monkeypatch)
+    chain = _chain(jit_class)
+    for make in makers:
+        chain.apply_transaction(make(chain.get_vm()))
+    assert calls == ["cancun"] * 3
+    seen: list[Any] = []
+    original = owner.__dict__[name]
+
+    def patched(self: Any, *args: Any) -> Any:
+        seen.append(args)
+        return original(self, *args)
+
+    setattr(owner, name, patched)
+    try:
+        chain.apply_transaction(makers[0](chain.get_vm()))
+    finally:
+        setattr(owner, name, original)
+    assert calls == ["cancun"] * 3 and len(seen) == 1
+    chain.apply_transaction(makers[1](chain.get_vm()))
+    assert calls == ["cancun"] * 4 and len(seen) == 1
+
+
 def test_state_method_set_on_the_instance_falls_back(
     backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
