@@ -514,3 +514,45 @@ def test_patched_spoof_attributes_are_read_as_patched(
     calls = lean_calls(monkeypatch)
     assert outcome(jit_vm(CancunVM, backend)) == stock
     assert calls and "gas" in asked
+
+
+def test_touched_accounts_are_py_evms_set(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of py-evm's `collect_touched_accounts` (EIP-161) gives the same set, iterated in
+    the same order, for every computation of the scenario (errors, SELFDESTRUCT, nested calls)."""
+    from eth.vm.forks.spurious_dragon import _utils
+
+    copy = lean_transaction._touched_accounts
+    compared: list[int] = []
+
+    def checked(computation: Any, ancestor_had_error: bool) -> set[Any]:
+        found = copy(computation, ancestor_had_error)
+        expected = _utils.collect_touched_accounts(computation, ancestor_had_error)
+        assert found == expected and list(found) == list(expected)
+        compared.append(len(computation.children))
+        return found
+
+    monkeypatch.setattr(lean_transaction, "_touched_accounts", checked)
+    run(jit_vm(PragueVM, backend), scenario(PragueVM))
+    assert len(compared) > 10 and max(compared) > 0  # some with nested computations
+
+
+def test_patched_collect_touched_accounts_runs_as_patched(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
+
+    original = spurious_dragon_state.collect_touched_accounts
+    seen: list[Any] = []
+
+    def patched(computation: Any) -> Any:
+        seen.append(computation)
+        return original(computation)
+
+    jit_class = jit_vm(CancunVM, backend)
+    monkeypatch.setattr(spurious_dragon_state, "collect_touched_accounts", patched)
+    makers = scenario(CancunVM)
+    stock = run(CancunVM, makers)
+    stock_seen = len(seen)
+    calls = lean_calls(monkeypatch)
+    assert run(jit_class, makers) == stock
+    assert len(calls) > 0 and len(seen) == 2 * stock_seen > 0
