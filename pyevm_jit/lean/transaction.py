@@ -46,7 +46,7 @@ from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
-from pyevm_jit.lean import records, txguard
+from pyevm_jit.lean import records, senders, txguard
 from pyevm_jit.lean.guard import fingerprint
 from pyevm_jit.lean.txmessage import message_target
 
@@ -83,6 +83,7 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
     gas_price = min(max_fee, priority_fee + base_fee)
     max_gas_cost = gas * gas_price
     sender = field("sender")
+    senders.note(transaction)
     sender_balance = state.get_balance(sender)
     if sender_balance < max_gas_cost:
         raise ValidationError(
