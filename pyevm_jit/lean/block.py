@@ -29,7 +29,7 @@ import logging
 import weakref
 from typing import Any
 
-from pyevm_jit.lean import guard
+from pyevm_jit.lean import guard, senders
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def lean_get_block(vm_class: type) -> Any | None:
                 return self._block
         _counts["misses"] += 1
         block = block_class.from_header(header=header, chaindb=chaindb)
+        senders.fill(block.transactions)  # senders py-evm recovered for the same transactions
         if len(cache) >= MAX_BLOCKS:
             cache.clear()
         cache[key] = block

@@ -41,11 +41,13 @@ from eth.constants import SECPK1_N
 from eth.exceptions import ContractCreationCollision
 from eth.vm.forks.cancun import state as cancun_state
 from eth.vm.forks.london.constants import EIP3529_MAX_REFUND_QUOTIENT
+from eth.vm.forks.spurious_dragon import _utils as spurious_dragon_utils
 from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
-from pyevm_jit.lean import records, txguard
+from pyevm_jit.lean import records, senders, txguard
+from pyevm_jit.lean.guard import fingerprint
 from pyevm_jit.lean.txmessage import message_target
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
     gas_price = min(max_fee, priority_fee + base_fee)
     max_gas_cost = gas * gas_price
     sender = field("sender")
+    senders.note(transaction)
     sender_balance = state.get_balance(sender)
     if sender_balance < max_gas_cost:
         raise ValidationError(
@@ -211,7 +214,12 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
         if debug:
             logger.debug2(f"DELETING ACCOUNT: {encode_hex(account)}")
         state.delete_account(account)
-    for account in spurious_dragon_state.collect_touched_accounts(computation):
+    collect = spurious_dragon_state.collect_touched_accounts
+    if collect is _PYEVM_COLLECT and spurious_dragon_utils.collect_touched_accounts is collect:
+        touched = _touched_accounts(computation, False)
+    else:
+        touched = collect(computation)
+    for account in touched:
         if state.account_exists(account) and state.account_is_empty(account):
             if debug:
                 logger.debug2(f"CLEARING EMPTY ACCOUNT: {encode_hex(account)}")
@@ -220,6 +228,49 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
     if cancun:
         state.clear_transient_storage()
     return computation
+
+
+def _touched_accounts(computation: Any, ancestor_had_error: bool) -> set[Any]:
+    """py-evm's `collect_touched_accounts(computation, ancestor_had_error)` (EIP-161), without
+    its generator and `to_set` wrapper: the same reads of the computation in the same order, the
+    same set (elements added in the order py-evm's generator yields them; a child's accounts in
+    the order of the child's own set, as py-evm's `yield from` of it)."""
+    found: set[Any] = set()
+    add = found.add
+    three = spurious_dragon_utils.THREE
+    add(computation.state.coinbase)
+    for beneficiary in sorted(computation.get_self_destruct_beneficiaries()):
+        if computation.is_error or ancestor_had_error:
+            if beneficiary == three:
+                add(beneficiary)
+            continue
+        add(beneficiary)
+    if computation.msg.to != spurious_dragon_utils.constants.CREATE_CONTRACT_ADDRESS:
+        if computation.is_error or ancestor_had_error:
+            if computation.msg.to == three:
+                add(computation.msg.to)
+        else:
+            add(computation.msg.to)
+    for child in computation.children:
+        for account in _touched_accounts(child, computation.is_error or ancestor_had_error):
+            add(account)
+    return found
+
+
+def _pyevm_collect() -> Any:
+    """py-evm's `collect_touched_accounts` when it is the version `_touched_accounts` copies
+    (eth-utils' `to_set` around the recorded generator), else None."""
+    collect = spurious_dragon_utils.collect_touched_accounts
+    inner = getattr(collect, "__wrapped__", None)
+    cells = {id(c.cell_contents) for c in getattr(collect, "__closure__", None) or ()}
+    if fingerprint(inner) != COLLECT_TOUCHED_PIN or cells != {id(set), id(inner)}:
+        return None
+    return collect
+
+
+#: fingerprint of py-evm 0.12.1b1's `collect_touched_accounts` generator
+COLLECT_TOUCHED_PIN = "3ab7bcae537c3c48"
+_PYEVM_COLLECT = _pyevm_collect()
 
 
 def _message_line(transaction: Any, code: bytes, cancun: bool) -> str:

@@ -18,6 +18,7 @@ from eth.vm.forks.london import validation as london_validation
 from eth.vm.forks.prague import state as prague_state
 from eth_utils import ExtendedDebugLogger, get_extended_debug_logger
 
+from pyevm_jit.lean import exact
 from pyevm_jit.lean.guard import fingerprint
 from pyevm_jit.lean.txpins import TX_PINNED
 
@@ -133,10 +134,13 @@ def state_logger(state: Any) -> Any:
 class TransactionGuard:
     """Checks, per call, that the executor's and the state's methods are still `family`'s.
 
-    Each check is one C-level `attrgetter` call on a class and a tuple comparison: for every
-    py-evm class of the chains (a method patched on it after import), the executor class (a
-    method set on it after `jit_vm`) and the state's class (verified against the chains the
-    first time it is seen)."""
+    The classes' part of the check (every py-evm class of the chains holds the same objects,
+    the executor class resolves them, the state's class resolves py-evm's chains) is one
+    C-level `attrgetter` call per class and a tuple comparison; its verdict is kept per class
+    while CPython's version tag of the class holds (`exact.ClassVerdicts`: a change to the
+    class or to any class of its MRO -- every py-evm class of the chains is one -- moves the
+    tag, and the classes are judged again). Then, on every call: the state instance sets none
+    of the inlined names, and py-evm's validation functions are py-evm's."""
 
     def __init__(self, family: Family, executor_class: type) -> None:
         self.family = family
@@ -154,22 +158,33 @@ class TransactionGuard:
         self.executor_expected = self.executor_get(executor_class)
         state_names = [n for n, chain in family.state_chains.items() if chain]
         self.state_get = attrgetter("__class__", *state_names)
-        #: state class -> what state_get gives for it (None: not the family's)
-        #: (weak: a state class made and dropped with its JIT VM is freed, with the computation
-        #: class and frames it names)
+        #: state class -> what state_get gave for it when it matched py-evm's chains (weak: a
+        #: state class made and dropped with its JIT VM is freed, with the computation class
+        #: and frames it names)
         self.states: weakref.WeakKeyDictionary[type, tuple[Any, ...] | None] = (
             weakref.WeakKeyDictionary()
         )
         self.globals = tuple((module, name, getattr(module, name)) for module, name in _GLOBALS)
         self.instance_names = frozenset(STATE_NAMES)
+        self.executor_verdicts = exact.ClassVerdicts(self.executor_holds)
+        self.state_verdicts = exact.ClassVerdicts(self.state_class_holds)
 
-    def holds(self, executor_class: type, state: Any) -> bool:
+    def owners_hold(self) -> bool:
+        """Every py-evm class of the chains still holds the family's objects."""
         for owner, getter, expected in self.owners:
             if getter(owner) != expected:
                 return False
-        if self.executor_get(executor_class) != self.executor_expected:
+        return True
+
+    def executor_holds(self, executor_class: type) -> bool:
+        """The class check for the executor class (the chains' owners, then its own names)."""
+        return self.owners_hold() and self.executor_get(executor_class) == self.executor_expected
+
+    def state_class_holds(self, state_class: type) -> bool:
+        """The class check for a state class: the chains' owners, then the class resolves
+        py-evm's chains (verified the first time it is seen) to the same objects as then."""
+        if not self.owners_hold():
             return False
-        state_class = state.__class__
         expected_state = self.states.get(state_class, _UNSEEN)
         if expected_state is _UNSEEN:
             expected_state = None
@@ -177,7 +192,12 @@ class TransactionGuard:
                 expected_state = self.state_get(state_class)
             if len(self.states) < 256:
                 self.states[state_class] = expected_state
-        if expected_state is None or self.state_get(state_class) != expected_state:
+        return expected_state is not None and self.state_get(state_class) == expected_state
+
+    def holds(self, executor_class: type, state: Any) -> bool:
+        if not self.executor_verdicts.get(executor_class):
+            return False
+        if not self.state_verdicts.get(state.__class__):
             return False
         instance = getattr(state, "__dict__", None)
         if instance and not self.instance_names.isdisjoint(instance):

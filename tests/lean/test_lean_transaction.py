@@ -366,6 +366,43 @@ def test_method_patched_after_jit_vm_falls_back(
     assert calls == [] and len(seen) == 2 * stock_seen > 0
 
 
+@pytest.mark.parametrize(
+    "owner, name",
+    [
+        (FrontierTransactionExecutor, "finalize_computation"),  # reached through super()
+        (LondonState, "get_tip"),  # a state method the copy inlines
+    ],
+)
+def test_patch_after_lean_transactions_is_seen_by_the_next_one(
+    owner: type, name: str, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard's class verdicts are kept under CPython's version tags: a py-evm class patched
+    after the lean copy ran (verdicts kept) turns the next transaction to py-evm's path, and
+    undoing the patch turns it back."""
+    jit_class = jit_vm(CancunVM, backend)
+    makers = scenario(CancunVM)[:3]
+    calls = lean_calls(monkeypatch)
+    chain = _chain(jit_class)
+    for make in makers:
+        chain.apply_transaction(make(chain.get_vm()))
+    assert calls == ["cancun"] * 3
+    seen: list[Any] = []
+    original = owner.__dict__[name]
+
+    def patched(self: Any, *args: Any) -> Any:
+        seen.append(args)
+        return original(self, *args)
+
+    setattr(owner, name, patched)
+    try:
+        chain.apply_transaction(makers[0](chain.get_vm()))
+    finally:
+        setattr(owner, name, original)
+    assert calls == ["cancun"] * 3 and len(seen) == 1
+    chain.apply_transaction(makers[1](chain.get_vm()))
+    assert calls == ["cancun"] * 4 and len(seen) == 1
+
+
 def test_state_method_set_on_the_instance_falls_back(
     backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -477,3 +514,45 @@ def test_patched_spoof_attributes_are_read_as_patched(
     calls = lean_calls(monkeypatch)
     assert outcome(jit_vm(CancunVM, backend)) == stock
     assert calls and "gas" in asked
+
+
+def test_touched_accounts_are_py_evms_set(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of py-evm's `collect_touched_accounts` (EIP-161) gives the same set, iterated in
+    the same order, for every computation of the scenario (errors, SELFDESTRUCT, nested calls)."""
+    from eth.vm.forks.spurious_dragon import _utils
+
+    copy = lean_transaction._touched_accounts
+    compared: list[int] = []
+
+    def checked(computation: Any, ancestor_had_error: bool) -> set[Any]:
+        found = copy(computation, ancestor_had_error)
+        expected = _utils.collect_touched_accounts(computation, ancestor_had_error)
+        assert found == expected and list(found) == list(expected)
+        compared.append(len(computation.children))
+        return found
+
+    monkeypatch.setattr(lean_transaction, "_touched_accounts", checked)
+    run(jit_vm(PragueVM, backend), scenario(PragueVM))
+    assert len(compared) > 10 and max(compared) > 0  # some with nested computations
+
+
+def test_patched_collect_touched_accounts_runs_as_patched(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
+
+    original = spurious_dragon_state.collect_touched_accounts
+    seen: list[Any] = []
+
+    def patched(computation: Any) -> Any:
+        seen.append(computation)
+        return original(computation)
+
+    jit_class = jit_vm(CancunVM, backend)
+    monkeypatch.setattr(spurious_dragon_state, "collect_touched_accounts", patched)
+    makers = scenario(CancunVM)
+    stock = run(CancunVM, makers)
+    stock_seen = len(seen)
+    calls = lean_calls(monkeypatch)
+    assert run(jit_class, makers) == stock
+    assert len(calls) > 0 and len(seen) == 2 * stock_seen > 0
