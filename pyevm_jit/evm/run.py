@@ -139,7 +139,7 @@ def run_native(
             del computation._memory
             length = ctx.memory_len
             if length:
-                computation._jit_memory = frame.read_memory(0, length)
+                computation.__dict__["_jit_memory"] = frame.read_memory(0, length)
         elif type(initial_memory) is Memory and not initial_memory._bytes:
             length = ctx.memory_len
             if length:

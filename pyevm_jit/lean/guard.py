@@ -38,6 +38,7 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.spoof import SpoofTransaction
 from eth.vm.transaction_context import BaseTransactionContext
+from eth.vm.transient_storage import TransientStorage
 from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
 
@@ -147,10 +148,17 @@ def pinned(name: str) -> bool:
     return obj is not None and fingerprint(obj) == PINNED[name]
 
 
-def transient_storage_pinned() -> bool:
-    """Whether py-evm's `TransientStorage` and its journal are the versions
-    `statedb.transient` was written against."""
-    return all(pinned(name) for name in TRANSIENT_PINNED)
+def is_pinned_transient_storage(transient_storage_class: Any) -> bool:
+    """Whether `transient_storage_class` is py-evm's `TransientStorage` itself, it and its
+    journal the versions `statedb.transient` was written against."""
+    return transient_storage_class is TransientStorage and all(
+        pinned(name) for name in TRANSIENT_PINNED
+    )
+
+
+def is_hash_trie(trie: Any) -> bool:
+    """Whether `trie` is py-evm's `HashTrie` itself (its attributes are its wrapped trie's)."""
+    return trie.__class__ is HashTrie
 
 
 # --- the computation's apply_computation ----------------------------------------------------------

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
-from eth.db.hash_trie import HashTrie
 from eth.db.journal import get_next_checkpoint
 from eth.rlp.accounts import Account
 from eth.validation import (
@@ -92,6 +91,8 @@ class _JournalView(_Base):
         #: code by hash that py-evm's logged database has served (content-addressed, so never
         #: stale; only logged reads, so py-evm's witness of accessed bytecodes is the same)
         self._jx_known_code: dict[bytes, bytes] = {}
+        #: py-evm's HashTrie made by AccountDB.__init__ (None: another kind of trie)
+        self._jx_trie: Any = self._trie if guard.is_hash_trie(self._trie) else None
         self._jx_empty()
 
     def _jx_empty(self) -> None:
@@ -536,8 +537,8 @@ class NativeJournalMixin(_JournalView):
     @property
     def state_root(self) -> Any:
         # py-evm's `self._trie.root_hash`, without the hash trie's __getattr__ forwarding it
-        trie = self._trie
-        if trie.__class__ is HashTrie:
+        trie: Any = self._trie
+        if trie is self._jx_trie:
             return trie._db.root_hash
         return trie.root_hash
 

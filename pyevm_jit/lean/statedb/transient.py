@@ -13,7 +13,9 @@ log when none is left), `discard()` pops the log back, restoring each value a wr
 Every method answers, accepts and raises as py-evm's does over any sequence of calls (the
 checkpoint errors with py-evm's messages; `clear()` takes a checkpoint number from py-evm's
 counter as py-evm's journal does, so later checkpoints are numbered the same): tests compare
-random sequences with py-evm's class in the same process. Used only where the state class's
+random sequences with py-evm's class in the same process. One exception: a checkpoint number
+recorded a second time is accepted (py-evm refuses one it still holds; the state's snapshots
+take new numbers from py-evm's counter, so they never repeat one). Used only where the state class's
 `_transient_storage_class` is py-evm's class itself and py-evm's code is the version this was
 written against (`guard.TRANSIENT_PINNED`, `lean_transient_storage_class`).
 """
@@ -138,6 +140,6 @@ class LeanTransientStorage(TransientStorage):
 def lean_transient_storage_class(transient_storage_class: Any) -> type | None:
     """`LeanTransientStorage` for a state class whose transient storage class is py-evm's own
     `TransientStorage` (the version this module was written against), else None."""
-    if transient_storage_class is TransientStorage and guard.transient_storage_pinned():
+    if guard.is_pinned_transient_storage(transient_storage_class):
         return LeanTransientStorage
     return None
