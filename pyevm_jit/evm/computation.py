@@ -323,7 +323,17 @@ class _Lazy:
 
 JitComputationMixin.code = _Lazy("code", lambda c: CodeStream(c.msg.code))  # type: ignore[attr-defined]
 JitComputationMixin._stack = _Lazy("_stack", lambda c: Stack())  # type: ignore[attr-defined]
-JitComputationMixin._memory = _Lazy("_memory", lambda c: Memory())  # type: ignore[attr-defined]
+JitComputationMixin._memory = _Lazy("_memory", lambda c: _made_memory(c))  # type: ignore[attr-defined]
+
+
+def _made_memory(computation: Any) -> Memory:
+    """py-evm's Memory of a computation: empty, or holding what its native run left
+    (`evm.run.run_native`)."""
+    memory = Memory()
+    left = computation.__dict__.pop("_jit_memory", None)
+    if left:
+        memory._bytes = bytearray(left)
+    return memory
 
 
 #: per JIT computation class: `lean.exact.judge_computation`

@@ -134,13 +134,12 @@ def run_native(
         # the contents go to the computation's own memory, as the interpreter leaves it, when
         # that is py-evm's Memory, untouched (anything else gets a new one)
         if initial_memory is None:
+            # made when read, from these bytes, as py-evm's Memory would hold them
+            # (`evm.computation._Lazy`): most messages' memory is never read afterwards
+            del computation._memory
             length = ctx.memory_len
             if length:
-                initial_memory = Memory()
-                initial_memory._bytes = bytearray(frame.read_memory(0, length))
-                computation._memory = initial_memory
-            else:
-                del computation._memory  # made when read, as empty as py-evm's
+                computation.__dict__["_jit_memory"] = frame.read_memory(0, length)
         elif type(initial_memory) is Memory and not initial_memory._bytes:
             length = ctx.memory_len
             if length:

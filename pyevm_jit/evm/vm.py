@@ -72,12 +72,14 @@ def _tuning(backend: Any) -> Any:
 def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
     """The state class attributes `jit_vm` replaces besides the computation class: the account
     database with the read cache and the lean paths (`pyevm_jit.lean.statedb`), where the state uses
-    py-evm's AccountDB (a subclass that overrides what they replace keeps its class), and the
-    transaction executor with the lean transaction path (`pyevm_jit.lean.transaction`) where its
-    methods are py-evm's of London to Prague, or else with the lean `build_evm_message`
-    (`pyevm_jit.lean.txmessage`) where that method is py-evm's."""
+    py-evm's AccountDB (a subclass that overrides what they replace keeps its class), the
+    transient storage with one undo log (`pyevm_jit.lean.statedb.transient`) where it is py-evm's
+    class, and the transaction executor with the lean transaction path
+    (`pyevm_jit.lean.transaction`) where its methods are py-evm's of London to Prague, or else
+    with the lean `build_evm_message` (`pyevm_jit.lean.txmessage`) where that method is py-evm's."""
     from pyevm_jit.lean.statedb.accountdb import jit_account_db
     from pyevm_jit.lean.statedb.readcache import shared_read_cache
+    from pyevm_jit.lean.statedb.transient import lean_transient_storage_class
 
     changes: dict[str, type] = {}
     read_cache = bool(getattr(tuning, "read_cache", True))
@@ -97,6 +99,12 @@ def jit_state_classes(state_class: type, tuning: Any) -> dict[str, type]:
                 state_class.__name__,
                 getattr(state_class, "account_db_class", None),
             )
+        if journal:  # transient storage on one undo log, as the journal's (statedb/transient.py)
+            transient = lean_transient_storage_class(
+                getattr(state_class, "_transient_storage_class", None)
+            )
+            if transient is not None:
+                changes["_transient_storage_class"] = transient
     if lean:
         executor_class = state_class.transaction_executor_class  # type: ignore[attr-defined]
         executor = lean_transaction_executor(executor_class, state_class)

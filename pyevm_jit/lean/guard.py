@@ -38,6 +38,7 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.spoof import SpoofTransaction
 from eth.vm.transaction_context import BaseTransactionContext
+from eth.vm.transient_storage import TransientStorage
 from rlp.sedes.serializable import BaseSerializable
 from trie import HexaryTrie
 
@@ -93,7 +94,31 @@ PINNED: dict[str, str] = {
     "eth.vm.message:Message.__init__": "33f0117e69bd1c0b",
     # records.transaction_fields: what SpoofTransaction's attribute reads return
     "eth._utils.spoof:SpoofAttributes.__getattr__": "4d34c3b1abdc54ac",
+    # statedb/transient.py: py-evm's transient storage and the journal behaviour it reproduces
+    "eth.vm.transient_storage:TransientStorage.__init__": "ad6a95aa939a6cd6",
+    "eth.vm.transient_storage:TransientStorage._get_key": "7117f66a530fb694",
+    "eth.vm.transient_storage:TransientStorage.get_transient_storage": "dde0483a50bb4872",
+    "eth.vm.transient_storage:TransientStorage.set_transient_storage": "06e8a81da6708583",
+    "eth.vm.transient_storage:TransientStorage.record": "b2e4e463b6eb7aaa",
+    "eth.vm.transient_storage:TransientStorage.commit": "b7da7c602ccefec3",
+    "eth.vm.transient_storage:TransientStorage.discard": "008867314140d263",
+    "eth.vm.transient_storage:TransientStorage.clear": "05b85921c829852c",
+    "eth.db.journal:JournalDB.__init__": "90c4243b401525c3",
+    "eth.db.journal:JournalDB.__getitem__": "12203b8b73d3af78",
+    "eth.db.journal:JournalDB.clear": "53b653bf6d5da408",
+    "eth.db.journal:Journal.record_checkpoint": "55d3457375fb9310",
+    "eth.db.journal:Journal.commit_checkpoint": "c05b9bbf3cb1e8ff",
+    "eth.db.journal:Journal.discard": "1250f2cd06ae289b",
+    "eth.db.journal:Journal.clear": "e3ee0188cdbb1302",
+    "eth.db.journal:Journal.__getitem__": "b6b923cc89c8c495",
+    "eth.db.journal:Journal.__setitem__": "96ad81dd5a3e712c",
+    "eth.db.journal:Journal.pop_all": "136a073e4b58546c",
 }  # fmt: skip
+
+#: what statedb/transient.py reproduces
+TRANSIENT_PINNED = tuple(
+    name for name in PINNED if name.startswith(("eth.vm.transient_storage:", "eth.db.journal:"))
+)
 
 
 def fingerprint(obj: Any) -> str | None:
@@ -121,6 +146,19 @@ def pinned(name: str) -> bool:
     anew on each call: a patched or upgraded method is seen)."""
     obj = resolve(name)
     return obj is not None and fingerprint(obj) == PINNED[name]
+
+
+def is_pinned_transient_storage(transient_storage_class: Any) -> bool:
+    """Whether `transient_storage_class` is py-evm's `TransientStorage` itself, it and its
+    journal the versions `statedb.transient` was written against."""
+    return transient_storage_class is TransientStorage and all(
+        pinned(name) for name in TRANSIENT_PINNED
+    )
+
+
+def is_hash_trie(trie: Any) -> bool:
+    """Whether `trie` is py-evm's `HashTrie` itself (its attributes are its wrapped trie's)."""
+    return trie.__class__ is HashTrie
 
 
 # --- the computation's apply_computation ----------------------------------------------------------

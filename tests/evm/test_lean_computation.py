@@ -76,6 +76,7 @@ def test_interpreter_objects_made_when_read_and_equal_to_pyevms(backend: JitBack
     assert native == 1
     made = vars(jit)
     assert "code" not in made and "_stack" not in made  # native code never needed them
+    assert "_memory" not in made  # made when read, from the bytes native code left
     assert type(jit.code) is CodeStream and jit.code._raw_code_bytes == stock.code._raw_code_bytes
     assert type(jit._stack) is Stack and jit._stack.values == []
     assert type(jit._memory) is Memory and jit._memory._bytes == stock._memory._bytes

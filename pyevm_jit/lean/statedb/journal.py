@@ -91,6 +91,8 @@ class _JournalView(_Base):
         #: code by hash that py-evm's logged database has served (content-addressed, so never
         #: stale; only logged reads, so py-evm's witness of accessed bytecodes is the same)
         self._jx_known_code: dict[bytes, bytes] = {}
+        #: py-evm's HashTrie made by AccountDB.__init__ (None: another kind of trie)
+        self._jx_trie: Any = self._trie if guard.is_hash_trie(self._trie) else None
         self._jx_empty()
 
     def _jx_empty(self) -> None:
@@ -301,16 +303,13 @@ class _JournalView(_Base):
 
     # --- storage ------------------------------------------------------------------------------
     def get_storage(self, address: Any, slot: int, from_journal: bool = True) -> int:
-        validate_canonical_address(address, title="Storage Address")
-        validate_uint256(slot, title="Storage Slot")
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
+        if slot.__class__ is not int or not 0 <= slot < _UINT256_LIMIT:
+            validate_uint256(slot, title="Storage Slot")
         if not from_journal:
-            return self._jx_original(address, slot)
-        slots = self._jx_storage.get(address)
-        if slots is not None:
-            value = slots.get(slot)
-            if value is not None:
-                return value
-        return self._jx_load(address, slot)
+            return self.jx_original(address, slot)
+        return self.jx_get(address, slot)
 
     def _jx_load(self, address: Any, slot: int) -> int:
         """The current value of a slot the view lacks (read from py-evm unless wiped)."""
@@ -350,9 +349,13 @@ class _JournalView(_Base):
         return decode_value(value)
 
     def set_storage(self, address: Any, slot: int, value: int) -> None:
-        validate_uint256(value, title="Storage Value")
-        validate_uint256(slot, title="Storage Slot")
-        validate_canonical_address(address, title="Storage Address")
+        # py-evm's checks, in its order, skipped for values they accept as they are
+        if value.__class__ is not int or not 0 <= value < _UINT256_LIMIT:
+            validate_uint256(value, title="Storage Value")
+        if slot.__class__ is not int or not 0 <= slot < _UINT256_LIMIT:
+            validate_uint256(slot, title="Storage Slot")
+        if address.__class__ is not bytes or len(address) != 20:
+            validate_canonical_address(address, title="Storage Address")
         self.jx_set(address, slot, value)
 
     def jx_set(self, address: Any, slot: int, value: int) -> None:
@@ -411,19 +414,25 @@ class NativeJournalMixin(_JournalView):
 
     def _jx_pop_to(self, checkpoint: Any) -> int:
         stack = self._jx_checkpoints
-        if any(found == checkpoint for found, _ in stack):
-            while stack:
-                found, length = stack.pop()
-                if found == checkpoint:
-                    return length
+        if stack and stack[-1][0] == checkpoint:  # the usual case: the latest one
+            return stack.pop()[1]
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] == checkpoint:
+                length = stack[index][1]
+                del stack[index:]
+                return length
         raise ValidationError(f"No checkpoint {checkpoint} was found")
 
     def commit(self, checkpoint: Any) -> None:
-        if checkpoint in self._jx_handed:
+        if self._jx_handed and checkpoint in self._jx_handed:
             self._jx_handed.discard(checkpoint)  # its changes are py-evm's already
             return
-        self._jx_pop_to(checkpoint)
-        if not self._jx_checkpoints:
+        stack = self._jx_checkpoints
+        if stack and stack[-1][0] == checkpoint:  # the usual case: the latest one
+            stack.pop()
+        else:
+            self._jx_pop_to(checkpoint)
+        if not stack:
             self._jx_log.clear()
 
     def discard(self, checkpoint: Any) -> None:
@@ -527,7 +536,11 @@ class NativeJournalMixin(_JournalView):
 
     @property
     def state_root(self) -> Any:
-        return self._trie.root_hash
+        # py-evm's `self._trie.root_hash`, without the hash trie's __getattr__ forwarding it
+        trie: Any = self._trie
+        if trie is self._jx_trie:
+            return trie._db.root_hash
+        return trie.root_hash
 
     @state_root.setter
     def state_root(self, value: Any) -> None:
