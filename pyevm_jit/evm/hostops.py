@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyevm_jit.abi import WORD_BYTES
 from pyevm_jit.evm.frame import NativeFrame, address_of
+from pyevm_jit.evm.nested import child_path
 from pyevm_jit.evm.state_path import StatePlan
 from pyevm_jit.lean import calls, sload
 from pyevm_jit.lean.calls import ParamsReader
@@ -143,7 +144,10 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     gas_meter.gas_remaining = ctx.gas
     computation.code.program_counter = ctx.exit_pc + 1
     try:
-        pushed = calls.call(computation, computation.opcodes[opcode], reader, inputs)
+        opcode_fn = computation.opcodes[opcode]
+        pushed = calls.call(
+            computation, opcode_fn, reader, inputs, child_path(computation.__class__)
+        )
     finally:
         ctx.gas = gas_meter.gas_remaining
     offset = base * WORD_BYTES
