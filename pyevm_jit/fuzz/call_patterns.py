@@ -74,7 +74,8 @@ def _section(src: Source, fork: str, k: int, last: bool) -> list[Item]:
         kind = choice(src, kinds)
         target, chained = _target(src)
         if last:
-            target, chained = choice(src, (d.addr(d.CALLEE), 4)), False
+            bottom: list[int | str] = [d.addr(d.CALLEE), 4]
+            target, chained = choice(src, bottom), False
         gas: int | str = choice(src, ("GAS", "GAS", "GAS", 5_000, 40_000, 2**255))
         items += [k + 1, 0, "MSTORE", 32, 32, 32, 0]  # out (32, 32), in (0, 32): the depth
         if kind in ("CALL", "CALLCODE"):
