@@ -76,7 +76,8 @@ def _section(src: Source, fork: str, k: int, last: bool) -> list[Item]:
         if last:
             bottom: list[int | str] = [d.addr(d.CALLEE), 4]
             target, chained = choice(src, bottom), False
-        gas: int | str = choice(src, ("GAS", "GAS", "GAS", 5_000, 40_000, 2**255))
+        gas_choices: list[int | str] = ["GAS", "GAS", "GAS", 5_000, 40_000, 2**255]
+        gas = choice(src, gas_choices)
         items += [k + 1, 0, "MSTORE", 32, 32, 32, 0]  # out (32, 32), in (0, 32): the depth
         if kind in ("CALL", "CALLCODE"):
             items.append(choice(src, (0, 0, 1, 3, 10**30)))  # 10**30: more than it holds
