@@ -143,6 +143,11 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
     computation.code.program_counter = ctx.exit_pc + 1
+    # the storage cache stays valid when the native journal's log shows no write to this
+    # account's storage since (docs/calls.md); it holds only what py-evm read or was handed
+    # (the frame's writes were flushed before this host operation)
+    journal = journal_of(computation.state) if frame.state.storage.used else None
+    mark = journal.jx_mark() if journal is not None else None
     try:
         opcode_fn = computation.opcodes[opcode]
         pushed = calls.call(
@@ -153,7 +158,10 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     offset = base * WORD_BYTES
     view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
     ctx.stack_len = base + 1
-    frame.state.clear_caches()  # a child message may have written this account's storage
+    if mark is not None and journal.jx_storage_kept(mark, computation.msg.storage_address):  # type: ignore[union-attr]
+        frame.state.transient.clear()  # transient storage is py-evm's own, not journaled here
+    else:
+        frame.state.clear_caches()  # a child message may have written this account's storage
     sync_return_data(computation, frame)
     return True
 

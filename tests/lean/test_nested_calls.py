@@ -329,3 +329,76 @@ def test_a_tracer_sees_every_child(nested_count: list[int]) -> None:
 def test_the_chain_runs_the_nested_path(nested_count: list[int]) -> None:
     check(Scenario(code=CHAIN, accounts=WORLD), nested_count)
     assert d.addr(CALLEE)  # the standard world is in place
+
+
+# --- the caller's storage cache across a call (hostops.run_lean_call, docs/calls.md) --------
+@pytest.fixture
+def sload_misses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    from pyevm_jit.evm import hostops, run
+
+    count = [0]
+    real = hostops.run_lean_sload
+
+    def counting(*args: Any) -> bool:
+        count[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(run, "run_lean_sload", counting)
+    yield count
+
+
+WRITER = bytes.fromhex("00000000000000000000000000000000000c0de5")  # SSTORE(5, 77), STOP
+
+
+def _cache_world() -> dict[bytes, Any]:
+    from pyevm_jit.testing.account import Account
+
+    return {**WORLD, WRITER: Account(code=asm(77, 5, "SSTORE", "STOP"))}
+
+
+@pytest.mark.parametrize("fork", ["istanbul", "berlin", "cancun"])
+@pytest.mark.parametrize(
+    ("kind", "to", "misses"),
+    [
+        ("CALL", WRITER, 1),  # writes its own slot 5: the caller's cache stays
+        ("STATICCALL", WRITER, 1),  # fails at its write: nothing written
+        ("CALLCODE", WRITER, 2),  # writes the caller's slot 5: read again
+        ("DELEGATECALL", WRITER, 2),
+        ("CALL", d.RICH, 1),  # no code
+        ("CALL", (4).to_bytes(20, "big"), 1),  # the identity precompile
+    ],
+)
+def test_the_callers_storage_cache_across_a_call(
+    fork: str, kind: str, to: bytes, misses: int, sload_misses: list[int]
+) -> None:
+    """SLOAD, the call, SLOAD and SSTORE of the same slot: the second read misses only when
+    the call wrote the caller's storage."""
+    if not _supports(fork, kind):
+        pytest.skip(f"no {kind} in {fork}")
+    args: list[Any] = [0, 0, 0, 0]
+    if kind in ("CALL", "CALLCODE"):
+        args.append(0)
+    code = asm(5, "SLOAD", *args, d.addr(to), "GAS", kind,
+               5, "SLOAD", "DUP1", 1, "ADD", 5, "SSTORE", 1, "SSTORE", 2, "SSTORE")  # fmt: skip
+    scenario = Scenario(code=code, fork=fork, accounts=_cache_world(), storage={5: 3})
+    stock, jit = d.run_both(scenario)
+    assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
+    before = sload_misses[0]
+    d.run_jit(scenario)
+    assert sload_misses[0] - before == misses
+
+
+@pytest.mark.parametrize("fork", ["berlin", "cancun"])
+def test_the_callers_cache_after_a_reentrant_write(fork: str, sload_misses: list[int]) -> None:
+    """The callee calls back into the caller, which writes its slot (then maybe reverts)."""
+    for end in (["STOP"], [0, 0, "REVERT"]):
+        inner = [88, 5, "SSTORE", *end]
+        outer = [
+            5, "SLOAD", "POP", 0, 0, 32, 0, 0, "ADDRESS", "GAS", "CALL",
+            5, "SLOAD", 1, "SSTORE", 2, "SSTORE",
+        ]  # fmt: skip
+        code = asm("CALLDATASIZE", Ref("inner"), "JUMPI", *outer, "STOP", Label("inner"), *inner)
+        scenario = Scenario(code=code, fork=fork, accounts=WORLD, storage={5: 3})
+        stock, jit = d.run_both(scenario)
+        assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
+        assert stock.accounts[d.CONTRACT].storage[1] == (88 if end == ["STOP"] else 3)
