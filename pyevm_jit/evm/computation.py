@@ -270,11 +270,6 @@ class JitComputationMixin:
         return plan, program, program.usage
 
 
-#: the function of the JIT's apply_computation: evm/nested.py runs a call's child through it
-#: only while the class resolves this one (not a subclass's override)
-JitComputationMixin.jit_apply_computation = JitComputationMixin.apply_computation.__func__  # type: ignore[attr-defined]
-
-
 def _judge(cls: type) -> tuple[bool, str, bool, int]:
     below = super(JitComputationMixin, cls).apply_computation  # type: ignore[misc]
     return (*exact.judge_computation(cls, below), guard.computation_init_kind(cls))

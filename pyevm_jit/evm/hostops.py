@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pyevm_jit.abi import WORD_BYTES
 from pyevm_jit.evm.frame import NativeFrame, address_of
-from pyevm_jit.evm.nested import child_path
 from pyevm_jit.evm.state_path import StatePlan
 from pyevm_jit.lean import calls, sload
 from pyevm_jit.lean.calls import ParamsReader
@@ -149,10 +148,7 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     journal = journal_of(computation.state) if frame.state.storage.used else None
     mark = journal.jx_mark() if journal is not None else None
     try:
-        opcode_fn = computation.opcodes[opcode]
-        pushed = calls.call(
-            computation, opcode_fn, reader, inputs, child_path(computation.__class__)
-        )
+        pushed = calls.call(computation, computation.opcodes[opcode], reader, inputs)
     finally:
         ctx.gas = gas_meter.gas_remaining
     offset = base * WORD_BYTES

@@ -123,16 +123,8 @@ def lean_calls(
     return exact_paths(opcodes, calls, exact, guard.call_params_kind, _READERS)
 
 
-def call(
-    computation: Computation,
-    opcode_fn: Any,
-    reader: ParamsReader,
-    inputs: list[int],
-    apply_child: Callable[[Computation, Any], Any] | None = None,
-) -> int:
-    """Run one call opcode like `BaseCall.__call__`; returns the word it pushes (1 or 0).
-    `apply_child(computation, child message)` runs the child message in place of the class's
-    `apply_message` (evm/nested.py: only where that is py-evm's own)."""
+def call(computation: Computation, opcode_fn: Any, reader: ParamsReader, inputs: list[int]) -> int:
+    """Run one call opcode like `BaseCall.__call__`; returns the word it pushes (1 or 0)."""
     computation.consume_gas(opcode_fn.gas_cost, reason=opcode_fn.mnemonic)  # also when 0
     (
         gas,
@@ -179,12 +171,9 @@ def call(
         is_static=is_static,
         is_delegation=delegation_address is not None,
     )
-    if apply_child is not None:
-        child = apply_child(computation, child_msg)
-    else:
-        child = computation.apply_message(
-            state, child_msg, computation.transaction_context, parent_computation=computation
-        )
+    child = computation.apply_message(
+        state, child_msg, computation.transaction_context, parent_computation=computation
+    )
     # add_child_computation (a call's child is never a create)
     error = child._error
     if error is not None and error.burns_gas:

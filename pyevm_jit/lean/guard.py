@@ -183,20 +183,6 @@ CHILD_METHODS = (
     "return_gas",
 )
 
-#: py-evm's apply_message, which evm/nested.py runs step by step for a call's child
-_APPLY_MESSAGE = "eth.vm.forks.frontier.computation:FrontierComputation.apply_message"
-PINNED[_APPLY_MESSAGE] = "13a014f048192cd6"
-
-
-def pyevm_apply_message() -> Any:
-    """py-evm's `apply_message` function (every fork inherits Frontier's) when it is the one
-    `evm.nested.apply_child` was written against, else None."""
-    if not pinned(_APPLY_MESSAGE):
-        log.debug("pyevm-jit: %s is not the one of py-evm 0.12.1b1: kept as it is", _APPLY_MESSAGE)
-        return None
-    return resolve(_APPLY_MESSAGE).__func__
-
-
 #: py-evm's get_call_params implementations -> the name of their reader in calls.py
 CALL_PARAMS: dict[Any, str] = {
     call_logic.Call.get_call_params: "call",
