@@ -93,6 +93,30 @@ def remember_slot(
     frame.state.storage.remember(key, value, original)
 
 
+#: slots of its account at most that a message's storage cache starts with (`seed_storage`)
+SEED_LIMIT = 16
+
+
+def seed_storage(computation: Computation, frame: NativeFrame, plan: StatePlan) -> None:
+    """Start the message's storage cache with the slots of its account that the native journal
+    holds and that are warm: what a SLOAD miss of each would remember, read the same way
+    (`jx_get`, and for net metering `jx_original`). A called contract then finds the slots an
+    earlier message of the transaction read or wrote without suspending. Only while the
+    message's state plan is on (native SLOAD, the state's storage methods py-evm's or the
+    journal's) and for accounts with at most SEED_LIMIT slots in the view."""
+    journal = journal_of(computation.state)
+    if journal is None:
+        return
+    address = computation.msg.storage_address
+    slots = journal.jx_warm_slots(address, SEED_LIMIT)
+    if not slots:
+        return
+    cache = frame.state.storage
+    for slot in slots:
+        original = journal.jx_original(address, slot) if plan.needs_original else 0
+        cache.remember(slot, journal.jx_get(address, slot), original)
+
+
 def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan) -> bool:
     """A SLOAD miss through `lean.sload.sload`: py-evm's steps on the slot word of the native
     stack, the value written over it. False when nothing was done: the stack is empty (py-evm's

@@ -412,3 +412,27 @@ def test_the_callers_cache_after_a_reentrant_write(fork: str, sload_misses: list
         stock, jit = d.run_both(scenario)
         assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
         assert stock.accounts[d.CONTRACT].storage[1] == (88 if end == ["STOP"] else 3)
+
+
+READER = bytes.fromhex("00000000000000000000000000000000000c0de6")  # returns its slot 0
+
+
+@pytest.mark.parametrize(("fork", "misses"), [("istanbul", 3), ("berlin", 1), ("cancun", 1)])
+def test_a_callee_starts_with_the_slots_read_before(
+    fork: str, misses: int, sload_misses: list[int]
+) -> None:
+    """The same callee called three times: from Berlin on its slot is warm after the first
+    call and its frame starts with it (hostops.seed_storage); before Berlin it is read again."""
+    from pyevm_jit.testing.account import Account
+
+    world = {**WORLD, READER: Account(code=asm(0, "SLOAD", 0, "MSTORE", 32, 0, "RETURN"),
+                                      storage={0: 41})}  # fmt: skip
+    call = [32, 0, 0, 0, 0, d.addr(READER), "GAS", "CALL", 0, "MLOAD", "ADD", "ADD"]
+    code = asm(0, *call, *call, *call, 0, "SSTORE")
+    scenario = Scenario(code=code, fork=fork, accounts=world)
+    stock, jit = d.run_both(scenario)
+    assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
+    assert stock.accounts[d.CONTRACT].storage[0] == 3 * 41 + 3
+    before = sload_misses[0]
+    d.run_jit(scenario)
+    assert sload_misses[0] - before == misses

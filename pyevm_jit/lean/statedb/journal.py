@@ -499,6 +499,15 @@ class NativeJournalMixin(_JournalView):
                 return False
         return True
 
+    def jx_warm_slots(self, address: Any, limit: int) -> list[int]:
+        """The warm slots (EIP-2929) of `address` whose values the view holds; none when it
+        holds more than `limit` slots of the account."""
+        slots = self._jx_storage.get(address)
+        if not slots or len(slots) > limit:
+            return []
+        warm = self._jx_warm
+        return [slot for slot in slots if (address, slot) in warm]
+
     # --- handing the view to py-evm's structures ----------------------------------------------
     def _jx_flush(self) -> None:
         """Write the view into py-evm's AccountDB through its own methods, then empty it.
