@@ -61,7 +61,8 @@ def traced_vm(fork: str, seen: collections.Counter[int]) -> Any:
 
 #: programs a worker remembers before the current one (a crash may need them to recur)
 HISTORY_LENGTH = 40
-#: share of cases that are chains of calls between native programs (`call_patterns`)
+#: share of the cases other than state patterns that are chains of calls between native
+#: programs (`call_patterns`)
 CALL_CHAIN_SHARE = 0.08
 
 
@@ -151,11 +152,12 @@ def make_scenario(
     rest = 1.0 - state_patterns.share()
     if r >= rest:  # storage, transient storage and log patterns
         return state_patterns.state_scenario(src, fork)
-    if r < CALL_CHAIN_SHARE:  # chains of calls between native programs
-        return "calls:chain", call_patterns.call_chain(src, fork)
     # the other generators keep their proportions of what is left (a large state share must
     # not crowd out mutation and adversarial programs)
     r /= rest
+    if r < CALL_CHAIN_SHARE:  # chains of calls between native programs
+        return "calls:chain", call_patterns.call_chain(src, fork)
+    r = (r - CALL_CHAIN_SHARE) / (1.0 - CALL_CHAIN_SHARE)
     if r < 0.55 or (r < 0.80 and not seeds):
         code = generate_program(src, fork, max_ops=rng.choice((10, 30, 60, 120)))
         create = rng.random() < 0.05
