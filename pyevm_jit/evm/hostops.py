@@ -93,6 +93,30 @@ def remember_slot(
     frame.state.storage.remember(key, value, original)
 
 
+#: slots of its account at most that a message's storage cache starts with (`seed_storage`)
+SEED_LIMIT = 16
+
+
+def seed_storage(computation: Computation, frame: NativeFrame, plan: StatePlan) -> None:
+    """Start the message's storage cache with the slots of its account that the native journal
+    holds and that are warm: what a SLOAD miss of each would remember, read the same way
+    (`jx_get`, and for net metering `jx_original`). A called contract then finds the slots an
+    earlier message of the transaction read or wrote without suspending. Only while the
+    message's state plan is on (native SLOAD, the state's storage methods py-evm's or the
+    journal's) and for accounts with at most SEED_LIMIT slots in the view."""
+    journal = journal_of(computation.state)
+    if journal is None:
+        return
+    address = computation.msg.storage_address
+    slots = journal.jx_warm_slots(address, SEED_LIMIT)
+    if not slots:
+        return
+    cache = frame.state.storage
+    for slot in slots:
+        original = journal.jx_original(address, slot) if plan.needs_original else 0
+        cache.remember(slot, journal.jx_get(address, slot), original)
+
+
 def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan) -> bool:
     """A SLOAD miss through `lean.sload.sload`: py-evm's steps on the slot word of the native
     stack, the value written over it. False when nothing was done: the stack is empty (py-evm's
@@ -142,6 +166,11 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
     computation.code.program_counter = ctx.exit_pc + 1
+    # the storage cache stays valid when the native journal's log shows no write to this
+    # account's storage since (docs/calls.md); it holds only what py-evm read or was handed
+    # (the frame's writes were flushed before this host operation)
+    journal = journal_of(computation.state) if frame.state.storage.used else None
+    mark = journal.jx_mark() if journal is not None else None
     try:
         pushed = calls.call(computation, computation.opcodes[opcode], reader, inputs)
     finally:
@@ -149,7 +178,10 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     offset = base * WORD_BYTES
     view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
     ctx.stack_len = base + 1
-    frame.state.clear_caches()  # a child message may have written this account's storage
+    if mark is not None and journal.jx_storage_kept(mark, computation.msg.storage_address):  # type: ignore[union-attr]
+        frame.state.transient.clear()  # transient storage is py-evm's own, not journaled here
+    else:
+        frame.state.clear_caches()  # a child message may have written this account's storage
     sync_return_data(computation, frame)
     return True
 

@@ -17,9 +17,16 @@ from eth.exceptions import (
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
 
-from pyevm_jit.abi import WORD_BYTES, Status
+from pyevm_jit.abi import WORD_BYTES, StateFlag, Status
 from pyevm_jit.evm.frame import FramePool, NativeFrame, address_of
-from pyevm_jit.evm.hostops import HOST_ARITY, SLOAD, run_host_op, run_lean_call, run_lean_sload
+from pyevm_jit.evm.hostops import (
+    HOST_ARITY,
+    SLOAD,
+    run_host_op,
+    run_lean_call,
+    run_lean_sload,
+    seed_storage,
+)
 from pyevm_jit.evm.observe import ObservedRun
 from pyevm_jit.evm.plan import TablePlan
 from pyevm_jit.evm.state_path import StatePlan, flush
@@ -95,6 +102,8 @@ def run_native(
     try:
         _enter(computation, native, frame, env_getters)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
+        if lean_sload and computation.msg.depth and ctx.state_flags & StateFlag.SLOAD:
+            seed_storage(computation, frame, plan)  # a callee: slots read earlier in the tx
         if observed is not None:
             observed.attach(frame)
         run = native.run

@@ -9,6 +9,8 @@ wherever Python code can look:
   result (the slot's value, and for net-metered forks its original value, read with
   `from_journal=False` as py-evm's `net_sstore` does) is remembered. From Berlin on the slot is
   warm from then on (py-evm's opcode marked it), which is why a cached slot costs the warm price.
+  A called message's cache starts with the warm slots of its account that the native journal
+  holds, read as a miss reads them (`hostops.seed_storage`, docs/calls.md).
 - **Flushing.** Native writes, refunds and log records wait in the frame and are handed to
   py-evm (`state.set_storage`, `computation.refund_gas`, `state.set_transient_storage`,
   `computation.add_log_entry`, in program order for logs) at every suspension before the host
@@ -17,12 +19,14 @@ wherever Python code can look:
   the transaction-wide log counter numbers them as the interpreter would, and a revert later
   discards them through py-evm's journal like any other write (the snapshot of a child message
   is taken after the flush, inside the CALL it suspends for).
-- **Staleness.** A cache lives for one run of one message; it starts empty, and it is cleared
-  after any host operation that is not py-evm's own opcode of a kind that cannot change this
-  account's storage (calls, creates, SELFDESTRUCT, every replaced opcode), since Python code
-  may have written the slots there. Between two suspensions only native code of this message
-  runs (it holds the GIL). So a value served from a cache was read from py-evm, or written by
-  this frame, with no Python code run since that could have changed it.
+- **Staleness.** A cache lives for one run of one message, and it is cleared after any host
+  operation that is not py-evm's own opcode of a kind that cannot change this account's
+  storage (calls, creates, SELFDESTRUCT, every replaced opcode), since Python code may have
+  written the slots there -- except the storage cache after a lean call whose native journal
+  log shows no write or wipe of this account's storage since the call began
+  (`hostops.run_lean_call`, docs/calls.md). Between two suspensions only native code of this
+  message runs (it holds the GIL). So a value served from a cache was read from py-evm, or
+  written by this frame, with no Python code run since that could have changed it.
 """
 
 from __future__ import annotations

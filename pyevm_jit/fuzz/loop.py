@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from pyevm_jit.files import atomic_write
 from pyevm_jit.forks import fork_name, fork_vm, valid_opcodes
-from pyevm_jit.fuzz import state_patterns
+from pyevm_jit.fuzz import call_patterns, state_patterns
 from pyevm_jit.fuzz.generate import (
     RandomSource,
     SeedContract,
@@ -61,6 +61,9 @@ def traced_vm(fork: str, seen: collections.Counter[int]) -> Any:
 
 #: programs a worker remembers before the current one (a crash may need them to recur)
 HISTORY_LENGTH = 40
+#: share of the cases other than state patterns that are chains of calls between native
+#: programs (`call_patterns`)
+CALL_CHAIN_SHARE = 0.08
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +155,9 @@ def make_scenario(
     # the other generators keep their proportions of what is left (a large state share must
     # not crowd out mutation and adversarial programs)
     r /= rest
+    if r < CALL_CHAIN_SHARE:  # chains of calls between native programs
+        return "calls:chain", call_patterns.call_chain(src, fork)
+    r = (r - CALL_CHAIN_SHARE) / (1.0 - CALL_CHAIN_SHARE)
     if r < 0.55 or (r < 0.80 and not seeds):
         code = generate_program(src, fork, max_ops=rng.choice((10, 30, 60, 120)))
         create = rng.random() < 0.05

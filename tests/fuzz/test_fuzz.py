@@ -63,9 +63,10 @@ def test_adversarial_and_mutations_run_on_stock() -> None:
 def test_every_generator_gets_programs_whatever_the_state_share(
     share: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The state patterns take their share; random, mutation and adversarial programs keep
-    their proportions of the rest (a share of 0.5 once left mutation and adversarial none)."""
-    from pyevm_jit.fuzz.loop import make_scenario
+    """The state patterns take their share; call chains, random, mutation and adversarial
+    programs keep their proportions of the rest (a share of 0.5 once left mutation and
+    adversarial none)."""
+    from pyevm_jit.fuzz.loop import CALL_CHAIN_SHARE, make_scenario
     from pyevm_jit.fuzz.state_patterns import SHARE_ENV
 
     monkeypatch.setenv(SHARE_ENV, share)
@@ -77,8 +78,10 @@ def test_every_generator_gets_programs_whatever_the_state_share(
         name, _scenario = make_scenario(src, rng, "cancun", seeds)
         kind = name.split(":")[0]
         counts[kind] = counts.get(kind, 0) + 1
-    assert set(counts) == {"random", "mutation", "adversarial", "state"}, counts
+    assert set(counts) == {"random", "mutation", "adversarial", "state", "calls"}, counts
     assert abs(counts["state"] / 600 - float(share)) < 0.08, counts
+    calls_share = counts["calls"] / (600 - counts["state"])
+    assert abs(calls_share - CALL_CHAIN_SHARE) < 0.06, counts
 
 
 def test_seed_contracts_from_state_tests() -> None:

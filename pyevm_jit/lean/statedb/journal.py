@@ -478,6 +478,45 @@ class NativeJournalMixin(_JournalView):
         if not self._jx_checkpoints:
             log.clear()
 
+    # --- what a call wrote (evm/hostops.py keeps a frame's storage cache across a call) ---------
+    def jx_mark(self) -> tuple[Any, ...] | None:
+        """The undo log as it stands (for `jx_storage_kept`), or None when no checkpoint is
+        open (then nothing is logged)."""
+        checkpoints = self._jx_checkpoints
+        if not checkpoints:
+            return None
+        return checkpoints[-1], len(checkpoints), len(self._jx_log), self._jx_storage
+
+    def jx_storage_kept(self, mark: tuple[Any, ...], address: Any) -> bool:
+        """Whether every slot of `address` holds the value it held at `mark` for a reason the
+        log shows: the checkpoint open at the mark is still open (nothing was reverted past
+        it, committed below it or handed to py-evm since: every change made since is in the
+        log after the mark's length, or was reverted) and no entry since writes or wipes the
+        account's storage."""
+        top, depth, length, storage = mark
+        checkpoints = self._jx_checkpoints
+        if len(checkpoints) < depth or checkpoints[depth - 1] is not top:
+            return False
+        if self._jx_storage is not storage:
+            return False
+        slots = storage.get(address)
+        log = self._jx_log
+        for index in range(length, len(log)):
+            entry = log[index]
+            kind = entry[0]
+            if (kind == _SLOT and entry[1] is slots) or (kind == _WIPE and entry[1] == address):
+                return False
+        return True
+
+    def jx_warm_slots(self, address: Any, limit: int) -> list[int]:
+        """The warm slots (EIP-2929) of `address` whose values the view holds; none when it
+        holds more than `limit` slots of the account."""
+        slots = self._jx_storage.get(address)
+        if not slots or len(slots) > limit:
+            return []
+        warm = self._jx_warm
+        return [slot for slot in slots if (address, slot) in warm]
+
     # --- handing the view to py-evm's structures ----------------------------------------------
     def _jx_flush(self) -> None:
         """Write the view into py-evm's AccountDB through its own methods, then empty it.
