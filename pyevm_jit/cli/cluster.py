@@ -237,8 +237,9 @@ def map_on_cluster(
 
 
 class Runner(Protocol):
-    """A case-runner process (`caserun`'s worker process): fed a batch, it sends ("result", R)
-    per case and ("done", statistics) per batch; EOF when it died."""
+    """A case-runner process (`caseworkers.WorkerProcess`): fed a batch, it sends ("result",
+    R) per case and ("done", statistics) per batch, or ("retire", statistics) after a case when
+    it ends over its memory bound; EOF when it died."""
 
     remaining: list[Any]
     conn: Any
@@ -302,7 +303,7 @@ TaskResult = tuple[list[Any], list[tuple[Any, "int | None"]], str, dict[int, dic
 def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
     """A task on a Dask worker: the batch in this worker's warm case-runner process (of the
     run's plugin). A case that kills that process is returned as such; the rest of the batch
-    goes on in a fresh one."""
+    goes on in a fresh one, as does the rest of a batch whose runner retires."""
     import distributed
 
     worker = distributed.get_worker()
@@ -324,9 +325,14 @@ def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
                     runner.remaining.pop(0)
                     results.append(payload)
                     continue
-                if kind == "done":
+                if kind in ("done", "retire"):
                     if payload is not None:
                         stats[runner.pid] = payload
+                    if kind == "retire":  # over its memory bound: a fresh one for the rest
+                        pending = runner.remaining
+                        runner.exit_code(30)
+                        runner.kill()
+                        runner = plugin.start_runner(plugin.spec)
                     break
                 # the process died running remaining[0]: a fresh one for the rest
                 killers.append((runner.remaining[0], runner.exit_code(5)))
