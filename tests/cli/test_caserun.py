@@ -317,3 +317,25 @@ def test_run_command_passes_the_memory_bound_to_its_workers(
     assert [(r["id"], r["status"]) for r in reports[0]] == [
         (r["id"], r["status"]) for r in reports[1]
     ]
+
+
+def test_an_aot_worker_loads_each_artifact_on_its_first_lookup(tmp_path: Path) -> None:
+    """A worker of `--mode aot` does not preload the store (a minute for 10,000 artifacts, in
+    every worker): an artifact is loaded, checked and linked when its key is first looked up."""
+    import io
+
+    from eth_hash.auto import keccak
+    from support import code_n, request
+
+    from pyevm_jit.cli.aot import prepare_aot
+
+    codes = [code_n(n) for n in range(3)]
+    store_dir = str(tmp_path / "store")
+    assert prepare_aot({(keccak(c), "cancun"): c for c in codes}, store_dir, io.StringIO()) == ""
+    with caseworkers.make_backend("aot", store_dir) as backend:
+        assert backend.stats().aot_loaded == 0 and not backend._inner.resident
+        assert backend.lookup(request(codes[1])).is_compiled
+        assert backend.stats().aot_loaded == 1
+        assert backend.lookup(request(codes[1])).is_compiled
+        assert backend.lookup(request(code_n(9))).is_compiled is False  # not in the store
+        assert backend.stats().aot_loaded == 1 and backend.stats().compilations_dispatched == 0

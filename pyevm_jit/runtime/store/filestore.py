@@ -46,6 +46,8 @@ from pyevm_jit.runtime.store.format import (
     StoredArtifact,
     safe_name,
 )
+from pyevm_jit.runtime.store.listing import FolderListings
+from pyevm_jit.runtime.store.listing import list_folder as _list
 from pyevm_jit.runtime.store.policy import directory_problem, entry_problem, writable_problem
 from pyevm_jit.runtime.store.pruning import Pruner, StoreFile
 
@@ -123,6 +125,7 @@ class FileArtifactStore:
         self._lock = threading.Lock()
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the checked root
         self._pruner = Pruner(self.directory, max_bytes, self._files)
+        self._listings = FolderListings()  # of the fork folders, for `variants`
         self.unusable_reason: str | None = None
         self.read_only_reason: str | None = None
         self._checked = False
@@ -348,17 +351,16 @@ class FileArtifactStore:
 
     def variants(self, code_hash: bytes, fork: str, identity: str) -> list[ArtifactKey]:
         """The keys of the artifacts of one code and engine present (every level, the whole
-        contract and each region stored: docs/regions.md), from file names only. One listing
-        of the fork's folder; a lookup asks for it only when the whole contract is absent."""
+        contract and each region stored: docs/regions.md), from file names only: the fork
+        folder's listing, taken again only when the folder has changed (`store.listing`); a
+        lookup asks for it only when the whole contract is absent."""
         out: list[ArtifactKey] = []
-        prefix = code_hash.hex() + "."
         with self._folder(fork) as fork_fd:
-            names = [] if fork_fd is None else _list(fork_fd)
+            names = [] if fork_fd is None else self._listings.names(fork, fork_fd, code_hash.hex())
         for name in names:
-            if name.startswith(prefix):
-                key = ArtifactKey.from_file_name(fork, name)
-                if key is not None and key.identity == identity:
-                    out.append(key)
+            key = ArtifactKey.from_file_name(fork, name)
+            if key is not None and key.identity == identity:
+                out.append(key)
         return out
 
     def load_all(self, identity: str | None = None) -> list[StoredArtifact]:
@@ -405,7 +407,10 @@ class FileArtifactStore:
             with self._folder(key.fork, create=True) as fork_fd:
                 if fork_fd is None:
                     return False
-                write_file_at(fork_fd, key.file_name, data)
+                try:
+                    write_file_at(fork_fd, key.file_name, data)
+                finally:
+                    self._listings.forget(key.fork)
         except OSError as exc:
             with self._lock:
                 self.write_errors += 1
@@ -423,6 +428,7 @@ class FileArtifactStore:
             if fork_fd is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(key.file_name, dir_fd=fork_fd)
+                self._listings.forget(key.fork)
 
     def clear(self) -> None:
         """Remove every artifact (of every engine, older formats included) and leftovers."""
@@ -442,6 +448,7 @@ class FileArtifactStore:
                     os.close(fork_fd)
                 with contextlib.suppress(OSError):
                     os.rmdir(fork, dir_fd=root)
+        self._listings.forget()
         self._pruner.emptied()
 
     def __len__(self) -> int:
@@ -478,13 +485,6 @@ class FileArtifactStore:
         if limit is None or not self.writable or not self._checked:
             return 0
         return self._pruner.prune(limit)
-
-
-def _list(fd: int) -> list[str]:
-    try:
-        return os.listdir(fd)
-    except OSError:
-        return []
 
 
 def _ours(name: str) -> bool:
