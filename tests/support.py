@@ -1,11 +1,11 @@
-"""Helpers the runtime, store and tier-up tests share (import as `from support import ...`)."""
+"""Helpers the tests share (import as `from support import ...`)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
 
@@ -17,6 +17,13 @@ from pyevm_jit.runtime import (
     RuntimeTuning,
 )
 from pyevm_jit.testing import faults
+
+if TYPE_CHECKING:
+    from eth.chains.base import MiningChain
+    from eth_typing import Address
+
+    from pyevm_jit.runtime.store import FileArtifactStore
+    from pyevm_jit.testing.differential import Scenario
 
 #: generous bound for things that happen on other threads (a loaded machine included)
 WAIT = 60.0
@@ -70,6 +77,72 @@ def run_custom(
     vm = CancunVM.configure(__name__="CustomVM", _state_class=state)
     scenario = d.Scenario(code=code, fork="cancun", **kw)
     return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
+
+
+def selector_loops(count: int, step: int) -> bytes:
+    """A selector dispatch over `count` functions, function i a short loop adding `i + step`;
+    calldata picks one (the region tests' contract: every function is a region of its own)."""
+    from pyevm_jit.testing.assembler import Label, Ref, asm
+
+    items: list[object] = [0, "CALLDATALOAD", 0xE0, "SHR"]
+    for i in range(count):
+        items += ["DUP1", i, "EQ", Ref(f"f{i}"), "JUMPI"]
+    items += [0, "DUP1", "REVERT"]
+    for i in range(count):
+        items += [
+            Label(f"f{i}"), "POP", 0, 10,
+            Label(f"f{i}.loop"), "JUMPDEST", "SWAP1", i + step, "ADD", "SWAP1", 1, "SWAP1", "SUB",
+            "DUP1", Ref(f"f{i}.loop"), "JUMPI",
+            "POP", 0, "MSTORE", 0x20, 0, "RETURN",
+        ]  # fmt: skip
+    return asm(*items)
+
+
+def selector_scenario(code: bytes, selector: int) -> Scenario:
+    """A Cancun call of `code` with `selector` as its calldata (4 bytes)."""
+    from pyevm_jit.testing import differential as d
+
+    return d.Scenario(
+        code=code, fork="cancun", calldata=selector.to_bytes(4, "big"), gas=1_000_000,
+        accounts=d.standard_accounts(),
+    )  # fmt: skip
+
+
+def region_backend(store: FileArtifactStore | None = None, **tuning: Any) -> JitBackend:
+    """A backend compiling regions on this process's thread (region_blocks 16, promoted on the
+    second lookup), over `store` (nothing preloaded) or none; `tuning` overrides."""
+    settings: dict[str, Any] = {
+        "worker_count": 0, "hot_threshold": 2, "event_drain_interval": 0.01,
+        "tier_up_after": 0, "region_blocks": 16, **tuning,
+    }  # fmt: skip
+    return JitBackend.new(
+        RuntimeConfig(enabled=True, store=store, preload=False, tuning=RuntimeTuning(**settings))
+    )
+
+
+def mining_chain(
+    vm_configuration: Any, sender: Address, name: str = "TestChain", chain_id: int = 1337
+) -> MiningChain:
+    """A py-evm MiningChain of `vm_configuration` ((block number, VM class), ...) from a fixed
+    genesis (Cancun-era timestamp, gas limit 30M) in which only `sender` has a balance."""
+    from eth import constants
+    from eth.chains.base import MiningChain
+    from eth.db.atomic import AtomicDB
+
+    chain_class = MiningChain.configure(
+        __name__=name, vm_configuration=tuple(vm_configuration), chain_id=chain_id
+    )
+    genesis: dict[str, Any] = {
+        "difficulty": 0,
+        "gas_limit": 30_000_000,
+        "timestamp": 1_700_000_000,
+        "coinbase": constants.ZERO_ADDRESS,
+        "extra_data": b"",
+        "nonce": b"\0" * 8,
+        "mix_hash": constants.ZERO_HASH32,
+    }
+    state: dict[Any, Any] = {sender: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
+    return chain_class.from_genesis(AtomicDB(), genesis, state)  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

@@ -8,8 +8,10 @@ one case of that kind). The runner does the rest, the same way for every kind:
   machinery; the run then uses only what the store holds: nothing is compiled while it runs);
 - `--jobs N`: worker processes fed batches of cases (grouped by file, slow folders first). A
   worker that dies (a crash in native code, say) fails the case it was running; the rest of its
-  batch goes to a fresh worker. Each worker builds one backend and one JIT VM class per VM
-  class. `--cluster` (`cli.cluster`) runs the same worker processes on Dask workers;
+  batch goes to a fresh worker, as does the rest of the batch of a worker over its memory bound
+  (`--worker-rss-limit`). Each worker builds one backend and one JIT VM class per VM class
+  (`cli.caseworkers`). `--cluster` (`cli.cluster`) runs the same worker processes on Dask
+  workers;
 - the progress bar, Ctrl-C and SIGTERM (the results so far are reported and written), the
   `native: ...` line with the backends' merged statistics, the summary line and `--json`.
 """
@@ -19,110 +21,45 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pyevm_jit.cli import regions_option
 from pyevm_jit.cli.aot import prepare_aot
+from pyevm_jit.cli.caseworkers import CRASH_ON_ENV as CRASH_ON_ENV
+from pyevm_jit.cli.caseworkers import (
+    DEFAULT_RSS_LIMIT_MB,
+    RSS_LIMIT_ENV,
+    C,
+    R,
+    WorkerProcess,
+    close_process,
+    execute_parallel,
+    rss_limit,
+    setup_process,
+)
+from pyevm_jit.cli.caseworkers import CaseKind as CaseKind
+from pyevm_jit.cli.caseworkers import RunSpec as RunSpec
+from pyevm_jit.cli.caseworkers import StatsByProcess as StatsByProcess
+from pyevm_jit.cli.caseworkers import stats_dict as stats_dict
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
 from pyevm_jit.conformance.fixtures import ETHEREUM_TESTS_ENV
-from pyevm_jit.conformance.results import CaseResultBase, CaseStatus, NamedCase, Summary
+from pyevm_jit.conformance.results import CaseStatus, Summary
 from pyevm_jit.errors import UsageError
-from pyevm_jit.evm.chain import JitVMCache
-from pyevm_jit.forks import VMFactory
-from pyevm_jit.runtime import FileArtifactStore, JitBackend, RuntimeConfig, children
 
 MODES = ("interp", "jit", "aot")
-
-#: tests: a worker process exits abruptly when it reaches the case with this id
-CRASH_ON_ENV = "PYEVM_JIT_TEST_CRASH_ON"
 
 # Folders whose cases take long on the interpreter: scheduled first so that the pool does not
 # finish with one worker grinding through them alone.
 SLOW_FOLDERS = ("vmPerformance", "stTimeConsuming", "stQuadraticComplexityTest", "stStaticCall")
 
-#: native statistics of each process that ran cases, by process id
-StatsByProcess = dict[int, dict[str, Any]]
-
-#: the statistics of a backend that `stats_dict` keeps (summed over processes when merged)
-_COUNTERS = (
-    "compilations_dispatched",
-    "compilations_succeeded",
-    "compilations_failed",
-    "resident_entries",
-    "side_exits",
-)
-
-
-C = TypeVar("C", bound=NamedCase)
-R = TypeVar("R", bound=CaseResultBase[Any])
-
-
-@dataclass(frozen=True)
-class CaseKind(Generic[C, R]):
-    """One kind of case. Worker processes receive it pickled: module-level functions only."""
-
-    name: str  # the command, e.g. "statetest" (progress label)
-    run_case: Callable[[C, VMFactory | None], R]
-    #: the result of a case whose worker process died while running it (reason given)
-    died: Callable[[C, str], R]
-    #: every (code hash, py-evm fork) -> code the cases start with (the AOT set)
-    contract_codes: Callable[[Sequence[C]], Mapping[tuple[bytes, str], bytes]]
-    #: called once in each process that runs cases, before the first
-    process_setup: Callable[[], None] | None = None
-
-
-@dataclass
-class RunSpec(Generic[C, R]):
-    kind: CaseKind[C, R]
-    mode: str
-    store_dir: str | None = None
-    crash_on: str | None = None  # fault injection for tests (parallel runs only)
-
-
 # --- The runtime -----------------------------------------------------------------------------
-
-
-def make_backend(mode: str, store_dir: str | None) -> JitBackend:
-    """The backend a process runs cases with in jit or aot mode."""
-    if mode == "jit":
-        # no store: a conformance run tests the compiler (every code compiled here), and its
-        # thousands of test contracts have no place in the user's persistent cache
-        return JitBackend.new(RuntimeConfig(enabled=True, blocking=True, store=None))
-    assert store_dir is not None
-    # aot runs only what the store holds: no promotion, so a run compiles nothing.
-    return JitBackend.new(
-        RuntimeConfig(
-            enabled=True,
-            blocking=False,
-            promote_hot=False,
-            store=FileArtifactStore(Path(store_dir)),
-        )
-    )
-
-
-def stats_dict(backend: JitBackend | None) -> dict[str, Any] | None:
-    """A backend's statistics as plain numbers (None without a backend)."""
-    if backend is None:
-        return None
-    snapshot = backend.stats()
-    stats: dict[str, Any] = {
-        "lookup_hits": snapshot.lookup_hits,
-        "lookup_misses": snapshot.lookup_misses,
-        "misses_by_reason": dict(snapshot.misses_by_reason),
-    }
-    for name in _COUNTERS:
-        stats[name] = int(getattr(snapshot, name))
-    return stats
 
 
 def merged_stats(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
@@ -153,30 +90,6 @@ def native_line(merged: Mapping[str, Any]) -> str:
 
 
 # --- Running cases: in this process, or in worker processes ----------------------------------
-
-
-class _Process:
-    """This process's VM factory and backend (one per process that runs cases)."""
-
-    factory: VMFactory | None = None
-    backend: JitBackend | None = None
-
-
-def _setup_process(spec: RunSpec[Any, Any]) -> None:
-    if spec.kind.process_setup is not None:
-        spec.kind.process_setup()
-    if spec.mode == "interp":
-        _Process.factory, _Process.backend = None, None
-        return
-    backend = make_backend(spec.mode, spec.store_dir)
-    _Process.backend = backend
-    _Process.factory = JitVMCache(backend)
-
-
-def _close_process() -> None:
-    backend, _Process.backend, _Process.factory = _Process.backend, None, None
-    if backend is not None:
-        backend.close()
 
 
 def batches(cases: Sequence[C], size: int) -> list[list[C]]:
@@ -218,164 +131,33 @@ def execute(
             spec,
             cluster,
             stats,
-            start_runner=_WorkerProcess,
+            start_runner=WorkerProcess,
             session=session,
         )
         return
     if jobs > 1:
         yield from execute_parallel(batches(cases, 8), spec, jobs, stats)
         return
-    _setup_process(spec)
+    factory, backend = setup_process(spec)
     try:
         for batch in batches(cases, len(cases) or 1):
             for case in batch:
-                result = spec.kind.run_case(case, _Process.factory)
-                snapshot = stats_dict(_Process.backend)
+                result = spec.kind.run_case(case, factory)
+                snapshot = stats_dict(backend)
                 if snapshot is not None:
                     stats[os.getpid()] = snapshot
                 yield [result], stats
     finally:
-        _close_process()
-
-
-def worker_main(reader: Connection, writer: Connection) -> None:
-    """A worker process (`pyevm_jit.cli.caseworker`): receives its `RunSpec`, then batches;
-    sends each case's result as soon as it has it (so a crash is pinned on the case that caused
-    it), then its backend statistics. Started by `runtime.children`: Ctrl-C is the main
-    process's business, and the worker ends when the main process has gone."""
-    try:
-        spec: RunSpec[Any, Any] = reader.recv()
-    except (EOFError, OSError):
-        return
-    _setup_process(spec)
-    try:
-        while True:
-            batch = reader.recv()
-            if batch is None:
-                break
-            for case in batch:
-                if case.id == spec.crash_on:
-                    os._exit(70)
-                writer.send(("result", spec.kind.run_case(case, _Process.factory)))
-            writer.send(("done", stats_dict(_Process.backend)))
-    except (EOFError, OSError, KeyboardInterrupt):
-        pass  # the main process has gone (interrupted): nobody wants the results
-    finally:
-        _close_process()
-
-
-class _WorkerProcess(Generic[C]):
-    """A worker process and its two pipe ends."""
-
-    def __init__(self, spec: RunSpec[C, Any]) -> None:
-        self.process, self.conn_out, self.conn = children.start_connected(
-            "pyevm_jit.cli.caseworker"
-        )
-        self.remaining: list[C] = []
-        try:
-            self.conn_out.send(spec)
-        except OSError:
-            pass  # it died at once: its pipe says so (EOF)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def give(self, batch: list[C]) -> None:
-        self.remaining = list(batch)
-        try:
-            self.conn_out.send(batch)
-        except OSError:
-            pass  # it died: its pipe says so (EOF)
-
-    def stop(self) -> None:
-        try:
-            self.conn_out.send(None)
-        except OSError:
-            pass
-
-    def receive(self) -> tuple[str, Any]:
-        """("result", R) per case, ("done", statistics) per batch, ("died", None) once the
-        process is gone (its pipe closed, nothing left in it)."""
-        try:
-            kind, payload = self.conn.recv()
-        except (EOFError, OSError):
-            return "died", None
-        return kind, payload
-
-    def exit_code(self, timeout: float) -> int | None:
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.exit_code(5)
-        for conn in (self.conn_out, self.conn):
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-def execute_parallel(
-    batches: list[list[C]], spec: RunSpec[C, R], jobs: int, stats: StatsByProcess
-) -> Iterator[tuple[list[R], StatsByProcess]]:
-    """Worker processes fed one batch at a time. A worker that dies fails the case it was
-    running (`spec.kind.died`); the rest of its batch goes to a fresh worker."""
-    pending: deque[list[C]] = deque(batches)
-    workers: list[_WorkerProcess[C]] = []
-    try:
-        for _ in range(min(jobs, len(pending))):
-            worker = _WorkerProcess(spec)
-            worker.give(pending.popleft())
-            workers.append(worker)
-        while workers:
-            ready = set(wait([w.conn for w in workers]))
-            for worker in list(workers):
-                if worker.conn not in ready:
-                    continue
-                kind, payload = worker.receive()
-                if kind == "result":
-                    worker.remaining.pop(0)
-                    yield [payload], stats
-                    continue
-                if kind == "done":
-                    if payload is not None:
-                        stats[worker.pid] = payload
-                    if pending:
-                        worker.give(pending.popleft())
-                    else:
-                        worker.stop()
-                        worker.exit_code(30)
-                        worker.kill()
-                        workers.remove(worker)
-                    continue
-                # The process is gone (its pipe closed, nothing left in it).
-                code = worker.exit_code(5)
-                worker.kill()
-                workers.remove(worker)
-                if worker.remaining:
-                    culprit, rest = worker.remaining[0], worker.remaining[1:]
-                    reason = f"worker process died (exit code {code}) running this case"
-                    yield [spec.kind.died(culprit, reason)], stats
-                    if rest:
-                        pending.appendleft(rest)
-                if pending:
-                    replacement = _WorkerProcess(spec)
-                    replacement.give(pending.popleft())
-                    workers.append(replacement)
-    finally:
-        for worker in workers:
-            worker.kill()
+        close_process()
 
 
 # --- The command -----------------------------------------------------------------------------
 
 
-def _spec(kind: CaseKind[C, R], mode: str) -> RunSpec[C, R]:
+def _spec(kind: CaseKind[C, R], mode: str, rss_limit_mb: int | None) -> RunSpec[C, R]:
     """The spec of a run's worker processes (aot: its store folder is set when filled)."""
-    return RunSpec(kind, mode, crash_on=os.environ.get(CRASH_ON_ENV) or None)
+    crash_on = os.environ.get(CRASH_ON_ENV) or None
+    return RunSpec(kind, mode, crash_on=crash_on, rss_limit=rss_limit(rss_limit_mb))
 
 
 def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
@@ -385,6 +167,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
         raise UsageError(f"unknown mode {args.mode!r} (choose from {', '.join(MODES)})")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    rss_limit(args.worker_rss_limit)  # UsageError when bad
     if getattr(args, "cluster", None):
         from pyevm_jit.cli.cluster import check_address
 
@@ -397,9 +180,18 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, Path | None]:
 
 
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
-    """`--jobs N`: the case runner's worker processes (every command that runs cases)."""
+    """`--jobs N`: the case runner's worker processes, and their memory bound (every command
+    that runs cases)."""
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--worker-rss-limit",
+        type=int,
+        metavar="MB",
+        help="a worker process whose resident memory passes MB MiB after a case hands the rest "
+        f"of its cases to a fresh one (default ${RSS_LIMIT_ENV}, else "
+        f"{DEFAULT_RSS_LIMIT_MB}; 0: no bound)",
     )
 
 
@@ -467,8 +259,8 @@ def run_from_arguments(
         if args.cluster:  # started while the cases are discovered (aot: its spec comes later)
             from pyevm_jit.cli.cluster import Session
 
-            early = None if mode == "aot" else _spec(kind, mode)
-            session = stack.enter_context(Session(args.cluster, early, _WorkerProcess))
+            early = None if mode == "aot" else _spec(kind, mode, args.worker_rss_limit)
+            session = stack.enter_context(Session(args.cluster, early, WorkerProcess))
         cases = list(discover())
         excludes = [text for text in getattr(args, "exclude", None) or [] if text]
         if excludes:
@@ -483,6 +275,7 @@ def run_from_arguments(
             cases,
             mode=mode,
             jobs=args.jobs,
+            worker_rss_limit=args.worker_rss_limit,
             cluster=args.cluster,
             store=args.store,
             json_path=json_path,
@@ -511,16 +304,18 @@ def run_command(
     skipped: Sequence[R] = (),
     cluster: str | None = None,
     session: Any = None,
+    worker_rss_limit: int | None = None,
 ) -> int:
     """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
     status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
     in the --json document (paths, substring, ...); `session`: the `cli.cluster.Session` of
-    `cluster` when the caller has started it."""
+    `cluster` when the caller has started it; `worker_rss_limit`: the workers' memory bound in
+    MiB (`cli.caseworkers`; None: the environment's or the default)."""
     out = sys.stdout
     if not cases and not skipped:
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
-    spec = _spec(kind, mode)
+    spec = _spec(kind, mode, worker_rss_limit)
     summary = Summary()
     all_results: list[R] = list(skipped)
     for result in all_results:

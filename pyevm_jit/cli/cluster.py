@@ -237,8 +237,9 @@ def map_on_cluster(
 
 
 class Runner(Protocol):
-    """A case-runner process (`caserun`'s worker process): fed a batch, it sends ("result", R)
-    per case and ("done", statistics) per batch; EOF when it died."""
+    """A case-runner process (`caseworkers.WorkerProcess`): fed a batch, it sends ("result",
+    R) per case and ("done", statistics) per batch, or ("retire", statistics) after a case when
+    it ends over its memory bound; EOF when it died."""
 
     remaining: list[Any]
     conn: Any
@@ -302,7 +303,7 @@ TaskResult = tuple[list[Any], list[tuple[Any, "int | None"]], str, dict[int, dic
 def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
     """A task on a Dask worker: the batch in this worker's warm case-runner process (of the
     run's plugin). A case that kills that process is returned as such; the rest of the batch
-    goes on in a fresh one."""
+    goes on in a fresh one, as does the rest of a batch whose runner retires."""
     import distributed
 
     worker = distributed.get_worker()
@@ -324,9 +325,14 @@ def run_task(batch: list[Any], plugin_name: str) -> TaskResult:
                     runner.remaining.pop(0)
                     results.append(payload)
                     continue
-                if kind == "done":
+                if kind in ("done", "retire"):
                     if payload is not None:
                         stats[runner.pid] = payload
+                    if kind == "retire":  # over its memory bound: a fresh one for the rest
+                        pending = runner.remaining
+                        runner.exit_code(30)
+                        runner.kill()
+                        runner = plugin.start_runner(plugin.spec)
                     break
                 # the process died running remaining[0]: a fresh one for the rest
                 killers.append((runner.remaining[0], runner.exit_code(5)))
@@ -410,89 +416,80 @@ def execute_on_cluster(
 ) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
     """Results of every case as batches finish on the cluster (see the module doc), on the
     cluster of `session` when given (its caller closes it)."""
-    if session is not None:
-        yield from _execute(batches, spec, session, stats, start_runner)
-        return
-    with Session(address) as own:
-        yield from _execute(batches, spec, own, stats, start_runner)
+    with contextlib.ExitStack() as stack:
+        if session is None:
+            session = stack.enter_context(Session(address))
+        distributed = _distributed()
+        client = session.client()
+        plugin_name = session.plugin_for(spec, start_runner)
+        futures = {
+            client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches
+        }
+        watch = Watch(client, futures)
+        deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
+        lost: set[int] = set()  # batches already submitted again (by id of the list)
 
+        def again(batch: list[Any], avoid: str | None = None) -> None:
+            others = [w for w in client.nthreads() if w != avoid] if avoid else []
+            kwargs = {"workers": others, "allow_other_workers": True} if others else {}
+            future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
+            futures[future] = batch
+            watch.add(future)
 
-def _execute(
-    batches: list[list[Any]],
-    spec: Any,
-    session: Session,
-    stats: dict[int, dict[str, Any]],
-    start_runner: StartRunner,
-) -> Iterator[tuple[list[Any], dict[int, dict[str, Any]]]]:
-    distributed = _distributed()
-    client = session.client()
-    plugin_name = session.plugin_for(spec, start_runner)
-    futures = {client.submit(run_task, batch, plugin_name, pure=False): batch for batch in batches}
-    watch = Watch(client, futures)
-    deaths: dict[str, list[int | None]] = {}  # case id -> exit codes of the processes
-    lost: set[int] = set()  # batches already submitted again (by id of the list)
+        # the cases of batches that killed their workers, run alone one at a time: a Dask
+        # worker's death counts against every task it held (the next one waits there too), so
+        # two suspects in flight at once could both be blamed for one's deaths
+        suspects: list[Any] = []
+        suspect: list[Any] = []  # the one in flight
 
-    def again(batch: list[Any], avoid: str | None = None) -> None:
-        others = [w for w in client.nthreads() if w != avoid] if avoid else []
-        kwargs = {"workers": others, "allow_other_workers": True} if others else {}
-        future = client.submit(run_task, batch, plugin_name, pure=False, **kwargs)
-        futures[future] = batch
-        watch.add(future)
+        def next_suspect() -> None:
+            if not suspect and suspects:
+                suspect.append(suspects.pop(0))
+                again(suspect)
 
-    # the cases of batches that killed their workers, run alone one at a time: a Dask
-    # worker's death counts against every task it held (the next one waits there too), so
-    # two suspects in flight at once could both be blamed for one's deaths
-    suspects: list[Any] = []
-    suspect: list[Any] = []  # the one in flight
-
-    def next_suspect() -> None:
-        if not suspect and suspects:
-            suspect.append(suspects.pop(0))
-            again(suspect)
-
-    while (future := watch.next()) is not None:
-        batch = futures.pop(future)
-        was_suspect = batch is suspect
-        if was_suspect:
-            suspect = []
-        if future.status == "finished":
-            results, killers, where, snapshots = future.result()
-            for pid, snapshot in snapshots.items():
-                stats[hash((where, pid))] = snapshot
-            for case, code in killers:
-                codes = deaths.setdefault(case.id, [])
-                codes.append(code)
-                if len(codes) < 2:
-                    again([case], avoid=where)  # once more, alone, on another worker
-                    continue
-                reason = (
-                    "worker processes died running this case (exit codes "
-                    f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
-                )
-                results.append(spec.kind.died(case, reason))
-            next_suspect()
-            yield results, stats
-            continue
-        exc = future.exception() if future.status == "error" else None
-        if exc is None and id(batch) not in lost:
-            lost.add(id(batch))  # lost or cancelled (not erred): once more
-            again(batch)
+        while (future := watch.next()) is not None:
+            batch = futures.pop(future)
+            was_suspect = batch is suspect
             if was_suspect:
-                suspect = batch
-            continue
-        if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
-            suspects.extend(batch)  # find the case that kills workers
+                suspect = []
+            if future.status == "finished":
+                results, killers, where, snapshots = future.result()
+                for pid, snapshot in snapshots.items():
+                    stats[hash((where, pid))] = snapshot
+                for case, code in killers:
+                    codes = deaths.setdefault(case.id, [])
+                    codes.append(code)
+                    if len(codes) < 2:
+                        again([case], avoid=where)  # once more, alone, on another worker
+                        continue
+                    reason = (
+                        "worker processes died running this case (exit codes "
+                        f"{', '.join(str(c) for c in codes)}; each time in a fresh process)"
+                    )
+                    results.append(spec.kind.died(case, reason))
+                next_suspect()
+                yield results, stats
+                continue
+            exc = future.exception() if future.status == "error" else None
+            if exc is None and id(batch) not in lost:
+                lost.add(id(batch))  # lost or cancelled (not erred): once more
+                again(batch)
+                if was_suspect:
+                    suspect = batch
+                continue
+            if isinstance(exc, distributed.KilledWorker) and len(batch) > 1:
+                suspects.extend(batch)  # find the case that kills workers
+                next_suspect()
+                continue
+            reason = (
+                "Dask worker processes died running this case (each time it was retried)"
+                if isinstance(exc, distributed.KilledWorker)
+                else f"the task failed: {type(exc).__name__}: {exc}"
+                if exc is not None
+                else f"the task was {future.status} twice"
+            )
+            yield [spec.kind.died(case, reason) for case in batch], stats
             next_suspect()
-            continue
-        reason = (
-            "Dask worker processes died running this case (each time it was retried)"
-            if isinstance(exc, distributed.KilledWorker)
-            else f"the task failed: {type(exc).__name__}: {exc}"
-            if exc is not None
-            else f"the task was {future.status} twice"
-        )
-        yield [spec.kind.died(case, reason) for case in batch], stats
-        next_suspect()
-    if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
-        reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
-        yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats
+        if futures:  # the cluster has had no worker for NO_WORKERS_TIMEOUT seconds
+            reason = f"not run: the cluster had no worker for {NO_WORKERS_TIMEOUT:g} s"
+            yield [spec.kind.died(case, reason) for b in futures.values() for case in b], stats

@@ -22,6 +22,7 @@ from typing import Any
 
 from pyevm_jit.cli import caserun
 from pyevm_jit.cli.aot import prepare_aot
+from pyevm_jit.cli.caseworkers import rss_limit
 from pyevm_jit.cli.osaka_sides import require_spec
 from pyevm_jit.cli.output import check_output_file, write_json
 from pyevm_jit.cli.progress import Progress
@@ -109,6 +110,7 @@ def _kind(mode: str) -> caserun.CaseKind[Any, Any]:
 def _check(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    rss_limit(args.worker_rss_limit)  # UsageError when bad
     if args.store and args.mode != "aot":
         raise UsageError("--store only applies to --mode aot")
 
@@ -123,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no state test transactions selected")
     # the case runner's modes: both runs interp in the same process as the jit side
     runner_mode = {"both": "jit"}.get(args.mode, args.mode)
-    spec: caserun.RunSpec[Any, Any] = caserun.RunSpec(_kind(args.mode), runner_mode)
+    spec: caserun.RunSpec[Any, Any] = caserun.RunSpec(
+        _kind(args.mode), runner_mode, rss_limit=rss_limit(args.worker_rss_limit)
+    )
     out = sys.stdout
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     try:

@@ -17,7 +17,6 @@ artifact, and `clear()` removes it.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
@@ -32,7 +31,6 @@ from pyevm_jit.runtime.store import (
     SUFFIX,
     FileArtifactStore,
     RuntimeArtifactStore,
-    entry_problem,
     identity_fingerprint,
 )
 from pyevm_jit.runtime.store.format import fields_digest, frame, unframe
@@ -41,9 +39,6 @@ from pyevm_jit.runtime.store.format import fields_digest, frame, unframe
 FOLDER = "rtlib"
 MAGIC = b"pyevm-jit rtlib 1\n"
 _DOMAIN = b"pyevm-jit rtlib digest 1\0"
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def _digest(manifest: dict[str, Any], data: bytes) -> str:
@@ -105,42 +100,17 @@ class StoreRtlibCache:
     def load(self, key: tuple[str, str]) -> bytes | None:
         store = self.store
         name = file_name(key)
+        label = f"{FOLDER}/{name.removesuffix(SUFFIX)}"
         try:
-            with store._root() as root:
-                if root is None:
-                    return None
-                folder = store._open_fork(root, FOLDER)
-                if folder is None:
-                    return None
-                try:
-                    flags = os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
-                    try:
-                        fd = os.open(name, flags, dir_fd=folder)
-                    except FileNotFoundError:
-                        return None
-                    try:
-                        st = os.fstat(fd)
-                        problem = entry_problem(
-                            st, str(store.directory / FOLDER / name), directory=False
-                        )
-                        if problem is None and st.st_size > MAX_ARTIFACT_BYTES:
-                            problem = "runtime-library file of insane size"
-                        if problem is not None:
-                            store._reject(f"{FOLDER}/{name}", problem)
-                            return None
-                        with os.fdopen(os.dup(fd), "rb") as fh:
-                            blob = fh.read(MAX_ARTIFACT_BYTES + 1)
-                        os.utime(fd)  # least recently used: used now
-                    finally:
-                        os.close(fd)
-                finally:
-                    os.close(folder)
+            blob = store._read_file(FOLDER, name, MAX_ARTIFACT_BYTES, "runtime-library file")
         except OSError as exc:
-            store._reject(f"{FOLDER}/{name}", f"unreadable: {exc.strerror or exc}")
+            store._reject(label, f"unreadable: {exc.strerror or exc}")
+            return None
+        if blob is None:
             return None
         data, problem = decode(key, blob)
         if problem is not None:
-            store._reject(f"{FOLDER}/{name}", problem)
+            store._reject(label, problem)
         return data
 
     def save(self, key: tuple[str, str], data: bytes) -> None:
@@ -149,16 +119,10 @@ class StoreRtlibCache:
             if not store._ensure_directory() or store.read_only_reason is not None:
                 return
             blob = encode(key, data)
-            with store._root() as root:
-                if root is None:
-                    return
-                folder = store._open_fork(root, FOLDER, create=True)
+            with store._folder(FOLDER, create=True) as folder:
                 if folder is None:
                     return
-                try:
-                    write_file_at(folder, file_name(key), blob)
-                finally:
-                    os.close(folder)
+                write_file_at(folder, file_name(key), blob)
         except OSError:
             return  # best effort: the next process builds it again
         store._pruner.after_write(len(blob))

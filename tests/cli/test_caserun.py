@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pyevm_jit.cli import caserun
+from pyevm_jit.cli import caserun, caseworkers
 from pyevm_jit.conformance.results import CaseStatus
 
 
@@ -124,7 +124,7 @@ def test_worker_is_out_of_reach_of_the_terminals_ctrl_c() -> None:
     its own from the moment it exists, and ignores SIGINT once started; the main process's own
     handler is untouched."""
     handler = signal.getsignal(signal.SIGINT)
-    worker = caserun._WorkerProcess(caserun.RunSpec(FAKE, "interp"))
+    worker = caseworkers.WorkerProcess(caserun.RunSpec(FAKE, "interp"))
     try:
         assert os.getsid(worker.pid) != os.getsid(0)
         assert os.getpgid(worker.pid) != os.getpgid(0)
@@ -231,3 +231,111 @@ def test_prepare_aot_refuses_a_file_as_store(
     with pytest.raises(UsageError, match="not a directory"):
         caserun.prepare_aot({}, str(not_a_folder), sys.stdout, progress=False)
     assert capsys.readouterr().out == ""  # refused before announcing anything
+
+
+def pid_run(case: FakeCase, factory: Any) -> FakeResult:
+    """`fake_run`, naming the process that ran the case."""
+    return FakeResult(case, fake_run(case, factory).status, f"pid {os.getpid()}")
+
+
+PIDS = caserun.CaseKind("pids", pid_run, fake_died, fake_codes)
+
+
+def _by_process(cases: list[FakeCase], **spec: Any) -> tuple[list[tuple[str, str]], set[str]]:
+    """(case id, status) in id order and the processes that ran them, on 2 workers."""
+    run = caserun.RunSpec(PIDS, "interp", **spec)
+    results = [
+        r
+        for batch, _ in caserun.execute_parallel([cases[:5], cases[5:]], run, 2, {})
+        for r in batch
+    ]
+    assert sorted(r.case.id for r in results) == sorted(c.id for c in cases), "each case once"
+    pids = {r.reason for r in results if r.reason.startswith("pid ")}
+    return sorted((r.case.id, r.status.value) for r in results), pids
+
+
+def test_a_worker_over_its_memory_bound_hands_the_rest_of_its_batch_to_a_fresh_one() -> None:
+    cases = _cases("a", "b", "bad-c", "d", "e", "f", "g", "bad-h", "i")
+    unbounded, unbounded_pids = _by_process(cases)
+    assert len(unbounded_pids) <= 2
+    # every process is over 1 byte: each retires after one case, a fresh one runs the next
+    bounded, bounded_pids = _by_process(cases, rss_limit=1)
+    assert bounded == unbounded
+    assert len(bounded_pids) == len(cases)
+    # a bound no process reaches recycles none
+    assert len(_by_process(cases, rss_limit=1 << 50)[1]) <= 2
+    # a worker that dies still fails only its case when workers retire
+    crashed, _ = _by_process(cases, rss_limit=1, crash_on="d")
+    assert crashed == [(i, "failed" if i == "d" else s) for i, s in unbounded]
+
+
+def test_the_memory_bound_from_option_environment_or_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyevm_jit.errors import UsageError
+
+    monkeypatch.delenv(caseworkers.RSS_LIMIT_ENV, raising=False)
+    assert caseworkers.rss_limit() == caseworkers.DEFAULT_RSS_LIMIT_MB << 20
+    assert caseworkers.rss_limit(0) == 0 and caseworkers.rss_limit(100) == 100 << 20
+    monkeypatch.setenv(caseworkers.RSS_LIMIT_ENV, "700")
+    assert caseworkers.rss_limit() == 700 << 20 and caseworkers.rss_limit(5) == 5 << 20
+    for bad in ("lots", "-1", "1.5"):
+        monkeypatch.setenv(caseworkers.RSS_LIMIT_ENV, bad)
+        with pytest.raises(UsageError, match=caseworkers.RSS_LIMIT_ENV):
+            caseworkers.rss_limit()
+    with pytest.raises(UsageError, match="--worker-rss-limit"):
+        caseworkers.rss_limit(-3)
+    # this process's resident memory: more than the few MiB any Python has, less than the host's
+    rss = caseworkers.resident_bytes()
+    assert 4 << 20 < rss < os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def test_run_command_passes_the_memory_bound_to_its_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(caseworkers.RSS_LIMIT_ENV, raising=False)
+    reports = []
+    for limit in (None, 1):
+        report = tmp_path / f"{limit}.json"
+        status = caserun.run_command(
+            PIDS,
+            _cases("a", "bad-b", "c", "d"),
+            mode="interp",
+            jobs=2,
+            store=None,
+            json_path=report,
+            selection={},
+            progress=False,
+            worker_rss_limit=limit,
+        )
+        assert status == 1
+        reports.append(json.loads(report.read_text())["results"])
+    capsys.readouterr()
+    # one case per process under a 1 MiB bound (every Python is over it), same outcomes
+    assert len({r["reason"] for r in reports[1]}) == 4
+    assert len({r["reason"] for r in reports[0]}) <= 2
+    assert [(r["id"], r["status"]) for r in reports[0]] == [
+        (r["id"], r["status"]) for r in reports[1]
+    ]
+
+
+def test_an_aot_worker_loads_each_artifact_on_its_first_lookup(tmp_path: Path) -> None:
+    """A worker of `--mode aot` does not preload the store (a minute for 10,000 artifacts, in
+    every worker): an artifact is loaded, checked and linked when its key is first looked up."""
+    import io
+
+    from eth_hash.auto import keccak
+    from support import code_n, request
+
+    from pyevm_jit.cli.aot import prepare_aot
+
+    codes = [code_n(n) for n in range(3)]
+    store_dir = str(tmp_path / "store")
+    assert prepare_aot({(keccak(c), "cancun"): c for c in codes}, store_dir, io.StringIO()) == ""
+    with caseworkers.make_backend("aot", store_dir) as backend:
+        assert backend.stats().aot_loaded == 0 and not backend._inner.resident
+        assert backend.lookup(request(codes[1])).is_compiled
+        assert backend.stats().aot_loaded == 1
+        assert backend.lookup(request(codes[1])).is_compiled
+        assert backend.lookup(request(code_n(9))).is_compiled is False  # not in the store
+        assert backend.stats().aot_loaded == 1 and backend.stats().compilations_dispatched == 0

@@ -10,15 +10,14 @@ from typing import Any, cast
 
 import pytest
 from eth import constants
-from eth.chains.base import MiningChain
 from eth.chains.mainnet import MainnetChain
-from eth.db.atomic import AtomicDB
 from eth.vm.forks import CancunVM, ShanghaiVM
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_typing import Address
+from support import mining_chain
 
 from pyevm_jit.evm.chain import JitVMCache, jit_chain, jit_vm_configuration
 
@@ -35,20 +34,7 @@ CHAIN_ID = 1337
 
 
 def _chain(vm_configuration: Any) -> Any:
-    chain_class = MiningChain.configure(
-        __name__="TestChain", vm_configuration=tuple(vm_configuration), chain_id=CHAIN_ID
-    )
-    genesis: dict[str, Any] = {
-        "difficulty": 0,
-        "gas_limit": 30_000_000,
-        "timestamp": 1_700_000_000,
-        "coinbase": constants.ZERO_ADDRESS,
-        "extra_data": b"",
-        "nonce": b"\0" * 8,
-        "mix_hash": constants.ZERO_HASH32,
-    }
-    state: dict[Any, Any] = {SENDER: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
-    return chain_class.from_genesis(AtomicDB(), genesis, state)
+    return mining_chain(vm_configuration, SENDER, "TestChain", CHAIN_ID)
 
 
 def _send(chain: Any, to: bytes, data: bytes) -> Any:

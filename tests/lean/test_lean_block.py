@@ -15,15 +15,12 @@ from typing import Any
 
 import pytest
 import rlp
-from eth import constants
-from eth.chains.base import MiningChain
-from eth.db.atomic import AtomicDB
 from eth.vm.base import VM
 from eth.vm.forks import CancunVM, ShanghaiVM
 from eth.vm.forks.cancun.blocks import CancunBlock
 from eth_keys import keys
 from eth_typing import Address
-from support import fake_backend
+from support import fake_backend, mining_chain
 
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.lean import block as lean_block
@@ -35,20 +32,7 @@ SCHEDULE = ((0, ShanghaiVM), (3, CancunVM))
 
 
 def _chain(schedule: Any) -> Any:
-    chain_class = MiningChain.configure(
-        __name__="BlockChain", vm_configuration=tuple(schedule), chain_id=CHAIN_ID
-    )
-    genesis: dict[str, Any] = {
-        "difficulty": 0,
-        "gas_limit": 30_000_000,
-        "timestamp": 1_700_000_000,
-        "coinbase": constants.ZERO_ADDRESS,
-        "extra_data": b"",
-        "nonce": b"\0" * 8,
-        "mix_hash": constants.ZERO_HASH32,
-    }
-    state: dict[Any, Any] = {SENDER: {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}}}
-    return chain_class.from_genesis(AtomicDB(), genesis, state)
+    return mining_chain(schedule, SENDER, "BlockChain", CHAIN_ID)
 
 
 def _run(chain: Any, blocks: int = 5, per_block: int = 3) -> list[Any]:

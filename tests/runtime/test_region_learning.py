@@ -7,50 +7,17 @@ from __future__ import annotations
 
 import pytest
 from eth.vm.forks import CancunVM
-from support import WAIT, request, wait_until
+from support import WAIT, region_backend, request, selector_loops, selector_scenario, wait_until
 
 from pyevm_jit.compiler.regions import block_count
 from pyevm_jit.evm.vm import jit_vm
 from pyevm_jit.runtime import JitBackend, RuntimeConfig, RuntimeTuning, jobs
 from pyevm_jit.runtime.regions import forced_environment
 from pyevm_jit.testing import differential as d
-from pyevm_jit.testing.assembler import Label, Ref, asm
 
 
 def _contract(count: int = 80) -> bytes:
-    """A selector dispatch over `count` functions, each a short loop; calldata picks one."""
-    items: list[object] = [0, "CALLDATALOAD", 0xE0, "SHR"]
-    for i in range(count):
-        items += ["DUP1", i, "EQ", Ref(f"f{i}"), "JUMPI"]
-    items += [0, "DUP1", "REVERT"]
-    for i in range(count):
-        items += [
-            Label(f"f{i}"), "POP", 0, 10,
-            Label(f"f{i}.loop"), "JUMPDEST", "SWAP1", i + 3, "ADD", "SWAP1", 1, "SWAP1", "SUB",
-            "DUP1", Ref(f"f{i}.loop"), "JUMPI",
-            "POP", 0, "MSTORE", 0x20, 0, "RETURN",
-        ]  # fmt: skip
-    return asm(*items)
-
-
-def _backend(**tuning: object) -> JitBackend:
-    settings: dict[str, object] = {
-        "worker_count": 0, "hot_threshold": 2, "event_drain_interval": 0.01,
-        "tier_up_after": 0, "region_blocks": 16, **tuning,
-    }  # fmt: skip
-    return JitBackend.new(
-        RuntimeConfig(enabled=True, store=None, tuning=RuntimeTuning(**settings))  # type: ignore[arg-type]
-    )
-
-
-def _scenario(code: bytes, selector: int) -> d.Scenario:
-    return d.Scenario(
-        code=code,
-        fork="cancun",
-        calldata=selector.to_bytes(4, "big"),
-        gas=1_000_000,
-        accounts=d.standard_accounts(),
-    )
+    return selector_loops(count, 3)
 
 
 def test_first_region_is_what_a_call_ran_and_calls_then_stay_native(
@@ -60,9 +27,9 @@ def test_first_region_is_what_a_call_ran_and_calls_then_stay_native(
     # can come after `LEARN_WAIT`, and the first region is then what pc 0 reaches
     monkeypatch.setattr(jobs, "LEARN_WAIT", 60.0)
     code = _contract()
-    backend = _backend()
+    backend = region_backend()
     vm = jit_vm(CancunVM, backend)
-    scenario = _scenario(code, 41)
+    scenario = selector_scenario(code, 41)
     stock = d.execute(scenario, CancunVM)
     with backend:
         # two misses promote it, a call after that is the learning run (calls back to back:
@@ -81,7 +48,7 @@ def test_first_region_is_what_a_call_ran_and_calls_then_stay_native(
         assert backend.stats().lookup_hits == hits + 3
         assert not backend.side_exits(), "the calls run natively to their end"
         # another function: one side exit, learned; the region grows and holds it
-        other = _scenario(code, 7)
+        other = selector_scenario(code, 7)
         other_stock = d.execute(other, CancunVM)
         assert d.execute(other, vm) == other_stock
         assert sum(backend.side_exits().values()) == 1
@@ -95,7 +62,7 @@ def test_first_region_is_what_a_call_ran_and_calls_then_stay_native(
 
 def test_lookups_without_messages_still_compile() -> None:
     req = request(_contract())
-    with _backend(hot_threshold=1) as backend:
+    with region_backend(hot_threshold=1) as backend:
         assert not backend.lookup(req).is_compiled
         wait_until(lambda: backend.lookup(req).is_compiled)
         (entry,) = backend._inner.resident.values()

@@ -13,12 +13,20 @@ from pathlib import Path
 import pytest
 from eth.vm.forks import CancunVM
 from eth_hash.auto import keccak
-from support import WAIT, code_n, request, wait_until
+from support import (
+    WAIT,
+    code_n,
+    region_backend,
+    request,
+    selector_loops,
+    selector_scenario,
+    wait_until,
+)
 
 from pyevm_jit.compiler.regions import block_count
 from pyevm_jit.compiler.target import DEFAULT_OPT_LEVEL, engine_identity
 from pyevm_jit.evm.vm import jit_vm
-from pyevm_jit.runtime import JitBackend, RuntimeCacheKey, RuntimeConfig, RuntimeTuning
+from pyevm_jit.runtime import RuntimeCacheKey
 from pyevm_jit.runtime.store import (
     ArtifactKey,
     FileArtifactStore,
@@ -28,41 +36,10 @@ from pyevm_jit.runtime.store import (
 from pyevm_jit.runtime.workers import CompileTask
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing import faults
-from pyevm_jit.testing.assembler import Label, Ref, asm
 
 
 def _contract(count: int = 60) -> bytes:
-    """A selector dispatch over `count` functions, each a short loop; calldata picks one."""
-    items: list[object] = [0, "CALLDATALOAD", 0xE0, "SHR"]
-    for i in range(count):
-        items += ["DUP1", i, "EQ", Ref(f"f{i}"), "JUMPI"]
-    items += [0, "DUP1", "REVERT"]
-    for i in range(count):
-        items += [
-            Label(f"f{i}"), "POP", 0, 10,
-            Label(f"f{i}.loop"), "JUMPDEST", "SWAP1", i + 5, "ADD", "SWAP1", 1, "SWAP1", "SUB",
-            "DUP1", Ref(f"f{i}.loop"), "JUMPI",
-            "POP", 0, "MSTORE", 0x20, 0, "RETURN",
-        ]  # fmt: skip
-    return asm(*items)
-
-
-def _scenario(code: bytes, selector: int) -> d.Scenario:
-    return d.Scenario(
-        code=code, fork="cancun", calldata=selector.to_bytes(4, "big"), gas=1_000_000,
-        accounts=d.standard_accounts(),
-    )  # fmt: skip
-
-
-def _backend(store: FileArtifactStore, **tuning: object) -> JitBackend:
-    settings: dict[str, object] = {
-        "worker_count": 0, "hot_threshold": 2, "event_drain_interval": 0.01,
-        "tier_up_after": 0, "region_blocks": 16, **tuning,
-    }  # fmt: skip
-    return JitBackend.new(
-        RuntimeConfig(enabled=True, store=store, preload=False,
-                      tuning=RuntimeTuning(**settings))  # type: ignore[arg-type]
-    )  # fmt: skip
+    return selector_loops(count, 5)
 
 
 def _stored(store: FileArtifactStore, code: bytes) -> list[ArtifactKey]:
@@ -111,8 +88,8 @@ def _second_process(store: FileArtifactStore, code: bytes) -> dict[str, object]:
 def test_a_region_is_stored_and_a_second_process_runs_it_at_once(tmp_path: Path) -> None:
     code = _contract()
     store = FileArtifactStore(tmp_path / "cache", max_bytes=64 << 20)
-    vm = jit_vm(CancunVM, backend := _backend(store))
-    scenario = _scenario(code, 41)
+    vm = jit_vm(CancunVM, backend := region_backend(store))
+    scenario = selector_scenario(code, 41)
     stock = d.execute(scenario, CancunVM)
     with backend:
         for _ in range(200):
@@ -137,10 +114,10 @@ def test_a_grown_region_replaces_the_stored_one_and_a_whole_contract_wins(
     code = _contract()
     store = FileArtifactStore(tmp_path / "cache", max_bytes=64 << 20)
     # a first run stores the region of one function
-    vm = jit_vm(CancunVM, backend := _backend(store))
+    vm = jit_vm(CancunVM, backend := region_backend(store))
     with backend:
         for _ in range(200):
-            d.execute(_scenario(code, 3), vm)
+            d.execute(selector_scenario(code, 3), vm)
             if backend._inner.resident:
                 break
         assert backend.wait_idle(WAIT)
@@ -148,8 +125,8 @@ def test_a_grown_region_replaces_the_stored_one_and_a_whole_contract_wins(
 
     # a second run loads it at its first lookup; another function leaves it once, the
     # region grows and the grown program is stored in place of the one it grew from
-    vm = jit_vm(CancunVM, backend := _backend(store))
-    other = _scenario(code, 50)
+    vm = jit_vm(CancunVM, backend := region_backend(store))
+    other = selector_scenario(code, 50)
     other_stock = d.execute(other, CancunVM)
     with backend:
         assert d.execute(other, vm) == other_stock
@@ -168,7 +145,7 @@ def test_a_grown_region_replaces_the_stored_one_and_a_whole_contract_wins(
 
     # the tier-up of a loaded region compiles the whole contract, stores it and deletes the
     # region; a whole contract stored is what a lookup takes
-    with _backend(store, tier_up_after=1) as backend:
+    with region_backend(store, tier_up_after=1) as backend:
         assert backend.lookup(request(code)).program.region == grown  # type: ignore[union-attr]
         assert backend.lookup(request(code)).is_compiled  # the hit that asks for the tier-up
         wait_until(lambda: backend.stats().tier_ups == 1)

@@ -46,6 +46,8 @@ from pyevm_jit.runtime.store.format import (
     StoredArtifact,
     safe_name,
 )
+from pyevm_jit.runtime.store.listing import FolderListings
+from pyevm_jit.runtime.store.listing import list_folder as _list
 from pyevm_jit.runtime.store.policy import directory_problem, entry_problem, writable_problem
 from pyevm_jit.runtime.store.pruning import Pruner, StoreFile
 
@@ -58,6 +60,7 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_MAX_FILE = MAX_ARTIFACT_BYTES + MAX_MANIFEST_BYTES
 
 
 class StoreError(Exception):
@@ -122,6 +125,7 @@ class FileArtifactStore:
         self._lock = threading.Lock()
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the checked root
         self._pruner = Pruner(self.directory, max_bytes, self._files)
+        self._listings = FolderListings()  # of the fork folders, for `variants`
         self.unusable_reason: str | None = None
         self.read_only_reason: str | None = None
         self._checked = False
@@ -243,6 +247,20 @@ class FileArtifactStore:
             return None
         return fd
 
+    @contextlib.contextmanager
+    def _folder(self, name: str, *, create: bool = False) -> Iterator[int | None]:
+        """The store's folder `name` (a fork's, or another of its own), opened and checked
+        (`_root`, `_open_fork`); None when the store or the folder is not there."""
+        with self._root() as root:
+            fd = None if root is None else self._open_fork(root, name, create=create)
+            if fd is None:
+                yield None
+                return
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+
     def _fork_folders(self, root: int) -> Iterator[tuple[str, int]]:
         """(name, open descriptor) of each fork folder in the root that opens and checks out;
         the descriptor is closed when the loop moves on (or ends)."""
@@ -275,41 +293,47 @@ class FileArtifactStore:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _read_at(self, fork_fd: int, key: ArtifactKey) -> StoredArtifact | None:
-        name = f"{key.fork}/{key.stem}"
+    def _read_file(self, folder: str, name: str, limit: int, what: str) -> bytes | None:
+        """The bytes of the file `name` in the store's folder `folder` (a fork's, or another of
+        the store's own), read without following a link; None when it is absent, and rejected
+        (as `{folder}/{name}` less its suffix) when it is no plain private file, larger than
+        `limit` (`what` names it then) or unreadable. A read refreshes its LRU age."""
+        with self._folder(folder) as folder_fd:
+            return (
+                None if folder_fd is None else self._read_in(folder_fd, folder, name, limit, what)
+            )
+
+    def _read_in(
+        self, folder_fd: int, folder: str, name: str, limit: int, what: str
+    ) -> bytes | None:
+        label = f"{folder}/{name.removesuffix(SUFFIX)}"
         flags = os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY | getattr(os, "O_NONBLOCK", 0)
         try:
-            fd = os.open(key.file_name, flags, dir_fd=fork_fd)
+            fd = os.open(name, flags, dir_fd=folder_fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self._reject(name, f"cannot open: {exc.strerror or exc}")
+            self._reject(label, f"cannot open: {exc.strerror or exc}")
             return None
         try:
             st = os.fstat(fd)
-            problem = entry_problem(
-                st, str(self.directory / key.fork / key.file_name), directory=False
-            )
-            if problem is None and st.st_size > MAX_ARTIFACT_BYTES + MAX_MANIFEST_BYTES:
-                problem = "artifact file of insane size"
+            problem = entry_problem(st, str(self.directory / folder / name), directory=False)
+            if problem is None and st.st_size > limit:
+                problem = f"{what} of insane size"
             if problem is not None:
-                self._reject(name, problem)
+                self._reject(label, problem)
                 return None
             with os.fdopen(os.dup(fd), "rb") as fh:
-                data = fh.read(MAX_ARTIFACT_BYTES + MAX_MANIFEST_BYTES + 1)
+                data = fh.read(limit + 1)
             if time.time() - st.st_mtime > TOUCH_INTERVAL:
                 with contextlib.suppress(OSError):
                     os.utime(fd)  # least recently used: this one was used now
         except OSError as exc:
-            self._reject(name, f"unreadable: {exc.strerror or exc}")
+            self._reject(label, f"unreadable: {exc.strerror or exc}")
             return None
         finally:
             os.close(fd)
-        try:
-            return StoredArtifact.read(data, key)
-        except ValueError as exc:
-            self._reject(name, str(exc))
-            return None
+        return data
 
     def keys(self) -> list[ArtifactKey]:
         """The keys of the artifacts present, from file names only (nothing is read or
@@ -327,25 +351,16 @@ class FileArtifactStore:
 
     def variants(self, code_hash: bytes, fork: str, identity: str) -> list[ArtifactKey]:
         """The keys of the artifacts of one code and engine present (every level, the whole
-        contract and each region stored: docs/regions.md), from file names only. One listing
-        of the fork's folder; a lookup asks for it only when the whole contract is absent."""
+        contract and each region stored: docs/regions.md), from file names only: the fork
+        folder's listing, taken again only when the folder has changed (`store.listing`); a
+        lookup asks for it only when the whole contract is absent."""
         out: list[ArtifactKey] = []
-        prefix = code_hash.hex() + "."
-        with self._root() as root:
-            if root is None:
-                return out
-            fork_fd = self._open_fork(root, fork)
-            if fork_fd is None:
-                return out
-            try:
-                names = _list(fork_fd)
-            finally:
-                os.close(fork_fd)
+        with self._folder(fork) as fork_fd:
+            names = [] if fork_fd is None else self._listings.names(fork, fork_fd, code_hash.hex())
         for name in names:
-            if name.startswith(prefix):
-                key = ArtifactKey.from_file_name(fork, name)
-                if key is not None and key.identity == identity:
-                    out.append(key)
+            key = ArtifactKey.from_file_name(fork, name)
+            if key is not None and key.identity == identity:
+                out.append(key)
         return out
 
     def load_all(self, identity: str | None = None) -> list[StoredArtifact]:
@@ -360,16 +375,14 @@ class FileArtifactStore:
         return out
 
     def load(self, key: ArtifactKey) -> StoredArtifact | None:
-        with self._root() as root:
-            if root is None:
-                return None
-            fork_fd = self._open_fork(root, key.fork)
-            if fork_fd is None:
-                return None
-            try:
-                return self._read_at(fork_fd, key)
-            finally:
-                os.close(fork_fd)
+        data = self._read_file(key.fork, key.file_name, _MAX_FILE, "artifact file")
+        if data is None:
+            return None
+        try:
+            return StoredArtifact.read(data, key)
+        except ValueError as exc:
+            self._reject(f"{key.fork}/{key.stem}", str(exc))
+            return None
 
     def __contains__(self, key: object) -> bool:
         """Whether a file for `key` is present (by name; not verified)."""
@@ -391,16 +404,13 @@ class FileArtifactStore:
         data = artifact.to_bytes()
         key = artifact.key
         try:
-            with self._root() as root:
-                if root is None:
-                    return False
-                fork_fd = self._open_fork(root, key.fork, create=True)
+            with self._folder(key.fork, create=True) as fork_fd:
                 if fork_fd is None:
                     return False
                 try:
                     write_file_at(fork_fd, key.file_name, data)
                 finally:
-                    os.close(fork_fd)
+                    self._listings.forget(key.fork)
         except OSError as exc:
             with self._lock:
                 self.write_errors += 1
@@ -412,17 +422,13 @@ class FileArtifactStore:
         return True
 
     def delete(self, key: ArtifactKey) -> None:
-        with self._root() as root:
-            if root is None or self.read_only_reason is not None:
-                return
-            fork_fd = self._open_fork(root, key.fork)
-            if fork_fd is None:
-                return
-            try:
+        if self.read_only_reason is not None:
+            return
+        with self._folder(key.fork) as fork_fd:
+            if fork_fd is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(key.file_name, dir_fd=fork_fd)
-            finally:
-                os.close(fork_fd)
+                self._listings.forget(key.fork)
 
     def clear(self) -> None:
         """Remove every artifact (of every engine, older formats included) and leftovers."""
@@ -442,6 +448,7 @@ class FileArtifactStore:
                     os.close(fork_fd)
                 with contextlib.suppress(OSError):
                     os.rmdir(fork, dir_fd=root)
+        self._listings.forget()
         self._pruner.emptied()
 
     def __len__(self) -> int:
@@ -478,13 +485,6 @@ class FileArtifactStore:
         if limit is None or not self.writable or not self._checked:
             return 0
         return self._pruner.prune(limit)
-
-
-def _list(fd: int) -> list[str]:
-    try:
-        return os.listdir(fd)
-    except OSError:
-        return []
 
 
 def _ours(name: str) -> bool:
