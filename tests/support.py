@@ -79,6 +79,22 @@ def run_custom(
     return d.execute(scenario, vm), d.execute(scenario, jit_vm(vm, backend))
 
 
+def count_calls(
+    monkeypatch: Any, owner: Any, name: str, real: Callable[..., Any] | None = None
+) -> list[int]:
+    """Replace `owner.name` (for this test) with a wrapper that counts its calls and calls
+    `real` (default: what `owner.name` was); the count is the list's one item."""
+    count = [0]
+    target = getattr(owner, name) if real is None else real
+
+    def counting(*args: Any) -> Any:
+        count[0] += 1
+        return target(*args)
+
+    monkeypatch.setattr(owner, name, counting)
+    return count
+
+
 def selector_loops(count: int, step: int) -> bytes:
     """A selector dispatch over `count` functions, function i a short loop adding `i + step`;
     calldata picks one (the region tests' contract: every function is a region of its own)."""

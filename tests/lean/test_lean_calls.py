@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import count_calls
 
 from pyevm_jit import forks
 from pyevm_jit.lean import calls, guard, txmessage
@@ -48,15 +49,7 @@ IDENTITY = (4).to_bytes(20, "big")
 
 @pytest.fixture
 def lean_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    count = [0]
-    real = calls.call
-
-    def counting(*args: Any) -> int:
-        count[0] += 1
-        return real(*args)
-
-    monkeypatch.setattr(calls, "call", counting)
-    yield count
+    yield count_calls(monkeypatch, calls, "call")
 
 
 def check(scenario: Scenario, lean_count: list[int], *, lean: bool = True) -> d.Outcome:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from support import count_calls
 
 from pyevm_jit import forks
 from pyevm_jit.fuzz.call_patterns import call_chain
@@ -33,15 +34,7 @@ def nested_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Calls run by the lean call path (`lean.calls.call`)."""
     from pyevm_jit.lean import calls
 
-    count = [0]
-    real = calls.call
-
-    def counting(*args: Any) -> Any:
-        count[0] += 1
-        return real(*args)
-
-    monkeypatch.setattr(calls, "call", counting)
-    yield count
+    yield count_calls(monkeypatch, calls, "call")
 
 
 def check(scenario: Scenario, count: list[int], *, used: bool = True) -> d.Outcome:
@@ -346,15 +339,7 @@ def test_the_chain_runs_the_lean_call_path(nested_count: list[int]) -> None:
 def sload_misses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     from pyevm_jit.evm import hostops, run
 
-    count = [0]
-    real = hostops.run_lean_sload
-
-    def counting(*args: Any) -> bool:
-        count[0] += 1
-        return real(*args)
-
-    monkeypatch.setattr(run, "run_lean_sload", counting)
-    yield count
+    yield count_calls(monkeypatch, run, "run_lean_sload", hostops.run_lean_sload)
 
 
 WRITER = bytes.fromhex("00000000000000000000000000000000000c0de5")  # SSTORE(5, 77), STOP
