@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyevm_jit.cli import regions_option
+from pyevm_jit.cli import regions_option, resume
 from pyevm_jit.cli.aot import prepare_aot
 from pyevm_jit.cli.caseworkers import CRASH_ON_ENV as CRASH_ON_ENV
 from pyevm_jit.cli.caseworkers import (
@@ -230,7 +230,19 @@ def add_arguments(parser: argparse.ArgumentParser, folder: str, sample_note: str
         metavar="SUBSTRING",
         help="leave out cases whose id contains this (repeatable; e.g. a case that takes hours)",
     )
-    parser.add_argument("--json", dest="json_file", metavar="FILE", help="write results as JSON")
+    parser.add_argument(
+        "--json",
+        dest="json_file",
+        metavar="FILE",
+        help="write results as JSON (rewritten every "
+        f"{resume.CHECKPOINT_SECONDS / 60:.0f} minutes while the run goes on)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="FILE.json",
+        help="take the results of an earlier run's --json file (finished, interrupted or a "
+        "checkpoint; same command and mode) and run only the cases it lacks or failed",
+    )
     parser.add_argument(
         "--store",
         metavar="DIR",
@@ -267,6 +279,17 @@ def run_from_arguments(
             kept_ids = [c for c in cases if not any(text in c.id for text in excludes)]
             print(f"{len(cases) - len(kept_ids)} cases left out by --exclude", file=sys.stdout)
             cases = kept_ids
+        regions = bool(getattr(args, "regions", False))
+        resumed = None
+        if getattr(args, "resume", None):
+            resumed = resume.load(args.resume, kind=kind.name, mode=mode, regions=regions)
+            resumed.order = {case.id: i for i, case in enumerate(cases)}
+            resumed.results = {i: r for i, r in resumed.results.items() if i in resumed.order}
+            cases = [case for case in cases if case.id not in resumed.results]
+            print(
+                f"{len(resumed.results)} cases' results taken from {resumed.path}",
+                file=sys.stdout,
+            )
         answers = [(case, skip(case) if skip is not None else None) for case in cases]
         skipped: list[R] = [result for _, result in answers if result is not None]
         cases = [case for case, result in answers if result is None]
@@ -284,10 +307,12 @@ def run_from_arguments(
                 **selection,
                 "substring": args.substring,
                 "exclude": excludes,
+                "regions": regions,
             },
             progress=not args.no_progress,
             skipped=skipped,
             session=session,
+            resumed=resumed,
         )
 
 
@@ -305,14 +330,19 @@ def run_command(
     cluster: str | None = None,
     session: Any = None,
     worker_rss_limit: int | None = None,
+    resumed: resume.Resumed | None = None,
+    checkpoint_seconds: float = resume.CHECKPOINT_SECONDS,
 ) -> int:
     """Run `cases` (after the `skipped` results, which are only reported) and report; the exit
     status (0 all passed, 1 some failed, 130 interrupted). `selection` names what was selected
     in the --json document (paths, substring, ...); `session`: the `cli.cluster.Session` of
     `cluster` when the caller has started it; `worker_rss_limit`: the workers' memory bound in
-    MiB (`cli.caseworkers`; None: the environment's or the default)."""
+    MiB (`cli.caseworkers`; None: the environment's or the default); `resumed`: the results
+    an earlier run's file gives (`cli.resume`), counted and written with this run's;
+    `checkpoint_seconds`: how often the --json file is rewritten while the run goes on."""
     out = sys.stdout
-    if not cases and not skipped:
+    carried = resumed.results if resumed is not None else {}
+    if not cases and not skipped and not carried:
         print("0 passed, 0 failed (no cases selected)", file=out)
         return 0
     spec = _spec(kind, mode, worker_rss_limit)
@@ -320,13 +350,56 @@ def run_command(
     all_results: list[R] = list(skipped)
     for result in all_results:
         summary.add(result)
+    resume.count(summary.counts, carried)
     stats: StatsByProcess = {}
+    earlier: StatsByProcess = {}
+    if resumed is not None and resumed.native is not None:
+        earlier[0] = resumed.native  # no process has id 0: the earlier run's statistics
+
+    def merged_now() -> dict[str, Any] | None:
+        both = {**earlier, **stats}
+        return merged_stats(both) if both else None
+
     jobs = max(1, min(jobs, len(cases)))
     interrupted = False
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     started = time.perf_counter()
+    total = len(skipped) + len(cases) + len(carried)
+
+    def write_document(partial: bool) -> None:
+        assert json_path is not None
+        if resumed is not None and resumed.order:
+            order = resumed.order
+        else:
+            order = {c.id: i for i, c in enumerate([r.case for r in skipped] + list(cases))}
+        entries = [result.to_json() for result in all_results] + list(carried.values())
+        entries.sort(key=lambda entry: order[entry["id"]])
+        document: dict[str, Any] = {
+            "kind": kind.name,
+            "mode": mode,
+            **selection,
+            "jobs": jobs,
+            "cluster": cluster,
+            "interrupted": interrupted,
+            "partial": partial,
+            "not_run": total - len(entries),
+            "seconds": round(time.perf_counter() - started, 3),
+            "summary": {status.value: summary.counts[status] for status in CaseStatus},
+            "native": merged_now(),
+            "results": entries,
+        }
+        if resumed is not None:
+            document["resumed_from"] = {
+                "file": str(resumed.path),
+                "cases": len(carried),
+                "seconds": round(resumed.seconds, 3),
+            }
+        write_json(json_path, document)
+
     try:
-        if mode == "aot":
+        if not cases:
+            pass  # every selected case has a result already (--resume)
+        elif mode == "aot":
             if store:
                 spec.store_dir = store
             else:
@@ -337,6 +410,7 @@ def run_command(
                 print(f"{kind.name}: not run (the store lacks what could not be written)", file=out)
                 return 1
             started = time.perf_counter()
+        last_write = time.perf_counter()
         with Progress(
             len(cases), f"{kind.name} {mode}", enabled=progress, stream=sys.stderr
         ) as progress_bar:
@@ -350,6 +424,9 @@ def run_command(
                 progress_bar.advance(
                     len(results), note=f"{summary.passed} passed, {summary.failed} failed"
                 )
+                if json_path is not None and time.perf_counter() - last_write >= checkpoint_seconds:
+                    write_document(partial=True)
+                    last_write = time.perf_counter()
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: report (and write) what has run so far.
         interrupted = True
@@ -358,35 +435,20 @@ def run_command(
             temp_dir.cleanup()
     summary.seconds = time.perf_counter() - started
 
-    merged = merged_stats(stats) if stats else None
+    merged = merged_now()
     if mode in ("jit", "aot"):
         print(native_line(merged or {}), file=out)
     if mode == "aot":
         dispatched = (merged or {}).get("compilations_dispatched", 0)
         print(f"aot: {dispatched} compilations while running (store only)", file=out)
-    total = len(skipped) + len(cases)
-    not_run = total - len(all_results)
+    not_run = total - len(all_results) - len(carried)
     line = summary.line()
     if interrupted:
         line += f" (interrupted: {not_run} of {total} cases not run)"
     print(line, file=out, flush=True)
 
     if json_path is not None:
-        order = {case.id: i for i, case in enumerate([r.case for r in skipped] + list(cases))}
-        all_results.sort(key=lambda r: order[r.case.id])
-        document = {
-            "mode": mode,
-            **selection,
-            "jobs": jobs,
-            "cluster": cluster,
-            "interrupted": interrupted,
-            "not_run": not_run,
-            "seconds": round(summary.seconds, 3),
-            "summary": {status.value: summary.counts[status] for status in CaseStatus},
-            "native": merged,
-            "results": [result.to_json() for result in all_results],
-        }
-        write_json(json_path, document)
+        write_document(partial=False)
     if interrupted:
         return 130
     return 1 if summary.failed else 0
