@@ -74,7 +74,8 @@ def load(raw: str, *, kind: str, mode: str, regions: bool) -> Resumed:
         raise UsageError(
             f"{option}: {path} is a run in mode {document.get('mode')!r}, this one is {mode!r}"
         )
-    if bool(document.get("regions", False)) != regions:
+    # (files of versions before this one do not say; their runs are taken as the user says)
+    if "regions" in document and bool(document["regions"]) != regions:
         now, then = ("with", "without") if regions else ("without", "with")
         raise UsageError(f"{option}: {path} is a run {then} --regions, this one is {now}")
     resumed = Resumed(path)

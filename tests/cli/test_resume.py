@@ -211,6 +211,15 @@ def test_a_file_that_cannot_be_resumed_is_a_usage_error(
     assert "\n" not in str(raised.value)
 
 
+def test_a_file_that_does_not_say_whether_regions_were_forced_is_taken(tmp_path: Path) -> None:
+    path = tmp_path / "earlier.json"
+    document = _document(a="passed")
+    del document["regions"], document["kind"]
+    path.write_text(json.dumps(document))
+    resumed = resume.load(str(path), kind=FAKE.name, mode="interp", regions=True)
+    assert list(resumed.results) == ["a"]
+
+
 def test_a_folder_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is a folder"):
         resume.load(str(tmp_path), kind=FAKE.name, mode="interp", regions=False)
