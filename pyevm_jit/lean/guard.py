@@ -29,6 +29,7 @@ from eth.db.storage import AccountStorageDB
 from eth.rlp.accounts import Account
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import block as block_logic
 from eth.vm.logic import call as call_logic
 from eth.vm.logic import context as context_logic
@@ -293,6 +294,20 @@ def sload_kind(opcode_fn: Any) -> int:
     if logic is storage_logic.sload:
         return SLOAD_FRONTIER
     return SLOAD_OTHER
+
+
+_GAS_METER_CONSUME = GasMeter.consume_gas
+
+
+def quiet_gas_meter(meter: Any) -> bool:
+    """Whether `meter` is py-evm's GasMeter with its own consume_gas and its debug2 line off:
+    then a charge it can pay is exactly `gas_remaining -= amount` (a charge it cannot pay
+    goes through consume_gas for its error)."""
+    return (
+        meter.__class__ is GasMeter
+        and GasMeter.consume_gas is _GAS_METER_CONSUME
+        and not meter.logger.show_debug2
+    )
 
 
 # --- messages without code ------------------------------------------------------------------------
