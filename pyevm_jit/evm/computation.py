@@ -91,14 +91,16 @@ class JitComputationMixin:
         transaction_context: TransactionContextAPI,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
-        own_apply, customised, storage_ok, init_kind = _class_verdicts.get(cls)
+        own_apply, customised, storage_ok, init_kind, make_meter = _class_verdicts.get(cls)
         if own_apply:  # the wrapped class's own apply_computation: it runs instead
             cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
             return super().apply_computation(  # type: ignore[misc]
                 state, message, transaction_context, parent_computation
             )
         if init_kind:
-            built = _new_computation(cls, init_kind, state, message, transaction_context)
+            built = _new_computation(
+                cls, init_kind, make_meter, state, message, transaction_context
+            )
         else:
             built = cls(state, message, transaction_context)  # type: ignore[call-arg]
         with built as computation:
@@ -270,28 +272,40 @@ class JitComputationMixin:
         return plan, program, program.usage
 
 
-def _judge(cls: type) -> tuple[bool, str, bool, int]:
+def _judge(cls: type) -> tuple[bool, str, bool, int, Any]:
     below = super(JitComputationMixin, cls).apply_computation  # type: ignore[misc]
-    return (*exact.judge_computation(cls, below), guard.computation_init_kind(cls))
+    init_kind = guard.computation_init_kind(cls)
+    make_meter = guard.gas_meter_maker(cls) if init_kind else None
+    return (*exact.judge_computation(cls, below), init_kind, make_meter)
 
 
 _object_new = object.__new__
 
 
 def _new_computation(
-    cls: type, kind: int, state: Any, message: Any, transaction_context: Any
+    cls: type,
+    kind: int,
+    make_meter: Any,
+    state: Any,
+    message: Any,
+    transaction_context: Any,
 ) -> Any:
     """A computation as py-evm's BaseComputation.__init__ (kind 1; and Shanghai's after it:
     kind 2, `guard.computation_init_kind`) builds it, except for the code stream, stack and
     memory: a message that runs native code never uses them, so they are made when something
-    first reads them (`_Lazy`: the same objects, as new as py-evm's)."""
+    first reads them (`_Lazy`: the same objects, as new as py-evm's). The gas meter is the one
+    the class's `_configure_gas_meter` returns (`make_meter`: built directly for py-evm's
+    own methods, `guard.gas_meter_maker`)."""
     computation: Any = _object_new(cls)
     computation.state = state
     computation.msg = message
     computation.transaction_context = transaction_context
     if message.code.__class__ is not bytes:
         computation.code = CodeStream(message.code)  # py-evm's check of the code, now
-    computation._gas_meter = computation._configure_gas_meter()
+    if make_meter is None:
+        computation._gas_meter = computation._configure_gas_meter()
+    else:
+        computation._gas_meter = make_meter(computation, message.gas)
     computation.children = []
     computation.accounts_to_delete = []
     computation.beneficiaries = []

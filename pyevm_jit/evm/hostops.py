@@ -133,7 +133,8 @@ def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan
     code = computation.__dict__.get("code")  # none yet: nothing can read its counter here
     if code is not None:
         code.program_counter = ctx.exit_pc + 1
-    journal = journal_of(computation.state) if SLOAD in plan.keep else None
+    keep = SLOAD in plan.keep
+    journal = journal_of(computation.state) if keep else None
     try:
         value = sload.sload(computation, key, journal)
     finally:
@@ -141,7 +142,12 @@ def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan
     if value is None:
         return False
     view[at : at + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
-    if SLOAD in plan.keep:
+    if journal is not None:  # remember_slot's steps, with the journal at hand
+        original = 0
+        if plan.needs_original:
+            original = journal.jx_original(computation.msg.storage_address, key)
+        frame.state.storage.remember(key, value, original)
+    elif keep:
         remember_slot(computation, frame, plan, key, value)
     else:
         frame.state.clear_caches()  # as after any opcode outside the plan (a replaced SSTORE)

@@ -187,30 +187,34 @@ def _fill_environment(
 ) -> None:
     """Environment words the program reads, computed by the fork's own opcode logic (or read
     directly from what py-evm's logic function pushes: `getters`, lean/env.py)."""
-    opcodes = computation.opcodes
     env_view = frame.env_view
-    for opcode, offset in _env_words(mask):
-        getter = getters.get(opcode)
+    for getter, opcode, offset in _env_words(mask, getters):
         if getter is not None:
             value = getter(computation)
         else:
-            opcodes[opcode].logic_fn(computation)
+            computation.opcodes[opcode].logic_fn(computation)
             value = computation._stack.values.pop()
             if isinstance(value, bytes):
                 value = int.from_bytes(value, "big")
         env_view[offset : offset + WORD_BYTES] = value.to_bytes(WORD_BYTES, "little")
 
 
-# env_mask -> (opcode, byte offset) of each environment word it has, in slot order
-_env_words_of: dict[int, tuple[tuple[int, int], ...]] = {}
+_EnvWords = tuple[tuple[EnvGetter | None, int, int], ...]
+# (env_mask, id(getters)) -> (getters, (getter or None, opcode, byte offset) of each environment
+# word the mask has, in slot order); the getters dict is held so its id is not reused
+_env_words_of: dict[tuple[int, int], tuple[dict[int, EnvGetter], _EnvWords]] = {}
 
 
-def _env_words(mask: int) -> tuple[tuple[int, int], ...]:
-    words = _env_words_of.get(mask)
-    if words is None:
-        words = tuple((op, slot * WORD_BYTES) for op, slot in _ENV_OPS if mask >> slot & 1)
-        if len(_env_words_of) < 4096:  # masks are few (one per program); bounded anyway
-            _env_words_of[mask] = words
+def _env_words(mask: int, getters: dict[int, EnvGetter]) -> _EnvWords:
+    entry = _env_words_of.get((mask, id(getters)))
+    if entry is not None and entry[0] is getters:
+        return entry[1]
+    words = tuple(
+        (getters.get(op), op, slot * WORD_BYTES) for op, slot in _ENV_OPS if mask >> slot & 1
+    )
+    if len(_env_words_of) >= 4096:  # masks and tables are few; bounded anyway
+        _env_words_of.clear()
+    _env_words_of[(mask, id(getters))] = (getters, words)
     return words
 
 

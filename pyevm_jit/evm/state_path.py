@@ -59,7 +59,7 @@ class SlotCache:
 
     __slots__ = (
         "layout", "buf", "view", "address", "used", "flags", "zero_flags", "values_at",
-        "flags_at", "dirty_at", "with_original",
+        "flags_at", "dirty_at", "with_original", "mask",
     )  # fmt: skip
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
@@ -76,6 +76,7 @@ class SlotCache:
         self.flags_at = layout.flags_offset
         self.dirty_at = layout.dirty_offset
         self.with_original = layout.with_original
+        self.mask = layout.entries - 1
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
@@ -87,7 +88,8 @@ class SlotCache:
 
     def remember(self, key: int, value: int, original: int = 0) -> None:
         """Record a slot as py-evm has it now (the entry must not be dirty: flush first)."""
-        index = self.layout.index(key)
+        # `layout.index` of a key below 2**16 is the key's low bits (its folds add nothing)
+        index = key & self.mask if key < 65536 else self.layout.index(key)
         view = self.view
         at = index * 32
         view[at : at + 32] = key.to_bytes(32, "little")

@@ -373,6 +373,14 @@ class ClassVerdicts(Generic[V]):
         self._entries[id(cls)] = (ref, tag, before if before == after and before else -1, verdict)
         return verdict
 
+    def kept(self, cls: type) -> tuple[Any, Any, int] | None:
+        """(a weak reference to `cls`, its version tag, the tag's value) under which its
+        verdict is kept, or None (not judged, or judged without a tag that held)."""
+        entry = self._entries.get(id(cls))
+        if entry is None or entry[1] is None or entry[2] <= 0:
+            return None
+        return entry[0], entry[1], entry[2]
+
 
 #: per opcode class: whether it and its bases are as py-evm made them (`entry_is_exact`)
 _classes = ClassVerdicts(_class_unchanged)
@@ -438,7 +446,32 @@ def state_path_exact(state: Any) -> bool:
         warn_customised("eth.vm.forks.berlin.logic", "_mark_storage_warm",
                         "storage runs py-evm's opcodes")  # fmt: skip
         return False
+    db = getattr(state, "_account_db", None)
+    key = (id(state.__class__), id(db.__class__))
+    pair = _exact_pairs.get(key)
+    if (
+        pair is not None
+        and pair[0]() is state.__class__
+        and pair[3]() is db.__class__
+        and pair[1].value == pair[2]
+        and pair[4].value == pair[5]
+    ):
+        return True  # both classes found exact, neither (nor a base) changed since
     if _states.get(type(state)):
         return False
-    db = getattr(state, "_account_db", None)
-    return db is None or not _account_dbs.get(type(db))
+    if db is None:
+        return True
+    if _account_dbs.get(type(db)):
+        return False
+    kept_state, kept_db = _states.kept(type(state)), _account_dbs.kept(type(db))
+    if kept_state is not None and kept_db is not None:
+        if len(_exact_pairs) >= 256:
+            _exact_pairs.clear()
+        _exact_pairs[key] = (*kept_state, *kept_db)
+    return True
+
+
+#: (id of a state class, id of its account database's class) -> (a weak reference, version tag
+#: and the tag's value of each) for pairs `state_path_exact` found exact: the next message of
+#: such a state reads the two tags instead of asking both verdicts
+_exact_pairs: dict[tuple[int, int], tuple[Any, Any, int, Any, Any, int]] = {}

@@ -29,6 +29,7 @@ from eth.db.storage import AccountStorageDB
 from eth.rlp.accounts import Account
 from eth.vm.computation import BaseComputation
 from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import block as block_logic
 from eth.vm.logic import call as call_logic
 from eth.vm.logic import context as context_logic
@@ -90,6 +91,15 @@ PINNED: dict[str, str] = {
     # evm/computation.py: a computation built as py-evm's constructors build it
     "eth.vm.computation:BaseComputation.__init__": "607b431c0fdc5e6b",
     "eth.vm.forks.shanghai.computation:ShanghaiComputation.__init__": "9dbbbaab1665d3b7",
+    # lean/sload.py and evm/computation.py: a charge py-evm's GasMeter takes quietly, and the
+    # meter py-evm's computations configure (built without its constructor's call)
+    "eth.vm.gas_meter:GasMeter.consume_gas": "251db89822497b13",
+    "eth.vm.gas_meter:GasMeter.__init__": "b27ba3565e8f8438",
+    "eth.vm.computation:BaseComputation._configure_gas_meter": "b1de1e1d6693efe2",
+    "eth.vm.forks.istanbul.computation:IstanbulComputation._configure_gas_meter":
+        "b110ef5c2302fb2f",
+    "eth.vm.forks.constantinople.computation:ConstantinopleComputation._configure_gas_meter":
+        "b110ef5c2302fb2f",
     # records.new_message: the message py-evm's constructor builds (its checks inlined)
     "eth.vm.message:Message.__init__": "33f0117e69bd1c0b",
     # records.transaction_fields: what SpoofTransaction's attribute reads return
@@ -293,6 +303,75 @@ def sload_kind(opcode_fn: Any) -> int:
     if logic is storage_logic.sload:
         return SLOAD_FRONTIER
     return SLOAD_OTHER
+
+
+def _pinned_or_none(name: str) -> Any:
+    return resolve(name) if pinned(name) else object()
+
+
+_GAS_METER_CONSUME = _pinned_or_none("eth.vm.gas_meter:GasMeter.consume_gas")
+_GAS_METER_INIT = _pinned_or_none("eth.vm.gas_meter:GasMeter.__init__")
+
+
+def quiet_gas_meter(meter: Any) -> bool:
+    """Whether `meter` is py-evm's GasMeter with its own consume_gas and its debug2 line off:
+    then a charge it can pay is exactly `gas_remaining -= amount` (a charge it cannot pay
+    goes through consume_gas for its error)."""
+    return (
+        meter.__class__ is GasMeter
+        and GasMeter.consume_gas is _GAS_METER_CONSUME
+        and not meter.logger.show_debug2
+    )
+
+
+#: py-evm's `_configure_gas_meter` methods -> whether the meter they make refunds with the
+#: strategy their module names `allow_negative_refund_strategy` (else GasMeter's default)
+_CONFIGURE_GAS_METER = {
+    _pinned_or_none(name): negative
+    for name, negative in (
+        ("eth.vm.computation:BaseComputation._configure_gas_meter", False),
+        ("eth.vm.forks.istanbul.computation:IstanbulComputation._configure_gas_meter", True),
+        ("eth.vm.forks.constantinople.computation:ConstantinopleComputation."
+         "_configure_gas_meter", True),
+    )
+}  # fmt: skip
+
+
+def gas_meter_maker(cls: type) -> Any:
+    """For a computation class whose `_configure_gas_meter` is one of py-evm's (judged with
+    the class, `evm.computation`): `make(gas)`, the GasMeter that method returns, built
+    without the constructor's call while GasMeter.__init__ is py-evm's and `gas` a uint256
+    (else by calling the method); None for any other class."""
+    method = getattr(cls, "_configure_gas_meter", None)
+    function = getattr(method, "__func__", method)
+    negative = _CONFIGURE_GAS_METER.get(function)
+    if negative is None or function is None:
+        return None
+    names = function.__globals__
+    new = object.__new__
+
+    def make(computation: Any, gas: int) -> Any:
+        if (
+            GasMeter.__init__ is not _GAS_METER_INIT
+            or names["GasMeter"] is not GasMeter
+            or gas.__class__ is not int
+            or not 0 <= gas < _UINT256_LIMIT
+        ):
+            return computation._configure_gas_meter()
+        meter = new(GasMeter)
+        meter.refund_strategy = (
+            names["allow_negative_refund_strategy"] if negative else _DEFAULT_REFUND
+        )
+        meter.start_gas = gas
+        meter.gas_remaining = gas
+        meter.gas_refunded = 0
+        return meter
+
+    return make
+
+
+_UINT256_LIMIT = 1 << 256
+_DEFAULT_REFUND = (GasMeter.__init__.__defaults__ or (None,))[0]
 
 
 # --- messages without code ------------------------------------------------------------------------

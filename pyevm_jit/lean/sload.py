@@ -41,18 +41,32 @@ def sload(computation: Computation, slot: int, journal: Any = None) -> int | Non
     kind = guard.sload_kind(opcode_fn)
     if kind == guard.SLOAD_OTHER:
         return None
-    computation.consume_gas(opcode_fn.gas_cost, opcode_fn.mnemonic)
+    static = opcode_fn.gas_cost
+    if journal is not None and kind == guard.SLOAD_BERLIN:
+        # the native journal's flat view, as the state's py-evm methods would read it; the two
+        # charges in one subtraction when py-evm's GasMeter would take both without a word
+        # (`guard.quiet_gas_meter`), else each through consume_gas (its errors, its order)
+        meter = computation._gas_meter
+        quiet = guard.quiet_gas_meter(meter)
+        if quiet and static <= meter.gas_remaining:
+            meter.gas_remaining -= static
+        else:
+            computation.consume_gas(static, opcode_fn.mnemonic)
+        address = computation.msg.storage_address
+        if journal.jx_mark_slot_warm(address, slot):
+            gas_cost = berlin_constants.COLD_SLOAD_COST
+        else:
+            gas_cost = berlin_constants.WARM_STORAGE_READ_COST
+        if quiet and gas_cost <= meter.gas_remaining:
+            meter.gas_remaining -= gas_cost
+        else:
+            computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
+        return journal.jx_get(address, slot)
+    computation.consume_gas(static, opcode_fn.mnemonic)
     state = computation.state
     address = computation.msg.storage_address
     if journal is not None and kind != guard.SLOAD_BERLIN_WARM_PATCHED:
-        # the native journal's flat view, as the state's py-evm methods would read it
-        if kind == guard.SLOAD_BERLIN:
-            if journal.jx_mark_slot_warm(address, slot):
-                gas_cost = berlin_constants.COLD_SLOAD_COST
-            else:
-                gas_cost = berlin_constants.WARM_STORAGE_READ_COST
-            computation.consume_gas(gas_cost, reason=mnemonics.SLOAD)
-        return journal.jx_get(address, slot)
+        return journal.jx_get(address, slot)  # Frontier's SLOAD: no access marks
     if kind != guard.SLOAD_FRONTIER:
         if kind == guard.SLOAD_BERLIN_WARM_PATCHED:  # a replaced _mark_storage_warm: call it
             was_cold = berlin_logic._mark_storage_warm(cast(ComputationAPI, computation), slot)

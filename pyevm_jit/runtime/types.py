@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from pyevm_jit.compiler.link import NativeProgram
 
 
-@dataclass(frozen=True)
-class RuntimeCacheKey:
-    """Identity of a compiled program at run time: a program for one fork never runs on another."""
+class RuntimeCacheKey(NamedTuple):
+    """Identity of a compiled program at run time: a program for one fork never runs on another.
+
+    A named tuple, so that hashing and comparing a key (one dict look-up per message in the
+    backend's resident map) are C-level: a frozen dataclass's generated `__hash__` and
+    `__eq__` cost about 1 us per look-up of a key object other than the map's own."""
 
     code_hash: bytes
     fork: str

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth.db.account import AccountDB
 from eth.exceptions import OutOfGas, WriteProtection
 from eth.vm.forks import CancunVM
 from eth.vm.forks.berlin import logic as berlin_logic
@@ -242,6 +243,41 @@ def test_state_that_pins_a_slot(backend: JitBackend) -> None:
     same(result)
     assert result.stock.output == words(6, 7)  # top of the stack first
     assert result.native == 1
+
+
+@pytest.mark.parametrize("where", ["state", "account_db", "account_db_base"])
+def test_storage_method_patched_after_messages_is_asked(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """get_storage patched on the JIT state class, on its account database class or on py-evm's
+    AccountDB below it, after messages ran natively (the pair of classes found exact and kept):
+    the next message's storage goes through py-evm's opcodes, which ask the patched method."""
+    vm = custom_vm()
+    jit = jit_vm(vm, backend)
+    code = asm(0, "SLOAD", 5, 1, "SSTORE", 1, "SLOAD", "GAS", *return_stack(3))
+    scenario = Scenario(code=code, storage={0: 3})
+    same(run(backend, vm, scenario, jit_class=jit))
+    same(run(backend, vm, scenario, jit_class=jit))  # the exact pair is kept by now
+    state_class = jit._state_class  # type: ignore[attr-defined]
+    owner = {
+        "state": state_class,
+        "account_db": state_class.account_db_class,
+        "account_db_base": AccountDB,  # py-evm's, below the JIT's database mixins
+    }[where]
+    asked: list[tuple[int, bool]] = []
+    original = owner.get_storage
+
+    def get_storage(self: Any, address: bytes, slot: int, from_journal: bool = True) -> int:
+        asked.append((slot, from_journal))
+        return original(self, address, slot, from_journal)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(owner, "get_storage", get_storage)
+    result = run(backend, vm, scenario, jit_class=jit)
+    same(result)
+    assert result.native == 1
+    # py-evm's opcodes, in order: SLOAD 0; SSTORE 1 (current value, then the original for net
+    # metering); SLOAD 1 (none answered natively)
+    assert asked[:4] == [(0, True), (1, True), (1, False), (1, True)], asked
 
 
 def test_patched_mark_storage_warm_runs_for_every_access(

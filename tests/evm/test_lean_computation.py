@@ -143,3 +143,64 @@ def test_pyevm_constructor_patched_after_a_message(
     monkeypatch.setattr(BaseComputation, "__init__", patched)
     _stock, jit, native = _run(backend, Scenario(code=CODE))
     assert native == 1 and built == [0, 0] and "code" in vars(jit)
+
+
+def _meter_fields(meter: Any) -> tuple[Any, ...]:
+    return (type(meter), vars(meter))
+
+
+def test_gas_meter_as_pyevms_configure_makes_it(backend: JitBackend) -> None:
+    """The meter of a computation built without its constructor's call is the one py-evm's
+    `_configure_gas_meter` returns: same class, fields (refund strategy included), in order."""
+    stock, jit, native = _run(backend, Scenario(code=CODE))
+    assert native == 1
+    assert list(vars(jit._gas_meter)) == list(vars(stock._gas_meter))
+    fresh = stock._configure_gas_meter()
+    jit_fresh = guard.gas_meter_maker(type(jit))(jit, jit.msg.gas)
+    assert _meter_fields(jit_fresh) == _meter_fields(fresh)
+    assert jit_fresh.refund_strategy is fresh.refund_strategy
+    assert guard.gas_meter_maker(BerlinComputation) is not None
+    # a class of its own: its method is called (no maker)
+    assert guard.gas_meter_maker(type("Own", (CancunComputation,), {
+        "_configure_gas_meter": lambda self: CancunComputation._configure_gas_meter(self)
+    })) is None  # fmt: skip
+
+
+def test_own_configure_gas_meter_and_patched_gas_meter_are_called(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A computation class with its own `_configure_gas_meter`, and py-evm's GasMeter
+    constructor or refund strategy patched after messages ran: each runs as written."""
+    from eth.vm.forks.istanbul import computation as istanbul
+    from eth.vm.gas_meter import GasMeter
+
+    _run(backend, Scenario(code=CODE))
+    made: list[str] = []
+
+    class Own(CancunComputation):
+        def _configure_gas_meter(self) -> Any:
+            made.append("own")
+            return super()._configure_gas_meter()
+
+    _stock, _jit, native = _run(backend, Scenario(code=CODE), Own)
+    assert native == 1 and made == ["own", "own"]
+
+    original_init = GasMeter.__init__
+
+    def init(self: Any, *args: Any) -> None:
+        made.append("init")
+        original_init(self, *args)
+
+    monkeypatch.setattr(GasMeter, "__init__", init)
+    made.clear()
+    _stock, _jit, native = _run(backend, Scenario(code=CODE))
+    assert native == 1 and made == ["init", "init"]
+    monkeypatch.undo()
+
+    def strategy(total: int, amount: int) -> int:
+        return total + amount
+
+    monkeypatch.setattr(istanbul, "allow_negative_refund_strategy", strategy)
+    stock, jit, native = _run(backend, Scenario(code=CODE))
+    assert native == 1 and jit._gas_meter.refund_strategy is strategy
+    assert stock._gas_meter.refund_strategy is strategy

@@ -72,3 +72,21 @@ def test_low_gas_falls_back_to_pyevm_for_the_exact_error() -> None:
     code = asm(0, "SLOAD", "POP", 0, "SLOAD", 0, "SLOAD", "STOP")
     for gas in range(21_000 + 2_100 + 100, 21_000 + 2_500, 7):
         check(Scenario(code=code, gas=gas, storage={0: 1}, accounts={d.RICH: Account()}))
+
+
+@pytest.mark.parametrize("transient", (False, True))
+def test_remembered_slot_is_where_native_code_looks(transient: bool) -> None:
+    """`SlotCache.remember` puts a key in the entry `layout.index` names (what compiled code
+    computes), small keys (their index taken from the low bits) as well as large ones."""
+    from pyevm_jit.abi import STORAGE_CACHE, TRANSIENT_CACHE
+    from pyevm_jit.evm.state_path import SlotCache
+
+    layout = TRANSIENT_CACHE if transient else STORAGE_CACHE
+    keys = [0, 1, 255, 256, 1023, 1024, 65535, 65536, 65537, 2**64 + 3, 2**255 + 2**130 + 7]
+    for key in keys:
+        cache = SlotCache(layout)
+        cache.remember(key, key + 1, key + 2)
+        index = layout.index(key)
+        assert cache.view[layout.flags_offset + index] == 1
+        assert int.from_bytes(cache.view[index * 32 : index * 32 + 32], "little") == key
+        assert cache.entry(key) == (key + 1, key + 2 if layout.with_original else 0, 1)
