@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
@@ -174,3 +176,35 @@ def s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+#: set to 1 to run every combination of the matrices `pairwise` covers (docs/development.md)
+FULL_MATRIX_ENV = "PYEVM_JIT_FULL_MATRIX"
+
+
+def pairwise(
+    *dimensions: Sequence[Any], allowed: Callable[..., bool] = lambda *_: True
+) -> list[tuple[Any, ...]]:
+    """A deterministic covering design of the product of `dimensions`: rows in which every value
+    of every dimension and every pair of values of every two dimensions appear at least once
+    (among the combinations `allowed` accepts), far fewer rows than the product. With
+    PYEVM_JIT_FULL_MATRIX=1 the whole product (the allowed part of it) instead.
+
+    Greedy: each row is the first allowed combination that covers the most pairs not yet
+    covered, so the rows are the same in every run and every process (pytest-xdist)."""
+    product = [row for row in itertools.product(*dimensions) if allowed(*row)]
+    if os.environ.get(FULL_MATRIX_ENV) == "1":
+        return product
+
+    def pairs(row: tuple[Any, ...]) -> set[tuple[int, Any, int, Any]]:
+        return {(i, row[i], j, row[j]) for i, j in itertools.combinations(range(len(row)), 2)} | {
+            (i, row[i], i, row[i]) for i in range(len(row))
+        }
+
+    missing = set().union(*(pairs(row) for row in product))
+    rows: list[tuple[Any, ...]] = []
+    while missing:
+        best = max(product, key=lambda row: len(pairs(row) & missing))
+        rows.append(best)
+        missing -= pairs(best)
+    return rows

@@ -242,11 +242,12 @@ PIDS = caserun.CaseKind("pids", pid_run, fake_died, fake_codes)
 
 
 def _by_process(cases: list[FakeCase], **spec: Any) -> tuple[list[tuple[str, str]], set[str]]:
-    """(case id, status) in id order and the processes that ran them, on 2 workers."""
+    """(case id, status) in id order and the processes that ran them, on 2 workers (the first
+    three cases one batch, the rest another)."""
     run = caserun.RunSpec(PIDS, "interp", **spec)
     results = [
         r
-        for batch, _ in caserun.execute_parallel([cases[:5], cases[5:]], run, 2, {})
+        for batch, _ in caserun.execute_parallel([cases[:3], cases[3:]], run, 2, {})
         for r in batch
     ]
     assert sorted(r.case.id for r in results) == sorted(c.id for c in cases), "each case once"
@@ -255,7 +256,7 @@ def _by_process(cases: list[FakeCase], **spec: Any) -> tuple[list[tuple[str, str
 
 
 def test_a_worker_over_its_memory_bound_hands_the_rest_of_its_batch_to_a_fresh_one() -> None:
-    cases = _cases("a", "b", "bad-c", "d", "e", "f", "g", "bad-h", "i")
+    cases = _cases("a", "bad-b", "c", "d", "e")
     unbounded, unbounded_pids = _by_process(cases)
     assert len(unbounded_pids) <= 2
     # every process is over 1 byte: each retires after one case, a fresh one runs the next
@@ -299,7 +300,7 @@ def test_run_command_passes_the_memory_bound_to_its_workers(
         report = tmp_path / f"{limit}.json"
         status = caserun.run_command(
             PIDS,
-            _cases("a", "bad-b", "c", "d"),
+            _cases("a", "bad-b", "c"),
             mode="interp",
             jobs=2,
             store=None,
@@ -312,7 +313,7 @@ def test_run_command_passes_the_memory_bound_to_its_workers(
         reports.append(json.loads(report.read_text())["results"])
     capsys.readouterr()
     # one case per process under a 1 MiB bound (every Python is over it), same outcomes
-    assert len({r["reason"] for r in reports[1]}) == 4
+    assert len({r["reason"] for r in reports[1]}) == 3
     assert len({r["reason"] for r in reports[0]}) <= 2
     assert [(r["id"], r["status"]) for r in reports[0]] == [
         (r["id"], r["status"]) for r in reports[1]

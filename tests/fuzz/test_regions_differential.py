@@ -21,8 +21,9 @@ from pyevm_jit.runtime.workers.tasks import CompileTask, default_compiler
 from pyevm_jit.testing import differential as d
 from pyevm_jit.testing.assembler import Label, Ref, asm
 
+# 20 programs per test (per budget for the runtime's regions: 40 in all), each run twice
 SETTINGS = settings(
-    max_examples=30,
+    max_examples=20,
     derandomize=True,
     deadline=None,
     database=None,

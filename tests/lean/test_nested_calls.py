@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from support import count_calls
+from support import count_calls, pairwise
 
 from pyevm_jit import forks
 from pyevm_jit.fuzz.call_patterns import call_chain
@@ -104,21 +104,32 @@ FORKS = ("frontier", "byzantium", "istanbul", "berlin", "cancun", "prague")
 DEPTH = 5
 
 
-@pytest.mark.parametrize("fork", FORKS)
-@pytest.mark.parametrize("ending", ["revert", "invalid", "oog"])
-@pytest.mark.parametrize("at", range(DEPTH))
+# Every fork with every ending and every depth, every ending at every depth: a covering design
+# of fork x ending x depth (support.pairwise; PYEVM_JIT_FULL_MATRIX=1 runs the whole product)
+@pytest.mark.parametrize(
+    ("fork", "ending", "at"),
+    pairwise(
+        FORKS,
+        ["revert", "invalid", "oog"],
+        range(DEPTH),
+        allowed=lambda fork, ending, _: not (fork == "frontier" and ending == "revert"),
+    ),
+)
 def test_a_failure_at_every_depth(fork: str, ending: str, at: int, nested_count: list[int]) -> None:
-    if fork == "frontier" and ending == "revert":
-        pytest.skip("no REVERT in frontier")
     endings = ["return"] * DEPTH
     endings[at] = ending
     code = chain(fork, ["CALL"] * (DEPTH - 1), endings)
     check(Scenario(code=code, fork=fork, gas=2_000_000, accounts=WORLD), nested_count)
 
 
-@pytest.mark.parametrize("fork", ["byzantium", "cancun", "prague"])
-@pytest.mark.parametrize("kind", ["DELEGATECALL", "CALLCODE", "STATICCALL"])
-@pytest.mark.parametrize("at", range(DEPTH - 1))
+@pytest.mark.parametrize(
+    ("fork", "kind", "at"),
+    pairwise(
+        ["byzantium", "cancun", "prague"],
+        ["DELEGATECALL", "CALLCODE", "STATICCALL"],
+        range(DEPTH - 1),
+    ),
+)
 def test_call_kinds_at_every_depth(fork: str, kind: str, at: int, nested_count: list[int]) -> None:
     """A DELEGATECALL or CALLCODE writes the caller's storage; a STATICCALL's child (and all
     below it) fails at its first write (a static violation at that depth)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -52,17 +53,31 @@ def _library_file(store: Path) -> Path:
     return path
 
 
-def test_second_process_links_the_stored_library_without_building_it(tmp_path: Path) -> None:
-    store = tmp_path / "store"
+@pytest.fixture(scope="module")
+def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store in which a first process built the library (built once for this module's tests;
+    each test works on its own copy, `store_copy`)."""
+    store = tmp_path_factory.mktemp("rtlib") / "store"
     assert _run(store) == (1, 0)
-    assert _library_file(store).stat().st_mode & 0o077 == 0
-    assert _run(store) == (0, 0)
+    return store
+
+
+@pytest.fixture
+def store_copy(built_store: Path, tmp_path: Path) -> Path:
+    """A copy of `built_store` (files with their modes) for one test to use and damage."""
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    return store
+
+
+def test_second_process_links_the_stored_library_without_building_it(store_copy: Path) -> None:
+    assert _library_file(store_copy).stat().st_mode & 0o077 == 0
+    assert _run(store_copy) == (0, 0)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
-def test_damaged_or_foreign_library_is_rejected_and_rebuilt(tmp_path: Path, damage: str) -> None:
-    store = tmp_path / "store"
-    assert _run(store) == (1, 0)
+def test_damaged_or_foreign_library_is_rejected_and_rebuilt(store_copy: Path, damage: str) -> None:
+    store = store_copy
     path = _library_file(store)
     blob = bytearray(path.read_bytes())
     if damage == "flip":
