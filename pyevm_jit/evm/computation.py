@@ -46,7 +46,6 @@ from eth.abc import (
     TransactionContextAPI,
 )
 from eth.vm.code_stream import CodeStream
-from eth.vm.gas_meter import GasMeter
 from eth.vm.memory import Memory
 from eth.vm.stack import Stack
 
@@ -182,13 +181,19 @@ class JitComputationMixin:
     def jit_observe(self) -> Observation | None:
         """What native code must record for whatever observes this message (see
         `pyevm_jit.evm.observe`). py-evm's own code stream and gas meter need nothing; any
-        other one might observe execution in ways native code would bypass, so such messages
-        are interpreted unless a subclass (an integration that knows them) says otherwise.
-        (A code stream not made yet is py-evm's: `_Lazy`.)"""
+        other one, a GasMeter whose charging methods are not py-evm's, or DEBUG2 logging
+        (`guard.gas_meter_bypassed`) might observe execution in ways native code would bypass,
+        so such messages are interpreted (one warning per reason) unless a subclass (an
+        integration that knows them) says otherwise. (A code stream not made yet is py-evm's:
+        `_Lazy`.)"""
         code = self.__dict__.get("code")
-        if (code is None or type(code) is CodeStream) and type(self._gas_meter) is GasMeter:  # type: ignore[attr-defined]
+        if code is not None and type(code) is not CodeStream:
+            return interpret("a code stream other than py-evm's")
+        reason = guard.gas_meter_bypassed(self._gas_meter, self.logger)  # type: ignore[attr-defined]
+        if not reason:
             return None
-        return interpret("a code stream or gas meter other than py-evm's")
+        exact.warn_customised(type(self).__name__, reason, "its messages are interpreted")
+        return interpret(reason)
 
     @classmethod
     def jit_table_differences(cls, opcodes: dict[int, Any]) -> list[str]:

@@ -57,12 +57,40 @@ def run_interpreter_learning(computation: Computation, pcs: set[int]) -> None:
 
 def _interpret(computation: Computation, opcodes: Iterable[int]) -> None:
     """py-evm's loop over `opcodes` (the computation's code stream, or `_recording` of it)."""
+    if computation.logger.show_debug2:
+        _interpret_logged(computation, opcodes)
+        return
     opcode_lookup = computation.opcodes
     for opcode in opcodes:
         try:
             opcode_fn = opcode_lookup[opcode]
         except KeyError:
             opcode_fn = InvalidOpcode(opcode)
+        try:
+            opcode_fn(computation=computation)
+        except Halt:
+            break
+
+
+def _interpret_logged(computation: Any, opcodes: Iterable[int]) -> None:
+    """py-evm's loop when its computation logger shows DEBUG2: the line py-evm logs before
+    every opcode (mnemonic, pc, stack), in py-evm's words."""
+    opcode_lookup = computation.opcodes
+    logger = computation.logger
+    for opcode in opcodes:
+        try:
+            opcode_fn = opcode_lookup[opcode]
+        except KeyError:
+            opcode_fn = InvalidOpcode(opcode)
+        try:
+            mnemonic = opcode_fn.mnemonic
+        except AttributeError:
+            mnemonic = opcode_fn.__wrapped__.mnemonic
+        logger.debug2(
+            f"OPCODE: 0x{opcode:x} ({mnemonic}) | "
+            f"pc: {max(0, computation.code.program_counter - 1)} | "
+            f"stack: {computation._stack}"
+        )
         try:
             opcode_fn(computation=computation)
         except Halt:

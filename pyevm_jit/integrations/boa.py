@@ -143,6 +143,8 @@ class BoaJitComputation(JitComputationMixin):
             profile = meter._gas_used_of
         else:
             return interpret(f"titanoboa gas meter {meter_class.__name__}")
+        if self.logger.show_debug2:  # type: ignore[attr-defined]
+            return interpret("DEBUG2 logging (py-evm logs every opcode)")
         cls = type(self)
         entry = self.opcodes.get(SHA3)  # type: ignore[attr-defined]
         cached = cls._boa_sha3

@@ -94,6 +94,9 @@ PINNED: dict[str, str] = {
     # lean/sload.py and evm/computation.py: a charge py-evm's GasMeter takes quietly, and the
     # meter py-evm's computations configure (built without its constructor's call)
     "eth.vm.gas_meter:GasMeter.consume_gas": "251db89822497b13",
+    # evm/computation.py (jit_observe): native code charges, returns and refunds gas past these
+    "eth.vm.gas_meter:GasMeter.return_gas": "9650121da56cb2a8",
+    "eth.vm.gas_meter:GasMeter.refund_gas": "990f5fdbd3e55339",
     "eth.vm.gas_meter:GasMeter.__init__": "b27ba3565e8f8438",
     "eth.vm.computation:BaseComputation._configure_gas_meter": "b1de1e1d6693efe2",
     "eth.vm.forks.istanbul.computation:IstanbulComputation._configure_gas_meter":
@@ -311,6 +314,32 @@ def _pinned_or_none(name: str) -> Any:
 
 _GAS_METER_CONSUME = _pinned_or_none("eth.vm.gas_meter:GasMeter.consume_gas")
 _GAS_METER_INIT = _pinned_or_none("eth.vm.gas_meter:GasMeter.__init__")
+
+
+_GAS_METER_RETURN = _pinned_or_none("eth.vm.gas_meter:GasMeter.return_gas")
+_GAS_METER_REFUND = _pinned_or_none("eth.vm.gas_meter:GasMeter.refund_gas")
+
+
+def gas_meter_bypassed(meter: Any, logger: Any) -> str:
+    """Why native code may not charge gas past `meter` for a message whose computation logs
+    to `logger` ('' when it may): native code counts gas itself, so the meter must be py-evm's
+    GasMeter with py-evm's own charging methods (on the class, not replaced on the instance),
+    and neither the computation's logger nor the meter's shows DEBUG2 (py-evm then logs every
+    opcode and every charge; eth-utils caches `show_debug2` per logger, as py-evm reads it)."""
+    if meter.__class__ is not GasMeter:
+        return "a gas meter other than py-evm's"
+    if (
+        GasMeter.consume_gas is not _GAS_METER_CONSUME
+        or GasMeter.return_gas is not _GAS_METER_RETURN
+        or GasMeter.refund_gas is not _GAS_METER_REFUND
+    ):
+        return "py-evm's GasMeter with a method patched"
+    own = meter.__dict__
+    if "consume_gas" in own or "return_gas" in own or "refund_gas" in own:
+        return "a gas meter with a method of its own"
+    if logger.show_debug2 or GasMeter.logger.show_debug2:
+        return "DEBUG2 logging (py-evm logs every opcode and charge)"
+    return ""
 
 
 def quiet_gas_meter(meter: Any) -> bool:

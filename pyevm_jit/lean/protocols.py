@@ -20,6 +20,7 @@ from eth.abc import (
     StateAPI,
     TransactionContextAPI,
 )
+from eth_utils.logging import ExtendedDebugLogger
 
 
 class Stack(Protocol):
@@ -46,6 +47,7 @@ class Computation(Protocol):
     contracts_created: list[bytes]
     precompiles: dict[bytes, Callable[..., Any]]
     is_origin_computation: bool
+    logger: ExtendedDebugLogger
     _gas_meter: GasMeterAPI
     _stack: Stack
     _memory: MemoryAPI
