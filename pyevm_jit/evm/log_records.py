@@ -6,7 +6,8 @@ by one (the path for a computation whose `add_log_entry` is not py-evm's). `appe
 appends py-evm's log entries of a whole buffer at once: consecutive records of one shape
 (record, topic count and data bytes: a LOG in a loop) are a run, read column by column by
 `struct` (one `iter_unpack` per topic and one for the data), so no Python code runs per record
-when the buffer holds one shape, and only a header read per record when it holds several.
+when the buffer holds one shape, and only a header read per record when it holds several. A
+buffer of a few records is read record by record (cheaper below about four).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _LITTLE: Literal["little"] = "little"
 #: (record, topics, size) -> the Structs reading topic k of each record, then its data
 _SHAPES: dict[tuple[int, int, int], tuple[struct.Struct, ...]] = {}
 _SHAPES_KEPT = 64  # bounded: data sizes vary freely, shapes in one program rarely do
+#: below this many records of the first record's size, records are read one by one (measured:
+#: one record 1.8 us that way against 4.2 us in bulk; even at 3-4 records)
+_BULK_FROM = 4
 
 
 def records(view: memoryview, used: int) -> Iterator[tuple[tuple[int, ...], bytes]]:
@@ -49,6 +53,21 @@ def append_entries(
     for each record of `view[:used]`, in order, numbered by `counter` (the transaction
     context's log counter, advanced once per record exactly as `get_next_log_counter` does)."""
     words = view[:used].cast("q")
+    if used < _BULK_FROM * words[0]:  # record by record: fewer Python steps for a few
+        words.release()
+        append = entries.append
+        at = 0
+        from_bytes = int.from_bytes
+        while at < used:
+            record, topics, size = view[at : at + _HEADER].cast("q")
+            t = at + _HEADER
+            topic_words = tuple(
+                [from_bytes(view[t + 32 * k : t + 32 * k + 32], "little") for k in range(topics)]
+            )
+            d = t + 32 * topics
+            append((next(counter), address, topic_words, bytes(view[d : d + size])))
+            at += record
+        return
     try:
         for start, count, shape in _runs(words, used):
             _append_run(entries, counter, address, view[start : start + count * shape[0]],
