@@ -56,17 +56,8 @@ def append_entries(
     if used < _BULK_FROM * words[0]:  # record by record: fewer Python steps for a few
         words.release()
         append = entries.append
-        at = 0
-        from_bytes = int.from_bytes
-        while at < used:
-            record, topics, size = view[at : at + _HEADER].cast("q")
-            t = at + _HEADER
-            topic_words = tuple(
-                [from_bytes(view[t + 32 * k : t + 32 * k + 32], "little") for k in range(topics)]
-            )
-            d = t + 32 * topics
-            append((next(counter), address, topic_words, bytes(view[d : d + size])))
-            at += record
+        for topics, data in records(view, used):
+            append((next(counter), address, topics, data))
         return
     try:
         for start, count, shape in _runs(words, used):
