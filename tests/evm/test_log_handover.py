@@ -189,3 +189,29 @@ def test_an_overridden_log_counter_numbers_every_native_log(
     assert jit == stock
     assert [e[1] for e in stock[1][:3]] == [0, 2, 4]
     assert bulk[0] == 0 and records[0] > 0
+
+
+def test_long_runs_and_mixed_buffers_are_read_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop of one LOG shape fills the buffer (one run, read without walking the headers),
+    then alternating shapes (walked, several runs): both in bulk, both as py-evm has them."""
+    code = asm(
+        700, Label("a"), "DUP1", 0xF00D, 32, 0, "LOG2", 1, "SWAP1", "SUB", "DUP1", Ref("a"),
+        "JUMPI", "POP",
+        40, Label("b"), "DUP1", 5, 3, "LOG1", 0, 0, "LOG0", 1, "SWAP1", "SUB", "DUP1", Ref("b"),
+        "JUMPI", "STOP",
+    )  # fmt: skip
+    scenario = d.Scenario(code=code, accounts=accounts(), gas=20_000_000)
+    stock = apply(scenario, FORK_VMS["cancun"])
+    runs: list[int] = []
+    real = log_records._runs
+
+    def counting(words: memoryview, used: int) -> Any:
+        found = real(words, used)
+        runs.append(len(found))
+        return found
+
+    monkeypatch.setattr(log_records, "_runs", counting)
+    jit = apply(scenario, d.jit_vm_class("cancun"))
+    assert jit == stock
+    assert len(stock[1]) == 780
+    assert 1 in runs and max(runs) > 2
