@@ -40,6 +40,7 @@ from eth_utils import to_bytes
 
 from pyevm_jit import abi
 from pyevm_jit.abi import StateFlag
+from pyevm_jit.evm import log_records
 from pyevm_jit.lean import guard
 from pyevm_jit.lean.exact import exact_entries
 from pyevm_jit.lean.protocols import Computation
@@ -211,28 +212,18 @@ def _hand_over_logs(computation: Computation, address: bytes, buf: Any, used: in
     """Each record as `computation.add_log_entry(address, topics, data)`, in program order.
 
     When neither the computation's `add_log_entry` nor the transaction context's log counter
-    is overridden (`guard.pyevm_log_counter`), the entry py-evm's method would append (its
-    validation cannot fail on these values) is appended directly."""
+    is overridden (`guard.pyevm_log_counter`), the entries py-evm's method would append (its
+    validation cannot fail on these values) are appended directly, the whole buffer at once
+    (`log_records.append_entries`: the same tuples, numbered by the same counter)."""
     counter = guard.pyevm_log_counter(computation)
-    append = computation._log_entries.append if counter is not None else None
-    view = memoryview(buf).cast("B")[:used]
-    at = 0
-    header = abi.LOG_RECORD_HEADER
-    from_bytes = int.from_bytes
+    view = memoryview(buf).cast("B")
     try:
-        while at < used:
-            record, topics, size = view[at : at + header].cast("q")
-            t = at + header
-            words = tuple(
-                [from_bytes(view[t + 32 * k : t + 32 * k + 32], "little") for k in range(topics)]
-            )
-            d = t + 32 * topics
-            data = bytes(view[d : d + size])
-            if append is not None:
-                append((next(counter), address, words, data))  # type: ignore[arg-type]
-            else:
-                computation.add_log_entry(address, words, data)
-            at += record
+        if counter is not None:
+            log_records.append_entries(computation._log_entries, counter, address, view, used)
+        else:
+            add_log_entry = computation.add_log_entry
+            for topics, data in log_records.records(view, used):
+                add_log_entry(address, topics, data)
     finally:
         view.release()
 

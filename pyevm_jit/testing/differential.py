@@ -257,6 +257,13 @@ def _signed_tx(
     )
 
 
+def signed_transaction(scenario: Scenario) -> SignedTransactionAPI:
+    """The scenario's transaction, as `execute` applies it to `build_state`'s state."""
+    to = CREATE_CONTRACT_ADDRESS if scenario.create else CONTRACT
+    data = scenario.code if scenario.create else scenario.calldata
+    return _signed_tx(fork_vm(scenario.fork), to, scenario.value, scenario.gas, data)
+
+
 def _no_validation() -> None:
     return None
 
@@ -317,9 +324,7 @@ def execute(scenario: Scenario, vm_class: type[VirtualMachineAPI]) -> Outcome:
     A Python exception escaping py-evm (a crash, never a consensus outcome) is captured as
     status "crash"."""
     state = build_state(scenario, vm_class)
-    to = CREATE_CONTRACT_ADDRESS if scenario.create else CONTRACT
-    data = scenario.code if scenario.create else scenario.calldata
-    tx = _signed_tx(fork_vm(scenario.fork), to, scenario.value, scenario.gas, data)
+    tx = signed_transaction(scenario)
     known = [SENDER, CONTRACT, COINBASE, *scenario.accounts]
     try:
         computation = state.apply_transaction(tx)
