@@ -420,6 +420,11 @@ def _learning_overdue(inner: BackendState, now: float) -> None:
                 start_job(inner, req, kind)
 
 
+#: compilers whose warm-up (and the linker's) this process has started (`_prepare_linker`)
+_prepared: set[Any] = set()
+_prepared_lock = threading.Lock()
+
+
 def _prepare_linker(inner: BackendState) -> None:
     """Warm this process up for its first in-process compile and link, once, on a thread of
     its own: import and start the compiler (`workers.tasks.WARM_UP`, what a compile worker
@@ -430,6 +435,10 @@ def _prepare_linker(inner: BackendState) -> None:
     if inner.linker_prepared or inner.config.linker is not None:
         return
     inner.linker_prepared = True
+    with _prepared_lock:  # once per process and compiler, whatever the number of backends
+        if inner.compiler in _prepared:
+            return
+        _prepared.add(inner.compiler)
     from pyevm_jit.compiler.link import prepare_linker
     from pyevm_jit.runtime.workers.tasks import WARM_UP
 
