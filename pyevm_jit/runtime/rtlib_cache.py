@@ -26,6 +26,7 @@ a read-only one means building in memory, as without a cache.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -37,7 +38,12 @@ from eth_hash.auto import keccak
 from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.target import engine_identity
 from pyevm_jit.files import write_file_at
-from pyevm_jit.runtime.config import DEFAULT_STORE_MAX_BYTES, STORE_OFF, default_store
+from pyevm_jit.runtime.config import (
+    DEFAULT_STORE_MAX_BYTES,
+    STORE_OFF,
+    ConfigError,
+    default_store,
+)
 from pyevm_jit.runtime.store import (
     MAX_ARTIFACT_BYTES,
     MAX_MANIFEST_BYTES,
@@ -47,6 +53,8 @@ from pyevm_jit.runtime.store import (
     identity_fingerprint,
 )
 from pyevm_jit.runtime.store.format import fields_digest, frame, unframe
+
+log = logging.getLogger(__name__)
 
 #: where a backend without a store keeps the runtime library: a folder, or off (`user_store`)
 ENV_CACHE = "PYEVM_JIT_RTLIB_CACHE"
@@ -186,4 +194,9 @@ def register_for(store: object) -> None:
     """Keep the runtime library in a backend's `store`, or in the user's cache (`user_store`)
     when the backend has no store that can keep it."""
     if not register(store):
-        register(user_store())
+        try:
+            user = user_store()
+        except ConfigError as exc:  # a malformed PYEVM_JIT_STORE_MAX_BYTES: build in memory
+            log.debug("pyevm-jit: no runtime-library cache: %s", exc)
+            return
+        register(user)

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from support import WAIT
 
+from pyevm_jit.compiler import rtlib
 from pyevm_jit.runtime import rtlib_cache
+from pyevm_jit.runtime.config import ConfigError
 from pyevm_jit.runtime.rtlib_cache import FOLDER, StoreRtlibCache, decode, encode, file_name
 from pyevm_jit.runtime.store import FileArtifactStore
 
@@ -274,3 +276,13 @@ def decode_file(path: Path) -> bool:
     manifest = json.loads(blob[start : start + size])
     key = (manifest["target_triple"], manifest["data_layout"])
     return file_name(key) == path.name and decode(key, blob)[0] is not None
+
+
+def test_malformed_cache_bound_means_no_cache_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYEVM_JIT_STORE_MAX_BYTES", "lots")
+    monkeypatch.delenv("PYEVM_JIT_STORE", raising=False)  # the default cache would be used
+    with pytest.raises(ConfigError):
+        rtlib_cache.user_store()
+    before = list(rtlib.object_caches)
+    rtlib_cache.register_for(None)  # a backend without a store starts all the same
+    assert rtlib.object_caches == before
