@@ -54,6 +54,8 @@ log = logging.getLogger("pyevm_jit.runtime")
 _DISABLED = LookupDecision.interpret(InterpretReason.DISABLED)
 _INELIGIBLE = LookupDecision.interpret(InterpretReason.INELIGIBLE)
 _NOT_READY = LookupDecision.interpret(InterpretReason.NOT_READY)
+#: the command that wakes the backend thread to drain the events now
+_DRAIN = ("drain",)
 _JIT_FAILED = LookupDecision.interpret(InterpretReason.JIT_FAILED)
 
 
@@ -283,8 +285,14 @@ class JitBackend:
                 count_hit(inner, req.key)
                 return LookupDecision.compiled(program)
         events = inner.events
-        if len(events) < inner.event_cap:
+        queued = len(events)
+        if queued < inner.event_cap:
             events.append(req)
+            if queued + 1 == inner.wake_events:  # once per drain at most
+                try:
+                    inner.commands.put_nowait(_DRAIN)
+                except queue.Full:
+                    pass  # the backend thread is awake anyway
         else:
             next(inner.events_dropped)
         count_miss(inner, req.key, InterpretReason.NOT_READY)
@@ -549,7 +557,7 @@ class JitBackend:
                 return
             cfg = inner.config
             artifacts.check_store(inner)
-            rtlib_cache.register(cfg.store)  # the runtime library is kept beside the artifacts
+            rtlib_cache.register_for(cfg.store)  # the runtime library: beside the artifacts
             tuning = inner.tuning
             inner.pool = make_pool(
                 inner.compiler,
@@ -563,6 +571,7 @@ class JitBackend:
             )
             inner.started = True
             inner.thread.start()
+            jobs.prepare_for_regions(inner)
         if artifacts.should_preload(inner):
             artifacts.preload(inner)
 

@@ -12,12 +12,25 @@ unreadable, of another engine or target, or whose digest does not match is rejec
 and counted in the store's `rejected`) and the library is built again (and the file
 replaced); a write that fails is ignored. The file counts in the store's size bound like an
 artifact, and `clear()` removes it.
+
+A backend without such a store (`RuntimeConfig(store=None)`, a temporary store) keeps the
+library in the user's cache all the same (`user_store`: the folder of the default persistent
+cache, `PYEVM_JIT_STORE` or `$XDG_CACHE_HOME/pyevm-jit`), so that its process links the
+library in milliseconds instead of building it (about 0.3 s of LLVM, serialised with the first
+compilation by llvmlite's lock). Only the library goes there, never a program.
+`PYEVM_JIT_RTLIB_CACHE=off` (or `PYEVM_JIT_STORE=off`) keeps nothing;
+`PYEVM_JIT_RTLIB_CACHE=DIR` chooses another folder. A missing folder that cannot be created or
+a read-only one means building in memory, as without a cache.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -25,6 +38,12 @@ from eth_hash.auto import keccak
 from pyevm_jit.compiler import rtlib
 from pyevm_jit.compiler.target import engine_identity
 from pyevm_jit.files import write_file_at
+from pyevm_jit.runtime.config import (
+    DEFAULT_STORE_MAX_BYTES,
+    STORE_OFF,
+    ConfigError,
+    default_store,
+)
 from pyevm_jit.runtime.store import (
     MAX_ARTIFACT_BYTES,
     MAX_MANIFEST_BYTES,
@@ -34,6 +53,11 @@ from pyevm_jit.runtime.store import (
     identity_fingerprint,
 )
 from pyevm_jit.runtime.store.format import fields_digest, frame, unframe
+
+log = logging.getLogger(__name__)
+
+#: where a backend without a store keeps the runtime library: a folder, or off (`user_store`)
+ENV_CACHE = "PYEVM_JIT_RTLIB_CACHE"
 
 #: the folder of the store that holds runtime libraries (not a fork: no artifact name fits it)
 FOLDER = "rtlib"
@@ -131,14 +155,48 @@ class StoreRtlibCache:
 _lock = threading.Lock()
 
 
-def register(store: object) -> None:
-    """Let `compile_rtlib_object` keep the runtime library in `store` (a `FileArtifactStore`;
-    anything else is ignored; a tiered store's local cache). Idempotent per store folder."""
-    store = getattr(store, "local", store)
+def _cacheable(store: object) -> FileArtifactStore | None:
+    store = getattr(store, "local", store)  # a tiered store's local cache
     if not isinstance(store, FileArtifactStore) or isinstance(store, RuntimeArtifactStore):
-        return  # a temporary store dies with the process
+        return None  # a temporary store dies with the process
+    return store
+
+
+def register(store: object) -> bool:
+    """Let `compile_rtlib_object` keep the runtime library in `store` (a `FileArtifactStore`;
+    a tiered store's local cache; anything else is ignored: False). Idempotent per store
+    folder."""
+    found = _cacheable(store)
+    if found is None:
+        return False
     with _lock:
         for cache in rtlib.object_caches:
-            if isinstance(cache, StoreRtlibCache) and cache.store.directory == store.directory:
-                return
-        rtlib.object_caches.append(StoreRtlibCache(store))
+            if isinstance(cache, StoreRtlibCache) and cache.store.directory == found.directory:
+                return True
+        rtlib.object_caches.append(StoreRtlibCache(found))
+    return True
+
+
+def user_store(environ: Mapping[str, str] | None = None) -> FileArtifactStore | None:
+    """The store whose `rtlib` folder keeps the runtime library for a backend without one:
+    `PYEVM_JIT_RTLIB_CACHE` when set (a folder; `off` keeps nothing), else the default
+    persistent cache's folder (None when `PYEVM_JIT_STORE=off`). Touches nothing on disk."""
+    env = os.environ if environ is None else environ
+    text = env.get(ENV_CACHE)
+    if text is None:
+        return _cacheable(default_store(env))
+    if text.strip().lower() in STORE_OFF:
+        return None
+    return FileArtifactStore(Path(text).expanduser(), max_bytes=DEFAULT_STORE_MAX_BYTES)
+
+
+def register_for(store: object) -> None:
+    """Keep the runtime library in a backend's `store`, or in the user's cache (`user_store`)
+    when the backend has no store that can keep it."""
+    if not register(store):
+        try:
+            user = user_store()
+        except ConfigError as exc:  # a malformed PYEVM_JIT_STORE_MAX_BYTES: build in memory
+            log.debug("pyevm-jit: no runtime-library cache: %s", exc)
+            return
+        register(user)

@@ -131,6 +131,9 @@ class BackendState:
         self.tuning = config.tuning
         self.max_len = config.tuning.max_bytecode_len
         self.event_cap = config.tuning.event_queue_capacity
+        #: queued events that wake the backend thread before its next drain (a key may be hot:
+        #: its promotion need not wait up to `event_drain_interval`)
+        self.wake_events = max(1, config.tuning.hot_threshold)
         self.blocking = config.blocking
         self.enabled = False
         self.started = False
