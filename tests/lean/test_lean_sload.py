@@ -286,43 +286,45 @@ def test_patched_mark_storage_warm_is_called(
     assert lean_sloads == stock_calls  # every read asked py-evm: none answered from a cache
 
 
-def _sload_charges(code: bytes, storage: dict[int, int], recorded: list[Any]) -> list[Any]:
-    """`recorded` (filled while the program runs on py-evm's interpreter, then on the JIT):
-    the two halves, one per run."""
-    check(Scenario(code=code, storage=storage))
-    half = len(recorded) // 2
-    assert recorded[:half] == recorded[half:], (recorded[:half], recorded[half:])
-    return recorded[:half]
+def _interpreted(scenario: Scenario) -> None:
+    """`scenario` on py-evm's interpreter and on the JIT: the same outcome, and the JIT's
+    message interpreted (a gas meter native code would bypass: `guard.gas_meter_bypassed`)."""
+    stock, jit = d.run_both(scenario)
+    assert d.compare(stock, jit) == [], d.describe(scenario, d.compare(stock, jit))
+    assert (jit.detail, jit.gas_used) == (stock.detail, stock.gas_used)
+    assert not jit.native_messages
 
 
 def test_patched_gas_meter_sees_each_charge_of_a_miss(
     lean_sloads: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lean SLOAD takes its two charges (static, then cold or warm) in one subtraction each
-    only while GasMeter.consume_gas is py-evm's own: a consume_gas patched on the class (a
-    tracer) is called for both, with py-evm's amounts and reasons, as the interpreter calls it."""
+    """A consume_gas patched on py-evm's GasMeter (a tracer) sees every charge the interpreter
+    makes, SLOAD's two among them: native code, which counts gas past the meter, does not run
+    the message, nor does the lean SLOAD (whose quiet charges also ask for py-evm's own
+    consume_gas: `guard.quiet_gas_meter`)."""
     from eth.vm.gas_meter import GasMeter
 
     charges: list[tuple[int, str]] = []
     original = GasMeter.consume_gas
 
     def recording(self: Any, amount: int, reason: str) -> None:
-        if reason == "SLOAD":
-            charges.append((amount, reason))
+        charges.append((amount, reason))
         original(self, amount, reason)
 
     monkeypatch.setattr(GasMeter, "consume_gas", recording)
     code = asm(4, "SLOAD", 9, "SLOAD", *return_stack(2))
-    stock = _sload_charges(code, {4: 1}, charges)
-    assert stock == [(0, "SLOAD"), (2100, "SLOAD")] * 2
-    assert lean_sloads == [4, 9]
+    _interpreted(Scenario(code=code, storage={4: 1}))
+    half = len(charges) // 2
+    assert charges[:half] == charges[half:]
+    assert [c for c in charges[:half] if c[1] == "SLOAD"] == [(0, "SLOAD"), (2100, "SLOAD")] * 2
+    assert lean_sloads == []
 
 
 def test_gas_meter_debug2_lines_of_a_miss_are_pyevms(
     lean_sloads: list[int], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With the GasMeter's debug2 output on, each charge of a lean SLOAD miss is logged by
-    py-evm's consume_gas with the gas py-evm's interpreter logs (the amounts before and after)."""
+    """With the GasMeter's debug2 output on, py-evm logs every charge: the JIT's message is
+    interpreted and logs the same lines, each SLOAD's two charges among them."""
     from eth.vm.gas_meter import GasMeter
     from eth_utils.logging import DEBUG2_LEVEL_NUM
 
@@ -331,11 +333,8 @@ def test_gas_meter_debug2_lines_of_a_miss_are_pyevms(
     monkeypatch.delitem(logger.__dict__, "debug2", raising=False)  # its no-op, once off
     caplog.set_level(DEBUG2_LEVEL_NUM, logger=logger.name)
     code = asm(4, "SLOAD", 9, "SLOAD", 4, "SLOAD", *return_stack(3))
-    check(Scenario(code=code, storage={4: 1}))
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().endswith("(SLOAD)")]
-    # py-evm: 3 SLOADs x 2 charges; the JIT: the two misses (slot 4's second read is a hit)
-    assert len(lines) == 6 + 4
-    assert [line for line in lines[:6] if "- 2100 ->" in line] == [
-        line for line in lines[6:] if "- 2100 ->" in line
-    ]
-    assert lean_sloads == [4, 9]
+    _interpreted(Scenario(code=code, storage={4: 1}))
+    lines = [r.getMessage() for r in caplog.records if r.name == logger.name]
+    assert len([line for line in lines if line.endswith("(SLOAD)")]) == 2 * 6
+    assert lines[: len(lines) // 2] == lines[len(lines) // 2 :]
+    assert lean_sloads == []
