@@ -97,6 +97,22 @@ def count_calls(
     return count
 
 
+def record_charges(monkeypatch: Any) -> list[tuple[int, str]]:
+    """Patch py-evm's `GasMeter.consume_gas` in place (for this test) with a tracer that
+    records every (amount, reason) and charges as py-evm does: what a gas profiler does."""
+    from eth.vm.gas_meter import GasMeter
+
+    charges: list[tuple[int, str]] = []
+    original = GasMeter.consume_gas
+
+    def recording(self: Any, amount: int, reason: str) -> None:
+        charges.append((amount, reason))
+        original(self, amount, reason)
+
+    monkeypatch.setattr(GasMeter, "consume_gas", recording)
+    return charges
+
+
 def selector_loops(count: int, step: int) -> bytes:
     """A selector dispatch over `count` functions, function i a short loop adding `i + step`;
     calldata picks one (the region tests' contract: every function is a region of its own)."""

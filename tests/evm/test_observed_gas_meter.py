@@ -13,6 +13,7 @@ import pytest
 from eth.vm.forks import CancunVM
 from eth.vm.gas_meter import GasMeter
 from eth_utils.logging import DEBUG2_LEVEL_NUM
+from support import record_charges
 from test_customised_vm import run, same
 
 from pyevm_jit import JitBackend
@@ -26,14 +27,7 @@ CODE = asm(1, 2, "ADD", 0, "MSTORE", 0, "SLOAD", 7, "MUL", *return_stack(1))
 def test_consume_gas_patched_in_place_sees_every_charge(
     backend: JitBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    charges: list[tuple[int, str]] = []
-    own = GasMeter.consume_gas
-
-    def counted(self: GasMeter, amount: int, reason: str) -> None:
-        charges.append((amount, reason))
-        own(self, amount, reason)
-
-    monkeypatch.setattr(GasMeter, "consume_gas", counted)
+    charges = record_charges(monkeypatch)
     result = run(backend, CancunVM, Scenario(code=CODE, storage={0: 4}))
     same(result)
     half = len(charges) // 2

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import count_calls
+from support import count_calls, record_charges
 
 from pyevm_jit import forks
 from pyevm_jit.lean import calls, guard, txmessage
@@ -469,16 +469,7 @@ def test_gas_meter_sees_the_calls_py_evm_makes(
     call opcodes' charges as py-evm makes them, the static gas included when it is 0 (from
     Berlin on), and every other charge: native code, which counts gas past the meter, does not
     run such a message, nor does the lean call path (`guard.gas_meter_bypassed`)."""
-    from eth.vm.gas_meter import GasMeter
-
-    seen: list[tuple[int, str]] = []
-    real = GasMeter.consume_gas
-
-    def recording(self: GasMeter, amount: int, reason: str) -> None:
-        seen.append((amount, reason))
-        real(self, amount, reason)
-
-    monkeypatch.setattr(GasMeter, "consume_gas", recording)
+    seen = record_charges(monkeypatch)
     ops = [op for op in ("CALL", "CALLCODE", "DELEGATECALL", "STATICCALL") if _supports(fork, op)]
     scenario = Scenario(
         code=program(*(call_items(op, CALLEE) for op in ops)), fork=fork, accounts=WORLD

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.opcode import _FastOpcode, as_opcode
-from support import run_custom
+from support import record_charges, run_custom
 
 from pyevm_jit.evm import run as jit_run
 from pyevm_jit.forks import fork_vm
@@ -302,16 +302,7 @@ def test_patched_gas_meter_sees_each_charge_of_a_miss(
     makes, SLOAD's two among them: native code, which counts gas past the meter, does not run
     the message, nor does the lean SLOAD (whose quiet charges also ask for py-evm's own
     consume_gas: `guard.quiet_gas_meter`)."""
-    from eth.vm.gas_meter import GasMeter
-
-    charges: list[tuple[int, str]] = []
-    original = GasMeter.consume_gas
-
-    def recording(self: Any, amount: int, reason: str) -> None:
-        charges.append((amount, reason))
-        original(self, amount, reason)
-
-    monkeypatch.setattr(GasMeter, "consume_gas", recording)
+    charges = record_charges(monkeypatch)
     code = asm(4, "SLOAD", 9, "SLOAD", *return_stack(2))
     _interpreted(Scenario(code=code, storage={4: 1}))
     half = len(charges) // 2
