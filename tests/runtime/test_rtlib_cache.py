@@ -72,6 +72,20 @@ def store_copy(built_store: Path, tmp_path: Path) -> Path:
     return store
 
 
+def _signed_with(blob: bytearray, field: str, value: str) -> bytearray:
+    """A valid library file like `blob` whose manifest says `value` for `field` (signed
+    again: what another machine or engine would have written under this one's name)."""
+    start = len(rtlib_cache.MAGIC) + 4
+    size = int.from_bytes(blob[len(rtlib_cache.MAGIC) : start], "big")
+    manifest = json.loads(blob[start : start + size])
+    manifest[field] = value
+    del manifest["digest"]
+    data = bytes(blob[start + size :])
+    manifest["digest"] = rtlib_cache._digest(manifest, data)
+    text = json.dumps(manifest).encode()
+    return bytearray(rtlib_cache.MAGIC + len(text).to_bytes(4, "big") + text + data)
+
+
 def test_second_process_links_the_stored_library_without_building_it(store_copy: Path) -> None:
     assert _library_file(store_copy).stat().st_mode & 0o077 == 0
     assert _run(store_copy) == (0, 0)
@@ -87,15 +101,7 @@ def test_damaged_or_foreign_library_is_rejected_and_rebuilt(store_copy: Path, da
     elif damage == "truncate":
         del blob[-1000:]
     else:  # a valid file of another CPU under this engine's name
-        start = len(rtlib_cache.MAGIC) + 4
-        size = int.from_bytes(blob[len(rtlib_cache.MAGIC) : start], "big")
-        manifest = json.loads(blob[start : start + size])
-        manifest["cpu"] = "another-cpu"
-        del manifest["digest"]
-        data = bytes(blob[start + size :])
-        manifest["digest"] = rtlib_cache._digest(manifest, data)
-        text = json.dumps(manifest).encode()
-        blob = bytearray(rtlib_cache.MAGIC + len(text).to_bytes(4, "big") + text + data)
+        blob = _signed_with(blob, "cpu", "another-cpu")
     path.write_bytes(bytes(blob))
     assert _run(store) == (1, 1)  # rejected, built again, no crash
     assert _run(store) == (0, 0)  # and replaced by a good one
@@ -226,15 +232,7 @@ def test_damaged_user_cache_file_is_rebuilt(store_copy: Path, tmp_path: Path) ->
         elif damage == "truncate":
             del blob[len(blob) // 2 :]
         else:  # the file of another engine (another LLVM) under this engine's name
-            start = len(rtlib_cache.MAGIC) + 4
-            size = int.from_bytes(blob[len(rtlib_cache.MAGIC) : start], "big")
-            manifest = json.loads(blob[start : start + size])
-            manifest["llvm_version"] = "0.0.1"
-            del manifest["digest"]
-            data = bytes(blob[start + size :])
-            manifest["digest"] = rtlib_cache._digest(manifest, data)
-            text = json.dumps(manifest).encode()
-            blob = bytearray(rtlib_cache.MAGIC + len(text).to_bytes(4, "big") + text + data)
+            blob = _signed_with(blob, "llvm_version", "0.0.1")
         path.write_bytes(bytes(blob))
         assert _result(_run_user(env)) == (1, 1), damage  # rejected, built again, no crash
         assert path.read_bytes() == good, damage  # and replaced by a good one
