@@ -190,6 +190,13 @@ class JitComputationMixin:
         (`runtime.usage`)."""
         backend = cls.jit_backend
         code = message.code
+        if not observed:  # a code object this plan ran before: its request and guard
+            kept = plan.entries.get(id(code))
+            if kept is not None and kept[0] is code and kept[2].holds():
+                program = backend.lookup(kept[1]).program
+                if program is None:
+                    return plan, None, backend.usage(kept[1].key)
+                return plan, program, program.usage
         if plan.unsupported:
             plan = cls._jit_checked_plan(code, opcodes, plan)
         if plan.unsupported:
@@ -207,6 +214,11 @@ class JitComputationMixin:
             checked = cls._jit_checked_plan(code, opcodes, plan)
             if checked is not plan:
                 return cls._jit_program(message, opcodes, checked, observed)
+            guard = plan.guards.get(request.key.code_hash)
+        if guard is not None and not observed and code.__class__ is bytes:
+            if len(plan.entries) >= inplace.GUARDS_LIMIT:
+                plan.entries.clear()
+            plan.entries[id(code)] = (code, request, guard)
         program = backend.lookup(request).program
         if program is None:
             return plan, None, backend.usage(request.key)

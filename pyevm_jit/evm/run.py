@@ -18,7 +18,14 @@ from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
 
 from pyevm_jit.abi import WORD_BYTES, StateFlag, Status
-from pyevm_jit.evm.frame import FramePool, NativeFrame, address_of
+from pyevm_jit.evm.frame import (
+    ENTRY_FIELDS,
+    ENTRY_OFFSET,
+    HEAD_FIELDS,
+    FramePool,
+    NativeFrame,
+    address_of,
+)
 from pyevm_jit.evm.hostops import (
     HOST_ARITY,
     SLOAD,
@@ -193,19 +200,27 @@ def _enter(
     frame: NativeFrame,
     env_getters: dict[int, EnvGetter],
 ) -> None:
-    ctx = frame.ctx
     msg = computation.msg
-    code = bytes(msg.code)
-    data = bytes(msg.data)
-    ctx.gas = computation._gas_meter.gas_remaining
-    ctx.stack_len = 0
-    ctx.code = address_of(code, frame)
-    ctx.code_len = len(code)
-    ctx.calldata = address_of(data, frame)
-    ctx.calldata_len = len(data)
-    ctx.returndata = 0
-    ctx.returndata_len = 0
-    ctx.resume = 0
+    code = msg.code
+    if code.__class__ is not bytes:
+        code = bytes(code)
+    data = msg.data
+    if data.__class__ is not bytes:
+        data = bytes(data)
+    view = frame.ctx_view
+    HEAD_FIELDS.pack_into(view, 0, computation._gas_meter.gas_remaining, 0)  # gas, stack_len
+    ENTRY_FIELDS.pack_into(
+        view,
+        ENTRY_OFFSET,
+        address_of(data, frame),
+        len(data),
+        address_of(code, frame),
+        len(code),
+        0,  # no return data
+        0,
+        frame.env_address,
+        0,  # resume: the start
+    )
     if native.env_mask:
         _fill_environment(computation, frame, native.env_mask, env_getters)
 
