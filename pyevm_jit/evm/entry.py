@@ -180,7 +180,6 @@ def judge_class(cls: type, mixin: type) -> bool:
     above: the method below the JIT mixin is py-evm's Frontier one (pinned) and
     `cls.apply_computation` the mixin's (a subclass's own `apply_message` runs first, as
     written, and reaches this one through `super()`)."""
-    return (
-        _static(cls, "apply_message", mixin) is getattr(APPLY_MESSAGE, "__func__", None)
-        and _static(cls, "apply_computation") is _static(mixin, "apply_computation")
-    )
+    return _static(cls, "apply_message", mixin) is getattr(
+        APPLY_MESSAGE, "__func__", None
+    ) and _static(cls, "apply_computation") is _static(mixin, "apply_computation")

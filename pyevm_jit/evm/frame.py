@@ -168,7 +168,8 @@ def _buffer_offset() -> int | None:
     return offset
 
 
-_BYTES_BUFFER_OFFSET = _buffer_offset() if sys.implementation.name == "cpython" else None
+#: (None: ask ctypes for each address)
+BYTES_BUFFER_OFFSET = _buffer_offset() if sys.implementation.name == "cpython" else None
 
 
 def address_of(data: bytes, frame: NativeFrame) -> int:
@@ -176,6 +177,6 @@ def address_of(data: bytes, frame: NativeFrame) -> int:
     if not data:
         return 0
     frame.keep.append(data)
-    if _BYTES_BUFFER_OFFSET is not None and data.__class__ is bytes:
-        return id(data) + _BYTES_BUFFER_OFFSET
+    if BYTES_BUFFER_OFFSET is not None and data.__class__ is bytes:
+        return id(data) + BYTES_BUFFER_OFFSET
     return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0

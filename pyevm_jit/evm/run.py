@@ -19,6 +19,7 @@ from eth.vm.memory import Memory
 
 from pyevm_jit.abi import WORD_BYTES, StateFlag, Status
 from pyevm_jit.evm.frame import (
+    BYTES_BUFFER_OFFSET,
     ENTRY_FIELDS,
     ENTRY_OFFSET,
     HEAD_FIELDS,
@@ -217,12 +218,18 @@ def _enter(
         data = bytes(data)
     view = frame.ctx_view
     HEAD_FIELDS.pack_into(view, 0, computation._gas_meter.gas_remaining, 0)  # gas, stack_len
+    if BYTES_BUFFER_OFFSET is None:
+        data_at, code_at = address_of(data, frame), address_of(code, frame)
+    else:  # `address_of` of two plain bytes objects, inline
+        frame.keep += (data, code)
+        data_at = id(data) + BYTES_BUFFER_OFFSET if data else 0
+        code_at = id(code) + BYTES_BUFFER_OFFSET if code else 0
     ENTRY_FIELDS.pack_into(
         view,
         ENTRY_OFFSET,
-        address_of(data, frame),
+        data_at,
         len(data),
-        address_of(code, frame),
+        code_at,
         len(code),
         0,  # no return data
         0,
