@@ -98,7 +98,7 @@ class JitComputationMixin:
             return entry.apply_message(
                 cls, _apply, verdict, state, message, transaction_context, parent_computation
             )
-        return super().apply_message(  # type: ignore[misc, no-any-return]
+        return super().apply_message(  # type: ignore[misc]
             state, message, transaction_context, parent_computation=parent_computation
         )
 
@@ -237,18 +237,18 @@ def _apply(
     own_apply, customised, storage_ok, init_kind, make_meter, _lean_entry = verdict
     if own_apply:  # the wrapped class's own apply_computation: it runs instead
         cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
-        return super(JitComputationMixin, cls).apply_computation(  # type: ignore[misc, no-any-return]
+        return super(JitComputationMixin, cls).apply_computation(
             state, message, transaction_context, parent_computation
         )
     if init_kind:
         built = _new_computation(cls, init_kind, make_meter, state, message, transaction_context)
     else:
-        built = cls(state, message, transaction_context)  # type: ignore[call-arg]
+        built = cls(state, message, transaction_context)
     with built as computation:
         if computation.is_origin_computation:
             computation.contracts_created = []
             if message.is_create:
-                cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
+                cls.consume_initcode_gas_cost(computation)
         if parent_computation is not None:
             computation.contracts_created = parent_computation.contracts_created
         if message.is_create:

@@ -36,7 +36,7 @@ def _entry_fields() -> tuple[struct.Struct, int]:
     ]:  # fmt: skip
         raise ImportError("pyevm-jit: the context's entry fields are not laid out as expected")
     kinds = "".join("Q" if pointer else "q" for _name, pointer in CONTEXT_FIELDS[first : last + 1])
-    return struct.Struct("<" + kinds), ExecutionContext.calldata.offset  # type: ignore[attr-defined]
+    return struct.Struct("<" + kinds), ExecutionContext.calldata.offset
 
 
 #: calldata, calldata_len, code, code_len, returndata, returndata_len, env, resume

@@ -153,10 +153,11 @@ def test_state_method_set_on_the_instance_is_called(backend: JitBackend) -> None
 
 def _apply_message(state: Any, scenario: Scenario) -> Any:
     from eth.vm.message import Message
+    from eth_typing import Address
 
     context = state.get_transaction_context_class()(gas_price=1, origin=d.SENDER)
     message = Message(
-        gas=100_000, to=d.CONTRACT, sender=d.SENDER, value=0, data=b"",
+        gas=100_000, to=Address(d.CONTRACT), sender=Address(d.SENDER), value=0, data=b"",
         code=state.get_code(d.CONTRACT),
     )  # fmt: skip
     return state.computation_class.apply_message(state, message, context)
@@ -169,7 +170,7 @@ def test_computation_with_own_apply_message_runs_it(
     vm = fork_vm("cancun")
     base: Any = vm._state_class.computation_class  # type: ignore[attr-defined]
 
-    class Own(base):  # type: ignore[misc, valid-type]
+    class Own(base):
         @classmethod
         def apply_message(cls, state: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
             calls.append(message.depth)
@@ -194,7 +195,7 @@ def test_jit_subclass_with_own_apply_computation_runs_it(
     jit_class = jit_vm(fork_vm("cancun"), backend)
     state_class: Any = jit_class._state_class  # type: ignore[attr-defined]
 
-    class Own(state_class.computation_class):  # type: ignore[misc, name-defined]
+    class Own(state_class.computation_class):
         @classmethod
         def apply_computation(cls, state: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
             calls.append(message.depth)
