@@ -231,3 +231,50 @@ def test_pyevm_apply_message_patched_after_messages_is_called(
     assert d.compare(stock, jit) == [] and jit.native_messages
     assert calls == stock_calls and calls
     assert not lean_calls
+
+
+def test_kept_entry_of_a_code_object_sees_an_opcode_patched_in_place(
+    backend: JitBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up request and guard kept for a code object (`TablePlan.entries`): messages of
+    the very same code object after an entry it holds was patched in place run the patch, as
+    the interpreter does, and run native code again once it is undone."""
+    from eth.vm.forks.cancun.computation import CancunComputation
+    from eth.vm.message import Message
+    from eth_typing import Address
+
+    add = 0x01
+    scenario = Scenario(code=asm(7, 2, "ADD", *return_stack(1)))
+    states = {
+        side: d.build_state(scenario, vm)
+        for side, vm in (("stock", fork_vm("cancun")), ("jit", jit_vm(fork_vm("cancun"), backend)))
+    }
+    code = scenario.code
+
+    def outputs() -> tuple[bytes, bytes, int]:
+        found = []
+        hits = backend.stats().lookup_hits
+        for side in ("stock", "jit"):
+            state = states[side]
+            context = state.get_transaction_context_class()(gas_price=1, origin=d.SENDER)
+            message = Message(
+                gas=100_000, to=Address(d.CONTRACT), sender=Address(d.SENDER), value=0,
+                data=b"", code=code,
+            )  # fmt: skip
+            computation = state.computation_class.apply_message(state, message, context)
+            found.append((computation.output, computation.get_gas_remaining()))
+        assert found[0] == found[1]
+        return found[0][0], found[1][0], backend.stats().lookup_hits - hits
+
+    first = outputs()
+    assert outputs() == first and first[2] == 1  # the kept entry: native code again
+    monkeypatch.setattr(CancunComputation.opcodes[add], "logic_fn", _subtract)
+    patched = outputs()
+    assert patched[0] != first[0] and patched[2] == 0  # interpreted, with the patch
+    monkeypatch.undo()
+    assert outputs() == first
+
+
+def _subtract(computation: Any) -> None:
+    left, right = computation.stack_pop_ints(2)
+    computation.stack_push_int((left - right) % 2**256)
