@@ -49,6 +49,7 @@ from eth.vm.code_stream import CodeStream
 from eth.vm.memory import Memory
 from eth.vm.stack import Stack
 
+from pyevm_jit.evm import entry
 from pyevm_jit.evm.codehash import code_hash
 from pyevm_jit.evm.frame import FramePool
 from pyevm_jit.evm.observe import Observation, ObservedRun, interpret, layout_for
@@ -83,6 +84,25 @@ class JitComputationMixin:
     _jit_table_entry: ClassVar[tuple[Any, dict[int, Any], TablePlan, Any, Any] | None] = None
 
     @classmethod
+    def apply_message(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        """py-evm's `apply_message`, or its lean copy (`evm.entry`) when the class's is py-evm's
+        own and its `apply_computation` the JIT's."""
+        verdict = _class_verdicts.get(cls)
+        if verdict[5]:
+            return entry.apply_message(
+                cls, _apply, verdict, state, message, transaction_context, parent_computation
+            )
+        return super().apply_message(  # type: ignore[misc]
+            state, message, transaction_context, parent_computation=parent_computation
+        )
+
+    @classmethod
     def apply_computation(
         cls,
         state: StateAPI,
@@ -90,93 +110,9 @@ class JitComputationMixin:
         transaction_context: TransactionContextAPI,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
-        own_apply, customised, storage_ok, init_kind, make_meter = _class_verdicts.get(cls)
-        if own_apply:  # the wrapped class's own apply_computation: it runs instead
-            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
-            return super().apply_computation(  # type: ignore[misc]
-                state, message, transaction_context, parent_computation
-            )
-        if init_kind:
-            built = _new_computation(
-                cls, init_kind, make_meter, state, message, transaction_context
-            )
-        else:
-            built = cls(state, message, transaction_context)  # type: ignore[call-arg]
-        with built as computation:
-            if computation.is_origin_computation:
-                computation.contracts_created = []
-                if message.is_create:
-                    cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
-            if parent_computation is not None:
-                computation.contracts_created = parent_computation.contracts_created
-            if message.is_create:
-                computation.contracts_created.append(message.storage_address)
-
-            precompile = computation.precompiles.get(message.code_address, None)
-            if precompile is not None:
-                if not message.is_delegation:
-                    precompile(computation)
-                return computation
-
-            if customised:  # gas, memory or stack methods customised
-                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
-                run_interpreter(computation)
-                return computation
-            code = message.code
-            if not code or message.gas > MAX_NATIVE_GAS:
-                if not code and cls.jit_lean and guard.runs_nothing(computation.opcodes):
-                    return computation  # py-evm's loop would run its STOP
-                run_interpreter(computation)
-                return computation
-            # the table this message runs with, checked where it is used: the same object with
-            # the same contents as last time (one read of the dict's version, or one C-level
-            # dict comparison: `lean.inplace.table_version`) reuses the plan; tables are never
-            # copied or wrapped, so a patch to any of them (py-evm's own fork table included)
-            # is seen by the next message, and so is an entry of it changed in place
-            # (`_jit_program`)
-            opcodes = computation.opcodes
-            entry = cls._jit_table_entry
-            if entry is not None and entry[0] is opcodes and entry[3].value == entry[4]:
-                plan = entry[2]
-            else:
-                plan = cls._jit_plan(opcodes)
-            observation = computation.jit_observe()
-            if observation is not None and observation.interpret_reason:
-                request = _lookup_request(code, cls.jit_fork)
-                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
-                _timed_interpret(computation, cls.jit_backend.usage(request.key))
-                return computation
-            departure = exact.message_objects_departure(computation)
-            if departure:
-                exact.warn_customised(cls.__name__, departure, "its messages are interpreted")
-                request = _lookup_request(code, cls.jit_fork)
-                cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
-                _timed_interpret(computation, cls.jit_backend.usage(request.key))
-                return computation
-            plan, program, usage = cls._jit_program(message, opcodes, plan, observation is not None)
-            if program is None:
-                _timed_interpret(computation, usage)
-                return computation
-            state_path = plan.state
-            if state_path.keep and not (storage_ok and exact.state_path_exact(computation.state)):
-                state_path = _NO_STATE_PATH  # storage methods customised: py-evm's opcodes
-            # the message's own seconds (its children's taken off) go to its key's account
-            started = _clock()
-            outer = _nested[0]
-            _nested[0] = 0.0
-            try:
-                pool = cls._jit_pool
-                if observation is None:
-                    run_native(computation, program.native, pool, plan, state_path)
-                else:
-                    layout = layout_for(bytes(code), cls.jit_fork + plan.variant)
-                    observed = ObservedRun(observation, layout, computation)
-                    run_native(computation, program.native, pool, plan, state_path, observed)
-            finally:
-                elapsed = _clock() - started
-                usage.native_seconds += elapsed - _nested[0]
-                _nested[0] = outer + elapsed
-        return computation
+        return _apply(
+            cls, _class_verdicts.get(cls), state, message, transaction_context, parent_computation
+        )
 
     def jit_observe(self) -> Observation | None:
         """What native code must record for whatever observes this message (see
@@ -254,6 +190,13 @@ class JitComputationMixin:
         (`runtime.usage`)."""
         backend = cls.jit_backend
         code = message.code
+        if not observed:  # a code object this plan ran before: its request and guard
+            kept = plan.entries.get(id(code))
+            if kept is not None and kept[0] is code and kept[2].holds():
+                program = backend.lookup(kept[1]).program
+                if program is None:
+                    return plan, None, backend.usage(kept[1].key)
+                return plan, program, program.usage
         if plan.unsupported:
             plan = cls._jit_checked_plan(code, opcodes, plan)
         if plan.unsupported:
@@ -271,17 +214,119 @@ class JitComputationMixin:
             checked = cls._jit_checked_plan(code, opcodes, plan)
             if checked is not plan:
                 return cls._jit_program(message, opcodes, checked, observed)
+            guard = plan.guards.get(request.key.code_hash)
+        if guard is not None and not observed and code.__class__ is bytes:
+            if len(plan.entries) >= inplace.GUARDS_LIMIT:
+                plan.entries.clear()
+            plan.entries[id(code)] = (code, request, guard)
         program = backend.lookup(request).program
         if program is None:
             return plan, None, backend.usage(request.key)
         return plan, program, program.usage
 
 
-def _judge(cls: type) -> tuple[bool, str, bool, int, Any]:
+def _apply(
+    cls: Any,
+    verdict: tuple[bool, str, bool, int, Any, bool],
+    state: StateAPI,
+    message: MessageAPI,
+    transaction_context: TransactionContextAPI,
+    parent_computation: ComputationAPI | None,
+) -> ComputationAPI:
+    """`JitComputationMixin.apply_computation` of `cls` (`verdict`: its class verdict)."""
+    own_apply, customised, storage_ok, init_kind, make_meter, _lean_entry = verdict
+    if own_apply:  # the wrapped class's own apply_computation: it runs instead
+        cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+        return super(JitComputationMixin, cls).apply_computation(
+            state, message, transaction_context, parent_computation
+        )
+    if init_kind:
+        built = _new_computation(cls, init_kind, make_meter, state, message, transaction_context)
+    else:
+        built = cls(state, message, transaction_context)
+    with built as computation:
+        if computation.is_origin_computation:
+            computation.contracts_created = []
+            if message.is_create:
+                cls.consume_initcode_gas_cost(computation)
+        if parent_computation is not None:
+            computation.contracts_created = parent_computation.contracts_created
+        if message.is_create:
+            computation.contracts_created.append(message.storage_address)
+
+        precompile = computation.precompiles.get(message.code_address, None)
+        if precompile is not None:
+            if not message.is_delegation:
+                precompile(computation)
+            return computation
+
+        if customised:  # gas, memory or stack methods customised
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE)
+            run_interpreter(computation)
+            return computation
+        code = message.code
+        if not code or message.gas > MAX_NATIVE_GAS:
+            if not code and cls.jit_lean and guard.runs_nothing(computation.opcodes):
+                return computation  # py-evm's loop would run its STOP
+            run_interpreter(computation)
+            return computation
+        # the table this message runs with, checked where it is used: the same object with
+        # the same contents as last time (one read of the dict's version, or one C-level
+        # dict comparison: `lean.inplace.table_version`) reuses the plan; tables are never
+        # copied or wrapped, so a patch to any of them (py-evm's own fork table included)
+        # is seen by the next message, and so is an entry of it changed in place
+        # (`_jit_program`)
+        opcodes = computation.opcodes
+        entry = cls._jit_table_entry
+        if entry is not None and entry[0] is opcodes and entry[3].value == entry[4]:
+            plan = entry[2]
+        else:
+            plan = cls._jit_plan(opcodes)
+        observation = computation.jit_observe()
+        if observation is not None and observation.interpret_reason:
+            request = _lookup_request(code, cls.jit_fork)
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
+            _timed_interpret(computation, cls.jit_backend.usage(request.key))
+            return computation
+        departure = exact.message_objects_departure(computation)
+        if departure:
+            exact.warn_customised(cls.__name__, departure, "its messages are interpreted")
+            request = _lookup_request(code, cls.jit_fork)
+            cls.jit_backend.count_interpreted(InterpretReason.INELIGIBLE, request.key)
+            _timed_interpret(computation, cls.jit_backend.usage(request.key))
+            return computation
+        plan, program, usage = cls._jit_program(message, opcodes, plan, observation is not None)
+        if program is None:
+            _timed_interpret(computation, usage)
+            return computation
+        state_path = plan.state
+        if state_path.keep and not (storage_ok and exact.state_path_exact(computation.state)):
+            state_path = _NO_STATE_PATH  # storage methods customised: py-evm's opcodes
+        # the message's own seconds (its children's taken off) go to its key's account
+        started = _clock()
+        outer = _nested[0]
+        _nested[0] = 0.0
+        try:
+            pool = cls._jit_pool
+            if observation is None:
+                run_native(computation, program.native, pool, plan, state_path)
+            else:
+                layout = layout_for(bytes(code), cls.jit_fork + plan.variant)
+                observed = ObservedRun(observation, layout, computation)
+                run_native(computation, program.native, pool, plan, state_path, observed)
+        finally:
+            elapsed = _clock() - started
+            usage.native_seconds += elapsed - _nested[0]
+            _nested[0] = outer + elapsed
+    return computation
+
+
+def _judge(cls: type) -> tuple[bool, str, bool, int, Any, bool]:
     below = super(JitComputationMixin, cls).apply_computation  # type: ignore[misc]
     init_kind = guard.computation_init_kind(cls)
     make_meter = guard.gas_meter_maker(cls) if init_kind else None
-    return (*exact.judge_computation(cls, below), init_kind, make_meter)
+    lean_entry = entry.judge_class(cls, JitComputationMixin)
+    return (*exact.judge_computation(cls, below), init_kind, make_meter, lean_entry)
 
 
 _object_new = object.__new__

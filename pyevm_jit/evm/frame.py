@@ -5,10 +5,11 @@ buffers, the state caches) and `FramePool` (frames reused across messages, one p
 from __future__ import annotations
 
 import ctypes
+import struct
 import sys
 from typing import Any
 
-from pyevm_jit.abi import STACK_LIMIT, WORD_BYTES, ExecutionContext
+from pyevm_jit.abi import CONTEXT_FIELDS, STACK_LIMIT, WORD_BYTES, ExecutionContext
 from pyevm_jit.evm.libc import free as _free
 from pyevm_jit.evm.memory import NativeMemory
 from pyevm_jit.evm.observe import free_log_buffers
@@ -24,6 +25,26 @@ _PooledMemory = ctypes.c_char * _POOLED_MEMORY_LIMIT
 _ZERO_MEMORY = memoryview(bytes(_POOLED_MEMORY_LIMIT))
 
 
+def _entry_fields() -> tuple[struct.Struct, int]:
+    """The context fields a message's entry writes, calldata to resume (consecutive: pointers
+    and lengths, the environment pointer, the resume point), as one struct and its offset."""
+    names = [name for name, _pointer in CONTEXT_FIELDS]
+    first, last = names.index("calldata"), names.index("resume")
+    if names[first : last + 1] != [
+        "calldata", "calldata_len", "code", "code_len", "returndata", "returndata_len", "env",
+        "resume",
+    ]:  # fmt: skip
+        raise ImportError("pyevm-jit: the context's entry fields are not laid out as expected")
+    kinds = "".join("Q" if pointer else "q" for _name, pointer in CONTEXT_FIELDS[first : last + 1])
+    return struct.Struct("<" + kinds), ExecutionContext.calldata.offset
+
+
+#: calldata, calldata_len, code, code_len, returndata, returndata_len, env, resume
+ENTRY_FIELDS, ENTRY_OFFSET = _entry_fields()
+#: gas, stack_len (the context's first two fields)
+HEAD_FIELDS = struct.Struct("<qq")
+
+
 class NativeFrame:
     """The native state of one running message: context, stack and memory buffers.
 
@@ -32,19 +53,23 @@ class NativeFrame:
     """
 
     __slots__ = (
-        "ctx", "ctx_ref", "stack_buf", "stack_view", "env_buf", "env_view", "state", "keep",
-        "log_buffers", "memory", "memory_view", "memory_view_address",
+        "ctx", "ctx_ref", "ctx_view", "stack_buf", "stack_view", "env_buf", "env_view",
+        "env_address", "state", "keep", "log_buffers", "memory", "memory_view",
+        "memory_view_address",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.ctx = ExecutionContext()
         self.ctx_ref = ctypes.byref(self.ctx)
+        #: the context's bytes (`ENTRY_FIELDS` writes a message's entry fields in one call)
+        self.ctx_view = memoryview(self.ctx).cast("B")
         self.stack_buf = (ctypes.c_char * (STACK_LIMIT * WORD_BYTES))()
         self.stack_view = memoryview(self.stack_buf).cast("B")
         self.env_buf = (ctypes.c_char * _ENV_BYTES)()
         self.env_view = memoryview(self.env_buf).cast("B")
         self.ctx.stack = ctypes.addressof(self.stack_buf)
-        self.ctx.env = ctypes.addressof(self.env_buf)
+        self.env_address = ctypes.addressof(self.env_buf)
+        self.ctx.env = self.env_address
         self.state = StateBuffers(self.ctx)  # storage and transient caches, log buffer
         self.keep: list[Any] = []  # Python objects whose buffers the context points into
         #: (address, capacity) of the observation logs while detached (evm/observe.py)
@@ -143,7 +168,8 @@ def _buffer_offset() -> int | None:
     return offset
 
 
-_BYTES_BUFFER_OFFSET = _buffer_offset() if sys.implementation.name == "cpython" else None
+#: (None: ask ctypes for each address)
+BYTES_BUFFER_OFFSET = _buffer_offset() if sys.implementation.name == "cpython" else None
 
 
 def address_of(data: bytes, frame: NativeFrame) -> int:
@@ -151,6 +177,6 @@ def address_of(data: bytes, frame: NativeFrame) -> int:
     if not data:
         return 0
     frame.keep.append(data)
-    if _BYTES_BUFFER_OFFSET is not None and data.__class__ is bytes:
-        return id(data) + _BYTES_BUFFER_OFFSET
+    if BYTES_BUFFER_OFFSET is not None and data.__class__ is bytes:
+        return id(data) + BYTES_BUFFER_OFFSET
     return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0

@@ -33,6 +33,12 @@ class TablePlan:
     snapshot: TableSnapshot | None = field(default=None, compare=False, repr=False)
     #: code hash -> the guard of the entries that code holds (`lean.inplace`)
     guards: dict[bytes, EntryGuard] = field(default_factory=dict, compare=False, repr=False)
+    #: id(code) -> (the code object, its look-up request for this plan's fork, its guard): what
+    #: a message of that code object asks before native code runs, kept for the next one
+    #: (`evm.computation.JitComputationMixin._jit_program`)
+    entries: dict[int, tuple[bytes, Any, EntryGuard]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 # (computation class, reason) already warned about

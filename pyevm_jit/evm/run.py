@@ -18,7 +18,15 @@ from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
 
 from pyevm_jit.abi import WORD_BYTES, StateFlag, Status
-from pyevm_jit.evm.frame import FramePool, NativeFrame, address_of
+from pyevm_jit.evm.frame import (
+    BYTES_BUFFER_OFFSET,
+    ENTRY_FIELDS,
+    ENTRY_OFFSET,
+    HEAD_FIELDS,
+    FramePool,
+    NativeFrame,
+    address_of,
+)
 from pyevm_jit.evm.hostops import (
     HOST_ARITY,
     SLOAD,
@@ -39,6 +47,14 @@ if TYPE_CHECKING:
 
 # (opcode, slot) for every environment opcode, in slot order
 _ENV_OPS = sorted(ENV_SLOT.items(), key=lambda item: item[1])
+# plain ints: an enum member is a class attribute look-up, and `int & IntFlag` runs the
+# enum's Python-level operator (about 0.7 us); these are compared on every message
+_SLOAD_FLAG = int(StateFlag.SLOAD)
+_STOP, _RETURN, _REVERT, _SUSPEND, _FALLBACK, _FAIL = (
+    int(status)
+    for status in (Status.STOP, Status.RETURN, Status.REVERT, Status.SUSPEND, Status.FALLBACK,
+                   Status.FAIL)
+)  # fmt: skip
 
 
 # --- the stock loop, from a given program counter -----------------------------------------------
@@ -130,14 +146,14 @@ def run_native(
     try:
         _enter(computation, native, frame, env_getters)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
-        if lean_sload and computation.msg.depth and ctx.state_flags & StateFlag.SLOAD:
+        if lean_sload and computation.msg.depth and ctx.state_flags & _SLOAD_FLAG:
             seed_storage(computation, frame, plan)  # a callee: slots read earlier in the tx
         if observed is not None:
             observed.attach(frame)
         run = native.run
         ctx_ref = frame.ctx_ref
         status = run(ctx_ref)
-        while status == Status.SUSPEND:
+        while status == _SUSPEND:
             if observed is not None:
                 observed.exited(status)
             # native writes, refunds and logs reach py-evm before any Python code runs
@@ -193,19 +209,33 @@ def _enter(
     frame: NativeFrame,
     env_getters: dict[int, EnvGetter],
 ) -> None:
-    ctx = frame.ctx
     msg = computation.msg
-    code = bytes(msg.code)
-    data = bytes(msg.data)
-    ctx.gas = computation._gas_meter.gas_remaining
-    ctx.stack_len = 0
-    ctx.code = address_of(code, frame)
-    ctx.code_len = len(code)
-    ctx.calldata = address_of(data, frame)
-    ctx.calldata_len = len(data)
-    ctx.returndata = 0
-    ctx.returndata_len = 0
-    ctx.resume = 0
+    code = msg.code
+    if code.__class__ is not bytes:
+        code = bytes(code)
+    data = msg.data
+    if data.__class__ is not bytes:
+        data = bytes(data)
+    view = frame.ctx_view
+    HEAD_FIELDS.pack_into(view, 0, computation._gas_meter.gas_remaining, 0)  # gas, stack_len
+    if BYTES_BUFFER_OFFSET is None:
+        data_at, code_at = address_of(data, frame), address_of(code, frame)
+    else:  # `address_of` of two plain bytes objects, inline
+        frame.keep += (data, code)
+        data_at = id(data) + BYTES_BUFFER_OFFSET if data else 0
+        code_at = id(code) + BYTES_BUFFER_OFFSET if code else 0
+    ENTRY_FIELDS.pack_into(
+        view,
+        ENTRY_OFFSET,
+        data_at,
+        len(data),
+        code_at,
+        len(code),
+        0,  # no return data
+        0,
+        frame.env_address,
+        0,  # resume: the start
+    )
     if native.env_mask:
         _fill_environment(computation, frame, native.env_mask, env_getters)
 
@@ -258,15 +288,15 @@ def _finish(
 ) -> None:
     ctx = frame.ctx
     computation._gas_meter.gas_remaining = max(ctx.gas, 0)
-    if status == Status.STOP:
+    if status == _STOP:
         return
-    if status == Status.RETURN:
+    if status == _RETURN:
         computation.output = _output(frame)
         return
-    if status == Status.REVERT:
+    if status == _REVERT:
         computation.output = _output(frame)
         raise Revert(computation.output)
-    if status == Status.FALLBACK:
+    if status == _FALLBACK:
         side_exits = native.side_exit
         if side_exits is not None:  # a region program: count its side exits, learn from some
             learn = side_exits.exit(ctx.exit_pc)
@@ -278,7 +308,7 @@ def _finish(
                 return
         _fall_back(computation, frame)
         return
-    if status == Status.FAIL:
+    if status == _FAIL:
         _fail_in_py_evm(computation, frame)
     if status == Status.OUT_OF_GAS or status == Status.MEMORY_ALLOCATION_FAILED:
         raise OutOfGas("out of gas in native code")
