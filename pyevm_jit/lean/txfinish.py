@@ -92,10 +92,10 @@ def account_db(state: Any) -> Any:
     None (then the state's methods are called)."""
     if not _state_verdicts.get(state.__class__):
         return None
-    instance = getattr(state, "__dict__", None)
-    if instance is None or not _STATE_NAMES.isdisjoint(instance):
+    instance = getattr(state, "__dict__", None)  # (none when every class has __slots__)
+    if instance and not _STATE_NAMES.isdisjoint(instance):
         return None
-    return instance.get("_account_db")
+    return state._account_db  # a slot of BaseState
 
 
 def finish_reads(computation: Any) -> tuple[int, int, list[Any], list[Any]] | None:
@@ -105,7 +105,7 @@ def finish_reads(computation: Any) -> tuple[int, int, list[Any], list[Any]] | No
     if not _computation_verdicts.get(computation.__class__):
         return None
     instance = getattr(computation, "__dict__", None)
-    if instance is None or not _COMPUTATION_NAMES.isdisjoint(instance):
+    if instance and not _COMPUTATION_NAMES.isdisjoint(instance):
         return None
     if computation.children:
         return None
