@@ -171,7 +171,9 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
             state.mark_storage_warm(address, slot)
     # the state's get_transaction_context (London's, then Cancun's), inlined: its gas price is
     # London's formula over the same fields, its origin the sender
-    transaction_context = state.get_transaction_context_class()(gas_price=gas_price, origin=sender)
+    transaction_context = records.new_transaction_context(
+        state.get_transaction_context_class(), gas_price, sender
+    )
     if cancun and type_id == BLOB_TX_TYPE:
         transaction_context._blob_versioned_hashes = field("blob_versioned_hashes")
     computation_class = state.computation_class
