@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from eth.constants import SECPK1_N
+from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
 from eth.exceptions import ContractCreationCollision
 from eth.vm.forks.cancun import state as cancun_state
 from eth.vm.forks.london.constants import EIP3529_MAX_REFUND_QUOTIENT
@@ -142,9 +142,14 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
         refund = executor.calc_message_refund(transaction)
     message_gas = gas - field("intrinsic_gas")
     to = field("to")
-    contract_address, data, code, is_delegation = message_target(
-        executor, state, sender, to, field("data"), cancun
-    )
+    if cancun and not prague and to != CREATE_CONTRACT_ADDRESS:
+        # message_target with Cancun's get_code_at_address (the guard's chain): the code, no
+        # delegation
+        contract_address, data, code, is_delegation = None, field("data"), state.get_code(to), False
+    else:
+        contract_address, data, code, is_delegation = message_target(
+            executor, state, sender, to, field("data"), cancun
+        )
     logger = txguard.state_logger(state)
     debug = logger.show_debug2
     if debug:
