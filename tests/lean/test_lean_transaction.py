@@ -671,3 +671,31 @@ def test_account_and_finish_methods_patched_later_are_called(
     calls = lean_calls(monkeypatch)
     assert second_transaction(jit_vm(CancunVM, backend)) == stock
     assert calls == ["cancun", "cancun"] and stock
+
+
+def test_account_method_set_on_the_state_instance_is_called(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`delta_balance` set on the state instance (not on its class): the lean copy still runs
+    and calls it, as py-evm's executor would."""
+    makers = scenario(CancunVM)[:1]
+
+    def deltas(vm_class: type) -> list[Any]:
+        chain = _chain(vm_class)
+        vm = chain.get_vm()
+        state = vm.state
+        seen: list[Any] = []
+        original = state.delta_balance
+
+        def counting(address: Any, delta: int) -> None:
+            seen.append((address, delta))
+            original(address, delta)
+
+        state.delta_balance = counting
+        state.apply_transaction(makers[0](vm))
+        return seen
+
+    stock = deltas(CancunVM)
+    calls = lean_calls(monkeypatch)
+    assert deltas(jit_vm(CancunVM, backend)) == stock and len(stock) >= 2
+    assert calls == ["cancun"]
