@@ -8,6 +8,11 @@
   (an `int` subclass, a `memoryview`, a value out of range) goes to py-evm's constructor, which
   accepts it or raises its own error. Only while `cls` is py-evm's `Message` with the
   constructor this copies (`guard.message_is_pyevms`, fingerprint in `guard.PINNED`).
+- `new_transaction_context(cls, gas_price, origin)`: py-evm's `cls(gas_price=..., origin=...)`
+  for a context class whose constructor is `BaseTransactionContext.__init__` (recorded
+  fingerprint) and `__new__` is `object.__new__`: its two validators skipped for a plain `int`
+  in range and 20 plain `bytes` (anything else goes to the constructor), the same attributes
+  set in the same order.
 - `transaction_reader(transaction)`: a function reading a transaction's attribute. For py-evm's
   own `SpoofTransaction` (eth_call, estimate_gas), whose every read goes through its Python
   `__getattr__` (an override, else the wrapped transaction's attribute), the same lookup done
@@ -16,12 +21,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from eth.constants import UINT_256_MAX
 from eth.vm.spoof import SpoofTransaction
+from eth.vm.transaction_context import BaseTransactionContext
 
 from pyevm_jit.lean import exact, guard
 
@@ -90,6 +97,33 @@ def new_message(
     message._is_delegation = is_delegation
     message.refund = refund
     return message
+
+
+#: py-evm 0.12.1b1's BaseTransactionContext.__init__, when it is the installed one
+_CONTEXT_INIT: Any = BaseTransactionContext.__init__
+CONTEXT_INIT_PIN = "02831611e71c5db2"
+if guard.fingerprint(_CONTEXT_INIT) != CONTEXT_INIT_PIN:
+    _CONTEXT_INIT = None
+
+
+def new_transaction_context(cls: Any, gas_price: int, origin: bytes) -> Any:
+    """`cls(gas_price=gas_price, origin=origin)`, the object py-evm's constructor builds."""
+    if (
+        _CONTEXT_INIT is None
+        or cls.__init__ is not _CONTEXT_INIT
+        or cls.__new__ is not _new
+        or not cls.__dictoffset__
+        or not _uint256(gas_price)
+        or not _address(origin)
+    ):
+        return cls(gas_price=gas_price, origin=origin)
+    context = _new(cls)
+    context._gas_price = gas_price
+    context._origin = origin
+    context._log_counter = itertools.count()
+    context._blob_versioned_hashes = []
+    context._authorization_list = []
+    return context
 
 
 def transaction_reader(transaction: Any) -> Callable[[str], Any]:

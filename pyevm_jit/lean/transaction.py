@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from eth.constants import SECPK1_N
+from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
 from eth.exceptions import ContractCreationCollision
 from eth.vm.forks.cancun import state as cancun_state
 from eth.vm.forks.london.constants import EIP3529_MAX_REFUND_QUOTIENT
@@ -46,7 +46,7 @@ from eth.vm.forks.spurious_dragon import state as spurious_dragon_state
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
-from pyevm_jit.lean import records, senders, txguard
+from pyevm_jit.lean import records, senders, txfinish, txguard
 from pyevm_jit.lean.guard import fingerprint
 from pyevm_jit.lean.txmessage import message_target
 
@@ -130,16 +130,26 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
     gas_fee = gas * gas_price
     if type_id == BLOB_TX_TYPE:
         gas_fee += executor.calc_data_fee(transaction)
-    state.delta_balance(sender, -1 * gas_fee)
-    state.increment_nonce(sender)
+    accounts = txfinish.account_db(state)  # BaseState's one-line methods, called through
+    if accounts is None:
+        state.delta_balance(sender, -1 * gas_fee)
+        state.increment_nonce(sender)
+    else:
+        accounts.set_balance(sender, accounts.get_balance(sender) + -1 * gas_fee)
+        accounts.increment_nonce(sender)
     refund = 0
     if prague and type_id == SET_CODE_TX_TYPE:
         refund = executor.calc_message_refund(transaction)
     message_gas = gas - field("intrinsic_gas")
     to = field("to")
-    contract_address, data, code, is_delegation = message_target(
-        executor, state, sender, to, field("data"), cancun
-    )
+    if cancun and not prague and to != CREATE_CONTRACT_ADDRESS:
+        # message_target with Cancun's get_code_at_address (the guard's chain): the code, no
+        # delegation
+        contract_address, data, code, is_delegation = None, field("data"), state.get_code(to), False
+    else:
+        contract_address, data, code, is_delegation = message_target(
+            executor, state, sender, to, field("data"), cancun
+        )
     logger = txguard.state_logger(state)
     debug = logger.show_debug2
     if debug:
@@ -166,7 +176,9 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
             state.mark_storage_warm(address, slot)
     # the state's get_transaction_context (London's, then Cancun's), inlined: its gas price is
     # London's formula over the same fields, its origin the sender
-    transaction_context = state.get_transaction_context_class()(gas_price=gas_price, origin=sender)
+    transaction_context = records.new_transaction_context(
+        state.get_transaction_context_class(), gas_price, sender
+    )
     if cancun and type_id == BLOB_TX_TYPE:
         transaction_context._blob_versioned_hashes = field("blob_versioned_hashes")
     computation_class = state.computation_class
@@ -189,9 +201,14 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
         computation = computation_class.apply_message(state, message, transaction_context)
 
     # -- finalize_computation (Frontier's, then Spurious Dragon's EIP-161 clearing)
-    gas_remaining = computation.get_gas_remaining()
+    reads = txfinish.finish_reads(computation)  # BaseComputation's methods, read through
+    if reads is None:
+        gas_remaining = computation.get_gas_remaining()
+        computation_refund = computation.get_gas_refund()
+    else:
+        gas_remaining, computation_refund, deletions, beneficiaries = reads
     gas_used = gas - gas_remaining
-    gas_refund = min(computation.get_gas_refund(), gas_used // EIP3529_MAX_REFUND_QUOTIENT)
+    gas_refund = min(computation_refund, gas_used // EIP3529_MAX_REFUND_QUOTIENT)
     data_floor_gas = executor.calc_data_floor_gas(transaction, gas_used, gas_refund)
     computation.data_floor_gas = data_floor_gas
     gas_refund_amount = (
@@ -202,28 +219,41 @@ def transact(executor: Any, transaction: Any, family: txguard.Family) -> Any:
             logger.debug2(
                 f"TRANSACTION REFUND: {gas_refund_amount} -> {encode_hex(computation.msg.sender)}"
             )
-        state.delta_balance(computation.msg.sender, gas_refund_amount)
+        refunded = computation.msg.sender
+        if accounts is None:
+            state.delta_balance(refunded, gas_refund_amount)
+        else:
+            accounts.set_balance(refunded, accounts.get_balance(refunded) + gas_refund_amount)
     gas_used = gas - gas_remaining - gas_refund + data_floor_gas
     tip = min(max_fee - base_fee, priority_fee)
     transaction_fee = gas_used * tip
     coinbase = state.coinbase
     if debug:
         logger.debug2(f"TRANSACTION FEE: {transaction_fee} -> {encode_hex(coinbase)}")
-    state.delta_balance(coinbase, transaction_fee)
-    for account in computation.get_accounts_for_deletion():
+    if accounts is None:
+        state.delta_balance(coinbase, transaction_fee)
+    else:
+        accounts.set_balance(coinbase, accounts.get_balance(coinbase) + transaction_fee)
+    delete = state.delete_account if accounts is None else accounts.delete_account
+    if reads is None:
+        deletions = computation.get_accounts_for_deletion()
+    for account in deletions:
         if debug:
             logger.debug2(f"DELETING ACCOUNT: {encode_hex(account)}")
-        state.delete_account(account)
+        delete(account)
     collect = spurious_dragon_state.collect_touched_accounts
     if collect is _PYEVM_COLLECT and spurious_dragon_utils.collect_touched_accounts is collect:
-        touched = _touched_accounts(computation, False)
+        if reads is None:
+            touched = _touched_accounts(computation, False)
+        else:
+            touched = _touched_alone(computation, beneficiaries)
     else:
         touched = collect(computation)
     for account in touched:
         if state.account_exists(account) and state.account_is_empty(account):
             if debug:
                 logger.debug2(f"CLEARING EMPTY ACCOUNT: {encode_hex(account)}")
-            state.delete_account(account)
+            delete(account)
 
     if cancun:
         state.clear_transient_storage()
@@ -254,6 +284,23 @@ def _touched_accounts(computation: Any, ancestor_had_error: bool) -> set[Any]:
     for child in computation.children:
         for account in _touched_accounts(child, computation.is_error or ancestor_had_error):
             add(account)
+    return found
+
+
+def _touched_alone(computation: Any, beneficiaries: list[Any]) -> set[Any]:
+    """`_touched_accounts(computation, False)` for a computation without children whose
+    self-destruct beneficiaries (as `get_self_destruct_beneficiaries` returns them) are given
+    (`txfinish.finish_reads`)."""
+    found: set[Any] = {computation.state.coinbase}
+    three = spurious_dragon_utils.THREE
+    error = computation._error is not None
+    for beneficiary in sorted(beneficiaries):
+        if not error or beneficiary == three:
+            found.add(beneficiary)
+    to = computation.msg.to
+    if to != spurious_dragon_utils.constants.CREATE_CONTRACT_ADDRESS:
+        if not error or to == three:
+            found.add(to)
     return found
 
 

@@ -155,3 +155,62 @@ def test_spoof_subclass_and_patched_class_are_asked(monkeypatch: Any) -> None:
     monkeypatch.setattr(SpoofTransaction, "gas", 99, raising=False)  # a class attribute wins
     assert not guard.spoof_class_is_pyevms(SpoofTransaction)
     assert records.transaction_reader(tx)("gas") == 99
+
+
+# --- new_transaction_context ----------------------------------------------------------------------
+def _context_parts(context: Any) -> tuple[Any, ...]:
+    counter = context._log_counter
+    return (
+        type(context), context._gas_price, context._origin, type(counter), next(counter),
+        context._blob_versioned_hashes, context._authorization_list,
+        sorted(getattr(context, "__dict__", {})),
+    )  # fmt: skip
+
+
+def test_new_transaction_context_is_pyevms() -> None:
+    from eth.vm.forks.cancun.transaction_context import CancunTransactionContext
+
+    assert records._CONTEXT_INIT is not None  # the recorded constructor is installed
+    for gas_price, origin in ((0, b"\x11" * 20), (2**256 - 1, b"\x00" * 20)):
+        lean = records.new_transaction_context(CancunTransactionContext, gas_price, origin)
+        stock = CancunTransactionContext(gas_price=gas_price, origin=origin)
+        assert _context_parts(lean) == _context_parts(stock)
+        assert lean._blob_versioned_hashes is not stock._blob_versioned_hashes
+
+
+class _IntLike(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    "gas_price, origin",
+    [(-1, b"\x11" * 20), (2**256, b"\x11" * 20), (1.0, b"\x11" * 20), (1, b"\x11" * 19),
+     (1, "0x" + "11" * 20), (1, bytearray(20))],
+)  # fmt: skip
+def test_new_transaction_context_rejects_as_pyevm_does(gas_price: Any, origin: Any) -> None:
+    from eth.vm.forks.cancun.transaction_context import CancunTransactionContext
+
+    with pytest.raises(Exception) as stock:
+        CancunTransactionContext(gas_price=gas_price, origin=origin)
+    with pytest.raises(type(stock.value)) as lean:
+        records.new_transaction_context(CancunTransactionContext, gas_price, origin)
+    assert str(lean.value) == str(stock.value)
+
+
+def test_context_class_with_own_constructor_is_called() -> None:
+    from eth.vm.forks.cancun.transaction_context import CancunTransactionContext
+
+    built: list[Any] = []
+
+    class Recording(CancunTransactionContext):
+        def __init__(self, gas_price: int, origin: Any) -> None:
+            built.append((gas_price, origin))
+            super().__init__(gas_price, origin)
+
+    lean = records.new_transaction_context(Recording, _IntLike(5), b"\x11" * 20)
+    assert built == [(5, b"\x11" * 20)] and type(lean) is Recording
+    # an int subclass goes to py-evm's constructor, which accepts it
+    plain = records.new_transaction_context(CancunTransactionContext, _IntLike(5), b"\x11" * 20)
+    assert _context_parts(plain) == _context_parts(
+        CancunTransactionContext(gas_price=_IntLike(5), origin=b"\x11" * 20)
+    )

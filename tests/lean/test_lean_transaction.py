@@ -17,6 +17,7 @@ from eth import constants
 from eth.chains.base import MiningChain
 from eth.consensus.noproof import NoProofConsensus
 from eth.db.atomic import AtomicDB
+from eth.vm.computation import BaseComputation
 from eth.vm.forks import CancunVM, LondonVM, PragueVM, ShanghaiVM
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
 from eth.vm.forks.frontier.state import FrontierTransactionExecutor
@@ -24,6 +25,7 @@ from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.prague.constants import MAGIC
 from eth.vm.forks.prague.transactions import Authorization
 from eth.vm.spoof import SpoofTransaction
+from eth.vm.state import BaseState
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_typing import Address
@@ -531,9 +533,23 @@ def test_touched_accounts_are_py_evms_set(backend: Any, monkeypatch: pytest.Monk
         compared.append(len(computation.children))
         return found
 
+    alone = lean_transaction._touched_alone
+    compared_alone: list[bool] = []
+
+    def checked_alone(computation: Any, beneficiaries: list[Any]) -> set[Any]:
+        found = alone(computation, beneficiaries)
+        expected = _utils.collect_touched_accounts(computation)
+        assert found == expected and list(found) == list(expected)
+        assert beneficiaries == computation.get_self_destruct_beneficiaries()
+        compared_alone.append(computation.is_error)
+        return found
+
     monkeypatch.setattr(lean_transaction, "_touched_accounts", checked)
+    monkeypatch.setattr(lean_transaction, "_touched_alone", checked_alone)
     run(jit_vm(PragueVM, backend), scenario(PragueVM))
-    assert len(compared) > 10 and max(compared) > 0  # some with nested computations
+    assert len(compared) > 3 and max(compared) > 0  # some with nested computations
+    # childless computations take the finish reads: some succeeded, some failed
+    assert len(compared_alone) > 10 and any(compared_alone) and not all(compared_alone)
 
 
 def test_patched_collect_touched_accounts_runs_as_patched(
@@ -556,3 +572,130 @@ def test_patched_collect_touched_accounts_runs_as_patched(
     calls = lean_calls(monkeypatch)
     assert run(jit_class, makers) == stock
     assert len(calls) > 0 and len(seen) == 2 * stock_seen > 0
+
+
+# --- txfinish: the account calls and the finish reads keep customised methods -------------------
+class CountingState(CancunState):
+    calls: list[str] = []
+
+    def delta_balance(self, address: Any, delta: int) -> None:
+        CountingState.calls.append("delta_balance")
+        super().delta_balance(address, delta)
+
+    def increment_nonce(self, address: Any) -> None:
+        CountingState.calls.append("increment_nonce")
+        super().increment_nonce(address)
+
+
+class CountingComputation(CancunState.computation_class):  # type: ignore[name-defined,misc]
+    calls: list[str] = []
+
+    def get_gas_refund(self) -> int:
+        CountingComputation.calls.append("get_gas_refund")
+        return super().get_gas_refund()  # type: ignore[no-any-return]
+
+    def get_accounts_for_deletion(self) -> Any:
+        CountingComputation.calls.append("get_accounts_for_deletion")
+        return super().get_accounts_for_deletion()
+
+
+def test_overridden_account_methods_are_called_by_the_lean_copy(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state class with its own `delta_balance` and `increment_nonce` keeps the lean copy
+    (they are not part of the executor's guard) and sees every call py-evm's executor makes."""
+
+    class CountingStateVM(CancunVM):
+        _state_class = CountingState
+
+    makers = scenario(CancunVM)
+    CountingState.calls = []
+    stock = run(CountingStateVM, makers)
+    stock_calls = CountingState.calls
+    CountingState.calls = []
+    calls = lean_calls(monkeypatch)
+    assert run(jit_vm(CountingStateVM, backend), makers) == stock
+    assert calls and CountingState.calls == stock_calls
+    assert stock_calls.count("delta_balance") >= 3 * 10
+
+
+def test_overridden_computation_reads_are_called_by_the_lean_copy(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A computation class with its own `get_gas_refund` and `get_accounts_for_deletion`: the
+    lean copy asks them as py-evm's executor does (no finish reads from attributes)."""
+    vm_class = _custom_vm("CountingComputationVM", computation_class=CountingComputation)
+    makers = scenario(CancunVM)
+    CountingComputation.calls = []
+    stock = run(vm_class, makers)
+    stock_calls = CountingComputation.calls
+    CountingComputation.calls = []
+    calls = lean_calls(monkeypatch)
+    assert run(jit_vm(vm_class, backend), makers) == stock
+    assert calls and CountingComputation.calls == stock_calls
+    assert "get_accounts_for_deletion" in stock_calls
+
+
+@pytest.mark.parametrize(
+    "owner, name",
+    [
+        (BaseState, "delta_balance"),
+        (BaseState, "increment_nonce"),
+        (BaseComputation, "get_gas_refund"),
+        (BaseComputation, "get_accounts_for_deletion"),
+    ],
+)
+def test_account_and_finish_methods_patched_later_are_called(
+    owner: type, name: str, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The txfinish verdicts are kept under CPython's version tags: a py-evm method patched
+    after lean transactions ran is called by the next one (the lean copy still runs)."""
+    makers = scenario(CancunVM)[:2]
+    seen: list[Any] = []
+    original = owner.__dict__[name]
+
+    def patched(self: Any, *args: Any) -> Any:
+        seen.append(args)
+        return original(self, *args)
+
+    def second_transaction(vm_class: type) -> list[Any]:
+        chain = _chain(vm_class)
+        chain.apply_transaction(makers[0](chain.get_vm()))
+        seen.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, patched)
+            chain.apply_transaction(makers[1](chain.get_vm()))
+        return list(seen)
+
+    stock = second_transaction(CancunVM)
+    calls = lean_calls(monkeypatch)
+    assert second_transaction(jit_vm(CancunVM, backend)) == stock
+    assert calls == ["cancun", "cancun"] and stock
+
+
+def test_account_method_set_on_the_state_instance_is_called(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`delta_balance` set on the state instance (not on its class): the lean copy still runs
+    and calls it, as py-evm's executor would."""
+    makers = scenario(CancunVM)[:1]
+
+    def deltas(vm_class: type) -> list[Any]:
+        chain = _chain(vm_class)
+        vm = chain.get_vm()
+        state = vm.state
+        seen: list[Any] = []
+        original = state.delta_balance
+
+        def counting(address: Any, delta: int) -> None:
+            seen.append((address, delta))
+            original(address, delta)
+
+        state.delta_balance = counting
+        state.apply_transaction(makers[0](vm))
+        return seen
+
+    stock = deltas(CancunVM)
+    calls = lean_calls(monkeypatch)
+    assert deltas(jit_vm(CancunVM, backend)) == stock and len(stock) >= 2
+    assert calls == ["cancun"]

@@ -168,7 +168,8 @@ class _JournalView(_Base):
 
     def set_nonce(self, address: Any, nonce: int) -> None:
         _check_address(address)
-        validate_uint64(nonce, title="Nonce")
+        if nonce.__class__ is not int or not 0 <= nonce <= 0xFFFFFFFFFFFFFFFF:
+            validate_uint64(nonce, title="Nonce")
         a = self._jx_account(address) or _BLANK
         self._jx_put(address, (nonce, a[1], a[2], a[3]))
 
@@ -232,7 +233,7 @@ class _JournalView(_Base):
         return account is not None
 
     def touch_account(self, address: Any) -> None:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         self._jx_put(address, self._jx_account(address) or _BLANK)
 
     def account_is_empty(self, address: Any) -> bool:
@@ -244,7 +245,7 @@ class _JournalView(_Base):
         return account is None or (account[0] == 0 and account[3] == EMPTY_SHA3 and not account[1])
 
     def delete_account(self, address: Any) -> None:
-        validate_canonical_address(address, title="Storage Address")
+        _check_address(address)
         self._jx_wipe(address)
         self._jx_put(address, None)
 
@@ -379,10 +380,9 @@ class _JournalView(_Base):
         a = self._jx_account(address) or _BLANK
         self._jx_put(address, (a[0], a[1], BLANK_ROOT_HASH, a[3]))
         if address not in self._account_stores:
-            # py-evm sets the record's storage root first, so the store it creates for the
-            # wipe starts from the blank root, with a write trie (new_trie), and stays so even
-            # if the wipe is reverted: the account's storage then reads empty, and its root is
-            # the blank root at make_state_root
+            # py-evm sets the record's storage root first, so the store it creates for the wipe
+            # starts from the blank root, with a write trie (new_trie), and stays so even if the
+            # wipe is reverted: storage reads empty, the root is blank at make_state_root
             store = self._jit_new_store(address, BLANK_ROOT_HASH)
             store._storage_lookup._get_write_trie()
         self._jx_wipe(address)
