@@ -39,7 +39,7 @@ from typing import Any
 from eth_utils import to_bytes
 
 from pyevm_jit import abi
-from pyevm_jit.abi import StateFlag
+from pyevm_jit.abi import CacheFlag, StateFlag
 from pyevm_jit.evm import log_records
 from pyevm_jit.lean import guard
 from pyevm_jit.lean.exact import exact_entries
@@ -47,7 +47,9 @@ from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.lean.statedb.journal import journal_of
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
-_VALID, _DIRTY = 1, 2
+_VALID, _DIRTY, _COLD, _WARMED = (int(CacheFlag.VALID), int(CacheFlag.DIRTY), int(CacheFlag.COLD),
+                                  int(CacheFlag.WARMED))  # fmt: skip
+_VALID_COLD = _VALID | _COLD
 
 LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
@@ -60,7 +62,7 @@ class SlotCache:
 
     __slots__ = (
         "layout", "buf", "view", "address", "used", "flags", "zero_flags", "values_at",
-        "flags_at", "dirty_at", "with_original", "mask",
+        "flags_at", "dirty_at", "with_original", "mask", "cold",
     )  # fmt: skip
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
@@ -81,14 +83,17 @@ class SlotCache:
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
+        #: whether an entry may be COLD (`remember(..., cold=True)` since the last clear)
+        self.cold = False
 
     def clear(self) -> None:
         if self.used:
             self.flags[:] = self.zero_flags
-            self.used = False
+            self.used = self.cold = False
 
-    def remember(self, key: int, value: int, original: int = 0) -> None:
-        """Record a slot as py-evm has it now (the entry must not be dirty: flush first)."""
+    def remember(self, key: int, value: int, original: int = 0, cold: bool = False) -> None:
+        """Record a slot as py-evm has it now (the entry must not be dirty: flush first);
+        `cold`: the slot is not warm yet (EIP-2929; its first native access pays for it)."""
         # `layout.index` of a key below 2**16 is the key's low bits (its folds add nothing)
         index = key & self.mask if key < 65536 else self.layout.index(key)
         view = self.view
@@ -100,8 +105,36 @@ class SlotCache:
         if self.with_original:
             at += step
             view[at : at + 32] = original.to_bytes(32, "little")
-        view[self.flags_at + index] = _VALID
+        if cold:
+            view[self.flags_at + index] = _VALID_COLD
+            self.cold = True
+        else:
+            view[self.flags_at + index] = _VALID
         self.used = True
+
+    def take_changes(self, count: int) -> list[tuple[int, int, int]]:
+        """(key, value, flag byte) of the entries on the change list (dirty and/or warmed), in
+        the order they joined it; now clean and warm."""
+        view = self.view
+        entries32 = self.values_at
+        flags = self.flags_at
+        start = self.dirty_at
+        indices = view[start : start + 4 * count].cast("i")
+        from_bytes = int.from_bytes
+        out = [
+            (
+                from_bytes(view[at : at + 32], "little"),
+                from_bytes(view[at + entries32 : at + entries32 + 32], "little"),
+                view[flags + index],
+            )
+            for index in indices
+            for at in (index * 32,)
+        ]
+        for index in indices:
+            view[flags + index] = _VALID
+        indices.release()
+        self.used = True
+        return out
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
@@ -185,12 +218,22 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
     count = ctx.dirty_count
     if count:
         ctx.dirty_count = 0
-        # native code wrote only under an active state plan (the state's and its database's
-        # storage methods exact): the native journal's set_storage, without their layers
+        # native code wrote and warmed only under an active state plan (the state's and its
+        # database's storage methods exact): the native journal's methods, without the layers.
+        # A WARMED entry was cold when it was seeded and no Python code ran since (the cache
+        # is cleared or re-checked after any that could warm it): py-evm's `_mark_storage_warm`
+        # would find it cold and mark it, as the journal's `mark_storage_warm` does here
         journal = journal_of(computation.state)
-        set_storage = computation.state.set_storage if journal is None else journal.jx_set
-        for key, value in buffers.storage.take_dirty(count):
-            set_storage(address, key, value)
+        if journal is None:
+            state = computation.state
+            set_storage, mark_warm = state.set_storage, state.mark_storage_warm
+        else:
+            set_storage, mark_warm = journal.jx_set, journal.mark_storage_warm
+        for key, value, flag in buffers.storage.take_changes(count):
+            if flag & _WARMED:
+                mark_warm(address, key)
+            if flag & _DIRTY:
+                set_storage(address, key, value)
     refund = ctx.refund
     if refund:
         ctx.refund = 0
@@ -240,6 +283,9 @@ class StatePlan:
     keep: frozenset[int]
     #: the original value is needed (net gas metering) and read on every fill
     needs_original: bool
+    #: cache entries may be COLD (EIP-2929): native SLOAD and SSTORE charge py-evm's cold price
+    #: for them (`hostops.seed_storage`)
+    cold_entries: bool = False
 
     @classmethod
     def disabled(cls) -> StatePlan:
@@ -260,11 +306,13 @@ def state_plan(
     flags = 0
     sload = rules.sload_hit_cost(stock) if SLOAD in exact else None
     sstore = rules.sstore_rule(stock) if SSTORE in exact else None
+    cold = False
     # both must be py-evm's: the cache holds what their logic reads and writes
     if sload is not None and sstore is not None:
         keep |= {SLOAD, SSTORE}
         if enabled:
             flags |= StateFlag.SLOAD | StateFlag.SSTORE
+            cold = rules.sload_cold_cost(stock) is not None and sstore.cold_gas > 0
     if {TLOAD, TSTORE} <= exact and rules.transient_gas(stock) is not None:
         keep |= {TLOAD, TSTORE}
         if enabled:
@@ -276,4 +324,5 @@ def state_plan(
         static_flags=flags & (StateFlag.SLOAD | StateFlag.TLOAD),
         keep=keep,
         needs_original=sstore is not None and sstore.family == "net",
+        cold_entries=cold,
     )
