@@ -119,12 +119,13 @@ def seed_storage(computation: Computation, frame: NativeFrame, plan: StatePlan) 
         return
     remember = frame.state.storage.remember
     if not plan.needs_original:
-        for slot, value, warm in slots:
+        for slot, value, _, warm in slots:
             remember(slot, value, 0, not warm)
         return
-    original = journal.jx_original
-    for slot, value, warm in slots:
-        remember(slot, value, original(address, slot), not warm)
+    for slot, value, original, warm in slots:
+        if original is None:
+            original = journal.jx_original(address, slot)
+        remember(slot, value, original, not warm)
 
 
 def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan) -> bool:

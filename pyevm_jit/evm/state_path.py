@@ -32,6 +32,7 @@ wherever Python code can look:
 from __future__ import annotations
 
 import ctypes
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,10 @@ from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_
 _VALID, _DIRTY, _COLD, _WARMED = (int(CacheFlag.VALID), int(CacheFlag.DIRTY), int(CacheFlag.COLD),
                                   int(CacheFlag.WARMED))  # fmt: skip
 _VALID_COLD = _VALID | _COLD
+#: a word below 2**64 as 32 little-endian bytes (`SlotCache.remember`)
+_LOW, _LOW_WORD = 1 << 64, struct.Struct("<Q24x")
+#: the first n int32 of a change list (`SlotCache.take_changes`), by n
+_INDICES = [struct.Struct(f"<{n}i") for n in range(17)]
 
 LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
@@ -96,15 +101,25 @@ class SlotCache:
         `cold`: the slot is not warm yet (EIP-2929; its first native access pays for it)."""
         # `layout.index` of a key below 2**16 is the key's low bits (its folds add nothing)
         index = key & self.mask if key < 65536 else self.layout.index(key)
-        view = self.view
+        view, buf = self.view, self.buf
         at = index * 32
-        view[at : at + 32] = key.to_bytes(32, "little")
+        # words below 2**64 in one C call (zero-padded), others as 32 bytes
+        if key < _LOW:
+            _LOW_WORD.pack_into(buf, at, key)
+        else:
+            view[at : at + 32] = key.to_bytes(32, "little")
         step = self.values_at
         at += step
-        view[at : at + 32] = value.to_bytes(32, "little")
+        if value < _LOW:
+            _LOW_WORD.pack_into(buf, at, value)
+        else:
+            view[at : at + 32] = value.to_bytes(32, "little")
         if self.with_original:
             at += step
-            view[at : at + 32] = original.to_bytes(32, "little")
+            if original < _LOW:
+                _LOW_WORD.pack_into(buf, at, original)
+            else:
+                view[at : at + 32] = original.to_bytes(32, "little")
         if cold:
             view[self.flags_at + index] = _VALID_COLD
             self.cold = True
@@ -113,26 +128,23 @@ class SlotCache:
         self.used = True
 
     def take_changes(self, count: int) -> list[tuple[int, int, int]]:
-        """(key, value, flag byte) of the entries on the change list (dirty and/or warmed), in
-        the order they joined it; now clean and warm."""
+        """(key, value -- 0 unless dirty --, flag byte) of the entries on the change list
+        (dirty and/or warmed), in the order they joined it; now clean and warm."""
         view = self.view
-        entries32 = self.values_at
-        flags = self.flags_at
-        start = self.dirty_at
-        indices = view[start : start + 4 * count].cast("i")
+        values_at, flags_at = self.values_at, self.flags_at
+        indices = _INDICES[count] if count < len(_INDICES) else struct.Struct(f"<{count}i")
         from_bytes = int.from_bytes
-        out = [
-            (
-                from_bytes(view[at : at + 32], "little"),
-                from_bytes(view[at + entries32 : at + entries32 + 32], "little"),
-                view[flags + index],
+        out = []
+        for index in indices.unpack_from(self.buf, self.dirty_at):
+            at = index * 32
+            flag = view[flags_at + index]
+            view[flags_at + index] = _VALID
+            value = (
+                from_bytes(view[at + values_at : at + values_at + 32], "little")
+                if flag & _DIRTY
+                else 0
             )
-            for index in indices
-            for at in (index * 32,)
-        ]
-        for index in indices:
-            view[flags + index] = _VALID
-        indices.release()
+            out.append((from_bytes(view[at : at + 32], "little"), value, flag))
         self.used = True
         return out
 

@@ -2,8 +2,7 @@
 with one undo log, over py-evm's AccountDB as it stood when the transaction began.
 
 py-evm's AccountDB keeps a transaction's changes in a stack of journals (accounts, code, access
-marks, and a journal per storage of an account written) and checkpoints every one of them on
-every snapshot. Here (docs/journal.md):
+marks, one per storage written) and checkpoints each on every snapshot. Here (docs/journal.md):
 
 - every public AccountDB method answers from the flat view: `_jx_accounts` (address -> current
   record, None when there is no account), `_jx_storage` (address -> slot -> current value),
@@ -14,9 +13,8 @@ every snapshot. Here (docs/journal.md):
   when no checkpoint is left), `discard()` pops the log back, restoring what each entry says;
 - the view is handed to py-evm's structures (through py-evm's own AccountDB methods, so its
   journals, account stores and tries end up as py-evm's own transaction would leave them) at
-  `lock_changes`, `make_state_root`, `persist` and a `state_root` change, then emptied.
-  A snapshot taken before such a hand-over cannot be reverted after it (py-evm cannot either:
-  `make_state_root` resets its journals); `discard` then raises py-evm's ValidationError.
+  `lock_changes`, `make_state_root`, `persist` and a `state_root` change, then emptied. A
+  snapshot taken before cannot be reverted after it (`discard` raises py-evm's ValidationError).
 
 Originals for net metering (`get_storage(from_journal=False)`) are py-evm's committed values: the
 values read from py-evm's store (unchanged during the transaction), or after a wipe in this
@@ -506,20 +504,22 @@ class NativeJournalMixin(_JournalView):
                 return False
         return True
 
-    def jx_known_slots(self, address: Any, limit: int, cold: bool) -> list[tuple[int, int, bool]]:
-        """(slot, value, warm) of the slots of `address` the view holds that are warm (EIP-2929)
-        and, with `cold`, not yet warm with their original in the view (not wiped: an SLOAD or
-        SSTORE reads nothing more); none when it holds more than `limit` slots of `address`."""
+    def jx_known_slots(self, address: Any, limit: int, cold: bool) -> list[tuple[Any, ...]]:
+        """(slot, value, original -- None: ask `jx_original` --, warm) of the warm slots of
+        `address` the view holds and, with `cold`, of those not yet warm whose original it holds
+        (not wiped); none when the view holds more than `limit` slots of `address`."""
         slots = self._jx_storage.get(address)
         if not slots or len(slots) > limit:
             return []
         warm = self._jx_warm
-        base = self._jx_base.get(address) if cold and address not in self._jx_wiped else None
-        return [
-            (slot, value, (address, slot) in warm)
-            for slot, value in slots.items()
-            if (address, slot) in warm or (base is not None and slot in base)
-        ]
+        base = {} if address in self._jx_wiped else self._jx_base.get(address) or {}
+        found = []
+        for slot, value in slots.items():
+            if (address, slot) in warm:
+                found.append((slot, value, base.get(slot), True))
+            elif cold and slot in base:
+                found.append((slot, value, base[slot], False))
+        return found
 
     # --- handing the view to py-evm's structures ----------------------------------------------
     def _jx_flush(self) -> None:
