@@ -67,11 +67,10 @@ class SlotCacheLayout:
 
     Little-endian words: keys[entries], values[entries], then (storage only) the original
     values (at the start of the transaction) [entries]; then one flag byte per entry
-    (`CacheFlag`); then the change list, `entries + 1` int32 entry indices of the entries that
-    are dirty or warmed, in the order they became so (the spare element lets native code store
-    unconditionally). Python fills entries after py-evm's own opcode ran (a miss) or from the
-    native journal's view (a seed, possibly cold) and hands the changes to py-evm before any
-    Python code can observe the state (`evm.state_path`).
+    (`CacheFlag`); then the dirty list, `entries + 1` int32 entry indices (the spare element
+    lets native code store unconditionally). Python fills entries after py-evm's own opcode ran
+    (a miss) or from the native journal's view (a seed, possibly COLD) and hands dirty entries
+    and warm marks to py-evm before any Python code can observe the state (`evm.state_path`).
     """
 
     entries: int  # a power of two

@@ -196,7 +196,7 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
     ctx.stack_len = base + 1
     # (a COLD entry stays only while no slot of the account was marked warm since)
-    address, cold = computation.msg.storage_address, frame.state.storage.cold
+    address, cold = computation.msg.storage_address, bool(frame.state.storage.cold)
     if mark is not None and journal.jx_storage_kept(mark, address, cold):  # type: ignore[union-attr]
         frame.state.transient.clear()  # transient storage is py-evm's own, not journaled here
     else:

@@ -53,8 +53,6 @@ _VALID, _DIRTY, _COLD, _WARMED = (int(CacheFlag.VALID), int(CacheFlag.DIRTY), in
 _VALID_COLD = _VALID | _COLD
 #: a word below 2**64 as 32 little-endian bytes (`SlotCache.remember`)
 _LOW, _LOW_WORD = 1 << 64, struct.Struct("<Q24x")
-#: the first n int32 of a change list (`SlotCache.take_changes`), by n
-_INDICES = [struct.Struct(f"<{n}i") for n in range(17)]
 
 LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
@@ -88,13 +86,16 @@ class SlotCache:
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
-        #: whether an entry may be COLD (`remember(..., cold=True)` since the last clear)
-        self.cold = False
+        #: the entries made COLD (`remember(..., cold=True)`) and not yet handed over warm:
+        #: flag byte offset -> key
+        self.cold: dict[int, int] = {}
 
     def clear(self) -> None:
         if self.used:
             self.flags[:] = self.zero_flags
-            self.used = self.cold = False
+            self.used = False
+            if self.cold:
+                self.cold = {}
 
     def remember(self, key: int, value: int, original: int = 0, cold: bool = False) -> None:
         """Record a slot as py-evm has it now (the entry must not be dirty: flush first);
@@ -120,33 +121,29 @@ class SlotCache:
                 _LOW_WORD.pack_into(buf, at, original)
             else:
                 view[at : at + 32] = original.to_bytes(32, "little")
+        at = self.flags_at + index
         if cold:
-            view[self.flags_at + index] = _VALID_COLD
-            self.cold = True
+            view[at] = _VALID_COLD
+            self.cold[at] = key
         else:
-            view[self.flags_at + index] = _VALID
+            view[at] = _VALID
         self.used = True
 
-    def take_changes(self, count: int) -> list[tuple[int, int, int]]:
-        """(key, value -- 0 unless dirty --, flag byte) of the entries on the change list
-        (dirty and/or warmed), in the order they joined it; now clean and warm."""
+    def take_warmed(self) -> list[int]:
+        """The keys of the COLD entries native code made WARMED since the last call, in the
+        order they were remembered; now plain valid entries. (An entry that another key took
+        over since is neither.)"""
         view = self.view
-        values_at, flags_at = self.values_at, self.flags_at
-        indices = _INDICES[count] if count < len(_INDICES) else struct.Struct(f"<{count}i")
-        from_bytes = int.from_bytes
-        out = []
-        for index in indices.unpack_from(self.buf, self.dirty_at):
-            at = index * 32
-            flag = view[flags_at + index]
-            view[flags_at + index] = _VALID
-            value = (
-                from_bytes(view[at + values_at : at + values_at + 32], "little")
-                if flag & _DIRTY
-                else 0
-            )
-            out.append((from_bytes(view[at : at + 32], "little"), value, flag))
-        self.used = True
-        return out
+        warmed, still = [], {}
+        for at, key in self.cold.items():
+            flag = view[at]
+            if flag & _WARMED:
+                view[at] = flag & ~_WARMED
+                warmed.append(key)
+            elif flag & _COLD:
+                still[at] = key
+        self.cold = still
+        return warmed
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
@@ -227,24 +224,25 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
     `pending` is cleared last: should py-evm raise on the way, `StateBuffers.reset` still
     sees that something was left (and clears all of it)."""
     address = computation.msg.storage_address
+    storage = buffers.storage
     count = ctx.dirty_count
-    if count:
-        ctx.dirty_count = 0
+    if count or storage.cold:
         # native code wrote and warmed only under an active state plan (the state's and its
         # database's storage methods exact): the native journal's methods, without the layers.
-        # A WARMED entry was cold when it was seeded and no Python code ran since (the cache
-        # is cleared or re-checked after any that could warm it): py-evm's `_mark_storage_warm`
-        # would find it cold and mark it, as the journal's `mark_storage_warm` does here
+        # A WARMED entry was COLD when it was seeded and stays so only while no Python code
+        # could warm its slot (`hostops.run_lean_call`): py-evm's `_mark_storage_warm` would
+        # find it cold and mark it, as `mark_storage_warm` does here, before the writes (an
+        # SSTORE's mark follows its write in py-evm; no reader of the view can tell)
         journal = journal_of(computation.state)
-        if journal is None:
-            state = computation.state
-            set_storage, mark_warm = state.set_storage, state.mark_storage_warm
-        else:
-            set_storage, mark_warm = journal.jx_set, journal.mark_storage_warm
-        for key, value, flag in buffers.storage.take_changes(count):
-            if flag & _WARMED:
+        state = computation.state
+        if storage.cold:
+            mark_warm = state.mark_storage_warm if journal is None else journal.mark_storage_warm
+            for key in storage.take_warmed():
                 mark_warm(address, key)
-            if flag & _DIRTY:
+        if count:
+            ctx.dirty_count = 0
+            set_storage = state.set_storage if journal is None else journal.jx_set
+            for key, value in storage.take_dirty(count):
                 set_storage(address, key, value)
     refund = ctx.refund
     if refund:

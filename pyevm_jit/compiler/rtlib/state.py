@@ -97,8 +97,11 @@ class StateOps(LibraryBase):
         self._fast_or_fail(b, b.icmp_signed(">=", gas, price))
         b.store(b.sub(gas, price), gas_p)
         b.store(b.load(entry.value_ptr, align=WORD_ALIGN), top, align=WORD_ALIGN)
-        with b.if_then(cold):
-            entry.mark_changed("dirty_count", _WARMED)
+        with b.if_then(cold):  # now warm: py-evm's mark is made at the hand-over
+            b.store(
+                b.or_(b.and_(entry.flags, const(i8, ~_COLD)), const(i8, _WARMED)), entry.flag_ptr
+            )
+            b.store(const(i64, 1), st.field("pending"))
         b.ret(const(i1, 1))
 
     def _sstore_op(self) -> None:
@@ -134,7 +137,7 @@ class StateOps(LibraryBase):
         b.store(b.add(b.load(refund_p), refund), refund_p)
         b.store(value, entry.value_ptr, align=WORD_ALIGN)
         warmed = b.shl(b.and_(entry.flags, const(i8, _COLD)), const(i8, 1))  # COLD -> WARMED
-        entry.mark_changed("dirty_count", b.or_(warmed, const(i8, _DIRTY)))
+        entry.mark_dirty("dirty_count", warmed)
         st.pop(2)
         b.ret(const(i1, 1))
 
@@ -198,7 +201,7 @@ class StateOps(LibraryBase):
         b.store(b.sub(gas, cost), gas_p)
         b.store(key, entry.key_ptr, align=WORD_ALIGN)
         b.store(value, entry.value_ptr, align=WORD_ALIGN)
-        entry.mark_changed("tdirty_count", _DIRTY)
+        entry.mark_dirty("tdirty_count")
         st.pop(2)
         b.ret(const(i1, 1))
 
@@ -351,20 +354,19 @@ class _CacheEntry:
     def is_cold(self) -> ir.Value:
         return self.b.icmp_unsigned("!=", self.b.and_(self.flags, const(i8, _COLD)), const(i8, 0))
 
-    def mark_changed(self, count_field: str, bits: int | ir.Value) -> None:
-        """Set `bits` (DIRTY and/or WARMED; COLD is cleared); an entry that was neither dirty
-        nor warmed joins the change list."""
+    def mark_dirty(self, count_field: str, warmed: ir.Value | None = None) -> None:
+        """Set the dirty bit (and `warmed`: WARMED for a COLD entry, which is then no longer
+        COLD); a newly dirty entry joins the dirty list."""
         b, st = self.b, self.st
-        add = const(i8, bits) if isinstance(bits, int) else bits
-        listed = b.icmp_unsigned(
-            "!=", b.and_(self.flags, const(i8, _DIRTY | _WARMED)), const(i8, 0)
-        )
-        kept = b.and_(self.flags, const(i8, ~_COLD))
-        b.store(b.or_(b.or_(kept, add), const(i8, _VALID)), self.flag_ptr)
+        was_dirty = b.icmp_unsigned("!=", b.and_(self.flags, const(i8, _DIRTY)), const(i8, 0))
+        flags = b.or_(self.flags, const(i8, _VALID | _DIRTY))
+        if warmed is not None:
+            flags = b.or_(b.and_(flags, const(i8, ~_COLD)), warmed)
+        b.store(flags, self.flag_ptr)
         count_p = st.field(count_field)
         count = b.load(count_p)
-        changes = b.bitcast(b.gep(self.base, [const(i64, self.layout.dirty_offset)]), I32P)
+        dirty_list = b.bitcast(b.gep(self.base, [const(i64, self.layout.dirty_offset)]), I32P)
         # the list has one spare element, so this store stays in bounds when nothing is added
-        b.store(b.trunc(self.index, i32), b.gep(changes, [count]))
-        b.store(b.select(listed, count, b.add(count, const(i64, 1))), count_p)
+        b.store(b.trunc(self.index, i32), b.gep(dirty_list, [count]))
+        b.store(b.select(was_dirty, count, b.add(count, const(i64, 1))), count_p)
         b.store(const(i64, 1), st.field("pending"))
