@@ -117,15 +117,18 @@ def seed_storage(computation: Computation, frame: NativeFrame, plan: StatePlan) 
     slots = journal.jx_known_slots(address, SEED_LIMIT, cold)
     if not slots:
         return
-    remember = frame.state.storage.remember
+    cache = frame.state.storage
+    remember = cache.remember
     if not plan.needs_original:
         for slot, value, _, warm in slots:
             remember(slot, value, 0, not warm)
-        return
-    for slot, value, original, warm in slots:
-        if original is None:
-            original = journal.jx_original(address, slot)
-        remember(slot, value, original, not warm)
+    else:
+        for slot, value, original, warm in slots:
+            if original is None:
+                original = journal.jx_original(address, slot)
+            remember(slot, value, original, not warm)
+    if cache.cold:
+        cache.warm_to = (journal.mark_storage_warm, address)
 
 
 def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan) -> bool:

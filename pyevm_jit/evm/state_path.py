@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +48,7 @@ from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.lean.statedb.journal import journal_of
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
-_VALID, _DIRTY, _COLD, _WARMED = (int(CacheFlag.VALID), int(CacheFlag.DIRTY), int(CacheFlag.COLD),
-                                  int(CacheFlag.WARMED))  # fmt: skip
+_VALID, _COLD, _WARMED = int(CacheFlag.VALID), int(CacheFlag.COLD), int(CacheFlag.WARMED)
 _VALID_COLD = _VALID | _COLD
 #: a word below 2**64 as 32 little-endian bytes (`SlotCache.remember`)
 _LOW, _LOW_WORD = 1 << 64, struct.Struct("<Q24x")
@@ -65,7 +64,7 @@ class SlotCache:
 
     __slots__ = (
         "layout", "buf", "view", "address", "used", "flags", "zero_flags", "values_at",
-        "flags_at", "dirty_at", "with_original", "mask", "cold",
+        "flags_at", "dirty_at", "with_original", "mask", "cold", "warm_to",
     )  # fmt: skip
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
@@ -87,15 +86,17 @@ class SlotCache:
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
         #: the entries made COLD (`remember(..., cold=True)`) and not yet handed over warm:
-        #: flag byte offset -> key
+        #: flag byte offset -> key; and how their warm marks are made: (`mark_storage_warm` of
+        #: the state or its native journal, the message's storage address), set with them
         self.cold: dict[int, int] = {}
+        self.warm_to: tuple[Callable[[Any, int], None], Any] | None = None
 
     def clear(self) -> None:
         if self.used:
             self.flags[:] = self.zero_flags
             self.used = False
             if self.cold:
-                self.cold = {}
+                self.cold, self.warm_to = {}, None
 
     def remember(self, key: int, value: int, original: int = 0, cold: bool = False) -> None:
         """Record a slot as py-evm has it now (the entry must not be dirty: flush first);
@@ -129,21 +130,22 @@ class SlotCache:
             view[at] = _VALID
         self.used = True
 
-    def take_warmed(self) -> list[int]:
-        """The keys of the COLD entries native code made WARMED since the last call, in the
-        order they were remembered; now plain valid entries. (An entry that another key took
-        over since is neither.)"""
+    def hand_over_warm(self) -> None:
+        """py-evm's warm mark (`warm_to`) of each COLD entry native code made WARMED, in the
+        order they were remembered; those are plain entries now, the rest stay COLD. (An entry
+        another key took over since is neither: it is dropped.)"""
+        assert self.warm_to is not None
+        mark_warm, address = self.warm_to
         view = self.view
-        warmed, still = [], {}
+        still = {}
         for at, key in self.cold.items():
             flag = view[at]
             if flag & _WARMED:
                 view[at] = flag & ~_WARMED
-                warmed.append(key)
+                mark_warm(address, key)
             elif flag & _COLD:
                 still[at] = key
         self.cold = still
-        return warmed
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
@@ -223,27 +225,23 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
 
     `pending` is cleared last: should py-evm raise on the way, `StateBuffers.reset` still
     sees that something was left (and clears all of it)."""
-    address = computation.msg.storage_address
+    # A WARMED entry was COLD when it was seeded and stays so only while no Python code could
+    # warm its slot (`hostops.run_lean_call`): py-evm's `_mark_storage_warm` would find it cold
+    # and mark it, as the hand-over does (before the writes: py-evm marks an SSTORE's slot
+    # after its write; nothing that reads the state or the journal's view can tell)
     storage = buffers.storage
+    if storage.cold:
+        storage.hand_over_warm()
+    address = computation.msg.storage_address
     count = ctx.dirty_count
-    if count or storage.cold:
-        # native code wrote and warmed only under an active state plan (the state's and its
-        # database's storage methods exact): the native journal's methods, without the layers.
-        # A WARMED entry was COLD when it was seeded and stays so only while no Python code
-        # could warm its slot (`hostops.run_lean_call`): py-evm's `_mark_storage_warm` would
-        # find it cold and mark it, as `mark_storage_warm` does here, before the writes (an
-        # SSTORE's mark follows its write in py-evm; no reader of the view can tell)
+    if count:
+        ctx.dirty_count = 0
+        # native code wrote only under an active state plan (the state's and its database's
+        # storage methods exact): the native journal's set_storage, without their layers
         journal = journal_of(computation.state)
-        state = computation.state
-        if storage.cold:
-            mark_warm = state.mark_storage_warm if journal is None else journal.mark_storage_warm
-            for key in storage.take_warmed():
-                mark_warm(address, key)
-        if count:
-            ctx.dirty_count = 0
-            set_storage = state.set_storage if journal is None else journal.jx_set
-            for key, value in storage.take_dirty(count):
-                set_storage(address, key, value)
+        set_storage = computation.state.set_storage if journal is None else journal.jx_set
+        for key, value in storage.take_dirty(count):
+            set_storage(address, key, value)
     refund = ctx.refund
     if refund:
         ctx.refund = 0
