@@ -52,6 +52,8 @@ _VALID, _COLD, _WARMED = int(CacheFlag.VALID), int(CacheFlag.COLD), int(CacheFla
 _VALID_COLD = _VALID | _COLD
 #: a word below 2**64 as 32 little-endian bytes (`SlotCache.remember`)
 _LOW, _LOW_WORD = 1 << 64, struct.Struct("<Q24x")
+#: a word as four 64-bit limbs, low first; the first n int32 of a dirty list, by n
+_WORD, _INDICES = struct.Struct("<4Q"), [struct.Struct(f"<{n}i") for n in range(33)]
 
 LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
@@ -149,23 +151,23 @@ class SlotCache:
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
-        view = self.view
-        entries32 = self.values_at
-        flags = self.flags_at
-        start = self.dirty_at
-        indices = view[start : start + 4 * count].cast("i")
+        view, buf = self.view, self.buf
+        values_at, flags_at = self.values_at, self.flags_at
+        indices = _INDICES[count] if count < len(_INDICES) else struct.Struct(f"<{count}i")
+        unpack = _WORD.unpack_from
         out = []
-        from_bytes = int.from_bytes
-        for index in indices:
+        for index in indices.unpack_from(buf, self.dirty_at):
             at = index * 32
+            # a word as four 64-bit limbs (one C call); most are below 2**64
+            k0, k1, k2, k3 = unpack(buf, at)
+            v0, v1, v2, v3 = unpack(buf, at + values_at)
             out.append(
                 (
-                    from_bytes(view[at : at + 32], "little"),
-                    from_bytes(view[at + entries32 : at + entries32 + 32], "little"),
+                    k0 | k1 << 64 | k2 << 128 | k3 << 192 if k1 | k2 | k3 else k0,
+                    v0 | v1 << 64 | v2 << 128 | v3 << 192 if v1 | v2 | v3 else v0,
                 )
             )
-            view[flags + index] = _VALID
-        indices.release()
+            view[flags_at + index] = _VALID
         self.used = True
         return out
 

@@ -326,3 +326,33 @@ def test_a_seeded_entry_follows_a_warm_mark_made_by_a_call(misses: list[int]) ->
     runs = check_runs(scenario, [300_000] * 3)
     # (the scenario is the one meant: py-evm charged the warm price for the caller's read)
     assert int.from_bytes(runs[-1].output, "big") < COLD_SLOAD_COST
+
+
+def test_the_hand_over_reads_every_word_shape() -> None:
+    """`SlotCache.take_dirty` (limbs, one C call per word) returns the keys and values native
+    code left, as 32 little-endian bytes, in the dirty list's order: words below and above
+    2**64, zero, 2**256 - 1; `remember` (small words packed, others as bytes) likewise."""
+    import struct
+
+    from pyevm_jit import abi
+    from pyevm_jit.evm.state_path import SlotCache
+
+    cache = SlotCache(abi.STORAGE_CACHE)
+    rng = random.Random(5)
+    shapes = [0, 1 << 64, (1 << 64) - 1, (1 << 256) - 1]
+    for _ in range(300):
+        cache.used = True
+        cache.clear()
+        entries: dict[int, tuple[int, int]] = {}
+        for _ in range(rng.randrange(1, 40)):
+            key = rng.choice([*shapes, rng.randrange(1 << 16), rng.randrange(1 << 256)])
+            value = rng.choice([*shapes, rng.randrange(1 << 64), rng.randrange(1 << 256)])
+            entries[cache.layout.index(key)] = (key, value)
+        for n, index in enumerate(entries):
+            key, value = entries[index]
+            cache.remember(key, value, value)
+            assert cache.entry(key) == (value, value, 1)
+            cache.view[cache.flags_at + index] = int(abi.CacheFlag.VALID | abi.CacheFlag.DIRTY)
+            struct.pack_into("<i", cache.buf, cache.dirty_at + 4 * n, index)
+        assert cache.take_dirty(len(entries)) == list(entries.values())
+        assert all(cache.view[cache.flags_at + index] == 1 for index in entries)
