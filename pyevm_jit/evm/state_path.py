@@ -5,15 +5,19 @@ Native code answers SLOAD, SSTORE, TLOAD, TSTORE and LOG from per-frame caches (
 `abi.SlotCacheLayout` and `compiler.codegen.state`). py-evm's state stays the source of truth
 wherever Python code can look:
 
-- **Filling.** Only py-evm fills the caches: a miss suspends to py-evm's own opcode, and its
+- **Filling.** Only values py-evm has fill the caches: a miss suspends to py-evm's own opcode, and its
   result (the slot's value, and for net-metered forks its original value, read with
   `from_journal=False` as py-evm's `net_sstore` does) is remembered. From Berlin on the slot is
   warm from then on (py-evm's opcode marked it), which is why a cached slot costs the warm price.
-  A called message's cache starts with the warm slots of its account that the native journal
-  holds, read as a miss reads them (`hostops.seed_storage`, docs/calls.md).
-- **Flushing.** Native writes, refunds and log records wait in the frame and are handed to
-  py-evm (`state.set_storage`, `computation.refund_gas`, `state.set_transient_storage`,
-  `computation.add_log_entry`, in program order for logs) at every suspension before the host
+  A message's cache starts with the slots of its account that the native journal's view holds,
+  read as a miss reads them (`hostops.seed_storage`, docs/state-reads.md): the warm ones, and
+  from Berlin on those not warm yet as COLD entries, whose first native SLOAD or SSTORE charges
+  py-evm's cold price; their warm marks are handed over like writes (below), and a call after
+  which any slot of the account is warm drops the cache (`hostops.run_lean_call`).
+- **Flushing.** Native writes, warm marks, refunds and log records wait in the frame and are
+  handed to py-evm (`state.set_storage`, `mark_storage_warm`, `computation.refund_gas`,
+  `state.set_transient_storage`, `computation.add_log_entry`, in program order for logs; the
+  native journal's methods where the state has it) at every suspension before the host
   operation runs, before a fallback to the interpreter, and when the message ends (whatever
   its outcome). No Python code runs in between, so nothing can observe the state without them,
   the transaction-wide log counter numbers them as the interpreter would, and a revert later

@@ -283,23 +283,31 @@ def test_a_patched_consume_gas_sees_every_charge(monkeypatch: pytest.MonkeyPatch
     assert (2100, "SLOAD") in stock_charges and charges == stock_charges
 
 
+@pytest.mark.parametrize("owner", ["state", "account_db"])
 @pytest.mark.parametrize("method", ["is_storage_warm", "mark_storage_warm", "get_storage"])
-def test_customised_storage_methods_keep_py_evm_path(method: str, misses: list[int]) -> None:
-    """A state class whose storage method is the user's: no native SLOAD or SSTORE, so nothing
-    is seeded; the method runs as often as on py-evm."""
+def test_customised_storage_methods_keep_py_evm_path(
+    owner: str, method: str, misses: list[int]
+) -> None:
+    """A state class, or an account database class, whose storage method is the user's: no
+    native SLOAD or SSTORE, so nothing is seeded; the method runs as often as on py-evm."""
     from pyevm_jit.evm.vm import jit_vm
     from pyevm_jit.forks import fork_vm
 
     calls: list[int] = []
     vm = fork_vm("cancun")
     base = vm.get_state_class()
-    original = getattr(base, method)
+    owner_class = base if owner == "state" else base.account_db_class
+    original = getattr(owner_class, method)
 
     def custom(self: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return original(self, *args, **kwargs)
 
-    state_class = base.configure(__name__="CustomState", **{method: custom})
+    if owner == "state":
+        state_class = base.configure(__name__="CustomState", **{method: custom})
+    else:
+        db_class = type("CustomAccountDB", (owner_class,), {method: custom})
+        state_class = base.configure(__name__="CustomState", account_db_class=db_class)
     stock_vm = vm.configure(__name__="CustomVM", _state_class=state_class)
     jit = jit_vm(stock_vm, d.get_backend())
     code = asm(1, "SLOAD", 7, 1, "SSTORE", 2, "SLOAD", *return_stack(2))
