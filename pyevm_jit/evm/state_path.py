@@ -5,8 +5,8 @@ Native code answers SLOAD, SSTORE, TLOAD, TSTORE and LOG from per-frame caches (
 `abi.SlotCacheLayout` and `compiler.codegen.state`). py-evm's state stays the source of truth
 wherever Python code can look:
 
-- **Filling.** Only values py-evm has fill the caches: a miss suspends to py-evm's own opcode, and its
-  result (the slot's value, and for net-metered forks its original value, read with
+- **Filling.** Only values py-evm has fill the caches: a miss suspends to py-evm's own opcode,
+  and its result (the slot's value, and for net-metered forks its original value, read with
   `from_journal=False` as py-evm's `net_sstore` does) is remembered. From Berlin on the slot is
   warm from then on (py-evm's opcode marked it), which is why a cached slot costs the warm price.
   A message's cache starts with the slots of its account that the native journal's view holds,
