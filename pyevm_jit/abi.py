@@ -66,11 +66,11 @@ class SlotCacheLayout:
     """A frame's direct-mapped cache of storage slots (or transient slots) of its account.
 
     Little-endian words: keys[entries], values[entries], then (storage only) the original
-    values (at the start of the transaction) [entries]; then one flag byte per entry (bit 0:
-    valid, bit 1: dirty, written natively and not yet handed to py-evm); then the dirty list,
-    `entries + 1` int32 entry indices (the spare element lets native code store unconditionally).
-    Python fills entries after py-evm's own opcode ran (a miss) and hands dirty entries to
-    py-evm before any Python code can observe the state (`evm.state_path`).
+    values (at the start of the transaction) [entries]; then one flag byte per entry
+    (`CacheFlag`); then the dirty list, `entries + 1` int32 entry indices (the spare element
+    lets native code store unconditionally). Python fills entries after py-evm's own opcode ran
+    (a miss) or from the native journal's view (a seed, possibly COLD) and hands dirty entries
+    and warm marks to py-evm before any Python code can observe the state (`evm.state_path`).
     """
 
     entries: int  # a power of two
@@ -109,6 +109,18 @@ SLOAD_CACHE_ENTRIES = STORAGE_CACHE.entries
 def sload_cache_index(key: int) -> int:
     """The storage cache entry of a storage key."""
     return STORAGE_CACHE.index(key)
+
+
+class CacheFlag(enum.IntFlag):
+    """Bits of a slot cache entry's flag byte."""
+
+    VALID = 1  # the entry holds its key's value
+    DIRTY = 2  # written natively, not yet handed to py-evm
+    #: (storage) the slot is not warm yet (EIP-2929): its first native SLOAD or SSTORE pays the
+    #: cold price and makes it WARMED
+    COLD = 4
+    #: (storage) made warm natively; py-evm's mark waits for the hand-over
+    WARMED = 8
 
 
 class StateFlag(enum.IntFlag):
@@ -172,6 +184,7 @@ def _layout_fingerprint() -> int:
     layout = (
         CONTEXT_FIELDS, STACK_LIMIT, WORD_BYTES, STORAGE_CACHE, TRANSIENT_CACHE, LOG_RECORD_HEADER,
         LOG_MAX_DATA, sorted((flag.name, int(flag)) for flag in StateFlag),
+        sorted((flag.name, int(flag)) for flag in CacheFlag),
         sorted((status.name, int(status)) for status in Status), sorted(ENV_SLOT.items()),
     )  # fmt: skip
     return int.from_bytes(keccak(repr(layout).encode())[:8], "big") >> 1

@@ -47,6 +47,9 @@ class SstoreRule:
     clears_refund: int
     sentry: int | None  # fails with OutOfGas when gas left (after static gas) <= sentry
     source: str  # the py-evm object the rule was read from
+    #: what the logic charges on top for a slot not yet accessed in the transaction (EIP-2929's
+    #: "implicit SLOAD"; 0 for forks without access sets)
+    cold_gas: int = 0
 
 
 def gas_cost(opcode_fn: Any) -> int:
@@ -62,6 +65,7 @@ def _logic(opcode_fn: Any) -> Any:
 
 def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
     from eth import constants
+    from eth.vm.forks.berlin import constants as berlin_constants
     from eth.vm.forks.berlin import logic as berlin
     from eth.vm.forks.constantinople import storage as constantinople
     from eth.vm.forks.istanbul import storage as istanbul
@@ -92,12 +96,15 @@ def sstore_rule(opcodes: Mapping[int, Any]) -> SstoreRule | None:
         (london.sstore_eip3529, london.GAS_SCHEDULE_EIP3529, stipend,
          "london.storage.sstore_eip3529"),
     )  # fmt: skip
+    # sstore_eip2929_generic's cold charge after net_sstore (Berlin on)
+    marks_warm = (berlin.sstore_eip2929, london.sstore_eip3529)
     for fn, schedule, sentry, name in known:
         if logic is fn:
+            cold = int(berlin_constants.COLD_SLOAD_COST) if fn in marks_warm else 0
             return SstoreRule(
                 SstoreFamily.NET, static, int(schedule.sload_gas), int(schedule.sstore_set_gas),
                 int(schedule.sstore_reset_gas), int(schedule.sstore_clears_schedule), sentry,
-                name,
+                name, cold,
             )  # fmt: skip
     return None
 
@@ -118,6 +125,19 @@ def sload_hit_cost(opcodes: Mapping[int, Any]) -> int | None:
         return gas_cost(sload)
     if logic is berlin_logic.sload_eip2929:
         return gas_cost(sload) + int(berlin_constants.WARM_STORAGE_READ_COST)
+    return None
+
+
+def sload_cold_cost(opcodes: Mapping[int, Any]) -> int | None:
+    """What py-evm charges for an SLOAD of a slot not yet accessed in the transaction (EIP-2929:
+    the table cost plus the cold read cost); None before Berlin (no access sets) or for any
+    other SLOAD logic."""
+    from eth.vm.forks.berlin import constants as berlin_constants
+    from eth.vm.forks.berlin import logic as berlin_logic
+
+    sload = opcodes.get(SLOAD)
+    if _logic(sload) is berlin_logic.sload_eip2929:
+        return gas_cost(sload) + int(berlin_constants.COLD_SLOAD_COST)
     return None
 
 

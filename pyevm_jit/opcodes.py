@@ -19,7 +19,14 @@ from eth import constants as eth_constants
 from eth.vm import opcode_values
 
 from pyevm_jit.forks import vm_classes
-from pyevm_jit.gas_rules import SstoreRule, log_gas, sload_hit_cost, sstore_rule, transient_gas
+from pyevm_jit.gas_rules import (
+    SstoreRule,
+    log_gas,
+    sload_cold_cost,
+    sload_hit_cost,
+    sstore_rule,
+    transient_gas,
+)
 from pyevm_jit.osaka.constants import CLZ as OSAKA_CLZ
 
 
@@ -199,6 +206,9 @@ class ForkSpec:
     # The native state path (see gas_rules; None: that operation always suspends to py-evm).
     # Gas of an SLOAD of a slot this frame already read or wrote (warm, value known)
     sload_hit_cost: int | None = None
+    # Gas of an SLOAD of a slot whose value the frame's cache holds but that is not yet warm
+    # (EIP-2929's cold price; None before Berlin: such entries are never made)
+    sload_cold_cost: int | None = None
     # SSTORE's gas and refund rule for a slot whose value this frame knows
     sstore: SstoreRule | None = None
     # LOGn: (static, per topic, per data byte)
@@ -409,6 +419,6 @@ def spec_from_opcodes(fork: str, opcodes: dict[int, Any]) -> ForkSpec:
         exp_byte=_exp_byte_cost(opcodes[0x0A]),
     )
     return ForkSpec(
-        fork, static_gas, gas, sload_hit_cost(opcodes), sstore_rule(opcodes), log_gas(opcodes),
-        transient_gas(opcodes),
+        fork, static_gas, gas, sload_hit_cost(opcodes), sload_cold_cost(opcodes),
+        sstore_rule(opcodes), log_gas(opcodes), transient_gas(opcodes),
     )  # fmt: skip

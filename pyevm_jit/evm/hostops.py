@@ -98,23 +98,37 @@ SEED_LIMIT = 16
 
 
 def seed_storage(computation: Computation, frame: NativeFrame, plan: StatePlan) -> None:
-    """Start the message's storage cache with the slots of its account that the native journal
-    holds and that are warm: what a SLOAD miss of each would remember, read the same way
-    (`jx_get`, and for net metering `jx_original`). A called contract then finds the slots an
-    earlier message of the transaction read or wrote without suspending. Only while the
-    message's state plan is on (native SLOAD, the state's storage methods py-evm's or the
-    journal's) and for accounts with at most SEED_LIMIT slots in the view."""
+    """Start the message's storage cache with the slots of its account whose values the native
+    journal's view holds (`jx_known_slots`): the warm ones (EIP-2929), as a SLOAD miss of each
+    would remember them (`jx_get`, and for net metering `jx_original`), and, where the plan has
+    cold entries (Berlin on), those not warm yet whose original the view holds too, as COLD
+    entries: their first native SLOAD or SSTORE charges py-evm's cold price and the warm mark
+    is handed to py-evm before any Python code runs (`state_path.flush`). A message then reads
+    and writes, without suspending, the slots an earlier message of the transaction read or
+    wrote, or a run of the same call that was reverted (gas estimates, `eth_call`s on one
+    state). Only while the message's state plan is on (native SLOAD, the state's storage
+    methods py-evm's or the journal's) and for accounts with at most SEED_LIMIT slots in the
+    view."""
     journal = journal_of(computation.state)
     if journal is None:
         return
     address = computation.msg.storage_address
-    slots = journal.jx_warm_slots(address, SEED_LIMIT)
+    cold = plan.cold_entries
+    slots = journal.jx_known_slots(address, SEED_LIMIT, cold)
     if not slots:
         return
     cache = frame.state.storage
-    for slot in slots:
-        original = journal.jx_original(address, slot) if plan.needs_original else 0
-        cache.remember(slot, journal.jx_get(address, slot), original)
+    remember = cache.remember
+    if not plan.needs_original:
+        for slot, value, _, warm in slots:
+            remember(slot, value, 0, not warm)
+    else:
+        for slot, value, original, warm in slots:
+            if original is None:
+                original = journal.jx_original(address, slot)
+            remember(slot, value, original, not warm)
+    if cache.cold:
+        cache.warm_to = (journal.mark_storage_warm, address)
 
 
 def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan) -> bool:
@@ -184,7 +198,9 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
     offset = base * WORD_BYTES
     view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
     ctx.stack_len = base + 1
-    if mark is not None and journal.jx_storage_kept(mark, computation.msg.storage_address):  # type: ignore[union-attr]
+    # (a COLD entry stays only while no slot of the account was marked warm since)
+    address, cold = computation.msg.storage_address, bool(frame.state.storage.cold)
+    if mark is not None and journal.jx_storage_kept(mark, address, cold):  # type: ignore[union-attr]
         frame.state.transient.clear()  # transient storage is py-evm's own, not journaled here
     else:
         frame.state.clear_caches()  # a child message may have written this account's storage

@@ -146,8 +146,8 @@ def run_native(
     try:
         _enter(computation, native, frame, env_getters)
         ctx.state_flags = plan.static_flags if computation.msg.is_static else plan.flags
-        if lean_sload and computation.msg.depth and ctx.state_flags & _SLOAD_FLAG:
-            seed_storage(computation, frame, plan)  # a callee: slots read earlier in the tx
+        if lean_sload and ctx.state_flags & _SLOAD_FLAG:
+            seed_storage(computation, frame, plan)  # slots the transaction's view holds
         if observed is not None:
             observed.attach(frame)
         run = native.run

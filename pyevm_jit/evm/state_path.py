@@ -5,15 +5,19 @@ Native code answers SLOAD, SSTORE, TLOAD, TSTORE and LOG from per-frame caches (
 `abi.SlotCacheLayout` and `compiler.codegen.state`). py-evm's state stays the source of truth
 wherever Python code can look:
 
-- **Filling.** Only py-evm fills the caches: a miss suspends to py-evm's own opcode, and its
-  result (the slot's value, and for net-metered forks its original value, read with
+- **Filling.** Only values py-evm has fill the caches: a miss suspends to py-evm's own opcode,
+  and its result (the slot's value, and for net-metered forks its original value, read with
   `from_journal=False` as py-evm's `net_sstore` does) is remembered. From Berlin on the slot is
   warm from then on (py-evm's opcode marked it), which is why a cached slot costs the warm price.
-  A called message's cache starts with the warm slots of its account that the native journal
-  holds, read as a miss reads them (`hostops.seed_storage`, docs/calls.md).
-- **Flushing.** Native writes, refunds and log records wait in the frame and are handed to
-  py-evm (`state.set_storage`, `computation.refund_gas`, `state.set_transient_storage`,
-  `computation.add_log_entry`, in program order for logs) at every suspension before the host
+  A message's cache starts with the slots of its account that the native journal's view holds,
+  read as a miss reads them (`hostops.seed_storage`, docs/state-reads.md): the warm ones, and
+  from Berlin on those not warm yet as COLD entries, whose first native SLOAD or SSTORE charges
+  py-evm's cold price; their warm marks are handed over like writes (below), and a call after
+  which any slot of the account is warm drops the cache (`hostops.run_lean_call`).
+- **Flushing.** Native writes, warm marks, refunds and log records wait in the frame and are
+  handed to py-evm (`state.set_storage`, `mark_storage_warm`, `computation.refund_gas`,
+  `state.set_transient_storage`, `computation.add_log_entry`, in program order for logs; the
+  native journal's methods where the state has it) at every suspension before the host
   operation runs, before a fallback to the interpreter, and when the message ends (whatever
   its outcome). No Python code runs in between, so nothing can observe the state without them,
   the transaction-wide log counter numbers them as the interpreter would, and a revert later
@@ -32,14 +36,15 @@ wherever Python code can look:
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import to_bytes
 
 from pyevm_jit import abi
-from pyevm_jit.abi import StateFlag
+from pyevm_jit.abi import CacheFlag, StateFlag
 from pyevm_jit.evm import log_records
 from pyevm_jit.lean import guard
 from pyevm_jit.lean.exact import exact_entries
@@ -47,7 +52,12 @@ from pyevm_jit.lean.protocols import Computation
 from pyevm_jit.lean.statedb.journal import journal_of
 from pyevm_jit.opcodes import LOG0, LOG4, SLOAD, SSTORE, TLOAD, TSTORE, opcodes_where
 
-_VALID, _DIRTY = 1, 2
+_VALID, _COLD, _WARMED = int(CacheFlag.VALID), int(CacheFlag.COLD), int(CacheFlag.WARMED)
+_VALID_COLD = _VALID | _COLD
+#: a word below 2**64 as 32 little-endian bytes (`SlotCache.remember`)
+_LOW, _LOW_WORD = 1 << 64, struct.Struct("<Q24x")
+#: a word as four 64-bit limbs, low first; the first n int32 of a dirty list, by n
+_WORD, _INDICES = struct.Struct("<4Q"), [struct.Struct(f"<{n}i") for n in range(33)]
 
 LOGS = frozenset(range(LOG0, LOG4 + 1))
 # Host operations that, as py-evm implements them, never write any account's storage or
@@ -60,7 +70,7 @@ class SlotCache:
 
     __slots__ = (
         "layout", "buf", "view", "address", "used", "flags", "zero_flags", "values_at",
-        "flags_at", "dirty_at", "with_original", "mask",
+        "flags_at", "dirty_at", "with_original", "mask", "cold", "warm_to",
     )  # fmt: skip
 
     def __init__(self, layout: abi.SlotCacheLayout) -> None:
@@ -81,47 +91,87 @@ class SlotCache:
         #: whether any entry may be valid: Python made one valid, or handed over one that native
         #: code made valid (TSTORE; every entry native code makes valid is dirty until then)
         self.used = False
+        #: the entries made COLD (`remember(..., cold=True)`) and not yet handed over warm:
+        #: flag byte offset -> key; and how their warm marks are made: (`mark_storage_warm` of
+        #: the state or its native journal, the message's storage address), set with them
+        self.cold: dict[int, int] = {}
+        self.warm_to: tuple[Callable[[Any, int], None], Any] | None = None
 
     def clear(self) -> None:
         if self.used:
             self.flags[:] = self.zero_flags
             self.used = False
+            if self.cold:
+                self.cold, self.warm_to = {}, None
 
-    def remember(self, key: int, value: int, original: int = 0) -> None:
-        """Record a slot as py-evm has it now (the entry must not be dirty: flush first)."""
+    def remember(self, key: int, value: int, original: int = 0, cold: bool = False) -> None:
+        """Record a slot as py-evm has it now (the entry must not be dirty: flush first);
+        `cold`: the slot is not warm yet (EIP-2929; its first native access pays for it)."""
         # `layout.index` of a key below 2**16 is the key's low bits (its folds add nothing)
         index = key & self.mask if key < 65536 else self.layout.index(key)
-        view = self.view
+        view, buf = self.view, self.buf
         at = index * 32
-        view[at : at + 32] = key.to_bytes(32, "little")
+        # words below 2**64 in one C call (zero-padded), others as 32 bytes
+        if key < _LOW:
+            _LOW_WORD.pack_into(buf, at, key)
+        else:
+            view[at : at + 32] = key.to_bytes(32, "little")
         step = self.values_at
         at += step
-        view[at : at + 32] = value.to_bytes(32, "little")
+        if value < _LOW:
+            _LOW_WORD.pack_into(buf, at, value)
+        else:
+            view[at : at + 32] = value.to_bytes(32, "little")
         if self.with_original:
             at += step
-            view[at : at + 32] = original.to_bytes(32, "little")
-        view[self.flags_at + index] = _VALID
+            if original < _LOW:
+                _LOW_WORD.pack_into(buf, at, original)
+            else:
+                view[at : at + 32] = original.to_bytes(32, "little")
+        at = self.flags_at + index
+        if cold:
+            view[at] = _VALID_COLD
+            self.cold[at] = key
+        else:
+            view[at] = _VALID
         self.used = True
+
+    def hand_over_warm(self) -> None:
+        """py-evm's warm mark (`warm_to`) of each COLD entry native code made WARMED, in the
+        order they were remembered; those are plain entries now, the rest stay COLD. (An entry
+        another key took over since is neither: it is dropped.)"""
+        assert self.warm_to is not None
+        mark_warm, address = self.warm_to
+        view = self.view
+        still = {}
+        for at, key in self.cold.items():
+            flag = view[at]
+            if flag & _WARMED:
+                view[at] = flag & ~_WARMED
+                mark_warm(address, key)
+            elif flag & _COLD:
+                still[at] = key
+        self.cold = still
 
     def take_dirty(self, count: int) -> list[tuple[int, int]]:
         """The (key, value) of the dirty entries in the order they became dirty; now clean."""
-        view = self.view
-        entries32 = self.values_at
-        flags = self.flags_at
-        start = self.dirty_at
-        indices = view[start : start + 4 * count].cast("i")
+        view, buf = self.view, self.buf
+        values_at, flags_at = self.values_at, self.flags_at
+        indices = _INDICES[count] if count < len(_INDICES) else struct.Struct(f"<{count}i")
+        unpack = _WORD.unpack_from
         out = []
-        from_bytes = int.from_bytes
-        for index in indices:
+        for index in indices.unpack_from(buf, self.dirty_at):
             at = index * 32
+            # a word as four 64-bit limbs (one C call); most are below 2**64
+            k0, k1, k2, k3 = unpack(buf, at)
+            v0, v1, v2, v3 = unpack(buf, at + values_at)
             out.append(
                 (
-                    from_bytes(view[at : at + 32], "little"),
-                    from_bytes(view[at + entries32 : at + entries32 + 32], "little"),
+                    k0 | k1 << 64 | k2 << 128 | k3 << 192 if k1 | k2 | k3 else k0,
+                    v0 | v1 << 64 | v2 << 128 | v3 << 192 if v1 | v2 | v3 else v0,
                 )
             )
-            view[flags + index] = _VALID
-        indices.release()
+            view[flags_at + index] = _VALID
         self.used = True
         return out
 
@@ -181,6 +231,13 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
 
     `pending` is cleared last: should py-evm raise on the way, `StateBuffers.reset` still
     sees that something was left (and clears all of it)."""
+    # A WARMED entry was COLD when it was seeded and stays so only while no Python code could
+    # warm its slot (`hostops.run_lean_call`): py-evm's `_mark_storage_warm` would find it cold
+    # and mark it, as the hand-over does (before the writes: py-evm marks an SSTORE's slot
+    # after its write; nothing that reads the state or the journal's view can tell)
+    storage = buffers.storage
+    if storage.cold:
+        storage.hand_over_warm()
     address = computation.msg.storage_address
     count = ctx.dirty_count
     if count:
@@ -189,7 +246,7 @@ def flush(computation: Computation, ctx: abi.ExecutionContext, buffers: StateBuf
         # storage methods exact): the native journal's set_storage, without their layers
         journal = journal_of(computation.state)
         set_storage = computation.state.set_storage if journal is None else journal.jx_set
-        for key, value in buffers.storage.take_dirty(count):
+        for key, value in storage.take_dirty(count):
             set_storage(address, key, value)
     refund = ctx.refund
     if refund:
@@ -240,6 +297,9 @@ class StatePlan:
     keep: frozenset[int]
     #: the original value is needed (net gas metering) and read on every fill
     needs_original: bool
+    #: cache entries may be COLD (EIP-2929): native SLOAD and SSTORE charge py-evm's cold price
+    #: for them (`hostops.seed_storage`)
+    cold_entries: bool = False
 
     @classmethod
     def disabled(cls) -> StatePlan:
@@ -260,11 +320,13 @@ def state_plan(
     flags = 0
     sload = rules.sload_hit_cost(stock) if SLOAD in exact else None
     sstore = rules.sstore_rule(stock) if SSTORE in exact else None
+    cold = False
     # both must be py-evm's: the cache holds what their logic reads and writes
     if sload is not None and sstore is not None:
         keep |= {SLOAD, SSTORE}
         if enabled:
             flags |= StateFlag.SLOAD | StateFlag.SSTORE
+            cold = rules.sload_cold_cost(stock) is not None and sstore.cold_gas > 0
     if {TLOAD, TSTORE} <= exact and rules.transient_gas(stock) is not None:
         keep |= {TLOAD, TSTORE}
         if enabled:
@@ -276,4 +338,5 @@ def state_plan(
         static_flags=flags & (StateFlag.SLOAD | StateFlag.TLOAD),
         keep=keep,
         needs_original=sstore is not None and sstore.family == "net",
+        cold_entries=cold,
     )

@@ -255,6 +255,34 @@ def delegatecall_writer(src: Source, fork: str) -> Scenario:
     return Scenario(code=code, fork=fork, storage={slot: 6}, accounts=_accounts(src))
 
 
+def cold_after_revert(src: Source, fork: str) -> Scenario:
+    """A child reads (and maybe writes) slots and reverts: they stay read but cold. A second
+    child of the same account, given all gas or a little, starts with them as cold cache
+    entries (docs/state-reads.md) and reads and writes them again; then the caller does."""
+    slots = [_slot(src) for _ in range(src.randint(1, 3))]
+    inner: list[Item] = []
+    for slot in slots:
+        inner += [slot, "SLOAD", "POP"]
+        if chance(src, 50):
+            inner += [_value(src), slot, "SSTORE"]
+    ends: tuple[list[Item], ...] = ([0, 0, "REVERT"], ["STOP"], ["INVALID"], [32, 0, "RETURN"])
+    inner += [0, "CALLDATALOAD", 1, "EQ", Ref("again"), "JUMPI", 0, 0, "REVERT"]
+    inner += [Label("again"), *choice(src, ends)]
+    gas: int | str = src.randint(2_100, 9_000) if chance(src, 40) else "GAS"
+    outer: list[Item] = [
+        *_self_call(choice(src, ("CALL", "DELEGATECALL", "CALLCODE")), "GAS", arg=2), "POP",
+        *_self_call(choice(src, ("CALL", "DELEGATECALL")), gas, arg=1), "POP",
+    ]  # fmt: skip
+    for slot in slots:
+        if chance(src, 60):
+            outer += [slot, "SLOAD", "POP"]
+        if chance(src, 40):
+            outer += [_value(src), slot, "SSTORE"]
+    outer += [slots[0], "SLOAD", "GAS", *return_stack(2)]
+    storage = {slot: choice(src, (0, 1, 5)) for slot in slots}
+    return Scenario(code=_branch(outer, inner), fork=fork, storage=storage, accounts=_accounts(src))
+
+
 GENERATORS: dict[str, Callable[[Source, str], Scenario]] = {
     "many_writes": many_writes,
     "write_then_revert": write_then_revert,
@@ -266,6 +294,7 @@ GENERATORS: dict[str, Callable[[Source, str], Scenario]] = {
     "logs_in_reverted_calls": logs_in_reverted_calls,
     "selfdestruct_with_storage": selfdestruct_with_storage,
     "delegatecall_writer": delegatecall_writer,
+    "cold_after_revert": cold_after_revert,
 }
 
 

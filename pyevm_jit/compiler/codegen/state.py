@@ -43,7 +43,9 @@ def emit_state_op(pb: ProgramBuilder, instr: Instruction, vs: VirtualStack) -> b
     op, spec = instr.opcode, pb.spec
     args: list[Value]
     if op == SLOAD and spec.sload_hit_cost is not None:
-        name, args = "pyevmjit_sload", [c64(spec.sload_hit_cost)]
+        # no cache entry is ever cold where the fork has no cold price (before Berlin)
+        cold = spec.sload_hit_cost if spec.sload_cold_cost is None else spec.sload_cold_cost
+        name, args = "pyevmjit_sload", [c64(spec.sload_hit_cost), c64(cold)]
     elif op == SSTORE and spec.sstore is not None:
         name, args = "pyevmjit_sstore", [_sstore_rule(pb)]
     elif op == TLOAD and spec.transient_gas is not None:

@@ -32,12 +32,13 @@ _MEM_GROW = ir.FunctionType(i64, [I8P, i64, i64])
 # void copy_padded(dst, src, src_len, offset, size)
 _COPY_PADDED = ir.FunctionType(VOID, [I8P, I8P, i64, i64, i64])
 # native state operations (see _Gen.state_ops): i1 op(ctx, gas*, stack_len*, ...)
-_STATE_COST = ir.FunctionType(i1, [I8P, I64P, I64P, i64])  # SLOAD, TLOAD, TSTORE: warm cost
+_STATE_COST = ir.FunctionType(i1, [I8P, I64P, I64P, i64])  # TLOAD, TSTORE: the cost
+_SLOAD = ir.FunctionType(i1, [I8P, I64P, I64P, i64, i64])  # the warm cost, the cold cost
 _SSTORE = ir.FunctionType(i1, [I8P, I64P, I64P, I64P])  # the rule: SSTORE_RULE_FIELDS
 _LOG = ir.FunctionType(i1, [I8P, I64P, I64P, i64, i64, i64])  # topics, fixed cost, per byte
 #: the i64 array an SSTORE call points to (`sstore_rule_words`)
 SSTORE_RULE_FIELDS = ("net", "static_gas", "sload_gas", "set_gas", "reset_gas", "clears_refund",
-                      "sentry")  # fmt: skip
+                      "sentry", "cold_gas")  # fmt: skip
 
 SIGNATURES: dict[str, ir.FunctionType] = {
     "pyevmjit_udiv256": _WORD2,
@@ -50,7 +51,7 @@ SIGNATURES: dict[str, ir.FunctionType] = {
     "pyevmjit_keccak256": _KECCAK,
     "pyevmjit_mem_grow": _MEM_GROW,
     "pyevmjit_copy_padded": _COPY_PADDED,
-    "pyevmjit_sload": _STATE_COST,
+    "pyevmjit_sload": _SLOAD,
     "pyevmjit_tload": _STATE_COST,
     "pyevmjit_sstore": _SSTORE,
     "pyevmjit_tstore": _STATE_COST,
@@ -87,6 +88,6 @@ def sstore_rule_words(rule: SstoreRule) -> list[int]:
     words = {
         "net": int(rule.family != "frontier"), "static_gas": rule.static_gas,
         "sload_gas": rule.sload_gas, "set_gas": rule.set_gas, "reset_gas": rule.reset_gas,
-        "clears_refund": rule.clears_refund, "sentry": sentry,
+        "clears_refund": rule.clears_refund, "sentry": sentry, "cold_gas": rule.cold_gas,
     }  # fmt: skip
     return [words[name] for name in SSTORE_RULE_FIELDS]

@@ -56,11 +56,9 @@ class StateOps(LibraryBase):
         from pyevm_jit import abi
         from pyevm_jit.abi import StateFlag
 
-        for name, layout, field, flag in (
-            ("pyevmjit_sload", abi.STORAGE_CACHE, "storage_cache", StateFlag.SLOAD),
-            ("pyevmjit_tload", abi.TRANSIENT_CACHE, "transient_cache", StateFlag.TLOAD),
-        ):
-            self._load_op(name, layout, field, int(flag))
+        self._sload_op()
+        self._load_op("pyevmjit_tload", abi.TRANSIENT_CACHE, "transient_cache",
+                      int(StateFlag.TLOAD))  # fmt: skip
         self._sstore_op()
         self._tstore_op()
         self._log_op()
@@ -77,6 +75,33 @@ class StateOps(LibraryBase):
         self._fast_or_fail(b, entry.hit)
         b.store(b.sub(gas, cost), gas_p)
         b.store(b.load(entry.value_ptr, align=WORD_ALIGN), top, align=WORD_ALIGN)
+        b.ret(const(i1, 1))
+
+    def _sload_op(self) -> None:
+        """i1 pyevmjit_sload(ctx, gas*, len*, cost, cold_cost): a slot whose value the frame's
+        cache holds: the top of the stack (the key) becomes its value, at the warm cost, or at
+        the cold cost for a COLD entry, which then becomes WARMED (on the change list: py-evm's
+        warm mark is made at the hand-over)."""
+        from pyevm_jit import abi
+        from pyevm_jit.abi import StateFlag
+
+        b, (_, gas_p, _, cost, cold_cost), st = self._state_function("pyevmjit_sload")
+        self._fast_or_fail(b, b.and_(st.flag(int(StateFlag.SLOAD)), st.height_at_least(1)))
+        top = st.slot(1)
+        key = b.load(top, align=WORD_ALIGN)
+        entry = _CacheEntry(b, st, abi.STORAGE_CACHE, "storage_cache", key)
+        self._fast_or_fail(b, entry.hit)
+        cold = entry.is_cold()
+        price = b.select(cold, cold_cost, cost)
+        gas = b.load(gas_p)
+        self._fast_or_fail(b, b.icmp_signed(">=", gas, price))
+        b.store(b.sub(gas, price), gas_p)
+        b.store(b.load(entry.value_ptr, align=WORD_ALIGN), top, align=WORD_ALIGN)
+        with b.if_then(cold):  # now warm: py-evm's mark is made at the hand-over
+            b.store(
+                b.or_(b.and_(entry.flags, const(i8, ~_COLD)), const(i8, _WARMED)), entry.flag_ptr
+            )
+            b.store(const(i64, 1), st.field("pending"))
         b.ret(const(i1, 1))
 
     def _sstore_op(self) -> None:
@@ -99,6 +124,9 @@ class StateOps(LibraryBase):
         assert entry.original_ptr is not None
         original = b.load(entry.original_ptr, align=WORD_ALIGN)
         cost, refund = self._sstore_gas(b, rule, current, original, value)
+        # a COLD entry: sstore_eip2929_generic's cold charge after net metering's
+        cold = entry.is_cold()
+        cost = b.add(cost, b.select(cold, rule["cold_gas"], const(i64, 0)))
         gas = b.load(gas_p)
         after_static = b.sub(gas, rule["static_gas"])
         ok = b.and_(b.icmp_signed(">=", after_static, cost),
@@ -108,7 +136,8 @@ class StateOps(LibraryBase):
         refund_p = st.field("refund")
         b.store(b.add(b.load(refund_p), refund), refund_p)
         b.store(value, entry.value_ptr, align=WORD_ALIGN)
-        entry.mark_dirty("dirty_count")
+        warmed = b.shl(b.and_(entry.flags, const(i8, _COLD)), const(i8, 1))  # COLD -> WARMED
+        entry.mark_dirty("dirty_count", warmed)
         st.pop(2)
         b.ret(const(i1, 1))
 
@@ -251,7 +280,7 @@ class StateOps(LibraryBase):
         b.ret(const(i1, 1))
 
 
-_VALID, _DIRTY = 1, 2
+_VALID, _DIRTY, _COLD, _WARMED = 1, 2, 4, 8  # abi.CacheFlag
 
 
 class _StateAccess:
@@ -322,11 +351,18 @@ class _CacheEntry:
         same = b.icmp_unsigned("==", b.load(self.key_ptr, align=WORD_ALIGN), key)
         self.hit = b.and_(valid, same)
 
-    def mark_dirty(self, count_field: str) -> None:
-        """Set the dirty bit; a newly dirty entry joins the dirty list."""
+    def is_cold(self) -> ir.Value:
+        return self.b.icmp_unsigned("!=", self.b.and_(self.flags, const(i8, _COLD)), const(i8, 0))
+
+    def mark_dirty(self, count_field: str, warmed: ir.Value | None = None) -> None:
+        """Set the dirty bit (and `warmed`: WARMED for a COLD entry, which is then no longer
+        COLD); a newly dirty entry joins the dirty list."""
         b, st = self.b, self.st
         was_dirty = b.icmp_unsigned("!=", b.and_(self.flags, const(i8, _DIRTY)), const(i8, 0))
-        b.store(b.or_(self.flags, const(i8, _VALID | _DIRTY)), self.flag_ptr)
+        flags = b.or_(self.flags, const(i8, _VALID | _DIRTY))
+        if warmed is not None:
+            flags = b.or_(b.and_(flags, const(i8, ~_COLD)), warmed)
+        b.store(flags, self.flag_ptr)
         count_p = st.field(count_field)
         count = b.load(count_p)
         dirty_list = b.bitcast(b.gep(self.base, [const(i64, self.layout.dirty_offset)]), I32P)

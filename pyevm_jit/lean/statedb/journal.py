@@ -2,8 +2,7 @@
 with one undo log, over py-evm's AccountDB as it stood when the transaction began.
 
 py-evm's AccountDB keeps a transaction's changes in a stack of journals (accounts, code, access
-marks, and a journal per storage of an account written) and checkpoints every one of them on
-every snapshot. Here (docs/journal.md):
+marks, one per storage written) and checkpoints each on every snapshot. Here (docs/journal.md):
 
 - every public AccountDB method answers from the flat view: `_jx_accounts` (address -> current
   record, None when there is no account), `_jx_storage` (address -> slot -> current value),
@@ -14,14 +13,12 @@ every snapshot. Here (docs/journal.md):
   when no checkpoint is left), `discard()` pops the log back, restoring what each entry says;
 - the view is handed to py-evm's structures (through py-evm's own AccountDB methods, so its
   journals, account stores and tries end up as py-evm's own transaction would leave them) at
-  `lock_changes`, `make_state_root`, `persist` and a `state_root` change, then emptied.
-  A snapshot taken before such a hand-over cannot be reverted after it (py-evm cannot either:
-  `make_state_root` resets its journals); `discard` then raises py-evm's ValidationError.
+  `lock_changes`, `make_state_root`, `persist` and a `state_root` change, then emptied. A
+  snapshot taken before cannot be reverted after it (`discard` raises py-evm's ValidationError).
 
-Originals for net gas metering (`get_storage(from_journal=False)`) are py-evm's committed values
-(what it reads from `_locked_changes`): the values read from py-evm's store (unchanged during the
-transaction), or after a wipe in this transaction the value an earlier transaction of the block
-left in `_locked_changes`, else 0, as py-evm's wiped lookup answers.
+Originals for net metering (`get_storage(from_journal=False)`) are py-evm's committed values: the
+values read from py-evm's store (unchanged during the transaction), or after a wipe in this
+transaction what an earlier transaction of the block left in `_locked_changes`, else 0.
 """
 
 from __future__ import annotations
@@ -53,7 +50,6 @@ else:
 JOURNAL_PINNED = tuple(name for name in guard.PINNED if name.startswith("eth.db.account:")) + tuple(
     f"eth.db.storage:AccountStorageDB.{name}" for name in ("get", "set", "lock_changes")
 )
-
 
 _ABSENT: Any = object()
 _KNOWN_CODE_LIMIT = 4096  # code entries kept per account database
@@ -487,12 +483,12 @@ class NativeJournalMixin(_JournalView):
             return None
         return checkpoints[-1], len(checkpoints), len(self._jx_log), self._jx_storage
 
-    def jx_storage_kept(self, mark: tuple[Any, ...], address: Any) -> bool:
+    def jx_storage_kept(self, mark: tuple[Any, ...], address: Any, cold: bool = False) -> bool:
         """Whether every slot of `address` holds the value it held at `mark` for a reason the
         log shows: the checkpoint open at the mark is still open (nothing was reverted past
         it, committed below it or handed to py-evm since: every change made since is in the
         log after the mark's length, or was reverted) and no entry since writes or wipes the
-        account's storage."""
+        account's storage (with `cold`: nor marks one of its slots warm)."""
         top, depth, length, storage = mark
         checkpoints = self._jx_checkpoints
         if len(checkpoints) < depth or checkpoints[depth - 1] is not top:
@@ -500,34 +496,38 @@ class NativeJournalMixin(_JournalView):
         if self._jx_storage is not storage:
             return False
         slots = storage.get(address)
-        log = self._jx_log
-        for index in range(length, len(log)):
-            entry = log[index]
+        for entry in self._jx_log[length:]:
             kind = entry[0]
             if (kind == _SLOT and entry[1] is slots) or (kind == _WIPE and entry[1] == address):
                 return False
+            if cold and kind == _WARM and entry[1][0] == address:  # (address, slot) or address
+                return False
         return True
 
-    def jx_warm_slots(self, address: Any, limit: int) -> list[int]:
-        """The warm slots (EIP-2929) of `address` whose values the view holds; none when it
-        holds more than `limit` slots of the account."""
+    def jx_known_slots(self, address: Any, limit: int, cold: bool) -> list[tuple[Any, ...]]:
+        """(slot, value, original -- None: ask `jx_original` --, warm) of the warm slots of
+        `address` the view holds and, with `cold`, of those not yet warm whose original it holds
+        (not wiped); none when the view holds more than `limit` slots of `address`."""
         slots = self._jx_storage.get(address)
         if not slots or len(slots) > limit:
             return []
         warm = self._jx_warm
-        return [slot for slot in slots if (address, slot) in warm]
+        base = {} if address in self._jx_wiped else self._jx_base.get(address) or {}
+        found = []
+        for slot, value in slots.items():
+            if (address, slot) in warm:
+                found.append((slot, value, base.get(slot), True))
+            elif cold and slot in base:
+                found.append((slot, value, base[slot], False))
+        return found
 
     # --- handing the view to py-evm's structures ----------------------------------------------
     def _jx_flush(self) -> None:
         """Write the view into py-evm's AccountDB through its own methods, then empty it.
         Checkpoints taken before cannot be reverted afterwards."""
         accounts, bases = self._jx_accounts, self._jx_base_accounts
-        storage, written, wiped, code = (
-            self._jx_storage,
-            self._jx_written,
-            self._jx_wiped,
-            (self._jx_code),
-        )
+        storage, written = self._jx_storage, self._jx_written
+        wiped, code = self._jx_wiped, self._jx_code
         if self._jx_checkpoints:
             self._jx_handed.update(found for found, _ in self._jx_checkpoints)
             self._jx_checkpoints.clear()
@@ -592,9 +592,9 @@ class NativeJournalMixin(_JournalView):
 def journal_of(state: Any) -> NativeJournalMixin | None:
     """The state's account database when it is the native journal, else None.
 
-    For the native state path's Python steps (SLOAD misses, originals, the SSTORE hand-over),
+    For the native state path's Python steps (SLOAD misses, originals, seeds, the hand-over),
     which run only in messages whose state plan is on: `lean.exact.state_path_exact` found the
-    state's and its account database's storage methods to be py-evm's or the journal's own for
-    that message, so reading and writing the view directly does what those methods would do."""
+    state's and its database's storage methods py-evm's or the journal's own for that message,
+    so reading and writing the view directly does what those methods would do."""
     db = getattr(state, "_account_db", None)
     return db if isinstance(db, NativeJournalMixin) else None
