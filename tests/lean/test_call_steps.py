@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from eth.vm.forks.berlin import logic as berlin_logic
+from eth.vm.forks.prague import logic as prague_logic
 from eth.vm.logic import call as call_logic
 from support import count_calls
 
@@ -199,6 +200,25 @@ def test_a_replaced_py_evm_function_is_called(
     seen = _counted(monkeypatch, owner, name)
     code = program(*(call_items(op, target) for op in OPS for target in (NOBODY, TALKER)))
     scenario = Scenario(code=code, fork="cancun", accounts=WORLD)
+    d.run_stock(scenario)
+    stock, seen[0] = seen[0], 0
+    assert stock
+    check(scenario, lean_count)
+    seen[0] = 0
+    d.run_jit(scenario)
+    assert seen[0] == stock
+
+
+def test_a_replaced_delegation_check_is_called(
+    monkeypatch: pytest.MonkeyPatch, lean_count: list[int]
+) -> None:
+    """Prague: the delegation check py-evm's code lookup uses, replaced: the opcode's own
+    method runs it, as often as py-evm's opcode does."""
+    seen = _counted(monkeypatch, prague_logic, "code_is_delegation_designation")
+    delegated = bytes.fromhex("00000000000000000000000000000000000de1e9")
+    world = {**WORLD, delegated: Account(code=b"\xef\x01\x00" + TALKER)}
+    code = program(*(call_items(op, target) for op in OPS for target in (delegated, TALKER)))
+    scenario = Scenario(code=code, fork="prague", accounts=world)
     d.run_stock(scenario)
     stock, seen[0] = seen[0], 0
     assert stock
