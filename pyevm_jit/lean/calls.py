@@ -8,7 +8,8 @@ every rule that differs between forks or that a VM may configure -- the static g
 opcode, the account-load cost and code lookup (`get_code_at_address`: EIP-2929 warm/cold
 accounts, EIP-7702 delegations), the child's gas (`compute_msg_gas`: transfer and new-account
 fees, the 63/64 rule, the stipend), the child message's execution (`apply_message` of the
-computation class) -- is still the opcode object's or the computation class's own method.
+computation class) -- is the opcode object's or the computation class's own method, or the
+same steps done here when that method is py-evm's own (below).
 
 What is inlined is only what py-evm's base classes do the same way for every fork: reading the
 parameters off the stack (one function per py-evm `get_call_params`, chosen by identity, so an
@@ -18,6 +19,11 @@ the computation, the balance and depth checks, the child `Message`, and the book
 `__call__` and `get_call_params` are py-evm's and the computation class keeps py-evm's child
 message methods (`guard.call_params_kind`, `guard.CHILD_METHODS`). Anything else runs py-evm's
 opcode as before.
+
+Within such a call, the steps py-evm's own objects make without anything to observe -- quiet
+gas charges and returns, memory steps of size 0, Berlin's and Prague's account-load charge and
+code lookup, the EIP-150 63/64 rule, an error-free child's results -- are done in place while
+`lean.callguard` finds those objects py-evm's (checked on every call; docs/calls.md).
 """
 
 from __future__ import annotations
