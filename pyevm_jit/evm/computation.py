@@ -52,6 +52,7 @@ from eth.vm.stack import Stack
 from pyevm_jit.evm import entry
 from pyevm_jit.evm.codehash import code_hash
 from pyevm_jit.evm.frame import FramePool
+from pyevm_jit.evm.hostops import JIT_PC
 from pyevm_jit.evm.observe import Observation, ObservedRun, interpret, layout_for
 from pyevm_jit.evm.plan import TablePlan, table_plan
 from pyevm_jit.evm.run import run_interpreter, run_interpreter_learning, run_native
@@ -385,9 +386,19 @@ class _Lazy:
         return value
 
 
-JitComputationMixin.code = _Lazy("code", lambda c: CodeStream(c.msg.code))  # type: ignore[attr-defined]
+JitComputationMixin.code = _Lazy("code", lambda c: _made_code(c))  # type: ignore[attr-defined]
 JitComputationMixin._stack = _Lazy("_stack", lambda c: Stack())  # type: ignore[attr-defined]
 JitComputationMixin._memory = _Lazy("_memory", lambda c: _made_memory(c))  # type: ignore[attr-defined]
+
+
+def _made_code(computation: Any) -> CodeStream:
+    """py-evm's CodeStream of a computation, at the program counter a lean call running now
+    left for it (`evm.hostops.JIT_PC`; else at 0, as new)."""
+    code = CodeStream(computation.msg.code)
+    pc = computation.__dict__.get(JIT_PC)
+    if pc is not None:
+        code.program_counter = pc
+    return code
 
 
 def _made_memory(computation: Any) -> Memory:

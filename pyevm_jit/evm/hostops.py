@@ -168,6 +168,12 @@ def run_lean_sload(computation: Computation, frame: NativeFrame, plan: StatePlan
     return True
 
 
+#: where a lean call leaves the program counter of a computation whose code stream is not made
+#: yet (`evm.computation._Lazy`): a code stream made while the call runs (by a class's own
+#: `apply_message` or `apply_computation` reading the parent's) starts at it, as py-evm's would
+JIT_PC = "_jit_pc"
+
+
 def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsReader) -> bool:
     """A call opcode through `lean.calls.call`: py-evm's steps on the native frame's words (see
     lean/calls.py). False when the stack is short: py-evm's opcode raises the exact error."""
@@ -179,13 +185,19 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
         return False
     view = frame.stack_view
     from_bytes = int.from_bytes
+    words = view[base * WORD_BYTES : depth * WORD_BYTES].tobytes()
     inputs = [
-        from_bytes(view[offset : offset + WORD_BYTES], "little")
-        for offset in range(base * WORD_BYTES, depth * WORD_BYTES, WORD_BYTES)
+        from_bytes(words[offset : offset + WORD_BYTES], "little")
+        for offset in range(0, len(words), WORD_BYTES)
     ]
     gas_meter = computation._gas_meter
     gas_meter.gas_remaining = ctx.gas
-    computation.code.program_counter = ctx.exit_pc + 1
+    state = computation.__dict__
+    code = state.get("code")
+    if code is not None:
+        code.program_counter = ctx.exit_pc + 1
+    else:  # not made yet: the code stream made while the call runs starts there (`JIT_PC`)
+        state[JIT_PC] = ctx.exit_pc + 1
     # the storage cache stays valid when the native journal's log shows no write to this
     # account's storage since (docs/calls.md); it holds only what py-evm read or was handed
     # (the frame's writes were flushed before this host operation)
@@ -195,6 +207,8 @@ def run_lean_call(computation: Computation, frame: NativeFrame, reader: ParamsRe
         pushed = calls.call(computation, computation.opcodes[opcode], reader, inputs)
     finally:
         ctx.gas = gas_meter.gas_remaining
+        if code is None:
+            state.pop(JIT_PC, None)
     offset = base * WORD_BYTES
     view[offset : offset + WORD_BYTES] = pushed.to_bytes(WORD_BYTES, "little")
     ctx.stack_len = base + 1
