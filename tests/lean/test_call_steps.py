@@ -183,6 +183,18 @@ def _counted(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int
     return seen
 
 
+def _called_as_often(scenario: Scenario, seen: list[int], lean_count: list[int]) -> None:
+    """The counted function is called at least once by py-evm's run of `scenario`, and as often
+    by the JIT's (after `check` compared the two runs and counted lean calls)."""
+    d.run_stock(scenario)
+    stock, seen[0] = seen[0], 0
+    assert stock
+    check(scenario, lean_count)
+    seen[0] = 0
+    d.run_jit(scenario)
+    assert seen[0] == stock
+
+
 @pytest.mark.parametrize(
     ("owner", "name"),
     [
@@ -200,13 +212,7 @@ def test_a_replaced_py_evm_function_is_called(
     seen = _counted(monkeypatch, owner, name)
     code = program(*(call_items(op, target) for op in OPS for target in (NOBODY, TALKER)))
     scenario = Scenario(code=code, fork="cancun", accounts=WORLD)
-    d.run_stock(scenario)
-    stock, seen[0] = seen[0], 0
-    assert stock
-    check(scenario, lean_count)
-    seen[0] = 0
-    d.run_jit(scenario)
-    assert seen[0] == stock
+    _called_as_often(scenario, seen, lean_count)
 
 
 def test_a_replaced_delegation_check_is_called(
@@ -219,13 +225,7 @@ def test_a_replaced_delegation_check_is_called(
     world = {**WORLD, delegated: Account(code=b"\xef\x01\x00" + TALKER)}
     code = program(*(call_items(op, target) for op in OPS for target in (delegated, TALKER)))
     scenario = Scenario(code=code, fork="prague", accounts=world)
-    d.run_stock(scenario)
-    stock, seen[0] = seen[0], 0
-    assert stock
-    check(scenario, lean_count)
-    seen[0] = 0
-    d.run_jit(scenario)
-    assert seen[0] == stock
+    _called_as_often(scenario, seen, lean_count)
 
 
 def test_verdicts_on_py_evms_objects() -> None:
