@@ -67,6 +67,17 @@ SCENARIOS = {
 }  # fmt: skip
 
 
+def _same_calls(scenario: Any, backend: JitBackend, calls: list[Any]) -> None:
+    """`scenario` on stock and JIT VMs: the same outcome, native messages, and the same
+    non-empty list of recorded `calls`."""
+    stock = d.run_stock(scenario)
+    stock_calls = list(calls)
+    calls.clear()
+    jit = d.run_jit(scenario, backend)
+    assert d.compare(stock, jit) == [] and jit.native_messages
+    assert calls == stock_calls and calls
+
+
 @pytest.mark.parametrize("fork", ["berlin", "london", "shanghai", "cancun", "prague"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_lean_entry_matches_the_interpreter(
@@ -133,12 +144,7 @@ def test_state_method_patched_after_messages_is_called(
     monkeypatch.setattr(
         BaseState, "touch_account", _counting(calls, "touch", BaseState.touch_account)
     )
-    stock = d.run_stock(scenario)
-    stock_calls = list(calls)
-    calls.clear()
-    jit = d.run_jit(scenario, backend)
-    assert d.compare(stock, jit) == [] and jit.native_messages
-    assert calls == stock_calls and calls
+    _same_calls(scenario, backend, calls)
 
 
 def test_state_method_set_on_the_instance_is_called(backend: JitBackend) -> None:
@@ -224,12 +230,7 @@ def test_pyevm_apply_message_patched_after_messages_is_called(
 
     monkeypatch.setattr(FrontierComputation, "apply_message", classmethod(patched))
     lean_calls.clear()
-    stock = d.run_stock(scenario)
-    stock_calls = list(calls)
-    calls.clear()
-    jit = d.run_jit(scenario, backend)
-    assert d.compare(stock, jit) == [] and jit.native_messages
-    assert calls == stock_calls and calls
+    _same_calls(scenario, backend, calls)
     assert not lean_calls
 
 

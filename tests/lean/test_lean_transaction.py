@@ -599,6 +599,22 @@ class CountingComputation(CancunState.computation_class):  # type: ignore[name-d
         return super().get_accounts_for_deletion()
 
 
+def _same_calls(
+    counting: Any, vm_class: Any, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """The Cancun scenario on `vm_class` and on its JIT VM: the same outcome, the lean copy
+    taken, and the same calls recorded in `counting.calls`; py-evm's calls returned."""
+    makers = scenario(CancunVM)
+    counting.calls = []
+    stock = run(vm_class, makers)
+    stock_calls: list[str] = counting.calls
+    counting.calls = []
+    calls = lean_calls(monkeypatch)
+    assert run(jit_vm(vm_class, backend), makers) == stock
+    assert calls and counting.calls == stock_calls
+    return stock_calls
+
+
 def test_overridden_account_methods_are_called_by_the_lean_copy(
     backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -608,14 +624,7 @@ def test_overridden_account_methods_are_called_by_the_lean_copy(
     class CountingStateVM(CancunVM):
         _state_class = CountingState
 
-    makers = scenario(CancunVM)
-    CountingState.calls = []
-    stock = run(CountingStateVM, makers)
-    stock_calls = CountingState.calls
-    CountingState.calls = []
-    calls = lean_calls(monkeypatch)
-    assert run(jit_vm(CountingStateVM, backend), makers) == stock
-    assert calls and CountingState.calls == stock_calls
+    stock_calls = _same_calls(CountingState, CountingStateVM, backend, monkeypatch)
     assert stock_calls.count("delta_balance") >= 3 * 10
 
 
@@ -625,14 +634,7 @@ def test_overridden_computation_reads_are_called_by_the_lean_copy(
     """A computation class with its own `get_gas_refund` and `get_accounts_for_deletion`: the
     lean copy asks them as py-evm's executor does (no finish reads from attributes)."""
     vm_class = _custom_vm("CountingComputationVM", computation_class=CountingComputation)
-    makers = scenario(CancunVM)
-    CountingComputation.calls = []
-    stock = run(vm_class, makers)
-    stock_calls = CountingComputation.calls
-    CountingComputation.calls = []
-    calls = lean_calls(monkeypatch)
-    assert run(jit_vm(vm_class, backend), makers) == stock
-    assert calls and CountingComputation.calls == stock_calls
+    stock_calls = _same_calls(CountingComputation, vm_class, backend, monkeypatch)
     assert "get_accounts_for_deletion" in stock_calls
 
 
